@@ -1,0 +1,75 @@
+// One booted Linux guest with readerlab's virtual readers attached over usbredir and the
+// agent connected: what `readerlab run` and `readerlab guest shell` stand on.
+#pragma once
+
+#include "emulator/qemu/agent_client.h"
+#include "emulator/qemu/qemu_launcher.h"
+#include "scenarios/driver_port.h"
+#include "scenarios/rig.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+namespace readerlab::app {
+
+struct GuestSessionOptions {
+  std::filesystem::path guest_dir;  // holds vmlinuz and initrd.img (built when missing)
+  std::filesystem::path out_dir;    // logs: guest-console.log, pcscd.log, qemu.log, agent.log, readerlab.log
+  int readers = 1;
+  std::chrono::seconds boot_timeout{240};
+};
+
+// The agent seen as the scenarios' driver port. It notes when the first APDU succeeded.
+class AgentPort : public scenarios::DriverPort {
+ public:
+  AgentPort(qemu::AgentClient& agent, std::string name) : agent_(agent), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  std::uint64_t send(nlohmann::json request) override;
+  std::optional<nlohmann::json> wait(std::uint64_t id, std::chrono::milliseconds timeout) override;
+  std::optional<std::chrono::steady_clock::time_point> first_apdu_at() const { return first_apdu_at_; }
+
+ private:
+  qemu::AgentClient& agent_;
+  std::string name_;
+  std::map<std::uint64_t, std::string> calls_;
+  std::optional<std::chrono::steady_clock::time_point> first_apdu_at_;
+};
+
+class GuestSession {
+ public:
+  explicit GuestSession(GuestSessionOptions options);
+  ~GuestSession();
+
+  // Builds the guest if needed, listens, starts QEMU and waits for the agent. Returns an
+  // empty string on success, else what went wrong (with the console log's tail).
+  std::string start();
+  void stop();
+
+  boost::asio::io_context& io() { return io_; }
+  scenarios::Rig& rig() { return *rig_; }
+  AgentPort& port() { return *port_; }
+  qemu::AgentClient& agent() { return *agent_; }
+  std::chrono::steady_clock::time_point qemu_started() const { return qemu_.start_time(); }
+  std::chrono::milliseconds agent_ready_after() const { return agent_ready_after_; }
+  bool used_kvm() const { return used_kvm_; }
+
+ private:
+  std::string console_tail(std::size_t lines) const;
+
+  GuestSessionOptions options_;
+  boost::asio::io_context io_;
+  std::filesystem::path socket_dir_;
+  std::ofstream log_;
+  std::unique_ptr<scenarios::Rig> rig_;
+  std::unique_ptr<qemu::AgentClient> agent_;
+  std::unique_ptr<AgentPort> port_;
+  qemu::QemuProcess qemu_;
+  std::chrono::milliseconds agent_ready_after_{0};
+  bool used_kvm_ = false;
+};
+
+}  // namespace readerlab::app

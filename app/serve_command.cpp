@@ -1,0 +1,154 @@
+// readerlab serve: the emulator alone, for a user's own QEMU.
+#include "app/commands.h"
+
+#include "cards/profiles.h"
+#include "emulator/ccid/reader.h"
+#include "emulator/usbredir/server.h"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/streambuf.hpp>
+
+#include <iostream>
+#include <sstream>
+
+namespace readerlab::app {
+namespace {
+
+struct ServeOptions {
+  std::vector<usbredir::SocketAddress> addresses;
+  std::string card = "t1-fs";
+};
+
+void print_qemu_hint(const usbredir::SocketAddress& address, int index) {
+  const std::string id = "readerlab" + std::to_string(index);
+  std::cout << "  qemu-system-x86_64 ... -device qemu-xhci,id=xhci \\\n    -chardev socket,id=" << id;
+  if (address.is_unix) std::cout << ",path=" << address.path;
+  else std::cout << ",host=" << address.host << ",port=" << address.port;
+  std::cout << " \\\n    -device usb-redir,chardev=" << id << ",bus=xhci.0\n";
+}
+
+// Reads commands from standard input so a person can drive the readers by hand.
+class Console {
+ public:
+  Console(boost::asio::io_context& io, std::vector<std::weak_ptr<ccid::Reader>>& readers, usbredir::Server& server,
+          std::string card)
+      : input_(io), readers_(readers), server_(server), card_(std::move(card)) {
+    boost::system::error_code ec;
+    input_.assign(::dup(0), ec);
+    if (!ec) read_line();
+  }
+
+ private:
+  void read_line() {
+    boost::asio::async_read_until(input_, buffer_, '\n', [this](boost::system::error_code ec, std::size_t) {
+      if (ec) return;  // end of input: keep serving
+      std::istream in(&buffer_);
+      std::string line;
+      std::getline(in, line);
+      execute(line);
+      read_line();
+    });
+  }
+
+  void execute(const std::string& line) {
+    std::istringstream words(line);
+    std::string verb, argument;
+    words >> verb >> argument;
+    if (verb.empty()) return;
+    int touched = 0;
+    for (auto& weak : readers_) {
+      auto reader = weak.lock();
+      if (!reader) continue;
+      ++touched;
+      if (verb == "insert") {
+        auto card = cards::make_builtin_card(argument.empty() ? card_ : argument);
+        if (!card) {
+          std::cout << "unknown card '" << argument << "' (see readerlab cards)\n";
+          return;
+        }
+        reader->insert(std::move(card));
+      } else if (verb == "remove") {
+        reader->remove();
+      } else if (verb == "unplug" || verb == "replug") {
+        for (auto& session : server_.sessions_for(reader.get())) verb == "unplug" ? session->unplug() : session->replug();
+      } else {
+        std::cout << "commands: insert [PROFILE] | remove | unplug | replug\n";
+        return;
+      }
+    }
+    std::cout << verb << ": " << touched << " reader(s)\n";
+  }
+
+  boost::asio::posix::stream_descriptor input_;
+  boost::asio::streambuf buffer_;
+  std::vector<std::weak_ptr<ccid::Reader>>& readers_;
+  usbredir::Server& server_;
+  std::string card_;
+};
+
+}  // namespace
+
+int serve_command(const std::vector<std::string>& args) {
+  ServeOptions options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--listen" && has_value) {
+      std::string error;
+      auto address = usbredir::parse_socket_address(args[++i], &error);
+      if (!address) {
+        std::cerr << "readerlab serve: " << error << "\n";
+        return 2;
+      }
+      options.addresses.push_back(*address);
+    } else if (args[i] == "--card" && has_value) {
+      options.card = args[++i];
+    } else {
+      std::cerr << "usage: readerlab serve --listen HOST:PORT|unix:PATH [--listen ...] [--card PROFILE|none]\n";
+      return 2;
+    }
+  }
+  if (options.addresses.empty()) {
+    std::cerr << "readerlab serve: give at least one --listen address\n";
+    return 2;
+  }
+  if (options.card != "none" && !cards::make_builtin_card(options.card)) {
+    std::cerr << "readerlab serve: unknown card '" << options.card << "' (see readerlab cards)\n";
+    return 2;
+  }
+
+  boost::asio::io_context io;
+  usbredir::Server server(io, [](const std::string& line) { std::cerr << line << "\n"; });
+  std::vector<std::weak_ptr<ccid::Reader>> readers;
+  int connection_number = 0;
+  std::cout << "readerlab serve: a virtual CCID reader per connection, card '" << options.card << "'\n";
+  int index = 0;
+  for (const auto& address : options.addresses) {
+    const auto bound = server.listen(address, [&] {
+      ccid::ReaderConfig config;
+      char serial[16];
+      std::snprintf(serial, sizeof serial, "RL%04d", ++connection_number);
+      config.serial_number = serial;
+      auto reader = std::make_shared<ccid::Reader>(config);
+      if (options.card != "none") reader->insert(cards::make_builtin_card(options.card));
+      readers.push_back(reader);
+      std::cerr << "reader " << serial << " offered to a new peer\n";
+      return reader;
+    });
+    std::cout << "listening on " << bound.to_string() << "; attach it with\n";
+    print_qemu_hint(bound, index++);
+  }
+  std::cout << "type insert [PROFILE], remove, unplug or replug and Enter to act on every reader; Ctrl-C stops\n"
+            << std::flush;
+  Console console(io, readers, server, options.card == "none" ? "t1-fs" : options.card);
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) {
+    server.close_all();
+    io.stop();
+  });
+  io.run();
+  return 0;
+}
+
+}  // namespace readerlab::app

@@ -1,0 +1,505 @@
+// Answer-to-Reset parser, builder and pretty printer, ISO 7816-3 section 8.
+//
+// Input convention: parse_atr receives the characters as the reader decoded them. TS is
+// therefore 3B for a direct-convention card and 3F for an inverse-convention card, and
+// every byte after TS is already converted to its logical value (a reader that saw the
+// inverse-convention pattern on the line decodes the rest with inverted, MSB-first bits).
+// This is what a CCID reader reports in RDR_to_PC_DataBlock and what PC/SC returns, so the
+// same bytes travel unchanged from the card model up to the driver under test.
+#include "cards/atr/atr.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <sstream>
+
+namespace readerlab::cards {
+namespace {
+
+constexpr std::uint8_t kDirectConventionTs = 0x3B;   // ISO 7816-3 8.1
+constexpr std::uint8_t kInverseConventionTs = 0x3F;  // ISO 7816-3 8.1 (value after decoding)
+constexpr std::size_t kMaxAtrLength = 33;            // TS + at most 32 characters, ISO 7816-3 8.2.1
+constexpr std::size_t kMaxHistoricalBytes = 15;      // K is a 4-bit count, ISO 7816-3 8.2.2
+
+constexpr std::uint8_t kPresenceTa = 0x10;  // bit 5 of T0 / TDi: TA(i+1) present, ISO 7816-3 8.2.3
+constexpr std::uint8_t kPresenceTb = 0x20;  // bit 6: TB(i+1) present, ISO 7816-3 8.2.3
+constexpr std::uint8_t kPresenceTc = 0x40;  // bit 7: TC(i+1) present, ISO 7816-3 8.2.3
+constexpr std::uint8_t kPresenceTd = 0x80;  // bit 8: TD(i+1) present, ISO 7816-3 8.2.3
+
+constexpr std::uint8_t kGlobalProtocol = 15;  // T=15 qualifies global bytes, ISO 7816-3 8.2.3
+
+constexpr std::uint8_t kDefaultFiDi = 0x11;            // Fd=372, Dd=1, ISO 7816-3 8.3
+constexpr std::uint8_t kDefaultWaitingInteger = 10;    // WI default, ISO 7816-3 10.2
+constexpr std::uint8_t kDefaultIfsc = 32;              // IFSC default, ISO 7816-3 11.4.2
+constexpr std::uint8_t kDefaultBwiCwi = 0x4D;          // BWI=4, CWI=13, ISO 7816-3 11.4.3
+constexpr std::uint8_t kEdcCrcBit = 0x01;              // first TC for T=1 bit 1, ISO 7816-3 11.4.4
+
+// Clock rate conversion factor Fi and maximum frequency, ISO 7816-3 Table 7 (0 = RFU).
+constexpr std::array<unsigned, 16> kFiTable = {372, 372, 558, 744, 1116, 1488, 1860, 0,
+                                               0,   512, 768, 1024, 1536, 2048, 0, 0};
+constexpr std::array<const char*, 16> kFmaxMhzTable = {"4", "5", "6", "8", "12", "16", "20", "",
+                                                       "",  "5", "7.5", "10", "15", "20", "", ""};
+// Baud rate adjustment factor Di, ISO 7816-3 Table 8 (0 = RFU).
+constexpr std::array<unsigned, 16> kDiTable = {0, 1, 2, 4, 8, 16, 32, 64,
+                                               12, 20, 0, 0, 0, 0, 0, 0};
+
+std::uint8_t protocol_of(std::uint8_t td) { return static_cast<std::uint8_t>(td & 0x0F); }
+
+bool fi_di_is_rfu(std::uint8_t ta1) {
+  return kFiTable[ta1 >> 4] == 0 || kDiTable[ta1 & 0x0F] == 0;
+}
+
+std::uint8_t presence_bits(const InterfaceGroup& group) {
+  std::uint8_t bits = 0;
+  if (group.ta) bits |= kPresenceTa;
+  if (group.tb) bits |= kPresenceTb;
+  if (group.tc) bits |= kPresenceTc;
+  if (group.td) bits |= kPresenceTd;
+  return bits;
+}
+
+// TCK is present when anything but T=0 is indicated in some TDi, ISO 7816-3 8.2.5.
+bool tck_required(const std::vector<InterfaceGroup>& groups) {
+  for (const auto& group : groups) {
+    if (group.td && protocol_of(*group.td) != 0) return true;
+  }
+  return false;
+}
+
+// Bytes of group i (index from 0 = group 1) are specific to the protocol named by TD(i-1);
+// groups 1 and 2 are global, so this only has meaning for index >= 2.
+std::optional<std::uint8_t> protocol_of_group(const std::vector<InterfaceGroup>& groups,
+                                              std::size_t index) {
+  if (index == 0 || index > groups.size() || !groups[index - 1].td) return std::nullopt;
+  return protocol_of(*groups[index - 1].td);
+}
+
+// The first group (i > 2) whose bytes are specific to `protocol`, ISO 7816-3 8.2.3.
+const InterfaceGroup* first_specific_group(const std::vector<InterfaceGroup>& groups,
+                                           std::uint8_t protocol) {
+  for (std::size_t index = 2; index < groups.size(); ++index) {
+    if (protocol_of_group(groups, index) == protocol) return &groups[index];
+  }
+  return nullptr;
+}
+
+std::string hex_byte(std::uint8_t value) {
+  char text[3];
+  std::snprintf(text, sizeof text, "%02X", value);
+  return text;
+}
+
+std::string hex_string(std::span<const std::uint8_t> bytes) {
+  std::string text;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i != 0) text += ' ';
+    text += hex_byte(bytes[i]);
+  }
+  return text;
+}
+
+// Shared by parse_atr and describe_atr_bytes; the latter wants the structure even when only
+// the check byte is wrong, so a person can see what the card sent.
+struct ParseOutcome {
+  AtrParseResult result;
+  std::optional<Atr> structure;  // filled whenever every byte up to TCK was well formed
+};
+
+ParseOutcome parse_structure(std::span<const std::uint8_t> bytes) {
+  ParseOutcome outcome;
+  auto fail = [&](AtrError error, std::size_t offset) {
+    outcome.result.error = error;
+    outcome.result.offset = offset;
+    return outcome;
+  };
+  if (bytes.empty()) return fail(AtrError::empty, 0);
+  if (bytes[0] != kDirectConventionTs && bytes[0] != kInverseConventionTs) {
+    return fail(AtrError::bad_ts, 0);
+  }
+
+  Atr atr;
+  atr.inverse_convention = bytes[0] == kInverseConventionTs;
+  std::size_t position = 1;
+  // Length is checked before availability: a structure that cannot fit in 33 bytes is the
+  // more useful diagnosis than "truncated" when both apply at the same offset.
+  auto next = [&](std::uint8_t& value) -> AtrError {
+    if (position >= kMaxAtrLength) return AtrError::too_long;
+    if (position >= bytes.size()) return AtrError::truncated;
+    value = bytes[position++];
+    return AtrError::none;
+  };
+
+  std::uint8_t indicator = 0;
+  if (auto error = next(indicator); error != AtrError::none) return fail(error, position);
+  atr.t0 = indicator;
+
+  // Each indicator (T0, then TDi) announces the next group by its high nibble.
+  bool more_groups = true;
+  while (more_groups) {
+    InterfaceGroup group;
+    const std::size_t group_number = atr.groups.size() + 1;
+    std::uint8_t value = 0;
+    if (indicator & kPresenceTa) {
+      const std::size_t offset = position;
+      if (auto error = next(value); error != AtrError::none) return fail(error, position);
+      if (group_number == 1 && fi_di_is_rfu(value)) return fail(AtrError::rfu_fi_di, offset);
+      group.ta = value;
+    }
+    if (indicator & kPresenceTb) {
+      if (auto error = next(value); error != AtrError::none) return fail(error, position);
+      group.tb = value;
+    }
+    if (indicator & kPresenceTc) {
+      if (auto error = next(value); error != AtrError::none) return fail(error, position);
+      group.tc = value;
+    }
+    more_groups = (indicator & kPresenceTd) != 0;
+    if (more_groups) {
+      if (auto error = next(value); error != AtrError::none) return fail(error, position);
+      group.td = value;
+      indicator = value;
+    }
+    // T0 or a TDi announcing no further bytes leaves an empty group: it is not kept, so
+    // `groups` lists exactly the groups that carry bytes.
+    if (group.ta || group.tb || group.tc || group.td) atr.groups.push_back(group);
+  }
+
+  const std::size_t historical_count = atr.t0 & 0x0F;
+  for (std::size_t i = 0; i < historical_count; ++i) {
+    std::uint8_t value = 0;
+    if (auto error = next(value); error != AtrError::none) return fail(error, position);
+    atr.historical.push_back(value);
+  }
+
+  if (tck_required(atr.groups)) {
+    if (position >= kMaxAtrLength) return fail(AtrError::too_long, position);
+    if (position >= bytes.size()) {
+      outcome.structure = atr;
+      return fail(AtrError::missing_tck, position);
+    }
+    const std::size_t tck_offset = position;
+    atr.tck = bytes[position++];
+    outcome.structure = atr;
+    std::uint8_t check = 0;
+    for (std::size_t i = 1; i < position; ++i) check ^= bytes[i];  // T0..TCK, ISO 7816-3 8.2.5
+    if (check != 0) return fail(AtrError::wrong_tck, tck_offset);
+  } else {
+    outcome.structure = atr;
+  }
+
+  if (position < bytes.size()) return fail(AtrError::trailing_bytes, position);
+
+  outcome.result.atr = std::move(atr);
+  return outcome;
+}
+
+std::string describe_fi_di(std::uint8_t ta1) {
+  const unsigned fi = kFiTable[ta1 >> 4];
+  const unsigned di = kDiTable[ta1 & 0x0F];
+  std::string text = "Fi=" + (fi ? std::to_string(fi) : std::string("RFU"));
+  if (fi) text += std::string(" (f max ") + kFmaxMhzTable[ta1 >> 4] + " MHz)";
+  text += ", Di=" + (di ? std::to_string(di) : std::string("RFU"));
+  if (fi && di) {
+    // One ETU lasts Fi/Di clock cycles, ISO 7816-3 7.1; show it when it is an integer.
+    if (fi % di == 0) {
+      text += ", " + std::to_string(fi / di) + " cycles/ETU";
+    } else {
+      text += ", " + std::to_string(fi) + "/" + std::to_string(di) + " cycles/ETU";
+    }
+  }
+  return text;
+}
+
+std::string describe_indicator(std::uint8_t indicator, std::size_t next_group) {
+  std::string present;
+  const char* names[] = {"TA", "TB", "TC", "TD"};
+  for (int bit = 0; bit < 4; ++bit) {
+    if (indicator & (0x10 << bit)) {
+      if (!present.empty()) present += ' ';
+      present += names[bit] + std::to_string(next_group);
+    }
+  }
+  return present.empty() ? "none" : present;
+}
+
+std::string describe_specific_mode(std::uint8_t ta2) {
+  // ISO 7816-3 8.3: bit 8 capability to change mode, bit 5 implicit parameters, b4-b1 = T.
+  std::string text = "specific mode, T=" + std::to_string(protocol_of(ta2));
+  text += (ta2 & 0x80) ? ", unable to change to negotiable mode"
+                       : ", able to change to negotiable mode";
+  text += (ta2 & 0x10) ? ", implicit Fi/Di" : ", Fi/Di as in TA1";
+  return text;
+}
+
+std::string describe_clock_stop_class(std::uint8_t ta) {
+  // ISO 7816-3 8.3: b8-b7 clock stop indicator X, b6-b1 class indicator Y.
+  static const char* clock_stop[] = {"clock stop not supported", "clock stop in state L",
+                                     "clock stop in state H", "clock stop, no preference"};
+  std::string text = clock_stop[ta >> 6];
+  text += ", classes:";
+  if (ta & 0x01) text += " A (5 V)";
+  if (ta & 0x02) text += " B (3 V)";
+  if (ta & 0x04) text += " C (1.8 V)";
+  if ((ta & 0x07) == 0) text += " none indicated";
+  return text;
+}
+
+std::string describe_specific_byte(char kind, std::uint8_t value, std::uint8_t protocol,
+                                   bool first_for_protocol) {
+  if (protocol == 1 && first_for_protocol) {
+    switch (kind) {
+      case 'A':
+        if (value == 0x00 || value == 0xFF) return "T=1 IFSC " + std::to_string(value) + " (RFU)";
+        return "T=1 IFSC " + std::to_string(value) + " bytes";
+      case 'B':
+        return "T=1 BWI=" + std::to_string(value >> 4) + " CWI=" + std::to_string(value & 0x0F);
+      case 'C':
+        return std::string("T=1 error detection: ") + ((value & kEdcCrcBit) ? "CRC" : "LRC");
+      default:
+        break;
+    }
+  }
+  if (protocol == kGlobalProtocol && first_for_protocol) {
+    if (kind == 'A') return "T=15 " + describe_clock_stop_class(value);
+    if (kind == 'B') return "T=15 SPU (standard or proprietary use of C6)";
+  }
+  return "specific to T=" + std::to_string(protocol);
+}
+
+std::string printable(std::span<const std::uint8_t> bytes) {
+  std::string text;
+  for (auto byte : bytes) text += (byte >= 0x20 && byte < 0x7F) ? static_cast<char>(byte) : '.';
+  return text;
+}
+
+std::string describe_historical_category(const std::vector<std::uint8_t>& historical) {
+  if (historical.empty()) return {};
+  // Category indicator byte, ISO 7816-4 8.1.1.
+  switch (historical[0]) {
+    case 0x00: return "category 00: COMPACT-TLV objects, status indicator in the last 3 bytes";
+    case 0x10: return "category 10: DIR data reference";
+    case 0x80: return "category 80: COMPACT-TLV objects";
+    default:
+      return (historical[0] >= 0x81 && historical[0] <= 0x8F) ? "category RFU"
+                                                                : "proprietary format";
+  }
+}
+
+}  // namespace
+
+std::string to_string(AtrError error) {
+  switch (error) {
+    case AtrError::none: return "no error";
+    case AtrError::empty: return "empty ATR";
+    case AtrError::bad_ts: return "TS is neither 3B (direct) nor 3F (inverse convention)";
+    case AtrError::truncated: return "ATR truncated: fewer bytes than T0/TDi announce";
+    case AtrError::too_long: return "ATR longer than 33 bytes";
+    case AtrError::missing_tck: return "TCK missing although a protocol other than T=0 is indicated";
+    case AtrError::wrong_tck: return "TCK wrong: XOR of T0..TCK is not zero";
+    case AtrError::trailing_bytes: return "trailing bytes after the end of the ATR";
+    case AtrError::rfu_fi_di: return "TA1 names a reserved (RFU) Fi or Di value";
+  }
+  return "unknown ATR error";
+}
+
+std::uint8_t Atr::fi_di() const {
+  return (!groups.empty() && groups[0].ta) ? *groups[0].ta : kDefaultFiDi;
+}
+
+std::uint8_t Atr::extra_guard_time() const {
+  return (!groups.empty() && groups[0].tc) ? *groups[0].tc : 0;
+}
+
+std::uint8_t Atr::waiting_integer() const {
+  return (groups.size() >= 2 && groups[1].tc) ? *groups[1].tc : kDefaultWaitingInteger;
+}
+
+bool Atr::supports(std::uint8_t protocol) const {
+  bool any_td = false;
+  for (const auto& group : groups) {
+    if (!group.td) continue;
+    any_td = true;
+    if (protocol_of(*group.td) == protocol) return true;
+  }
+  return !any_td && protocol == 0;  // no TD1 means T=0 only, ISO 7816-3 8.2.3
+}
+
+std::uint8_t Atr::first_protocol() const {
+  for (const auto& group : groups) {
+    if (group.td && protocol_of(*group.td) != kGlobalProtocol) return protocol_of(*group.td);
+  }
+  return 0;
+}
+
+bool Atr::specific_mode() const { return groups.size() >= 2 && groups[1].ta.has_value(); }
+
+std::uint8_t Atr::ifsc() const {
+  const auto* group = first_specific_group(groups, 1);
+  return (group && group->ta) ? *group->ta : kDefaultIfsc;
+}
+
+std::uint8_t Atr::bwi_cwi() const {
+  const auto* group = first_specific_group(groups, 1);
+  return (group && group->tb) ? *group->tb : kDefaultBwiCwi;
+}
+
+bool Atr::uses_crc() const {
+  const auto* group = first_specific_group(groups, 1);
+  return group && group->tc && (*group->tc & kEdcCrcBit) != 0;
+}
+
+AtrParseResult parse_atr(std::span<const std::uint8_t> bytes) {
+  return parse_structure(bytes).result;
+}
+
+std::vector<std::uint8_t> build_atr(const Atr& atr) {
+  std::vector<std::uint8_t> bytes;
+  bytes.push_back(atr.inverse_convention ? kInverseConventionTs : kDirectConventionTs);
+
+  // The presence nibbles of T0 and TDi are recomputed from the bytes actually present, so an
+  // Atr edited field by field still serialises consistently. A group only follows a TD.
+  const std::size_t historical_count = std::min(atr.historical.size(), kMaxHistoricalBytes);
+  std::vector<InterfaceGroup> groups;
+  for (const auto& group : atr.groups) {
+    groups.push_back(group);
+    if (!group.td) break;
+  }
+  // A trailing TD announcing nothing more is kept: it names a protocol.
+  const std::uint8_t first_presence = groups.empty() ? 0 : presence_bits(groups[0]);
+  bytes.push_back(static_cast<std::uint8_t>(first_presence | historical_count));
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const auto& group = groups[i];
+    if (group.ta) bytes.push_back(*group.ta);
+    if (group.tb) bytes.push_back(*group.tb);
+    if (group.tc) bytes.push_back(*group.tc);
+    if (group.td) {
+      const std::uint8_t next_presence =
+          (i + 1 < groups.size()) ? presence_bits(groups[i + 1]) : 0;
+      bytes.push_back(static_cast<std::uint8_t>(next_presence | protocol_of(*group.td)));
+    }
+  }
+  bytes.insert(bytes.end(), atr.historical.begin(),
+               atr.historical.begin() + static_cast<std::ptrdiff_t>(historical_count));
+  if (tck_required(groups)) {
+    std::uint8_t check = 0;
+    for (std::size_t i = 1; i < bytes.size(); ++i) check ^= bytes[i];  // ISO 7816-3 8.2.5
+    bytes.push_back(check);
+  }
+  return bytes;
+}
+
+std::string describe_atr(const Atr& atr) {
+  std::ostringstream out;
+  auto line = [&](const std::string& field, std::optional<std::uint8_t> value,
+                  const std::string& meaning) {
+    std::string label = field;
+    label.resize(6, ' ');
+    out << label << (value ? hex_byte(*value) : std::string("  ")) << "  " << meaning << '\n';
+  };
+
+  line("TS", atr.inverse_convention ? kInverseConventionTs : kDirectConventionTs,
+       atr.inverse_convention ? "inverse convention" : "direct convention");
+  line("T0", atr.t0,
+       "Y1: " + describe_indicator(atr.t0, 1) + "; K=" + std::to_string(atr.t0 & 0x0F) +
+           " historical bytes");
+
+  for (std::size_t index = 0; index < atr.groups.size(); ++index) {
+    const auto& group = atr.groups[index];
+    const std::string number = std::to_string(index + 1);
+    const auto protocol = protocol_of_group(atr.groups, index);
+    const bool first_for_protocol =
+        protocol && first_specific_group(atr.groups, *protocol) == &group;
+    if (group.ta) {
+      std::string meaning;
+      if (index == 0) {
+        meaning = describe_fi_di(*group.ta);
+      } else if (index == 1) {
+        meaning = describe_specific_mode(*group.ta);
+      } else {
+        meaning = describe_specific_byte('A', *group.ta, *protocol, first_for_protocol);
+      }
+      line("TA" + number, group.ta, meaning);
+    }
+    if (group.tb) {
+      std::string meaning;
+      if (index <= 1) {
+        meaning = "deprecated programming voltage byte, ignored (ISO 7816-3 8.3)";
+      } else {
+        meaning = describe_specific_byte('B', *group.tb, *protocol, first_for_protocol);
+      }
+      line("TB" + number, group.tb, meaning);
+    }
+    if (group.tc) {
+      std::string meaning;
+      if (index == 0) {
+        meaning = "extra guard time N=" + std::to_string(*group.tc) +
+                  (*group.tc == 0xFF ? " (minimum guard time: 12 ETU for T=0, 11 ETU for T=1)"
+                                     : " ETU");
+      } else if (index == 1) {
+        meaning = "WI=" + std::to_string(*group.tc) + " (T=0 work waiting time)";
+      } else {
+        meaning = describe_specific_byte('C', *group.tc, *protocol, first_for_protocol);
+      }
+      line("TC" + number, group.tc, meaning);
+    }
+    if (group.td) {
+      std::string meaning = "T=" + std::to_string(protocol_of(*group.td)) + "; Y" +
+                            std::to_string(index + 2) + ": " +
+                            describe_indicator(*group.td, index + 2);
+      if (index == 0 && protocol_of(*group.td) == kGlobalProtocol) {
+        meaning += " (T=15 is invalid in TD1)";
+      }
+      line("TD" + number, group.td, meaning);
+    }
+  }
+
+  std::string protocols;
+  for (std::uint8_t protocol = 0; protocol < kGlobalProtocol; ++protocol) {
+    if (atr.supports(protocol)) protocols += (protocols.empty() ? "T=" : ", T=") + std::to_string(protocol);
+  }
+  line("Proto", std::nullopt,
+       (protocols.empty() ? std::string("none") : protocols) +
+           (atr.specific_mode() ? " (specific mode)" : " (negotiable mode)"));
+
+  if (atr.historical.empty()) {
+    line("Hist", std::nullopt, "none");
+  } else {
+    line("Hist", std::nullopt,
+         hex_string(atr.historical) + "  \"" + printable(atr.historical) + "\"  " +
+             describe_historical_category(atr.historical));
+  }
+
+  const bool required = tck_required(atr.groups);
+  if (atr.tck) {
+    // Recompute over the bytes as they serialise, excluding the stored TCK.
+    Atr without_tck = atr;
+    without_tck.tck.reset();
+    const auto bytes = build_atr(without_tck);  // ends with the correct TCK when required
+    std::string meaning;
+    if (!required) {
+      meaning = "present although only T=0 is indicated (should be absent)";
+    } else if (*atr.tck == bytes.back()) {
+      meaning = "ok";
+    } else {
+      meaning = "wrong (expected " + hex_byte(bytes.back()) + ")";
+    }
+    line("TCK", atr.tck, meaning);
+  } else {
+    line("TCK", std::nullopt, required ? "missing (required: a protocol other than T=0 is indicated)"
+                                       : "absent (only T=0 indicated)");
+  }
+  return out.str();
+}
+
+std::string describe_atr_bytes(std::span<const std::uint8_t> bytes) {
+  auto outcome = parse_structure(bytes);
+  std::string text = "ATR   " + hex_string(bytes) + '\n';
+  if (outcome.structure) text += describe_atr(*outcome.structure);
+  if (outcome.result.error != AtrError::none) {
+    text += "error at offset " + std::to_string(outcome.result.offset) + ": " +
+            to_string(outcome.result.error) + '\n';
+  }
+  return text;
+}
+
+}  // namespace readerlab::cards

@@ -1,0 +1,32 @@
+// The cards readerlab ships with, ready to insert into a virtual reader by name.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cards/apdu/iso_card.h"
+#include "cards/card.h"
+
+namespace readerlab::cards {
+
+struct ProfileInfo {
+  std::string name, description;
+};
+
+// Every built-in profile, in a stable order (for `readerlab cards`).
+std::vector<ProfileInfo> builtin_profiles();
+
+// A fresh card in its factory state (files, PIN counter, challenge generator); nullptr when
+// the name is unknown.
+std::unique_ptr<Card> make_builtin_card(std::string_view name);
+
+// The profile behind a built-in card, for tests or to derive a variant; nullopt if unknown.
+std::optional<CardProfile> builtin_profile(std::string_view name);
+
+// The exact ATR a built-in card answers; nullopt for an unknown name and for `mute`.
+std::optional<Bytes> builtin_atr(std::string_view name);
+
+}  // namespace readerlab::cards

@@ -1,0 +1,21 @@
+-- @title: SCardGetAttrib answers SCARD_ATTR_ATR_STRING and SCARD_ATTR_VENDOR_NAME with the right values
+-- @covers: pcsc:SCardGetAttrib, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_VENDOR_NAME
+-- @spec: PC/SC part 3 (attributes); libccid SCARDGETATTRIB
+
+local context, name = pcsc.setup()
+lab.reader(1):insert("t1-fs")
+lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
+local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
+pcsc.ok(reply, "SCardConnect")
+
+local atr, atr_reply = pcsc.get_attrib(card, pcsc.SCARD_ATTR_ATR_STRING)
+pcsc.ok(atr_reply, "SCardGetAttrib(SCARD_ATTR_ATR_STRING)")
+lab.check_eq(atr, "3b9b138131fe4580597265616465726c616230", "SCARD_ATTR_ATR_STRING")
+
+local vendor, vendor_reply = pcsc.get_attrib(card, pcsc.SCARD_ATTR_VENDOR_NAME)
+pcsc.ok(vendor_reply, "SCardGetAttrib(SCARD_ATTR_VENDOR_NAME)")
+-- libccid answers the USB manufacturer string, with or without a terminating NUL.
+local text = hex.to_string(vendor):gsub("%z$", "")
+lab.check_eq(text, lab.reader(1):info().manufacturer, "SCARD_ATTR_VENDOR_NAME")
+pcsc.disconnect(card)
+pcsc.release(context)

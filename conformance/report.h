@@ -1,0 +1,29 @@
+// Reporters for a conformance run: the console table, JUnit XML and a Markdown report.
+#pragma once
+
+#include "conformance/suite.h"
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace readerlab::conformance {
+
+struct RunSummary {
+  std::string driver;         // e.g. "libccid (guest)"
+  std::uint64_t seed = 0;
+  std::vector<CaseResult> results;
+  std::vector<std::pair<std::string, std::string>> facts;  // e.g. {"boot to first APDU", "6.8 s"}
+
+  int passed() const;         // pass and expected failures
+  int failed() const;         // failures and unexpected passes
+};
+
+void print_table(std::ostream& out, const RunSummary& summary);
+// "N passed, N failed" as the last line.
+std::string closing_line(const RunSummary& summary);
+void write_junit(const std::filesystem::path& file, const RunSummary& summary);
+void write_markdown(const std::filesystem::path& file, const RunSummary& summary);
+
+}  // namespace readerlab::conformance

@@ -1,0 +1,141 @@
+#include "conformance/suite.h"
+
+#include "scenarios/lua_sandbox.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace readerlab::conformance {
+namespace {
+
+std::string trim(std::string text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::filesystem::path& file) {
+  CaseInfo info;
+  info.path = file;
+  info.id = std::filesystem::relative(file, cases_root).replace_extension().generic_string();
+  std::ifstream in(file);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.rfind("--", 0) != 0) break;
+    const auto at = line.find('@');
+    if (at == std::string::npos) continue;
+    const auto colon = line.find(':', at);
+    if (colon == std::string::npos) {
+      info.metadata_error = file.string() + ":" + std::to_string(number) + ": metadata line needs '@key: value'";
+      continue;
+    }
+    const std::string key = trim(line.substr(at + 1, colon - at - 1));
+    const std::string value = trim(line.substr(colon + 1));
+    if (key == "title") {
+      info.title = value;
+    } else if (key == "covers") {
+      std::stringstream items(value);
+      std::string item;
+      while (std::getline(items, item, ',')) {
+        item = trim(item);
+        if (!item.empty()) info.covers.push_back(item);
+      }
+    } else if (key == "spec") {
+      info.spec = value;
+    } else if (key == "timeout") {
+      try {
+        info.timeout = std::chrono::seconds(std::stoi(value));
+      } catch (const std::exception&) {
+        info.metadata_error = file.string() + ":" + std::to_string(number) + ": @timeout is not a number of seconds";
+      }
+    } else {
+      info.metadata_error = file.string() + ":" + std::to_string(number) + ": unknown metadata key '" + key + "'";
+    }
+  }
+  if (info.title.empty() && info.metadata_error.empty())
+    info.metadata_error = file.string() + ":1: the case has no '-- @title:' line";
+  return info;
+}
+
+std::vector<CaseInfo> discover_cases(const std::filesystem::path& cases_root) {
+  std::vector<CaseInfo> cases;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(cases_root))
+    if (entry.is_regular_file() && entry.path().extension() == ".lua")
+      cases.push_back(read_case_info(cases_root, entry.path()));
+  std::sort(cases.begin(), cases.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return cases;
+}
+
+Expectations load_expectations(const std::filesystem::path& file) {
+  Expectations expectations;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.find_first_of(" \t");
+    const std::string id = line.substr(0, space);
+    expectations.expected_failures[id] = space == std::string::npos ? "" : trim(line.substr(space));
+  }
+  return expectations;
+}
+
+const char* to_string(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::pass: return "PASS";
+    case Outcome::fail: return "FAIL";
+    case Outcome::expected_fail: return "XFAIL";
+    case Outcome::unexpected_pass: return "XPASS";
+    case Outcome::skip: return "SKIP";
+  }
+  return "?";
+}
+
+bool counts_as_failure(Outcome outcome) { return outcome == Outcome::fail || outcome == Outcome::unexpected_pass; }
+
+CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
+                    const Expectations& expectations) {
+  CaseResult result;
+  result.info = info;
+  const auto started = std::chrono::steady_clock::now();
+  std::string error = info.metadata_error;
+  if (error.empty()) {
+    try {
+      rig.reset_to_baseline();
+      const std::string source = read_file(info.path);
+      scenarios::LuaSandbox sandbox;
+      scenarios::install_lab(sandbox, rig, port, result.record);
+      error = sandbox.run(source, info.path.generic_string(), info.timeout);
+    } catch (const std::exception& e) {
+      error = info.path.generic_string() + ": " + e.what();
+    }
+  }
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const bool failed = !error.empty() || !result.record.failed_checks.empty();
+  if (!error.empty()) result.message = error;
+  else if (failed) result.message = result.record.failed_checks.front();
+  const auto expected = expectations.expected_failures.find(info.id);
+  if (expected == expectations.expected_failures.end()) {
+    result.outcome = failed ? Outcome::fail : Outcome::pass;
+  } else {
+    result.outcome = failed ? Outcome::expected_fail : Outcome::unexpected_pass;
+    if (!failed) result.message = "listed as an expected failure (" + expected->second + ") but passed";
+  }
+  return result;
+}
+
+}  // namespace readerlab::conformance

@@ -1,0 +1,58 @@
+// Conformance cases: discovery, metadata, expectations and running one case.
+#pragma once
+
+#include "scenarios/driver_port.h"
+#include "scenarios/lab.h"
+#include "scenarios/rig.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace readerlab::conformance {
+
+// A case file starts with comment lines of the form "-- @key: value":
+//   @title   one line saying what the case shows
+//   @covers  comma-separated items it exercises, e.g. "pcsc:SCardTransmit, ccid:XfrBlock"
+//   @spec    the clauses it checks
+//   @timeout seconds (default 60)
+struct CaseInfo {
+  std::string id;  // path below the cases folder, without ".lua", e.g. "pcsc/reader-listed"
+  std::filesystem::path path;
+  std::string title;
+  std::vector<std::string> covers;
+  std::string spec;
+  std::chrono::seconds timeout{60};
+  std::string metadata_error;  // non-empty when the header is malformed
+};
+
+CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::filesystem::path& file);
+// Every *.lua below the folder, sorted by id.
+std::vector<CaseInfo> discover_cases(const std::filesystem::path& cases_root);
+
+// Known failures of one driver: "<case id> <reason>" per line, '#' comments.
+struct Expectations {
+  std::map<std::string, std::string> expected_failures;
+};
+Expectations load_expectations(const std::filesystem::path& file);
+
+enum class Outcome { pass, fail, expected_fail, unexpected_pass, skip };
+const char* to_string(Outcome outcome);
+bool counts_as_failure(Outcome outcome);
+
+struct CaseResult {
+  CaseInfo info;
+  Outcome outcome = Outcome::fail;
+  std::string message;  // first failure, with file and line
+  std::chrono::milliseconds duration{0};
+  scenarios::CaseRecord record;
+};
+
+// Runs one case in a fresh sandbox against the rig (reset to its baseline first).
+CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
+                    const Expectations& expectations);
+
+}  // namespace readerlab::conformance

@@ -1,0 +1,380 @@
+#include "emulator/ccid/reader.h"
+
+#include "cards/atr/atr.h"
+
+#include <algorithm>
+
+namespace readerlab::ccid {
+namespace {
+
+void put32(Bytes& out, std::uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+}
+
+// CCID 6.1.1 bPowerSelect: 0 automatic, 1 5.0 V, 2 3.0 V, 3 1.8 V.
+constexpr std::uint8_t kMaxPowerSelect = 3;
+// CCID 6.1.7: abProtocolData is 5 bytes for T=0 and 7 for T=1.
+constexpr std::size_t kT0ParameterLength = 5;
+constexpr std::size_t kT1ParameterLength = 7;
+// ISO 7816-4 5.1: the longest short command APDU is 4 + 1 + 255 + 1 bytes.
+constexpr std::size_t kMaxShortApdu = 261;
+
+}  // namespace
+
+std::vector<std::uint32_t> supported_data_rates() {
+  // f = 3.58 MHz with Fi = 372 and Di = 1, 2, 4, 8, 12, 16 (ISO 7816-3 7.1: rate = Di / Fi * f).
+  std::vector<std::uint32_t> rates;
+  for (std::uint32_t di : {1u, 2u, 4u, 8u, 12u, 16u}) rates.push_back(kDefaultClockKhz * 1000u * di / 372u);
+  return rates;
+}
+
+Reader::Reader(ReaderConfig config) : config_(std::move(config)) {
+  if (config_.slot_count == 0) config_.slot_count = 1;
+  slots_.resize(config_.slot_count);
+  description_.identity = {usb::Speed::full, 0, 0, 0, config_.vendor_id, config_.product_id,
+                           config_.device_version_bcd};
+  description_.manufacturer = config_.manufacturer;
+  description_.product = config_.product;
+  description_.serial_number = config_.serial_number;
+  usb::InterfaceDescription iface;
+  iface.info = {0, 0x0B, 0x00, 0x00};  // CCID 4.3: interface class 0x0B, subclass 0, protocol 0
+  iface.class_descriptor = class_descriptor();
+  iface.endpoints = endpoints();
+  description_.interfaces.push_back(std::move(iface));
+}
+
+Bytes Reader::class_descriptor() const {
+  // CCID 5.1 Table 5.1-1, 54 bytes.
+  Bytes d;
+  d.push_back(0x36);                  // bLength
+  d.push_back(0x21);                  // bDescriptorType: CCID functional descriptor
+  d.push_back(0x10);                  // bcdCCID 1.10
+  d.push_back(0x01);
+  d.push_back(static_cast<std::uint8_t>(config_.slot_count - 1));  // bMaxSlotIndex
+  d.push_back(0x07);                  // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
+  put32(d, 0x00000003);               // dwProtocols: T=0 and T=1
+  put32(d, kDefaultClockKhz);         // dwDefaultClock (kHz)
+  put32(d, kDefaultClockKhz);         // dwMaximumClock
+  d.push_back(1);                     // bNumClockSupported
+  const auto rates = supported_data_rates();
+  put32(d, rates.front());            // dwDataRate (bps)
+  put32(d, rates.back());             // dwMaxDataRate
+  d.push_back(static_cast<std::uint8_t>(rates.size()));  // bNumDataRatesSupported
+  put32(d, 254);                      // dwMaxIFSD
+  put32(d, 0);                        // dwSynchProtocols
+  put32(d, 0);                        // dwMechanical
+  put32(d, config_.features);         // dwFeatures
+  put32(d, config_.max_message_length);  // dwMaxCCIDMessageLength
+  d.push_back(0xFF);                  // bClassGetResponse: echo the APDU's class
+  d.push_back(0xFF);                  // bClassEnvelope
+  d.push_back(0);                     // wLcdLayout: no LCD
+  d.push_back(0);
+  d.push_back(0);                     // bPINSupport: none
+  d.push_back(1);                     // bMaxCCIDBusySlots
+  return d;
+}
+
+std::vector<usb::InterfaceInfo> Reader::interfaces() const { return {description_.interfaces.front().info}; }
+
+std::vector<usb::EndpointInfo> Reader::endpoints() const {
+  return {
+      {kBulkOut, usb::TransferType::bulk, 64, 0, 0},
+      {kBulkIn, usb::TransferType::bulk, 64, 0, 0},
+      {kInterruptIn, usb::TransferType::interrupt, 8, config_.interrupt_interval_ms, 0},
+  };
+}
+
+void Reader::insert(std::unique_ptr<cards::Card> card, std::uint8_t slot_index) {
+  if (slot_index >= slots_.size() || !card) return;
+  Slot& slot = slots_[slot_index];
+  if (slot.card) slot.card->deactivate();
+  slot = Slot{};
+  slot.card = std::move(card);
+  slot.changed = true;
+  queue_slot_change();
+}
+
+std::unique_ptr<cards::Card> Reader::remove(std::uint8_t slot_index) {
+  if (slot_index >= slots_.size() || !slots_[slot_index].card) return nullptr;
+  Slot& slot = slots_[slot_index];
+  slot.card->deactivate();
+  auto card = std::move(slot.card);
+  slot = Slot{};
+  slot.changed = true;
+  queue_slot_change();
+  return card;
+}
+
+bool Reader::card_present(std::uint8_t slot) const { return slot < slots_.size() && slots_[slot].card != nullptr; }
+bool Reader::card_powered(std::uint8_t slot) const { return slot < slots_.size() && slots_[slot].powered; }
+cards::Card* Reader::card(std::uint8_t slot) { return slot < slots_.size() ? slots_[slot].card.get() : nullptr; }
+
+void Reader::queue_slot_change() {
+  bool present[256] = {}, changed[256] = {};  // slot_count is a byte
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    present[i] = slots_[i].card != nullptr;
+    changed[i] = slots_[i].changed;
+    slots_[i].changed = false;
+  }
+  Bytes message = notify_slot_change(std::span<const bool>(present, slots_.size()),
+                                     std::span<const bool>(changed, slots_.size()));
+  // A notification not yet read is replaced: its change bits carry over (CCID 6.3.1 reports
+  // every change since the last report).
+  if (!interrupt_in_.empty()) {
+    Bytes& pending = interrupt_in_.back();
+    for (std::size_t i = 1; i < message.size() && i < pending.size(); ++i)
+      message[i] = static_cast<std::uint8_t>(message[i] | (pending[i] & 0xAA));
+    pending = std::move(message);
+  } else {
+    interrupt_in_.push_back(std::move(message));
+  }
+  notify_in_data_ready(kInterruptIn);
+}
+
+void Reader::bus_reset() {
+  bulk_in_.clear();
+  interrupt_in_.clear();
+  configuration_ = 0;
+  bool any_present = false;
+  for (auto& slot : slots_) {
+    if (slot.card && slot.powered) slot.card->deactivate();
+    slot.powered = false;
+    slot.atr.clear();
+    slot.changed = slot.card != nullptr;
+    any_present = any_present || slot.card;
+  }
+  if (any_present) queue_slot_change();
+}
+
+usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<const std::uint8_t>) {
+  if (setup.type() == 0 && setup.recipient() == 2) {
+    // Endpoint requests (USB 2.0 9.4.1, 9.4.5): no endpoint halts on its own here.
+    if (setup.request == usb::kRequestGetStatus) return {usb::TransferStatus::ok, {0, 0}};
+    return {};
+  }
+  if (auto standard = usb::standard_request(description_, setup, configuration_)) return *standard;
+  if (setup.type() == 1 && setup.recipient() == 1) {
+    switch (setup.request) {
+      case kRequestAbort:
+        return {};
+      case kRequestGetClockFrequencies: {
+        Bytes out;
+        put32(out, kDefaultClockKhz);
+        if (out.size() > setup.length) out.resize(setup.length);
+        return {usb::TransferStatus::ok, out};
+      }
+      case kRequestGetDataRates: {
+        Bytes out;
+        for (auto rate : supported_data_rates()) put32(out, rate);
+        if (out.size() > setup.length) out.resize(setup.length);
+        return {usb::TransferStatus::ok, out};
+      }
+      default:
+        break;
+    }
+  }
+  return {usb::TransferStatus::stall, {}};
+}
+
+usb::TransferStatus Reader::transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) {
+  if (endpoint != kBulkOut) return usb::TransferStatus::stall;
+  bulk_in_.push_back(handle_message(data));
+  notify_in_data_ready(kBulkIn);
+  return usb::TransferStatus::ok;
+}
+
+std::optional<usb::Device::InResult> Reader::transfer_in(std::uint8_t endpoint, std::size_t max_length) {
+  std::deque<Bytes>* queue = nullptr;
+  if (endpoint == kBulkIn) queue = &bulk_in_;
+  else if (endpoint == kInterruptIn) queue = &interrupt_in_;
+  else return InResult{usb::TransferStatus::stall, {}};
+  if (queue->empty()) return std::nullopt;
+  Bytes& front = queue->front();
+  InResult result;
+  if (front.size() <= max_length) {
+    result.data = std::move(front);
+    queue->pop_front();
+  } else {
+    // The host reads a long message in several transfers.
+    result.data.assign(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(max_length));
+    front.erase(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(max_length));
+  }
+  return result;
+}
+
+IccStatus Reader::icc_status(const Slot& slot) const {
+  if (!slot.card) return IccStatus::absent;
+  return slot.powered ? IccStatus::active : IccStatus::inactive;
+}
+
+std::uint8_t Reader::ok_status(const Slot& slot) const { return status_byte(icc_status(slot), CommandStatus::ok); }
+std::uint8_t Reader::failed_status(const Slot& slot) const {
+  return status_byte(icc_status(slot), CommandStatus::failed);
+}
+
+Bytes Reader::failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
+                      std::uint8_t error) const {
+  const std::uint8_t answer_type = response_type_for(type);
+  switch (static_cast<Response>(answer_type)) {
+    case Response::data_block: return data_block(slot, seq, status, error, {});
+    case Response::parameters: return parameters(slot, seq, status, error, 0, {});
+    case Response::escape: return escape_response(slot, seq, status, error, {});
+    case Response::data_rate_and_clock_frequency: return data_rate_and_clock(slot, seq, status, error, 0, 0);
+    default: return slot_status(slot, seq, status, error, 0);
+  }
+}
+
+Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
+  Bytes answer;
+  if (trace_) trace_({true, Bytes(bytes.begin(), bytes.end())});
+  ++commands_handled_;
+  const auto decoded = decode(bytes, config_.max_message_length);
+  if (!decoded.message) {
+    const std::uint8_t slot_status_bits =
+        decoded.slot < slots_.size() ? failed_status(slots_[decoded.slot]) : status_byte(IccStatus::absent, CommandStatus::failed);
+    answer = failure(decoded.type, decoded.slot, decoded.seq, slot_status_bits, error::offset_length);
+  } else {
+    const Message& m = *decoded.message;
+    if (m.slot >= slots_.size()) {
+      answer = failure(m.type, m.slot, m.seq, status_byte(IccStatus::absent, CommandStatus::failed), error::offset_slot);
+    } else {
+      Slot& slot = slots_[m.slot];
+      switch (static_cast<Command>(m.type)) {
+        case Command::icc_power_on:
+          answer = power_on(slot, m);
+          break;
+        case Command::icc_power_off:
+          if (slot.card && slot.powered) slot.card->deactivate();
+          slot.powered = false;
+          answer = slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
+          break;
+        case Command::get_slot_status:
+          answer = slot_status(m.slot, m.seq, ok_status(slot), 0, slot.powered ? 0 : 0);
+          break;
+        case Command::xfr_block:
+          answer = xfr_block(slot, m);
+          break;
+        case Command::get_parameters:
+          answer = slot.card ? parameters_answer(slot, m, ok_status(slot), 0)
+                             : failure(m.type, m.slot, m.seq, failed_status(slot), error::icc_mute);
+          break;
+        case Command::reset_parameters:
+          if (!slot.card) {
+            answer = failure(m.type, m.slot, m.seq, failed_status(slot), error::icc_mute);
+          } else {
+            reset_parameters_from_atr(slot);
+            answer = parameters_answer(slot, m, ok_status(slot), 0);
+          }
+          break;
+        case Command::set_parameters:
+          answer = set_parameters(slot, m);
+          break;
+        case Command::escape:
+          // No vendor escape commands: answer with the Escape response type (CCID 6.2.4) and
+          // bError CMD_NOT_SUPPORTED, which libccid reads.
+          answer = escape_response(m.slot, m.seq, failed_status(slot), error::cmd_not_supported, {});
+          break;
+        case Command::abort:
+          answer = slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
+          break;
+        default:
+          answer = failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_not_supported);
+          break;
+      }
+    }
+  }
+  if (trace_) trace_({false, answer});
+  return answer;
+}
+
+Bytes Reader::power_on(Slot& slot, const Message& m) {
+  if (!slot.card) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  if (m.specific[0] > kMaxPowerSelect) return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte7, {});
+  if (!m.data.empty()) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
+  const auto kind = slot.powered ? cards::ResetKind::warm : cards::ResetKind::cold;
+  auto atr = slot.card->reset(kind);
+  if (!atr || atr->empty()) {
+    slot.powered = false;
+    return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  }
+  slot.atr = std::move(*atr);
+  const auto parsed = cards::parse_atr(slot.atr);
+  if (!parsed.atr) {
+    slot.card->deactivate();
+    slot.powered = false;
+    // CCID 6.2.6: a bad TS or a wrong TCK have their own codes; other faults read as a mute card.
+    std::uint8_t code = error::icc_mute;
+    if (parsed.error == cards::AtrError::bad_ts) code = error::bad_atr_ts;
+    else if (parsed.error == cards::AtrError::wrong_tck || parsed.error == cards::AtrError::missing_tck)
+      code = error::bad_atr_tck;
+    return data_block(m.slot, m.seq, failed_status(slot), code, {});
+  }
+  slot.powered = true;
+  reset_parameters_from_atr(slot);
+  return data_block(m.slot, m.seq, ok_status(slot), 0, slot.atr);
+}
+
+void Reader::reset_parameters_from_atr(Slot& slot) {
+  const auto parsed = cards::parse_atr(slot.atr);
+  cards::Atr atr = parsed.atr.value_or(cards::Atr{});
+  // Specific mode (TA2) fixes the protocol; otherwise the first offered one (ISO 7816-3 6.3.1).
+  slot.protocol = atr.first_protocol() == 1 ? 1 : 0;
+  if (atr.specific_mode() && atr.groups.size() >= 2 && atr.groups[1].ta) slot.protocol = *atr.groups[1].ta & 0x0F;
+  const std::uint8_t convention = atr.inverse_convention ? 0x02 : 0x00;  // CCID 6.1.7 bmTCCKST bit 1
+  if (slot.protocol == 1) {
+    slot.protocol_data = {atr.fi_di(),
+                          static_cast<std::uint8_t>(0x10 | convention | (atr.uses_crc() ? 1 : 0)),
+                          atr.extra_guard_time(),
+                          atr.bwi_cwi(),
+                          0x00,  // bClockStop: not allowed
+                          atr.ifsc(),
+                          0x00};  // bNadValue
+  } else {
+    slot.protocol_data = {atr.fi_di(), convention, atr.extra_guard_time(), atr.waiting_integer(), 0x00};
+  }
+  if (slot.card) slot.card->select_protocol(slot.protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
+}
+
+Bytes Reader::parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const {
+  return parameters(m.slot, m.seq, status, error, slot.protocol, slot.protocol_data);
+}
+
+Bytes Reader::set_parameters(Slot& slot, const Message& m) {
+  if (!slot.card) return failure(m.type, m.slot, m.seq, failed_status(slot), error::icc_mute);
+  const std::uint8_t protocol = m.specific[0];
+  if (protocol > 1) return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
+  const std::size_t expected = protocol == 1 ? kT1ParameterLength : kT0ParameterLength;
+  if (m.data.size() != expected) return parameters_answer(slot, m, failed_status(slot), error::offset_length);
+  if (slot.powered) {
+    const auto parsed = cards::parse_atr(slot.atr);
+    if (parsed.atr && !parsed.atr->supports(protocol))
+      return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
+  }
+  slot.protocol = protocol;
+  slot.protocol_data = m.data;
+  slot.card->select_protocol(protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
+  return parameters_answer(slot, m, ok_status(slot), 0);
+}
+
+Bytes Reader::xfr_block(Slot& slot, const Message& m) {
+  if (!slot.card || !slot.powered) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  // Short APDU level: wLevelParameter must be 0 (CCID 6.1.4) and the APDU short.
+  if (m.specific[1] != 0 || m.specific[2] != 0)
+    return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
+  if (m.data.size() > kMaxShortApdu) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
+  auto response = slot.card->transmit_apdu(m.data);
+  switch (response.status) {
+    case cards::CardStatus::ok:
+      if (response.data.size() + kHeaderSize > config_.max_message_length)
+        return data_block(m.slot, m.seq, failed_status(slot), error::xfr_overrun, {});
+      return data_block(m.slot, m.seq, ok_status(slot), 0, response.data);
+    case cards::CardStatus::mute:
+      return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+    case cards::CardStatus::deactivated:
+      slot.powered = false;
+      return data_block(m.slot, m.seq, failed_status(slot), error::hw_error, {});
+  }
+  return data_block(m.slot, m.seq, failed_status(slot), error::hw_error, {});
+}
+
+}  // namespace readerlab::ccid

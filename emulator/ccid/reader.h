@@ -1,0 +1,130 @@
+// A USB CCID reader (CCID rev 1.1) working at short APDU exchange level: the USB function,
+// its descriptors, the slot state machines and the notifications on the interrupt endpoint.
+#pragma once
+
+#include "cards/card.h"
+#include "emulator/ccid/messages.h"
+#include "emulator/usb/descriptors.h"
+#include "emulator/usb/device.h"
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace readerlab::ccid {
+
+// CCID 5.1 dwFeatures bits.
+namespace feature {
+inline constexpr std::uint32_t auto_parameters_from_atr = 0x00000002;
+inline constexpr std::uint32_t auto_voltage = 0x00000008;
+inline constexpr std::uint32_t auto_clock = 0x00000010;
+inline constexpr std::uint32_t auto_baud_rate = 0x00000020;
+inline constexpr std::uint32_t auto_parameter_negotiation = 0x00000040;
+inline constexpr std::uint32_t short_apdu_level = 0x00020000;
+inline constexpr std::uint32_t extended_apdu_level = 0x00040000;
+}  // namespace feature
+
+struct ReaderConfig {
+  // pid.codes' test product ID under the open-source vendor ID 0x1209: ours to use for a
+  // virtual device that never ships as hardware.
+  std::uint16_t vendor_id = 0x1209;
+  std::uint16_t product_id = 0x0001;
+  std::uint16_t device_version_bcd = 0x0100;
+  std::string manufacturer = "readerlab";
+  std::string product = "Virtual CCID Reader";
+  std::string serial_number = "RL0001";
+  std::uint8_t slot_count = 1;
+  std::uint32_t features = feature::auto_parameters_from_atr | feature::auto_voltage | feature::auto_clock |
+                           feature::auto_baud_rate | feature::auto_parameter_negotiation |
+                           feature::short_apdu_level;
+  // Header plus a short APDU response of 256 data bytes and SW1 SW2, with room to spare (CCID 5.1).
+  std::uint32_t max_message_length = 271;
+  std::uint8_t interrupt_interval_ms = 10;
+};
+
+// Endpoint addresses of the reader's single interface.
+inline constexpr std::uint8_t kBulkOut = 0x01;
+inline constexpr std::uint8_t kBulkIn = 0x82;
+inline constexpr std::uint8_t kInterruptIn = 0x83;
+
+// CCID 5.3 class-specific requests.
+inline constexpr std::uint8_t kRequestAbort = 0x01;
+inline constexpr std::uint8_t kRequestGetClockFrequencies = 0x02;
+inline constexpr std::uint8_t kRequestGetDataRates = 0x03;
+
+// One message seen at the bulk endpoints, for traces and tests.
+struct TraceEvent {
+  bool to_reader = true;
+  Bytes bytes;
+};
+
+class Reader : public usb::Device {
+ public:
+  explicit Reader(ReaderConfig config = {});
+
+  const ReaderConfig& config() const { return config_; }
+  const usb::DeviceDescription& description() const { return description_; }
+  Bytes class_descriptor() const;
+
+  // Contact-level events, driven by scenarios.
+  void insert(std::unique_ptr<cards::Card> card, std::uint8_t slot = 0);
+  std::unique_ptr<cards::Card> remove(std::uint8_t slot = 0);
+  bool card_present(std::uint8_t slot = 0) const;
+  bool card_powered(std::uint8_t slot = 0) const;
+  cards::Card* card(std::uint8_t slot = 0);
+
+  void on_trace(std::function<void(const TraceEvent&)> handler) { trace_ = std::move(handler); }
+  std::uint64_t commands_handled() const { return commands_handled_; }
+
+  // Handles one PC_to_RDR message and returns the RDR_to_PC answer (also used in-process).
+  Bytes handle_message(std::span<const std::uint8_t> message);
+
+  // usb::Device
+  usb::DeviceIdentity identity() const override { return description_.identity; }
+  std::vector<usb::InterfaceInfo> interfaces() const override;
+  std::vector<usb::EndpointInfo> endpoints() const override;
+  usb::ControlResult control(const usb::SetupPacket& setup, std::span<const std::uint8_t> out_data) override;
+  usb::TransferStatus transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) override;
+  std::optional<InResult> transfer_in(std::uint8_t endpoint, std::size_t max_length) override;
+  void set_configuration(std::uint8_t value) override { configuration_ = value; }
+  std::uint8_t configuration() const override { return configuration_; }
+  void bus_reset() override;
+
+ private:
+  struct Slot {
+    std::unique_ptr<cards::Card> card;
+    bool powered = false;
+    Bytes atr;
+    std::uint8_t protocol = 0;   // bProtocolNum: 0 T=0, 1 T=1
+    Bytes protocol_data;         // abProtocolData of CCID 6.1.7
+    bool changed = false;        // a change not yet reported on the interrupt endpoint
+  };
+
+  IccStatus icc_status(const Slot& slot) const;
+  std::uint8_t ok_status(const Slot& slot) const;
+  std::uint8_t failed_status(const Slot& slot) const;
+  void reset_parameters_from_atr(Slot& slot);
+  Bytes power_on(Slot& slot, const Message& m);
+  Bytes xfr_block(Slot& slot, const Message& m);
+  Bytes set_parameters(Slot& slot, const Message& m);
+  Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
+  Bytes failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error) const;
+  void queue_slot_change();
+
+  ReaderConfig config_;
+  usb::DeviceDescription description_;
+  std::vector<Slot> slots_;
+  std::uint8_t configuration_ = 0;
+  std::deque<Bytes> bulk_in_;
+  std::deque<Bytes> interrupt_in_;
+  std::function<void(const TraceEvent&)> trace_;
+  std::uint64_t commands_handled_ = 0;
+};
+
+// The data rates and clock frequencies the reader advertises (CCID 5.1, 5.3.2, 5.3.3).
+inline constexpr std::uint32_t kDefaultClockKhz = 3580;
+std::vector<std::uint32_t> supported_data_rates();
+
+}  // namespace readerlab::ccid

@@ -1,0 +1,69 @@
+// QEMU launcher: the command line for readerlab's Linux guest and a child-process handle.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace readerlab::qemu {
+
+// True when /dev/kvm opens, KVM_CREATE_VM/KVM_CREATE_VCPU succeed, and a paused QEMU with
+// -accel kvm stays up for 1.5 s (probed once per process; costs up to ~2.5 s the first time).
+bool kvm_usable();
+
+struct GuestOptions {
+    std::filesystem::path kernel, initrd, console_log, pcscd_log, agent_socket;
+    // Each path is a unix socket readerlab already listens on; QEMU connects as a client.
+    std::vector<std::filesystem::path> usbredir_sockets;
+    int memory_mb = 512;
+    bool try_kvm = true;
+    // Appended verbatim (e.g. "-device", "usb-ccid", or "-monitor", "unix:...").
+    std::vector<std::string> extra_args;
+    // Kernel command line; empty = default_kernel_cmdline().
+    std::string kernel_cmdline;
+    // Whether kvm is probed with kvm_usable() (tests turn this off to get a fixed line).
+    bool probe_kvm = true;
+};
+
+// "console=ttyS0 quiet panic=-1": the options the guest's /init expects.
+std::string default_kernel_cmdline();
+
+// argv for qemu-system-x86_64 (argv[0] included). The xHCI controller has id "xhci"
+// (usb-redir devices sit on bus xhci.0); the virtio-serial controller has id "vser".
+std::vector<std::string> qemu_command_line(const GuestOptions& options);
+
+class QemuProcess {
+public:
+    QemuProcess() = default;
+    QemuProcess(const QemuProcess&) = delete;
+    QemuProcess& operator=(const QemuProcess&) = delete;
+    QemuProcess(QemuProcess&& other) noexcept;
+    QemuProcess& operator=(QemuProcess&& other) noexcept;
+    ~QemuProcess();  // kills a running child (SIGKILL) and reaps it
+
+    // Starts argv (stdin /dev/null, stdout+stderr appended to output_log or /dev/null).
+    // Returns false with error set when the program cannot be started.
+    bool start(const std::vector<std::string>& argv, const std::filesystem::path& output_log, std::string& error);
+
+    pid_t pid() const { return pid_; }
+    bool running();
+    // SIGTERM, then SIGKILL after timeout; returns the exit status (see wait()).
+    std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+    // Waits for exit (timeout < 0: forever). Returns the exit code, or 128+signal; nullopt if still running.
+    std::optional<int> wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
+    std::optional<int> exit_status() const { return status_; }
+
+    std::chrono::steady_clock::time_point start_time() const { return start_time_; }
+    std::chrono::milliseconds since_start() const;
+
+private:
+    bool reap(bool block);
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+    std::chrono::steady_clock::time_point start_time_{};
+};
+
+}  // namespace readerlab::qemu

@@ -1,0 +1,112 @@
+// A USB device model as the transports see it: identity, descriptors, endpoints and
+// transfers. Transports (usbredir, in-process) drive a Device; functions (CCID) implement it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace readerlab::usb {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// USB 2.0 9.6.6 bmAttributes transfer types.
+enum class TransferType : std::uint8_t { control = 0, isochronous = 1, bulk = 2, interrupt = 3 };
+
+enum class TransferStatus {
+  ok,
+  stall,       // the endpoint answered STALL (USB 2.0 8.4.5)
+  io_error,    // a transport-level failure, e.g. an injected fault
+  cancelled,
+  invalid      // no such endpoint or a malformed request
+};
+
+// USB 2.0 9.3 setup data.
+struct SetupPacket {
+  std::uint8_t request_type = 0;
+  std::uint8_t request = 0;
+  std::uint16_t value = 0;
+  std::uint16_t index = 0;
+  std::uint16_t length = 0;
+
+  bool device_to_host() const { return (request_type & 0x80) != 0; }
+  std::uint8_t type() const { return (request_type >> 5) & 0x03; }      // 0 standard, 1 class, 2 vendor
+  std::uint8_t recipient() const { return request_type & 0x1F; }       // 0 device, 1 interface, 2 endpoint
+};
+
+struct ControlResult {
+  TransferStatus status = TransferStatus::ok;
+  Bytes data;  // IN data stage, at most setup.length bytes
+};
+
+struct EndpointInfo {
+  std::uint8_t address = 0;  // bit 7 set for IN
+  TransferType type = TransferType::bulk;
+  std::uint16_t max_packet_size = 64;
+  std::uint8_t interval = 0;
+  std::uint8_t interface_number = 0;
+};
+
+struct InterfaceInfo {
+  std::uint8_t number = 0;
+  std::uint8_t interface_class = 0;
+  std::uint8_t interface_subclass = 0;
+  std::uint8_t interface_protocol = 0;
+};
+
+enum class Speed { low, full, high };
+
+struct DeviceIdentity {
+  Speed speed = Speed::full;
+  std::uint8_t device_class = 0;
+  std::uint8_t device_subclass = 0;
+  std::uint8_t device_protocol = 0;
+  std::uint16_t vendor_id = 0;
+  std::uint16_t product_id = 0;
+  std::uint16_t device_version_bcd = 0;
+};
+
+// Told by a device when an IN endpoint has data waiting, so a transport can complete
+// a transfer it holds.
+using InDataReadyHandler = std::function<void(std::uint8_t endpoint_address)>;
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  virtual DeviceIdentity identity() const = 0;
+  virtual std::vector<InterfaceInfo> interfaces() const = 0;
+  virtual std::vector<EndpointInfo> endpoints() const = 0;
+
+  virtual ControlResult control(const SetupPacket& setup, std::span<const std::uint8_t> out_data) = 0;
+
+  // OUT transfer on a bulk or interrupt endpoint.
+  virtual TransferStatus transfer_out(std::uint8_t endpoint_address, std::span<const std::uint8_t> data) = 0;
+
+  // IN transfer: nullopt while nothing is waiting (the transport then holds the request
+  // until the ready handler fires). A stalled endpoint answers with status stall.
+  struct InResult {
+    TransferStatus status = TransferStatus::ok;
+    Bytes data;
+  };
+  virtual std::optional<InResult> transfer_in(std::uint8_t endpoint_address, std::size_t max_length) = 0;
+
+  virtual void set_configuration(std::uint8_t value) = 0;
+  virtual std::uint8_t configuration() const = 0;
+  virtual void bus_reset() = 0;
+
+  void on_in_data_ready(InDataReadyHandler handler) { in_data_ready_ = std::move(handler); }
+
+ protected:
+  void notify_in_data_ready(std::uint8_t endpoint_address) {
+    if (in_data_ready_) in_data_ready_(endpoint_address);
+  }
+
+ private:
+  InDataReadyHandler in_data_ready_;
+};
+
+}  // namespace readerlab::usb

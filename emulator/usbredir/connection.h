@@ -1,0 +1,69 @@
+// One usbredir stream over a socket: owns the libusbredirparser instance, feeds it what the
+// socket reads and writes what it queues. The usb-host side (server) and the usb-guest side
+// (client) both build on it. Single-threaded: everything runs on the socket's io_context.
+#pragma once
+
+#include "emulator/usbredir/endpoint.h"
+
+#include <usbredirparser.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace readerlab::usbredir {
+
+using Logger = std::function<void(const std::string&)>;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class Role { usb_host, usb_guest };
+
+  Connection(Socket socket, Role role, Logger logger);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends hello and starts reading. Call once, after construction through make_shared.
+  void start();
+  // Closes the socket; the reason is logged once.
+  void close(const std::string& reason);
+  bool is_open() const { return open_; }
+  const std::string& close_reason() const { return close_reason_; }
+
+  void on_closed(std::function<void(const std::string&)> handler) { closed_handler_ = std::move(handler); }
+
+ protected:
+  usbredirparser* parser() { return parser_; }
+  void flush();  // writes what the parser queued
+  void log(const std::string& text) const;
+
+  // Hooks for the roles; the parser callbacks land here.
+  virtual void install_callbacks(usbredirparser& parser) = 0;
+  virtual void on_hello() {}
+
+ private:
+  void read_more();
+  void write_more();
+  static int read_callback(void* priv, uint8_t* data, int count);
+  static int write_callback(void* priv, uint8_t* data, int count);
+  static void log_callback(void* priv, int level, const char* message);
+  static void hello_callback(void* priv, usb_redir_hello_header* hello);
+
+  Socket socket_;
+  Role role_;
+  Logger logger_;
+  usbredirparser* parser_ = nullptr;
+  std::vector<std::uint8_t> read_buffer_;
+  std::size_t read_offset_ = 0, read_length_ = 0;
+  std::deque<std::vector<std::uint8_t>> write_queue_;
+  bool writing_ = false;
+  bool open_ = true;
+  std::string close_reason_;
+  std::string last_parser_error_;
+  std::function<void(const std::string&)> closed_handler_;
+};
+
+}  // namespace readerlab::usbredir

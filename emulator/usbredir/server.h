@@ -1,0 +1,101 @@
+// The usb-host side of usbredir for purely virtual devices: it offers a usb::Device to a
+// usb-guest peer (QEMU's usb-redir, or readerlab's client) over a TCP or unix socket.
+#pragma once
+
+#include "emulator/usb/device.h"
+#include "emulator/usbredir/connection.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <list>
+#include <map>
+#include <memory>
+
+namespace readerlab::usbredir {
+
+class HostSession : public Connection {
+ public:
+  HostSession(Socket socket, std::shared_ptr<usb::Device> device, Logger logger);
+  ~HostSession() override;
+
+  usb::Device& device() { return *device_; }
+  bool device_attached() const { return attached_; }
+
+  // Unplug sends device_disconnect; replug resets the device and connects it again.
+  void unplug();
+  void replug();
+
+  std::uint64_t packets_handled() const { return packets_handled_; }
+
+ private:
+  void install_callbacks(usbredirparser& parser) override;
+  void on_hello() override;
+  void attach();
+  void complete_pending_in(std::uint8_t endpoint);
+  void send_interrupt_data();
+
+  static HostSession& self(void* priv) { return *static_cast<HostSession*>(static_cast<Connection*>(priv)); }
+  static void reset_cb(void* priv);
+  static void set_configuration_cb(void* priv, uint64_t id, usb_redir_set_configuration_header* header);
+  static void get_configuration_cb(void* priv, uint64_t id);
+  static void set_alt_setting_cb(void* priv, uint64_t id, usb_redir_set_alt_setting_header* header);
+  static void get_alt_setting_cb(void* priv, uint64_t id, usb_redir_get_alt_setting_header* header);
+  static void start_interrupt_cb(void* priv, uint64_t id, usb_redir_start_interrupt_receiving_header* header);
+  static void stop_interrupt_cb(void* priv, uint64_t id, usb_redir_stop_interrupt_receiving_header* header);
+  static void cancel_cb(void* priv, uint64_t id);
+  static void control_cb(void* priv, uint64_t id, usb_redir_control_packet_header* header, uint8_t* data, int len);
+  static void bulk_cb(void* priv, uint64_t id, usb_redir_bulk_packet_header* header, uint8_t* data, int len);
+  static void interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data,
+                           int len);
+  static void iso_cb(void* priv, uint64_t id, usb_redir_iso_packet_header* header, uint8_t* data, int len);
+  static void start_iso_cb(void* priv, uint64_t id, usb_redir_start_iso_stream_header* header);
+  static void alloc_streams_cb(void* priv, uint64_t id, usb_redir_alloc_bulk_streams_header* header);
+  static void start_bulk_receiving_cb(void* priv, uint64_t id, usb_redir_start_bulk_receiving_header* header);
+
+  struct PendingIn {
+    std::uint64_t id;
+    std::uint32_t length;
+  };
+
+  std::shared_ptr<usb::Device> device_;
+  bool hello_received_ = false;
+  bool attached_ = false;
+  bool plugged_ = true;
+  std::map<std::uint8_t, std::deque<PendingIn>> pending_in_;
+  std::map<std::uint8_t, bool> interrupt_receiving_;
+  std::uint64_t interrupt_packet_id_ = 0;
+  std::uint64_t packets_handled_ = 0;
+};
+
+// Serves devices on listening sockets; every accepted connection gets the device that the
+// listener's factory makes (a new one, or a shared one for a reader that is replugged).
+class Server {
+ public:
+  using DeviceFactory = std::function<std::shared_ptr<usb::Device>()>;
+
+  Server(boost::asio::io_context& io, Logger logger);
+  ~Server();
+
+  // Returns the bound address (with the real port when 0 was asked), or throws
+  // std::runtime_error naming the address and the reason.
+  SocketAddress listen(const SocketAddress& address, DeviceFactory factory);
+
+  // Live sessions serving this device.
+  std::vector<std::shared_ptr<HostSession>> sessions_for(const usb::Device* device) const;
+  std::size_t session_count() const;
+  void close_all();
+
+ private:
+  struct Listener;
+  void accept_next(const std::shared_ptr<Listener>& listener);
+  void add_session(Socket socket, const std::shared_ptr<Listener>& listener);
+
+  boost::asio::io_context& io_;
+  Logger logger_;
+  std::vector<std::shared_ptr<Listener>> listeners_;
+  std::list<std::weak_ptr<HostSession>> sessions_;
+};
+
+}  // namespace readerlab::usbredir

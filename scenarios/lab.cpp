@@ -1,0 +1,180 @@
+#include "scenarios/lab.h"
+
+#include "scenarios/prelude.h"
+
+#include <stdexcept>
+
+namespace readerlab::scenarios {
+namespace {
+
+struct LabContext {
+  Rig* rig;
+  DriverPort* port;
+  CaseRecord* record;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+LabContext& context(lua_State* L) { return *static_cast<LabContext*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+// Lua errors unwind with longjmp, which must not cross C++ frames that own objects: the body
+// runs inside try, and the error is raised only after its locals are gone.
+template <int (*Body)(lua_State*, LabContext&)>
+int guarded(lua_State* L) {
+  char message[512];
+  try {
+    return Body(L, context(L));
+  } catch (const std::exception& e) {
+    snprintf(message, sizeof message, "%s", e.what());
+  }
+  return luaL_error(L, "%s", message);
+}
+
+std::size_t reader_index(lua_State* L, LabContext& lab, int arg) {
+  const lua_Integer index = luaL_checkinteger(L, arg);
+  if (index < 1 || static_cast<std::size_t>(index) > lab.rig->reader_count())
+    throw std::out_of_range("no reader " + std::to_string(index) + " (the rig has " +
+                            std::to_string(lab.rig->reader_count()) + ")");
+  return static_cast<std::size_t>(index - 1);
+}
+
+std::string where(lua_State* L) {
+  luaL_where(L, 1);
+  std::string position = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return position;
+}
+
+int reader_count(lua_State* L, LabContext& lab) {
+  lua_pushinteger(L, static_cast<lua_Integer>(lab.rig->reader_count()));
+  return 1;
+}
+
+int insert(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  lab.rig->insert(index, luaL_checkstring(L, 2));
+  return 0;
+}
+
+int remove(lua_State* L, LabContext& lab) {
+  lab.rig->remove(reader_index(L, lab, 1));
+  return 0;
+}
+
+int unplug(lua_State* L, LabContext& lab) {
+  lab.rig->unplug(reader_index(L, lab, 1));
+  return 0;
+}
+
+int replug(lua_State* L, LabContext& lab) {
+  lab.rig->replug(reader_index(L, lab, 1));
+  return 0;
+}
+
+int reader_info(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  auto& entry = lab.rig->reader(index);
+  const auto& config = entry.reader->config();
+  nlohmann::json info = {{"manufacturer", config.manufacturer},
+                         {"product", config.product},
+                         {"serial", config.serial_number},
+                         {"vendor_id", config.vendor_id},
+                         {"product_id", config.product_id},
+                         {"present", entry.reader->card_present()},
+                         {"powered", entry.reader->card_powered()},
+                         {"plugged", entry.plugged},
+                         {"connected", lab.rig->connected(index)},
+                         {"card", entry.inserted_profile},
+                         {"commands", entry.reader->commands_handled()}};
+  push_json(L, info);
+  return 1;
+}
+
+int sleep_ms(lua_State* L, LabContext& lab) {
+  const lua_Integer ms = luaL_checkinteger(L, 1);
+  if (ms < 0 || ms > 600000) throw std::out_of_range("lab.sleep takes 0 to 600000 ms");
+  lab.rig->sleep(std::chrono::milliseconds(ms));
+  return 0;
+}
+
+int now_ms(lua_State* L, LabContext& lab) {
+  const auto elapsed = std::chrono::steady_clock::now() - lab.started;
+  lua_pushnumber(L, std::chrono::duration<double, std::milli>(elapsed).count());
+  return 1;
+}
+
+int log(lua_State* L, LabContext& lab) {
+  lab.record->log.emplace_back(luaL_tolstring(L, 1, nullptr));
+  lua_pop(L, 1);
+  return 0;
+}
+
+int metric(lua_State* L, LabContext& lab) {
+  lab.record->metrics.push_back({luaL_checkstring(L, 1), luaL_checknumber(L, 2), luaL_optstring(L, 3, "")});
+  return 0;
+}
+
+int check(lua_State* L, LabContext& lab) {
+  const bool ok = lua_toboolean(L, 1) != 0;
+  if (!ok) {
+    const char* message = luaL_optstring(L, 2, "check failed");
+    lab.record->failed_checks.push_back(where(L) + message);
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+int send(lua_State* L, LabContext& lab) {
+  const char* call = luaL_checkstring(L, 1);
+  nlohmann::json request = lua_istable(L, 2) ? to_json(L, 2) : nlohmann::json::object();
+  if (!request.is_object()) throw std::invalid_argument("driver call arguments must be a table with named fields");
+  request["call"] = call;
+  lab.record->calls_made.emplace_back(call);
+  lua_pushinteger(L, static_cast<lua_Integer>(lab.port->send(std::move(request))));
+  return 1;
+}
+
+int wait(lua_State* L, LabContext& lab) {
+  const auto id = static_cast<std::uint64_t>(luaL_checkinteger(L, 1));
+  const lua_Integer timeout = luaL_optinteger(L, 2, 30000);
+  auto reply = lab.port->wait(id, std::chrono::milliseconds(timeout));
+  if (!reply) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_json(L, *reply);
+  return 1;
+}
+
+int driver_name(lua_State* L, LabContext& lab) {
+  const auto name = lab.port->name();
+  lua_pushlstring(L, name.data(), name.size());
+  return 1;
+}
+
+}  // namespace
+
+void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& record) {
+  lua_State* L = sandbox.state();
+  auto* lab = static_cast<LabContext*>(lua_newuserdatauv(L, sizeof(LabContext), 0));
+  new (lab) LabContext{&rig, &port, &record};
+  lua_setfield(L, LUA_REGISTRYINDEX, "readerlab.lab");  // keeps the context alive with the state
+
+  static const luaL_Reg functions[] = {
+      {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
+      {"_remove", guarded<remove>},            {"_unplug", guarded<unplug>},
+      {"_replug", guarded<replug>},            {"_reader_info", guarded<reader_info>},
+      {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
+      {"log", guarded<log>},                   {"metric", guarded<metric>},
+      {"check", guarded<check>},               {"send", guarded<send>},
+      {"wait", guarded<wait>},                 {"driver_name", guarded<driver_name>},
+      {nullptr, nullptr}};
+  lua_newtable(L);
+  lua_pushlightuserdata(L, lab);
+  luaL_setfuncs(L, functions, 1);
+  lua_setglobal(L, "lab");
+
+  const std::string error = sandbox.run(kPrelude, "scenarios/lua/prelude.lua", std::chrono::seconds(5));
+  if (!error.empty()) throw std::runtime_error("the lab prelude failed: " + error);
+}
+
+}  // namespace readerlab::scenarios

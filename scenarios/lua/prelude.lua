@@ -1,0 +1,172 @@
+-- The Lua half of the lab API, loaded into every case and scenario before it runs.
+-- C functions prefixed with "_" are wrapped here into objects.
+
+local Reader = {}
+Reader.__index = Reader
+
+function lab.reader(index)
+  index = index or 1
+  if index < 1 or index > lab.reader_count() then
+    error("no reader " .. tostring(index) .. " (the rig has " .. lab.reader_count() .. ")", 2)
+  end
+  return setmetatable({ index = index }, Reader)
+end
+
+function Reader:insert(profile) lab._insert(self.index, profile) end
+function Reader:remove() lab._remove(self.index) end
+function Reader:unplug() lab._unplug(self.index) end
+function Reader:replug() lab._replug(self.index) end
+function Reader:info() return lab._reader_info(self.index) end
+
+function lab.fail(message) error(message, 2) end
+
+function lab.call(call, args, timeout_ms)
+  local reply = lab.wait(lab.send(call, args), timeout_ms)
+  if reply == nil then error(call .. ": the driver did not answer within " .. (timeout_ms or 30000) .. " ms", 2) end
+  return reply
+end
+
+-- Records a failed check when actual ~= expected, naming both.
+function lab.check_eq(actual, expected, what)
+  local ok = actual == expected
+  if not ok then
+    lab.check(false, (what or "value") .. ": expected " .. tostring(expected) .. ", got " .. tostring(actual))
+  end
+  return ok
+end
+
+-- Polls fn every interval_ms until it returns a true value or timeout_ms passes.
+function lab.poll(fn, timeout_ms, interval_ms)
+  local start = lab.now_ms()
+  interval_ms = interval_ms or 50
+  while true do
+    local result = fn()
+    if result then return result, lab.now_ms() - start end
+    if lab.now_ms() - start >= timeout_ms then return nil, lab.now_ms() - start end
+    lab.sleep(interval_ms)
+  end
+end
+
+-- Hex strings: any case, spaces allowed; the canonical form is lowercase without spaces.
+hex = {}
+function hex.clean(text) return (text:gsub("%s", ""):lower()) end
+function hex.len(text) return #hex.clean(text) // 2 end
+function hex.sw(response) local r = hex.clean(response) return r:sub(-4) end
+function hex.data(response) local r = hex.clean(response) return r:sub(1, -5) end
+function hex.from_string(s) return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end)) end
+function hex.to_string(h)
+  return (hex.clean(h):gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end))
+end
+
+-- PC/SC through the driver port (the guest agent speaks these calls).
+pcsc = {
+  SCARD_S_SUCCESS = 0,
+  SCARD_SCOPE_SYSTEM = 2,
+  SCARD_SHARE_EXCLUSIVE = 1, SCARD_SHARE_SHARED = 2, SCARD_SHARE_DIRECT = 3,
+  SCARD_PROTOCOL_T0 = 1, SCARD_PROTOCOL_T1 = 2, SCARD_PROTOCOL_ANY = 3,
+  SCARD_LEAVE_CARD = 0, SCARD_RESET_CARD = 1, SCARD_UNPOWER_CARD = 2, SCARD_EJECT_CARD = 3,
+  SCARD_STATE_UNAWARE = 0x0, SCARD_STATE_IGNORE = 0x1, SCARD_STATE_CHANGED = 0x2,
+  SCARD_STATE_UNKNOWN = 0x4, SCARD_STATE_UNAVAILABLE = 0x8, SCARD_STATE_EMPTY = 0x10,
+  SCARD_STATE_PRESENT = 0x20, SCARD_STATE_EXCLUSIVE = 0x80, SCARD_STATE_INUSE = 0x100,
+  SCARD_STATE_MUTE = 0x200,
+  -- PC/SC part 3 attribute tags (SCARD_ATTR_VALUE(class, tag)).
+  SCARD_ATTR_VENDOR_NAME = 0x00010100,
+  SCARD_ATTR_VENDOR_IFD_TYPE = 0x00010101,
+  SCARD_ATTR_VENDOR_IFD_VERSION = 0x00010102,
+  SCARD_ATTR_VENDOR_IFD_SERIAL_NO = 0x00010103,
+  SCARD_ATTR_CHANNEL_ID = 0x00020110,
+  SCARD_ATTR_MAXINPUT = 0x0007A007,
+  SCARD_ATTR_ICC_PRESENCE = 0x00090300,
+  SCARD_ATTR_ATR_STRING = 0x00090303,
+  INFINITE = 0xFFFFFFFF,
+}
+
+-- Fails the case unless the reply's rv is SCARD_S_SUCCESS.
+function pcsc.ok(reply, what)
+  if reply.rv ~= 0 then
+    error((what or reply.call or "PC/SC call") .. " failed: " .. tostring(reply.rv_name) ..
+      string.format(" (0x%08X)", reply.rv or 0) .. (reply.error and (" " .. reply.error) or ""), 2)
+  end
+  return reply
+end
+
+function pcsc.establish()
+  return pcsc.ok(lab.call("EstablishContext", { scope = pcsc.SCARD_SCOPE_SYSTEM }), "SCardEstablishContext").context
+end
+
+function pcsc.release(context) return lab.call("ReleaseContext", { context = context }) end
+
+function pcsc.list(context)
+  local reply = lab.call("ListReaders", { context = context })
+  return reply.readers or {}, reply
+end
+
+-- The first listed reader whose name contains pattern (plain text), or nil.
+function pcsc.find_reader(context, pattern)
+  for _, name in ipairs((pcsc.list(context))) do
+    if name:find(pattern or "readerlab", 1, true) then return name end
+  end
+  return nil
+end
+
+function pcsc.wait_for_reader(context, timeout_ms, pattern)
+  return lab.poll(function() return pcsc.find_reader(context, pattern) end, timeout_ms or 20000, 100)
+end
+
+function pcsc.wait_for_reader_gone(context, name, timeout_ms)
+  return lab.poll(function()
+    for _, listed in ipairs((pcsc.list(context))) do if listed == name then return false end end
+    return true
+  end, timeout_ms or 20000, 100)
+end
+
+-- Waits with SCardGetStatusChange until the reader's state has (or lacks) the given bit.
+-- Returns the reader state table and the time it took in ms, or nil on timeout.
+function pcsc.wait_state(context, reader, bit, want_set, timeout_ms)
+  local start = lab.now_ms()
+  local current = pcsc.SCARD_STATE_UNAWARE
+  while lab.now_ms() - start < timeout_ms do
+    local remaining = math.max(1, math.floor(timeout_ms - (lab.now_ms() - start)))
+    local reply = lab.call("GetStatusChange", {
+      context = context, timeout_ms = remaining,
+      readers = { { name = reader, current_state = current } } }, remaining + 10000)
+    if reply.rv == 0 then
+      local state = reply.readers[1]
+      local set = (state.event_state & bit) ~= 0
+      if set == want_set then return state, lab.now_ms() - start end
+      current = state.event_state & ~pcsc.SCARD_STATE_CHANGED
+    elseif reply.rv_name ~= "SCARD_E_TIMEOUT" then
+      error("SCardGetStatusChange failed: " .. tostring(reply.rv_name), 2)
+    end
+  end
+  return nil, lab.now_ms() - start
+end
+
+function pcsc.connect(context, reader, protocols, share_mode)
+  local reply = lab.call("Connect", { context = context, reader = reader,
+    share_mode = share_mode or pcsc.SCARD_SHARE_SHARED, preferred_protocols = protocols or pcsc.SCARD_PROTOCOL_ANY })
+  return reply.card, reply.active_protocol, reply
+end
+
+function pcsc.disconnect(card, disposition)
+  return lab.call("Disconnect", { card = card, disposition = disposition or pcsc.SCARD_LEAVE_CARD })
+end
+
+-- Returns the response hex and the whole reply.
+function pcsc.transmit(card, protocol, apdu_hex)
+  local reply = lab.call("Transmit", { card = card, protocol = protocol, apdu = hex.clean(apdu_hex) })
+  return reply.response, reply
+end
+
+function pcsc.get_attrib(card, attr, max_len)
+  local reply = lab.call("GetAttrib", { card = card, attr = attr, max_len = max_len })
+  return reply.value, reply
+end
+
+-- Establishes a context, waits for the first readerlab reader and returns both.
+function pcsc.setup(timeout_ms)
+  local context = pcsc.establish()
+  local reader = pcsc.wait_for_reader(context, timeout_ms or 30000)
+  if not reader then error("no readerlab reader was listed within " .. (timeout_ms or 30000) .. " ms", 2) end
+  return context, reader
+end

@@ -1,0 +1,63 @@
+#include "scenarios/rig.h"
+
+#include "cards/profiles.h"
+#include "emulator/usbredir/client.h"
+
+#include <stdexcept>
+
+namespace readerlab::scenarios {
+
+Rig::Rig(boost::asio::io_context& io, usbredir::Logger logger) : io_(io), server_(io, std::move(logger)) {}
+
+std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::ReaderConfig config) {
+  RigReader entry;
+  entry.reader = std::make_shared<ccid::Reader>(std::move(config));
+  auto device = entry.reader;
+  entry.address = server_.listen(address, [device] { return device; });
+  readers_.push_back(std::move(entry));
+  return readers_.size() - 1;
+}
+
+void Rig::insert(std::size_t index, const std::string& profile) {
+  auto card = cards::make_builtin_card(profile);
+  if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
+  auto& entry = readers_.at(index);
+  entry.reader->insert(std::move(card));
+  entry.inserted_profile = profile;
+}
+
+void Rig::remove(std::size_t index) {
+  auto& entry = readers_.at(index);
+  entry.reader->remove();
+  entry.inserted_profile.clear();
+}
+
+void Rig::unplug(std::size_t index) {
+  auto& entry = readers_.at(index);
+  entry.plugged = false;
+  for (auto& session : server_.sessions_for(entry.reader.get())) session->unplug();
+}
+
+void Rig::replug(std::size_t index) {
+  auto& entry = readers_.at(index);
+  entry.plugged = true;
+  for (auto& session : server_.sessions_for(entry.reader.get())) session->replug();
+}
+
+void Rig::reset_to_baseline() {
+  for (std::size_t i = 0; i < readers_.size(); ++i) {
+    if (!readers_[i].plugged) replug(i);
+    if (readers_[i].reader->card_present()) remove(i);
+  }
+}
+
+bool Rig::connected(std::size_t index) const {
+  return !server_.sessions_for(readers_.at(index).reader.get()).empty();
+}
+
+void Rig::sleep(std::chrono::milliseconds duration) {
+  const auto deadline = std::chrono::steady_clock::now() + duration;
+  usbredir::run_until(io_, [&] { return std::chrono::steady_clock::now() >= deadline; }, duration);
+}
+
+}  // namespace readerlab::scenarios

@@ -1,0 +1,53 @@
+// The rig: the virtual readers of a run and the usbredir server that offers them, all on
+// one io_context. Scenarios insert and remove cards and plug and unplug readers through it.
+#pragma once
+
+#include "emulator/ccid/reader.h"
+#include "emulator/usbredir/server.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace readerlab::scenarios {
+
+struct RigReader {
+  std::shared_ptr<ccid::Reader> reader;
+  usbredir::SocketAddress address;
+  std::string inserted_profile;  // name of the card in slot 0, empty when none
+  bool plugged = true;
+};
+
+class Rig {
+ public:
+  Rig(boost::asio::io_context& io, usbredir::Logger logger);
+
+  // Adds a reader served on the given address; returns its index (0-based).
+  std::size_t add_reader(const usbredir::SocketAddress& address, ccid::ReaderConfig config = {});
+  std::size_t reader_count() const { return readers_.size(); }
+  RigReader& reader(std::size_t index) { return readers_.at(index); }
+
+  // Throws std::invalid_argument for an unknown card profile.
+  void insert(std::size_t index, const std::string& profile);
+  void remove(std::size_t index);
+  void unplug(std::size_t index);
+  void replug(std::size_t index);
+  // Back to the state a case starts from: every reader plugged and empty.
+  void reset_to_baseline();
+  // Whether a usb-guest peer is connected to this reader.
+  bool connected(std::size_t index) const;
+
+  boost::asio::io_context& io() { return io_; }
+  void sleep(std::chrono::milliseconds duration);
+  usbredir::Server& server() { return server_; }
+
+ private:
+  boost::asio::io_context& io_;
+  usbredir::Server server_;
+  std::vector<RigReader> readers_;
+};
+
+}  // namespace readerlab::scenarios
