@@ -6,6 +6,11 @@
 #include <stdexcept>
 
 namespace readerlab::scenarios {
+namespace {
+constexpr std::chrono::milliseconds kNotificationReadTimeout{3000};
+// Time for the driver to act on the removal it has read (pcscd polls the slot after it).
+constexpr std::chrono::milliseconds kDriverSettleTime{300};
+}  // namespace
 
 Rig::Rig(boost::asio::io_context& io, usbredir::Logger logger) : io_(io), server_(io, std::move(logger)) {}
 
@@ -45,10 +50,26 @@ void Rig::replug(std::size_t index) {
 }
 
 void Rig::reset_to_baseline() {
+  bool removed_any = false;
   for (std::size_t i = 0; i < readers_.size(); ++i) {
     if (!readers_[i].plugged) replug(i);
-    if (readers_[i].reader->card_present()) remove(i);
+    if (readers_[i].reader->card_present()) {
+      remove(i);
+      removed_any = true;
+    }
   }
+  if (!removed_any) return;
+  // A card inserted before the driver read the removal would look like the same card never
+  // left (the notifications coalesce, as on real hardware): let the driver see it first.
+  usbredir::run_until(
+      io_,
+      [this] {
+        for (std::size_t i = 0; i < readers_.size(); ++i)
+          if (connected(i) && readers_[i].reader->notification_pending()) return false;
+        return true;
+      },
+      kNotificationReadTimeout);
+  sleep(kDriverSettleTime);
 }
 
 bool Rig::connected(std::size_t index) const {

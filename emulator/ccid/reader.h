@@ -74,6 +74,8 @@ class Reader : public usb::Device {
   bool card_present(std::uint8_t slot = 0) const;
   bool card_powered(std::uint8_t slot = 0) const;
   cards::Card* card(std::uint8_t slot = 0);
+  // A slot change the host has not read from the interrupt endpoint yet.
+  bool notification_pending() const { return !interrupt_in_.empty(); }
 
   void on_trace(std::function<void(const TraceEvent&)> handler) { trace_ = std::move(handler); }
   std::uint64_t commands_handled() const { return commands_handled_; }

@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "emulator/ccid/reader.h"
 #include "emulator/qemu/agent_client.h"
 #include "emulator/qemu/qemu_launcher.h"
 
@@ -71,6 +72,10 @@ int guest_build(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"/bin/bash", READERLAB_SOURCE_DIR "/emulator/qemu/guest/build-guest.sh",
                                      "--out", out, "--agent", agent};
     for (const auto& p : with) argv.insert(argv.end(), {"--with", p});
+    const ccid::ReaderConfig reader;
+    char ids[16];
+    std::snprintf(ids, sizeof ids, "0x%04X:0x%04X:", reader.vendor_id, reader.product_id);
+    argv.insert(argv.end(), {"--register-reader", ids + reader.manufacturer + " " + reader.product});
     return run_program(argv);
 }
 

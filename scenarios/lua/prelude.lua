@@ -121,22 +121,24 @@ function pcsc.wait_for_reader_gone(context, name, timeout_ms)
 end
 
 -- Waits with SCardGetStatusChange until the reader's state has (or lacks) the given bit.
--- Returns the reader state table and the time it took in ms, or nil on timeout.
+-- Returns the reader state table and the time it took in ms, or nil on timeout. pcscd may
+-- change a newly added reader's state without counting an event, so the state a timed-out
+-- call reports is looked at too, and each call waits at most a second.
 function pcsc.wait_state(context, reader, bit, want_set, timeout_ms)
   local start = lab.now_ms()
   local current = pcsc.SCARD_STATE_UNAWARE
   while lab.now_ms() - start < timeout_ms do
-    local remaining = math.max(1, math.floor(timeout_ms - (lab.now_ms() - start)))
+    local wait_ms = math.max(1, math.min(1000, math.floor(timeout_ms - (lab.now_ms() - start))))
     local reply = lab.call("GetStatusChange", {
-      context = context, timeout_ms = remaining,
-      readers = { { name = reader, current_state = current } } }, remaining + 10000)
-    if reply.rv == 0 then
-      local state = reply.readers[1]
-      local set = (state.event_state & bit) ~= 0
-      if set == want_set then return state, lab.now_ms() - start end
-      current = state.event_state & ~pcsc.SCARD_STATE_CHANGED
-    elseif reply.rv_name ~= "SCARD_E_TIMEOUT" then
+      context = context, timeout_ms = wait_ms,
+      readers = { { name = reader, current_state = current } } }, wait_ms + 10000)
+    if reply.rv ~= 0 and reply.rv_name ~= "SCARD_E_TIMEOUT" then
       error("SCardGetStatusChange failed: " .. tostring(reply.rv_name), 2)
+    end
+    local state = reply.readers and reply.readers[1]
+    if state and state.event_state then
+      if ((state.event_state & bit) ~= 0) == want_set then return state, lab.now_ms() - start end
+      current = state.event_state & ~pcsc.SCARD_STATE_CHANGED
     end
   end
   return nil, lab.now_ms() - start

@@ -3,6 +3,11 @@
 # Debian packages only; nothing is downloaded.
 #
 #   build-guest.sh --out DIR --agent PATH_TO_AGENT [--with DEBIAN_PACKAGE]...
+#                  [--register-reader VID:PID:NAME]...
+#
+# pcscd picks a driver by the USB vendor and product IDs listed in the driver's Info.plist
+# (hotplug_libudev matches VID/PID even for libccid's CCIDCLASSDRIVER bundle), so readerlab's
+# own reader IDs are added to the guest's copy of libccid's list, as a reader vendor would.
 #
 # Writes DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio) and DIR/manifest.txt. Running it
 # again rebuilds the same files (outputs are replaced atomically).
@@ -15,11 +20,13 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=""
 agent=""
 with_packages=()
+register_readers=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
         --agent) [ $# -ge 2 ] || die "--agent needs a path"; agent=$2; shift 2 ;;
         --with) [ $# -ge 2 ] || die "--with needs a package name"; with_packages+=("$2"); shift 2 ;;
+        --register-reader) [ $# -ge 2 ] || die "--register-reader needs VID:PID:NAME"; register_readers+=("$2"); shift 2 ;;
         -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -88,6 +95,22 @@ add_elf /usr/sbin/pcscd
 add_elf /usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Linux/libccid.so
 # Debian ships Info.plist as a symlink to /etc/libccid_Info.plist: copy the real file.
 add_file /usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist
+plist="$stage/usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist"
+for entry in "${register_readers[@]}"; do
+    IFS=: read -r vid pid name <<< "$entry"
+    [[ "$vid" =~ ^0x[0-9A-Fa-f]{4}$ && "$pid" =~ ^0x[0-9A-Fa-f]{4}$ && -n "$name" ]] ||
+        die "--register-reader '$entry' is not VID:PID:NAME with 0xXXXX IDs"
+    # Put the entry first in each of the three parallel arrays.
+    awk -v vid="$vid" -v pid="$pid" -v name="$name" '
+        /<key>ifdVendorID<\/key>/ { pending = vid }
+        /<key>ifdProductID<\/key>/ { pending = pid }
+        /<key>ifdFriendlyName<\/key>/ { pending = name }
+        { print }
+        /<array>/ && pending != "" { print "\t\t<string>" pending "</string>"; pending = "" }
+    ' "$plist" > "$plist.new" && mv "$plist.new" "$plist"
+    grep -q "<string>$name</string>" "$plist" || die "could not register '$name' in libccid's Info.plist"
+    echo "libccid reader $vid:$pid $name" >> "$manifest"
+done
 add_elf /bin/udevadm /bin/udevadm
 mkdir -p "$stage/lib/systemd"
 ln -sf /bin/udevadm "$stage/lib/systemd/systemd-udevd"   # udevadm acts as udevd under this name
