@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test suite: installs what is missing, builds, and runs every test with ctest, the
+# guest tests (label vm) included. A second build under ASan + UBSan runs the tests that
+# do not boot the guest. In CI (CI=true) warnings are errors.
+set -euo pipefail
+cd "$(dirname "$0")"
+tools/install-deps.sh all
+werror=OFF
+[ "${CI:-}" = "true" ] && werror=ON
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREADERLAB_WERROR=$werror >/dev/null
+cmake --build build -j"$jobs"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREADERLAB_SANITIZE=ON -DREADERLAB_WERROR=$werror >/dev/null
+cmake --build build-asan -j"$jobs"
+
+status=0
+(cd build-asan && ctest --output-on-failure -j"$jobs" -LE vm) || status=1
+(cd build && ctest --output-on-failure -j"$jobs") || status=1
+exit $status

@@ -1,0 +1,61 @@
+#include "scenarios/lua_sandbox.h"
+
+#include <doctest/doctest.h>
+
+using readerlab::scenarios::LuaSandbox;
+using namespace std::chrono_literals;
+
+TEST_CASE("a syntax error names the chunk and the line") {
+  LuaSandbox sandbox;
+  const auto error = sandbox.run("local x = 1\nlocal y = = 2\n", "cases/broken.lua", 1s);
+  CHECK(error.find("cases/broken.lua:2:") != std::string::npos);
+}
+
+TEST_CASE("a runtime error names the line and carries a traceback") {
+  LuaSandbox sandbox;
+  const auto error = sandbox.run("local t = nil\n\nreturn t.field\n", "cases/nil.lua", 1s);
+  CHECK(error.find("cases/nil.lua:3:") != std::string::npos);
+  CHECK(error.find("stack traceback") != std::string::npos);
+}
+
+TEST_CASE("the sandbox has no io, os, package, require, load, dofile or debug") {
+  LuaSandbox sandbox;
+  for (const char* name : {"io", "os", "package", "require", "load", "loadfile", "dofile", "debug"}) {
+    CAPTURE(name);
+    const auto error = sandbox.run(std::string("assert(") + name + " == nil, 'present')", "probe.lua", 1s);
+    CHECK(error.empty());
+  }
+}
+
+TEST_CASE("precompiled bytecode is refused") {
+  LuaSandbox sandbox;
+  const std::string bytecode("\x1bLua\x54\x00", 6);
+  const auto error = sandbox.run(bytecode, "binary.lua", 1s);
+  CHECK(error.find("binary") != std::string::npos);
+  CHECK(error.find("attempt to load a binary chunk") != std::string::npos);
+}
+
+TEST_CASE("an endless loop stops at the time budget") {
+  LuaSandbox sandbox;
+  const auto error = sandbox.run("while true do end", "loop.lua", 200ms);
+  CHECK(error.find("time budget exceeded") != std::string::npos);
+  // The state is still usable afterwards.
+  CHECK(sandbox.run("local a = 1 + 1", "after.lua", 1s).empty());
+}
+
+TEST_CASE("JSON and Lua tables convert both ways") {
+  LuaSandbox sandbox;
+  lua_State* L = sandbox.state();
+  const nlohmann::json value = {{"rv", 0}, {"readers", {"a", "b"}}, {"nested", {{"x", 1.5}, {"ok", true}}}};
+  readerlab::scenarios::push_json(L, value);
+  CHECK(readerlab::scenarios::to_json(L, -1) == value);
+  lua_pop(L, 1);
+}
+
+TEST_CASE("a function cannot become JSON") {
+  LuaSandbox sandbox;
+  lua_State* L = sandbox.state();
+  lua_pushcfunction(L, [](lua_State*) { return 0; });
+  CHECK_THROWS_AS(readerlab::scenarios::to_json(L, -1), std::runtime_error);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages readerlab needs, only those missing. Idempotent.
+#   tools/install-deps.sh [build|guest|all]   (default: all)
+set -euo pipefail
+
+build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev
+                doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev)
+# The guest is assembled from these installed packages; QEMU runs it.
+guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip)
+
+case "${1:-all}" in
+  build) wanted=("${build_packages[@]}") ;;
+  guest) wanted=("${guest_packages[@]}") ;;
+  all) wanted=("${build_packages[@]}" "${guest_packages[@]}") ;;
+  *) echo "usage: $0 [build|guest|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${wanted[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "readerlab needs these Debian packages: ${missing[*]}" >&2
+  echo "run as root: apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
