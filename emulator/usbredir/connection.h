@@ -51,6 +51,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static int write_callback(void* priv, uint8_t* data, int count);
   static void log_callback(void* priv, int level, const char* message);
   static void hello_callback(void* priv, usb_redir_hello_header* hello);
+  // Follows the packet framing of the bytes the parser pulls; false (and framing_error_ set)
+  // for a stream the parser would accept but this connection refuses.
+  bool follow_framing(const std::uint8_t* data, std::size_t count);
+  bool inside_packet() const { return framing_.header_read > 0 || framing_.body_left > 0; }
 
   Socket socket_;
   Role role_;
@@ -63,6 +67,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool open_ = true;
   std::string close_reason_;
   std::string last_parser_error_;
+  struct Framing {
+    std::uint8_t header[sizeof(usb_redir_header)] = {};
+    std::size_t header_read = 0;
+    std::size_t header_length = 0;  // of the header being read: 12 or 16 bytes
+    std::uint64_t body_left = 0;    // type header and data of the current packet
+    bool hello_seen = false;
+  } framing_;
+  std::string framing_error_;
   std::function<void(const std::string&)> closed_handler_;
 };
 

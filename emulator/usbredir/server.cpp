@@ -36,6 +36,19 @@ std::uint32_t bulk_length(const usb_redir_bulk_packet_header& header) {
 // us reserve gigabytes.
 constexpr std::uint32_t kMaxInLength = 1u << 20;
 
+// A socket file left behind by a server that is gone is replaced. A live server's socket, or
+// a path that is no socket at all (a user's file), stays, and bind then reports it in use.
+void remove_stale_socket(boost::asio::io_context& io, const std::string& path) {
+  std::error_code not_a_socket;
+  if (!std::filesystem::is_socket(path, not_a_socket)) return;
+  boost::asio::local::stream_protocol::socket probe(io);
+  boost::system::error_code refused;
+  probe.connect(boost::asio::local::stream_protocol::endpoint(path), refused);
+  if (refused != boost::asio::error::connection_refused) return;
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+}
+
 }  // namespace
 
 HostSession::HostSession(Socket socket, std::shared_ptr<usb::Device> device, Logger logger)
@@ -380,8 +393,7 @@ SocketAddress Server::listen(const SocketAddress& address, DeviceFactory factory
   listener->factory = std::move(factory);
   boost::system::error_code ec;
   if (address.is_unix) {
-    std::error_code stale;
-    std::filesystem::remove(address.path, stale);
+    remove_stale_socket(io_, address.path);
     listener->local = std::make_unique<boost::asio::local::stream_protocol::acceptor>(io_);
     boost::asio::local::stream_protocol::endpoint endpoint(address.path);
     listener->local->open(endpoint.protocol(), ec);

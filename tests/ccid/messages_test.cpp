@@ -44,7 +44,7 @@ TEST_CASE("decode accepts each well-formed PC_to_RDR command") {
   }};
   std::uint8_t expected_seq = 1;
   for (const auto& c : commands) {
-    CAPTURE(c.name);
+    CAPTURE(std::string(c.name));
     const auto result = decode(c.bytes, kMax);
     REQUIRE(result.message.has_value());
     CHECK(result.error == DecodeError::none);
@@ -187,7 +187,7 @@ TEST_CASE("response_type_for names the answer of every command (CCID 6.1)") {
       {Command::set_data_rate_and_clock_frequency, Response::data_rate_and_clock_frequency},
   };
   for (const auto& p : pairs) {
-    CAPTURE(command_name(static_cast<std::uint8_t>(p.command)));
+    CAPTURE(std::string(command_name(static_cast<std::uint8_t>(p.command))));
     CHECK(response_type_for(static_cast<std::uint8_t>(p.command)) == static_cast<std::uint8_t>(p.response));
   }
   // Anything else is answered with a slot status (CCID 6.2.6 CMD_NOT_SUPPORTED).

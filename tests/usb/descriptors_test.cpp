@@ -102,7 +102,8 @@ TEST_CASE("GET_DESCRIPTOR answers at most wLength bytes") {
   SUBCASE("device descriptor, first 8 bytes as an enumerating host asks") {
     const auto result = request(d, get_descriptor(kDescriptorDevice, 0, 8));
     CHECK(result.status == TransferStatus::ok);
-    CHECK(result.data == Bytes(device_descriptor(d).begin(), device_descriptor(d).begin() + 8));
+    const Bytes full = device_descriptor(d);
+    CHECK(result.data == Bytes(full.begin(), full.begin() + 8));
   }
   SUBCASE("configuration header only, to learn wTotalLength") {
     const auto result = request(d, get_descriptor(kDescriptorConfiguration, 0, 9));
