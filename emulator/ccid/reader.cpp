@@ -19,7 +19,51 @@ constexpr std::size_t kT1ParameterLength = 7;
 // ISO 7816-4 5.1: the longest short command APDU is 4 + 1 + 255 + 1 bytes.
 constexpr std::size_t kMaxShortApdu = 261;
 
+// CCID 6.1.4 wLevelParameter and 6.2.1 bChainParameter at extended APDU level.
+constexpr std::uint16_t kChainComplete = 0x0000;
+constexpr std::uint16_t kChainBegins = 0x0001;
+constexpr std::uint16_t kChainEnds = 0x0002;
+constexpr std::uint16_t kChainContinues = 0x0003;
+constexpr std::uint16_t kChainMoreExpected = 0x0010;
+// ISO 7816-4 5.1: the longest extended command APDU is 4 + 3 + 65535 + 2 bytes.
+constexpr std::size_t kMaxExtendedApdu = 65544;
+
 }  // namespace
+
+const char* to_string(ExchangeLevel level) {
+  switch (level) {
+    case ExchangeLevel::tpdu: return "tpdu";
+    case ExchangeLevel::short_apdu: return "short-apdu";
+    case ExchangeLevel::extended_apdu: return "extended-apdu";
+  }
+  return "?";
+}
+
+ExchangeLevel ReaderConfig::exchange_level() const {
+  if (features & feature::extended_apdu_level) return ExchangeLevel::extended_apdu;
+  if (features & feature::short_apdu_level) return ExchangeLevel::short_apdu;
+  return ExchangeLevel::tpdu;
+}
+
+void ReaderConfig::set_exchange_level(ExchangeLevel level) {
+  features &= ~feature::exchange_level_mask;
+  switch (level) {
+    case ExchangeLevel::tpdu:
+      features |= feature::tpdu_level;
+      // A T=1 block of 254 INF bytes plus prologue and CRC, and room to spare (CCID 5.1).
+      max_message_length = 271;
+      break;
+    case ExchangeLevel::short_apdu:
+      features |= feature::short_apdu_level;
+      max_message_length = 271;
+      break;
+    case ExchangeLevel::extended_apdu:
+      features |= feature::extended_apdu_level;
+      // Header plus the longest extended command APDU: no chaining needed, though it works.
+      max_message_length = static_cast<std::uint32_t>(kHeaderSize + kMaxExtendedApdu);
+      break;
+  }
+}
 
 std::vector<std::uint32_t> supported_data_rates() {
   // f = 3.58 MHz with Fi = 372 and Di = 1, 2, 4, 8, 12, 16 (ISO 7816-3 7.1: rate = Di / Fi * f).
@@ -28,9 +72,13 @@ std::vector<std::uint32_t> supported_data_rates() {
   return rates;
 }
 
-Reader::Reader(ReaderConfig config) : config_(std::move(config)) {
+Reader::Reader(ReaderConfig config) { reconfigure(std::move(config)); }
+
+void Reader::reconfigure(ReaderConfig config) {
+  config_ = std::move(config);
   if (config_.slot_count == 0) config_.slot_count = 1;
   slots_.resize(config_.slot_count);
+  description_ = {};
   description_.identity = {usb::Speed::full, 0, 0, 0, config_.vendor_id, config_.product_id,
                            config_.device_version_bcd};
   description_.manufacturer = config_.manufacturer;
@@ -358,16 +406,75 @@ Bytes Reader::set_parameters(Slot& slot, const Message& m) {
 
 Bytes Reader::xfr_block(Slot& slot, const Message& m) {
   if (!slot.card || !slot.powered) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  if (config_.exchange_level() == ExchangeLevel::extended_apdu) return extended_xfr_block(slot, m);
   // Short APDU level: wLevelParameter must be 0 (CCID 6.1.4) and the APDU short.
   if (m.specific[1] != 0 || m.specific[2] != 0)
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
   if (m.data.size() > kMaxShortApdu) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
-  auto response = slot.card->transmit_apdu(m.data);
+  return complete_apdu(slot, m, m.data);
+}
+
+Bytes Reader::extended_xfr_block(Slot& slot, const Message& m) {
+  const auto level_parameter = static_cast<std::uint16_t>(m.specific[1] | (m.specific[2] << 8));
+  const auto fail = [&](std::uint8_t code) {
+    slot.command_chain.clear();
+    slot.response_chain.clear();
+    return data_block(m.slot, m.seq, failed_status(slot), code, {});
+  };
+  switch (level_parameter) {
+    case kChainComplete:
+      slot.command_chain.clear();
+      if (m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
+      return complete_apdu(slot, m, m.data);
+    case kChainBegins:
+    case kChainContinues:
+      if (level_parameter == kChainBegins) slot.command_chain.clear();
+      if (slot.command_chain.size() + m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
+      slot.command_chain.insert(slot.command_chain.end(), m.data.begin(), m.data.end());
+      return data_block(m.slot, m.seq, ok_status(slot), 0, {}, static_cast<std::uint8_t>(kChainMoreExpected));
+    case kChainEnds: {
+      if (slot.command_chain.size() + m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
+      Bytes command = std::move(slot.command_chain);
+      slot.command_chain.clear();
+      command.insert(command.end(), m.data.begin(), m.data.end());
+      return complete_apdu(slot, m, command);
+    }
+    case kChainMoreExpected:
+      if (slot.response_chain.empty()) return fail(error::offset_byte8);
+      return next_response_part(slot, m);
+    default:
+      return fail(error::offset_byte8);
+  }
+}
+
+Bytes Reader::next_response_part(Slot& slot, const Message& m) {
+  const std::size_t room = config_.max_message_length - kHeaderSize;
+  const bool first = slot.response_chain.size() > 0 && slot.response_chain_sent == 0;
+  const std::size_t part = std::min(room, slot.response_chain.size() - slot.response_chain_sent);
+  const auto begin = slot.response_chain.begin() + static_cast<std::ptrdiff_t>(slot.response_chain_sent);
+  Bytes data(begin, begin + static_cast<std::ptrdiff_t>(part));
+  slot.response_chain_sent += part;
+  const bool last = slot.response_chain_sent == slot.response_chain.size();
+  std::uint8_t chain = first ? static_cast<std::uint8_t>(kChainBegins)
+                             : static_cast<std::uint8_t>(last ? kChainEnds : kChainContinues);
+  if (last) {
+    slot.response_chain.clear();
+    slot.response_chain_sent = 0;
+  }
+  return data_block(m.slot, m.seq, ok_status(slot), 0, data, chain);
+}
+
+Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu) {
+  auto response = slot.card->transmit_apdu(apdu);
   switch (response.status) {
     case cards::CardStatus::ok:
-      if (response.data.size() + kHeaderSize > config_.max_message_length)
+      if (response.data.size() + kHeaderSize <= config_.max_message_length)
+        return data_block(m.slot, m.seq, ok_status(slot), 0, response.data);
+      if (config_.exchange_level() != ExchangeLevel::extended_apdu)
         return data_block(m.slot, m.seq, failed_status(slot), error::xfr_overrun, {});
-      return data_block(m.slot, m.seq, ok_status(slot), 0, response.data);
+      slot.response_chain = std::move(response.data);
+      slot.response_chain_sent = 0;
+      return next_response_part(slot, m);
     case cards::CardStatus::mute:
       return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
     case cards::CardStatus::deactivated:

@@ -22,9 +22,16 @@ inline constexpr std::uint32_t auto_voltage = 0x00000008;
 inline constexpr std::uint32_t auto_clock = 0x00000010;
 inline constexpr std::uint32_t auto_baud_rate = 0x00000020;
 inline constexpr std::uint32_t auto_parameter_negotiation = 0x00000040;
+inline constexpr std::uint32_t tpdu_level = 0x00010000;
 inline constexpr std::uint32_t short_apdu_level = 0x00020000;
 inline constexpr std::uint32_t extended_apdu_level = 0x00040000;
+inline constexpr std::uint32_t exchange_level_mask = 0x00070000;
 }  // namespace feature
+
+// CCID 5.1 dwFeatures: who runs the transmission protocol. At TPDU level the host driver
+// does (T=1 blocks, T=0 TPDUs, PPS); at APDU level the reader does.
+enum class ExchangeLevel { tpdu, short_apdu, extended_apdu };
+const char* to_string(ExchangeLevel level);
 
 struct ReaderConfig {
   // pid.codes' test product ID under the open-source vendor ID 0x1209: ours to use for a
@@ -42,6 +49,10 @@ struct ReaderConfig {
   // Header plus a short APDU response of 256 data bytes and SW1 SW2, with room to spare (CCID 5.1).
   std::uint32_t max_message_length = 271;
   std::uint8_t interrupt_interval_ms = 10;
+
+  ExchangeLevel exchange_level() const;
+  // Sets the dwFeatures level bits and a dwMaxCCIDMessageLength that suits the level.
+  void set_exchange_level(ExchangeLevel level);
 };
 
 // Endpoint addresses of the reader's single interface.
@@ -63,6 +74,10 @@ struct TraceEvent {
 class Reader : public usb::Device {
  public:
   explicit Reader(ReaderConfig config = {});
+
+  // Gives the reader other descriptors and behaviour, as if another reader model were
+  // plugged in: only while no host uses it (unplugged); cards stay in their slots.
+  void reconfigure(ReaderConfig config);
 
   const ReaderConfig& config() const { return config_; }
   const usb::DeviceDescription& description() const { return description_; }
@@ -102,6 +117,9 @@ class Reader : public usb::Device {
     std::uint8_t protocol = 0;   // bProtocolNum: 0 T=0, 1 T=1
     Bytes protocol_data;         // abProtocolData of CCID 6.1.7
     bool changed = false;        // a change not yet reported on the interrupt endpoint
+    Bytes command_chain;         // extended APDU level: a command arriving in several XfrBlocks
+    Bytes response_chain;        // extended APDU level: a response sent in several DataBlocks
+    std::size_t response_chain_sent = 0;
   };
 
   IccStatus icc_status(const Slot& slot) const;
@@ -110,6 +128,9 @@ class Reader : public usb::Device {
   void reset_parameters_from_atr(Slot& slot);
   Bytes power_on(Slot& slot, const Message& m);
   Bytes xfr_block(Slot& slot, const Message& m);
+  Bytes extended_xfr_block(Slot& slot, const Message& m);
+  Bytes next_response_part(Slot& slot, const Message& m);
+  Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
   Bytes set_parameters(Slot& slot, const Message& m);
   Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
   Bytes failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error) const;
