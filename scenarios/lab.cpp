@@ -3,6 +3,7 @@
 #include "scenarios/prelude.h"
 
 #include <stdexcept>
+#include <string_view>
 
 namespace readerlab::scenarios {
 namespace {
@@ -18,6 +19,19 @@ LabContext& context(lua_State* L) { return *static_cast<LabContext*>(lua_touserd
 
 // Lua errors unwind with longjmp, which must not cross C++ frames that own objects: the body
 // runs inside try, and the error is raised only after its locals are gone.
+// Errors name the line of the case, not of the prelude function that called in here.
+void push_case_position(lua_State* L) {
+  lua_Debug frame;
+  for (int level = 1; lua_getstack(L, level, &frame); ++level) {
+    lua_getinfo(L, "Sl", &frame);
+    if (frame.currentline > 0 && std::string_view(frame.short_src) != "scenarios/lua/prelude.lua") {
+      lua_pushfstring(L, "%s:%d: ", frame.short_src, frame.currentline);
+      return;
+    }
+  }
+  lua_pushliteral(L, "");
+}
+
 template <int (*Body)(lua_State*, LabContext&)>
 int guarded(lua_State* L) {
   char message[512];
@@ -26,7 +40,10 @@ int guarded(lua_State* L) {
   } catch (const std::exception& e) {
     snprintf(message, sizeof message, "%s", e.what());
   }
-  return luaL_error(L, "%s", message);
+  push_case_position(L);
+  lua_pushstring(L, message);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
 std::size_t reader_index(lua_State* L, LabContext& lab, int arg) {
@@ -70,6 +87,35 @@ int replug(lua_State* L, LabContext& lab) {
   return 0;
 }
 
+// lab._configure(index, {exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ..., serial = ...,
+// max_message_length = n})
+int configure(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const nlohmann::json fields = to_json(L, 2);
+  if (!fields.is_object()) throw std::invalid_argument("configure takes a table of named fields");
+  ccid::ReaderConfig config = lab.rig->reader(index).reader->config();
+  for (const auto& [key, value] : fields.items()) {
+    if (key == "exchange") {
+      const std::string level = value.is_string() ? value.get<std::string>() : "";
+      if (level == "tpdu") config.set_exchange_level(ccid::ExchangeLevel::tpdu);
+      else if (level == "short-apdu") config.set_exchange_level(ccid::ExchangeLevel::short_apdu);
+      else if (level == "extended-apdu") config.set_exchange_level(ccid::ExchangeLevel::extended_apdu);
+      else throw std::invalid_argument("exchange must be \"tpdu\", \"short-apdu\" or \"extended-apdu\"");
+    } else if (key == "product" && value.is_string()) {
+      config.product = value.get<std::string>();
+    } else if (key == "serial" && value.is_string()) {
+      config.serial_number = value.get<std::string>();
+    } else if (key == "max_message_length" && value.is_number_integer() && value.get<std::int64_t>() >= 64 &&
+               value.get<std::int64_t>() <= 65554) {
+      config.max_message_length = static_cast<std::uint32_t>(value.get<std::int64_t>());
+    } else {
+      throw std::invalid_argument("configure: unknown or invalid field '" + key + "'");
+    }
+  }
+  lab.rig->configure(index, std::move(config));
+  return 0;
+}
+
 int reader_info(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   auto& entry = lab.rig->reader(index);
@@ -84,7 +130,9 @@ int reader_info(lua_State* L, LabContext& lab) {
                          {"plugged", entry.plugged},
                          {"connected", lab.rig->connected(index)},
                          {"card", entry.inserted_profile},
-                         {"commands", entry.reader->commands_handled()}};
+                         {"commands", entry.reader->commands_handled()},
+                         {"exchange", ccid::to_string(config.exchange_level())},
+                         {"max_message_length", config.max_message_length}};
   push_json(L, info);
   return 1;
 }
@@ -163,6 +211,7 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
       {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
       {"_remove", guarded<remove>},            {"_unplug", guarded<unplug>},
       {"_replug", guarded<replug>},            {"_reader_info", guarded<reader_info>},
+      {"_configure", guarded<configure>},
       {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
       {"log", guarded<log>},                   {"metric", guarded<metric>},
       {"check", guarded<check>},               {"send", guarded<send>},

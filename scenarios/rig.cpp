@@ -16,6 +16,7 @@ Rig::Rig(boost::asio::io_context& io, usbredir::Logger logger) : io_(io), server
 
 std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::ReaderConfig config) {
   RigReader entry;
+  entry.baseline = config;
   entry.reader = std::make_shared<ccid::Reader>(std::move(config));
   auto device = entry.reader;
   entry.address = server_.listen(address, [device] { return device; });
@@ -49,9 +50,21 @@ void Rig::replug(std::size_t index) {
   for (auto& session : server_.sessions_for(entry.reader.get())) session->replug();
 }
 
+void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
+  auto& entry = readers_.at(index);
+  const bool was_plugged = entry.plugged;
+  if (was_plugged) unplug(index);
+  entry.reader->reconfigure(std::move(config));
+  if (was_plugged) replug(index);
+}
+
 void Rig::reset_to_baseline() {
   bool removed_any = false;
   for (std::size_t i = 0; i < readers_.size(); ++i) {
+    if (readers_[i].reader->config().features != readers_[i].baseline.features ||
+        readers_[i].reader->config().product != readers_[i].baseline.product) {
+      configure(i, readers_[i].baseline);
+    }
     if (!readers_[i].plugged) replug(i);
     if (readers_[i].reader->card_present()) {
       remove(i);

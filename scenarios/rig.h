@@ -19,6 +19,7 @@ struct RigReader {
   usbredir::SocketAddress address;
   std::string inserted_profile;  // name of the card in slot 0, empty when none
   bool plugged = true;
+  ccid::ReaderConfig baseline;    // the configuration a case starts from
 };
 
 class Rig {
@@ -35,7 +36,9 @@ class Rig {
   void remove(std::size_t index);
   void unplug(std::size_t index);
   void replug(std::size_t index);
-  // Back to the state a case starts from: every reader plugged and empty.
+  // Turns the reader into another model: unplugged, reconfigured, plugged again.
+  void configure(std::size_t index, ccid::ReaderConfig config);
+  // Back to the state a case starts from: every reader plugged, empty, in its first configuration.
   void reset_to_baseline();
   // Whether a usb-guest peer is connected to this reader.
   bool connected(std::size_t index) const;

@@ -1,0 +1,39 @@
+-- @title: at extended APDU level, a 4 KB command and its 4 KB response pass through libccid whole
+-- @covers: pcsc:SCardTransmit, ccid:extended APDU level, ccid:PC_to_RDR_XfrBlock, iso7816-4:extended Lc/Le
+-- @spec: CCID 6.1.4 (wLevelParameter); ISO 7816-4 5.1 (extended length fields)
+-- @timeout: 90
+
+local function extended_echo(n)
+  local data = {}
+  for i = 0, n - 1 do data[#data + 1] = string.format("%02x", (i * 7) % 256) end
+  data = table.concat(data)
+  return "80100000" .. string.format("00%04x", n) .. data .. "0000", data
+end
+
+local context = pcsc.establish()
+local reader = lab.reader(1)
+for _, variant in ipairs({ { label = "one message", fields = { exchange = "extended-apdu" } },
+                           { label = "chained in 1 KB messages",
+                             fields = { exchange = "extended-apdu", max_message_length = 1034 } } }) do
+  local old = pcsc.find_reader(context)
+  reader:configure(variant.fields)
+  if old then pcsc.wait_for_reader_gone(context, old, 20000) end
+  local name = pcsc.wait_for_reader(context, 30000)
+  lab.check(name ~= nil, variant.label .. ": the extended-APDU reader was listed")
+  if name then
+    reader:insert("t1-fs")
+    lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
+    local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
+    pcsc.ok(reply, "SCardConnect")
+    local apdu, data = extended_echo(4096)
+    local response, transmit = pcsc.transmit(card, protocol, apdu)
+    pcsc.ok(transmit, "SCardTransmit of a 4 KB extended APDU (" .. variant.label .. ")")
+    lab.check_eq(hex.len(response), 4098, variant.label .. ": response length")
+    lab.check(hex.data(response) == data, variant.label .. ": the 4 KB answer matches byte for byte")
+    lab.check_eq(hex.sw(response), "9000", variant.label .. ": status word")
+    pcsc.disconnect(card, pcsc.SCARD_UNPOWER_CARD)
+    reader:remove()
+    pcsc.wait_state(context, name, pcsc.SCARD_STATE_EMPTY, true, 5000)
+  end
+end
+pcsc.release(context)
