@@ -381,6 +381,7 @@ void Reader::reset_parameters_from_atr(Slot& slot) {
     slot.protocol_data = {atr.fi_di(), convention, atr.extra_guard_time(), atr.waiting_integer(), 0x00};
   }
   if (slot.card) slot.card->select_protocol(slot.protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
+  start_protocol(slot);
 }
 
 Bytes Reader::parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const {
@@ -401,17 +402,47 @@ Bytes Reader::set_parameters(Slot& slot, const Message& m) {
   slot.protocol = protocol;
   slot.protocol_data = m.data;
   slot.card->select_protocol(protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
+  start_protocol(slot);
   return parameters_answer(slot, m, ok_status(slot), 0);
 }
 
 Bytes Reader::xfr_block(Slot& slot, const Message& m) {
   if (!slot.card || !slot.powered) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
   if (config_.exchange_level() == ExchangeLevel::extended_apdu) return extended_xfr_block(slot, m);
+  if (config_.exchange_level() == ExchangeLevel::tpdu) return tpdu_xfr_block(slot, m);
   // Short APDU level: wLevelParameter must be 0 (CCID 6.1.4) and the APDU short.
   if (m.specific[1] != 0 || m.specific[2] != 0)
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
   if (m.data.size() > kMaxShortApdu) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
   return complete_apdu(slot, m, m.data);
+}
+
+Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
+  if (m.specific[1] != 0 || m.specific[2] != 0)
+    return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
+  if (slot.protocol == 1) {
+    if (!slot.t1) start_protocol(slot);
+    auto answer = slot.t1->receive(m.data);
+    if (!answer) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+    return data_block(m.slot, m.seq, ok_status(slot), 0, *answer);
+  }
+  // T=0 TPDUs reach the card's application directly until the T=0 card side lands.
+  return complete_apdu(slot, m, m.data);
+}
+
+// A fresh card side of the transmission protocol, as after the ATR (ISO 7816-3 11.2).
+void Reader::start_protocol(Slot& slot) {
+  slot.t1.reset();
+  if (slot.protocol != 1 || config_.exchange_level() != ExchangeLevel::tpdu || !slot.card) return;
+  const auto parsed = cards::parse_atr(slot.atr);
+  const cards::Atr atr = parsed.atr.value_or(cards::Atr{});
+  cards::Card* card = slot.card.get();
+  slot.t1 = std::make_unique<cards::t1::CardSide>(
+      [card](std::span<const std::uint8_t> apdu) {
+        auto response = card->transmit_apdu(apdu);
+        return response.status == cards::CardStatus::ok ? response.data : cards::Bytes{};
+      },
+      atr.ifsc(), atr.uses_crc() ? cards::t1::EdcKind::crc : cards::t1::EdcKind::lrc);
 }
 
 Bytes Reader::extended_xfr_block(Slot& slot, const Message& m) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cards/card.h"
+#include "cards/t1/card_side.h"
 #include "emulator/ccid/messages.h"
 #include "emulator/usb/descriptors.h"
 #include "emulator/usb/device.h"
@@ -120,6 +121,8 @@ class Reader : public usb::Device {
     Bytes command_chain;         // extended APDU level: a command arriving in several XfrBlocks
     Bytes response_chain;        // extended APDU level: a response sent in several DataBlocks
     std::size_t response_chain_sent = 0;
+    // TPDU level: the card's side of T=1, fed the blocks the host driver sends.
+    std::unique_ptr<cards::t1::CardSide> t1;
   };
 
   IccStatus icc_status(const Slot& slot) const;
@@ -129,6 +132,8 @@ class Reader : public usb::Device {
   Bytes power_on(Slot& slot, const Message& m);
   Bytes xfr_block(Slot& slot, const Message& m);
   Bytes extended_xfr_block(Slot& slot, const Message& m);
+  Bytes tpdu_xfr_block(Slot& slot, const Message& m);
+  void start_protocol(Slot& slot);
   Bytes next_response_part(Slot& slot, const Message& m);
   Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
   Bytes set_parameters(Slot& slot, const Message& m);
