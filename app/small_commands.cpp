@@ -41,8 +41,8 @@ int cards_command(const std::vector<std::string>&) {
     std::cout << std::left << std::setw(14) << profile.name << profile.description << "\n";
     if (auto atr = cards::builtin_atr(profile.name)) {
       std::cout << std::setw(14) << "" << "ATR ";
-      for (auto b : *atr) std::cout << std::hex << std::uppercase << std::setw(2) << std::setfill('0') << int(b) << ' ';
-      std::cout << std::dec << std::setfill(' ') << "\n";
+      for (auto b : *atr) std::cout << std::right << std::hex << std::uppercase << std::setw(2) << std::setfill('0') << int(b) << ' ';
+      std::cout << std::dec << std::setfill(' ') << std::left << "\n";
     }
   }
   return 0;

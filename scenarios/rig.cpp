@@ -10,6 +10,9 @@ namespace {
 constexpr std::chrono::milliseconds kNotificationReadTimeout{3000};
 // Time for the driver to act on the removal it has read (pcscd polls the slot after it).
 constexpr std::chrono::milliseconds kDriverSettleTime{300};
+constexpr std::chrono::milliseconds kReenumerationTimeout{10000};
+// pcscd adds a reader a few hundred ms after the USB device appears (udev, then libccid's open).
+constexpr std::chrono::milliseconds kDriverOpenTime{1000};
 }  // namespace
 
 Rig::Rig(boost::asio::io_context& io, usbredir::Logger logger) : io_(io), server_(io, std::move(logger)) {}
@@ -59,17 +62,36 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
 }
 
 void Rig::reset_to_baseline() {
-  bool removed_any = false;
+  bool removed_any = false, replugged_any = false;
   for (std::size_t i = 0; i < readers_.size(); ++i) {
-    if (readers_[i].reader->config().features != readers_[i].baseline.features ||
-        readers_[i].reader->config().product != readers_[i].baseline.product) {
-      configure(i, readers_[i].baseline);
+    const auto& current = readers_[i].reader->config();
+    const auto& baseline = readers_[i].baseline;
+    if (current.features != baseline.features || current.product != baseline.product ||
+        current.serial_number != baseline.serial_number || current.max_message_length != baseline.max_message_length) {
+      configure(i, baseline);
+      replugged_any = true;
     }
-    if (!readers_[i].plugged) replug(i);
+    if (!readers_[i].plugged) {
+      replug(i);
+      replugged_any = true;
+    }
     if (readers_[i].reader->card_present()) {
       remove(i);
       removed_any = true;
     }
+  }
+  if (replugged_any) {
+    // The next case must not meet the reader the driver knew before the replug: wait until
+    // the host has enumerated it again (configuration set), then give the driver time to open it.
+    usbredir::run_until(
+        io_,
+        [this] {
+          for (std::size_t i = 0; i < readers_.size(); ++i)
+            if (connected(i) && readers_[i].reader->configuration() == 0) return false;
+          return true;
+        },
+        kReenumerationTimeout);
+    sleep(kDriverOpenTime);
   }
   if (!removed_any) return;
   // A card inserted before the driver read the removal would look like the same card never

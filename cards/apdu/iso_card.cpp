@@ -5,48 +5,33 @@
 namespace readerlab::cards {
 namespace {
 
-constexpr std::size_t kHeaderLength = 4;             // CLA INS P1 P2, ISO 7816-4 5.1
-constexpr std::size_t kShortMaxNe = 256;             // short Le=00, ISO 7816-4 5.1
-constexpr std::size_t kExtendedMaxNe = 65536;        // extended Le=0000, ISO 7816-4 5.1
-
-// Status words, ISO 7816-4 5.1.3 (Tables 5 and 6).
-constexpr std::uint16_t kSwOk = 0x9000;
-constexpr std::uint16_t kSwBytesRemaining = 0x6100;          // 61xx: xx bytes still available
-constexpr std::uint16_t kSwEndReachedEarly = 0x6282;         // end of file before Ne bytes
-constexpr std::uint16_t kSwVerificationFailed = 0x63C0;      // 63Cx: x further tries allowed
-constexpr std::uint16_t kSwWrongLength = 0x6700;
-constexpr std::uint16_t kSwLogicalChannelUnsupported = 0x6881;
-constexpr std::uint16_t kSwSecureMessagingUnsupported = 0x6882;
-constexpr std::uint16_t kSwChainingUnsupported = 0x6884;
-constexpr std::uint16_t kSwSecurityNotSatisfied = 0x6982;
-constexpr std::uint16_t kSwAuthenticationBlocked = 0x6983;
-constexpr std::uint16_t kSwConditionsNotSatisfied = 0x6985;
-constexpr std::uint16_t kSwNoCurrentEf = 0x6986;
-constexpr std::uint16_t kSwFileNotFound = 0x6A82;
-constexpr std::uint16_t kSwNotEnoughMemoryInFile = 0x6A84;
-constexpr std::uint16_t kSwIncorrectP1P2 = 0x6A86;
-constexpr std::uint16_t kSwReferencedDataNotFound = 0x6A88;
-constexpr std::uint16_t kSwOffsetOutsideEf = 0x6B00;
-constexpr std::uint16_t kSwInsNotSupported = 0x6D00;
-constexpr std::uint16_t kSwClaNotSupported = 0x6E00;
-
-// Instruction bytes, ISO 7816-4 section 7.
-constexpr std::uint8_t kInsSelect = 0xA4;        // 7.1.1
-constexpr std::uint8_t kInsReadBinary = 0xB0;    // 7.2.3
-constexpr std::uint8_t kInsUpdateBinary = 0xD6;  // 7.2.5
-constexpr std::uint8_t kInsGetChallenge = 0x84;  // 7.5.3
-constexpr std::uint8_t kInsVerify = 0x20;        // 7.5.6
-constexpr std::uint8_t kInsGetData = 0xCA;       // 7.4.2
-constexpr std::uint8_t kInsGetResponse = 0xC0;   // 7.6.1
+// Instruction bytes, ISO 7816-4 section 7 (clauses of the 2005 edition).
+constexpr std::uint8_t kInsSelect = 0xA4;                // 7.1.1
+constexpr std::uint8_t kInsManageChannel = 0x70;         // 7.1.2
+constexpr std::uint8_t kInsReadBinary = 0xB0;            // 7.2.3
+constexpr std::uint8_t kInsUpdateBinary = 0xD6;          // 7.2.5
+constexpr std::uint8_t kInsReadRecord = 0xB2;            // 7.3.3
+constexpr std::uint8_t kInsUpdateRecord = 0xDC;          // 7.3.5
+constexpr std::uint8_t kInsAppendRecord = 0xE2;          // 7.3.7
+constexpr std::uint8_t kInsGetData = 0xCA;               // 7.4.2
+constexpr std::uint8_t kInsPutData = 0xDA;               // 7.4.3
+constexpr std::uint8_t kInsGetChallenge = 0x84;          // 7.5.3
+constexpr std::uint8_t kInsVerify = 0x20;                // 7.5.6
+constexpr std::uint8_t kInsChangeReferenceData = 0x24;   // 7.5.7
+constexpr std::uint8_t kInsResetRetryCounter = 0x2C;     // 7.5.10
+constexpr std::uint8_t kInsGetResponse = 0xC0;           // 7.6.1
 constexpr std::uint8_t kClaProprietary = 0x80;   // b8=1: proprietary class, ISO 7816-4 5.1.1
 constexpr std::uint8_t kInsEcho = 0x10;          // readerlab's own, in the proprietary class
-
 constexpr std::uint8_t kClaInvalid = 0xFF;       // ISO 7816-4 5.1.1
 
 // SELECT parameters, ISO 7816-4 7.1.1 (Tables 39 and 40).
 constexpr std::uint8_t kSelectByFid = 0x00;
-constexpr std::uint8_t kSelectEfUnderCurrentDf = 0x02;
+constexpr std::uint8_t kSelectChildDf = 0x01;
+constexpr std::uint8_t kSelectChildEf = 0x02;
+constexpr std::uint8_t kSelectParentDf = 0x03;
 constexpr std::uint8_t kSelectByDfName = 0x04;
+constexpr std::uint8_t kSelectPathFromMf = 0x08;
+constexpr std::uint8_t kSelectPathFromCurrentDf = 0x09;
 constexpr std::uint8_t kOccurrenceMask = 0x03;
 constexpr std::uint8_t kOccurrenceFirst = 0x00;
 constexpr std::uint8_t kOccurrenceNext = 0x02;
@@ -55,7 +40,7 @@ constexpr std::uint8_t kAnswerFci = 0x00;
 constexpr std::uint8_t kAnswerFcp = 0x04;
 constexpr std::uint8_t kAnswerFmd = 0x08;
 constexpr std::uint8_t kAnswerNone = 0x0C;
-constexpr std::uint16_t kMasterFileFid = 0x3F00;  // ISO 7816-4 5.3.1.1
+constexpr std::uint8_t kSelectP2RfuMask = 0xF0;
 
 // File control tags, ISO 7816-4 5.3.3 (Table 12).
 constexpr std::uint8_t kTagFcpTemplate = 0x62;
@@ -68,26 +53,38 @@ constexpr std::uint8_t kTagDfName = 0x84;
 constexpr std::uint8_t kTagShortEfIdentifier = 0x88;
 constexpr std::uint8_t kTagProprietaryInformation = 0xA5;
 constexpr std::uint8_t kTagApplicationLabel = 0x50;  // ISO 7816-4 8.2.1.2 (Table 85)
-// File descriptor byte, ISO 7816-4 5.3.3 (Table 14).
+// File descriptor byte, ISO 7816-4 5.3.3 (Table 14), and the data coding byte (Table 15).
 constexpr std::uint8_t kDescriptorDf = 0x38;
 constexpr std::uint8_t kDescriptorTransparentEf = 0x01;
+constexpr std::uint8_t kDescriptorLinearFixedEf = 0x02;
+constexpr std::uint8_t kDescriptorLinearVariableEf = 0x04;
+constexpr std::uint8_t kDescriptorCyclicEf = 0x06;
+constexpr std::uint8_t kDataCodingByte = 0x21;  // one-time write, data unit of one byte
 
 // READ/UPDATE BINARY P1, ISO 7816-4 7.2.2: b8=1 means b5-b1 is a short EF identifier.
 constexpr std::uint8_t kP1ShortEfFlag = 0x80;
 constexpr std::uint8_t kP1ShortEfRfuBits = 0x60;
 constexpr std::uint8_t kP1ShortEfMask = 0x1F;
 
-constexpr std::uint8_t kVerifyResetStatus = 0xFF;  // P1=FF, no data, ISO 7816-4 7.5.6
+// Record commands P2, ISO 7816-4 7.3.2 (Table 49): b8-b4 SFI (0 = current EF), b3-b1 mode.
+constexpr std::uint8_t kRecordSfiShift = 3;
+constexpr std::uint8_t kRecordSfiRfu = 0x1F;
+constexpr std::uint8_t kRecordModeMask = 0x07;
+constexpr std::uint8_t kRecordModeFirst = 0x00;
+constexpr std::uint8_t kRecordModeLast = 0x01;
+constexpr std::uint8_t kRecordModeNext = 0x02;
+constexpr std::uint8_t kRecordModePrevious = 0x03;
+constexpr std::uint8_t kRecordModeNumberInP1 = 0x04;
 
-Bytes status(std::uint16_t sw) {
-  return {static_cast<std::uint8_t>(sw >> 8), static_cast<std::uint8_t>(sw & 0xFF)};
-}
-
-Bytes with_status(Bytes data, std::uint16_t sw) {
-  data.push_back(static_cast<std::uint8_t>(sw >> 8));
-  data.push_back(static_cast<std::uint8_t>(sw & 0xFF));
-  return data;
-}
+constexpr std::uint8_t kVerifyResetStatus = 0xFF;        // P1=FF, no data, ISO 7816-4 7.5.6
+constexpr std::uint8_t kChangeOldAndNew = 0x00;          // ISO 7816-4 7.5.7
+constexpr std::uint8_t kChangeNewOnly = 0x01;
+constexpr std::uint8_t kResetCodeAndNew = 0x00;          // ISO 7816-4 7.5.10
+constexpr std::uint8_t kResetCodeOnly = 0x01;
+constexpr std::size_t kMinSecretLength = 4;              // readerlab's rule for new values
+constexpr std::size_t kMaxSecretLength = 16;
+constexpr std::uint8_t kManageChannelOpen = 0x00;        // ISO 7816-4 7.1.2
+constexpr std::uint8_t kManageChannelClose = 0x80;
 
 // BER-TLV with a one-byte tag and a definite length, ISO 7816-4 5.2.2.
 void append_tlv(Bytes& out, std::uint8_t tag, std::span<const std::uint8_t> value) {
@@ -114,58 +111,31 @@ bool starts_with(const Bytes& whole, std::span<const std::uint8_t> prefix) {
   return prefix.size() <= whole.size() && std::equal(prefix.begin(), prefix.end(), whole.begin());
 }
 
-}  // namespace
-
-std::optional<CommandApdu> parse_command_apdu(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() < kHeaderLength) return std::nullopt;
-  CommandApdu apdu;
-  apdu.cla = bytes[0];
-  apdu.ins = bytes[1];
-  apdu.p1 = bytes[2];
-  apdu.p2 = bytes[3];
-  const auto body = bytes.subspan(kHeaderLength);
-  if (body.empty()) return apdu;  // case 1
-
-  if (body.size() == 1) {  // case 2S: Le only
-    apdu.ne = body[0] ? std::size_t{body[0]} : kShortMaxNe;
-    return apdu;
-  }
-  if (body[0] != 0) {  // short Lc
-    const std::size_t lc = body[0];
-    if (body.size() != 1 + lc && body.size() != 2 + lc) return std::nullopt;
-    apdu.data.assign(body.begin() + 1, body.begin() + 1 + static_cast<std::ptrdiff_t>(lc));
-    if (body.size() == 2 + lc) {  // case 4S
-      const std::uint8_t le = body.back();
-      apdu.ne = le ? std::size_t{le} : kShortMaxNe;
-    }
-    return apdu;
-  }
-
-  // A first body byte of 00 with more bytes after it opens an extended field.
-  if (body.size() < 3) return std::nullopt;
-  apdu.extended = true;
-  const std::size_t first_field = (std::size_t{body[1]} << 8) | body[2];
-  if (body.size() == 3) {  // case 2E
-    apdu.ne = first_field ? first_field : kExtendedMaxNe;
-    return apdu;
-  }
-  const std::size_t lc = first_field;
-  if (lc == 0) return std::nullopt;
-  if (body.size() != 3 + lc && body.size() != 5 + lc) return std::nullopt;
-  apdu.data.assign(body.begin() + 3, body.begin() + 3 + static_cast<std::ptrdiff_t>(lc));
-  if (body.size() == 5 + lc) {  // case 4E
-    const std::size_t le = (std::size_t{body[body.size() - 2]} << 8) | body.back();
-    apdu.ne = le ? le : kExtendedMaxNe;
-  }
-  return apdu;
+std::uint16_t fid_at(std::span<const std::uint8_t> data, std::size_t index) {
+  return static_cast<std::uint16_t>((data[index] << 8) | data[index + 1]);
 }
+
+std::uint16_t with_count(std::uint16_t status_word, std::size_t count) {
+  return static_cast<std::uint16_t>(status_word | (count >= 256 ? 0 : count));  // 00: 256+
+}
+
+bool is_record_structure(FileStructure structure) { return structure != FileStructure::transparent; }
+
+}  // namespace
 
 IsoCard::IsoCard(CardProfile profile) : IsoCard(profile, profile.challenge_seed) {}
 
 IsoCard::IsoCard(CardProfile profile, std::uint64_t challenge_seed)
     : profile_(std::move(profile)),
-      challenge_generator_(challenge_seed),
-      pin_tries_left_(profile_.pin_tries) {}
+      file_system_(profile_.files, profile_.applications),
+      challenge_generator_(challenge_seed) {
+  // Without a PIN the PIN reference still exists (with the profile's counter), so VERIFY
+  // reports 6A88 as before while pin_tries_left() reads the counter.
+  secrets_.push_back({profile_.pin_reference, profile_.pin, profile_.pin_tries, profile_.pin_tries, false});
+  if (!profile_.puk.empty()) {
+    secrets_.push_back({profile_.puk_reference, profile_.puk, profile_.puk_tries, profile_.puk_tries, false});
+  }
+}
 
 std::string IsoCard::name() const { return profile_.name; }
 
@@ -175,13 +145,17 @@ std::optional<Bytes> IsoCard::reset(ResetKind /*kind: cold and warm give the sam
   // Without PPS the card works in the first protocol its ATR offers, ISO 7816-3 8.2.3.
   selected_protocol_ = profile_.protocols.empty() ? std::nullopt
                                                   : std::optional(profile_.protocols.front());
+  negotiated_.reset();
+  pps_allowed_ = true;
   if (profile_.mute) return std::nullopt;
   return profile_.atr;
 }
 
 void IsoCard::deactivate() {
   powered_ = false;
+  pps_allowed_ = false;
   selected_protocol_.reset();
+  negotiated_.reset();
   reset_session_state();
 }
 
@@ -194,29 +168,92 @@ void IsoCard::select_protocol(Protocol protocol) {
   }
 }
 
+std::optional<Bytes> IsoCard::answer_pps(std::span<const std::uint8_t> request) {
+  if (!powered_ || profile_.mute || !pps_allowed_) return std::nullopt;
+  pps_allowed_ = false;  // PPS only right after the ATR, ISO 7816-3 9.1
+  const auto parsed_atr = parse_atr(profile_.atr);
+  if (!parsed_atr.atr) return std::nullopt;
+  auto answer = answer_pps_request(*parsed_atr.atr, profile_.pps_reaction, request);
+  if (answer.agreed) {
+    negotiated_ = answer.agreed;
+    if (answer.agreed->protocol <= 1) select_protocol(static_cast<Protocol>(answer.agreed->protocol));
+  }
+  return answer.response;
+}
+
 CardResponse IsoCard::transmit_apdu(std::span<const std::uint8_t> command) {
   if (!powered_) return {CardStatus::deactivated, {}};
   if (profile_.mute) return {CardStatus::mute, {}};
+  pps_allowed_ = false;
   auto parsed = parse_command_apdu(command);
   if (!parsed) {
     pending_response_.clear();
-    return {CardStatus::ok, status(kSwWrongLength)};
+    return {CardStatus::ok, status_only(sw::wrong_length)};
   }
   return {CardStatus::ok, dispatch(*parsed)};
 }
 
+std::uint8_t IsoCard::pin_tries_left() const {
+  const Secret* pin = secret(profile_.pin_reference);
+  return pin ? pin->tries_left : 0;
+}
+
+std::uint8_t IsoCard::puk_tries_left() const {
+  const Secret* puk = profile_.puk.empty() ? nullptr : secret(profile_.puk_reference);
+  return puk ? puk->tries_left : 0;
+}
+
+bool IsoCard::pin_verified() const { return pin_satisfied(); }
+
+bool IsoCard::channel_open(std::uint8_t channel) const {
+  return channel < channels_.size() && channels_[channel].open;
+}
+
 std::optional<Bytes> IsoCard::file_contents(std::uint16_t fid) const {
-  for (const auto& file : profile_.files) {
-    if (file.fid == fid) return file.contents;
-  }
-  return std::nullopt;
+  auto found = file_system_.child(FileSystem::kMasterFile, fid);
+  if (!found || file_system_.node(*found).is_df) found = file_system_.find_ef_anywhere(fid);
+  if (!found) return std::nullopt;
+  return file_system_.node(*found).ef.contents;
+}
+
+std::optional<std::vector<Bytes>> IsoCard::file_records(std::uint16_t fid) const {
+  auto found = file_system_.find_ef_anywhere(fid);
+  if (!found) return std::nullopt;
+  return file_system_.node(*found).ef.records;
 }
 
 void IsoCard::reset_session_state() {
-  current_application_.reset();
-  current_file_.reset();
-  pin_verified_ = false;
+  for (auto& channel : channels_) channel = Channel{};
+  channels_[0].open = true;
+  if (profile_.implicit_ef) {
+    auto ef = file_system_.child(FileSystem::kMasterFile, *profile_.implicit_ef);
+    if (ef && !file_system_.node(*ef).is_df) channels_[0].current_ef = ef;
+  }
+  channel_index_ = 0;
+  for (auto& secret : secrets_) secret.verified = false;
   pending_response_.clear();
+}
+
+IsoCard::Secret* IsoCard::secret(std::uint8_t reference) {
+  for (auto& candidate : secrets_) {
+    if (candidate.reference == reference && !candidate.value.empty()) return &candidate;
+  }
+  return nullptr;
+}
+
+const IsoCard::Secret* IsoCard::secret(std::uint8_t reference) const {
+  return const_cast<IsoCard*>(this)->secret(reference);
+}
+
+bool IsoCard::pin_satisfied() const {
+  const Secret* pin = secret(profile_.pin_reference);
+  return pin && pin->verified;
+}
+
+Bytes IsoCard::tries_status(const Secret& secret) const {
+  // 63C0 on the try that blocks; later attempts see 6983 from their callers.
+  return status_only(static_cast<std::uint16_t>(sw::verification_failed |
+                                                std::min<unsigned>(secret.tries_left, 0x0F)));
 }
 
 Bytes IsoCard::dispatch(const Command& command) {
@@ -224,11 +261,11 @@ Bytes IsoCard::dispatch(const Command& command) {
   if (command.ins != kInsGetResponse) pending_response_.clear();
 
   const std::uint8_t cla = command.cla;
-  if (cla == kClaInvalid) return status(kSwClaNotSupported);
+  if (cla == kClaInvalid) return status_only(sw::cla_not_supported);
   if (cla & 0x80) {
-    if (cla != kClaProprietary) return status(kSwClaNotSupported);
+    if (cla != kClaProprietary) return status_only(sw::cla_not_supported);
     if (command.ins == kInsEcho) return echo(command);
-    return status(kSwInsNotSupported);
+    return status_only(sw::ins_not_supported);
   }
 
   // Interindustry classes, ISO 7816-4 5.1.1.
@@ -244,165 +281,350 @@ Bytes IsoCard::dispatch(const Command& command) {
     chaining = (cla & 0x10) != 0;
     logical_channel = 4u + (cla & 0x0Fu);
   } else {  // 001x xxxx is reserved
-    return status(kSwClaNotSupported);
+    return status_only(sw::cla_not_supported);
   }
-  if (logical_channel != 0) return status(kSwLogicalChannelUnsupported);
-  if (secure_messaging) return status(kSwSecureMessagingUnsupported);
-  if (chaining) return status(kSwChainingUnsupported);
+  if (logical_channel >= channels_.size() || logical_channel >= profile_.logical_channels ||
+      !channels_[logical_channel].open) {
+    return status_only(sw::logical_channel_unsupported);
+  }
+  if (secure_messaging) return status_only(sw::secure_messaging_unsupported);
+  if (chaining) return status_only(sw::chaining_unsupported);
+  channel_index_ = logical_channel;
 
   switch (command.ins) {
     case kInsSelect: return select(command);
     case kInsReadBinary: return read_binary(command);
     case kInsUpdateBinary: return update_binary(command);
+    case kInsReadRecord: return read_record(command);
+    case kInsUpdateRecord: return update_record(command);
+    case kInsAppendRecord: return append_record(command);
     case kInsGetChallenge: return get_challenge(command);
     case kInsVerify: return verify(command);
+    case kInsChangeReferenceData: return change_reference_data(command);
+    case kInsResetRetryCounter: return reset_retry_counter(command);
     case kInsGetData: return get_data(command);
+    case kInsPutData: return put_data(command);
+    case kInsManageChannel: return manage_channel(command);
     case kInsGetResponse: return get_response(command);
-    default: return status(kSwInsNotSupported);
+    default: return status_only(sw::ins_not_supported);
   }
 }
 
-Bytes IsoCard::answer_with_limit(Bytes data, std::size_t ne) {
-  if (data.size() <= ne) return with_status(std::move(data), kSwOk);
-  pending_response_.assign(data.begin() + static_cast<std::ptrdiff_t>(ne), data.end());
-  data.resize(ne);
-  const std::size_t left = pending_response_.size();
-  const auto left_byte = static_cast<std::uint16_t>(left >= 256 ? 0 : left);  // 00: 256 or more
-  return with_status(std::move(data), static_cast<std::uint16_t>(kSwBytesRemaining | left_byte));
+Bytes IsoCard::answer_with_limit(Bytes data, std::optional<std::size_t> ne) {
+  if (!ne) {
+    if (!t0_selected() || data.empty()) return status_only(sw::ok);
+    const std::size_t size = data.size();
+    pending_response_ = std::move(data);
+    return status_only(with_count(sw::bytes_remaining, size));
+  }
+  if (data.size() <= *ne) return with_status(std::move(data), sw::ok);
+  pending_response_.assign(data.begin() + static_cast<std::ptrdiff_t>(*ne), data.end());
+  data.resize(*ne);
+  return with_status(std::move(data), with_count(sw::bytes_remaining, pending_response_.size()));
+}
+
+Bytes IsoCard::answer_read(Bytes data, std::size_t ne, std::uint16_t short_status) {
+  if (data.size() >= ne) {
+    data.resize(ne);
+    return with_status(std::move(data), sw::ok);
+  }
+  if (t0_selected() && ne <= kShortMaxNe && !data.empty()) {
+    return status_only(with_count(sw::exact_length, data.size()));
+  }
+  return with_status(std::move(data), short_status);
+}
+
+Bytes IsoCard::fcp_or_fci(NodeId id, std::uint8_t answer_kind) const {
+  const auto& node = file_system_.node(id);
+  Bytes content;
+  if (!node.is_df) {
+    const auto& ef = node.ef;
+    if (is_record_structure(ef.structure)) {
+      const std::uint8_t descriptor = ef.structure == FileStructure::linear_fixed ? kDescriptorLinearFixedEf
+                                      : ef.structure == FileStructure::linear_variable
+                                          ? kDescriptorLinearVariableEf
+                                          : kDescriptorCyclicEf;
+      Bytes descriptor_value = {descriptor, kDataCodingByte};
+      const Bytes size = u16_bytes(ef.record_size);
+      descriptor_value.insert(descriptor_value.end(), size.begin(), size.end());
+      descriptor_value.push_back(static_cast<std::uint8_t>(std::min<std::size_t>(ef.records.size(), 0xFF)));
+      append_tlv(content, kTagFileDescriptor, descriptor_value);
+    } else {
+      Bytes size = u16_bytes(ef.contents.size());
+      if (ef.contents.size() > 0xFFFF) size.insert(size.begin(), static_cast<std::uint8_t>(ef.contents.size() >> 16));
+      append_tlv(content, kTagDataSize, size);
+      append_tlv(content, kTagFileDescriptor, Bytes{kDescriptorTransparentEf});
+    }
+    append_tlv(content, kTagFileIdentifier, u16_bytes(ef.fid));
+    if (ef.sfi) append_tlv(content, kTagShortEfIdentifier, Bytes{static_cast<std::uint8_t>(*ef.sfi << 3)});
+  } else {
+    if (node.fid) {
+      append_tlv(content, kTagFileDescriptor, Bytes{kDescriptorDf});
+      append_tlv(content, kTagFileIdentifier, u16_bytes(*node.fid));
+    }
+    const auto& df = node.df;
+    if (!df.aid.empty()) append_tlv(content, kTagDfName, df.aid);
+    Bytes proprietary;
+    if (!df.label.empty()) {
+      append_tlv(proprietary, kTagApplicationLabel, Bytes(df.label.begin(), df.label.end()));
+    }
+    proprietary.insert(proprietary.end(), df.fci_proprietary.begin(), df.fci_proprietary.end());
+    if (!proprietary.empty()) append_tlv(content, kTagProprietaryInformation, proprietary);
+  }
+  static_assert(kAnswerFci == 0x00);
+  const std::uint8_t template_tag = answer_kind == kAnswerFcp   ? kTagFcpTemplate
+                                    : answer_kind == kAnswerFmd ? kTagFmdTemplate
+                                                                : kTagFciTemplate;
+  Bytes response;
+  append_tlv(response, template_tag, content);
+  return response;
 }
 
 Bytes IsoCard::select(const Command& command) {
   const std::uint8_t occurrence = command.p2 & kOccurrenceMask;
   const std::uint8_t answer = command.p2 & kAnswerMask;
-  if ((command.p2 & 0xF0) != 0) return status(kSwIncorrectP1P2);
-
-  std::optional<std::size_t> application;  // nullopt with no file: the MF
-  std::optional<std::size_t> file;
-  if (command.p1 == kSelectByFid || command.p1 == kSelectEfUnderCurrentDf) {
-    if (occurrence != kOccurrenceFirst) return status(kSwIncorrectP1P2);
-    const bool mf_by_empty_data = command.p1 == kSelectByFid && command.data.empty();
-    if (!mf_by_empty_data) {
-      if (command.data.size() != 2) return status(kSwWrongLength);
-      const auto fid = static_cast<std::uint16_t>((command.data[0] << 8) | command.data[1]);
-      const bool want_mf = command.p1 == kSelectByFid && fid == kMasterFileFid;
-      if (!want_mf) {
-        // EFs live under the MF only; P1=02 requires the MF to be the current DF, while
-        // P1=00 finds them from anywhere, as most cards do.
-        if (command.p1 == kSelectEfUnderCurrentDf && current_application_) {
-          return status(kSwFileNotFound);
-        }
-        for (std::size_t i = 0; i < profile_.files.size(); ++i) {
-          if (profile_.files[i].fid == fid) file = i;
-        }
-        if (!file) return status(kSwFileNotFound);
-      }
-    }
-  } else if (command.p1 == kSelectByDfName) {
-    if (occurrence != kOccurrenceFirst && occurrence != kOccurrenceNext) {
-      return status(kSwIncorrectP1P2);
-    }
-    // An empty DF name selects the MF (a common card behaviour; documented in the header).
-    if (!command.data.empty()) {
-      std::size_t start = 0;
-      if (occurrence == kOccurrenceNext && current_application_) start = *current_application_ + 1;
-      for (std::size_t i = start; i < profile_.applications.size() && !application; ++i) {
-        if (starts_with(profile_.applications[i].aid, command.data)) application = i;
-      }
-      if (!application) return status(kSwFileNotFound);
-    }
-  } else {
-    return status(kSwIncorrectP1P2);
+  if ((command.p2 & kSelectP2RfuMask) != 0) return status_only(sw::incorrect_p1_p2);
+  if (command.p1 != kSelectByDfName && occurrence != kOccurrenceFirst) {
+    return status_only(sw::incorrect_p1_p2);
   }
+  Channel& current = channel();
+  const auto& data = command.data;
+  std::optional<NodeId> target;
 
-  current_application_ = application;
-  current_file_ = file;
-
-  if (answer == kAnswerNone || !command.ne) return status(kSwOk);
-
-  Bytes content;
-  if (file) {
-    const auto& ef = profile_.files[*file];
-    append_tlv(content, kTagDataSize, u16_bytes(ef.contents.size()));
-    append_tlv(content, kTagFileDescriptor, Bytes{kDescriptorTransparentEf});
-    append_tlv(content, kTagFileIdentifier, u16_bytes(ef.fid));
-    if (ef.sfi) append_tlv(content, kTagShortEfIdentifier, Bytes{static_cast<std::uint8_t>(*ef.sfi << 3)});
-  } else if (application) {
-    const auto& app = profile_.applications[*application];
-    append_tlv(content, kTagDfName, app.aid);
-    Bytes proprietary;
-    if (!app.label.empty()) {
-      append_tlv(proprietary, kTagApplicationLabel, Bytes(app.label.begin(), app.label.end()));
+  switch (command.p1) {
+    case kSelectByFid:
+      if (data.empty()) {
+        target = FileSystem::kMasterFile;
+        break;
+      }
+      if (data.size() != 2) return status_only(sw::wrong_length);
+      target = file_system_.find_from(current.current_df, fid_at(data, 0));
+      break;
+    case kSelectChildDf:
+    case kSelectChildEf: {
+      if (data.size() != 2) return status_only(sw::wrong_length);
+      target = file_system_.child(current.current_df, fid_at(data, 0));
+      const bool want_df = command.p1 == kSelectChildDf;
+      if (target && file_system_.node(*target).is_df != want_df) target.reset();
+      break;
     }
-    proprietary.insert(proprietary.end(), app.fci_proprietary.begin(), app.fci_proprietary.end());
-    if (!proprietary.empty()) append_tlv(content, kTagProprietaryInformation, proprietary);
-  } else {
-    append_tlv(content, kTagFileDescriptor, Bytes{kDescriptorDf});
-    append_tlv(content, kTagFileIdentifier, u16_bytes(kMasterFileFid));
+    case kSelectParentDf:
+      if (!data.empty()) return status_only(sw::wrong_length);
+      if (current.current_df != FileSystem::kMasterFile) {
+        target = file_system_.node(current.current_df).parent;
+      }
+      break;
+    case kSelectByDfName: {
+      if (occurrence != kOccurrenceFirst && occurrence != kOccurrenceNext) {
+        return status_only(sw::incorrect_p1_p2);
+      }
+      // An empty DF name selects the MF (a common card behaviour).
+      if (data.empty()) {
+        target = FileSystem::kMasterFile;
+        break;
+      }
+      const NodeId start = occurrence == kOccurrenceNext ? current.current_df + 1 : 0;
+      for (NodeId id = start; id < file_system_.size() && !target; ++id) {
+        const auto& node = file_system_.node(id);
+        if (node.is_df && !node.df.aid.empty() && starts_with(node.df.aid, data)) target = id;
+      }
+      break;
+    }
+    case kSelectPathFromMf:
+    case kSelectPathFromCurrentDf: {
+      if (data.empty() || data.size() % 2 != 0) return status_only(sw::wrong_length);
+      std::size_t index = 0;
+      NodeId node = current.current_df;
+      if (command.p1 == kSelectPathFromMf) {
+        node = FileSystem::kMasterFile;
+        if (fid_at(data, 0) == FileSystem::kMasterFileFid) index = 2;  // tolerated prefix
+      }
+      target = node;
+      for (; index < data.size() && target; index += 2) {
+        if (!file_system_.node(*target).is_df) {
+          target.reset();
+          break;
+        }
+        target = file_system_.child(*target, fid_at(data, index));
+      }
+      break;
+    }
+    default: return status_only(sw::incorrect_p1_p2);
   }
-  const std::uint8_t template_tag = answer == kAnswerFcp   ? kTagFcpTemplate
-                                    : answer == kAnswerFmd ? kTagFmdTemplate
-                                                           : kTagFciTemplate;
-  static_assert(kAnswerFci == 0x00);
-  Bytes response;
-  append_tlv(response, template_tag, content);
-  return answer_with_limit(std::move(response), *command.ne);
+  if (!target) return status_only(sw::file_not_found);
+
+  if (file_system_.node(*target).is_df) {
+    current.current_df = *target;
+    current.current_ef.reset();
+  } else {
+    current.current_df = file_system_.node(*target).parent;
+    current.current_ef = target;
+  }
+  current.current_record.reset();
+
+  if (answer == kAnswerNone) return status_only(sw::ok);
+  return answer_with_limit(fcp_or_fci(*target, answer), command.ne);
 }
 
-std::uint16_t IsoCard::binary_target(const Command& command, std::size_t& file_index,
-                                     std::size_t& offset) {
+std::uint16_t IsoCard::binary_target(const Command& command, NodeId& file, std::size_t& offset) {
+  Channel& current = channel();
   if (command.p1 & kP1ShortEfFlag) {
-    if (command.p1 & kP1ShortEfRfuBits) return kSwIncorrectP1P2;
+    if (command.p1 & kP1ShortEfRfuBits) return sw::incorrect_p1_p2;
     const std::uint8_t sfi = command.p1 & kP1ShortEfMask;
-    // The short EF identifier names an EF of the current DF; only the MF has EFs here.
-    std::optional<std::size_t> found;
-    if (!current_application_) {
-      for (std::size_t i = 0; i < profile_.files.size(); ++i) {
-        if (profile_.files[i].sfi == sfi) found = i;
-      }
-    }
-    if (!found) return kSwFileNotFound;
-    current_file_ = found;  // addressing by SFI selects the EF, ISO 7816-4 7.2.2
-    file_index = *found;
+    const auto found = file_system_.child_ef_by_sfi(current.current_df, sfi);
+    if (!found) return sw::file_not_found;
+    if (current.current_ef != found) current.current_record.reset();
+    current.current_ef = found;  // addressing by SFI selects the EF, ISO 7816-4 7.2.2
+    file = *found;
     offset = command.p2;
-    return 0;
+  } else {
+    if (!current.current_ef) return sw::no_current_ef;
+    file = *current.current_ef;
+    offset = (std::size_t{command.p1} << 8) | command.p2;
   }
-  if (!current_file_) return kSwNoCurrentEf;
-  file_index = *current_file_;
-  offset = (std::size_t{command.p1} << 8) | command.p2;
+  if (is_record_structure(file_system_.node(file).ef.structure)) return sw::incompatible_file_structure;
   return 0;
 }
 
 Bytes IsoCard::read_binary(const Command& command) {
-  if (!command.data.empty() || !command.ne) return status(kSwWrongLength);
-  std::size_t file_index = 0;
+  if (!command.data.empty() || !command.ne) return status_only(sw::wrong_length);
+  NodeId file = 0;
   std::size_t offset = 0;
-  if (auto error = binary_target(command, file_index, offset)) return status(error);
-  const Bytes& contents = profile_.files[file_index].contents;
-  if (offset >= contents.size()) return status(kSwOffsetOutsideEf);
-  const std::size_t available = contents.size() - offset;
-  const std::size_t count = std::min(available, *command.ne);
+  if (auto error = binary_target(command, file, offset)) return status_only(error);
+  const auto& ef = file_system_.node(file).ef;
+  if (ef.read_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
+  const Bytes& contents = ef.contents;
+  if (offset >= contents.size()) return status_only(sw::offset_outside_ef);
+  const std::size_t count = std::min(contents.size() - offset, *command.ne);
   Bytes data(contents.begin() + static_cast<std::ptrdiff_t>(offset),
              contents.begin() + static_cast<std::ptrdiff_t>(offset + count));
-  return with_status(std::move(data), count < *command.ne ? kSwEndReachedEarly : kSwOk);
+  if (command.extended) return with_status(std::move(data), count < *command.ne ? sw::end_reached_early : sw::ok);
+  return answer_read(std::move(data), *command.ne, sw::end_reached_early);
 }
 
 Bytes IsoCard::update_binary(const Command& command) {
-  if (command.data.empty()) return status(kSwWrongLength);
-  std::size_t file_index = 0;
+  if (command.data.empty()) return status_only(sw::wrong_length);
+  NodeId file = 0;
   std::size_t offset = 0;
-  if (auto error = binary_target(command, file_index, offset)) return status(error);
-  auto& file = profile_.files[file_index];
-  if (file.update_needs_pin && !pin_verified_) return status(kSwSecurityNotSatisfied);
-  if (offset > file.contents.size()) return status(kSwOffsetOutsideEf);
-  if (command.data.size() > file.contents.size() - offset) return status(kSwNotEnoughMemoryInFile);
+  if (auto error = binary_target(command, file, offset)) return status_only(error);
+  auto& ef = file_system_.node(file).ef;
+  if (ef.update_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
+  if (offset > ef.contents.size()) return status_only(sw::offset_outside_ef);
+  if (command.data.size() > ef.contents.size() - offset) return status_only(sw::not_enough_memory);
   std::copy(command.data.begin(), command.data.end(),
-            file.contents.begin() + static_cast<std::ptrdiff_t>(offset));
-  return status(kSwOk);
+            ef.contents.begin() + static_cast<std::ptrdiff_t>(offset));
+  return status_only(sw::ok);
+}
+
+std::uint16_t IsoCard::record_file(std::uint8_t p2, NodeId& file) {
+  Channel& current = channel();
+  const std::uint8_t sfi = static_cast<std::uint8_t>(p2 >> kRecordSfiShift);
+  if (sfi == kRecordSfiRfu) return sw::incorrect_p1_p2;
+  if (sfi == 0) {
+    if (!current.current_ef) return sw::no_current_ef;
+    file = *current.current_ef;
+  } else {
+    const auto found = file_system_.child_ef_by_sfi(current.current_df, sfi);
+    if (!found) return sw::file_not_found;
+    if (current.current_ef != found) current.current_record.reset();
+    current.current_ef = found;
+    file = *found;
+  }
+  if (!is_record_structure(file_system_.node(file).ef.structure)) return sw::incompatible_file_structure;
+  return 0;
+}
+
+Bytes IsoCard::read_record(const Command& command) {
+  if (!command.data.empty() || !command.ne) return status_only(sw::wrong_length);
+  NodeId file = 0;
+  if (auto error = record_file(command.p2, file)) return status_only(error);
+  const auto& ef = file_system_.node(file).ef;
+  if (ef.read_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
+  Channel& current = channel();
+  const std::size_t count = ef.records.size();
+  const std::uint8_t mode = command.p2 & kRecordModeMask;
+  std::optional<std::size_t> index;
+  if (mode == kRecordModeNumberInP1) {
+    if (command.p1 == 0) {
+      index = current.current_record;
+    } else if (command.p1 <= count) {
+      index = command.p1 - 1u;
+    }
+  } else if (mode <= kRecordModePrevious) {
+    if (command.p1 != 0) return status_only(sw::incorrect_p1_p2);  // record identifiers: none here
+    if (count > 0) {
+      if (mode == kRecordModeFirst) index = 0;
+      if (mode == kRecordModeLast) index = count - 1;
+      if (mode == kRecordModeNext) {
+        const std::size_t next = current.current_record ? *current.current_record + 1 : 0;
+        if (next < count) index = next;
+      }
+      if (mode == kRecordModePrevious) {
+        if (!current.current_record) index = count - 1;
+        else if (*current.current_record > 0) index = *current.current_record - 1;
+      }
+    }
+  } else {
+    return status_only(sw::incorrect_p1_p2);
+  }
+  if (!index || *index >= count) return status_only(sw::record_not_found);
+  current.current_record = index;
+  // Le=00 (or 0000) asks for the whole record; a smaller Le beyond its end is a warning.
+  const bool maximal_ne = *command.ne == (command.extended ? kExtendedMaxNe : kShortMaxNe);
+  return answer_read(ef.records[*index], *command.ne, maximal_ne ? sw::ok : sw::end_reached_early);
+}
+
+Bytes IsoCard::update_record(const Command& command) {
+  if (command.data.empty() || command.ne) return status_only(sw::wrong_length);
+  if ((command.p2 & kRecordModeMask) != kRecordModeNumberInP1) return status_only(sw::incorrect_p1_p2);
+  NodeId file = 0;
+  if (auto error = record_file(command.p2, file)) return status_only(error);
+  auto& ef = file_system_.node(file).ef;
+  if (ef.update_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
+  Channel& current = channel();
+  std::optional<std::size_t> index;
+  if (command.p1 == 0) index = current.current_record;
+  else if (command.p1 <= ef.records.size()) index = command.p1 - 1u;
+  if (!index || *index >= ef.records.size()) return status_only(sw::record_not_found);
+  const bool variable = ef.structure == FileStructure::linear_variable;
+  if (variable ? command.data.size() > ef.record_size : command.data.size() != ef.record_size) {
+    return status_only(sw::wrong_length);
+  }
+  ef.records[*index] = command.data;
+  current.current_record = index;
+  return status_only(sw::ok);
+}
+
+Bytes IsoCard::append_record(const Command& command) {
+  if (command.data.empty() || command.ne) return status_only(sw::wrong_length);
+  if (command.p1 != 0 || (command.p2 & kRecordModeMask) != 0) return status_only(sw::incorrect_p1_p2);
+  NodeId file = 0;
+  if (auto error = record_file(command.p2, file)) return status_only(error);
+  auto& ef = file_system_.node(file).ef;
+  if (ef.update_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
+  const bool variable = ef.structure == FileStructure::linear_variable;
+  if (variable ? command.data.size() > ef.record_size : command.data.size() != ef.record_size) {
+    return status_only(sw::wrong_length);
+  }
+  Channel& current = channel();
+  if (ef.structure == FileStructure::cyclic) {
+    // The newest record becomes record 1; the oldest goes when the EF is full, ISO 7816-4 7.3.7.
+    const std::size_t capacity = ef.max_records ? ef.max_records : std::max<std::size_t>(ef.records.size(), 1);
+    ef.records.insert(ef.records.begin(), command.data);
+    if (ef.records.size() > capacity) ef.records.pop_back();
+    current.current_record = 0;
+    return status_only(sw::ok);
+  }
+  const std::size_t capacity = ef.max_records ? ef.max_records : ef.records.size();
+  if (ef.records.size() >= capacity) return status_only(sw::not_enough_memory);
+  ef.records.push_back(command.data);
+  current.current_record = ef.records.size() - 1;
+  return status_only(sw::ok);
 }
 
 Bytes IsoCard::get_challenge(const Command& command) {
-  if (command.p1 != 0 || command.p2 != 0) return status(kSwIncorrectP1P2);
-  if (!command.data.empty() || !command.ne) return status(kSwWrongLength);
+  if (command.p1 != 0 || command.p2 != 0) return status_only(sw::incorrect_p1_p2);
+  if (!command.data.empty() || !command.ne) return status_only(sw::wrong_length);
   Bytes challenge;
   challenge.reserve(*command.ne + 2);
   while (challenge.size() < *command.ne) {
@@ -412,53 +634,170 @@ Bytes IsoCard::get_challenge(const Command& command) {
       word >>= 8;
     }
   }
-  return with_status(std::move(challenge), kSwOk);
+  return with_status(std::move(challenge), sw::ok);
 }
 
 Bytes IsoCard::verify(const Command& command) {
-  if (command.ne) return status(kSwWrongLength);  // VERIFY is case 1 or case 3
+  if (command.ne) return status_only(sw::wrong_length);  // VERIFY is case 1 or case 3
   if (command.p1 == kVerifyResetStatus) {
-    if (!command.data.empty()) return status(kSwIncorrectP1P2);
-    pin_verified_ = false;
-    return status(kSwOk);
+    if (!command.data.empty()) return status_only(sw::incorrect_p1_p2);
+    for (auto& candidate : secrets_) {
+      if (candidate.reference == command.p2 || command.p2 == 0) candidate.verified = false;
+    }
+    return status_only(sw::ok);
   }
-  if (command.p1 != 0) return status(kSwIncorrectP1P2);
-  if (command.p2 != profile_.pin_reference || profile_.pin.empty()) {
-    return status(kSwReferencedDataNotFound);
-  }
-  auto tries_status = [this] {
-    return status(static_cast<std::uint16_t>(kSwVerificationFailed |
-                                             std::min<unsigned>(pin_tries_left_, 0x0F)));
-  };
+  if (command.p1 != 0) return status_only(sw::incorrect_p1_p2);
+  Secret* target = secret(command.p2);
+  if (!target) return status_only(sw::referenced_data_not_found);
   if (command.data.empty()) {  // ask for the status only
-    if (pin_verified_) return status(kSwOk);
-    if (pin_tries_left_ == 0) return status(kSwAuthenticationBlocked);
-    return tries_status();
+    if (target->verified) return status_only(sw::ok);
+    if (target->tries_left == 0) return status_only(sw::authentication_blocked);
+    return tries_status(*target);
   }
-  if (pin_tries_left_ == 0) return status(kSwAuthenticationBlocked);
-  if (command.data == profile_.pin) {
-    pin_verified_ = true;
-    pin_tries_left_ = profile_.pin_tries;
-    return status(kSwOk);
+  if (target->tries_left == 0) return status_only(sw::authentication_blocked);
+  if (command.data == target->value) {
+    target->verified = true;
+    target->tries_left = target->max_tries;
+    return status_only(sw::ok);
   }
-  pin_verified_ = false;
-  --pin_tries_left_;
-  return tries_status();
+  target->verified = false;
+  --target->tries_left;
+  return tries_status(*target);
+}
+
+Bytes IsoCard::change_reference_data(const Command& command) {
+  if (command.ne || command.data.empty()) return status_only(sw::wrong_length);
+  Secret* target = secret(command.p2);
+  if (command.p1 != kChangeOldAndNew && command.p1 != kChangeNewOnly) return status_only(sw::incorrect_p1_p2);
+  if (!target) return status_only(sw::referenced_data_not_found);
+  if (target->tries_left == 0) return status_only(sw::authentication_blocked);
+  std::span<const std::uint8_t> new_value = command.data;
+  if (command.p1 == kChangeOldAndNew) {
+    // The card knows the length of its current value, so old||new splits unambiguously.
+    if (command.data.size() <= target->value.size()) return status_only(sw::wrong_length);
+    const std::span<const std::uint8_t> old_value(command.data.data(), target->value.size());
+    if (!std::equal(old_value.begin(), old_value.end(), target->value.begin())) {
+      target->verified = false;
+      --target->tries_left;
+      return tries_status(*target);
+    }
+    new_value = std::span(command.data).subspan(target->value.size());
+  } else if (!target->verified) {
+    return status_only(sw::security_not_satisfied);
+  }
+  if (new_value.size() < kMinSecretLength || new_value.size() > kMaxSecretLength) {
+    return status_only(sw::wrong_data);
+  }
+  target->value.assign(new_value.begin(), new_value.end());
+  target->tries_left = target->max_tries;
+  target->verified = true;
+  return status_only(sw::ok);
+}
+
+Bytes IsoCard::reset_retry_counter(const Command& command) {
+  if (command.ne) return status_only(sw::wrong_length);
+  if (command.p1 != kResetCodeAndNew && command.p1 != kResetCodeOnly) return status_only(sw::incorrect_p1_p2);
+  if (command.p2 != profile_.pin_reference) return status_only(sw::referenced_data_not_found);
+  Secret* pin = secret(profile_.pin_reference);
+  Secret* puk = profile_.puk.empty() ? nullptr : secret(profile_.puk_reference);
+  if (!pin || !puk) return status_only(sw::referenced_data_not_found);
+  if (command.data.size() < puk->value.size()) return status_only(sw::wrong_length);
+  if (command.p1 == kResetCodeOnly && command.data.size() != puk->value.size()) {
+    return status_only(sw::wrong_length);
+  }
+  if (command.p1 == kResetCodeAndNew && command.data.size() == puk->value.size()) {
+    return status_only(sw::wrong_length);
+  }
+  if (puk->tries_left == 0) return status_only(sw::authentication_blocked);
+  if (!std::equal(puk->value.begin(), puk->value.end(), command.data.begin())) {
+    --puk->tries_left;
+    return tries_status(*puk);
+  }
+  const auto new_pin = std::span(command.data).subspan(puk->value.size());
+  if (command.p1 == kResetCodeAndNew &&
+      (new_pin.size() < kMinSecretLength || new_pin.size() > kMaxSecretLength)) {
+    return status_only(sw::wrong_data);
+  }
+  puk->tries_left = puk->max_tries;
+  if (command.p1 == kResetCodeAndNew) pin->value.assign(new_pin.begin(), new_pin.end());
+  pin->tries_left = pin->max_tries;
+  pin->verified = false;
+  return status_only(sw::ok);
 }
 
 Bytes IsoCard::get_data(const Command& command) {
-  if (!command.data.empty() || !command.ne) return status(kSwWrongLength);
+  if (!command.data.empty() || !command.ne) return status_only(sw::wrong_length);
   const auto tag = static_cast<std::uint16_t>((command.p1 << 8) | command.p2);
   for (const auto& object : profile_.data_objects) {
-    if (object.tag == tag) return answer_with_limit(object.value, *command.ne);
+    if (object.tag != tag) continue;
+    if (t0_selected() && !command.extended && object.value.size() < *command.ne &&
+        !object.value.empty()) {
+      return status_only(with_count(sw::exact_length, object.value.size()));
+    }
+    return answer_with_limit(object.value, *command.ne);
   }
-  return status(kSwReferencedDataNotFound);
+  return status_only(sw::referenced_data_not_found);
+}
+
+Bytes IsoCard::put_data(const Command& command) {
+  if (command.data.empty() || command.ne) return status_only(sw::wrong_length);
+  const auto tag = static_cast<std::uint16_t>((command.p1 << 8) | command.p2);
+  for (auto& object : profile_.data_objects) {
+    if (object.tag != tag) continue;
+    if (object.read_only) return status_only(sw::conditions_not_satisfied);
+    if (object.put_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
+    object.value = command.data;
+    return status_only(sw::ok);
+  }
+  DataObject created;
+  created.tag = tag;
+  created.value = command.data;
+  profile_.data_objects.push_back(std::move(created));
+  return status_only(sw::ok);
+}
+
+Bytes IsoCard::manage_channel(const Command& command) {
+  if (!command.data.empty()) return status_only(sw::wrong_length);
+  const std::size_t usable = std::min<std::size_t>(channels_.size(), profile_.logical_channels);
+  if (command.p1 == kManageChannelOpen) {
+    std::size_t opened = command.p2;
+    if (command.p2 == 0) {
+      if (!command.ne) return status_only(sw::wrong_length);
+      opened = 1;
+      while (opened < usable && channels_[opened].open) ++opened;
+      if (opened >= usable) return status_only(sw::function_unsupported);
+    } else {
+      if (command.ne) return status_only(sw::wrong_length);
+      if (command.p2 >= usable) return status_only(sw::function_unsupported);
+      if (channels_[opened].open) return status_only(sw::conditions_not_satisfied);
+    }
+    // Opened from the basic channel the new one starts at the MF; from another channel it
+    // takes over that channel's current files, ISO 7816-4 7.1.2.
+    Channel fresh;
+    if (channel_index_ != 0) fresh = channel();
+    fresh.open = true;
+    channels_[opened] = fresh;
+    if (command.p2 != 0) return status_only(sw::ok);
+    return answer_read(Bytes{static_cast<std::uint8_t>(opened)}, *command.ne, sw::ok);
+  }
+  if (command.p1 == kManageChannelClose) {
+    if (command.ne) return status_only(sw::wrong_length);
+    const std::size_t closed = command.p2 ? command.p2 : channel_index_;
+    if (closed == 0) return status_only(sw::incorrect_p1_p2);  // the basic channel stays open
+    if (closed >= usable || !channels_[closed].open) return status_only(sw::logical_channel_unsupported);
+    channels_[closed] = Channel{};
+    return status_only(sw::ok);
+  }
+  return status_only(sw::incorrect_p1_p2);
 }
 
 Bytes IsoCard::get_response(const Command& command) {
-  if (command.p1 != 0 || command.p2 != 0) return status(kSwIncorrectP1P2);
-  if (!command.data.empty() || !command.ne) return status(kSwWrongLength);
-  if (pending_response_.empty()) return status(kSwConditionsNotSatisfied);
+  if (command.p1 != 0 || command.p2 != 0) return status_only(sw::incorrect_p1_p2);
+  if (!command.data.empty() || !command.ne) return status_only(sw::wrong_length);
+  if (pending_response_.empty()) return status_only(sw::conditions_not_satisfied);
+  if (t0_selected() && !command.extended && *command.ne > pending_response_.size()) {
+    return status_only(with_count(sw::exact_length, pending_response_.size()));  // kept pending
+  }
   Bytes pending = std::move(pending_response_);
   pending_response_.clear();
   return answer_with_limit(std::move(pending), *command.ne);
@@ -469,10 +808,11 @@ Bytes IsoCard::echo(const Command& command) {
     case 2: {
       Bytes pattern(*command.ne);
       for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<std::uint8_t>(i);
-      return with_status(std::move(pattern), kSwOk);
+      return with_status(std::move(pattern), sw::ok);
     }
+    case 3: return answer_with_limit(command.data, std::nullopt);  // T=0: 61xx, see the header
     case 4: return answer_with_limit(command.data, *command.ne);
-    default: return status(kSwOk);
+    default: return status_only(sw::ok);
   }
 }
 

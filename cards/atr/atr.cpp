@@ -287,6 +287,9 @@ std::string describe_historical_category(const std::vector<std::uint8_t>& histor
 
 }  // namespace
 
+unsigned clock_rate_conversion_factor(std::uint8_t fi_code) { return kFiTable[fi_code & 0x0F]; }
+unsigned baud_rate_adjustment_factor(std::uint8_t di_code) { return kDiTable[di_code & 0x0F]; }
+
 std::string to_string(AtrError error) {
   switch (error) {
     case AtrError::none: return "no error";

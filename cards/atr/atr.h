@@ -61,6 +61,11 @@ AtrParseResult parse_atr(std::span<const std::uint8_t> bytes);
 // Serialise back to bytes; TCK is computed when a non-T=0 protocol is indicated.
 std::vector<std::uint8_t> build_atr(const Atr& atr);
 
+// Clock rate conversion factor F of a 4-bit Fi code (ISO 7816-3 Table 7) and baud rate
+// adjustment factor D of a 4-bit Di code (Table 8); 0 for an RFU code.
+unsigned clock_rate_conversion_factor(std::uint8_t fi_code);
+unsigned baud_rate_adjustment_factor(std::uint8_t di_code);
+
 // A table a person can read, one line per field.
 std::string describe_atr(const Atr& atr);
 

@@ -112,7 +112,10 @@ TEST_CASE("SELECT by AID returns the FCI") {
 TEST_CASE("SELECT by AID: partial name, next occurrence, not found, bad parameters") {
   IsoCard card = powered_card();
   CHECK(send(card, "00 A4 04 00 05 F0 72 65 61 64 00") == kFci + " 90 00");
-  CHECK(send(card, "00 A4 04 02 05 F0 72 65 61 64 00") == "6A 82");  // no second occurrence
+  // The next occurrences: DF 5000 (..02), then the nested DF 5100 (..03), then none.
+  CHECK(sw_of(send(card, "00 A4 04 02 05 F0 72 65 61 64 00")) == "90 00");
+  CHECK(send(card, "00 A4 04 0E 05 F0 72 65 61 64") == "90 00");
+  CHECK(send(card, "00 A4 04 0E 05 F0 72 65 61 64") == "6A 82");
   CHECK(send(card, "00 A4 04 00 05 A0 00 00 00 03 00") == "6A 82");
   CHECK(send(card, "00 A4 04 00 0C " + std::string(kAid) + " 02 00") == "6A 82");  // too long
   CHECK(send(card, "00 A4 05 00 02 3F 00") == "6A 86");
@@ -214,7 +217,7 @@ TEST_CASE("VERIFY counts tries, blocks, and reports status without data") {
   CHECK(send(card, "00 20 00 80") == "90 00");
   CHECK(send(card, "00 20 FF 80") == "90 00");  // reset the verification status
   CHECK(send(card, "00 20 00 80") == "63 C3");
-  CHECK(send(card, "00 20 00 81 04 31 32 33 34") == "6A 88");
+  CHECK(send(card, "00 20 00 82 04 31 32 33 34") == "6A 88");
   CHECK(send(card, "00 20 01 80 04 31 32 33 34") == "6A 86");
   CHECK(send(card, "00 20 00 80 04 31 32 33 34 00") == "67 00");
 

@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include "cards/atr/atr.h"
+#include "cards/atr/convention.h"
+#include "cards/pps/pps.h"
 #include "cards/profiles.h"
+#include "cards/t0/t0.h"
 #include "test_support.h"
 
 using namespace readerlab::cards;
@@ -12,7 +15,8 @@ using readerlab::cards::test::to_hex;
 
 TEST_CASE("built-in profiles are listed with descriptions") {
   const auto profiles = builtin_profiles();
-  for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1", "mute"}) {
+  for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended",
+                                "slow", "mute", "bad-atr", "ibm-test"}) {
     INFO(name);
     const auto found = std::find_if(profiles.begin(), profiles.end(),
                                     [&](const ProfileInfo& info) { return info.name == name; });
@@ -28,8 +32,15 @@ TEST_CASE("built-in profiles are listed with descriptions") {
 TEST_CASE("built-in ATRs: exact bytes, and a card answers exactly them") {
   CHECK(to_hex(*builtin_atr("t1-fs")) == "3B 9B 13 81 31 FE 45 80 59 72 65 61 64 65 72 6C 61 62 30");
   CHECK(to_hex(*builtin_atr("t0-basic")) == "3B 0A 80 58 74 30 2D 62 61 73 69 63");
-  CHECK(to_hex(*builtin_atr("t0-t1")) == "3B 87 80 31 80 45 80 55 74 30 2D 74 31 0A");
-  for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1"}) {
+  CHECK(to_hex(*builtin_atr("t0-t1")) == "3B 97 96 80 31 80 45 80 55 74 30 2D 74 31 8C");
+  CHECK(to_hex(*builtin_atr("specific-ta2")) == "3B 9A 13 91 81 31 FE 45 80 58 73 70 65 63 69 66 69 63 CB");
+  CHECK(to_hex(*builtin_atr("inverse")) == "3F 09 80 57 69 6E 76 65 72 73 65");
+  CHECK(to_hex(*builtin_atr("extended")) ==
+        "3B 8E 81 31 FE 45 80 73 00 00 40 58 65 78 74 65 6E 64 65 64 69");
+  CHECK(to_hex(*builtin_atr("slow")) == "3B 86 80 31 80 15 80 54 73 6C 6F 77 71");
+  CHECK(to_hex(*builtin_atr("ibm-test")) == "3B 8A 81 31 FE 45 80 58 69 62 6D 2D 74 65 73 74 04");
+  for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow",
+                                "ibm-test"}) {
     INFO(name);
     auto card = make_builtin_card(name);
     CHECK(card->name() == name);
@@ -65,6 +76,105 @@ TEST_CASE("t0-basic offers T=0 only without TCK; t0-t1 offers both") {
   CHECK(dual.supports(1));
   CHECK(dual.first_protocol() == 0);
   CHECK(dual.ifsc() == 128);
+}
+
+TEST_CASE("t0-basic: a case 4 APDU runs as case 3, 61xx and GET RESPONSE at the T=0 level") {
+  auto card = make_builtin_card("t0-basic");
+  REQUIRE(card->reset(ResetKind::cold));
+  const auto result = t0::transmit_apdu(*card, hex("80 10 00 00 04 CA FE BA BE 00"));
+  CHECK(result.error == t0::Error::none);
+  CHECK(to_hex(result.response) == "CA FE BA BE 90 00");
+  CHECK(result.tpdus == 2);
+  CHECK(to_hex(t0::exchange(*card, hex("80 10 00 00 04 CA FE BA BE")).response) == "61 04");
+}
+
+TEST_CASE("t0-t1: TA1=96 is only reachable through PPS; T=1 by PPS too") {
+  const auto atr = *parse_atr(*builtin_atr("t0-t1")).atr;
+  CHECK(atr.fi_di() == 0x96);
+  CHECK(clock_rate_conversion_factor(0x9) == 512);
+  CHECK(baud_rate_adjustment_factor(0x6) == 32);
+  CHECK_FALSE(atr.specific_mode());
+  auto profile = builtin_profile("t0-t1");
+  IsoCard card(std::move(*profile));
+  REQUIRE(card.reset(ResetKind::cold));
+  CHECK(to_hex(*card.answer_pps(hex("FF 10 96 79"))) == "FF 10 96 79");
+  CHECK(card.negotiated_parameters() == NegotiatedParameters{0, 0x96});
+  CHECK(to_hex(t0::transmit_apdu(card, hex("00 B0 81 00 02")).response) == "00 01 90 00");
+}
+
+TEST_CASE("specific-ta2: TA2 fixes T=1 at TA1's rate; PPS gets no answer") {
+  const auto atr = *parse_atr(*builtin_atr("specific-ta2")).atr;
+  REQUIRE(atr.specific_mode());
+  CHECK(*atr.groups[1].ta == 0x81);
+  CHECK((*atr.groups[1].ta & 0x0F) == 1);
+  CHECK(atr.fi_di() == 0x13);
+  auto profile = builtin_profile("specific-ta2");
+  IsoCard card(std::move(*profile));
+  REQUIRE(card.reset(ResetKind::cold));
+  CHECK(card.selected_protocol() == Protocol::t1);
+  CHECK_FALSE(card.answer_pps(hex("FF 11 13 FD")).has_value());
+  CHECK(to_hex(card.transmit_apdu(hex("00 B0 81 00 01")).data) == "00 90 00");
+}
+
+TEST_CASE("inverse: the ATR decodes from 03 on the wire and T=0 runs inverted") {
+  const Bytes atr = *builtin_atr("inverse");
+  const Bytes wire = to_wire(atr, Convention::inverse);
+  CHECK(wire.front() == 0x03);
+  const auto parsed = parse_atr(from_wire(wire, Convention::inverse));
+  REQUIRE(parsed.atr);
+  CHECK(parsed.atr->inverse_convention);
+  CHECK(t0::card_side_options(*make_builtin_card("inverse")).convention == Convention::inverse);
+  auto card = make_builtin_card("inverse");
+  REQUIRE(card->reset(ResetKind::cold));
+  CHECK(to_hex(t0::transmit_apdu(*card, hex("00 B0 81 10 03")).response) == "10 11 12 90 00");
+}
+
+TEST_CASE("extended: the ATR announces extended Lc/Le; 64 KB and 4 KB files") {
+  const auto atr = *parse_atr(*builtin_atr("extended")).atr;
+  const Bytes capabilities = {0x73, 0x00, 0x00, 0x40};  // ISO 7816-4 8.1.1.2.7, b7 of byte 3
+  CHECK(std::search(atr.historical.begin(), atr.historical.end(), capabilities.begin(),
+                    capabilities.end()) != atr.historical.end());
+  auto card = make_builtin_card("extended");
+  REQUIRE(card->reset(ResetKind::cold));
+  const auto whole = card->transmit_apdu(hex("00 B0 84 00 00 00 00"));  // SFI 4, offset 0
+  CHECK(whole.data.size() == 65536 + 2);
+}
+
+TEST_CASE("slow: 5 NULLs per answer under T=0; WTX and processing time for the engines") {
+  const auto profile = *builtin_profile("slow");
+  CHECK(profile.t0_null_bytes == 5);
+  CHECK(profile.wtx_multiplier == 10);
+  CHECK(profile.processing_ms == 1500);
+  CHECK(parse_atr(profile.atr).atr->bwi_cwi() == 0x15);
+  auto card = make_builtin_card("slow");
+  REQUIRE(card->reset(ResetKind::cold));
+  const auto result = t0::transmit_apdu(*card, hex("80 10 00 00 02 01 02 00"));
+  CHECK(to_hex(result.response) == "01 02 90 00");
+  CHECK(result.null_bytes == 10);  // one wait per TPDU
+}
+
+TEST_CASE("bad-atr: the TCK is wrong and says so; the card still answers") {
+  const auto parsed = parse_atr(*builtin_atr("bad-atr"));
+  CHECK(parsed.error == AtrError::wrong_tck);
+  CHECK(parsed.offset == 15);
+  auto card = make_builtin_card("bad-atr");
+  REQUIRE(card->reset(ResetKind::cold) == builtin_atr("bad-atr"));
+  CHECK(to_hex(card->transmit_apdu(hex("00 B0 81 00 01")).data) == "00 90 00");
+}
+
+TEST_CASE("ibm-test: write N bytes then read them back, for N = 1 to 254") {
+  auto card = make_builtin_card("ibm-test");
+  REQUIRE(card->reset(ResetKind::cold));
+  CHECK(parse_atr(*builtin_atr("ibm-test")).atr->ifsc() == 254);
+  for (std::size_t n = 1; n <= 254; ++n) {
+    Bytes write = {0x00, 0xD6, 0x00, 0x00, static_cast<std::uint8_t>(n)};
+    for (std::size_t i = 0; i < n; ++i) write.push_back(static_cast<std::uint8_t>(n + i));
+    REQUIRE(to_hex(card->transmit_apdu(write).data) == "90 00");
+    const auto read = card->transmit_apdu(Bytes{0x00, 0xB0, 0x00, 0x00, static_cast<std::uint8_t>(n)});
+    REQUIRE(read.data.size() == n + 2);
+    REQUIRE(std::equal(read.data.begin(), read.data.end() - 2, write.begin() + 5));
+  }
+  CHECK(to_hex(card->transmit_apdu(hex("00 B0 00 FE 01")).data) == "6B 00");  // 254 bytes long
 }
 
 TEST_CASE("the readerlab application answers SELECT by AID on every file-system card") {

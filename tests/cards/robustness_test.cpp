@@ -5,14 +5,16 @@
 
 #include "cards/apdu/iso_card.h"
 #include "cards/atr/atr.h"
+#include "cards/pps/pps.h"
 #include "cards/profiles.h"
+#include "cards/t0/t0.h"
 
 using namespace readerlab::cards;
 
-TEST_CASE("10000 random ATRs: parse never fails to return; valid ones round-trip") {
+TEST_CASE("20000 random ATRs: parse never fails to return; valid ones round-trip") {
   std::mt19937 random(20240501);
   std::size_t valid = 0;
-  for (int round = 0; round < 10000; ++round) {
+  for (int round = 0; round < 20000; ++round) {
     Bytes bytes(random() % 41);
     for (auto& byte : bytes) byte = static_cast<std::uint8_t>(random());
     // Mostly a valid TS, so the parser gets past the first byte.
@@ -30,14 +32,15 @@ TEST_CASE("10000 random ATRs: parse never fails to return; valid ones round-trip
   CHECK(valid > 0);
 }
 
-TEST_CASE("10000 random APDUs: the card always answers with a status word") {
+TEST_CASE("20000 random APDUs: the card always answers with a status word") {
   std::mt19937 random(7816);
-  const std::uint8_t instructions[] = {0xA4, 0xB0, 0xD6, 0x84, 0x20, 0xCA, 0xC0, 0x10, 0x00};
-  const std::uint8_t classes[] = {0x00, 0x80, 0xFF, 0x01, 0x40, 0x10};
+  const std::uint8_t instructions[] = {0xA4, 0xB0, 0xD6, 0x84, 0x20, 0xCA, 0xC0, 0x10, 0x00, 0xB2,
+                                       0xDC, 0xE2, 0x24, 0x2C, 0xDA, 0x70};
+  const std::uint8_t classes[] = {0x00, 0x80, 0xFF, 0x01, 0x02, 0x03, 0x40, 0x10};
   for (std::string_view name : {"t1-fs", "t0-basic"}) {
     auto card = make_builtin_card(name);
     REQUIRE(card->reset(ResetKind::cold));
-    for (int round = 0; round < 5000; ++round) {
+    for (int round = 0; round < 10000; ++round) {
       Bytes apdu;
       const auto shape = random() % 4;
       if (shape == 0) {  // raw noise of any length up to 300
@@ -74,5 +77,78 @@ TEST_CASE("10000 random APDUs: the card always answers with a status word") {
       REQUIRE(response.data.size() <= 65536 + 2);
       if (random() % 500 == 0) REQUIRE(card->reset(ResetKind::warm));
     }
+  }
+}
+
+TEST_CASE("20000 random APDUs to the parser: encode again gives the same bytes") {
+  std::mt19937 random(5141);
+  for (int round = 0; round < 20000; ++round) {
+    Bytes bytes(random() % 12 == 0 ? random() % 70000 : random() % 300);
+    for (auto& byte : bytes) byte = static_cast<std::uint8_t>(random() % 3 == 0 ? 0 : random());
+    const auto apdu = parse_command_apdu(bytes);
+    if (!apdu) continue;
+    REQUIRE(apdu->data.size() <= 65535);
+    REQUIRE(apdu->ne.value_or(1) <= 65536);
+    REQUIRE(build_command_apdu(*apdu) == bytes);
+  }
+}
+
+TEST_CASE("20000 random PPS requests: parse, card answer and outcome never misbehave") {
+  std::mt19937 random(9);
+  const auto atr = *parse_atr(*builtin_atr("t0-t1")).atr;
+  std::size_t answered = 0;
+  for (int round = 0; round < 20000; ++round) {
+    Bytes bytes(random() % 8);
+    for (auto& byte : bytes) byte = static_cast<std::uint8_t>(random());
+    if (!bytes.empty() && random() % 2) bytes[0] = 0xFF;
+    if (bytes.size() >= 2 && random() % 2) {  // often a right PCK
+      std::uint8_t check = 0;
+      for (std::size_t i = 0; i + 1 < bytes.size(); ++i) check ^= bytes[i];
+      bytes.back() = check;
+    }
+    const auto parsed = parse_pps(bytes);
+    CHECK((parsed.error == PpsError::none) == parsed.pps.has_value());
+    if (parsed.pps) CHECK(build_pps(*parsed.pps) == bytes);
+    const auto reaction = static_cast<PpsReaction>(random() % 3);
+    const auto answer = answer_pps_request(atr, reaction, bytes);
+    CHECK(answer.response.has_value() == answer.agreed.has_value());
+    if (answer.response) {
+      ++answered;
+      REQUIRE(parsed.pps);
+      CHECK(pps_outcome(*parsed.pps, *answer.response) == answer.agreed);
+    }
+  }
+  CHECK(answered > 0);
+}
+
+TEST_CASE("20000 random byte chunks to t0::CardSide, and random APDUs through both T=0 sides") {
+  std::mt19937 random(1003);
+  auto card = make_builtin_card("t0-basic");
+  REQUIRE(card->reset(ResetKind::cold));
+  t0::CardSideOptions options;
+  t0::CardSide side(*card, options);
+  for (int round = 0; round < 20000; ++round) {
+    Bytes chunk(random() % 12);
+    for (auto& byte : chunk) byte = static_cast<std::uint8_t>(random() % 4 == 0 ? random() % 8 : random());
+    const auto answer = side.receive(chunk);
+    REQUIRE(answer.size() <= 2 * 256 + 16);
+    if (random() % 1000 == 0) REQUIRE(card->reset(ResetKind::warm));
+  }
+  t0::InterfaceSide reader;
+  for (int round = 0; round < 5000; ++round) {
+    t0::CardSideOptions faults;
+    faults.one_byte_at_a_time = random() % 4 == 0;
+    faults.null_bytes = static_cast<unsigned>(random() % 3);
+    if (random() % 10 == 0) faults.bad_procedure_byte = static_cast<std::uint8_t>(random());
+    faults.mute = random() % 50 == 0;
+    t0::CardSide faulty(*card, faults);
+    Bytes apdu = {static_cast<std::uint8_t>(random() % 3 == 0 ? 0x80 : random() % 4),
+                  static_cast<std::uint8_t>(random()), static_cast<std::uint8_t>(random() % 4),
+                  static_cast<std::uint8_t>(random() % 4)};
+    const auto body = random() % 5;
+    for (unsigned i = 0; i < body * 3; ++i) apdu.push_back(static_cast<std::uint8_t>(random()));
+    const auto result = reader.transmit(apdu, faulty);
+    if (result.error == t0::Error::none) REQUIRE(result.response.size() >= 2);
+    else REQUIRE(result.response.empty());
   }
 }

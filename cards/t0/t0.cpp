@@ -1,0 +1,366 @@
+#include "cards/t0/t0.h"
+
+#include <algorithm>
+
+#include "cards/apdu/apdu.h"
+#include "cards/apdu/iso_card.h"
+
+namespace readerlab::cards::t0 {
+namespace {
+
+constexpr std::uint8_t kNull = 0x60;            // NULL procedure byte, ISO 7816-3 10.3.3
+constexpr std::uint8_t kComplement = 0xFF;      // INS xor FF: one data byte, ISO 7816-3 10.3.3
+constexpr std::uint8_t kSw1HighNibble6 = 0x60;  // SW1 is 6x (x != 0) or 9x, ISO 7816-3 10.3.3
+constexpr std::uint8_t kSw1HighNibble9 = 0x90;
+constexpr std::size_t kHeaderSize = 5;
+constexpr std::size_t kMaxP3Data = 256;         // P3 = 00 asks for 256 bytes, ISO 7816-3 10.3.2
+constexpr std::uint8_t kSw1BytesRemaining = 0x61;  // ISO 7816-3 12.2.2 / ISO 7816-4 5.1.3
+constexpr std::uint8_t kSw1ExactLength = 0x6C;
+constexpr std::uint8_t kInsGetResponse = 0xC0;  // ISO 7816-4 7.6.1
+constexpr std::size_t kMaxGetResponses = 65536 + 2;  // one per byte at worst, then stop
+
+bool is_sw1(std::uint8_t byte) {
+  const std::uint8_t high = byte & 0xF0;
+  return (high == kSw1HighNibble6 && byte != kNull) || high == kSw1HighNibble9;
+}
+
+bool invalid_ins(std::uint8_t ins) {
+  const std::uint8_t high = ins & 0xF0;
+  return high == kSw1HighNibble6 || high == kSw1HighNibble9;
+}
+
+// GET RESPONSE keeps the logical channel of the command it belongs to, ISO 7816-4 5.1.1.
+std::uint8_t get_response_class(std::uint8_t cla) {
+  if ((cla & 0x80) != 0) return 0x00;
+  if ((cla & 0xC0) == 0x40) return static_cast<std::uint8_t>(0x40 | (cla & 0x0F));
+  return static_cast<std::uint8_t>(cla & 0x03);
+}
+
+}  // namespace
+
+Direction iso_direction(const Header& header) {
+  const std::uint8_t cla = header[0], ins = header[1], p1 = header[2], p2 = header[3], p3 = header[4];
+  auto sending = [p3] { return p3 == 0 ? Direction::none : Direction::to_card; };
+  if (cla == 0xFF) return Direction::refuse;
+  if ((cla & 0x80) != 0) return ins == 0x10 && cla == 0x80 ? sending() : Direction::refuse;
+  switch (ins) {
+    case 0xB0: case 0xB2: case 0x84: case 0xCA: case 0xC0:  // READ BINARY/RECORD, GET CHALLENGE/DATA/RESPONSE
+      return Direction::from_card;
+    case 0x70:  // MANAGE CHANNEL: only "open, card assigns" returns a byte
+      return p1 == 0x00 && p2 == 0x00 ? Direction::from_card : Direction::none;
+    case 0xA4: case 0xD6: case 0xDC: case 0xE2: case 0x20: case 0x24: case 0x2C: case 0xDA:
+      return sending();
+    default: return Direction::refuse;
+  }
+}
+
+CardSide::CardSide(Card& card, CardSideOptions options) : card_(card), options_(std::move(options)) {
+  if (!options_.direction) options_.direction = iso_direction;
+}
+
+Bytes CardSide::receive(std::span<const std::uint8_t> wire) {
+  const Bytes bytes = from_wire(wire, options_.convention);
+  Bytes out;
+  for (std::uint8_t byte : bytes) {
+    if (phase_ == Phase::silent) break;
+    if (phase_ == Phase::header) {
+      header_[header_length_++] = byte;
+      if (header_length_ == kHeaderSize) {
+        header_length_ = 0;
+        on_header(out);
+      }
+      continue;
+    }
+    data_.push_back(byte);  // Phase::data_to_card
+    if (data_.size() == data_expected_) {
+      on_all_data(out);
+    } else if (options_.one_byte_at_a_time) {
+      (void)send_procedure(out, static_cast<std::uint8_t>(header_[1] ^ kComplement));
+    }
+  }
+  return to_wire(out, options_.convention);
+}
+
+std::optional<Bytes> CardSide::call_card(const Bytes& apdu) {
+  auto response = card_.transmit_apdu(apdu);
+  last_status_ = response.status;
+  if (response.status != CardStatus::ok || response.data.size() < 2) {
+    phase_ = Phase::silent;
+    return std::nullopt;
+  }
+  return std::move(response.data);
+}
+
+bool CardSide::send_procedure(Bytes& out, std::uint8_t procedure) {
+  if (options_.bad_procedure_byte && !bad_procedure_sent_) {
+    bad_procedure_sent_ = true;
+    out.push_back(*options_.bad_procedure_byte);
+    phase_ = Phase::header;  // the interface device gives up this TPDU
+    data_.clear();
+    return false;
+  }
+  out.push_back(procedure);
+  return true;
+}
+
+void CardSide::send_final(Bytes& out, std::span<const std::uint8_t> status_word) {
+  out.insert(out.end(), options_.null_bytes, kNull);
+  out.insert(out.end(), status_word.begin(), status_word.end());
+  phase_ = Phase::header;
+  data_.clear();
+}
+
+void CardSide::on_header(Bytes& out) {
+  if (options_.mute) {
+    phase_ = Phase::silent;
+    return;
+  }
+  const std::uint8_t ins = header_[1];
+  const std::uint8_t p3 = header_[4];
+  const Bytes command_header(header_.begin(), header_.begin() + 4);
+  if (invalid_ins(ins)) {
+    send_final(out, status_only(sw::ins_not_supported));
+    return;
+  }
+  switch (options_.direction(header_)) {
+    case Direction::none:
+    case Direction::refuse: {
+      const auto response = call_card(command_header);
+      if (response) send_final(out, std::span(*response).last(2));
+      return;
+    }
+    case Direction::from_card: {
+      Bytes apdu = command_header;
+      apdu.push_back(p3);
+      const auto response = call_card(apdu);
+      if (!response) return;
+      const auto status_word = std::span(*response).last(2);
+      const std::size_t size = response->size() - 2;
+      const std::size_t expected = p3 == 0 ? kMaxP3Data : p3;
+      if (size == 0) {
+        send_final(out, status_word);
+        return;
+      }
+      if (size != expected) {  // a card that did not say 6Cxx itself
+        send_final(out, status_only(static_cast<std::uint16_t>(
+                            sw::exact_length | std::min<std::size_t>(size, kMaxP3Data) % 256)));
+        return;
+      }
+      out.insert(out.end(), options_.null_bytes, kNull);  // the card computed before answering
+      const std::uint8_t procedure =
+          options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins;
+      for (std::size_t i = 0; i < size; ++i) {
+        if ((i == 0 || options_.one_byte_at_a_time) && !send_procedure(out, procedure)) return;
+        out.push_back((*response)[i]);
+      }
+      out.insert(out.end(), status_word.begin(), status_word.end());
+      phase_ = Phase::header;
+      return;
+    }
+    case Direction::to_card:
+      if (p3 == 0) {  // no data: case 1
+        const auto response = call_card(command_header);
+        if (response) send_final(out, std::span(*response).last(2));
+        return;
+      }
+      data_.clear();
+      data_expected_ = p3;
+      phase_ = Phase::data_to_card;
+      (void)send_procedure(out, options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins);
+      return;
+  }
+}
+
+void CardSide::on_all_data(Bytes& out) {
+  Bytes apdu(header_.begin(), header_.end());  // CLA INS P1 P2 Lc: P3 is Lc here
+  apdu.insert(apdu.end(), data_.begin(), data_.end());
+  data_.clear();
+  phase_ = Phase::header;
+  const auto response = call_card(apdu);
+  // Response data cannot travel in this TPDU; a T=0 card keeps it for GET RESPONSE (61xx).
+  if (response) send_final(out, std::span(*response).last(2));
+}
+
+std::string to_string(Error error) {
+  switch (error) {
+    case Error::none: return "no error";
+    case Error::malformed_command: return "malformed command";
+    case Error::invalid_ins: return "INS 6x or 9x cannot be sent under T=0";
+    case Error::command_too_long: return "command data longer than 255 bytes";
+    case Error::procedure_byte_conflict: return "procedure byte conflict";
+    case Error::mute: return "card mute";
+    case Error::card_deactivated: return "card deactivated";
+  }
+  return "unknown T=0 error";
+}
+
+Result InterfaceSide::transmit_tpdu(std::span<const std::uint8_t> tpdu, CardSide& card) {
+  Result result;
+  result.tpdus = 1;
+  if (tpdu.size() < kHeaderSize) {
+    result.error = Error::malformed_command;
+    return result;
+  }
+  const std::uint8_t ins = tpdu[1];
+  const std::uint8_t p3 = tpdu[4];
+  const auto outgoing = tpdu.subspan(kHeaderSize);
+  if (!outgoing.empty() && outgoing.size() != p3) {
+    result.error = Error::malformed_command;
+    return result;
+  }
+  if (invalid_ins(ins)) {
+    result.error = Error::invalid_ins;
+    return result;
+  }
+  const bool sending = !outgoing.empty();
+  const std::size_t expected_in = sending ? 0 : (p3 == 0 ? kMaxP3Data : p3);
+  std::size_t sent = 0;
+  Bytes received;
+
+  Bytes incoming = from_wire(card.receive(to_wire(tpdu.first(kHeaderSize), options_.convention)),
+                             options_.convention);
+  std::size_t position = 0;
+  auto fail = [&](Error error) {
+    if (error == Error::mute && card.last_card_status() == CardStatus::deactivated) {
+      error = Error::card_deactivated;
+    }
+    result.error = error;
+    result.response.clear();
+    return result;
+  };
+  auto send = [&](std::span<const std::uint8_t> bytes) {
+    const Bytes answer = from_wire(card.receive(to_wire(bytes, options_.convention)), options_.convention);
+    incoming.insert(incoming.end(), answer.begin(), answer.end());
+  };
+
+  while (true) {
+    if (position >= incoming.size()) return fail(Error::mute);
+    const std::uint8_t procedure = incoming[position++];
+    if (procedure == kNull) {
+      if (++result.null_bytes > options_.max_null_bytes) return fail(Error::mute);
+      continue;
+    }
+    if (is_sw1(procedure)) {
+      if (position >= incoming.size()) return fail(Error::mute);
+      received.push_back(procedure);
+      received.push_back(incoming[position++]);
+      result.response = std::move(received);
+      return result;
+    }
+    const bool all = procedure == ins;
+    const bool one = procedure == static_cast<std::uint8_t>(ins ^ kComplement);
+    if (!all && !one) return fail(Error::procedure_byte_conflict);
+    if (sending) {
+      if (sent == outgoing.size()) return fail(Error::procedure_byte_conflict);
+      const std::size_t count = all ? outgoing.size() - sent : 1;
+      const auto chunk = outgoing.subspan(sent, count);
+      sent += count;
+      send(chunk);
+    } else {
+      if (received.size() == expected_in) return fail(Error::procedure_byte_conflict);
+      const std::size_t count = all ? expected_in - received.size() : 1;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (position >= incoming.size()) return fail(Error::mute);
+        received.push_back(incoming[position++]);
+      }
+    }
+  }
+}
+
+Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& card) {
+  Result total;
+  const auto command = parse_command_apdu(apdu);
+  if (!command) {
+    total.error = Error::malformed_command;
+    return total;
+  }
+  if (command->data.size() > kShortMaxNc) {
+    total.error = Error::command_too_long;
+    return total;
+  }
+  auto run = [&](const Bytes& tpdu) {
+    Result step = transmit_tpdu(tpdu, card);
+    total.null_bytes += step.null_bytes;
+    total.tpdus += step.tpdus;
+    return step;
+  };
+  const std::size_t ne = command->ne.value_or(0);
+  const bool wants_data = command->ne.has_value();
+
+  Bytes tpdu = {command->cla, command->ins, command->p1, command->p2, 0x00};
+  if (!command->data.empty()) {  // cases 3 and 4: P3 = Lc
+    tpdu[4] = static_cast<std::uint8_t>(command->data.size());
+    tpdu.insert(tpdu.end(), command->data.begin(), command->data.end());
+  } else if (wants_data) {  // case 2: P3 = Le, 00 for 256 (and for more, then GET RESPONSE)
+    tpdu[4] = static_cast<std::uint8_t>(ne >= kMaxP3Data ? 0 : ne);
+  }
+  Result step = run(tpdu);
+  if (step.error != Error::none) {
+    total.error = step.error;
+    return total;
+  }
+  // 6Cxx: wrong Le, re-issue the same header with P3 = xx, ISO 7816-3 12.2.2 (case 2).
+  if (command->data.empty() && wants_data && step.response.size() == 2 &&
+      step.response[0] == kSw1ExactLength) {
+    tpdu[4] = step.response[1];
+    step = run(tpdu);
+    if (step.error != Error::none) {
+      total.error = step.error;
+      return total;
+    }
+  }
+  Bytes data(step.response.begin(), step.response.end() - 2);
+  std::uint8_t sw1 = step.response[step.response.size() - 2];
+  std::uint8_t sw2 = step.response.back();
+
+  // 61xx: xx (00 = 256 or more) bytes wait; GET RESPONSE until Ne bytes are in, ISO 7816-3 12.2.
+  for (std::size_t round = 0; wants_data && sw1 == kSw1BytesRemaining && data.size() < ne &&
+                              round < kMaxGetResponses;
+       ++round) {
+    const std::size_t available = sw2 == 0 ? kMaxP3Data : sw2;
+    const std::size_t le = std::min(available, ne - data.size());
+    Bytes get_response = {get_response_class(command->cla), kInsGetResponse, 0x00, 0x00,
+                          static_cast<std::uint8_t>(le >= kMaxP3Data ? 0 : le)};
+    step = run(get_response);
+    if (step.error == Error::none && step.response.size() == 2 && step.response[0] == kSw1ExactLength) {
+      get_response[4] = step.response[1];
+      step = run(get_response);
+    }
+    if (step.error != Error::none) {
+      total.error = step.error;
+      return total;
+    }
+    const std::size_t got = step.response.size() - 2;
+    data.insert(data.end(), step.response.begin(), step.response.end() - 2);
+    sw1 = step.response[step.response.size() - 2];
+    sw2 = step.response.back();
+    if (got == 0) break;
+  }
+  data.push_back(sw1);
+  data.push_back(sw2);
+  total.response = std::move(data);
+  return total;
+}
+
+CardSideOptions card_side_options(const Card& card) {
+  CardSideOptions options;
+  if (const auto* iso = dynamic_cast<const IsoCard*>(&card)) {
+    options.null_bytes = iso->profile().t0_null_bytes;
+    options.convention = convention_of_atr(iso->profile().atr).value_or(Convention::direct);
+  }
+  return options;
+}
+
+Result exchange(Card& card, std::span<const std::uint8_t> tpdu) {
+  CardSide card_side(card, card_side_options(card));
+  InterfaceSide interface_side({card_side.options().convention});
+  return interface_side.transmit_tpdu(tpdu, card_side);
+}
+
+Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu) {
+  CardSide card_side(card, card_side_options(card));
+  InterfaceSide interface_side({card_side.options().convention});
+  return interface_side.transmit(apdu, card_side);
+}
+
+}  // namespace readerlab::cards::t0
