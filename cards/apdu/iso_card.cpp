@@ -816,4 +816,12 @@ Bytes IsoCard::echo(const Command& command) {
   }
 }
 
+ProtocolBehaviour IsoCard::protocol_behaviour() const {
+  ProtocolBehaviour behaviour;
+  behaviour.t0_null_bytes = profile_.t0_null_bytes;
+  behaviour.t1_wtx_multiplier = static_cast<std::uint8_t>(std::min(profile_.wtx_multiplier, 255u));
+  behaviour.processing_time = std::chrono::milliseconds(profile_.processing_ms);
+  return behaviour;
+}
+
 }  // namespace readerlab::cards

@@ -108,7 +108,8 @@ class IsoCard : public Card {
   // The card's answer to a PPS request (ISO 7816-3 9), valid only as the first exchange after
   // the ATR: nullopt when the card stays silent (see answer_pps_request and the profile's
   // pps_reaction). On an answer the card switches to the negotiated protocol.
-  std::optional<Bytes> answer_pps(std::span<const std::uint8_t> request);
+  std::optional<Bytes> answer_pps(std::span<const std::uint8_t> request) override;
+  ProtocolBehaviour protocol_behaviour() const override;
 
   // Inspection for tests and scenarios.
   const CardProfile& profile() const { return profile_; }

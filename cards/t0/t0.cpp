@@ -342,23 +342,24 @@ Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& car
   return total;
 }
 
-CardSideOptions card_side_options(const Card& card) {
+CardSideOptions card_side_options(Card& card, Convention convention) {
   CardSideOptions options;
-  if (const auto* iso = dynamic_cast<const IsoCard*>(&card)) {
-    options.null_bytes = iso->profile().t0_null_bytes;
-    options.convention = convention_of_atr(iso->profile().atr).value_or(Convention::direct);
-  }
+  options.null_bytes = card.protocol_behaviour().t0_null_bytes;
+  options.convention = convention;
+  const ProtocolFaults faults = card.take_protocol_faults();
+  options.bad_procedure_byte = faults.bad_procedure_byte;
+  options.mute = faults.mute_exchanges > 0;
   return options;
 }
 
-Result exchange(Card& card, std::span<const std::uint8_t> tpdu) {
-  CardSide card_side(card, card_side_options(card));
+Result exchange(Card& card, std::span<const std::uint8_t> tpdu, Convention convention) {
+  CardSide card_side(card, card_side_options(card, convention));
   InterfaceSide interface_side({card_side.options().convention});
   return interface_side.transmit_tpdu(tpdu, card_side);
 }
 
-Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu) {
-  CardSide card_side(card, card_side_options(card));
+Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu, Convention convention) {
+  CardSide card_side(card, card_side_options(card, convention));
   InterfaceSide interface_side({card_side.options().convention});
   return interface_side.transmit(apdu, card_side);
 }

@@ -122,15 +122,15 @@ class InterfaceSide {
   InterfaceOptions options_;
 };
 
-// The card side options a card asks for: NULLs from its profile (IsoCard's t0_null_bytes) and
-// the convention of its ATR. Defaults for other cards.
-CardSideOptions card_side_options(const Card& card);
+// The card side options for one exchange: the card's standing behaviour (NULLs), the faults
+// it asks for now (taken from it), and the wire convention of its ATR.
+CardSideOptions card_side_options(Card& card, Convention convention);
 
 // One T=0 TPDU exchange with `card` (TPDU exchange level of a reader), through a CardSide with
-// card_side_options(card), over the wire convention of the card's ATR.
-Result exchange(Card& card, std::span<const std::uint8_t> tpdu);
+// card_side_options(card, convention).
+Result exchange(Card& card, std::span<const std::uint8_t> tpdu, Convention convention = Convention::direct);
 
 // One command APDU with `card` as a reader at APDU exchange level runs it over T=0.
-Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu);
+Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu, Convention convention = Convention::direct);
 
 }  // namespace readerlab::cards::t0
