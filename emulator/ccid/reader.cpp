@@ -1,8 +1,11 @@
 #include "emulator/ccid/reader.h"
 
 #include "cards/atr/atr.h"
+#include "cards/pps/pps.h"
+#include "cards/t0/t0.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace readerlab::ccid {
 namespace {
@@ -50,15 +53,17 @@ void ReaderConfig::set_exchange_level(ExchangeLevel level) {
   switch (level) {
     case ExchangeLevel::tpdu:
       features |= feature::tpdu_level;
+      // At TPDU level the host negotiates PPS itself (CCID 5.1 dwFeatures 0x40 cleared).
+      features &= ~feature::auto_parameter_negotiation;
       // A T=1 block of 254 INF bytes plus prologue and CRC, and room to spare (CCID 5.1).
       max_message_length = 271;
       break;
     case ExchangeLevel::short_apdu:
-      features |= feature::short_apdu_level;
+      features |= feature::short_apdu_level | feature::auto_parameter_negotiation;
       max_message_length = 271;
       break;
     case ExchangeLevel::extended_apdu:
-      features |= feature::extended_apdu_level;
+      features |= feature::extended_apdu_level | feature::auto_parameter_negotiation;
       // Header plus the longest extended command APDU: no chaining needed, though it works.
       max_message_length = static_cast<std::uint32_t>(kHeaderSize + kMaxExtendedApdu);
       break;
@@ -66,9 +71,16 @@ void ReaderConfig::set_exchange_level(ExchangeLevel level) {
 }
 
 std::vector<std::uint32_t> supported_data_rates() {
-  // f = 3.58 MHz with Fi = 372 and Di = 1, 2, 4, 8, 12, 16 (ISO 7816-3 7.1: rate = Di / Fi * f).
+  // f = 3.58 MHz with the Fi and Di of ISO 7816-3 Tables 7 and 8 a TA1 may name (rate =
+  // Di / Fi * f, ISO 7816-3 7.1), so that a host can pick any of them for PPS.
+  // Rates below Fd/Dd's are left out: no card needs to go slower than its default.
   std::vector<std::uint32_t> rates;
-  for (std::uint32_t di : {1u, 2u, 4u, 8u, 12u, 16u}) rates.push_back(kDefaultClockKhz * 1000u * di / 372u);
+  const std::uint32_t default_rate = kDefaultClockKhz * 1000u / 372u;
+  for (std::uint32_t fi : {372u, 512u, 558u, 744u, 768u, 1024u, 1116u, 1488u, 1536u, 2048u, 1860u})
+    for (std::uint32_t di : {1u, 2u, 4u, 8u, 12u, 16u, 20u, 32u, 64u})
+      if (const std::uint32_t rate = kDefaultClockKhz * 1000u * di / fi; rate >= default_rate) rates.push_back(rate);
+  std::sort(rates.begin(), rates.end());
+  rates.erase(std::unique(rates.begin(), rates.end()), rates.end());
   return rates;
 }
 
@@ -226,7 +238,9 @@ usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<cons
 
 usb::TransferStatus Reader::transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) {
   if (endpoint != kBulkOut) return usb::TransferStatus::stall;
-  bulk_in_.push_back(handle_message(data));
+  Bytes answer = handle_message(data);
+  for (auto& interim : take_time_extensions()) bulk_in_.push_back(std::move(interim));
+  bulk_in_.push_back(std::move(answer));
   notify_in_data_ready(kBulkIn);
   return usb::TransferStatus::ok;
 }
@@ -274,6 +288,7 @@ Bytes Reader::failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, st
 
 Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
   Bytes answer;
+  time_extensions_.clear();
   if (trace_) trace_({true, Bytes(bytes.begin(), bytes.end())});
   ++commands_handled_;
   const auto decoded = decode(bytes, config_.max_message_length);
@@ -331,9 +346,14 @@ Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
       }
     }
   }
-  if (trace_) trace_({false, answer});
+  if (trace_) {
+    for (const auto& interim : time_extensions_) trace_({false, interim});
+    trace_({false, answer});
+  }
   return answer;
 }
+
+std::vector<Bytes> Reader::take_time_extensions() { return std::exchange(time_extensions_, {}); }
 
 Bytes Reader::power_on(Slot& slot, const Message& m) {
   if (!slot.card) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
@@ -358,8 +378,35 @@ Bytes Reader::power_on(Slot& slot, const Message& m) {
     return data_block(m.slot, m.seq, failed_status(slot), code, {});
   }
   slot.powered = true;
+  slot.convention = parsed.atr->inverse_convention ? cards::Convention::inverse : cards::Convention::direct;
   reset_parameters_from_atr(slot);
+  slot.pps_allowed = true;
+  if (config_.features & feature::auto_parameter_negotiation) negotiate_pps(slot);
   return data_block(m.slot, m.seq, ok_status(slot), 0, slot.atr);
+}
+
+// The reader's own PPS when it negotiates (CCID 5.1 dwFeatures 0x40): ask for the card's
+// TA1 on its first offered protocol; a card that does not answer keeps Fd and Dd, after the
+// warm reset ISO 7816-3 9.3 asks for.
+void Reader::negotiate_pps(Slot& slot) {
+  const auto parsed = cards::parse_atr(slot.atr);
+  if (!parsed.atr || parsed.atr->specific_mode()) return;
+  const std::uint8_t fi_di = parsed.atr->fi_di();
+  if (fi_di == 0x11) return;  // nothing to gain: Fd and Dd already
+  cards::Pps request;
+  request.protocol = slot.protocol;
+  request.pps1 = fi_di;
+  const cards::Bytes request_bytes = cards::build_pps(request);
+  slot.pps_allowed = false;
+  const auto response = slot.card->answer_pps(request_bytes);
+  const auto agreed = response ? cards::pps_outcome(request, *response) : std::nullopt;
+  if (!agreed) {
+    auto atr = slot.card->reset(cards::ResetKind::warm);
+    if (!atr) slot.powered = false;
+    return;
+  }
+  slot.protocol = agreed->protocol;
+  slot.protocol_data.at(0) = agreed->fi_di;
 }
 
 void Reader::reset_parameters_from_atr(Slot& slot) {
@@ -417,32 +464,101 @@ Bytes Reader::xfr_block(Slot& slot, const Message& m) {
   return complete_apdu(slot, m, m.data);
 }
 
+// The result of a T=0 exchange, whichever side ran GET RESPONSE.
+struct T0Outcome {
+  cards::t0::Result result;
+};
+
 Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
   if (m.specific[1] != 0 || m.specific[2] != 0)
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
+  if (slot.pps_allowed && !m.data.empty() && m.data[0] == 0xFF) return pps_exchange(slot, m);
+  slot.pps_allowed = false;
+  apply_card_faults(slot);
   if (slot.protocol == 1) {
     if (!slot.t1) start_protocol(slot);
     auto answer = slot.t1->receive(m.data);
     if (!answer) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
     return data_block(m.slot, m.seq, ok_status(slot), 0, *answer);
   }
-  // T=0 TPDUs reach the card's application directly until the T=0 card side lands.
-  return complete_apdu(slot, m, m.data);
+  return t0_answer(slot, m, {cards::t0::exchange(*slot.card, m.data, slot.convention)});
+}
+
+// PPS sent by the host through XfrBlock (CCID 6.1.4 at TPDU level): the card's answer goes
+// back as it is, and the parameters it agreed to are in force from then on.
+Bytes Reader::pps_exchange(Slot& slot, const Message& m) {
+  slot.pps_allowed = false;
+  const auto parsed = cards::parse_pps(m.data);
+  const auto response = slot.card->answer_pps(m.data);
+  if (!response) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  if (parsed.pps) {
+    if (const auto agreed = cards::pps_outcome(*parsed.pps, *response)) {
+      slot.protocol = agreed->protocol;
+      if (!slot.protocol_data.empty()) slot.protocol_data[0] = agreed->fi_di;
+      start_protocol(slot);
+    }
+  }
+  return data_block(m.slot, m.seq, ok_status(slot), 0, *response);
+}
+
+Bytes Reader::t0_answer(Slot& slot, const Message& m, const T0Outcome& outcome) {
+  using cards::t0::Error;
+  switch (outcome.result.error) {
+    case Error::none:
+      return deliver_response(slot, m, outcome.result.response);
+    case Error::procedure_byte_conflict:
+      return data_block(m.slot, m.seq, failed_status(slot), error::procedure_byte_conflict, {});
+    case Error::malformed_command:
+    case Error::invalid_ins:
+    case Error::command_too_long:
+      // The TPDU cannot be sent under T=0: the header field at fault is P3 (CCID 6.2.6 offsets).
+      return data_block(m.slot, m.seq, failed_status(slot), error::offset_data, {});
+    case Error::card_deactivated:
+      slot.powered = false;
+      return data_block(m.slot, m.seq, failed_status(slot), error::hw_error, {});
+    case Error::mute:
+      break;
+  }
+  return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+}
+
+// Faults a card asks for reach the protocol side that can show them.
+void Reader::apply_card_faults(Slot& slot) {
+  if (!slot.card) return;
+  const cards::ProtocolFaults faults = slot.card->take_protocol_faults();
+  if (!faults.any()) return;
+  if (slot.t1) {
+    auto& t1 = slot.t1->faults();
+    t1.mute_blocks += faults.mute_exchanges;
+    t1.corrupt_edc_blocks += faults.corrupt_edc_blocks;
+    t1.garbage_blocks += faults.garbage_answers;
+    if (faults.wtx_request) t1.wtx_before_next_answer = faults.wtx_request;
+    if (faults.drop_off) t1.drop_off_after_blocks = 0;
+  }
 }
 
 // A fresh card side of the transmission protocol, as after the ATR (ISO 7816-3 11.2).
 void Reader::start_protocol(Slot& slot) {
   slot.t1.reset();
-  if (slot.protocol != 1 || config_.exchange_level() != ExchangeLevel::tpdu || !slot.card) return;
+  slot.t1_reader.reset();
+  if (slot.protocol != 1 || !slot.card) return;
   const auto parsed = cards::parse_atr(slot.atr);
   const cards::Atr atr = parsed.atr.value_or(cards::Atr{});
+  const auto edc = atr.uses_crc() ? cards::t1::EdcKind::crc : cards::t1::EdcKind::lrc;
+  cards::t1::CardParameters card_parameters;
+  card_parameters.wtx_before_every_answer = slot.card->protocol_behaviour().t1_wtx_multiplier;
   cards::Card* card = slot.card.get();
   slot.t1 = std::make_unique<cards::t1::CardSide>(
       [card](std::span<const std::uint8_t> apdu) {
         auto response = card->transmit_apdu(apdu);
         return response.status == cards::CardStatus::ok ? response.data : cards::Bytes{};
       },
-      atr.ifsc(), atr.uses_crc() ? cards::t1::EdcKind::crc : cards::t1::EdcKind::lrc);
+      atr.ifsc(), edc, card_parameters);
+  if (config_.exchange_level() == ExchangeLevel::tpdu) return;
+  cards::t1::InterfaceParameters reader_parameters;
+  reader_parameters.ifsc = atr.ifsc();
+  reader_parameters.edc = edc;
+  slot.t1_reader = std::make_unique<cards::t1::InterfaceSide>(reader_parameters);
 }
 
 Bytes Reader::extended_xfr_block(Slot& slot, const Message& m) {
@@ -495,17 +611,49 @@ Bytes Reader::next_response_part(Slot& slot, const Message& m) {
   return data_block(m.slot, m.seq, ok_status(slot), 0, data, chain);
 }
 
+// A response APDU to the host: whole, chained at extended APDU level, or an overrun.
+Bytes Reader::deliver_response(Slot& slot, const Message& m, Bytes response) {
+  if (response.size() + kHeaderSize <= config_.max_message_length)
+    return data_block(m.slot, m.seq, ok_status(slot), 0, response);
+  if (config_.exchange_level() != ExchangeLevel::extended_apdu)
+    return data_block(m.slot, m.seq, failed_status(slot), error::xfr_overrun, {});
+  slot.response_chain = std::move(response);
+  slot.response_chain_sent = 0;
+  return next_response_part(slot, m);
+}
+
 Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu) {
-  auto response = slot.card->transmit_apdu(apdu);
+  slot.pps_allowed = false;
+  apply_card_faults(slot);
+  if (slot.protocol == 0) return t0_answer(slot, m, {cards::t0::transmit_apdu(*slot.card, apdu, slot.convention)});
+  if (!slot.t1_reader) start_protocol(slot);
+  // A card asking for more time makes the reader ask the host for it (CCID 6.2.6: bError
+  // carries the multiplier while bmCommandStatus says time extension).
+  slot.t1_reader->on_wtx([&](std::uint8_t multiplier) {
+    time_extensions_.push_back(
+        data_block(m.slot, m.seq, status_byte(icc_status(slot), CommandStatus::time_extension), multiplier, {}));
+  });
+  auto* card_side = slot.t1.get();
+  const auto result = slot.t1_reader->transmit(apdu, [card_side](std::span<const std::uint8_t> block) {
+    return card_side->receive(block);
+  });
+  slot.t1_reader->on_wtx(nullptr);
+  cards::CardResponse response;
+  if (result.ok()) {
+    response.data = result.response;
+  } else if (card_side->deactivated()) {
+    response.status = cards::CardStatus::deactivated;
+  } else {
+    response.status = cards::CardStatus::mute;
+    // Recovery failed: the reader deactivates the card (ISO 7816-3 11.6.3).
+    if (result.error == cards::t1::TransmitError::deactivate_card) {
+      slot.card->deactivate();
+      slot.powered = false;
+    }
+  }
   switch (response.status) {
     case cards::CardStatus::ok:
-      if (response.data.size() + kHeaderSize <= config_.max_message_length)
-        return data_block(m.slot, m.seq, ok_status(slot), 0, response.data);
-      if (config_.exchange_level() != ExchangeLevel::extended_apdu)
-        return data_block(m.slot, m.seq, failed_status(slot), error::xfr_overrun, {});
-      slot.response_chain = std::move(response.data);
-      slot.response_chain_sent = 0;
-      return next_response_part(slot, m);
+      return deliver_response(slot, m, std::move(response.data));
     case cards::CardStatus::mute:
       return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
     case cards::CardStatus::deactivated:

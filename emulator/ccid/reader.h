@@ -3,7 +3,9 @@
 #pragma once
 
 #include "cards/card.h"
+#include "cards/atr/convention.h"
 #include "cards/t1/card_side.h"
+#include "cards/t1/interface_side.h"
 #include "emulator/ccid/messages.h"
 #include "emulator/usb/descriptors.h"
 #include "emulator/usb/device.h"
@@ -97,7 +99,10 @@ class Reader : public usb::Device {
   std::uint64_t commands_handled() const { return commands_handled_; }
 
   // Handles one PC_to_RDR message and returns the RDR_to_PC answer (also used in-process).
+  // A slow card's time-extension messages (CCID 6.2.6, bmCommandStatus 2) come before the
+  // answer on the bulk-IN endpoint; take_time_extensions() hands them to in-process callers.
   Bytes handle_message(std::span<const std::uint8_t> message);
+  std::vector<Bytes> take_time_extensions();
 
   // usb::Device
   usb::DeviceIdentity identity() const override { return description_.identity; }
@@ -121,8 +126,14 @@ class Reader : public usb::Device {
     Bytes command_chain;         // extended APDU level: a command arriving in several XfrBlocks
     Bytes response_chain;        // extended APDU level: a response sent in several DataBlocks
     std::size_t response_chain_sent = 0;
-    // TPDU level: the card's side of T=1, fed the blocks the host driver sends.
+    // The card's side of T=1: fed the host driver's blocks at TPDU level, the reader's own
+    // blocks (t1_reader) at APDU level.
     std::unique_ptr<cards::t1::CardSide> t1;
+    std::unique_ptr<cards::t1::InterfaceSide> t1_reader;
+    cards::Convention convention = cards::Convention::direct;
+    // Only the first exchange after the ATR may be a PPS (ISO 7816-3 9.1).
+    bool pps_allowed = false;
+    std::vector<Bytes> time_extensions;  // RDR_to_PC time-extension messages before an answer
   };
 
   IccStatus icc_status(const Slot& slot) const;
@@ -133,9 +144,14 @@ class Reader : public usb::Device {
   Bytes xfr_block(Slot& slot, const Message& m);
   Bytes extended_xfr_block(Slot& slot, const Message& m);
   Bytes tpdu_xfr_block(Slot& slot, const Message& m);
+  Bytes pps_exchange(Slot& slot, const Message& m);
+  void negotiate_pps(Slot& slot);
   void start_protocol(Slot& slot);
+  void apply_card_faults(Slot& slot);
+  Bytes t0_answer(Slot& slot, const Message& m, const struct T0Outcome& outcome);
   Bytes next_response_part(Slot& slot, const Message& m);
   Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
+  Bytes deliver_response(Slot& slot, const Message& m, Bytes response);
   Bytes set_parameters(Slot& slot, const Message& m);
   Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
   Bytes failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error) const;
@@ -149,6 +165,7 @@ class Reader : public usb::Device {
   std::deque<Bytes> interrupt_in_;
   std::function<void(const TraceEvent&)> trace_;
   std::uint64_t commands_handled_ = 0;
+  std::vector<Bytes> time_extensions_;
 };
 
 // The data rates and clock frequencies the reader advertises (CCID 5.1, 5.3.2, 5.3.3).

@@ -31,8 +31,8 @@ const Bytes kExpectedClassDescriptor = hex(
     "FC 0D 00 00"   // dwMaximumClock 3580 kHz
     "01"            // bNumClockSupported
     "97 25 00 00"   // dwDataRate 9623 bps (3.58 MHz / 372)
-    "7A 59 02 00"   // dwMaxDataRate 153978 bps (Di = 16)
-    "06"            // bNumDataRatesSupported
+    "E9 65 09 00"   // dwMaxDataRate 615913 bps (Fi 372, Di 64)
+    "2D"            // bNumDataRatesSupported: 45 (Fi/Di pairs of ISO 7816-3 Tables 7, 8 at or above Fd/Dd)
     "FE 00 00 00"   // dwMaxIFSD 254
     "00 00 00 00"   // dwSynchProtocols
     "00 00 00 00"   // dwMechanical
@@ -122,19 +122,23 @@ TEST_CASE("GET_CLOCK_FREQUENCIES lists the one clock of dwDefaultClock") {
   CHECK(answer.data == hex("FC 0D 00 00"));
 }
 
-TEST_CASE("GET_DATA_RATES lists bNumDataRatesSupported rates from dwDataRate to dwMaxDataRate") {
+TEST_CASE("GET_DATA_RATES lists bNumDataRatesSupported rates from dwDataRate to dwMaxDataRate, in order") {
   Reader reader;
   const auto answer = class_request(reader, kRequestGetDataRates, 256);
   CHECK(answer.status == usb::TransferStatus::ok);
-  REQUIRE(answer.data.size() == 6 * 4);
+  REQUIRE(answer.data.size() == 45 * 4);
   auto rate = [&](std::size_t i) {
     return static_cast<std::uint32_t>(answer.data[4 * i]) | static_cast<std::uint32_t>(answer.data[4 * i + 1]) << 8 |
            static_cast<std::uint32_t>(answer.data[4 * i + 2]) << 16 |
            static_cast<std::uint32_t>(answer.data[4 * i + 3]) << 24;
   };
   CHECK(rate(0) == 9623);
-  CHECK(rate(5) == 153978);
-  for (std::size_t i = 1; i < 6; ++i) CHECK(rate(i) > rate(i - 1));
+  CHECK(rate(44) == 615913);
+  for (std::size_t i = 1; i < 45; ++i) CHECK(rate(i) > rate(i - 1));
+  // TA1 = 96 (Fi 512, Di 32) is among them, so a host may negotiate it by PPS.
+  bool has_ta1_96 = false;
+  for (std::size_t i = 0; i < 45; ++i) has_ta1_96 = has_ta1_96 || rate(i) == 3580000u * 32 / 512;
+  CHECK(has_ta1_96);
   // A host asking for fewer bytes gets the first rates only.
   CHECK(class_request(reader, kRequestGetDataRates, 8).data == Bytes(answer.data.begin(), answer.data.begin() + 8));
 }

@@ -107,7 +107,7 @@ TEST_CASE("GET_DESCRIPTOR and SET_CONFIGURATION through usbredir control") {
 
     const auto rates = client->control({0xA1, ccid::kRequestGetDataRates, 0, 0, 255}, {}, kWait);
     REQUIRE(rates.has_value());
-    CHECK(rates->data.size() == 24);
+    CHECK(rates->data.size() == 45 * 4);
 
     CHECK(client->set_configuration(1, kWait));
     CHECK(reader.configuration() == 1);
