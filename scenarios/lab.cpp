@@ -54,12 +54,6 @@ std::size_t reader_index(lua_State* L, LabContext& lab, int arg) {
   return static_cast<std::size_t>(index - 1);
 }
 
-std::string where(lua_State* L) {
-  luaL_where(L, 1);
-  std::string position = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  return position;
-}
 
 int reader_count(lua_State* L, LabContext& lab) {
   lua_pushinteger(L, static_cast<lua_Integer>(lab.rig->reader_count()));
@@ -132,6 +126,10 @@ int reader_info(lua_State* L, LabContext& lab) {
                          {"card", entry.inserted_profile},
                          {"commands", entry.reader->commands_handled()},
                          {"exchange", ccid::to_string(config.exchange_level())},
+                         {"protocol", entry.reader->protocol()},
+                         {"fi_di", entry.reader->protocol_data().empty() ? 0 : entry.reader->protocol_data()[0]},
+                         {"time_extensions", entry.reader->time_extensions_sent()},
+                         {"pps_exchanges", entry.reader->pps_exchanges()},
                          {"max_message_length", config.max_message_length}};
   push_json(L, info);
   return 1;
@@ -165,7 +163,9 @@ int check(lua_State* L, LabContext& lab) {
   const bool ok = lua_toboolean(L, 1) != 0;
   if (!ok) {
     const char* message = luaL_optstring(L, 2, "check failed");
-    lab.record->failed_checks.push_back(where(L) + message);
+    push_case_position(L);
+    lab.record->failed_checks.push_back(lua_tostring(L, -1) + std::string(message));
+    lua_pop(L, 1);
   }
   lua_pushboolean(L, ok);
   return 1;

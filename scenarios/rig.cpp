@@ -11,6 +11,7 @@ constexpr std::chrono::milliseconds kNotificationReadTimeout{3000};
 // Time for the driver to act on the removal it has read (pcscd polls the slot after it).
 constexpr std::chrono::milliseconds kDriverSettleTime{300};
 constexpr std::chrono::milliseconds kReenumerationTimeout{10000};
+constexpr std::chrono::milliseconds kSwapTime{500};
 // pcscd adds a reader a few hundred ms after the USB device appears (udev, then libccid's open).
 constexpr std::chrono::milliseconds kDriverOpenTime{1000};
 }  // namespace
@@ -56,7 +57,12 @@ void Rig::replug(std::size_t index) {
 void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
   auto& entry = readers_.at(index);
   const bool was_plugged = entry.plugged;
-  if (was_plugged) unplug(index);
+  if (was_plugged) {
+    unplug(index);
+    // A person swapping readers takes longer than this; an instant disconnect and connect
+    // races the guest's hub driver, which then may keep the old reader's descriptors.
+    if (connected(index)) sleep(kSwapTime);
+  }
   entry.reader->reconfigure(std::move(config));
   if (was_plugged) replug(index);
 }

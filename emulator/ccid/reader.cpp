@@ -398,6 +398,7 @@ void Reader::negotiate_pps(Slot& slot) {
   request.pps1 = fi_di;
   const cards::Bytes request_bytes = cards::build_pps(request);
   slot.pps_allowed = false;
+  ++pps_exchanges_;
   const auto response = slot.card->answer_pps(request_bytes);
   const auto agreed = response ? cards::pps_outcome(request, *response) : std::nullopt;
   if (!agreed) {
@@ -481,13 +482,18 @@ Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
     if (!answer) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
     return data_block(m.slot, m.seq, ok_status(slot), 0, *answer);
   }
-  return t0_answer(slot, m, {cards::t0::exchange(*slot.card, m.data, slot.convention)});
+  // A T=0 TPDU is the header and P3 data bytes (ISO 7816-3 10.3.2). Hosts that pass a case 4
+  // APDU whole (libccid does) add Le: like a reader on the wire, send what P3 announces.
+  std::span<const std::uint8_t> tpdu(m.data);
+  if (tpdu.size() > 5 && tpdu[4] != 0 && tpdu.size() == 5u + tpdu[4] + 1u) tpdu = tpdu.first(tpdu.size() - 1);
+  return t0_answer(slot, m, {cards::t0::exchange(*slot.card, tpdu, slot.convention)});
 }
 
 // PPS sent by the host through XfrBlock (CCID 6.1.4 at TPDU level): the card's answer goes
 // back as it is, and the parameters it agreed to are in force from then on.
 Bytes Reader::pps_exchange(Slot& slot, const Message& m) {
   slot.pps_allowed = false;
+  ++pps_exchanges_;
   const auto parsed = cards::parse_pps(m.data);
   const auto response = slot.card->answer_pps(m.data);
   if (!response) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
@@ -632,6 +638,7 @@ Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::u
   slot.t1_reader->on_wtx([&](std::uint8_t multiplier) {
     time_extensions_.push_back(
         data_block(m.slot, m.seq, status_byte(icc_status(slot), CommandStatus::time_extension), multiplier, {}));
+    ++time_extensions_sent_;
   });
   auto* card_side = slot.t1.get();
   const auto result = slot.t1_reader->transmit(apdu, [card_side](std::span<const std::uint8_t> block) {

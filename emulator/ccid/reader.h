@@ -92,6 +92,12 @@ class Reader : public usb::Device {
   bool card_present(std::uint8_t slot = 0) const;
   bool card_powered(std::uint8_t slot = 0) const;
   cards::Card* card(std::uint8_t slot = 0);
+  // The transmission protocol in force (0 T=0, 1 T=1) and its CCID 6.1.7 parameters; the
+  // first parameter byte is the Fi/Di in use (TA1 coding).
+  std::uint8_t protocol(std::uint8_t slot = 0) const { return slot < slots_.size() ? slots_[slot].protocol : 0; }
+  Bytes protocol_data(std::uint8_t slot = 0) const { return slot < slots_.size() ? slots_[slot].protocol_data : Bytes{}; }
+  std::uint64_t time_extensions_sent() const { return time_extensions_sent_; }
+  std::uint64_t pps_exchanges() const { return pps_exchanges_; }
   // A slot change the host has not read from the interrupt endpoint yet.
   bool notification_pending() const { return !interrupt_in_.empty(); }
 
@@ -166,6 +172,8 @@ class Reader : public usb::Device {
   std::function<void(const TraceEvent&)> trace_;
   std::uint64_t commands_handled_ = 0;
   std::vector<Bytes> time_extensions_;
+  std::uint64_t time_extensions_sent_ = 0;
+  std::uint64_t pps_exchanges_ = 0;
 };
 
 // The data rates and clock frequencies the reader advertises (CCID 5.1, 5.3.2, 5.3.3).

@@ -175,3 +175,39 @@ function pcsc.setup(timeout_ms)
   if not reader then error("no readerlab reader was listed within " .. (timeout_ms or 30000) .. " ms", 2) end
   return context, reader
 end
+
+-- Plugs reader `index` (default 1) in as another model (see Reader:configure) and waits
+-- until pcscd lists it; returns its name.
+function pcsc.replug_as(context, fields, index)
+  local reader = lab.reader(index or 1)
+  local old = pcsc.find_reader(context)
+  reader:configure(fields)
+  if old then pcsc.wait_for_reader_gone(context, old, 20000) end
+  local name = pcsc.wait_for_reader(context, 30000)
+  if not name then error("the reconfigured reader was not listed within 30 s", 2) end
+  return name
+end
+
+-- Inserts a bundled card into reader `index` (default 1) and waits until pcscd reports it;
+-- returns the reader state (with the ATR).
+function pcsc.insert_and_wait(context, name, profile, index)
+  lab.reader(index or 1):insert(profile)
+  local state = pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000)
+  if not state then error("card '" .. profile .. "' was not reported present within 5 s", 2) end
+  return state
+end
+
+-- Connects and fails the case unless it worked; returns the card handle and protocol.
+function pcsc.connect_ok(context, name, protocols)
+  local card, protocol, reply = pcsc.connect(context, name, protocols)
+  if reply.rv ~= 0 then error("SCardConnect failed: " .. tostring(reply.rv_name), 2) end
+  return card, protocol
+end
+
+-- Hex of a command APDU from its parts; Lc is written when data is given, Le when le is.
+function hex.apdu(header, data, le)
+  local apdu = hex.clean(header)
+  if data and #data > 0 then apdu = apdu .. string.format("%02x", hex.len(data)) .. hex.clean(data) end
+  if le then apdu = apdu .. string.format("%02x", le % 256) end
+  return apdu
+end

@@ -36,4 +36,14 @@ for _, variant in ipairs({ { label = "one message", fields = { exchange = "exten
     pcsc.wait_state(context, name, pcsc.SCARD_STATE_EMPTY, true, 5000)
   end
 end
+
+-- The extended-APDU card: one READ BINARY of its 4 KB file with an extended Le.
+local name = pcsc.replug_as(context, { exchange = "extended-apdu" })
+pcsc.insert_and_wait(context, name, "extended")
+local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
+lab.check_eq(hex.sw((pcsc.transmit(card, protocol, "00a4000c020105"))), "9000", "SELECT EF 0105")
+local read = pcsc.transmit(card, protocol, "00b00000001000")
+lab.check_eq(hex.len(read), 4098, "4 KB READ BINARY response length")
+lab.check_eq(hex.sw(read), "9000", "4 KB READ BINARY status word")
+pcsc.disconnect(card)
 pcsc.release(context)

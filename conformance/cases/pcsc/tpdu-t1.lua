@@ -4,17 +4,10 @@
 -- @timeout: 90
 
 local context = pcsc.establish()
-local reader = lab.reader(1)
-local old = pcsc.find_reader(context)
-reader:configure({ exchange = "tpdu" })
-if old then pcsc.wait_for_reader_gone(context, old, 20000) end
-local name = pcsc.wait_for_reader(context, 30000)
-lab.check(name ~= nil, "the TPDU-level reader was listed")
-if name then
-  reader:insert("t1-fs")
-  lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-  local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-  pcsc.ok(reply, "SCardConnect")
+local name = pcsc.replug_as(context, { exchange = "tpdu" })
+do
+  pcsc.insert_and_wait(context, name, "t1-fs")
+  local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
   lab.check_eq(protocol, pcsc.SCARD_PROTOCOL_T1, "active protocol")
 
   local aid = "f07265616465726c616201"

@@ -1,0 +1,108 @@
+// The reader driving the card engines: PPS, T=0 TPDUs, T=1 blocks, time extensions.
+#include "ccid_support.h"
+
+#include "cards/pps/pps.h"
+#include "cards/profiles.h"
+#include "cards/t1/block.h"
+#include "emulator/ccid/reader.h"
+
+#include <doctest/doctest.h>
+
+using namespace readerlab;
+using namespace readerlab::ccid;
+using namespace readerlab::ccid::test;
+
+namespace {
+
+Reader reader_at(ExchangeLevel level, const char* profile) {
+  ReaderConfig config;
+  config.set_exchange_level(level);
+  Reader reader(config);
+  reader.insert(cards::make_builtin_card(profile));
+  REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+  return reader;
+}
+
+}  // namespace
+
+TEST_CASE("at APDU level the reader negotiates a card's TA1 by PPS itself") {
+  Reader reader = reader_at(ExchangeLevel::short_apdu, "t0-t1");
+  CHECK(reader.pps_exchanges() == 1);
+  CHECK(reader.protocol_data().at(0) == 0x96);
+  const Bytes parameters = reader.handle_message(command(Command::get_parameters, 2));
+  CHECK(data_of(parameters).at(0) == 0x96);
+}
+
+TEST_CASE("at TPDU level the host's PPS reaches the card and its answer comes back") {
+  Reader reader = reader_at(ExchangeLevel::tpdu, "t0-t1");
+  CHECK(reader.pps_exchanges() == 0);
+  CHECK(reader.protocol_data().at(0) == 0x96);  // the ATR's TA1 until a PPS says otherwise
+  cards::Pps request;
+  request.protocol = 1;
+  request.pps1 = 0x96;
+  const Bytes pps = cards::build_pps(request);
+  const Bytes answer = reader.handle_message(command(Command::xfr_block, 2, pps));
+  CHECK(status_of(answer) == kActiveOk);
+  CHECK(data_of(answer) == pps);  // accepted: echoed
+  CHECK(reader.protocol() == 1);
+  // Only the first exchange after the ATR may be a PPS: a second one reaches the card's T=1
+  // side as a (bad) block, and the card does not echo it.
+  const Bytes again = reader.handle_message(command(Command::xfr_block, 3, pps));
+  CHECK(data_of(again) != pps);
+  CHECK(reader.pps_exchanges() == 1);
+}
+
+TEST_CASE("at TPDU level a T=0 case 4 APDU is sent as its TPDU and the card answers 61xx") {
+  Reader reader = reader_at(ExchangeLevel::tpdu, "t0-basic");
+  const Bytes answer = reader.handle_message(command(Command::xfr_block, 2, hex("80 10 00 00 02 CA FE 00")));
+  REQUIRE(status_of(answer) == kActiveOk);
+  CHECK(data_of(answer) == hex("61 02"));
+  const Bytes rest = reader.handle_message(command(Command::xfr_block, 3, hex("00 C0 00 00 02")));
+  CHECK(data_of(rest) == hex("CA FE 90 00"));
+}
+
+TEST_CASE("at APDU level the reader runs GET RESPONSE for a T=0 card") {
+  Reader reader = reader_at(ExchangeLevel::short_apdu, "t0-basic");
+  const Bytes answer = reader.handle_message(command(Command::xfr_block, 2, hex("80 10 00 00 02 CA FE 00")));
+  CHECK(data_of(answer) == hex("CA FE 90 00"));
+}
+
+TEST_CASE("at TPDU level T=1 blocks go to the card's T=1 side") {
+  Reader reader = reader_at(ExchangeLevel::tpdu, "t1-fs");
+  const Bytes block = cards::t1::make_i_block(0, 0, false, hex("00 84 00 00 08"), cards::t1::EdcKind::lrc);
+  const Bytes answer = reader.handle_message(command(Command::xfr_block, 2, block));
+  REQUIRE(status_of(answer) == kActiveOk);
+  const auto parsed = cards::t1::parse_block(data_of(answer), cards::t1::EdcKind::lrc);
+  REQUIRE(parsed.block);
+  CHECK(parsed.block->inf.size() == 10);  // 8 random bytes and 90 00
+}
+
+TEST_CASE("a slow T=1 card's WTX requests become CCID time-extension messages before the answer") {
+  Reader reader(ReaderConfig{});
+  reader.insert(cards::make_builtin_card("slow"));
+  REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+  // The slow card offers T=0 first; select T=1 as a host would by SetParameters.
+  const Bytes set = reader.handle_message(command(Command::set_parameters, 2, hex("11 10 00 15 00 20 00"), 0, 1));
+  REQUIRE(status_of(set) == kActiveOk);
+  REQUIRE(reader.protocol() == 1);
+  REQUIRE(reader.transfer_out(kBulkOut, command(Command::xfr_block, 3, hex("80 10 00 00 02 AB CD 00"))) ==
+          usb::TransferStatus::ok);
+  const auto first = reader.transfer_in(kBulkIn, 65536);
+  REQUIRE(first);
+  CHECK(status_of(first->data) == 0x80);  // bmCommandStatus 2: time extension, ICC active
+  CHECK(error_of(first->data) == 10);     // the card's WTX multiplier
+  CHECK(seq_of(first->data) == 3);
+  std::optional<usb::Device::InResult> last = first;
+  while (auto next = reader.transfer_in(kBulkIn, 65536)) last = next;
+  CHECK(status_of(last->data) == kActiveOk);
+  CHECK(data_of(last->data) == hex("AB CD 90 00"));
+  CHECK(reader.time_extensions_sent() >= 1);
+}
+
+TEST_CASE("a card with a wrong TCK is refused at power on with BAD_ATR_TCK") {
+  Reader reader;
+  reader.insert(cards::make_builtin_card("bad-atr"));
+  const Bytes answer = reader.handle_message(command(Command::icc_power_on, 1));
+  CHECK(status_of(answer) == kInactiveFailed);
+  CHECK(error_of(answer) == error::bad_atr_tck);
+}
