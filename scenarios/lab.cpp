@@ -95,6 +95,8 @@ int configure(lua_State* L, LabContext& lab) {
       else if (level == "short-apdu") config.set_exchange_level(ccid::ExchangeLevel::short_apdu);
       else if (level == "extended-apdu") config.set_exchange_level(ccid::ExchangeLevel::extended_apdu);
       else throw std::invalid_argument("exchange must be \"tpdu\", \"short-apdu\" or \"extended-apdu\"");
+    } else if (key == "card_timing" && value.is_boolean()) {
+      config.card_timing = value.get<bool>();
     } else if (key == "product" && value.is_string()) {
       config.product = value.get<std::string>();
     } else if (key == "serial" && value.is_string()) {

@@ -70,11 +70,8 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
 void Rig::reset_to_baseline() {
   bool removed_any = false, replugged_any = false;
   for (std::size_t i = 0; i < readers_.size(); ++i) {
-    const auto& current = readers_[i].reader->config();
-    const auto& baseline = readers_[i].baseline;
-    if (current.features != baseline.features || current.product != baseline.product ||
-        current.serial_number != baseline.serial_number || current.max_message_length != baseline.max_message_length) {
-      configure(i, baseline);
+    if (readers_[i].reader->config() != readers_[i].baseline) {
+      configure(i, readers_[i].baseline);
       replugged_any = true;
     }
     if (!readers_[i].plugged) {

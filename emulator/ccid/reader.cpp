@@ -193,6 +193,7 @@ void Reader::queue_slot_change() {
 
 void Reader::bus_reset() {
   bulk_in_.clear();
+  answer_held_until_.reset();
   interrupt_in_.clear();
   configuration_ = 0;
   bool any_present = false;
@@ -241,6 +242,8 @@ usb::TransferStatus Reader::transfer_out(std::uint8_t endpoint, std::span<const 
   Bytes answer = handle_message(data);
   for (auto& interim : take_time_extensions()) bulk_in_.push_back(std::move(interim));
   bulk_in_.push_back(std::move(answer));
+  // The answer is the last message queued; it waits while the card takes its time.
+  if (answer_delay_.count() > 0) answer_held_until_ = std::chrono::steady_clock::now() + answer_delay_;
   notify_in_data_ready(kBulkIn);
   return usb::TransferStatus::ok;
 }
@@ -251,6 +254,10 @@ std::optional<usb::Device::InResult> Reader::transfer_in(std::uint8_t endpoint, 
   else if (endpoint == kInterruptIn) queue = &interrupt_in_;
   else return InResult{usb::TransferStatus::stall, {}};
   if (queue->empty()) return std::nullopt;
+  if (queue == &bulk_in_ && answer_held_until_) {
+    if (bulk_in_.size() == 1 && std::chrono::steady_clock::now() < *answer_held_until_) return std::nullopt;
+    if (bulk_in_.size() == 1) answer_held_until_.reset();
+  }
   Bytes& front = queue->front();
   InResult result;
   if (front.size() <= max_length) {
@@ -262,6 +269,11 @@ std::optional<usb::Device::InResult> Reader::transfer_in(std::uint8_t endpoint, 
     front.erase(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(max_length));
   }
   return result;
+}
+
+std::optional<std::chrono::steady_clock::time_point> Reader::in_ready_at(std::uint8_t endpoint) const {
+  if (endpoint != kBulkIn || bulk_in_.size() != 1) return std::nullopt;
+  return answer_held_until_;
 }
 
 IccStatus Reader::icc_status(const Slot& slot) const {
@@ -289,6 +301,7 @@ Bytes Reader::failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, st
 Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
   Bytes answer;
   time_extensions_.clear();
+  answer_delay_ = std::chrono::milliseconds(0);
   if (trace_) trace_({true, Bytes(bytes.begin(), bytes.end())});
   ++commands_handled_;
   const auto decoded = decode(bytes, config_.max_message_length);
@@ -475,10 +488,13 @@ Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
   if (slot.pps_allowed && !m.data.empty() && m.data[0] == 0xFF) return pps_exchange(slot, m);
   slot.pps_allowed = false;
-  apply_card_faults(slot);
+  prepare_exchange(slot);
   if (slot.protocol == 1) {
     if (!slot.t1) start_protocol(slot);
+    const auto apdus_before = slot.t1->apdus_handled();
     auto answer = slot.t1->receive(m.data);
+    // The card's processing time belongs to the block that carried a whole command.
+    finish_exchange(slot, slot.t1->apdus_handled() != apdus_before);
     if (!answer) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
     return data_block(m.slot, m.seq, ok_status(slot), 0, *answer);
   }
@@ -486,7 +502,9 @@ Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
   // APDU whole (libccid does) add Le: like a reader on the wire, send what P3 announces.
   std::span<const std::uint8_t> tpdu(m.data);
   if (tpdu.size() > 5 && tpdu[4] != 0 && tpdu.size() == 5u + tpdu[4] + 1u) tpdu = tpdu.first(tpdu.size() - 1);
-  return t0_answer(slot, m, {cards::t0::exchange(*slot.card, tpdu, slot.convention)});
+  const T0Outcome outcome{cards::t0::exchange(*slot.card, tpdu, slot.convention)};
+  finish_exchange(slot, true);
+  return t0_answer(slot, m, outcome);
 }
 
 // PPS sent by the host through XfrBlock (CCID 6.1.4 at TPDU level): the card's answer goes
@@ -528,10 +546,31 @@ Bytes Reader::t0_answer(Slot& slot, const Message& m, const T0Outcome& outcome) 
   return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
 }
 
-// Faults a card asks for reach the protocol side that can show them.
-void Reader::apply_card_faults(Slot& slot) {
+// After an exchange: a delay the card asked for while answering holds this answer back; its
+// other faults wait for the next exchange. A command the card processed takes its time when
+// the scenario asked for card timing.
+void Reader::finish_exchange(Slot& slot, bool command_processed) {
   if (!slot.card) return;
-  const cards::ProtocolFaults faults = slot.card->take_protocol_faults();
+  if (config_.card_timing && command_processed) answer_delay_ += slot.card->protocol_behaviour().processing_time;
+  cards::ProtocolFaults faults = slot.card->take_protocol_faults();
+  answer_delay_ += faults.delay;
+  faults.delay = std::chrono::milliseconds(0);
+  if (faults.any()) slot.pending_faults = faults;
+}
+
+// Before an exchange: the time the card takes, and faults it asks for reach the protocol side
+// that can show them.
+void Reader::prepare_exchange(Slot& slot) {
+  if (!slot.card) return;
+  cards::ProtocolFaults faults = std::exchange(slot.pending_faults, {});
+  const cards::ProtocolFaults asked_now = slot.card->take_protocol_faults();
+  faults.mute_exchanges += asked_now.mute_exchanges;
+  faults.corrupt_edc_blocks += asked_now.corrupt_edc_blocks;
+  faults.garbage_answers += asked_now.garbage_answers;
+  if (asked_now.wtx_request) faults.wtx_request = asked_now.wtx_request;
+  if (asked_now.bad_procedure_byte) faults.bad_procedure_byte = asked_now.bad_procedure_byte;
+  faults.drop_off = faults.drop_off || asked_now.drop_off;
+  answer_delay_ += asked_now.delay;
   if (!faults.any()) return;
   if (slot.t1) {
     auto& t1 = slot.t1->faults();
@@ -630,8 +669,12 @@ Bytes Reader::deliver_response(Slot& slot, const Message& m, Bytes response) {
 
 Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu) {
   slot.pps_allowed = false;
-  apply_card_faults(slot);
-  if (slot.protocol == 0) return t0_answer(slot, m, {cards::t0::transmit_apdu(*slot.card, apdu, slot.convention)});
+  prepare_exchange(slot);
+  if (slot.protocol == 0) {
+    const T0Outcome outcome{cards::t0::transmit_apdu(*slot.card, apdu, slot.convention)};
+    finish_exchange(slot, true);
+    return t0_answer(slot, m, outcome);
+  }
   if (!slot.t1_reader) start_protocol(slot);
   // A card asking for more time makes the reader ask the host for it (CCID 6.2.6: bError
   // carries the multiplier while bmCommandStatus says time extension).
@@ -645,6 +688,7 @@ Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::u
     return card_side->receive(block);
   });
   slot.t1_reader->on_wtx(nullptr);
+  finish_exchange(slot, true);
   cards::CardResponse response;
   if (result.ok()) {
     response.data = result.response;

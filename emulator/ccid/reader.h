@@ -52,6 +52,11 @@ struct ReaderConfig {
   // Header plus a short APDU response of 256 data bytes and SW1 SW2, with room to spare (CCID 5.1).
   std::uint32_t max_message_length = 271;
   std::uint8_t interrupt_interval_ms = 10;
+  // Answer after the time a card says a command takes (ProtocolBehaviour::processing_time).
+  // Off by default: the emulator answers as fast as it can unless a scenario asks for time.
+  bool card_timing = false;
+
+  bool operator==(const ReaderConfig&) const = default;
 
   ExchangeLevel exchange_level() const;
   // Sets the dwFeatures level bits and a dwMaxCCIDMessageLength that suits the level.
@@ -117,6 +122,7 @@ class Reader : public usb::Device {
   usb::ControlResult control(const usb::SetupPacket& setup, std::span<const std::uint8_t> out_data) override;
   usb::TransferStatus transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) override;
   std::optional<InResult> transfer_in(std::uint8_t endpoint, std::size_t max_length) override;
+  std::optional<std::chrono::steady_clock::time_point> in_ready_at(std::uint8_t endpoint) const override;
   void set_configuration(std::uint8_t value) override { configuration_ = value; }
   std::uint8_t configuration() const override { return configuration_; }
   void bus_reset() override;
@@ -139,7 +145,8 @@ class Reader : public usb::Device {
     cards::Convention convention = cards::Convention::direct;
     // Only the first exchange after the ATR may be a PPS (ISO 7816-3 9.1).
     bool pps_allowed = false;
-    std::vector<Bytes> time_extensions;  // RDR_to_PC time-extension messages before an answer
+    // Faults a card asked for during an exchange, for the next one (its delay applies at once).
+    cards::ProtocolFaults pending_faults;
   };
 
   IccStatus icc_status(const Slot& slot) const;
@@ -153,7 +160,8 @@ class Reader : public usb::Device {
   Bytes pps_exchange(Slot& slot, const Message& m);
   void negotiate_pps(Slot& slot);
   void start_protocol(Slot& slot);
-  void apply_card_faults(Slot& slot);
+  void prepare_exchange(Slot& slot);
+  void finish_exchange(Slot& slot, bool command_processed);
   Bytes t0_answer(Slot& slot, const Message& m, const struct T0Outcome& outcome);
   Bytes next_response_part(Slot& slot, const Message& m);
   Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
@@ -172,6 +180,8 @@ class Reader : public usb::Device {
   std::function<void(const TraceEvent&)> trace_;
   std::uint64_t commands_handled_ = 0;
   std::vector<Bytes> time_extensions_;
+  std::chrono::milliseconds answer_delay_{0};  // for the message being handled
+  std::optional<std::chrono::steady_clock::time_point> answer_held_until_;
   std::uint64_t time_extensions_sent_ = 0;
   std::uint64_t pps_exchanges_ = 0;
 };

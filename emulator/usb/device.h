@@ -2,6 +2,7 @@
 // transfers. Transports (usbredir, in-process) drive a Device; functions (CCID) implement it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -93,6 +94,13 @@ class Device {
     Bytes data;
   };
   virtual std::optional<InResult> transfer_in(std::uint8_t endpoint_address, std::size_t max_length) = 0;
+
+  // When data held back for time (a slow card's answer) becomes available on an IN endpoint;
+  // nullopt when nothing waits for time. A transport sets a timer and asks again then.
+  virtual std::optional<std::chrono::steady_clock::time_point> in_ready_at(std::uint8_t endpoint_address) const {
+    (void)endpoint_address;
+    return std::nullopt;
+  }
 
   virtual void set_configuration(std::uint8_t value) = 0;
   virtual std::uint8_t configuration() const = 0;

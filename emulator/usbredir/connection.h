@@ -37,6 +37,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  protected:
   usbredirparser* parser() { return parser_; }
+  Socket::executor_type executor() { return socket_.get_executor(); }
   void flush();  // writes what the parser queued
   void log(const std::string& text) const;
 

@@ -155,7 +155,10 @@ void HostSession::complete_pending_in(std::uint8_t endpoint) {
   auto& queue = pending_in_[endpoint];
   while (!queue.empty()) {
     auto result = device_->transfer_in(endpoint, queue.front().length);
-    if (!result) return;
+    if (!result) {
+      wake_when_ready(endpoint);
+      return;
+    }
     const PendingIn request = queue.front();
     queue.pop_front();
     usb_redir_bulk_packet_header header{};
@@ -166,6 +169,19 @@ void HostSession::complete_pending_in(std::uint8_t endpoint) {
     usbredirparser_send_bulk_packet(parser(), request.id, &header, result->data.data(),
                                     static_cast<int>(result->data.size()));
   }
+}
+
+void HostSession::wake_when_ready(std::uint8_t endpoint) {
+  const auto ready_at = device_->in_ready_at(endpoint);
+  if (!ready_at) return;
+  if (!ready_timer_) ready_timer_ = std::make_unique<boost::asio::steady_timer>(executor());
+  ready_timer_->expires_at(*ready_at);
+  std::weak_ptr<Connection> weak = weak_from_this();
+  ready_timer_->async_wait([this, weak, endpoint](boost::system::error_code ec) {
+    if (ec || weak.expired() || !is_open()) return;
+    complete_pending_in(endpoint);
+    flush();
+  });
 }
 
 void HostSession::send_interrupt_data() {

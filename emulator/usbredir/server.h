@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <list>
 #include <map>
@@ -34,6 +35,8 @@ class HostSession : public Connection {
   void on_hello() override;
   void attach();
   void complete_pending_in(std::uint8_t endpoint);
+  // Asks again when the device holds data back for time (a slow card's answer).
+  void wake_when_ready(std::uint8_t endpoint);
   void send_interrupt_data();
 
   static HostSession& self(void* priv) { return *static_cast<HostSession*>(static_cast<Connection*>(priv)); }
@@ -66,6 +69,7 @@ class HostSession : public Connection {
   std::map<std::uint8_t, std::deque<PendingIn>> pending_in_;
   std::map<std::uint8_t, bool> interrupt_receiving_;
   std::uint64_t interrupt_packet_id_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> ready_timer_;
   std::uint64_t packets_handled_ = 0;
 };
 

@@ -18,7 +18,8 @@ function Reader:unplug() lab._unplug(self.index) end
 function Reader:replug() lab._replug(self.index) end
 function Reader:info() return lab._reader_info(self.index) end
 -- Plugs in another reader model: { exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
--- serial = ..., max_message_length = n }. The next case starts from the first model again.
+-- serial = ..., max_message_length = n, card_timing = true (answer after the time cards say
+-- they take) }. The next case starts from the first model again.
 function Reader:configure(fields) lab._configure(self.index, fields) end
 
 function lab.fail(message) error(message, 2) end
