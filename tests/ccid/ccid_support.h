@@ -2,6 +2,7 @@
 #pragma once
 
 #include "emulator/ccid/messages.h"
+#include "../support/hex.h"
 
 #include <cstdint>
 #include <span>
@@ -10,36 +11,8 @@
 
 namespace readerlab::ccid::test {
 
-// "6F 00" or "6F00" to bytes; anything that is not a hex digit separates.
-inline Bytes hex(std::string_view text) {
-  Bytes bytes;
-  int high = -1;
-  for (char c : text) {
-    int nibble = -1;
-    if (c >= '0' && c <= '9') nibble = c - '0';
-    if (c >= 'a' && c <= 'f') nibble = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') nibble = c - 'A' + 10;
-    if (nibble < 0) continue;
-    if (high < 0) {
-      high = nibble;
-    } else {
-      bytes.push_back(static_cast<std::uint8_t>(high << 4 | nibble));
-      high = -1;
-    }
-  }
-  return bytes;
-}
-
-inline std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static const char digits[] = "0123456789ABCDEF";
-  std::string text;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i) text += ' ';
-    text += digits[bytes[i] >> 4];
-    text += digits[bytes[i] & 0x0F];
-  }
-  return text;
-}
+using readerlab::test::hex;
+using readerlab::test::to_hex;
 
 // A PC_to_RDR message with a correct dwLength.
 inline Bytes command(std::uint8_t type, std::uint8_t seq, Bytes data = {}, std::uint8_t slot = 0,

@@ -12,27 +12,11 @@
 #include "cards/t1/block.h"
 #include "cards/t1/card_side.h"
 #include "cards/t1/interface_side.h"
+#include "../support/hex.h"
 
 namespace readerlab::cards::t1::test {
 
-inline Bytes hex(std::string_view text) {
-  Bytes bytes;
-  int high = -1;
-  for (const char c : text) {
-    int nibble = -1;
-    if (c >= '0' && c <= '9') nibble = c - '0';
-    if (c >= 'A' && c <= 'F') nibble = c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') nibble = c - 'a' + 10;
-    if (nibble < 0) continue;
-    if (high < 0) {
-      high = nibble;
-    } else {
-      bytes.push_back(static_cast<std::uint8_t>(high * 16 + nibble));
-      high = -1;
-    }
-  }
-  return bytes;
-}
+using readerlab::test::hex;
 
 // The card's application for most tests: answers the command itself followed by 90 00.
 inline Bytes echo_apdu(std::span<const std::uint8_t> command) {
