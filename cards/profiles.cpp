@@ -1,5 +1,7 @@
 #include "cards/profiles.h"
 
+#include "cards/lua/lua_card.h"
+
 namespace readerlab::cards {
 namespace {
 
@@ -236,6 +238,8 @@ std::vector<CardProfile> all_profiles() {
 std::vector<ProfileInfo> builtin_profiles() {
   std::vector<ProfileInfo> infos;
   for (const auto& profile : all_profiles()) infos.push_back({profile.name, profile.description});
+  for (const auto& lua : list_lua_cards())
+    infos.push_back({lua.name, lua.error.empty() ? lua.description + " (Lua card)" : "broken Lua card: " + lua.error});
   return infos;
 }
 
@@ -248,13 +252,20 @@ std::optional<CardProfile> builtin_profile(std::string_view name) {
 
 std::unique_ptr<Card> make_builtin_card(std::string_view name) {
   auto profile = builtin_profile(name);
-  if (!profile) return nullptr;
+  if (!profile) return make_lua_card(name);
   return std::make_unique<IsoCard>(std::move(*profile));
 }
 
 std::optional<Bytes> builtin_atr(std::string_view name) {
   auto profile = builtin_profile(name);
-  if (!profile || profile->mute) return std::nullopt;
+  if (!profile) {
+    const auto path = find_lua_card(name);
+    if (!path) return std::nullopt;
+    auto loaded = load_lua_card(*path);
+    if (!loaded || loaded.card->declared_atr().empty()) return std::nullopt;
+    return loaded.card->declared_atr();
+  }
+  if (profile->mute) return std::nullopt;
   return profile->atr;
 }
 

@@ -19,8 +19,8 @@ struct ProfileInfo {
 // Every built-in profile, in a stable order (for `readerlab cards`).
 std::vector<ProfileInfo> builtin_profiles();
 
-// A fresh card in its factory state (files, PIN counter, challenge generator); nullptr when
-// the name is unknown.
+// A fresh card in its factory state (files, PIN counter, challenge generator): a built-in
+// profile, else a bundled Lua card (cards/profiles/<name>.lua); nullptr when the name is unknown.
 std::unique_ptr<Card> make_builtin_card(std::string_view name);
 
 // The profile behind a built-in card, for tests or to derive a variant; nullopt if unknown.

@@ -2,6 +2,8 @@
 
 #include "scenarios/prelude.h"
 
+#include "emulator/usbredir/client.h"
+
 #include <stdexcept>
 #include <string_view>
 
@@ -112,6 +114,18 @@ int configure(lua_State* L, LabContext& lab) {
   return 0;
 }
 
+// lab._wait_change_read(index, timeout_ms): true once the host has read the reader's pending
+// slot-change notification (the driver knows the card left or came), false on timeout.
+int wait_change_read(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const lua_Integer timeout = luaL_optinteger(L, 2, 5000);
+  auto& reader = *lab.rig->reader(index).reader;
+  lua_pushboolean(L, usbredir::run_until(
+                         lab.rig->io(), [&] { return !reader.notification_pending(); },
+                         std::chrono::milliseconds(timeout)));
+  return 1;
+}
+
 int reader_info(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   auto& entry = lab.rig->reader(index);
@@ -213,7 +227,7 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
       {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
       {"_remove", guarded<remove>},            {"_unplug", guarded<unplug>},
       {"_replug", guarded<replug>},            {"_reader_info", guarded<reader_info>},
-      {"_configure", guarded<configure>},
+      {"_configure", guarded<configure>},      {"_wait_change_read", guarded<wait_change_read>},
       {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
       {"log", guarded<log>},                   {"metric", guarded<metric>},
       {"check", guarded<check>},               {"send", guarded<send>},

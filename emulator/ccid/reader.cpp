@@ -478,6 +478,28 @@ Bytes Reader::xfr_block(Slot& slot, const Message& m) {
   return complete_apdu(slot, m, m.data);
 }
 
+// One T=0 exchange through the card's T=0 side with the faults it asked for: a whole APDU
+// (the reader runs GET RESPONSE) or one TPDU (the host does).
+cards::t0::Result Reader::run_t0(Slot& slot, std::span<const std::uint8_t> bytes, bool whole_apdu,
+                                 const cards::ProtocolFaults& faults) {
+  if (faults.drop_off) {
+    // The card loses power in the middle of the exchange.
+    slot.card->deactivate();
+    cards::t0::Result dropped;
+    dropped.error = cards::t0::Error::card_deactivated;
+    return dropped;
+  }
+  cards::t0::CardSideOptions options;
+  options.null_bytes = slot.card->protocol_behaviour().t0_null_bytes;
+  options.convention = slot.convention;
+  options.bad_procedure_byte = faults.bad_procedure_byte;
+  if (!options.bad_procedure_byte && faults.garbage_answers > 0) options.bad_procedure_byte = 0xFF;
+  options.mute = faults.mute_exchanges > 0;
+  cards::t0::CardSide card_side(*slot.card, options);
+  cards::t0::InterfaceSide reader_side({slot.convention});
+  return whole_apdu ? reader_side.transmit(bytes, card_side) : reader_side.transmit_tpdu(bytes, card_side);
+}
+
 // The result of a T=0 exchange, whichever side ran GET RESPONSE.
 struct T0Outcome {
   cards::t0::Result result;
@@ -488,7 +510,7 @@ Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
   if (slot.pps_allowed && !m.data.empty() && m.data[0] == 0xFF) return pps_exchange(slot, m);
   slot.pps_allowed = false;
-  prepare_exchange(slot);
+  const cards::ProtocolFaults faults = prepare_exchange(slot);
   if (slot.protocol == 1) {
     if (!slot.t1) start_protocol(slot);
     const auto apdus_before = slot.t1->apdus_handled();
@@ -502,7 +524,7 @@ Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
   // APDU whole (libccid does) add Le: like a reader on the wire, send what P3 announces.
   std::span<const std::uint8_t> tpdu(m.data);
   if (tpdu.size() > 5 && tpdu[4] != 0 && tpdu.size() == 5u + tpdu[4] + 1u) tpdu = tpdu.first(tpdu.size() - 1);
-  const T0Outcome outcome{cards::t0::exchange(*slot.card, tpdu, slot.convention)};
+  const T0Outcome outcome{run_t0(slot, tpdu, false, faults)};
   finish_exchange(slot, true);
   return t0_answer(slot, m, outcome);
 }
@@ -560,8 +582,8 @@ void Reader::finish_exchange(Slot& slot, bool command_processed) {
 
 // Before an exchange: the time the card takes, and faults it asks for reach the protocol side
 // that can show them.
-void Reader::prepare_exchange(Slot& slot) {
-  if (!slot.card) return;
+cards::ProtocolFaults Reader::prepare_exchange(Slot& slot) {
+  if (!slot.card) return {};
   cards::ProtocolFaults faults = std::exchange(slot.pending_faults, {});
   const cards::ProtocolFaults asked_now = slot.card->take_protocol_faults();
   faults.mute_exchanges += asked_now.mute_exchanges;
@@ -571,7 +593,8 @@ void Reader::prepare_exchange(Slot& slot) {
   if (asked_now.bad_procedure_byte) faults.bad_procedure_byte = asked_now.bad_procedure_byte;
   faults.drop_off = faults.drop_off || asked_now.drop_off;
   answer_delay_ += asked_now.delay;
-  if (!faults.any()) return;
+  faults.delay = std::chrono::milliseconds(0);
+  if (!faults.any()) return faults;
   if (slot.t1) {
     auto& t1 = slot.t1->faults();
     t1.mute_blocks += faults.mute_exchanges;
@@ -579,7 +602,11 @@ void Reader::prepare_exchange(Slot& slot) {
     t1.garbage_blocks += faults.garbage_answers;
     if (faults.wtx_request) t1.wtx_before_next_answer = faults.wtx_request;
     if (faults.drop_off) t1.drop_off_after_blocks = 0;
+  } else if (faults.mute_exchanges > 1) {
+    // T=0 has no blocks to count: one exchange now, the rest later.
+    slot.pending_faults.mute_exchanges = faults.mute_exchanges - 1;
   }
+  return faults;
 }
 
 // A fresh card side of the transmission protocol, as after the ATR (ISO 7816-3 11.2).
@@ -669,9 +696,9 @@ Bytes Reader::deliver_response(Slot& slot, const Message& m, Bytes response) {
 
 Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu) {
   slot.pps_allowed = false;
-  prepare_exchange(slot);
+  const cards::ProtocolFaults faults = prepare_exchange(slot);
   if (slot.protocol == 0) {
-    const T0Outcome outcome{cards::t0::transmit_apdu(*slot.card, apdu, slot.convention)};
+    const T0Outcome outcome{run_t0(slot, apdu, true, faults)};
     finish_exchange(slot, true);
     return t0_answer(slot, m, outcome);
   }

@@ -4,6 +4,7 @@
 
 #include "cards/card.h"
 #include "cards/atr/convention.h"
+#include "cards/t0/t0.h"
 #include "cards/t1/card_side.h"
 #include "cards/t1/interface_side.h"
 #include "emulator/ccid/messages.h"
@@ -160,7 +161,9 @@ class Reader : public usb::Device {
   Bytes pps_exchange(Slot& slot, const Message& m);
   void negotiate_pps(Slot& slot);
   void start_protocol(Slot& slot);
-  void prepare_exchange(Slot& slot);
+  cards::ProtocolFaults prepare_exchange(Slot& slot);
+  cards::t0::Result run_t0(Slot& slot, std::span<const std::uint8_t> bytes, bool whole_apdu,
+                           const cards::ProtocolFaults& faults);
   void finish_exchange(Slot& slot, bool command_processed);
   Bytes t0_answer(Slot& slot, const Message& m, const struct T0Outcome& outcome);
   Bytes next_response_part(Slot& slot, const Message& m);

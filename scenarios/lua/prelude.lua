@@ -17,6 +17,9 @@ function Reader:remove() lab._remove(self.index) end
 function Reader:unplug() lab._unplug(self.index) end
 function Reader:replug() lab._replug(self.index) end
 function Reader:info() return lab._reader_info(self.index) end
+-- Waits until the driver has read the last insertion or removal from the interrupt endpoint;
+-- a change it has not read yet merges with the next one, as on real hardware.
+function Reader:wait_change_read(timeout_ms) return lab._wait_change_read(self.index, timeout_ms or 5000) end
 -- Plugs in another reader model: { exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
 -- serial = ..., max_message_length = n, card_timing = true (answer after the time cards say
 -- they take) }. The next case starts from the first model again.

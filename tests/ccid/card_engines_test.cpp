@@ -106,3 +106,34 @@ TEST_CASE("a card with a wrong TCK is refused at power on with BAD_ATR_TCK") {
   CHECK(status_of(answer) == kInactiveFailed);
   CHECK(error_of(answer) == error::bad_atr_tck);
 }
+
+TEST_CASE("faults a card script asks for while answering hit its next exchange") {
+  Reader reader(ReaderConfig{});
+  reader.insert(cards::make_builtin_card("hostile"));
+  REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+  const Bytes set = reader.handle_message(command(Command::set_parameters, 2, hex("11 10 00 45 00 FE 00"), 0, 1));
+  REQUIRE(status_of(set) == kActiveOk);
+  REQUIRE(reader.protocol() == 1);
+  const Bytes arm = reader.handle_message(command(Command::xfr_block, 3, hex("80 F5 00 00 00")));
+  CHECK(data_of(arm) == hex("90 00"));
+  const Bytes dropped = reader.handle_message(command(Command::xfr_block, 4, hex("00 A4 00 0C 02 3F 00")));
+  CHECK(status_of(dropped) == kInactiveFailed);
+  CHECK(error_of(dropped) == error::hw_error);
+}
+
+TEST_CASE("a T=0 card that drops off in the middle of an exchange is reported deactivated") {
+  Reader reader(ReaderConfig{});
+  reader.insert(cards::make_builtin_card("hostile"));
+  REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+  REQUIRE(reader.protocol() == 0);
+  CHECK(data_of(reader.handle_message(command(Command::xfr_block, 2, hex("80 F5 00 00 00")))) == hex("90 00"));
+  const Bytes dropped = reader.handle_message(command(Command::xfr_block, 3, hex("00 A4 00 0C 02 3F 00")));
+  CHECK(status_of(dropped) == kInactiveFailed);
+  CHECK(error_of(dropped) == error::hw_error);
+  // A mute T=0 exchange armed the same way answers ICC_MUTE and the card then answers again.
+  REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 4))) == kActiveOk);
+  CHECK(data_of(reader.handle_message(command(Command::xfr_block, 5, hex("80 F0 01 00 00")))) == hex("90 00"));
+  const Bytes mute = reader.handle_message(command(Command::xfr_block, 6, hex("00 A4 00 0C 02 3F 00")));
+  CHECK(error_of(mute) == error::icc_mute);
+  CHECK(data_of(reader.handle_message(command(Command::xfr_block, 7, hex("00 A4 00 0C 02 3F 00")))) == hex("90 00"));
+}
