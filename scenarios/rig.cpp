@@ -63,6 +63,11 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
     // races the guest's hub driver, which then may keep the old reader's descriptors.
     if (connected(index)) sleep(kSwapTime);
   }
+  // Another reader model comes empty: the card stays with the reader that was unplugged.
+  if (entry.reader->card_present()) {
+    entry.reader->remove();
+    entry.inserted_profile.clear();
+  }
   entry.reader->reconfigure(std::move(config));
   if (was_plugged) replug(index);
 }

@@ -36,7 +36,7 @@ class Rig {
   void remove(std::size_t index);
   void unplug(std::size_t index);
   void replug(std::size_t index);
-  // Turns the reader into another model: unplugged, reconfigured, plugged again.
+  // Turns the reader into another model: unplugged, reconfigured, plugged again, empty.
   void configure(std::size_t index, ccid::ReaderConfig config);
   // Back to the state a case starts from: every reader plugged, empty, in its first configuration.
   void reset_to_baseline();

@@ -22,7 +22,7 @@ function Reader:info() return lab._reader_info(self.index) end
 function Reader:wait_change_read(timeout_ms) return lab._wait_change_read(self.index, timeout_ms or 5000) end
 -- Plugs in another reader model: { exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
 -- serial = ..., max_message_length = n, card_timing = true (answer after the time cards say
--- they take) }. The next case starts from the first model again.
+-- they take) }. The new model comes empty. The next case starts from the first model again.
 function Reader:configure(fields) lab._configure(self.index, fields) end
 
 function lab.fail(message) error(message, 2) end
