@@ -1,5 +1,8 @@
 #include "cards/lua/sandbox.h"
 
+#include <cmath>
+#include <string_view>
+
 #include <cctype>
 #include <cstdlib>
 #include <lua.hpp>
@@ -110,6 +113,50 @@ int record_global(lua_State* L) {
   return 0;
 }
 
+// Lua's pattern matching runs in C, outside the instruction count, and backtracks: a pattern
+// with k repetitions over n bytes may take about n^(k+2) steps (every start position, every
+// split). Patterns whose bound passes kPatternStepLimit are refused as a script error, so a
+// card cannot hang the emulator in string.find, match, gmatch or gsub.
+constexpr double kPatternStepLimit = 1e8;
+
+int guarded_pattern_function(lua_State* L) {
+  std::size_t subject_length = 0, pattern_length = 0;
+  luaL_checklstring(L, 1, &subject_length);
+  const char* pattern = luaL_checklstring(L, 2, &pattern_length);
+  const bool plain_find = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
+  if (!plain_find) {
+    int repetitions = 0;
+    for (std::size_t i = 0; i < pattern_length; ++i) {
+      const char c = pattern[i];
+      if (c == '%') {
+        if (i + 1 < pattern_length && pattern[i + 1] == 'b') ++repetitions;
+        ++i;
+      } else if (c == '*' || c == '+' || c == '-' || c == '?') {
+        ++repetitions;
+      }
+    }
+    const double steps = std::pow(static_cast<double>(subject_length) + 1.0, repetitions + 2);
+    if (steps > kPatternStepLimit)
+      return luaL_error(L, "pattern with %d repetitions over %d bytes is too costly for a card script", repetitions,
+                        static_cast<int>(subject_length));
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+void guard_pattern_functions(lua_State* L) {
+  lua_getglobal(L, LUA_STRLIBNAME);
+  for (const char* name : {"find", "match", "gmatch", "gsub"}) {
+    lua_getfield(L, -1, name);
+    lua_pushboolean(L, std::string_view(name) == "find");  // find may be asked for plain text
+    lua_pushcclosure(L, guarded_pattern_function, 2);
+    lua_setfield(L, -2, name);
+  }
+  lua_pop(L, 1);
+}
+
 int open_sandbox(lua_State* L) {
   static const luaL_Reg libraries[] = {{LUA_GNAME, luaopen_base},
                                        {LUA_STRLIBNAME, luaopen_string},
@@ -130,6 +177,7 @@ int open_sandbox(lua_State* L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");  // makes bytecode
   lua_pop(L, 1);
+  guard_pattern_functions(L);
 
   lua_pushcfunction(L, protected_call);
   lua_setglobal(L, "pcall");

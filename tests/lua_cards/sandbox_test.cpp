@@ -344,3 +344,32 @@ TEST_CASE("a memory cap too small for the libraries is a load error, not a crash
   }
   CHECK(refused > 0);
 }
+
+TEST_CASE("a pattern that could backtrack for ages breaks the card instead of hanging the emulator") {
+  const std::string script = R"lua(
+name = "patterns"
+atr = "3B 00"
+function on_apdu(apdu)
+  if apdu.ins == 0x01 then
+    local subject = string.rep("a", 200)
+    return string.find(subject, "a-a-a-a-b") and "6A80" or "9000"
+  end
+  if apdu.ins == 0x02 then
+    return string.find("readerlab card", "card", 1, true) and "9000" or "6F00"
+  end
+  return string.match("abc123", "%a+(%d+)") == "123" and "9000" or "6F00"
+end
+)lua";
+  auto loaded = readerlab::cards::load_lua_card_text(script, "patterns.lua");
+  REQUIRE(loaded);
+  auto& card = *loaded.card;
+  REQUIRE(card.reset(readerlab::cards::ResetKind::cold));
+  CHECK(card.transmit_apdu(std::vector<std::uint8_t>{0x00, 0x03, 0x00, 0x00}).data ==
+        std::vector<std::uint8_t>{0x90, 0x00});
+  CHECK(card.transmit_apdu(std::vector<std::uint8_t>{0x00, 0x02, 0x00, 0x00}).data ==
+        std::vector<std::uint8_t>{0x90, 0x00});
+  const auto costly = card.transmit_apdu(std::vector<std::uint8_t>{0x00, 0x01, 0x00, 0x00});
+  CHECK(costly.status == readerlab::cards::CardStatus::mute);
+  CHECK(card.last_error().find("too costly") != std::string::npos);
+  CHECK(card.last_error().find("patterns.lua:") != std::string::npos);
+}
