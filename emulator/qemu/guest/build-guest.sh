@@ -12,6 +12,7 @@
 # Writes DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio) and DIR/manifest.txt. Running it
 # again rebuilds the same files (outputs are replaced atomically).
 set -euo pipefail
+trap 'echo "build-guest: error: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
 die() { echo "build-guest: error: $*" >&2; exit 1; }
 note() { echo "build-guest: $*" >&2; }
@@ -84,8 +85,12 @@ add_elf() {
     while read -r lib; do
         [ -n "$lib" ] && add_file "$lib"
     done < <(ldd "$src" 2>/dev/null | sed -n -e 's/.*=> \(\/[^ ]*\) (.*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
-    if ldd "$src" 2>/dev/null | grep -q 'not found'; then
-        die "ldd of $src names a library that is not installed: $(ldd "$src" | grep 'not found' | head -1)"
+    # Readers in these pipelines consume all their input: with pipefail, a reader that stops
+    # early (grep -q, head, awk exit) makes the writer die of SIGPIPE and the script fail.
+    local missing
+    missing=$(ldd "$src" 2>/dev/null | grep 'not found' || true)
+    if [ -n "$missing" ]; then
+        die "ldd of $src names a library that is not installed: ${missing%%$'\n'*}"
     fi
 }
 
@@ -124,7 +129,7 @@ add_elf "$agent" /usr/bin/readerlab-agent
 if command -v strip >/dev/null 2>&1; then strip "$stage/usr/bin/readerlab-agent" 2>/dev/null || true; fi
 
 # glibc dlopens libgcc_s.so.1 for thread cancellation; ldd does not name it.
-libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s\.so\.1 .*x86-64/ {print $NF; exit}')
+libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s\.so\.1 .*x86-64/ && found == "" {found = $NF} END {print found}')
 [ -n "$libgcc" ] || libgcc=/lib/x86_64-linux-gnu/libgcc_s.so.1
 [ -f "$libgcc" ] || die "libgcc_s.so.1 not found: run 'apt-get install libgcc-s1'"
 add_file "$libgcc"
