@@ -4,10 +4,8 @@
 -- @timeout: 180
 
 local context, name = pcsc.setup()
-lab.reader(1):insert("t1-fs")
-lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-pcsc.ok(reply, "SCardConnect")
+pcsc.insert_and_wait(context, name, "t1-fs")
+local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
 
 -- Each APDU is a different ECHO, checked byte for byte, over the host-to-guest path.
 local count, wrong = 1000, 0

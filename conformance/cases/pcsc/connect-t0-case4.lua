@@ -3,11 +3,8 @@
 -- @spec: ISO 7816-3 10.3 (T=0); ISO 7816-4 5.1
 
 local context, name = pcsc.setup()
-lab.reader(1):insert("t0-basic")
-lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-
-local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-pcsc.ok(reply, "SCardConnect")
+pcsc.insert_and_wait(context, name, "t0-basic")
+local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
 lab.check_eq(protocol, pcsc.SCARD_PROTOCOL_T0, "active protocol")
 
 -- The cards' ECHO command (CLA 80, INS 10) returns its command data: a case 4 APDU.

@@ -3,11 +3,8 @@
 -- @spec: ISO 7816-4 11.2.2; CCID 6.1.4
 
 local context, name = pcsc.setup()
-lab.reader(1):insert("t1-fs")
-lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-
-local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-pcsc.ok(reply, "SCardConnect")
+pcsc.insert_and_wait(context, name, "t1-fs")
+local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
 lab.check_eq(protocol, pcsc.SCARD_PROTOCOL_T1, "active protocol")
 
 aid = "f07265616465726c616201"

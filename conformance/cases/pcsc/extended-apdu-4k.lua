@@ -15,16 +15,10 @@ local reader = lab.reader(1)
 for _, variant in ipairs({ { label = "one message", fields = { exchange = "extended-apdu" } },
                            { label = "chained in 1 KB messages",
                              fields = { exchange = "extended-apdu", max_message_length = 1034 } } }) do
-  local old = pcsc.find_reader(context)
-  reader:configure(variant.fields)
-  if old then pcsc.wait_for_reader_gone(context, old, 20000) end
-  local name = pcsc.wait_for_reader(context, 30000)
-  lab.check(name ~= nil, variant.label .. ": the extended-APDU reader was listed")
-  if name then
-    reader:insert("t1-fs")
-    lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-    local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-    pcsc.ok(reply, "SCardConnect")
+  local name = pcsc.replug_as(context, variant.fields)
+  do
+    pcsc.insert_and_wait(context, name, "t1-fs")
+    local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
     local apdu, data = extended_echo(4096)
     local response, transmit = pcsc.transmit(card, protocol, apdu)
     pcsc.ok(transmit, "SCardTransmit of a 4 KB extended APDU (" .. variant.label .. ")")

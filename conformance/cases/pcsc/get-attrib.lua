@@ -3,10 +3,8 @@
 -- @spec: PC/SC part 3 (attributes); libccid SCARDGETATTRIB
 
 local context, name = pcsc.setup()
-lab.reader(1):insert("t1-fs")
-lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-pcsc.ok(reply, "SCardConnect")
+pcsc.insert_and_wait(context, name, "t1-fs")
+local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
 
 local atr, atr_reply = pcsc.get_attrib(card, pcsc.SCARD_ATTR_ATR_STRING)
 pcsc.ok(atr_reply, "SCardGetAttrib(SCARD_ATTR_ATR_STRING)")

@@ -4,10 +4,8 @@
 
 local context, name = pcsc.setup()
 local reader = lab.reader(1)
-reader:insert("t1-fs")
-lab.check(pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil, "card seen")
-local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
-pcsc.ok(reply, "SCardConnect")
+pcsc.insert_and_wait(context, name, "t1-fs")
+local card, protocol = pcsc.connect_ok(context, name, pcsc.SCARD_PROTOCOL_ANY)
 lab.check_eq(hex.sw((pcsc.transmit(card, protocol, "0084000008"))), "9000", "GET CHALLENGE before removal")
 
 -- Start waiting for the change first, so the time measured is the driver's, not the poll's.
