@@ -26,6 +26,10 @@ std::string read_file(const std::filesystem::path& path) {
 
 }  // namespace
 
+bool CaseInfo::applies_to(const std::string& driver) const {
+  return drivers.empty() || std::find(drivers.begin(), drivers.end(), driver) != drivers.end();
+}
+
 CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::filesystem::path& file) {
   CaseInfo info;
   info.path = file;
@@ -53,6 +57,13 @@ CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::file
       while (std::getline(items, item, ',')) {
         item = trim(item);
         if (!item.empty()) info.covers.push_back(item);
+      }
+    } else if (key == "drivers") {
+      std::stringstream items(value);
+      std::string item;
+      while (std::getline(items, item, ',')) {
+        item = trim(item);
+        if (!item.empty()) info.drivers.push_back(item);
       }
     } else if (key == "spec") {
       info.spec = value;

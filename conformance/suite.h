@@ -19,6 +19,7 @@ namespace readerlab::conformance {
 //   @covers  comma-separated items it exercises, e.g. "pcsc:SCardTransmit, ccid:XfrBlock"
 //   @spec    the clauses it checks
 //   @timeout seconds (default 60)
+//   @drivers comma-separated drivers under test the case applies to (default: all)
 struct CaseInfo {
   std::string id;  // path below the cases folder, without ".lua", e.g. "pcsc/reader-listed"
   std::filesystem::path path;
@@ -26,6 +27,8 @@ struct CaseInfo {
   std::vector<std::string> covers;
   std::string spec;
   std::chrono::seconds timeout{60};
+  std::vector<std::string> drivers;  // empty: every driver
+  bool applies_to(const std::string& driver) const;
   std::string metadata_error;  // non-empty when the header is malformed
 };
 

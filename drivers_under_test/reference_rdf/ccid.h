@@ -1,0 +1,145 @@
+// The CCID message layer of the reference RDF driver (USB CCID rev 1.1): the functional
+// descriptor, PC_to_RDR messages out, RDR_to_PC answers back with bSeq matching and time
+// extensions. Driver code: no exceptions, RTTI or standard library containers.
+#pragma once
+
+#include "drivers_under_test/reference_rdf/usb_io.h"
+
+#include <stdint.h>
+
+namespace reference_rdf {
+
+namespace ccid {
+inline constexpr uint32_t kHeaderSize = 10;  // CCID 6.1
+// CCID 6.1 Table 6.1-1
+inline constexpr uint8_t kSetParameters = 0x61;
+inline constexpr uint8_t kIccPowerOn = 0x62;
+inline constexpr uint8_t kIccPowerOff = 0x63;
+inline constexpr uint8_t kGetSlotStatus = 0x65;
+inline constexpr uint8_t kEscape = 0x6B;
+inline constexpr uint8_t kGetParameters = 0x6C;
+inline constexpr uint8_t kXfrBlock = 0x6F;
+// CCID 6.2 Table 6.2-1
+inline constexpr uint8_t kDataBlock = 0x80;
+inline constexpr uint8_t kSlotStatus = 0x81;
+inline constexpr uint8_t kParameters = 0x82;
+inline constexpr uint8_t kEscapeAnswer = 0x83;
+// CCID 6.3.1
+inline constexpr uint8_t kNotifySlotChange = 0x50;
+// CCID 6.2.6 bStatus: bmICCStatus bits 0-1, bmCommandStatus bits 6-7
+inline constexpr uint8_t kIccActive = 0, kIccInactive = 1, kIccAbsent = 2;
+inline constexpr uint8_t kCommandOk = 0, kCommandFailed = 1, kCommandTimeExtension = 2;
+// CCID 6.2.6 Table 6.2-2 bError
+inline constexpr uint8_t kErrorIccMute = 0xFE;
+inline constexpr uint8_t kErrorXfrParity = 0xFD;
+inline constexpr uint8_t kErrorXfrOverrun = 0xFC;
+inline constexpr uint8_t kErrorHw = 0xFB;
+inline constexpr uint8_t kErrorBadAtrTs = 0xF8;
+inline constexpr uint8_t kErrorBadAtrTck = 0xF7;
+inline constexpr uint8_t kErrorProtocolNotSupported = 0xF6;
+inline constexpr uint8_t kErrorCmdNotSupported = 0x00;
+// CCID 5.1 dwFeatures
+inline constexpr uint32_t kFeatureAutoPps = 0x00000040;  // automatic parameter negotiation
+inline constexpr uint32_t kFeatureTpdu = 0x00010000;
+inline constexpr uint32_t kFeatureShortApdu = 0x00020000;
+inline constexpr uint32_t kFeatureExtendedApdu = 0x00040000;
+inline constexpr uint32_t kFeatureLevelMask = 0x00070000;
+// CCID 5.1 bDescriptorType of the functional descriptor, and its bLength
+inline constexpr uint8_t kFunctionalDescriptorType = 0x21;
+inline constexpr uint8_t kFunctionalDescriptorLength = 0x36;
+// CCID 5.3 class requests
+inline constexpr uint8_t kRequestGetClockFrequencies = 0x02;
+inline constexpr uint8_t kRequestGetDataRates = 0x03;
+}  // namespace ccid
+
+// The largest message the driver sends or takes: a short APDU / TPDU exchange with room for an
+// extended APDU of about 4 KB. Larger answers are refused as overflow.
+inline constexpr uint32_t kMaxCcidMessage = ccid::kHeaderSize + 4096 + 16;
+
+// CCID 5.1 Table 5.1-1, the fields the driver uses.
+struct CcidDescriptor {
+  uint8_t max_slot_index;
+  uint8_t voltage_support;
+  uint32_t protocols;
+  uint32_t default_clock_khz;
+  uint32_t max_clock_khz;
+  uint8_t num_clocks;
+  uint32_t data_rate;
+  uint32_t max_data_rate;
+  uint8_t num_data_rates;
+  uint32_t max_ifsd;
+  uint32_t mechanical;
+  uint32_t features;
+  uint32_t max_message_length;
+};
+
+enum class ExchangeLevel : uint8_t { character, tpdu, short_apdu, extended_apdu };
+ExchangeLevel exchange_level(const CcidDescriptor& descriptor);
+
+// Finds and decodes the CCID functional descriptor in a configuration descriptor (USB 2.0
+// 9.6.3 list of descriptors). False when there is none or it is short.
+bool parse_ccid_descriptor(const uint8_t* config, uint32_t length, CcidDescriptor* out);
+
+uint32_t read_le32(const uint8_t* p);
+void write_le32(uint8_t* p, uint32_t value);
+
+enum class CcidOutcome : uint8_t {
+  ok,         // bmCommandStatus 0
+  failed,     // bmCommandStatus 1: see error
+  timeout,    // no answer in time
+  transport,  // USB failure
+  malformed   // an answer the driver cannot read (short, bad length, overflow)
+};
+
+struct CcidAnswer {
+  CcidOutcome outcome;
+  uint8_t type;
+  uint8_t status;  // bStatus
+  uint8_t error;   // bError
+  uint8_t specific;  // byte 9: bChainParameter / bClockStatus / bProtocolNum
+  const uint8_t* data;  // into the channel's buffer, valid until the next exchange
+  uint32_t length;
+
+  uint8_t icc_status() const { return static_cast<uint8_t>(status & 0x03); }
+};
+
+// One slot's bulk pipe: sends a PC_to_RDR message and reads its answer.
+class CcidChannel {
+ public:
+  void attach(UsbIo* io, uint8_t slot, uint32_t max_message_length);
+
+  // Sends one message and waits for the answer with the same bSeq. A time-extension answer
+  // (CCID 6.2.6 bmCommandStatus 2) restarts the wait; answers with another bSeq (late answers
+  // to an earlier timed-out command) are skipped.
+  CcidAnswer exchange(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data, uint32_t length,
+                      uint32_t timeout_ms);
+
+  CcidAnswer power_on(uint32_t timeout_ms) { return exchange(ccid::kIccPowerOn, 0, 0, 0, nullptr, 0, timeout_ms); }
+  CcidAnswer power_off(uint32_t timeout_ms) { return exchange(ccid::kIccPowerOff, 0, 0, 0, nullptr, 0, timeout_ms); }
+  CcidAnswer slot_status(uint32_t timeout_ms) {
+    return exchange(ccid::kGetSlotStatus, 0, 0, 0, nullptr, 0, timeout_ms);
+  }
+  CcidAnswer xfr_block(const uint8_t* data, uint32_t length, uint32_t timeout_ms) {
+    return exchange(ccid::kXfrBlock, 0, 0, 0, data, length, timeout_ms);
+  }
+  CcidAnswer set_parameters(uint8_t protocol, const uint8_t* data, uint32_t length, uint32_t timeout_ms) {
+    return exchange(ccid::kSetParameters, protocol, 0, 0, data, length, timeout_ms);
+  }
+  CcidAnswer escape(const uint8_t* data, uint32_t length, uint32_t timeout_ms) {
+    return exchange(ccid::kEscape, 0, 0, 0, data, length, timeout_ms);
+  }
+
+  uint32_t max_payload() const { return max_message_ - ccid::kHeaderSize; }
+  uint64_t time_extensions() const { return time_extensions_; }
+
+ private:
+  // Trivial type (no initializers): it lives in driver memory that is zeroed, then attach()ed.
+  UsbIo* io_;
+  uint8_t slot_;
+  uint8_t seq_;
+  uint32_t max_message_;
+  uint64_t time_extensions_;
+  uint8_t buffer_[kMaxCcidMessage];
+};
+
+}  // namespace reference_rdf

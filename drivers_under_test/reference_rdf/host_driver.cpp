@@ -1,0 +1,71 @@
+#include "drivers_under_test/reference_rdf/host_driver.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace reference_rdf {
+
+HostDriver::HostDriver(UsbIo& usb) : usb_(usb), extension_(std::make_unique<RDF_DEVICE_EXTENSION>()) {
+  std::memset(static_cast<void*>(extension_.get()), 0, sizeof(RDF_DEVICE_EXTENSION));
+  device_.DeviceExtension = extension_.get();
+  device_.DeviceType = FILE_DEVICE_SMARTCARD;
+  device_.Flags = DO_BUFFERED_IO | DO_EXCLUSIVE;
+}
+
+HostDriver::~HostDriver() {
+  if (pending_ && pending_->irp.ReaderlabCompleteCount == 0) cancel_pending();
+  if (started_) RdfStopDevice(extension());
+}
+
+NTSTATUS HostDriver::start() {
+  const NTSTATUS status = RdfStartDevice(&device_, &usb_);
+  started_ = status == STATUS_SUCCESS;
+  return status;
+}
+
+IoctlResult HostDriver::ioctl(ULONG code, std::span<const std::uint8_t> input, ULONG output_length) {
+  auto request = std::make_unique<Request>();
+  const std::size_t size = std::max<std::size_t>(input.size(), output_length);
+  request->buffer.assign(std::max<std::size_t>(size, 1), 0);
+  if (!input.empty()) std::memcpy(request->buffer.data(), input.data(), input.size());
+  ReaderlabBuildDeviceControlIrp(&request->irp, &device_, code, size ? request->buffer.data() : nullptr,
+                                 static_cast<ULONG>(input.size()), output_length);
+  IoctlResult result;
+  result.status = RdfDeviceControl(&device_, &request->irp);
+  if (result.status == STATUS_PENDING && request->irp.ReaderlabCompleteCount == 0) {
+    result.pending = true;
+    pending_ = std::move(request);
+    return result;
+  }
+  const auto information = std::min<std::size_t>(request->irp.IoStatus.Information, size);
+  result.output.assign(request->buffer.begin(), request->buffer.begin() + static_cast<std::ptrdiff_t>(information));
+  return result;
+}
+
+IoctlResult HostDriver::ioctl_ulong(ULONG code, ULONG value, ULONG output_length) {
+  std::uint8_t bytes[sizeof(ULONG)];
+  std::memcpy(bytes, &value, sizeof(value));
+  return ioctl(code, bytes, output_length);
+}
+
+bool HostDriver::pending_completed() const { return pending_ && pending_->irp.ReaderlabCompleteCount > 0; }
+
+NTSTATUS HostDriver::pending_status() const {
+  if (!pending_) return STATUS_UNSUCCESSFUL;
+  return pending_completed() ? pending_->irp.IoStatus.Status : STATUS_PENDING;
+}
+
+void HostDriver::cancel_pending() {
+  if (pending_ && pending_->irp.ReaderlabCompleteCount == 0) IoCancelIrp(&pending_->irp);
+}
+
+void HostDriver::release_pending() {
+  if (pending_completed()) pending_.reset();
+}
+
+NTSTATUS HostDriver::poll_slot_change(ULONG timeout_ms) {
+  if (!started_) return STATUS_INVALID_DEVICE_STATE;
+  return RdfPollSlotChange(extension(), timeout_ms);
+}
+
+}  // namespace reference_rdf

@@ -1,0 +1,65 @@
+// Host-side implementations of the driver's UsbIo (not driver code: they may use the
+// standard library): in-process on a readerlab::usb::Device, and a usbredir client over a
+// socket to `readerlab serve` (the wire QEMU uses).
+#pragma once
+
+#include "drivers_under_test/reference_rdf/usb_io.h"
+#include "emulator/usb/device.h"
+#include "emulator/usbredir/client.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+#include <string>
+
+namespace reference_rdf {
+
+// CCID reader endpoints (readerlab's reader: CCID 5.2 bulk OUT, bulk IN, interrupt IN).
+struct CcidEndpoints {
+  uint8_t bulk_out = 0x01;
+  uint8_t bulk_in = 0x82;
+  uint8_t interrupt_in = 0x83;
+};
+
+// Transfers straight on the device model, in the caller's thread. A bulk IN the device does
+// not have yet (a slow card) is polled with short sleeps until the timeout.
+class InProcessUsb final : public UsbIo {
+ public:
+  explicit InProcessUsb(readerlab::usb::Device& device, CcidEndpoints endpoints = {});
+
+  UsbStatus bulk_out(const uint8_t* data, uint32_t length) override;
+  UsbStatus bulk_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override;
+  UsbStatus interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override;
+  UsbStatus control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) override;
+
+ private:
+  UsbStatus poll_in(uint8_t endpoint, uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms);
+  readerlab::usb::Device& device_;
+  CcidEndpoints endpoints_;
+};
+
+// Transfers through readerlab::usbredir::Client; every call runs the io_context until its
+// answer arrives. connect() sets configuration 1 and starts interrupt receiving.
+class UsbredirUsb final : public UsbIo {
+ public:
+  // nullptr with a reason when the server cannot be reached or offers no device.
+  static std::unique_ptr<UsbredirUsb> connect(boost::asio::io_context& io,
+                                              const readerlab::usbredir::SocketAddress& address,
+                                              std::string* error = nullptr, CcidEndpoints endpoints = {},
+                                              std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
+  UsbredirUsb(std::shared_ptr<readerlab::usbredir::Client> client, CcidEndpoints endpoints);
+
+  UsbStatus bulk_out(const uint8_t* data, uint32_t length) override;
+  UsbStatus bulk_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override;
+  UsbStatus interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override;
+  UsbStatus control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) override;
+
+  readerlab::usbredir::Client& client() { return *client_; }
+
+ private:
+  std::shared_ptr<readerlab::usbredir::Client> client_;
+  CcidEndpoints endpoints_;
+  std::chrono::milliseconds transfer_timeout_{5000};
+};
+
+}  // namespace reference_rdf

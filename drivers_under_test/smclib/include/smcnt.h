@@ -1,0 +1,47 @@
+// smcnt.h — the NT-specific part of the smart card driver library: OS_DEP_DATA and the
+// routines that deal with device objects, links, error log and the remove lock
+// (spec smclib.md §3 and §5, sources [DDI][H][PV]).
+#ifndef READERLAB_SMCNT_H
+#define READERLAB_SMCNT_H
+
+#include "wdm_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct _SMARTCARD_EXTENSION;
+
+// Allocated by SmartcardInitialize, freed by SmartcardExit.
+typedef struct _OS_DEP_DATA {
+  PDEVICE_OBJECT DeviceObject;  // set by the driver after SmartcardInitialize [S]
+  PIRP CurrentIrp;              // the IRP being processed (non-tracking IOCTLs)
+  PIRP NotificationIrp;         // the pending IS_PRESENT / IS_ABSENT IRP
+  KSPIN_LOCK SpinLock;          // guards ReaderCapabilities.CurrentState [DDI]
+  struct {
+    BOOLEAN Removed;
+    LONG RefCount;  // 1 after SmartcardInitialize [R]
+    PVOID TagList;  // model: unused
+  } RemoveLock;
+  PVOID ReaderlabPrivate;  // model: library-private state (callback serialization)
+} OS_DEP_DATA, *POS_DEP_DATA;
+
+// Creates \DosDevices\SCReader<n> for DeviceName (model: records the name, SUCCESS) [D].
+NTSTATUS SmartcardCreateLink(PUNICODE_STRING LinkName, PUNICODE_STRING DeviceName);
+// Writes an error log entry (model: printed when a debug level is set) [D].
+VOID SmartcardLogError(PVOID Object, NTSTATUS ErrorCode, PUNICODE_STRING Insertion, ULONG DumpData);
+
+// Remove lock [PV][R]. Acquire gives SUCCESS or DELETE_PENDING once the device is removed.
+NTSTATUS SmartcardAcquireRemoveLock(struct _SMARTCARD_EXTENSION* SmartcardExtension);
+NTSTATUS SmartcardAcquireRemoveLockWithTag(struct _SMARTCARD_EXTENSION* SmartcardExtension, ULONG Tag);
+VOID SmartcardReleaseRemoveLock(struct _SMARTCARD_EXTENSION* SmartcardExtension);
+VOID SmartcardReleaseRemoveLockWithTag(struct _SMARTCARD_EXTENSION* SmartcardExtension, ULONG Tag);
+// Marks the device removed, drops the reference SmartcardInitialize took and waits until every
+// acquired reference is released (RefCount 0). Release your own acquisitions first.
+VOID SmartcardReleaseRemoveLockAndWait(struct _SMARTCARD_EXTENSION* SmartcardExtension);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // READERLAB_SMCNT_H

@@ -1,0 +1,45 @@
+// Library-internal helpers shared by the smclib model's translation units.
+#ifndef READERLAB_SMCLIB_INTERNAL_H
+#define READERLAB_SMCLIB_INTERNAL_H
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "smclib.h"
+
+namespace readerlab::smclib {
+
+// Behind OS_DEP_DATA::ReaderlabPrivate.
+struct Private {
+  std::recursive_mutex callbacks;  // callbacks are serialized [D]
+  ULONG information = 0;           // IoRequest.Information points here during a dispatch
+  // T=1 engine: the APDU being sent (a copy, since request and reply share one buffer), the
+  // response gathered so far, and the S-block request of ours that awaits its response.
+  std::vector<UCHAR> t1_apdu;
+  std::vector<UCHAR> t1_reply;
+  UCHAR t1_awaiting = 0;
+};
+
+inline ULONG load_ulong(const UCHAR* p) {
+  ULONG v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_ulong(UCHAR* p, ULONG v) { std::memcpy(p, &v, sizeof v); }
+
+ULONG current_state(PSMARTCARD_EXTENSION ext);
+void set_state(PSMARTCARD_EXTENSION ext, ULONG state);
+
+// ATR evaluation shared by SmartcardUpdateCardCapabilities and SET_PROTOCOL.
+// `for_set_protocol`: a DEFAULT PtsData.Type then presets SPECIFIC for single-protocol cards.
+NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol);
+// Fresh T=1 engine state (the next exchange starts with S(IFS request)).
+void reset_t1(PSMARTCARD_EXTENSION ext);
+
+extern const CLOCK_RATE_CONVERSION kClockRateConversion[16];
+extern const BIT_RATE_ADJUSTMENT kBitRateAdjustment[16];
+
+}  // namespace readerlab::smclib
+
+#endif

@@ -1,0 +1,537 @@
+// smclib model: initialisation, IOCTL dispatch (spec smclib.md §1), attributes (§4), card
+// tracking, the remove lock and small routines (§5).
+#include <atomic>
+#include <chrono>
+#include <new>
+#include <thread>
+
+#include "internal.h"
+
+namespace readerlab::smclib {
+
+ULONG current_state(PSMARTCARD_EXTENSION ext) {
+  KIRQL irql = PASSIVE_LEVEL;
+  KeAcquireSpinLock(&ext->OsData->SpinLock, &irql);
+  const ULONG state = ext->ReaderCapabilities.CurrentState;
+  KeReleaseSpinLock(&ext->OsData->SpinLock, irql);
+  return state;
+}
+
+void set_state(PSMARTCARD_EXTENSION ext, ULONG state) {
+  if (ext->OsData == nullptr) {
+    ext->ReaderCapabilities.CurrentState = state;
+    return;
+  }
+  KIRQL irql = PASSIVE_LEVEL;
+  KeAcquireSpinLock(&ext->OsData->SpinLock, &irql);
+  ext->ReaderCapabilities.CurrentState = state;
+  KeReleaseSpinLock(&ext->OsData->SpinLock, irql);
+}
+
+namespace {
+
+std::atomic<ULONG> g_debug_level{0};  // default 0 [R]
+
+Private* priv(PSMARTCARD_EXTENSION ext) {
+  return static_cast<Private*>(ext->OsData->ReaderlabPrivate);
+}
+
+PREADER_FUNCTION callback(PSMARTCARD_EXTENSION ext, int index) {
+  return ext->ReaderFunction[index];
+}
+
+constexpr ULONG kFunctionMask = 0x0FFFu;
+ULONG function_of(ULONG code) { return (code >> 2) & kFunctionMask; }
+
+bool is_vendor_code(ULONG code) {
+  if (DEVICE_TYPE_FROM_CTL_CODE(code) != FILE_DEVICE_SMARTCARD) return true;  // other types [R]
+  const ULONG fn = function_of(code);
+  return fn >= SCARD_CTL_CODE_VENDOR_FIRST && fn <= SCARD_CTL_CODE_VENDOR_LAST;  // [D][R]
+}
+
+bool minor_from_input(ULONG code) {
+  return code == IOCTL_SMARTCARD_POWER || code == IOCTL_SMARTCARD_SET_PROTOCOL ||
+         code == IOCTL_SMARTCARD_GET_ATTRIBUTE || code == IOCTL_SMARTCARD_SET_ATTRIBUTE ||
+         is_vendor_code(code);
+}
+
+// ---- GET_ATTRIBUTE (spec §4) ----
+
+struct AttrOut {
+  UCHAR* buffer;
+  ULONG length;
+  ULONG* information;
+};
+
+NTSTATUS put_ulong(const AttrOut& out, ULONG value) {
+  if (out.buffer == nullptr || out.length < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
+  store_ulong(out.buffer, value);
+  *out.information = sizeof(ULONG);
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS put_uchar(const AttrOut& out, UCHAR value) {
+  if (out.buffer == nullptr || out.length < 1) return STATUS_BUFFER_TOO_SMALL;
+  out.buffer[0] = value;
+  *out.information = 1;
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS put_bytes(const AttrOut& out, const UCHAR* bytes, ULONG count) {
+  if (out.buffer == nullptr || out.length < count || out.length < 1) return STATUS_BUFFER_TOO_SMALL;
+  if (count != 0) std::memcpy(out.buffer, bytes, count);
+  *out.information = count;
+  return STATUS_SUCCESS;
+}
+
+template <typename S>
+NTSTATUS put_string(const AttrOut& out, const S& s) {
+  ULONG count = s.Length;
+  if (count > MAXIMUM_ATTR_STRING_LENGTH) count = MAXIMUM_ATTR_STRING_LENGTH;  // never past Buffer
+  return put_bytes(out, s.Buffer, count);
+}
+
+NTSTATUS get_attribute(PSMARTCARD_EXTENSION ext, ULONG tag, const AttrOut& out) {
+  const ULONG state = current_state(ext);
+  const SCARD_READER_CAPABILITIES& rc = ext->ReaderCapabilities;
+  const SCARD_CARD_CAPABILITIES& cc = ext->CardCapabilities;
+  const VENDOR_ATTR& va = ext->VendorAttr;
+  // IFD_PROTOCOL tags, ATR_STRING and ICC_TYPE_PER_ATR need a reset card [R].
+  const bool protocol_info_ok = state > SCARD_POWERED;
+
+  switch (tag) {
+    case SCARD_ATTR_VENDOR_NAME: return put_string(out, va.VendorName);
+    case SCARD_ATTR_VENDOR_IFD_TYPE: return put_string(out, va.IfdType);
+    case SCARD_ATTR_VENDOR_IFD_VERSION:
+      return put_ulong(out, (ULONG{va.IfdVersion.VersionMajor} << 24) |
+                                (ULONG{va.IfdVersion.VersionMinor} << 16) |
+                                ULONG{va.IfdVersion.BuildNumber});
+    case SCARD_ATTR_VENDOR_IFD_SERIAL_NO: return put_string(out, va.IfdSerialNo);
+    case SCARD_ATTR_CHANNEL_ID: return put_ulong(out, (rc.ReaderType << 16) | rc.Channel);  // [X]
+    case SCARD_ATTR_PROTOCOL_TYPES: return put_ulong(out, rc.SupportedProtocols);
+    case SCARD_ATTR_DEFAULT_CLK: return put_ulong(out, rc.CLKFrequency.Default);
+    case SCARD_ATTR_MAX_CLK: return put_ulong(out, rc.CLKFrequency.Max);
+    case SCARD_ATTR_DEFAULT_DATA_RATE: return put_ulong(out, rc.DataRate.Default);
+    case SCARD_ATTR_MAX_DATA_RATE: return put_ulong(out, rc.DataRate.Max);
+    case SCARD_ATTR_MAX_IFSD: return put_ulong(out, rc.MaxIFSD);
+    case SCARD_ATTR_POWER_MGMT_SUPPORT: return put_ulong(out, rc.PowerMgmtSupport);
+    case SCARD_ATTR_CHARACTERISTICS: return put_ulong(out, rc.MechProperties);
+    case SCARD_ATTR_DEVICE_UNIT: return put_ulong(out, va.UnitNo);
+
+    case SCARD_ATTR_CURRENT_PROTOCOL_TYPE:
+    case SCARD_ATTR_CURRENT_CLK:
+    case SCARD_ATTR_CURRENT_F:
+    case SCARD_ATTR_CURRENT_D:
+    case SCARD_ATTR_CURRENT_N:
+    case SCARD_ATTR_CURRENT_W:
+    case SCARD_ATTR_CURRENT_IFSC:
+    case SCARD_ATTR_CURRENT_IFSD:
+    case SCARD_ATTR_CURRENT_BWT:
+    case SCARD_ATTR_CURRENT_CWT:
+    case SCARD_ATTR_CURRENT_EBC_ENCODING: {
+      if (!protocol_info_ok) return STATUS_INVALID_DEVICE_STATE;
+      ULONG value = 0;
+      switch (tag) {
+        case SCARD_ATTR_CURRENT_PROTOCOL_TYPE: value = cc.Protocol.Selected; break;
+        case SCARD_ATTR_CURRENT_CLK:
+          value = cc.PtsData.CLKFrequency != 0 ? cc.PtsData.CLKFrequency : rc.CLKFrequency.Default;
+          break;
+        case SCARD_ATTR_CURRENT_F:
+          value = (cc.ClockRateConversion != nullptr) ? cc.ClockRateConversion[cc.Fl & 0x0F].F : 0;
+          break;
+        case SCARD_ATTR_CURRENT_D: {
+          if (cc.BitRateAdjustment != nullptr) {
+            const BIT_RATE_ADJUSTMENT& d = cc.BitRateAdjustment[cc.Dl & 0x0F];
+            value = d.DDivisor != 0 ? d.DNumerator / d.DDivisor : 0;
+          }
+          break;
+        }
+        case SCARD_ATTR_CURRENT_N: value = cc.N; break;
+        case SCARD_ATTR_CURRENT_W: value = cc.T0.WI; break;
+        case SCARD_ATTR_CURRENT_IFSC: value = cc.T1.IFSC; break;
+        case SCARD_ATTR_CURRENT_IFSD: value = ext->T1.IFSD; break;
+        case SCARD_ATTR_CURRENT_BWT: value = cc.T1.BWI; break;  // the integer, not a time [R]
+        case SCARD_ATTR_CURRENT_CWT: value = cc.T1.CWI; break;  // the integer, not a time [R]
+        default: value = cc.T1.EDC; break;                      // CURRENT_EBC_ENCODING
+      }
+      return put_ulong(out, value);
+    }
+
+    case SCARD_ATTR_ICC_PRESENCE:
+      if (state == SCARD_UNKNOWN) return STATUS_INVALID_DEVICE_STATE;
+      return put_uchar(out, state == SCARD_ABSENT ? 0 : (state == SCARD_PRESENT ? 1 : 2));
+    case SCARD_ATTR_ICC_INTERFACE_STATUS:
+      return put_uchar(out, state >= SCARD_SWALLOWED ? 0xFF : 0x00);
+    case SCARD_ATTR_ATR_STRING: {
+      if (!protocol_info_ok) return STATUS_INVALID_DEVICE_STATE;
+      ULONG n = cc.ATR.Length;
+      if (n > sizeof cc.ATR.Buffer) n = sizeof cc.ATR.Buffer;
+      return put_bytes(out, cc.ATR.Buffer, n);
+    }
+    case SCARD_ATTR_ICC_TYPE_PER_ATR:
+      if (!protocol_info_ok) return STATUS_INVALID_DEVICE_STATE;
+      return put_uchar(out, cc.Protocol.Selected != 0 ? 1 : 0);  // 1 = ISO 7816 asynchronous
+
+    default:
+      // SYNC_PROTOCOL_TYPES, the security class, EXTENDED_BWT, CURRENT_IO_STATE, ESC_*,
+      // DEVICE_IN_USE, names, SUPRESS_T1_IFS_REQUEST, PERF_* and anything unknown [R].
+      return STATUS_NOT_SUPPORTED;
+  }
+}
+
+// ---- SET_PROTOCOL (spec §1.2) ----
+
+NTSTATUS set_protocol(PSMARTCARD_EXTENSION ext) {
+  const ULONG mask = ext->MinorIoControlCode;
+  if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
+  const ULONG state = current_state(ext);
+  if (state <= SCARD_ABSENT) return STATUS_INVALID_DEVICE_STATE;
+
+  SCARD_CARD_CAPABILITIES& cc = ext->CardCapabilities;
+  if (state == SCARD_SPECIFIC && (mask & cc.Protocol.Selected) != 0) {
+    store_ulong(ext->IoRequest.ReplyBuffer, cc.Protocol.Selected);
+    *ext->IoRequest.Information = sizeof(ULONG);
+    return STATUS_SUCCESS;
+  }
+
+  cc.PtsData.Type = (mask & SCARD_PROTOCOL_DEFAULT) != 0 ? PTS_TYPE_DEFAULT : PTS_TYPE_OPTIMAL;
+  const NTSTATUS parsed = update_card_capabilities(ext, true);
+  if (!NT_SUCCESS(parsed) || (mask & SCARD_PROTOCOL_Tx) == 0) {
+    if (PREADER_FUNCTION parse = callback(ext, RDF_ATR_PARSE); parse != nullptr) {
+      const NTSTATUS status = parse(ext);
+      if (!NT_SUCCESS(status)) return status;
+    }
+  }
+
+  const ULONG wanted = mask & ~SCARD_PROTOCOL_DEFAULT;
+  bool common = (wanted & cc.Protocol.Supported) != 0;
+  if (common && current_state(ext) == SCARD_SPECIFIC && (wanted & cc.Protocol.Selected) == 0) {
+    common = false;  // a specific-mode card offers only its protocol
+  }
+  if (!common) {
+    cc.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+    return STATUS_NOT_SUPPORTED;
+  }
+  PREADER_FUNCTION fn = callback(ext, RDF_SET_PROTOCOL);
+  return fn(ext);
+}
+
+// ---- Card tracking (spec §1.2) ----
+
+NTSTATUS track(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool* pending) {
+  POS_DEP_DATA os = ext->OsData;
+  if (os->NotificationIrp != nullptr) return STATUS_DEVICE_BUSY;  // whatever the state [R]
+  PREADER_FUNCTION fn = callback(ext, RDF_CARD_TRACKING);
+  if (fn == nullptr) return STATUS_NOT_SUPPORTED;
+  const ULONG state = current_state(ext);
+  if (state == SCARD_UNKNOWN) return STATUS_INVALID_DEVICE_STATE;
+  if (code == IOCTL_SMARTCARD_IS_PRESENT && state >= SCARD_PRESENT) return STATUS_SUCCESS;
+  if (code == IOCTL_SMARTCARD_IS_ABSENT && state == SCARD_ABSENT) return STATUS_SUCCESS;
+
+  os->NotificationIrp = irp;
+  IoMarkIrpPending(irp);  // before the driver can complete it from another context
+  const NTSTATUS status = fn(ext);
+  if (status == STATUS_PENDING) {
+    *pending = true;
+    return status;
+  }
+  irp->ReaderlabStack.Control = static_cast<UCHAR>(irp->ReaderlabStack.Control & ~SL_PENDING_RETURNED);
+  // Win11 left NotificationIrp set here [R]; the driver is expected to clear it.
+  return status;
+}
+
+NTSTATUS call_driver(PSMARTCARD_EXTENSION ext, PIRP irp, int index, NTSTATUS missing, bool* pending) {
+  PREADER_FUNCTION fn = callback(ext, index);
+  if (fn == nullptr) return missing;
+  (void)irp;
+  const NTSTATUS status = fn(ext);
+  if (status == STATUS_PENDING) *pending = true;
+  return status;
+}
+
+NTSTATUS dispatch(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool* pending) {
+  POS_DEP_DATA os = ext->OsData;
+  const bool tracking = code == IOCTL_SMARTCARD_IS_PRESENT || code == IOCTL_SMARTCARD_IS_ABSENT;
+  if (tracking) return track(ext, irp, code, pending);
+
+  if (DEVICE_TYPE_FROM_CTL_CODE(code) == FILE_DEVICE_SMARTCARD &&
+      METHOD_FROM_CTL_CODE(code) == METHOD_NEITHER) {
+    return STATUS_INVALID_PARAMETER;  // [R]
+  }
+
+  if (code == IOCTL_SMARTCARD_GET_STATE) {
+    if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
+    store_ulong(ext->IoRequest.ReplyBuffer, current_state(ext));
+    *ext->IoRequest.Information = sizeof(ULONG);
+    return STATUS_SUCCESS;
+  }
+
+  // A driver request left pending makes the library busy until the driver clears CurrentIrp.
+  if (os->CurrentIrp != nullptr) return STATUS_DEVICE_BUSY;
+  os->CurrentIrp = irp;
+  NTSTATUS status = STATUS_INVALID_DEVICE_REQUEST;
+  const ULONG minor = ext->MinorIoControlCode;
+
+  switch (code) {
+    case IOCTL_SMARTCARD_POWER: {
+      if (callback(ext, RDF_CARD_POWER) == nullptr) { status = STATUS_NOT_SUPPORTED; break; }
+      if (minor > SCARD_WARM_RESET) { status = STATUS_INVALID_DEVICE_REQUEST; break; }
+      if (current_state(ext) <= SCARD_ABSENT) { status = STATUS_INVALID_DEVICE_STATE; break; }
+      if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH) {
+        status = STATUS_BUFFER_TOO_SMALL;
+        break;
+      }
+      ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+      ext->CardCapabilities.ATR.Length = 0;
+      std::memset(&ext->CardCapabilities.PtsData, 0, sizeof(PTS_DATA));
+      reset_t1(ext);
+      status = call_driver(ext, irp, RDF_CARD_POWER, STATUS_NOT_SUPPORTED, pending);
+      break;
+    }
+    case IOCTL_SMARTCARD_SET_PROTOCOL:
+      if (callback(ext, RDF_SET_PROTOCOL) == nullptr) { status = STATUS_NOT_SUPPORTED; break; }
+      status = set_protocol(ext);
+      if (status == STATUS_PENDING) *pending = true;
+      break;
+    case IOCTL_SMARTCARD_TRANSMIT: {
+      if (callback(ext, RDF_TRANSMIT) == nullptr) { status = STATUS_NOT_SUPPORTED; break; }
+      if (ext->IoRequest.RequestBufferLength < sizeof(SCARD_IO_REQUEST)) {
+        status = STATUS_INVALID_PARAMETER;
+        break;
+      }
+      const ULONG protocol = load_ulong(ext->IoRequest.RequestBuffer);
+      if (current_state(ext) != SCARD_SPECIFIC ||
+          protocol != ext->CardCapabilities.Protocol.Selected) {
+        status = STATUS_INVALID_DEVICE_STATE;
+        break;
+      }
+      status = call_driver(ext, irp, RDF_TRANSMIT, STATUS_NOT_SUPPORTED, pending);
+      break;
+    }
+    case IOCTL_SMARTCARD_GET_ATTRIBUTE:
+      status = get_attribute(ext, minor,
+                             AttrOut{ext->IoRequest.ReplyBuffer, ext->IoRequest.ReplyBufferLength,
+                                     ext->IoRequest.Information});
+      break;
+    case IOCTL_SMARTCARD_SET_ATTRIBUTE:
+      if (minor == SCARD_ATTR_SUPRESS_T1_IFS_REQUEST) {
+        ext->T1.State = T1_START;  // the next exchange skips S(IFS request) [R]
+        status = STATUS_SUCCESS;
+      } else {
+        status = STATUS_NOT_SUPPORTED;
+      }
+      break;
+    case IOCTL_SMARTCARD_EJECT:
+      status = call_driver(ext, irp, RDF_CARD_EJECT, STATUS_NOT_SUPPORTED, pending);
+      break;
+    case IOCTL_SMARTCARD_SWALLOW:
+      status = call_driver(ext, irp, RDF_READER_SWALLOW, STATUS_NOT_SUPPORTED, pending);
+      break;
+    case IOCTL_SMARTCARD_CONFISCATE:
+      status = call_driver(ext, irp, RDF_CARD_CONFISCATE, STATUS_NOT_SUPPORTED, pending);
+      break;
+    default:
+      if (is_vendor_code(code)) {
+        status = call_driver(ext, irp, RDF_IOCTL_VENDOR, STATUS_INVALID_DEVICE_REQUEST, pending);
+      } else {
+        // GET_LAST_ERROR, GET_PERF_CNTR, READ, WRITE and unassigned codes [R].
+        status = STATUS_INVALID_DEVICE_REQUEST;
+      }
+      break;
+  }
+  if (!*pending) os->CurrentIrp = nullptr;
+  return status;
+}
+
+}  // namespace
+}  // namespace readerlab::smclib
+
+using namespace readerlab::smclib;
+
+extern "C" {
+
+NTSTATUS SmartcardInitialize(PSMARTCARD_EXTENSION SmartcardExtension) {
+  PSMARTCARD_EXTENSION ext = SmartcardExtension;
+  if (ext == nullptr) return STATUS_INVALID_PARAMETER;
+  if (ext->Version < SMCLIB_VERSION_REQUIRED || ext->Version > SMCLIB_VERSION) {
+    return STATUS_UNSUCCESSFUL;  // nothing allocated [R]
+  }
+  if (ext->SmartcardRequest.BufferSize < MIN_BUFFER_SIZE) ext->SmartcardRequest.BufferSize = MIN_BUFFER_SIZE;
+  if (ext->SmartcardReply.BufferSize < MIN_BUFFER_SIZE) ext->SmartcardReply.BufferSize = MIN_BUFFER_SIZE;
+
+  auto* request = static_cast<PUCHAR>(ExAllocatePoolWithTag(NonPagedPool, ext->SmartcardRequest.BufferSize, 0));
+  auto* reply = static_cast<PUCHAR>(ExAllocatePoolWithTag(NonPagedPool, ext->SmartcardReply.BufferSize, 0));
+  auto* os = static_cast<POS_DEP_DATA>(ExAllocatePoolWithTag(NonPagedPool, sizeof(OS_DEP_DATA), 0));
+  auto* p = new (std::nothrow) Private;
+  if (request == nullptr || reply == nullptr || os == nullptr || p == nullptr) {
+    ExFreePool(request);
+    ExFreePool(reply);
+    ExFreePool(os);
+    delete p;
+    return STATUS_INSUFFICIENT_RESOURCES;  // [PV]
+  }
+  ext->SmartcardRequest.Buffer = request;
+  ext->SmartcardRequest.BufferLength = 0;
+  ext->SmartcardReply.Buffer = reply;
+  ext->SmartcardReply.BufferLength = 0;
+  KeInitializeSpinLock(&os->SpinLock);
+  os->RemoveLock.RefCount = 1;  // [R]
+  os->ReaderlabPrivate = p;
+  ext->OsData = os;
+  SmartcardInitializeCardCapabilities(ext);
+  return STATUS_SUCCESS;
+}
+
+VOID SmartcardExit(PSMARTCARD_EXTENSION SmartcardExtension) {
+  PSMARTCARD_EXTENSION ext = SmartcardExtension;
+  if (ext == nullptr) return;
+  ExFreePool(ext->SmartcardRequest.Buffer);
+  ext->SmartcardRequest.Buffer = nullptr;
+  ExFreePool(ext->SmartcardReply.Buffer);
+  ext->SmartcardReply.Buffer = nullptr;
+  if (ext->OsData != nullptr) {
+    delete static_cast<Private*>(ext->OsData->ReaderlabPrivate);
+    ExFreePool(ext->OsData);
+    ext->OsData = nullptr;
+  }
+}
+
+NTSTATUS SmartcardDeviceControl(PSMARTCARD_EXTENSION SmartcardExtension, PIRP Irp) {
+  PSMARTCARD_EXTENSION ext = SmartcardExtension;
+  if (ext == nullptr || Irp == nullptr) return STATUS_INVALID_PARAMETER;
+  if (ext->OsData == nullptr) {
+    Irp->IoStatus.Status = STATUS_INVALID_DEVICE_STATE;
+    Irp->IoStatus.Information = 0;
+    IoCompleteRequest(Irp, IO_NO_INCREMENT);
+    return STATUS_INVALID_DEVICE_STATE;
+  }
+  PIO_STACK_LOCATION stack = IoGetCurrentIrpStackLocation(Irp);
+  const ULONG code = stack->Parameters.DeviceIoControl.IoControlCode;
+  auto* buffer = static_cast<PUCHAR>(Irp->AssociatedIrp.SystemBuffer);
+  ULONG in_length = stack->Parameters.DeviceIoControl.InputBufferLength;
+  ULONG out_length = stack->Parameters.DeviceIoControl.OutputBufferLength;
+  if (buffer == nullptr) in_length = out_length = 0;
+
+  Private* p = priv(ext);
+  std::lock_guard<std::recursive_mutex> lock(p->callbacks);
+  ext->MajorIoControlCode = code;
+  if (in_length >= sizeof(ULONG) && minor_from_input(code)) {
+    ext->MinorIoControlCode = load_ulong(buffer);  // shorter input keeps the stale value [R]
+  }
+  p->information = 0;
+  ext->IoRequest.Information = &p->information;
+  ext->IoRequest.RequestBuffer = buffer;
+  ext->IoRequest.RequestBufferLength = in_length;
+  ext->IoRequest.ReplyBuffer = buffer;
+  ext->IoRequest.ReplyBufferLength = out_length;
+
+  bool pending = false;
+  const NTSTATUS status = dispatch(ext, Irp, code, &pending);
+  if (pending) {
+    IoMarkIrpPending(Irp);
+    return STATUS_PENDING;
+  }
+  ULONG information = p->information;
+  if (information > out_length) information = out_length;  // never report past the buffer
+  Irp->IoStatus.Status = status;
+  Irp->IoStatus.Information = information;
+  if (SmartcardGetDebugLevel() & DEBUG_IOCTL) {
+    DbgPrint("smclib: ioctl %08x -> %08x (%u bytes)\n", code, static_cast<ULONG>(status), information);
+  }
+  IoCompleteRequest(Irp, IO_NO_INCREMENT);
+  return status;
+}
+
+VOID SmartcardCompleteCardTracking(PSMARTCARD_EXTENSION SmartcardExtension) {
+  PSMARTCARD_EXTENSION ext = SmartcardExtension;
+  if (ext == nullptr || ext->OsData == nullptr) return;
+  KIRQL irql = PASSIVE_LEVEL;
+  IoAcquireCancelSpinLock(&irql);
+  PIRP irp = ext->OsData->NotificationIrp;
+  ext->OsData->NotificationIrp = nullptr;
+  if (irp != nullptr) IoSetCancelRoutine(irp, nullptr);
+  IoReleaseCancelSpinLock(irql);
+  if (irp == nullptr) return;
+  irp->IoStatus.Status = irp->Cancel ? STATUS_CANCELLED : STATUS_SUCCESS;
+  irp->IoStatus.Information = 0;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+}
+
+NTSTATUS SmartcardAcquireRemoveLock(PSMARTCARD_EXTENSION SmartcardExtension) {
+  return SmartcardAcquireRemoveLockWithTag(SmartcardExtension, 0);
+}
+
+NTSTATUS SmartcardAcquireRemoveLockWithTag(PSMARTCARD_EXTENSION SmartcardExtension, ULONG Tag) {
+  (void)Tag;
+  POS_DEP_DATA os = SmartcardExtension->OsData;
+  if (os == nullptr || __atomic_load_n(&os->RemoveLock.Removed, __ATOMIC_SEQ_CST)) return STATUS_DELETE_PENDING;
+  InterlockedIncrement(&os->RemoveLock.RefCount);
+  if (__atomic_load_n(&os->RemoveLock.Removed, __ATOMIC_SEQ_CST)) {
+    InterlockedDecrement(&os->RemoveLock.RefCount);
+    return STATUS_DELETE_PENDING;
+  }
+  return STATUS_SUCCESS;
+}
+
+VOID SmartcardReleaseRemoveLock(PSMARTCARD_EXTENSION SmartcardExtension) {
+  SmartcardReleaseRemoveLockWithTag(SmartcardExtension, 0);
+}
+
+VOID SmartcardReleaseRemoveLockWithTag(PSMARTCARD_EXTENSION SmartcardExtension, ULONG Tag) {
+  (void)Tag;
+  POS_DEP_DATA os = SmartcardExtension->OsData;
+  if (os == nullptr) return;
+  if (InterlockedDecrement(&os->RemoveLock.RefCount) < 0) {
+    InterlockedIncrement(&os->RemoveLock.RefCount);  // unbalanced release: keep the count sane
+    SmartcardDebug(DEBUG_ERROR, ("smclib: unbalanced SmartcardReleaseRemoveLock\n"));
+  }
+}
+
+VOID SmartcardReleaseRemoveLockAndWait(PSMARTCARD_EXTENSION SmartcardExtension) {
+  POS_DEP_DATA os = SmartcardExtension->OsData;
+  if (os == nullptr) return;
+  __atomic_store_n(&os->RemoveLock.Removed, BOOLEAN{TRUE}, __ATOMIC_SEQ_CST);
+  SmartcardReleaseRemoveLockWithTag(SmartcardExtension, 0);  // the reference from Initialize
+  // Wait for outstanding references. A model guard gives up after 5 s so a leaked reference
+  // shows as an error message instead of a hung test.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (__atomic_load_n(&os->RemoveLock.RefCount, __ATOMIC_SEQ_CST) > 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      DbgPrint("smclib: SmartcardReleaseRemoveLockAndWait: %d references never released\n",
+               static_cast<int>(os->RemoveLock.RefCount));
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+VOID SmartcardInvertData(PUCHAR Buffer, ULONG Length) {
+  if (Buffer == nullptr) return;
+  for (ULONG i = 0; i < Length; ++i) {
+    UCHAR in = Buffer[i];
+    UCHAR out = 0;
+    for (int bit = 0; bit < 8; ++bit) {
+      out = static_cast<UCHAR>((out << 1) | (in & 1));
+      in = static_cast<UCHAR>(in >> 1);
+    }
+    Buffer[i] = static_cast<UCHAR>(~out);
+  }
+}
+
+ULONG SmartcardGetDebugLevel(void) { return g_debug_level.load(); }
+VOID SmartcardSetDebugLevel(ULONG Level) { g_debug_level.store(Level); }
+
+VOID SmartcardLogError(PVOID Object, NTSTATUS ErrorCode, PUNICODE_STRING Insertion, ULONG DumpData) {
+  (void)Object;
+  (void)Insertion;
+  if (SmartcardGetDebugLevel() != 0) {
+    DbgPrint("smclib: error log entry %08x (dump %08x)\n", static_cast<ULONG>(ErrorCode), DumpData);
+  }
+}
+
+NTSTATUS SmartcardCreateLink(PUNICODE_STRING LinkName, PUNICODE_STRING DeviceName) {
+  if (LinkName == nullptr || DeviceName == nullptr) return STATUS_INVALID_PARAMETER;
+  return STATUS_SUCCESS;
+}
+
+}  // extern "C"
