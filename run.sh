@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds readerlab and the Linux guest, boots it
 # under QEMU with a virtual CCID reader and runs the conformance cases through the guest's
-# pcscd + libccid. Reports: out/junit.xml, out/report.md. Extra arguments go to `readerlab run`.
+# pcscd + libccid, then through the smclib model and the reference RDF driver on the host
+# (in-process and over usbredir). Reports: out/junit.xml, out/report.md (side by side).
+# Extra arguments go to `readerlab run`.
 set -euo pipefail
 cd "$(dirname "$0")"
 tools/install-deps.sh all
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target readerlab
 build/bin/readerlab guest build
-exec build/bin/readerlab run --out out "$@"
+exec build/bin/readerlab run --driver all --out out "$@"

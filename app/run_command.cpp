@@ -3,11 +3,13 @@
 #include "app/commands.h"
 #include "app/guest_session.h"
 #include "app/paths.h"
+#include "app/rdf_port.h"
 
 #include "conformance/report.h"
 #include "conformance/suite.h"
 #include "emulator/qemu/guest_commands.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <random>
@@ -26,6 +28,7 @@ struct RunOptions {
   std::filesystem::path out_dir = "out";
   std::filesystem::path guest_dir;
   std::vector<std::string> case_filters;
+  std::vector<std::string> drivers;  // libccid, reference-rdf, reference-rdf-usbredir
   std::uint64_t seed = 0;
   bool seed_given = false;
 };
@@ -39,6 +42,92 @@ bool selected(const conformance::CaseInfo& info, const std::vector<std::string>&
   return false;
 }
 
+void print_progress(std::size_t number, std::size_t total, const conformance::CaseResult& result) {
+  std::cout << "[" << number << "/" << total << "] " << std::left << std::setw(36) << result.info.id << " "
+            << conformance::to_string(result.outcome) << " (" << format_seconds(result.duration) << ")\n";
+  if (!result.message.empty() && conformance::counts_as_failure(result.outcome))
+    std::cout << "    " << result.message.substr(0, result.message.find('\n')) << "\n";
+  std::cout << std::flush;
+}
+
+void fail_all(conformance::RunSummary& summary, const std::vector<conformance::CaseInfo>& cases,
+              const std::string& why) {
+  for (const auto& info : cases) {
+    conformance::CaseResult result;
+    result.info = info;
+    result.outcome = conformance::Outcome::fail;
+    result.message = why;
+    summary.results.push_back(result);
+  }
+}
+
+// The cases through the guest's pcscd + libccid.
+conformance::RunSummary run_libccid(const RunOptions& options, const std::vector<conformance::CaseInfo>& cases,
+                                    const std::filesystem::path& out_dir) {
+  conformance::RunSummary summary;
+  summary.driver = "libccid";
+  summary.seed = options.seed;
+  GuestSession session({options.guest_dir, out_dir, 1, std::chrono::seconds(240)});
+  const std::string error = session.start();
+  if (!error.empty()) {
+    std::cerr << "readerlab run: " << error << "\n";
+    fail_all(summary, cases, "the guest did not start: " + error.substr(0, error.find('\n')));
+    return summary;
+  }
+  std::cout << "guest up: QEMU start to agent ready " << format_seconds(session.agent_ready_after()) << " ("
+            << (session.used_kvm() ? "KVM" : "TCG") << ")\n" << std::flush;
+  summary.facts.emplace_back("accelerator", session.used_kvm() ? "KVM" : "TCG");
+  summary.facts.emplace_back("QEMU start to agent ready", format_seconds(session.agent_ready_after()));
+  const auto expectations = conformance::load_expectations(expectations_dir() / "libccid.txt");
+  std::size_t number = 0;
+  for (const auto& info : cases) {
+    auto result = conformance::run_case(info, session.rig(), session.port(), expectations);
+    print_progress(++number, cases.size(), result);
+    summary.results.push_back(std::move(result));
+  }
+  if (auto first = session.port().first_apdu_at())
+    summary.facts.emplace_back("QEMU start to first successful APDU", format_seconds(*first - session.qemu_started()));
+  else
+    summary.facts.emplace_back("QEMU start to first successful APDU", "no APDU succeeded");
+  session.stop();
+  summary.facts.emplace_back("guest logs",
+                             (out_dir / "guest-console.log").string() + ", " + (out_dir / "pcscd.log").string());
+  return summary;
+}
+
+// The cases through the smclib model and the reference RDF driver on the host.
+conformance::RunSummary run_reference_rdf(const RunOptions& options, const std::vector<conformance::CaseInfo>& cases,
+                                          RdfTransport transport, const std::string& driver_name) {
+  conformance::RunSummary summary;
+  summary.driver = driver_name;
+  summary.seed = options.seed;
+  char pattern[] = "/tmp/readerlab-XXXXXX";
+  if (!::mkdtemp(pattern)) {
+    fail_all(summary, cases, "cannot create a folder for the reader's socket in /tmp");
+    return summary;
+  }
+  const std::filesystem::path socket_dir = pattern;
+  {
+    boost::asio::io_context io;
+    scenarios::Rig rig(io, nullptr);
+    usbredir::SocketAddress address;
+    address.is_unix = true;
+    address.path = (socket_dir / "reader1.sock").string();
+    rig.add_reader(address);
+    RdfPort port(rig, transport);
+    const auto expectations = conformance::load_expectations(expectations_dir() / (driver_name + ".txt"));
+    std::size_t number = 0;
+    for (const auto& info : cases) {
+      auto result = conformance::run_case(info, rig, port, expectations);
+      print_progress(++number, cases.size(), result);
+      summary.results.push_back(std::move(result));
+    }
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(socket_dir, ignored);
+  return summary;
+}
+
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
@@ -48,74 +137,71 @@ int run_command(const std::vector<std::string>& args) {
     if (args[i] == "--out" && has_value) options.out_dir = args[++i];
     else if (args[i] == "--guest" && has_value) options.guest_dir = args[++i];
     else if (args[i] == "--case" && has_value) options.case_filters.push_back(args[++i]);
+    else if (args[i] == "--driver" && has_value) options.drivers.push_back(args[++i]);
     else if (args[i] == "--seed" && has_value) {
       options.seed = std::stoull(args[++i]);
       options.seed_given = true;
     } else {
-      std::cerr << "usage: readerlab run [--out DIR] [--case ID|FILE]... [--guest DIR] [--seed N]\n";
+      std::cerr << "usage: readerlab run [--out DIR] [--driver libccid|reference-rdf|reference-rdf-usbredir|all]...\n"
+                   "                     [--case ID|FILE]... [--guest DIR] [--seed N]\n";
       return 2;
     }
   }
   if (!options.seed_given) options.seed = std::random_device{}();
+  const std::vector<std::string> all_drivers = {"libccid", "reference-rdf", "reference-rdf-usbredir"};
+  if (options.drivers.empty()) options.drivers = {"libccid"};
+  if (options.drivers.size() == 1 && options.drivers[0] == "all") options.drivers = all_drivers;
+  for (const auto& driver : options.drivers) {
+    if (std::find(all_drivers.begin(), all_drivers.end(), driver) == all_drivers.end()) {
+      std::cerr << "readerlab run: unknown driver '" << driver << "' (libccid, reference-rdf, reference-rdf-usbredir, all)\n";
+      return 2;
+    }
+  }
 
-  std::vector<conformance::CaseInfo> cases;
+  std::vector<conformance::CaseInfo> all_cases;
   for (auto& info : conformance::discover_cases(cases_dir()))
-    if (selected(info, options.case_filters)) cases.push_back(std::move(info));
-  if (cases.empty()) {
+    if (selected(info, options.case_filters)) all_cases.push_back(std::move(info));
+  std::vector<conformance::RunSummary> summaries;
+  std::size_t total_cases = 0;
+  for (const auto& driver : options.drivers) {
+    // reference-rdf-usbredir runs the cases written for the reference RDF driver.
+    const std::string family = driver == "libccid" ? "libccid" : "reference-rdf";
+    std::vector<conformance::CaseInfo> cases;
+    for (const auto& info : all_cases)
+      if (info.applies_to(family)) cases.push_back(info);
+    if (cases.empty()) continue;
+    total_cases += cases.size();
+    const auto out_dir = options.drivers.size() == 1 ? options.out_dir : options.out_dir / driver;
+    std::filesystem::create_directories(out_dir);
+    std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << options.seed
+              << ", output in " << out_dir.string() << "\n" << std::flush;
+    auto summary = driver == "libccid" ? run_libccid(options, cases, out_dir)
+                   : run_reference_rdf(options, cases,
+                                       driver == "reference-rdf" ? RdfTransport::in_process : RdfTransport::usbredir,
+                                       driver);
+    if (driver == "reference-rdf-usbredir") summary.driver = "reference-rdf-usbredir";
+    conformance::write_junit(out_dir / "junit.xml", summary);
+    conformance::write_markdown(out_dir / "report.md", summary);
+    summaries.push_back(std::move(summary));
+  }
+  if (total_cases == 0) {
     std::cerr << "readerlab run: no case matches";
     for (const auto& filter : options.case_filters) std::cerr << " '" << filter << "'";
-    std::cerr << " (see readerlab cases)\n";
+    std::cerr << " for the driver(s) asked (see readerlab cases)\n";
     return 2;
   }
-
-  conformance::RunSummary summary;
-  summary.driver = "libccid (Linux guest: pcscd + libccid)";
-  summary.seed = options.seed;
-  std::cout << "readerlab run: " << cases.size() << " case(s), seed " << options.seed << ", output in "
-            << options.out_dir.string() << "\n" << std::flush;
-
-  GuestSession session({options.guest_dir, options.out_dir, 1, std::chrono::seconds(240)});
-  const std::string error = session.start();
-  if (!error.empty()) {
-    std::cerr << "readerlab run: " << error << "\n";
-    for (const auto& info : cases) {
-      conformance::CaseResult result;
-      result.info = info;
-      result.outcome = conformance::Outcome::fail;
-      result.message = "the guest did not start: " + error.substr(0, error.find('\n'));
-      summary.results.push_back(result);
-    }
-  } else {
-    std::cout << "guest up: QEMU start to agent ready " << format_seconds(session.agent_ready_after()) << " ("
-              << (session.used_kvm() ? "KVM" : "TCG") << ")\n" << std::flush;
-    summary.facts.emplace_back("accelerator", session.used_kvm() ? "KVM" : "TCG");
-    summary.facts.emplace_back("QEMU start to agent ready", format_seconds(session.agent_ready_after()));
-    const auto expectations = conformance::load_expectations(expectations_dir() / "libccid.txt");
-    std::size_t number = 0;
-    for (const auto& info : cases) {
-      auto result = conformance::run_case(info, session.rig(), session.port(), expectations);
-      std::cout << "[" << ++number << "/" << cases.size() << "] " << std::left << std::setw(36) << info.id << " "
-                << conformance::to_string(result.outcome) << " (" << format_seconds(result.duration) << ")\n";
-      if (!result.message.empty() && conformance::counts_as_failure(result.outcome))
-        std::cout << "    " << result.message.substr(0, result.message.find('\n')) << "\n";
-      std::cout << std::flush;
-      summary.results.push_back(std::move(result));
-    }
-    if (auto first = session.port().first_apdu_at())
-      summary.facts.emplace_back("QEMU start to first successful APDU", format_seconds(*first - session.qemu_started()));
-    else
-      summary.facts.emplace_back("QEMU start to first successful APDU", "no APDU succeeded");
-    session.stop();
+  if (summaries.size() > 1) {
+    conformance::write_junit(options.out_dir / "junit.xml", summaries);
+    conformance::write_side_by_side(options.out_dir / "report.md", summaries);
   }
-  summary.facts.emplace_back("guest logs", (options.out_dir / "guest-console.log").string() + ", " +
-                                               (options.out_dir / "pcscd.log").string());
-  std::filesystem::create_directories(options.out_dir);
-  conformance::write_junit(options.out_dir / "junit.xml", summary);
-  conformance::write_markdown(options.out_dir / "report.md", summary);
-  std::cout << "\n";
-  conformance::print_table(std::cout, summary);
-  std::cout << conformance::closing_line(summary) << "\n";
-  return summary.failed() == 0 ? 0 : 1;
+  conformance::RunSummary total;
+  for (const auto& summary : summaries) {
+    std::cout << "\n== " << summary.driver << "\n";
+    conformance::print_table(std::cout, summary);
+    total.results.insert(total.results.end(), summary.results.begin(), summary.results.end());
+  }
+  std::cout << conformance::closing_line(total) << "\n";
+  return total.failed() == 0 ? 0 : 1;
 }
 
 int guest_command(const std::vector<std::string>& args) {

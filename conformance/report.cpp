@@ -83,12 +83,12 @@ std::string closing_line(const RunSummary& summary) {
   return std::to_string(summary.passed()) + " passed, " + std::to_string(summary.failed()) + " failed";
 }
 
-void write_junit(const std::filesystem::path& file, const RunSummary& summary) {
-  std::ofstream out(file);
+namespace {
+
+void write_testsuite(std::ostream& out, const RunSummary& summary) {
   std::chrono::milliseconds total{0};
   for (const auto& r : summary.results) total += r.duration;
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << "<testsuites>\n<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver)
+  out << "<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver)
       << "\" tests=\"" << summary.results.size() << "\" failures=\"" << summary.failed() << "\" skipped=\"0\" time=\""
       << seconds(total) << "\">\n";
   out << "  <properties>\n    <property name=\"seed\" value=\"" << summary.seed << "\"/>\n";
@@ -108,7 +108,98 @@ void write_junit(const std::filesystem::path& file, const RunSummary& summary) {
     if (!output.empty()) out << "    <system-out>" << xml_escape(output) << "</system-out>\n";
     out << "  </testcase>\n";
   }
-  out << "</testsuite>\n</testsuites>\n";
+  out << "</testsuite>\n";
+}
+
+// The IOCTLs a PC/SC call causes in a Windows reader driver (smclib.md section 1; the
+// resource manager's usual sequence).
+const char* ioctls_for(const std::string& pcsc_call) {
+  static const std::map<std::string, const char*> mapping = {
+      {"Connect", "IOCTL_SMARTCARD_POWER, IOCTL_SMARTCARD_SET_PROTOCOL"},
+      {"Reconnect", "IOCTL_SMARTCARD_POWER, IOCTL_SMARTCARD_SET_PROTOCOL"},
+      {"Disconnect", "IOCTL_SMARTCARD_POWER (when unpowering)"},
+      {"Transmit", "IOCTL_SMARTCARD_TRANSMIT"},
+      {"TransmitRepeat", "IOCTL_SMARTCARD_TRANSMIT"},
+      {"GetStatusChange", "IOCTL_SMARTCARD_IS_PRESENT, IOCTL_SMARTCARD_IS_ABSENT"},
+      {"GetAttrib", "IOCTL_SMARTCARD_GET_ATTRIBUTE"},
+      {"Status", "IOCTL_SMARTCARD_GET_STATE"},
+      {"Control", "vendor IOCTL (RDF_IOCTL_VENDOR)"},
+  };
+  const auto it = mapping.find(pcsc_call);
+  return it == mapping.end() ? nullptr : it->second;
+}
+
+}  // namespace
+
+void write_junit(const std::filesystem::path& file, const RunSummary& summary) {
+  write_junit(file, std::vector<RunSummary>{summary});
+}
+
+void write_junit(const std::filesystem::path& file, const std::vector<RunSummary>& summaries) {
+  std::ofstream out(file);
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  for (const auto& summary : summaries) write_testsuite(out, summary);
+  out << "</testsuites>\n";
+}
+
+void write_side_by_side(const std::filesystem::path& file, const std::vector<RunSummary>& summaries) {
+  std::ofstream out(file);
+  out << "# readerlab conformance report, side by side\n\n";
+  int passed = 0, failed = 0;
+  for (const auto& summary : summaries) {
+    passed += summary.passed();
+    failed += summary.failed();
+    out << "## " << summary.driver << "\n\n- " << closing_line(summary) << "\n";
+    for (const auto& [name, value] : summary.facts) out << "- " << name << ": " << value << "\n";
+    out << "\n";
+  }
+  out << "Overall: " << passed << " passed, " << failed << " failed\n\n";
+
+  // Rows: every case of any driver; one column per driver.
+  std::map<std::string, std::map<std::string, const CaseResult*>> rows;
+  for (const auto& summary : summaries)
+    for (const auto& result : summary.results) rows[result.info.id][summary.driver] = &result;
+  out << "## Cases\n\n| case |";
+  for (const auto& summary : summaries) out << " " << markdown_cell(summary.driver) << " |";
+  out << " IOCTLs the PC/SC calls cause on Windows |\n|---|";
+  for (std::size_t i = 0; i < summaries.size(); ++i) out << "---|";
+  out << "---|\n";
+  for (const auto& [id, by_driver] : rows) {
+    out << "| " << markdown_cell(id) << " |";
+    std::set<std::string> ioctls;
+    for (const auto& summary : summaries) {
+      const auto it = by_driver.find(summary.driver);
+      if (it == by_driver.end()) {
+        out << " – |";
+        continue;
+      }
+      out << " " << to_string(it->second->outcome) << " |";
+      for (const auto& call : it->second->record.calls_made)
+        if (const char* mapped = ioctls_for(call)) ioctls.insert(mapped);
+    }
+    std::string list;
+    for (const auto& ioctl : ioctls) list += (list.empty() ? "" : "; ") + ioctl;
+    out << " " << markdown_cell(list) << " |\n";
+  }
+
+  // Coverage: each @covers item, and which drivers' cases reached it.
+  std::map<std::string, std::map<std::string, std::set<std::string>>> coverage;
+  for (const auto& summary : summaries)
+    for (const auto& result : summary.results)
+      for (const auto& item : result.info.covers) coverage[item][summary.driver].insert(result.info.id);
+  out << "\n## Coverage\n\n| item |";
+  for (const auto& summary : summaries) out << " " << markdown_cell(summary.driver) << " |";
+  out << "\n|---|";
+  for (std::size_t i = 0; i < summaries.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& [item, by_driver] : coverage) {
+    out << "| " << markdown_cell(item) << " |";
+    for (const auto& summary : summaries) {
+      const auto it = by_driver.find(summary.driver);
+      out << " " << (it == by_driver.end() ? std::string("gap") : std::to_string(it->second.size()) + " case(s)") << " |";
+    }
+    out << "\n";
+  }
 }
 
 void write_markdown(const std::filesystem::path& file, const RunSummary& summary) {

@@ -26,4 +26,10 @@ std::string closing_line(const RunSummary& summary);
 void write_junit(const std::filesystem::path& file, const RunSummary& summary);
 void write_markdown(const std::filesystem::path& file, const RunSummary& summary);
 
+// Several drivers in one run: one JUnit testsuite per driver, and a Markdown report with one
+// column per driver, the coverage of every @covers item per driver, and the IOCTLs the PC/SC
+// calls of a case cause on Windows (SCardConnect: POWER and SET_PROTOCOL, ...).
+void write_junit(const std::filesystem::path& file, const std::vector<RunSummary>& summaries);
+void write_side_by_side(const std::filesystem::path& file, const std::vector<RunSummary>& summaries);
+
 }  // namespace readerlab::conformance

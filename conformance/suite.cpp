@@ -127,6 +127,7 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
   if (error.empty()) {
     try {
       rig.reset_to_baseline();
+      port.begin_case();
       const std::string source = read_file(info.path);
       scenarios::LuaSandbox sandbox;
       scenarios::install_lab(sandbox, rig, port, result.record);

@@ -20,6 +20,8 @@ class DriverPort {
   virtual std::uint64_t send(nlohmann::json request) = 0;
   // Runs the event loop until the reply with this id arrives; nullopt on timeout.
   virtual std::optional<nlohmann::json> wait(std::uint64_t id, std::chrono::milliseconds timeout) = 0;
+  // Called before each case: a port that can give the case a fresh driver does it here.
+  virtual void begin_case() {}
 };
 
 }  // namespace readerlab::scenarios

@@ -215,3 +215,64 @@ function hex.apdu(header, data, le)
   if le then apdu = apdu .. string.format("%02x", le % 256) end
   return apdu
 end
+
+-- IOCTLs through a Windows reader driver on the host (the smclib model and an RDF driver).
+-- Values from winsmcrd.h as the smclib spec lists them: SCARD_CTL_CODE(n) = 0x310000 | n << 2.
+smc = {
+  IOCTL_SMARTCARD_POWER = 0x310004, IOCTL_SMARTCARD_GET_ATTRIBUTE = 0x310008,
+  IOCTL_SMARTCARD_SET_ATTRIBUTE = 0x31000C, IOCTL_SMARTCARD_CONFISCATE = 0x310010,
+  IOCTL_SMARTCARD_TRANSMIT = 0x310014, IOCTL_SMARTCARD_EJECT = 0x310018,
+  IOCTL_SMARTCARD_SWALLOW = 0x31001C, IOCTL_SMARTCARD_READ = 0x310020, IOCTL_SMARTCARD_WRITE = 0x310024,
+  IOCTL_SMARTCARD_IS_PRESENT = 0x310028, IOCTL_SMARTCARD_IS_ABSENT = 0x31002C,
+  IOCTL_SMARTCARD_SET_PROTOCOL = 0x310030, IOCTL_SMARTCARD_GET_STATE = 0x310038,
+  IOCTL_SMARTCARD_GET_LAST_ERROR = 0x31003C, IOCTL_SMARTCARD_GET_PERF_CNTR = 0x310040,
+  IOCTL_SMARTCARD_GET_FEATURE_REQUEST = 0x313520,
+  SCARD_POWER_DOWN = 0, SCARD_COLD_RESET = 1, SCARD_WARM_RESET = 2,
+  SCARD_PROTOCOL_T0 = 1, SCARD_PROTOCOL_T1 = 2, SCARD_PROTOCOL_RAW = 0x10000,
+  SCARD_PROTOCOL_DEFAULT = 0x80000000,
+  SCARD_UNKNOWN = 0, SCARD_ABSENT = 1, SCARD_PRESENT = 2, SCARD_SWALLOWED = 3, SCARD_POWERED = 4,
+  SCARD_NEGOTIABLE = 5, SCARD_SPECIFIC = 6,
+}
+
+-- A ULONG as the 4 little-endian bytes an IOCTL buffer carries.
+function smc.ulong(value)
+  return string.format("%02x%02x%02x%02x", value & 0xFF, (value >> 8) & 0xFF, (value >> 16) & 0xFF, (value >> 24) & 0xFF)
+end
+
+function smc.ulong_at(hex_text, offset)
+  local b = hex.clean(hex_text)
+  local at = (offset or 0) * 2
+  local function byte(i) return tonumber(b:sub(at + 2 * i + 1, at + 2 * i + 2), 16) or 0 end
+  return byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24
+end
+
+-- One IOCTL: input as hex, output buffer size; the reply has rv_name, information, output,
+-- pending and the reader state after it.
+function smc.ioctl(code, input_hex, output_size)
+  local reply = lab.call("Ioctl", { code = code, input = hex.clean(input_hex or ""), output_size = output_size or 0 })
+  if reply.error then error("IOCTL " .. string.format("0x%06X", code) .. ": " .. reply.error, 2) end
+  return reply
+end
+
+-- Checks an IOCTL's status by name, e.g. smc.expect(reply, "STATUS_SUCCESS", "POWER").
+function smc.expect(reply, status_name, what)
+  return lab.check_eq(reply.rv_name, status_name, what or "status")
+end
+
+-- The SCARD_IO_REQUEST header {dwProtocol, cbPciLength = 8} and the APDU.
+function smc.transmit_input(protocol, apdu_hex) return smc.ulong(protocol) .. smc.ulong(8) .. hex.clean(apdu_hex) end
+
+-- Inserts a card and lets the driver see it; returns the state after the driver's event.
+function smc.insert(profile)
+  lab.reader(1):insert(profile)
+  return smc.ioctl(smc.IOCTL_SMARTCARD_GET_STATE, "", 4)
+end
+
+-- Cold reset, then SET_PROTOCOL; returns the ATR hex and the selected protocol.
+function smc.power_and_select(protocols)
+  local power = smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET), 64)
+  smc.expect(power, "STATUS_SUCCESS", "POWER cold reset")
+  local set = smc.ioctl(smc.IOCTL_SMARTCARD_SET_PROTOCOL, smc.ulong(protocols or (smc.SCARD_PROTOCOL_T0 | smc.SCARD_PROTOCOL_T1)), 4)
+  smc.expect(set, "STATUS_SUCCESS", "SET_PROTOCOL")
+  return power.output, smc.ulong_at(set.output)
+end

@@ -1,5 +1,6 @@
 -- @title: pcscd lists the virtual reader under a name built from its USB descriptor strings
 -- @covers: pcsc:SCardEstablishContext, pcsc:SCardListReaders, usb:string descriptors, ccid:class descriptor
+-- @drivers: libccid
 -- @spec: PC/SC part 5 SCardListReaders; USB 2.0 9.6.7; CCID 5.1
 
 local context = pcsc.establish()
