@@ -192,7 +192,8 @@ int run_command(const std::vector<std::string>& args) {
   }
   if (summaries.size() > 1) {
     conformance::write_junit(options.out_dir / "junit.xml", summaries);
-    conformance::write_side_by_side(options.out_dir / "report.md", summaries);
+    conformance::write_side_by_side(options.out_dir / "report.md", summaries,
+                                    conformance::load_coverage_items(source_dir() / "conformance" / "coverage_items.txt"));
   }
   conformance::RunSummary total;
   for (const auto& summary : summaries) {

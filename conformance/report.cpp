@@ -142,7 +142,19 @@ void write_junit(const std::filesystem::path& file, const std::vector<RunSummary
   out << "</testsuites>\n";
 }
 
-void write_side_by_side(const std::filesystem::path& file, const std::vector<RunSummary>& summaries) {
+std::vector<std::string> load_coverage_items(const std::filesystem::path& file) {
+  std::vector<std::string> items;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty() && line[0] != '#') items.push_back(line);
+  }
+  return items;
+}
+
+void write_side_by_side(const std::filesystem::path& file, const std::vector<RunSummary>& summaries,
+                        const std::vector<std::string>& coverage_items) {
   std::ofstream out(file);
   out << "# readerlab conformance report, side by side\n\n";
   int passed = 0, failed = 0;
@@ -184,10 +196,13 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
 
   // Coverage: each @covers item, and which drivers' cases reached it.
   std::map<std::string, std::map<std::string, std::set<std::string>>> coverage;
+  for (const auto& item : coverage_items) coverage[item];
   for (const auto& summary : summaries)
     for (const auto& result : summary.results)
       for (const auto& item : result.info.covers) coverage[item][summary.driver].insert(result.info.id);
-  out << "\n## Coverage\n\n| item |";
+  std::size_t gaps = 0;
+  for (const auto& [item, by_driver] : coverage) gaps += by_driver.empty() ? 1 : 0;
+  out << "\n## Coverage\n\n" << gaps << " item(s) no case reaches (gaps).\n\n| item |";
   for (const auto& summary : summaries) out << " " << markdown_cell(summary.driver) << " |";
   out << "\n|---|";
   for (std::size_t i = 0; i < summaries.size(); ++i) out << "---|";
@@ -196,7 +211,9 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
     out << "| " << markdown_cell(item) << " |";
     for (const auto& summary : summaries) {
       const auto it = by_driver.find(summary.driver);
-      out << " " << (it == by_driver.end() ? std::string("gap") : std::to_string(it->second.size()) + " case(s)") << " |";
+      out << " " << (it == by_driver.end() ? std::string(by_driver.empty() ? "**gap**" : "–")
+                                           : std::to_string(it->second.size()) + " case(s)")
+          << " |";
     }
     out << "\n";
   }

@@ -30,6 +30,9 @@ void write_markdown(const std::filesystem::path& file, const RunSummary& summary
 // column per driver, the coverage of every @covers item per driver, and the IOCTLs the PC/SC
 // calls of a case cause on Windows (SCardConnect: POWER and SET_PROTOCOL, ...).
 void write_junit(const std::filesystem::path& file, const std::vector<RunSummary>& summaries);
-void write_side_by_side(const std::filesystem::path& file, const std::vector<RunSummary>& summaries);
+// coverage_items: items every report lists (a row with no case is printed as a gap).
+void write_side_by_side(const std::filesystem::path& file, const std::vector<RunSummary>& summaries,
+                        const std::vector<std::string>& coverage_items = {});
+std::vector<std::string> load_coverage_items(const std::filesystem::path& file);
 
 }  // namespace readerlab::conformance
