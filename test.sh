@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: installs what is missing, builds, and runs every test with ctest, the
-# guest tests (label vm) included. A second build under ASan + UBSan runs the tests that
+# guest tests (label vm) included, and the line coverage of the smclib model and the
+# reference RDF driver (label coverage). A second build under ASan + UBSan runs the tests that
 # do not boot the guest. In CI (CI=true) warnings are errors.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,7 +10,7 @@ werror=OFF
 [ "${CI:-}" = "true" ] && werror=ON
 jobs=$(nproc)
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREADERLAB_WERROR=$werror >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREADERLAB_WERROR=$werror -DREADERLAB_COVERAGE=ON >/dev/null
 cmake --build build -j"$jobs"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREADERLAB_SANITIZE=ON -DREADERLAB_WERROR=$werror >/dev/null
 cmake --build build-asan -j"$jobs"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev
-                doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev)
+                doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev gcovr)
 # The guest is assembled from these installed packages; QEMU runs it.
 guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip)
 
