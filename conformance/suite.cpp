@@ -16,6 +16,18 @@ std::string trim(std::string text) {
   return text.substr(first, last - first + 1);
 }
 
+// "a, b ,c" -> {"a", "b", "c"}; empty items are dropped.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    item = trim(item);
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path.string());
@@ -52,19 +64,9 @@ CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::file
     if (key == "title") {
       info.title = value;
     } else if (key == "covers") {
-      std::stringstream items(value);
-      std::string item;
-      while (std::getline(items, item, ',')) {
-        item = trim(item);
-        if (!item.empty()) info.covers.push_back(item);
-      }
+      info.covers = split_list(value);
     } else if (key == "drivers") {
-      std::stringstream items(value);
-      std::string item;
-      while (std::getline(items, item, ',')) {
-        item = trim(item);
-        if (!item.empty()) info.drivers.push_back(item);
-      }
+      info.drivers = split_list(value);
     } else if (key == "spec") {
       info.spec = value;
     } else if (key == "timeout") {
