@@ -325,7 +325,7 @@ Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
           answer = slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
           break;
         case Command::get_slot_status:
-          answer = slot_status(m.slot, m.seq, ok_status(slot), 0, slot.powered ? 0 : 0);
+          answer = slot_status(m.slot, m.seq, ok_status(slot), 0, 0);  // bClockStatus 0: running (CCID 6.2.2)
           break;
         case Command::xfr_block:
           answer = xfr_block(slot, m);
@@ -500,11 +500,6 @@ cards::t0::Result Reader::run_t0(Slot& slot, std::span<const std::uint8_t> bytes
   return whole_apdu ? reader_side.transmit(bytes, card_side) : reader_side.transmit_tpdu(bytes, card_side);
 }
 
-// The result of a T=0 exchange, whichever side ran GET RESPONSE.
-struct T0Outcome {
-  cards::t0::Result result;
-};
-
 Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
   if (m.specific[1] != 0 || m.specific[2] != 0)
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
@@ -524,7 +519,7 @@ Bytes Reader::tpdu_xfr_block(Slot& slot, const Message& m) {
   // APDU whole (libccid does) add Le: like a reader on the wire, send what P3 announces.
   std::span<const std::uint8_t> tpdu(m.data);
   if (tpdu.size() > 5 && tpdu[4] != 0 && tpdu.size() == 5u + tpdu[4] + 1u) tpdu = tpdu.first(tpdu.size() - 1);
-  const T0Outcome outcome{run_t0(slot, tpdu, false, faults)};
+  const auto outcome = run_t0(slot, tpdu, false, faults);
   finish_exchange(slot, true);
   return t0_answer(slot, m, outcome);
 }
@@ -547,11 +542,12 @@ Bytes Reader::pps_exchange(Slot& slot, const Message& m) {
   return data_block(m.slot, m.seq, ok_status(slot), 0, *response);
 }
 
-Bytes Reader::t0_answer(Slot& slot, const Message& m, const T0Outcome& outcome) {
+// A T=0 exchange's result as the RDR_to_PC answer, whichever side ran GET RESPONSE.
+Bytes Reader::t0_answer(Slot& slot, const Message& m, const cards::t0::Result& outcome) {
   using cards::t0::Error;
-  switch (outcome.result.error) {
+  switch (outcome.error) {
     case Error::none:
-      return deliver_response(slot, m, outcome.result.response);
+      return deliver_response(slot, m, outcome.response);
     case Error::procedure_byte_conflict:
       return data_block(m.slot, m.seq, failed_status(slot), error::procedure_byte_conflict, {});
     case Error::malformed_command:
@@ -698,7 +694,7 @@ Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::u
   slot.pps_allowed = false;
   const cards::ProtocolFaults faults = prepare_exchange(slot);
   if (slot.protocol == 0) {
-    const T0Outcome outcome{run_t0(slot, apdu, true, faults)};
+    const auto outcome = run_t0(slot, apdu, true, faults);
     finish_exchange(slot, true);
     return t0_answer(slot, m, outcome);
   }

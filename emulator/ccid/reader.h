@@ -165,7 +165,7 @@ class Reader : public usb::Device {
   cards::t0::Result run_t0(Slot& slot, std::span<const std::uint8_t> bytes, bool whole_apdu,
                            const cards::ProtocolFaults& faults);
   void finish_exchange(Slot& slot, bool command_processed);
-  Bytes t0_answer(Slot& slot, const Message& m, const struct T0Outcome& outcome);
+  Bytes t0_answer(Slot& slot, const Message& m, const cards::t0::Result& outcome);
   Bytes next_response_part(Slot& slot, const Message& m);
   Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
   Bytes deliver_response(Slot& slot, const Message& m, Bytes response);
