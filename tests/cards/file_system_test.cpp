@@ -6,32 +6,10 @@
 #include "test_support.h"
 
 using namespace readerlab::cards;
-using readerlab::cards::test::hex;
-using readerlab::cards::test::to_hex;
-
-namespace {
-
-IsoCard powered(std::string_view name = "t1-fs") {
-  auto profile = builtin_profile(name);
-  REQUIRE(profile.has_value());
-  IsoCard card(std::move(*profile));
-  REQUIRE(card.reset(ResetKind::cold).has_value());
-  return card;
-}
-
-std::string send(Card& card, std::string_view apdu) {
-  const auto response = card.transmit_apdu(hex(apdu));
-  REQUIRE(response.status == CardStatus::ok);
-  REQUIRE(response.data.size() >= 2);
-  return to_hex(response.data);
-}
-
-std::string sw_of(const std::string& response) { return response.substr(response.size() - 5); }
-
-}  // namespace
+using namespace readerlab::cards::test;
 
 TEST_CASE("SELECT child DF, child EF, parent, and paths from the MF and the current DF") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 A4 01 0C 02 50 00") == "90 00");       // child DF of the MF
   CHECK(send(card, "00 A4 02 0C 02 50 00") == "6A 82");       // 5000 is no EF
   CHECK(send(card, "00 A4 02 0C 02 50 01") == "90 00");       // child EF of DF 5000
@@ -55,7 +33,7 @@ TEST_CASE("SELECT child DF, child EF, parent, and paths from the MF and the curr
 }
 
 TEST_CASE("SELECT answers FCI, FCP, FMD or nothing as P2 asks") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   const std::string body = "82 01 38 83 02 50 00 84 0B F0 72 65 61 64 65 72 6C 61 62 02 A5 09 50 07 "
                            "72 65 63 6F 72 64 73";
   CHECK(send(card, "00 A4 00 00 02 50 00 00") == "6F 1F " + body + " 90 00");
@@ -67,7 +45,7 @@ TEST_CASE("SELECT answers FCI, FCP, FMD or nothing as P2 asks") {
 }
 
 TEST_CASE("READ RECORD by number, current, first, last, next, previous; SFI addressing") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 B2 01 0C 00") == "69 81");  // SFI 1 of the MF is transparent EF 0101
   CHECK(send(card, "00 A4 01 0C 02 50 00") == "90 00");
   CHECK(send(card, "00 B2 01 04 00") == "69 86");  // no current EF yet
@@ -90,7 +68,7 @@ TEST_CASE("READ RECORD by number, current, first, last, next, previous; SFI addr
 }
 
 TEST_CASE("UPDATE RECORD and APPEND RECORD on linear fixed, variable and cyclic EFs") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 A4 08 0C 02 50 00") == "90 00");
   // Linear fixed: exact size only.
   CHECK(send(card, "00 DC 03 0C 08 AA AA AA AA AA AA AA AA") == "90 00");
@@ -125,7 +103,7 @@ TEST_CASE("UPDATE RECORD and APPEND RECORD on linear fixed, variable and cyclic 
 }
 
 TEST_CASE("READ BINARY of a PIN-protected EF in a nested DF") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 A4 08 0C 06 50 00 51 00 51 01") == "90 00");
   CHECK(send(card, "00 B0 00 00 00") == "69 82");
   CHECK(send(card, "00 20 00 80 04 31 32 33 34") == "90 00");
@@ -134,7 +112,7 @@ TEST_CASE("READ BINARY of a PIN-protected EF in a nested DF") {
 }
 
 TEST_CASE("CHANGE REFERENCE DATA with old and new, or new after VERIFY") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 24 00 80 08 30 30 30 30 35 35 35 35") == "63 C2");  // wrong old PIN
   CHECK(send(card, "00 24 00 80 08 31 32 33 34 35 35 35 35") == "90 00");
   CHECK(card.pin_tries_left() == 3);
@@ -151,7 +129,7 @@ TEST_CASE("CHANGE REFERENCE DATA with old and new, or new after VERIFY") {
 }
 
 TEST_CASE("RESET RETRY COUNTER with the PUK unblocks and sets a new PIN") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   for (int i = 0; i < 3; ++i) send(card, "00 20 00 80 02 39 39");
   CHECK(send(card, "00 20 00 80 04 31 32 33 34") == "69 83");
   CHECK(send(card, "00 2C 00 80 0C 30 30 30 30 30 30 30 30 34 33 32 31") == "63 C9");
@@ -178,7 +156,7 @@ TEST_CASE("RESET RETRY COUNTER with the PUK unblocks and sets a new PIN") {
 }
 
 TEST_CASE("PUT DATA replaces, creates and guards data objects; GET DATA reads them") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 DA 01 01 03 0A 0B 0C") == "90 00");
   CHECK(send(card, "00 CA 01 01 00") == "0A 0B 0C 90 00");
   CHECK(send(card, "00 DA 01 01 01 0D") == "90 00");
@@ -190,7 +168,7 @@ TEST_CASE("PUT DATA replaces, creates and guards data objects; GET DATA reads th
 }
 
 TEST_CASE("MANAGE CHANNEL opens and closes channels 1..3, each with its own current file") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "01 A4 00 0C 02 01 01") == "68 81");  // channel 1 is closed
   CHECK(send(card, "00 70 00 00 01") == "01 90 00");
   CHECK(card.channel_open(1));
@@ -222,7 +200,7 @@ TEST_CASE("MANAGE CHANNEL opens and closes channels 1..3, each with its own curr
 }
 
 TEST_CASE("extended card: one READ BINARY with Le=000000 returns the whole 64 KB EF") {
-  IsoCard card = powered("extended");
+  IsoCard card = powered_card("extended");
   CHECK(send(card, "00 A4 00 0C 02 01 04") == "90 00");
   const auto response = card.transmit_apdu(hex("00 B0 00 00 00 00 00"));
   REQUIRE(response.data.size() == 65536 + 2);
@@ -243,7 +221,7 @@ TEST_CASE("extended card: one READ BINARY with Le=000000 returns the whole 64 KB
 }
 
 TEST_CASE("under T=0 a case 3 SELECT answers 61xx and a too large Le answers 6Cxx") {
-  IsoCard card = powered("t0-basic");
+  IsoCard card = powered_card("t0-basic");
   REQUIRE(card.selected_protocol() == Protocol::t0);
   const std::string select = "00 A4 04 00 0B F0 72 65 61 64 65 72 6C 61 62 01";
   CHECK(send(card, select) == "61 1F");
@@ -258,6 +236,6 @@ TEST_CASE("under T=0 a case 3 SELECT answers 61xx and a too large Le answers 6Cx
   // A case 4 APDU handed over whole (APDU level) still answers at once.
   CHECK(send(card, "80 10 00 00 02 AB CD 00") == "AB CD 90 00");
   // T=1 keeps the APDU-level behaviour on the same tree.
-  IsoCard t1 = powered("t1-fs");
+  IsoCard t1 = powered_card("t1-fs");
   CHECK(send(t1, select) == "90 00");
 }

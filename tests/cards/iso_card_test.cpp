@@ -6,30 +6,11 @@
 #include "test_support.h"
 
 using namespace readerlab::cards;
-using readerlab::cards::test::hex;
-using readerlab::cards::test::to_hex;
+using namespace readerlab::cards::test;
 
 namespace {
 
 constexpr std::string_view kAid = "F0 72 65 61 64 65 72 6C 61 62 01";
-
-IsoCard powered_card(std::string_view name = "t1-fs") {
-  auto profile = builtin_profile(name);
-  REQUIRE(profile.has_value());
-  IsoCard card(std::move(*profile));
-  REQUIRE(card.reset(ResetKind::cold).has_value());
-  return card;
-}
-
-// Sends an APDU written in hex and returns the response (data + SW) in hex.
-std::string send(Card& card, std::string_view apdu) {
-  const auto response = card.transmit_apdu(hex(apdu));
-  REQUIRE(response.status == CardStatus::ok);
-  REQUIRE(response.data.size() >= 2);
-  return to_hex(response.data);
-}
-
-std::string sw_of(const std::string& response) { return response.substr(response.size() - 5); }
 
 std::string counting_bytes(std::size_t from, std::size_t count) {
   Bytes bytes;
@@ -88,7 +69,7 @@ TEST_CASE("command APDU cases, short and extended (ISO 7816-4 5.1)") {
 }
 
 TEST_CASE("malformed APDUs get 6700 and the card keeps serving") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   for (std::string_view bad : {"", "00", "00 A4", "00 A4 04", "00 A4 04 00 0B F0 72",
                                "00 A4 04 00 00 00", "00 A4 04 00 00 00 00 00",
                                "00 A4 04 00 00 00 0B F0 72", "00 B0 00 00 00 00 01 00 00"}) {
@@ -99,7 +80,7 @@ TEST_CASE("malformed APDUs get 6700 and the card keeps serving") {
 }
 
 TEST_CASE("SELECT by AID returns the FCI") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   const std::string select = "00 A4 04 00 0B " + std::string(kAid);
   CHECK(send(card, select + " 00") == kFci + " 90 00");
   CHECK(send(card, select) == "90 00");                  // case 3: no data expected
@@ -110,7 +91,7 @@ TEST_CASE("SELECT by AID returns the FCI") {
 }
 
 TEST_CASE("SELECT by AID: partial name, next occurrence, not found, bad parameters") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 A4 04 00 05 F0 72 65 61 64 00") == kFci + " 90 00");
   // The next occurrences: DF 5000 (..02), then the nested DF 5100 (..03), then none.
   CHECK(sw_of(send(card, "00 A4 04 02 05 F0 72 65 61 64 00")) == "90 00");
@@ -124,7 +105,7 @@ TEST_CASE("SELECT by AID: partial name, next occurrence, not found, bad paramete
 }
 
 TEST_CASE("an FCI longer than Le is fetched with GET RESPONSE") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   const std::string first = send(card, "00 A4 04 00 0B " + std::string(kAid) + " 10");
   CHECK(sw_of(first) == "61 0F");
   const std::string rest = send(card, "00 C0 00 00 0F");
@@ -134,7 +115,7 @@ TEST_CASE("an FCI longer than Le is fetched with GET RESPONSE") {
 }
 
 TEST_CASE("SELECT by FID: MF, EF, not found") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 A4 00 00 02 3F 00") == "90 00");
   CHECK(send(card, "00 A4 00 00 02 3F 00 00") == "6F 07 82 01 38 83 02 3F 00 90 00");
   CHECK(send(card, "00 A4 00 00") == "90 00");  // empty data selects the MF
@@ -149,7 +130,7 @@ TEST_CASE("SELECT by FID: MF, EF, not found") {
 }
 
 TEST_CASE("READ BINARY: offsets, end of file, beyond the end, no current EF") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 B0 00 00 10") == "69 86");
   CHECK(send(card, "00 A4 00 0C 02 01 01") == "90 00");
   CHECK(send(card, "00 B0 00 00 00") == counting_bytes(0, 256) + " 90 00");
@@ -163,7 +144,7 @@ TEST_CASE("READ BINARY: offsets, end of file, beyond the end, no current EF") {
 }
 
 TEST_CASE("READ BINARY by short EF identifier selects the EF") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 B0 81 05 03") == "05 06 07 90 00");
   CHECK(send(card, "00 B0 00 08 02") == "08 09 90 00");  // EF 0101 is now current
   CHECK(send(card, "00 B0 9E 00 01") == "6A 82");        // SFI 30: no such EF
@@ -171,7 +152,7 @@ TEST_CASE("READ BINARY by short EF identifier selects the EF") {
 }
 
 TEST_CASE("UPDATE BINARY writes, persists across reset, and guards PIN-protected EFs") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 D6 00 00 01 00") == "69 86");
   CHECK(send(card, "00 A4 00 0C 02 01 01") == "90 00");
   CHECK(send(card, "00 D6 00 10 03 AA BB CC") == "90 00");
@@ -189,8 +170,8 @@ TEST_CASE("UPDATE BINARY writes, persists across reset, and guards PIN-protected
 }
 
 TEST_CASE("GET CHALLENGE is deterministic for a seed") {
-  IsoCard first = powered_card();
-  IsoCard second = powered_card();
+  IsoCard first = powered_card("t1-fs");
+  IsoCard second = powered_card("t1-fs");
   const std::string challenge = send(first, "00 84 00 00 08");
   CHECK(sw_of(challenge) == "90 00");
   CHECK(challenge.size() == 8 * 3 + 5);
@@ -208,7 +189,7 @@ TEST_CASE("GET CHALLENGE is deterministic for a seed") {
 }
 
 TEST_CASE("VERIFY counts tries, blocks, and reports status without data") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 20 00 80") == "63 C3");
   CHECK(send(card, "00 20 00 80 04 30 30 30 30") == "63 C2");
   CHECK(send(card, "00 20 00 80") == "63 C2");
@@ -235,7 +216,7 @@ TEST_CASE("VERIFY counts tries, blocks, and reports status without data") {
 }
 
 TEST_CASE("GET DATA answers profile data objects") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   const auto atr = parse_atr(*builtin_atr("t1-fs"));
   REQUIRE(atr.atr);
   CHECK(send(card, "00 CA 5F 52 00") == to_hex(atr.atr->historical) + " 90 00");
@@ -248,7 +229,7 @@ TEST_CASE("GET DATA answers profile data objects") {
 }
 
 TEST_CASE("ECHO returns the command data byte for byte") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "80 10 00 00 05 01 02 03 04 05 00") == "01 02 03 04 05 90 00");
   CHECK(send(card, "80 10 00 00 05 01 02 03 04 05") == "90 00");
   CHECK(send(card, "80 10 00 00 04") == "00 01 02 03 90 00");
@@ -266,7 +247,7 @@ TEST_CASE("ECHO returns the command data byte for byte") {
 }
 
 TEST_CASE("class and instruction checks") {
-  IsoCard card = powered_card();
+  IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "FF A4 04 00 05 F0 72 65 61 64 00") == "6E 00");
   CHECK(send(card, "FF CA 00 00 00") == "6E 00");   // a PC/SC reader pseudo-APDU
   CHECK(send(card, "20 A4 00 00") == "6E 00");      // reserved class

@@ -9,18 +9,9 @@
 #include "test_support.h"
 
 using namespace readerlab::cards;
-using readerlab::cards::test::hex;
-using readerlab::cards::test::to_hex;
+using namespace readerlab::cards::test;
 
 namespace {
-
-IsoCard powered(std::string_view name = "t0-basic") {
-  auto profile = builtin_profile(name);
-  REQUIRE(profile.has_value());
-  IsoCard card(std::move(*profile));
-  REQUIRE(card.reset(ResetKind::cold).has_value());
-  return card;
-}
 
 std::string card_says(t0::CardSide& side, std::string_view from_interface) {
   return to_hex(side.receive(hex(from_interface)));
@@ -29,14 +20,14 @@ std::string card_says(t0::CardSide& side, std::string_view from_interface) {
 }  // namespace
 
 TEST_CASE("T=0 case 1: the card answers SW1 SW2 right after the header") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSide side(card);
   CHECK(card_says(side, "00 20 00 80 00") == "63 C3");  // VERIFY status query
   CHECK(side.waiting_for_header());
 }
 
 TEST_CASE("T=0 case 2: INS, then all Le bytes, then SW1 SW2; header in pieces") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSide side(card);
   CHECK(card_says(side, "00 A4 00 0C 02") == "A4");  // SELECT: the card asks for Lc bytes
   CHECK(card_says(side, "01 01") == "90 00");
@@ -45,7 +36,7 @@ TEST_CASE("T=0 case 2: INS, then all Le bytes, then SW1 SW2; header in pieces") 
 }
 
 TEST_CASE("T=0 case 3: INS asks for all data, INS xor FF for one byte at a time") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSide side(card);
   CHECK(card_says(side, "00 A4 00 0C 02") == "A4");
   CHECK(card_says(side, "01 01") == "90 00");
@@ -64,7 +55,7 @@ TEST_CASE("T=0 case 3: INS asks for all data, INS xor FF for one byte at a time"
 }
 
 TEST_CASE("T=0 case 4 goes as case 3 then 61xx and GET RESPONSE") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSide side(card);
   CHECK(card_says(side, "80 10 00 00 03") == "10");
   CHECK(card_says(side, "01 02 03") == "61 03");
@@ -78,7 +69,7 @@ TEST_CASE("T=0 case 4 goes as case 3 then 61xx and GET RESPONSE") {
 }
 
 TEST_CASE("T=0 case 2 with a wrong Le: 6Cxx and the re-issued header") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSide side(card);
   t0::InterfaceSide reader;
   REQUIRE(to_hex(reader.transmit(hex("00 A4 00 0C 02 01 02"), side).response) == "90 00");
@@ -91,7 +82,7 @@ TEST_CASE("T=0 case 2 with a wrong Le: 6Cxx and the re-issued header") {
 }
 
 TEST_CASE("T=0 mapping: Ne stops GET RESPONSE, 61xx stays for the application") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSide side(card);
   t0::InterfaceSide reader;
   Bytes echo = hex("80 10 00 00 20");
@@ -120,7 +111,7 @@ TEST_CASE("T=0 mapping: Ne stops GET RESPONSE, 61xx stays for the application") 
 }
 
 TEST_CASE("T=0 errors: conflict, mute, deactivated, invalid INS, unknown INS, malformed") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::InterfaceSide reader;
 
   t0::CardSideOptions bad;
@@ -155,7 +146,7 @@ TEST_CASE("T=0 errors: conflict, mute, deactivated, invalid INS, unknown INS, ma
 }
 
 TEST_CASE("T=0 NULL bytes stretch time and are counted; the limit turns them into mute") {
-  IsoCard card = powered();
+  IsoCard card = powered_card("t0-basic");
   t0::CardSideOptions options;
   options.null_bytes = 3;
   t0::CardSide side(card, options);
@@ -210,7 +201,7 @@ TEST_CASE("inverse convention: 3F travels as 03, every byte inverted and reverse
 }
 
 TEST_CASE("inverse convention on both sides of a T=0 exchange") {
-  IsoCard card = powered("inverse");
+  IsoCard card = powered_card("inverse");
   t0::CardSideOptions inverse;
   inverse.convention = Convention::inverse;
   t0::CardSide side(card, inverse);
