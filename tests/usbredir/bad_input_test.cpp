@@ -45,19 +45,8 @@ std::shared_ptr<HostSession> session_of_newest(Lab& lab, std::size_t readers_bef
 // The other client still does a full PowerOn + SELECT exchange.
 void check_client_still_served(Client& client, std::uint8_t seq) {
   REQUIRE(client.is_open());
-  REQUIRE(client.bulk_out(ccid::kBulkOut, ccid_command(ccid::Command::icc_power_on, seq), kWait) ==
-          usb::TransferStatus::ok);
-  auto atr = client.bulk_in(ccid::kBulkIn, 271, kWait);
-  REQUIRE(atr.has_value());
-  CHECK(data_of(atr->data) == *cards::builtin_atr("t1-fs"));
-  REQUIRE(client.bulk_out(ccid::kBulkOut,
-                          ccid_command(ccid::Command::xfr_block, static_cast<std::uint8_t>(seq + 1),
-                                       select_readerlab_application()),
-                          kWait) == usb::TransferStatus::ok);
-  auto fci = client.bulk_in(ccid::kBulkIn, 271, kWait);
-  REQUIRE(fci.has_value());
-  REQUIRE(fci->data.size() >= ccid::kHeaderSize + 2);
-  CHECK(fci->data[fci->data.size() - 2] == 0x90);
+  check_power_on_gives_atr(client, seq, "t1-fs");
+  check_select_answers_9000(client, static_cast<std::uint8_t>(seq + 1));
 }
 
 }  // namespace

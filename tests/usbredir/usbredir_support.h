@@ -141,4 +141,34 @@ class RawPeer {
   bool is_unix_ = false;
 };
 
+// PC_to_RDR out, RDR_to_PC in, as libccid does it.
+inline Bytes ccid_exchange(Client& client, const Bytes& message) {
+  const auto out = client.bulk_out(ccid::kBulkOut, message, kWait);
+  REQUIRE(out.has_value());
+  REQUIRE(*out == usb::TransferStatus::ok);
+  const auto in = client.bulk_in(ccid::kBulkIn, 271, kWait);
+  REQUIRE(in.has_value());
+  REQUIRE(in->status == usb::TransferStatus::ok);
+  return in->data;
+}
+
+inline void check_power_on_gives_atr(Client& client, std::uint8_t seq, const std::string& card) {
+  const Bytes answer = ccid_exchange(client, ccid_command(ccid::Command::icc_power_on, seq));
+  REQUIRE(answer.size() >= ccid::kHeaderSize);
+  CHECK(answer[0] == 0x80);
+  CHECK(answer[6] == seq);
+  CHECK(answer[7] == 0x00);
+  CHECK(data_of(answer) == *cards::builtin_atr(card));
+}
+
+inline void check_select_answers_9000(Client& client, std::uint8_t seq) {
+  const Bytes answer = ccid_exchange(client, ccid_command(ccid::Command::xfr_block, seq, select_readerlab_application()));
+  REQUIRE(answer.size() >= ccid::kHeaderSize + 2);
+  CHECK(answer[6] == seq);
+  CHECK(answer[7] == 0x00);
+  CHECK(answer[ccid::kHeaderSize] == 0x6F);
+  CHECK(answer[answer.size() - 2] == 0x90);
+  CHECK(answer.back() == 0x00);
+}
+
 }  // namespace readerlab::usbredir::test
