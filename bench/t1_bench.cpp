@@ -86,7 +86,8 @@ void run(benchmark::State& state, const t1::CardSide::ApduHandler& handler,
   state.SetLabel(label);
 }
 
-void t1_short_echo_iso_card(benchmark::State& state) {
+// ECHO through the t1-fs card of state.range(0) data bytes: 16 (a short APDU) and 4096.
+void t1_echo_iso_card(benchmark::State& state) {
   auto card = powered_t1_card();
   if (!card) {
     state.SkipWithError("no built-in card t1-fs");
@@ -94,21 +95,9 @@ void t1_short_echo_iso_card(benchmark::State& state) {
   }
   run(state, [&card](std::span<const std::uint8_t> command) {
     return card->transmit_apdu(command).data;
-  }, echo_command(16));
+  }, echo_command(static_cast<std::size_t>(state.range(0))));
 }
-BENCHMARK(t1_short_echo_iso_card);
-
-void t1_4k_echo_iso_card(benchmark::State& state) {
-  auto card = powered_t1_card();
-  if (!card) {
-    state.SkipWithError("no built-in card t1-fs");
-    return;
-  }
-  run(state, [&card](std::span<const std::uint8_t> command) {
-    return card->transmit_apdu(command).data;
-  }, echo_command(4096));
-}
-BENCHMARK(t1_4k_echo_iso_card);
+BENCHMARK(t1_echo_iso_card)->Arg(16)->Arg(4096);
 
 void t1_4k_echo_handler(benchmark::State& state) {
   // Answers the command data (after the 7-byte extended header, before the 2-byte Le)
