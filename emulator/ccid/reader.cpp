@@ -201,6 +201,7 @@ void Reader::bus_reset() {
     if (slot.card && slot.powered) slot.card->deactivate();
     slot.powered = false;
     slot.atr.clear();
+    slot.atr_fields = cards::Atr{};
     slot.changed = slot.card != nullptr;
     any_present = any_present || slot.card;
   }
@@ -380,6 +381,7 @@ Bytes Reader::power_on(Slot& slot, const Message& m) {
   }
   slot.atr = std::move(*atr);
   const auto parsed = cards::parse_atr(slot.atr);
+  slot.atr_fields = parsed.atr.value_or(cards::Atr{});
   if (!parsed.atr) {
     slot.card->deactivate();
     slot.powered = false;
@@ -391,7 +393,7 @@ Bytes Reader::power_on(Slot& slot, const Message& m) {
     return data_block(m.slot, m.seq, failed_status(slot), code, {});
   }
   slot.powered = true;
-  slot.convention = parsed.atr->inverse_convention ? cards::Convention::inverse : cards::Convention::direct;
+  slot.convention = slot.atr_fields.inverse_convention ? cards::Convention::inverse : cards::Convention::direct;
   reset_parameters_from_atr(slot);
   slot.pps_allowed = true;
   if (config_.features & feature::auto_parameter_negotiation) negotiate_pps(slot);
@@ -402,9 +404,8 @@ Bytes Reader::power_on(Slot& slot, const Message& m) {
 // TA1 on its first offered protocol; a card that does not answer keeps Fd and Dd, after the
 // warm reset ISO 7816-3 9.3 asks for.
 void Reader::negotiate_pps(Slot& slot) {
-  const auto parsed = cards::parse_atr(slot.atr);
-  if (!parsed.atr || parsed.atr->specific_mode()) return;
-  const std::uint8_t fi_di = parsed.atr->fi_di();
+  if (slot.atr_fields.specific_mode()) return;
+  const std::uint8_t fi_di = slot.atr_fields.fi_di();
   if (fi_di == 0x11) return;  // nothing to gain: Fd and Dd already
   cards::Pps request;
   request.protocol = slot.protocol;
@@ -424,8 +425,7 @@ void Reader::negotiate_pps(Slot& slot) {
 }
 
 void Reader::reset_parameters_from_atr(Slot& slot) {
-  const auto parsed = cards::parse_atr(slot.atr);
-  cards::Atr atr = parsed.atr.value_or(cards::Atr{});
+  const cards::Atr& atr = slot.atr_fields;
   // Specific mode (TA2) fixes the protocol; otherwise the first offered one (ISO 7816-3 6.3.1).
   slot.protocol = atr.first_protocol() == 1 ? 1 : 0;
   if (atr.specific_mode() && atr.groups.size() >= 2 && atr.groups[1].ta) slot.protocol = *atr.groups[1].ta & 0x0F;
@@ -455,11 +455,8 @@ Bytes Reader::set_parameters(Slot& slot, const Message& m) {
   if (protocol > 1) return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
   const std::size_t expected = protocol == 1 ? kT1ParameterLength : kT0ParameterLength;
   if (m.data.size() != expected) return parameters_answer(slot, m, failed_status(slot), error::offset_length);
-  if (slot.powered) {
-    const auto parsed = cards::parse_atr(slot.atr);
-    if (parsed.atr && !parsed.atr->supports(protocol))
-      return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
-  }
+  if (slot.powered && !slot.atr_fields.supports(protocol))
+    return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
   slot.protocol = protocol;
   slot.protocol_data = m.data;
   slot.card->select_protocol(protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
@@ -610,8 +607,7 @@ void Reader::start_protocol(Slot& slot) {
   slot.t1.reset();
   slot.t1_reader.reset();
   if (slot.protocol != 1 || !slot.card) return;
-  const auto parsed = cards::parse_atr(slot.atr);
-  const cards::Atr atr = parsed.atr.value_or(cards::Atr{});
+  const cards::Atr& atr = slot.atr_fields;
   const auto edc = atr.uses_crc() ? cards::t1::EdcKind::crc : cards::t1::EdcKind::lrc;
   cards::t1::CardParameters card_parameters;
   card_parameters.wtx_before_every_answer = slot.card->protocol_behaviour().t1_wtx_multiplier;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cards/card.h"
+#include "cards/atr/atr.h"
 #include "cards/atr/convention.h"
 #include "cards/t0/t0.h"
 #include "cards/t1/card_side.h"
@@ -133,6 +134,7 @@ class Reader : public usb::Device {
     std::unique_ptr<cards::Card> card;
     bool powered = false;
     Bytes atr;
+    cards::Atr atr_fields;       // slot.atr decoded once at activation (defaults if it is malformed)
     std::uint8_t protocol = 0;   // bProtocolNum: 0 T=0, 1 T=1
     Bytes protocol_data;         // abProtocolData of CCID 6.1.7
     bool changed = false;        // a change not yet reported on the interrupt endpoint
