@@ -71,10 +71,20 @@ void RdfPort::begin_case() {
 }
 
 bool RdfPort::ensure_driver(std::string& error) {
-  if (driver_) return true;
   auto& entry = rig_.reader(0);
+  // A reader plugged in again (e.g. reconfigured by the case) is a new device: PnP removes the
+  // old driver instance and starts a new one on it.
+  if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_) begin_case();
+  if (driver_) return true;
+  driver_plug_count_ = entry.plug_count;
   if (transport_ == RdfTransport::in_process) {
-    usb_ = std::make_unique<reference_rdf::InProcessUsb>(*entry.reader);
+    auto in_process = std::make_unique<reference_rdf::InProcessUsb>(*entry.reader);
+    // One handler at most, so that the driver looks again as soon as something happened.
+    in_process->set_wait([this](std::chrono::steady_clock::time_point until) {
+      if (rig_.io().stopped()) rig_.io().restart();
+      rig_.io().run_one_until(until);
+    });
+    usb_ = std::move(in_process);
   } else {
     auto connected = reference_rdf::UsbredirUsb::connect(rig_.io(), entry.address, &error);
     if (!connected) return false;

@@ -41,6 +41,7 @@ class RdfPort : public scenarios::DriverPort {
   RdfTransport transport_;
   std::unique_ptr<reference_rdf::UsbIo> usb_;
   std::unique_ptr<reference_rdf::HostDriver> driver_;
+  std::uint64_t driver_plug_count_ = 0;  // the reader's plug_count when the driver started
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, nlohmann::json> replies_;
 };

@@ -73,6 +73,14 @@ int remove(lua_State* L, LabContext& lab) {
   return 0;
 }
 
+int remove_after(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const auto delay_ms = luaL_checkinteger(L, 2);
+  if (delay_ms < 0 || delay_ms > 600000) return luaL_error(L, "remove_after: delay %d ms is outside 0..600000", static_cast<int>(delay_ms));
+  lab.rig->remove_after(index, std::chrono::milliseconds(delay_ms));
+  return 0;
+}
+
 int unplug(lua_State* L, LabContext& lab) {
   lab.rig->unplug(reader_index(L, lab, 1));
   return 0;
@@ -225,8 +233,9 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
 
   static const luaL_Reg functions[] = {
       {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
-      {"_remove", guarded<remove>},            {"_unplug", guarded<unplug>},
-      {"_replug", guarded<replug>},            {"_reader_info", guarded<reader_info>},
+      {"_remove", guarded<remove>},            {"_remove_after", guarded<remove_after>},
+      {"_unplug", guarded<unplug>},            {"_replug", guarded<replug>},
+      {"_reader_info", guarded<reader_info>},
       {"_configure", guarded<configure>},      {"_wait_change_read", guarded<wait_change_read>},
       {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
       {"log", guarded<log>},                   {"metric", guarded<metric>},

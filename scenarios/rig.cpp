@@ -32,14 +32,25 @@ void Rig::insert(std::size_t index, const std::string& profile) {
   auto card = cards::make_builtin_card(profile);
   if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
   auto& entry = readers_.at(index);
+  if (entry.removal_timer) entry.removal_timer->cancel();
   entry.reader->insert(std::move(card));
   entry.inserted_profile = profile;
 }
 
 void Rig::remove(std::size_t index) {
   auto& entry = readers_.at(index);
+  if (entry.removal_timer) entry.removal_timer->cancel();
   entry.reader->remove();
   entry.inserted_profile.clear();
+}
+
+void Rig::remove_after(std::size_t index, std::chrono::milliseconds delay) {
+  auto& entry = readers_.at(index);
+  if (!entry.removal_timer) entry.removal_timer = std::make_shared<boost::asio::steady_timer>(io_);
+  entry.removal_timer->expires_after(delay);
+  entry.removal_timer->async_wait([this, index](boost::system::error_code ec) {
+    if (!ec) remove(index);
+  });
 }
 
 void Rig::unplug(std::size_t index) {
@@ -51,6 +62,7 @@ void Rig::unplug(std::size_t index) {
 void Rig::replug(std::size_t index) {
   auto& entry = readers_.at(index);
   entry.plugged = true;
+  ++entry.plug_count;
   for (auto& session : server_.sessions_for(entry.reader.get())) session->replug();
 }
 
@@ -75,6 +87,7 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
 void Rig::reset_to_baseline() {
   bool removed_any = false, replugged_any = false;
   for (std::size_t i = 0; i < readers_.size(); ++i) {
+    if (readers_[i].removal_timer) readers_[i].removal_timer->cancel();
     if (readers_[i].reader->config() != readers_[i].baseline) {
       configure(i, readers_[i].baseline);
       replugged_any = true;

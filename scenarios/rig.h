@@ -6,6 +6,7 @@
 #include "emulator/usbredir/server.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <memory>
@@ -19,7 +20,9 @@ struct RigReader {
   usbredir::SocketAddress address;
   std::string inserted_profile;  // name of the card in slot 0, empty when none
   bool plugged = true;
+  std::uint64_t plug_count = 0;   // replugs so far: a host driver restarts on a new device
   ccid::ReaderConfig baseline;    // the configuration a case starts from
+  std::shared_ptr<boost::asio::steady_timer> removal_timer;  // a removal remove_after() scheduled
 };
 
 class Rig {
@@ -34,6 +37,9 @@ class Rig {
   // Throws std::invalid_argument for an unknown card profile.
   void insert(std::size_t index, const std::string& profile);
   void remove(std::size_t index);
+  // Removes the card when the delay has passed on the rig's loop, whatever the driver is doing
+  // then (e.g. in the middle of a transmit); insert/remove/reset cancel a removal not yet done.
+  void remove_after(std::size_t index, std::chrono::milliseconds delay);
   void unplug(std::size_t index);
   void replug(std::size_t index);
   // Turns the reader into another model: unplugged, reconfigured, plugged again, empty.

@@ -55,7 +55,8 @@ UsbStatus InProcessUsb::poll_in(uint8_t endpoint, uint8_t* buffer, uint32_t capa
     // Sleep until the device says the data is ready, in slices of at most 2 ms otherwise.
     auto wake = std::min(deadline, now + std::chrono::milliseconds(2));
     if (auto ready = device_.in_ready_at(endpoint)) wake = std::min(deadline, std::max(*ready, now));
-    std::this_thread::sleep_until(wake);
+    if (wait_) wait_(wake);
+    else std::this_thread::sleep_until(wake);
   }
 }
 

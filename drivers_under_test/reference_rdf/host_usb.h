@@ -9,6 +9,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,10 +24,14 @@ struct CcidEndpoints {
 };
 
 // Transfers straight on the device model, in the caller's thread. A bulk IN the device does
-// not have yet (a slow card) is polled with short sleeps until the timeout.
+// not have yet (a slow card) is polled until the timeout; between polls the caller's wait
+// function runs (by default a sleep; the host port runs its event loop there, so that what a
+// case scheduled, such as a removal, happens while the driver waits).
 class InProcessUsb final : public UsbIo {
  public:
+  using WaitUntil = std::function<void(std::chrono::steady_clock::time_point)>;
   explicit InProcessUsb(readerlab::usb::Device& device, CcidEndpoints endpoints = {});
+  void set_wait(WaitUntil wait) { wait_ = std::move(wait); }
 
   UsbStatus bulk_out(const uint8_t* data, uint32_t length) override;
   UsbStatus bulk_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override;
@@ -36,6 +42,7 @@ class InProcessUsb final : public UsbIo {
   UsbStatus poll_in(uint8_t endpoint, uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms);
   readerlab::usb::Device& device_;
   CcidEndpoints endpoints_;
+  WaitUntil wait_;
 };
 
 // Transfers through readerlab::usbredir::Client; every call runs the io_context until its

@@ -161,8 +161,21 @@ std::unique_ptr<cards::Card> Reader::remove(std::uint8_t slot_index) {
   auto card = std::move(slot.card);
   slot = Slot{};
   slot.changed = true;
+  abort_held_answer(slot_index);
   queue_slot_change();
   return card;
+}
+
+// A card pulled out while it still works on a command never answers: the reader gives up on it
+// at once and reports the slot empty (bmICCStatus 2, bmCommandStatus 1, ICC_MUTE; CCID 6.2.6).
+void Reader::abort_held_answer(std::uint8_t slot_index) {
+  if (!answer_held_until_ || bulk_in_.empty()) return;
+  const Bytes& held = bulk_in_.back();
+  if (held.size() < kHeaderSize || held[5] != slot_index) return;
+  const std::uint8_t status = status_byte(IccStatus::absent, CommandStatus::failed);
+  bulk_in_.back() = failure_answer(held[0], held[5], held[6], status, error::icc_mute);
+  answer_held_until_.reset();
+  notify_in_data_ready(kBulkIn);
 }
 
 bool Reader::card_present(std::uint8_t slot) const { return slot < slots_.size() && slots_[slot].card != nullptr; }
@@ -289,8 +302,12 @@ std::uint8_t Reader::failed_status(const Slot& slot) const {
 
 Bytes Reader::failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
                       std::uint8_t error) const {
-  const std::uint8_t answer_type = response_type_for(type);
-  switch (static_cast<Response>(answer_type)) {
+  return failure_answer(response_type_for(type), slot, seq, status, error);
+}
+
+Bytes Reader::failure_answer(std::uint8_t response_type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
+                             std::uint8_t error) const {
+  switch (static_cast<Response>(response_type)) {
     case Response::data_block: return data_block(slot, seq, status, error, {});
     case Response::parameters: return parameters(slot, seq, status, error, 0, {});
     case Response::escape: return escape_response(slot, seq, status, error, {});

@@ -174,6 +174,9 @@ class Reader : public usb::Device {
   Bytes set_parameters(Slot& slot, const Message& m);
   Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
   Bytes failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error) const;
+  Bytes failure_answer(std::uint8_t response_type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
+                       std::uint8_t error) const;
+  void abort_held_answer(std::uint8_t slot_index);
   void queue_slot_change();
 
   ReaderConfig config_;

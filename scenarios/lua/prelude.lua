@@ -14,6 +14,8 @@ end
 
 function Reader:insert(profile) lab._insert(self.index, profile) end
 function Reader:remove() lab._remove(self.index) end
+-- The card leaves after delay_ms whatever the driver does then (a transmit in flight, say).
+function Reader:remove_after(delay_ms) lab._remove_after(self.index, delay_ms) end
 function Reader:unplug() lab._unplug(self.index) end
 function Reader:replug() lab._replug(self.index) end
 function Reader:info() return lab._reader_info(self.index) end

@@ -137,3 +137,38 @@ TEST_CASE("a T=0 card that drops off in the middle of an exchange is reported de
   CHECK(error_of(mute) == error::icc_mute);
   CHECK(data_of(reader.handle_message(command(Command::xfr_block, 7, hex("00 A4 00 0C 02 3F 00")))) == hex("90 00"));
 }
+
+TEST_CASE("a card pulled out while its answer is held: the reader answers at once that the slot is empty") {
+  ReaderConfig config;
+  config.card_timing = true;
+  Reader reader(config);
+  reader.insert(cards::make_builtin_card("slow"));
+  REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+  reader.set_configuration(1);
+  REQUIRE(reader.transfer_out(0x01, command(Command::xfr_block, 7, hex("80 10 00 00 02 A1 A2 00"))) ==
+          usb::TransferStatus::ok);
+  // Time extensions flow at once; the answer itself waits for the card's 1.5 s.
+  while (reader.transfer_in(0x82, 512)) {
+  }
+  REQUIRE(reader.in_ready_at(0x82).has_value());
+
+  REQUIRE(reader.remove() != nullptr);
+  CHECK_FALSE(reader.in_ready_at(0x82).has_value());
+  const auto answer = reader.transfer_in(0x82, 512);
+  REQUIRE(answer.has_value());
+  CHECK(type_of(answer->data) == type(Response::data_block));
+  CHECK(seq_of(answer->data) == 7);
+  CHECK(status_of(answer->data) == kAbsentFailed);
+  CHECK(error_of(answer->data) == error::icc_mute);
+  CHECK(length_of(answer->data) == 0);
+}
+
+TEST_CASE("a removal with no answer held leaves the answers already queued alone") {
+  Reader reader = reader_at(ExchangeLevel::short_apdu, "t1-fs");
+  reader.set_configuration(1);
+  REQUIRE(reader.transfer_out(0x01, command(Command::get_slot_status, 3)) == usb::TransferStatus::ok);
+  REQUIRE(reader.remove() != nullptr);
+  const auto answer = reader.transfer_in(0x82, 512);
+  REQUIRE(answer.has_value());
+  CHECK(status_of(answer->data) == kActiveOk);  // answered before the card left
+}
