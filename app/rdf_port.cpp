@@ -3,6 +3,7 @@
 #include "app/paths.h"
 #include "drivers_under_test/reference_rdf/host_driver.h"
 #include "drivers_under_test/reference_rdf/host_usb.h"
+#include "drivers_under_test/reference_rdf/rdf_registry.h"
 
 #include <cstdio>
 
@@ -54,19 +55,28 @@ std::string ntstatus_name(std::uint32_t status) {
   return text;
 }
 
-RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport) : rig_(rig), transport_(transport) {}
+RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport, const reference_rdf::RegisteredRdfDriver& driver)
+    : rig_(rig), transport_(transport), registered_(driver) {}
 
 RdfPort::~RdfPort() = default;
 
 std::string RdfPort::name() const {
-  return transport_ == RdfTransport::in_process ? "reference-rdf (in-process USB)" : "reference-rdf (usbredir)";
+  return std::string(registered_.name) +
+         (transport_ == RdfTransport::in_process ? " (in-process USB)" : " (usbredir)");
 }
 
 void RdfPort::begin_case() {
   // A fresh driver instance per case, as after a reader's AddDevice and StartDevice; the
   // usbredir connection of the last one is closed like an unplugged cable.
+  stop_driver(false);
+}
+
+void RdfPort::stop_driver(bool device_replaced) {
+  auto* redir = dynamic_cast<reference_rdf::UsbredirUsb*>(usb_.get());
+  // The old instance must not reach the new device as it stops: its transfers fail at once.
+  if (redir && device_replaced) redir->client().close("the reader was plugged in again");
   driver_.reset();
-  if (auto* redir = dynamic_cast<reference_rdf::UsbredirUsb*>(usb_.get())) redir->client().close("the case ended");
+  if (redir && !device_replaced) redir->client().close("the case ended");
   usb_.reset();
 }
 
@@ -74,7 +84,7 @@ bool RdfPort::ensure_driver(std::string& error) {
   auto& entry = rig_.reader(0);
   // A reader plugged in again (e.g. reconfigured by the case) is a new device: PnP removes the
   // old driver instance and starts a new one on it.
-  if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_) begin_case();
+  if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_) stop_driver(true);
   if (driver_) return true;
   driver_plug_count_ = entry.plug_count;
   if (transport_ == RdfTransport::in_process) {
@@ -90,7 +100,7 @@ bool RdfPort::ensure_driver(std::string& error) {
     if (!connected) return false;
     usb_ = std::move(connected);
   }
-  driver_ = std::make_unique<reference_rdf::HostDriver>(*usb_);
+  driver_ = std::make_unique<reference_rdf::HostDriver>(*usb_, *registered_.entry);
   const NTSTATUS started = driver_->start();
   if (started != STATUS_SUCCESS) {
     error = "the driver did not start: " + ntstatus_name(static_cast<std::uint32_t>(started));

@@ -1,6 +1,6 @@
-// The driver port of an RDF driver on the host: the smclib model and the reference RDF driver
-// (or another one built with readerlab_add_rdf_driver) on the rig's reader, reached in-process
-// or as a usbredir client over the rig's socket. Cases speak IOCTLs to it:
+// The driver port of an RDF driver on the host: the smclib model and an RDF driver under test
+// (the reference driver or another one built with readerlab_add_rdf_driver) on the rig's
+// reader, reached in-process or as a usbredir client over the rig's socket. Cases speak IOCTLs to it:
 //   {"call":"Ioctl","code":N,"input":"hex","output_size":N}
 //       -> {"rv":NTSTATUS,"rv_name":"STATUS_...","information":N,"output":"hex","pending":bool}
 //   {"call":"WaitPending","timeout_ms":N} -> the pending IRP's status once it completed
@@ -17,6 +17,7 @@
 namespace reference_rdf {
 class HostDriver;
 class UsbIo;
+struct RegisteredRdfDriver;
 }  // namespace reference_rdf
 
 namespace readerlab::app {
@@ -25,7 +26,7 @@ enum class RdfTransport { in_process, usbredir };
 
 class RdfPort : public scenarios::DriverPort {
  public:
-  RdfPort(scenarios::Rig& rig, RdfTransport transport);
+  RdfPort(scenarios::Rig& rig, RdfTransport transport, const reference_rdf::RegisteredRdfDriver& driver);
   ~RdfPort() override;
 
   std::string name() const override;
@@ -36,9 +37,11 @@ class RdfPort : public scenarios::DriverPort {
  private:
   nlohmann::json execute(const nlohmann::json& request);
   bool ensure_driver(std::string& error);
+  void stop_driver(bool device_replaced);
 
   scenarios::Rig& rig_;
   RdfTransport transport_;
+  const reference_rdf::RegisteredRdfDriver& registered_;
   std::unique_ptr<reference_rdf::UsbIo> usb_;
   std::unique_ptr<reference_rdf::HostDriver> driver_;
   std::uint64_t driver_plug_count_ = 0;  // the reader's plug_count when the driver started

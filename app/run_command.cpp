@@ -6,6 +6,7 @@
 #include "app/rdf_port.h"
 
 #include "conformance/report.h"
+#include "drivers_under_test/reference_rdf/rdf_registry.h"
 #include "conformance/suite.h"
 #include "emulator/qemu/guest_commands.h"
 
@@ -28,7 +29,7 @@ struct RunOptions {
   std::filesystem::path out_dir = "out";
   std::filesystem::path guest_dir;
   std::vector<std::string> case_filters;
-  std::vector<std::string> drivers;  // libccid, reference-rdf, reference-rdf-usbredir
+  std::vector<std::string> drivers;  // libccid, or a registered RDF driver's NAME / NAME-usbredir
   std::uint64_t seed = 0;
   bool seed_given = false;
 };
@@ -95,9 +96,32 @@ conformance::RunSummary run_libccid(const RunOptions& options, const std::vector
   return summary;
 }
 
-// The cases through the smclib model and the reference RDF driver on the host.
-conformance::RunSummary run_reference_rdf(const RunOptions& options, const std::vector<conformance::CaseInfo>& cases,
-                                          RdfTransport transport, const std::string& driver_name) {
+// An RDF driver under test as `--driver` names it: NAME in-process, NAME-usbredir over a socket.
+struct RdfChoice {
+  const reference_rdf::RegisteredRdfDriver* driver = nullptr;
+  RdfTransport transport = RdfTransport::in_process;
+};
+
+std::optional<RdfChoice> find_rdf_choice(const std::string& name) {
+  constexpr std::string_view suffix = "-usbredir";
+  if (const auto* driver = reference_rdf::find_rdf_driver(name)) return RdfChoice{driver, RdfTransport::in_process};
+  if (name.size() > suffix.size() && name.ends_with(suffix)) {
+    if (const auto* driver = reference_rdf::find_rdf_driver(name.substr(0, name.size() - suffix.size())))
+      return RdfChoice{driver, RdfTransport::usbredir};
+  }
+  return std::nullopt;
+}
+
+std::string known_driver_names() {
+  std::string names = "libccid";
+  for (const auto& driver : reference_rdf::registered_rdf_drivers())
+    names += std::string(", ") + driver.name + ", " + driver.name + "-usbredir";
+  return names + ", all";
+}
+
+// The cases through the smclib model and an RDF driver under test on the host.
+conformance::RunSummary run_rdf_driver(const RunOptions& options, const std::vector<conformance::CaseInfo>& cases,
+                                       const RdfChoice& choice, const std::string& driver_name) {
   conformance::RunSummary summary;
   summary.driver = driver_name;
   summary.seed = options.seed;
@@ -114,8 +138,11 @@ conformance::RunSummary run_reference_rdf(const RunOptions& options, const std::
     address.is_unix = true;
     address.path = (socket_dir / "reader1.sock").string();
     rig.add_reader(address);
-    RdfPort port(rig, transport);
-    const auto expectations = conformance::load_expectations(expectations_dir() / (driver_name + ".txt"));
+    RdfPort port(rig, choice.transport, *choice.driver);
+    // A driver registered with its own known-failures file uses it for both transports.
+    const std::string own_file = choice.driver->expectations;
+    const auto expectations = conformance::load_expectations(
+        own_file.empty() ? expectations_dir() / (driver_name + ".txt") : std::filesystem::path(own_file));
     std::size_t number = 0;
     for (const auto& info : cases) {
       auto result = conformance::run_case(info, rig, port, expectations);
@@ -142,18 +169,20 @@ int run_command(const std::vector<std::string>& args) {
       options.seed = std::stoull(args[++i]);
       options.seed_given = true;
     } else {
-      std::cerr << "usage: readerlab run [--out DIR] [--driver libccid|reference-rdf|reference-rdf-usbredir|all]...\n"
+      std::cerr << "usage: readerlab run [--out DIR] [--driver libccid|RDF-DRIVER|RDF-DRIVER-usbredir|all]...\n"
                    "                     [--case ID|FILE]... [--guest DIR] [--seed N]\n";
       return 2;
     }
   }
   if (!options.seed_given) options.seed = std::random_device{}();
+  // "all" is the drivers the suite is kept green for: libccid in the guest and the reference
+  // RDF driver both ways; other registered drivers are run by name.
   const std::vector<std::string> all_drivers = {"libccid", "reference-rdf", "reference-rdf-usbredir"};
   if (options.drivers.empty()) options.drivers = {"libccid"};
   if (options.drivers.size() == 1 && options.drivers[0] == "all") options.drivers = all_drivers;
   for (const auto& driver : options.drivers) {
-    if (std::find(all_drivers.begin(), all_drivers.end(), driver) == all_drivers.end()) {
-      std::cerr << "readerlab run: unknown driver '" << driver << "' (libccid, reference-rdf, reference-rdf-usbredir, all)\n";
+    if (driver != "libccid" && !find_rdf_choice(driver)) {
+      std::cerr << "readerlab run: unknown driver '" << driver << "' (" << known_driver_names() << ")\n";
       return 2;
     }
   }
@@ -164,7 +193,7 @@ int run_command(const std::vector<std::string>& args) {
   std::vector<conformance::RunSummary> summaries;
   std::size_t total_cases = 0;
   for (const auto& driver : options.drivers) {
-    // reference-rdf-usbredir runs the cases written for the reference RDF driver.
+    // Every RDF driver runs the IOCTL cases (written for the family "reference-rdf").
     const std::string family = driver == "libccid" ? "libccid" : "reference-rdf";
     std::vector<conformance::CaseInfo> cases;
     for (const auto& info : all_cases)
@@ -176,10 +205,7 @@ int run_command(const std::vector<std::string>& args) {
     std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << options.seed
               << ", output in " << out_dir.string() << "\n" << std::flush;
     auto summary = driver == "libccid" ? run_libccid(options, cases, out_dir)
-                   : run_reference_rdf(options, cases,
-                                       driver == "reference-rdf" ? RdfTransport::in_process : RdfTransport::usbredir,
-                                       driver);
-    if (driver == "reference-rdf-usbredir") summary.driver = "reference-rdf-usbredir";
+                                       : run_rdf_driver(options, cases, *find_rdf_choice(driver), driver);
     conformance::write_junit(out_dir / "junit.xml", summary);
     conformance::write_markdown(out_dir / "report.md", summary);
     summaries.push_back(std::move(summary));

@@ -128,8 +128,9 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
   std::string error = info.metadata_error;
   if (error.empty()) {
     try {
-      rig.reset_to_baseline();
+      // The last case's driver stops on the reader as that case left it, then the rig resets.
       port.begin_case();
+      rig.reset_to_baseline();
       const std::string source = read_file(info.path);
       scenarios::LuaSandbox sandbox;
       scenarios::install_lab(sandbox, rig, port, result.record);

@@ -5,8 +5,13 @@
 
 namespace reference_rdf {
 
-HostDriver::HostDriver(UsbIo& usb) : usb_(usb), extension_(std::make_unique<RDF_DEVICE_EXTENSION>()) {
-  std::memset(static_cast<void*>(extension_.get()), 0, sizeof(RDF_DEVICE_EXTENSION));
+HostDriver::HostDriver(UsbIo& usb, const READERLAB_RDF_DRIVER& driver)
+    : usb_(usb),
+      driver_(driver),
+      // new[] of std::byte is aligned for any fundamental type, as pool memory is.
+      extension_(std::make_unique<std::byte[]>(std::max<std::size_t>(driver.DeviceExtensionSize,
+                                                                     driver.SmartcardExtensionOffset +
+                                                                         sizeof(SMARTCARD_EXTENSION)))) {
   device_.DeviceExtension = extension_.get();
   device_.DeviceType = FILE_DEVICE_SMARTCARD;
   device_.Flags = DO_BUFFERED_IO | DO_EXCLUSIVE;
@@ -14,11 +19,12 @@ HostDriver::HostDriver(UsbIo& usb) : usb_(usb), extension_(std::make_unique<RDF_
 
 HostDriver::~HostDriver() {
   if (pending_ && pending_->irp.ReaderlabCompleteCount == 0) cancel_pending();
-  if (started_) RdfStopDevice(extension());
+  if (started_ && driver_.StopDevice) driver_.StopDevice(&device_);
 }
 
 NTSTATUS HostDriver::start() {
-  const NTSTATUS status = RdfStartDevice(&device_, &usb_);
+  if (!driver_.StartDevice || !driver_.DeviceControl) return STATUS_INVALID_DEVICE_REQUEST;
+  const NTSTATUS status = driver_.StartDevice(&device_, readerlab_usb_of(&usb_));
   started_ = status == STATUS_SUCCESS;
   return status;
 }
@@ -31,7 +37,7 @@ IoctlResult HostDriver::ioctl(ULONG code, std::span<const std::uint8_t> input, U
   ReaderlabBuildDeviceControlIrp(&request->irp, &device_, code, size ? request->buffer.data() : nullptr,
                                  static_cast<ULONG>(input.size()), output_length);
   IoctlResult result;
-  result.status = RdfDeviceControl(&device_, &request->irp);
+  result.status = driver_.DeviceControl(&device_, &request->irp);
   if (result.status == STATUS_PENDING && request->irp.ReaderlabCompleteCount == 0) {
     result.pending = true;
     pending_ = std::move(request);
@@ -65,7 +71,8 @@ void HostDriver::release_pending() {
 
 NTSTATUS HostDriver::poll_slot_change(ULONG timeout_ms) {
   if (!started_) return STATUS_INVALID_DEVICE_STATE;
-  return RdfPollSlotChange(extension(), timeout_ms);
+  if (!driver_.InterruptIn) return STATUS_NOT_SUPPORTED;
+  return driver_.InterruptIn(&device_, timeout_ms);
 }
 
 }  // namespace reference_rdf

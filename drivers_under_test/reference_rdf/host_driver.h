@@ -1,10 +1,12 @@
-// The host's handle on the reference RDF driver: a device object with the driver's device
-// extension, started on a UsbIo transport, and IOCTLs issued as IRPs through the driver's
-// dispatch (SmartcardDeviceControl). Host code: the standard library is allowed here.
+// The host's handle on an RDF driver under test (the reference driver unless told otherwise):
+// a device object with the driver's device extension, started on a UsbIo transport, and
+// IOCTLs issued as IRPs through the driver's IRP_MJ_DEVICE_CONTROL dispatch. Host code: the
+// standard library is allowed here.
 #pragma once
 
 #include "drivers_under_test/reference_rdf/reference_rdf.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,12 +22,12 @@ struct IoctlResult {
 
 class HostDriver {
  public:
-  explicit HostDriver(UsbIo& usb);
+  explicit HostDriver(UsbIo& usb, const READERLAB_RDF_DRIVER& driver = ReaderlabReferenceRdfDriver);
   ~HostDriver();
   HostDriver(const HostDriver&) = delete;
   HostDriver& operator=(const HostDriver&) = delete;
 
-  // AddDevice + StartDevice (RdfStartDevice).
+  // AddDevice + StartDevice.
   NTSTATUS start();
 
   // One IRP_MJ_DEVICE_CONTROL, METHOD_BUFFERED: the system buffer holds the input and has room
@@ -43,11 +45,11 @@ class HostDriver {
   // Forgets a completed pending IRP.
   void release_pending();
 
-  // Pumps the interrupt endpoint: see RdfPollSlotChange.
+  // Pumps the interrupt endpoint: the driver's InterruptIn.
   NTSTATUS poll_slot_change(ULONG timeout_ms = 0);
 
-  ULONG state() const { return extension_->SmartcardExtension.ReaderCapabilities.CurrentState; }
-  PSMARTCARD_EXTENSION extension() { return &extension_->SmartcardExtension; }
+  ULONG state() const { return smartcard_extension()->ReaderCapabilities.CurrentState; }
+  PSMARTCARD_EXTENSION extension() { return smartcard_extension(); }
   PDEVICE_OBJECT device() { return &device_; }
 
  private:
@@ -55,8 +57,12 @@ class HostDriver {
     IRP irp{};
     std::vector<std::uint8_t> buffer;
   };
+  PSMARTCARD_EXTENSION smartcard_extension() const {
+    return reinterpret_cast<PSMARTCARD_EXTENSION>(extension_.get() + driver_.SmartcardExtensionOffset);
+  }
   UsbIo& usb_;
-  std::unique_ptr<RDF_DEVICE_EXTENSION> extension_;
+  const READERLAB_RDF_DRIVER& driver_;
+  std::unique_ptr<std::byte[]> extension_;  // DeviceExtensionSize bytes, zeroed
   DEVICE_OBJECT device_{};
   bool started_ = false;
   std::unique_ptr<Request> pending_;

@@ -626,3 +626,27 @@ NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION ext, ULONG timeout_ms) {
 }
 
 }  // namespace reference_rdf
+
+// The reference driver as readerlab runs any RDF driver under test (readerlab_rdf.h).
+namespace {
+
+NTSTATUS start_entry(PDEVICE_OBJECT device, READERLAB_USB* usb) {
+  return reference_rdf::RdfStartDevice(device, reference_rdf::usb_io_of(usb));
+}
+
+PSMARTCARD_EXTENSION smartcard_extension_of(PDEVICE_OBJECT device) {
+  return &static_cast<RDF_DEVICE_EXTENSION*>(device->DeviceExtension)->SmartcardExtension;
+}
+
+NTSTATUS interrupt_entry(PDEVICE_OBJECT device, ULONG timeout_ms) {
+  return reference_rdf::RdfPollSlotChange(smartcard_extension_of(device), timeout_ms);
+}
+
+VOID stop_entry(PDEVICE_OBJECT device) { reference_rdf::RdfStopDevice(smartcard_extension_of(device)); }
+
+}  // namespace
+
+READERLAB_RDF_DRIVER_ENTRY(ReaderlabReferenceRdfDriver) = {
+    sizeof(RDF_DEVICE_EXTENSION), FIELD_OFFSET(RDF_DEVICE_EXTENSION, SmartcardExtension),
+    start_entry, reference_rdf::RdfDeviceControl, interrupt_entry, stop_entry,
+};

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "drivers_under_test/reference_rdf/ccid.h"
+#include "drivers_under_test/reference_rdf/readerlab_rdf.h"
 #include "drivers_under_test/reference_rdf/usb_io.h"
 
 #include "smclib.h"
@@ -65,3 +66,6 @@ NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION extension, ULONG timeout_ms);
 void RdfCancelTracking(PSMARTCARD_EXTENSION extension);
 
 }  // namespace reference_rdf
+
+// The reference driver's entry for readerlab (registered as "reference-rdf").
+READERLAB_RDF_DRIVER_ENTRY(ReaderlabReferenceRdfDriver);

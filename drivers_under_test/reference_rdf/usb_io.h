@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+struct READERLAB_USB;  // readerlab_rdf.h: the same object as the C drivers see it
+
 namespace reference_rdf {
 
 enum class UsbStatus : uint8_t {
@@ -42,5 +44,10 @@ class UsbIo {
   // A control transfer; for device-to-host requests data receives up to setup.length bytes.
   virtual UsbStatus control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) = 0;
 };
+
+// READERLAB_USB is a UsbIo: C drivers use the ReaderlabUsb* functions, C++ drivers may use it
+// as a UsbIo directly.
+inline UsbIo* usb_io_of(READERLAB_USB* usb) { return reinterpret_cast<UsbIo*>(usb); }
+inline READERLAB_USB* readerlab_usb_of(UsbIo* io) { return reinterpret_cast<READERLAB_USB*>(io); }
 
 }  // namespace reference_rdf

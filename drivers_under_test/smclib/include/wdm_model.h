@@ -151,6 +151,7 @@ VOID ExFreePoolWithTag(PVOID P, ULONG Tag);
 #define RtlCopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
 #define RtlMoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
 #define RtlEqualMemory(Destination, Source, Length) (!memcmp((Destination), (Source), (Length)))
+#define FIELD_OFFSET(Type, Field) ((LONG)offsetof(Type, Field))
 
 // ---- Lists ----
 typedef struct _LIST_ENTRY {

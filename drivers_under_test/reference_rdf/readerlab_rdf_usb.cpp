@@ -1,0 +1,57 @@
+// READERLAB_USB for drivers under test: the C entry points over the host's UsbIo transports.
+#include "drivers_under_test/reference_rdf/readerlab_rdf.h"
+#include "drivers_under_test/reference_rdf/usb_io.h"
+
+namespace {
+
+reference_rdf::UsbIo* io(READERLAB_USB* usb) { return reference_rdf::usb_io_of(usb); }
+
+READERLAB_USB_STATUS to_c(reference_rdf::UsbStatus status) {
+  switch (status) {
+    case reference_rdf::UsbStatus::ok: return ReaderlabUsbOk;
+    case reference_rdf::UsbStatus::timeout: return ReaderlabUsbTimeout;
+    case reference_rdf::UsbStatus::stall: return ReaderlabUsbStall;
+    case reference_rdf::UsbStatus::overflow: return ReaderlabUsbOverflow;
+    case reference_rdf::UsbStatus::error: break;
+  }
+  return ReaderlabUsbError;
+}
+
+}  // namespace
+
+extern "C" {
+
+READERLAB_USB_STATUS ReaderlabUsbBulkOut(READERLAB_USB* usb, const UCHAR* data, ULONG length) {
+  if (usb == nullptr || (data == nullptr && length != 0)) return ReaderlabUsbError;
+  return to_c(io(usb)->bulk_out(data, length));
+}
+
+READERLAB_USB_STATUS ReaderlabUsbBulkIn(READERLAB_USB* usb, UCHAR* buffer, ULONG capacity, ULONG* received,
+                                        ULONG timeout_ms) {
+  if (usb == nullptr || received == nullptr || (buffer == nullptr && capacity != 0)) return ReaderlabUsbError;
+  uint32_t got = 0;
+  const auto status = io(usb)->bulk_in(buffer, capacity, &got, timeout_ms);
+  *received = got;
+  return to_c(status);
+}
+
+READERLAB_USB_STATUS ReaderlabUsbInterruptIn(READERLAB_USB* usb, UCHAR* buffer, ULONG capacity, ULONG* received,
+                                             ULONG timeout_ms) {
+  if (usb == nullptr || received == nullptr || (buffer == nullptr && capacity != 0)) return ReaderlabUsbError;
+  uint32_t got = 0;
+  const auto status = io(usb)->interrupt_in(buffer, capacity, &got, timeout_ms);
+  *received = got;
+  return to_c(status);
+}
+
+READERLAB_USB_STATUS ReaderlabUsbControl(READERLAB_USB* usb, UCHAR request_type, UCHAR request, USHORT value,
+                                         USHORT index, USHORT length, UCHAR* data, ULONG* transferred) {
+  if (usb == nullptr || transferred == nullptr || (data == nullptr && length != 0)) return ReaderlabUsbError;
+  uint32_t got = 0;
+  const reference_rdf::UsbSetup setup{request_type, request, value, index, length};
+  const auto status = io(usb)->control(setup, data, &got);
+  *transferred = got;
+  return to_c(status);
+}
+
+}  // extern "C"
