@@ -270,6 +270,62 @@ function smc.insert(profile)
   return smc.ioctl(smc.IOCTL_SMARTCARD_GET_STATE, "", 4)
 end
 
+-- The reader state as GET_STATE reports it (a number, smc.SCARD_ABSENT ...).
+function smc.state()
+  local reply = smc.ioctl(smc.IOCTL_SMARTCARD_GET_STATE, "", 4)
+  if reply.rv ~= 0 then error("GET_STATE failed: " .. tostring(reply.rv_name), 2) end
+  return smc.ulong_at(reply.output)
+end
+
+-- SCARD_ATTR_* tags by the name smclib.md 4 gives them (class << 16 | tag, winsmcrd.h).
+smc.attr = {
+  VENDOR_NAME = 0x00010100, VENDOR_IFD_TYPE = 0x00010101, VENDOR_IFD_VERSION = 0x00010102,
+  VENDOR_IFD_SERIAL_NO = 0x00010103, CHANNEL_ID = 0x00020110,
+  PROTOCOL_TYPES = 0x00030120, DEFAULT_CLK = 0x00030121, MAX_CLK = 0x00030122,
+  DEFAULT_DATA_RATE = 0x00030123, MAX_DATA_RATE = 0x00030124, MAX_IFSD = 0x00030125,
+  SYNC_PROTOCOL_TYPES = 0x00030126, POWER_MGMT_SUPPORT = 0x00040131,
+  USER_TO_CARD_AUTH_DEVICE = 0x00050140, USER_AUTH_INPUT_DEVICE = 0x00050142,
+  CHARACTERISTICS = 0x00060150,
+  CURRENT_PROTOCOL_TYPE = 0x00080201, CURRENT_CLK = 0x00080202, CURRENT_F = 0x00080203,
+  CURRENT_D = 0x00080204, CURRENT_N = 0x00080205, CURRENT_W = 0x00080206, CURRENT_IFSC = 0x00080207,
+  CURRENT_IFSD = 0x00080208, CURRENT_BWT = 0x00080209, CURRENT_CWT = 0x0008020A,
+  CURRENT_EBC_ENCODING = 0x0008020B, EXTENDED_BWT = 0x0008020C,
+  ICC_PRESENCE = 0x00090300, ICC_INTERFACE_STATUS = 0x00090301, CURRENT_IO_STATE = 0x00090302,
+  ATR_STRING = 0x00090303, ICC_TYPE_PER_ATR = 0x00090304,
+  ESC_RESET = 0x0007A000, ESC_CANCEL = 0x0007A003, ESC_AUTHREQUEST = 0x0007A005, MAXINPUT = 0x0007A007,
+  VENDOR_SPECIFIC_INFO = 0x0007A008,
+  DEVICE_UNIT = 0x7FFF0001, DEVICE_IN_USE = 0x7FFF0002, DEVICE_FRIENDLY_NAME_A = 0x7FFF0003,
+  DEVICE_SYSTEM_NAME_A = 0x7FFF0004, DEVICE_FRIENDLY_NAME_W = 0x7FFF0005, DEVICE_SYSTEM_NAME_W = 0x7FFF0006,
+  SUPRESS_T1_IFS_REQUEST = 0x7FFF0007,
+  PERF_NUM_TRANSMISSIONS = 0x7FFE0001, PERF_BYTES_TRANSMITTED = 0x7FFE0002, PERF_TRANSMISSION_TIME = 0x7FFE0003,
+}
+
+-- GET_ATTRIBUTE of a tag (a number or a name of smc.attr) into output_size bytes (64 by default,
+-- the size of the smclib.md 4 recording).
+function smc.get_attribute(tag, output_size)
+  local value = type(tag) == "string" and smc.attr[tag] or tag
+  if value == nil then error("no attribute " .. tostring(tag) .. " in smc.attr", 2) end
+  return smc.ioctl(smc.IOCTL_SMARTCARD_GET_ATTRIBUTE, smc.ulong(value), output_size or 64)
+end
+
+-- GET_ATTRIBUTE of a ULONG tag, failing the case unless it succeeded with 4 bytes.
+function smc.attribute_ulong(tag)
+  local reply = smc.get_attribute(tag, 4)
+  if reply.rv ~= 0 or reply.information ~= 4 then
+    error("GET_ATTRIBUTE " .. tostring(tag) .. ": " .. tostring(reply.rv_name) .. ", " .. tostring(reply.information) .. " bytes", 2)
+  end
+  return smc.ulong_at(reply.output)
+end
+
+-- The pending tracking IRP: its completion within timeout_ms (0: is it done now?). The reply has
+-- completed and, once completed, rv_name and the state; a completed IRP is gone afterwards, so
+-- asking again with none pending fails the case.
+function smc.wait_pending(timeout_ms)
+  local reply = lab.call("WaitPending", { timeout_ms = timeout_ms or 5000 })
+  if reply.error then error("WaitPending: " .. reply.error, 2) end
+  return reply
+end
+
 -- Cold reset, then SET_PROTOCOL; returns the ATR hex and the selected protocol.
 function smc.power_and_select(protocols)
   local power = smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET), 64)

@@ -1,5 +1,5 @@
--- @title: every attribute group by state: reader data always, ICC_PRESENCE and ICC_INTERFACE_STATUS by state, protocol tags only above POWERED, the NOT_SUPPORTED tags
--- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, attr:SCARD_ATTR_VENDOR_IFD_TYPE, attr:SCARD_ATTR_VENDOR_IFD_VERSION, attr:SCARD_ATTR_CHANNEL_ID, attr:SCARD_ATTR_ICC_PRESENCE, attr:SCARD_ATTR_MAXINPUT, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE
+-- @title: every attribute group by state: reader data always, ICC_PRESENCE and ICC_INTERFACE_STATUS in each state from ABSENT to SPECIFIC and back, protocol tags only above POWERED, the NOT_SUPPORTED tags
+-- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, attr:SCARD_ATTR_VENDOR_IFD_TYPE, attr:SCARD_ATTR_VENDOR_IFD_VERSION, attr:SCARD_ATTR_CHANNEL_ID, attr:SCARD_ATTR_ICC_PRESENCE, attr:SCARD_ATTR_ICC_INTERFACE_STATUS, attr:SCARD_ATTR_MAXINPUT, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE
 -- @drivers: reference-rdf
 -- @spec: smclib.md 4 (attribute table and state rules)
 
@@ -14,17 +14,38 @@ for _, tag in ipairs({ MAXINPUT, SYNC_PROTOCOL_TYPES }) do
   smc.expect(get(tag), "STATUS_NOT_SUPPORTED", string.format("attribute 0x%08X", tag))
 end
 
-local function presence() return tonumber(get(ICC_PRESENCE, 1).output, 16) end
-lab.check_eq(presence(), 0, "ICC_PRESENCE with no card")
-lab.check_eq(tonumber(get(ICC_INTERFACE_STATUS, 1).output, 16), 0, "ICC_INTERFACE_STATUS with no card")
+-- smclib.md 4: ICC_PRESENCE is 0 in ABSENT, 1 in PRESENT, 2 from SWALLOWED up; ICC_INTERFACE_STATUS
+-- 0 up to PRESENT and FF from SWALLOWED up. Both are one byte, read here into exactly one.
+local function one_byte(tag, what)
+  local reply = get(tag, 1)
+  smc.expect(reply, "STATUS_SUCCESS", what)
+  lab.check_eq(reply.information, 1, what .. " length")
+  return tonumber(reply.output, 16)
+end
+local function check_icc(where)
+  local state = smc.state()
+  local presence = state == smc.SCARD_ABSENT and 0 or (state == smc.SCARD_PRESENT and 1 or 2)
+  lab.check_eq(one_byte(ICC_PRESENCE, "ICC_PRESENCE " .. where), presence, "ICC_PRESENCE " .. where .. " (state " .. state .. ")")
+  lab.check_eq(one_byte(ICC_INTERFACE_STATUS, "ICC_INTERFACE_STATUS " .. where), state >= smc.SCARD_SWALLOWED and 0xFF or 0,
+    "ICC_INTERFACE_STATUS " .. where .. " (state " .. state .. ")")
+  return state
+end
+
+lab.check_eq(check_icc("with no card"), smc.SCARD_ABSENT, "state with no card")
 smc.expect(get(CURRENT_PROTOCOL, 4), "STATUS_INVALID_DEVICE_STATE", "CURRENT_PROTOCOL_TYPE with no card")
 
 smc.insert("t1-fs")
-lab.check(presence() >= 1, "ICC_PRESENCE with a card")
+-- A CCID reader holds an inserted card in contact position: SWALLOWED rather than PRESENT.
+lab.check_eq(check_icc("with an unpowered card"), smc.SCARD_SWALLOWED, "state with an unpowered card")
 smc.expect(get(CURRENT_PROTOCOL, 4), "STATUS_INVALID_DEVICE_STATE", "CURRENT_PROTOCOL_TYPE before a reset")
-smc.power_and_select(smc.SCARD_PROTOCOL_T1)
-lab.check_eq(presence(), 2, "ICC_PRESENCE of a powered card")
-lab.check_eq(tonumber(get(ICC_INTERFACE_STATUS, 1).output, 16), 0xFF, "ICC_INTERFACE_STATUS of a powered card")
+smc.expect(smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET), 64), "STATUS_SUCCESS", "cold reset")
+lab.check_eq(check_icc("after the ATR"), smc.SCARD_NEGOTIABLE, "state after the ATR")
+smc.expect(smc.ioctl(smc.IOCTL_SMARTCARD_SET_PROTOCOL, smc.ulong(smc.SCARD_PROTOCOL_T1), 4), "STATUS_SUCCESS", "SET_PROTOCOL T=1")
+lab.check_eq(check_icc("after SET_PROTOCOL"), smc.SCARD_SPECIFIC, "state after SET_PROTOCOL")
 lab.check_eq(smc.ulong_at(get(CURRENT_PROTOCOL, 4).output), smc.SCARD_PROTOCOL_T1, "CURRENT_PROTOCOL_TYPE")
 lab.check_eq(smc.ulong_at(get(CURRENT_IFSC, 4).output), 254, "CURRENT_IFSC from TA3")
 smc.expect(get(CURRENT_PROTOCOL, 1), "STATUS_BUFFER_TOO_SMALL", "a ULONG tag into 1 byte")
+smc.expect(smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_POWER_DOWN), 0), "STATUS_SUCCESS", "power down")
+lab.check_eq(check_icc("after power down"), smc.SCARD_SWALLOWED, "state after power down")
+lab.reader(1):remove()
+lab.check_eq(check_icc("after the removal"), smc.SCARD_ABSENT, "state after the removal")
