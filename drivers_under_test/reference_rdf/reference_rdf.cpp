@@ -464,6 +464,23 @@ void read_lists(PSMARTCARD_EXTENSION ext) {
   }
 }
 
+// USB 2.0 9.6.1 iSerialNumber and 9.6.7 string descriptors: the reader's serial number,
+// UTF-16LE, kept as ASCII (other characters as '?') in VendorAttr.IfdSerialNo.
+void read_serial_number(PSMARTCARD_EXTENSION ext, UsbIo* usb) {
+  UCHAR device[18];
+  uint32_t got = 0;
+  const UsbSetup device_setup{0x80, 0x06, 0x0100, 0, sizeof(device)};
+  if (usb->control(device_setup, device, &got) != UsbStatus::ok || got < sizeof(device) || device[16] == 0) return;
+  UCHAR text[2 + 2 * MAXIMUM_ATTR_STRING_LENGTH];
+  const UsbSetup string_setup{0x80, 0x06, static_cast<uint16_t>(0x0300 | device[16]), 0x0409, sizeof(text)};
+  if (usb->control(string_setup, text, &got) != UsbStatus::ok || got < 2 || text[1] != 0x03) return;
+  const ULONG length = (text[0] < got ? text[0] : got);
+  USHORT n = 0;
+  for (ULONG at = 2; at + 1 < length && n < MAXIMUM_ATTR_STRING_LENGTH; at += 2)
+    ext->VendorAttr.IfdSerialNo.Buffer[n++] = text[at + 1] == 0 && text[at] < 0x80 ? text[at] : '?';
+  ext->VendorAttr.IfdSerialNo.Length = n;
+}
+
 void set_vendor_string(UCHAR* buffer, USHORT* length, const char* text) {
   USHORT n = 0;
   while (text[n] != 0 && n < 32) {
@@ -515,6 +532,7 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   set_vendor_string(ext->VendorAttr.VendorName.Buffer, &ext->VendorAttr.VendorName.Length, "readerlab");
   set_vendor_string(ext->VendorAttr.IfdType.Buffer, &ext->VendorAttr.IfdType.Length, "Reference RDF CCID");
   ext->VendorAttr.UnitNo = 0;
+  read_serial_number(ext, usb);
   ext->VendorAttr.IfdVersion.VersionMajor = 1;
   ext->VendorAttr.IfdVersion.VersionMinor = 0;
   ext->VendorAttr.IfdVersion.BuildNumber = 1;

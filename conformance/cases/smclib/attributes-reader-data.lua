@@ -46,10 +46,12 @@ local function check_reader_data(where)
   smc.expect(channel, "STATUS_SUCCESS", "CHANNEL_ID " .. where)
   lab.check_eq(channel.information, 4, "CHANNEL_ID length " .. where)
   lab.check_eq(smc.ulong_at(channel.output) >> 16, READER_TYPE_USB, "CHANNEL_ID reader type " .. where)
-  -- The driver names no serial number: whatever IfdSerialNo holds comes back, at most 32 bytes.
+  -- IfdSerialNo comes back as the driver set it, at most 32 bytes (VENDOR_ATTR).
   local serial = smc.get_attribute("VENDOR_IFD_SERIAL_NO")
   smc.expect(serial, "STATUS_SUCCESS", "VENDOR_IFD_SERIAL_NO " .. where)
   lab.check(serial.information <= VENDOR_STRING_MAX, "VENDOR_IFD_SERIAL_NO fits VENDOR_ATTR " .. where)
+  -- The reference driver reports the reader's USB iSerialNumber string.
+  lab.check_eq(hex.to_string(serial.output), "RL0001", "VENDOR_IFD_SERIAL_NO " .. where)
 end
 
 lab.check_eq(smc.state(), smc.SCARD_ABSENT, "state with no card")
