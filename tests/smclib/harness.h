@@ -1,6 +1,7 @@
 // Test harness for the smclib model: an extension with a tiny recording driver, and IOCTLs
 // issued through real IRPs with exactly-sized heap buffers (ASan sees any overrun).
 #pragma once
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -155,4 +156,93 @@ struct Harness {
     h.last_minor = e->MinorIoControlCode;
     return h.status;
   }
+
+  // Puts `bytes` in CardCapabilities.ATR, as a driver does after a reset, and lets the
+  // library evaluate them.
+  NTSTATUS update_atr(const std::vector<UCHAR>& bytes) {
+    std::memcpy(ext.CardCapabilities.ATR.Buffer, bytes.data(), bytes.size());
+    ext.CardCapabilities.ATR.Length = static_cast<UCHAR>(bytes.size());
+    return SmartcardUpdateCardCapabilities(&ext);
+  }
+
+  // T=1 as a driver runs it: build the next block (after an empty prefix), then hand the
+  // card's answer to the engine.
+  NTSTATUS t1_next() {
+    ext.SmartcardRequest.BufferLength = 0;
+    return SmartcardT1Request(&ext);
+  }
+  std::vector<UCHAR> t1_sent() const {
+    return {ext.SmartcardRequest.Buffer, ext.SmartcardRequest.Buffer + ext.SmartcardRequest.BufferLength};
+  }
+  NTSTATUS card_says(const std::vector<UCHAR>& bytes) {
+    if (!bytes.empty()) std::memcpy(ext.SmartcardReply.Buffer, bytes.data(), bytes.size());
+    ext.SmartcardReply.BufferLength = static_cast<ULONG>(bytes.size());
+    return SmartcardT1Reply(&ext);
+  }
 };
+
+namespace smc {
+
+// The ATR with its TCK appended: the exclusive-or of T0 up to the last byte, ISO 7816-3 8.2.5.
+inline std::vector<UCHAR> with_tck(std::vector<UCHAR> atr) {
+  UCHAR x = 0;
+  for (size_t i = 1; i < atr.size(); ++i) x = static_cast<UCHAR>(x ^ atr[i]);
+  atr.push_back(x);
+  return atr;
+}
+
+// ISO 7816-3 11.4.4 CRC (ISO/IEC 13239): polynomial x^16 + x^12 + x^5 + 1 taken least
+// significant bit first, register preset FFFF, ones' complement sent low byte first. Written
+// bit by bit here so the test does not share the library's table.
+inline uint16_t crc16(const std::vector<UCHAR>& bytes) {
+  unsigned reg = 0xFFFF;
+  for (UCHAR b : bytes) {
+    reg ^= b;
+    for (int bit = 0; bit < 8; ++bit) reg = (reg & 1) ? (reg >> 1) ^ 0x8408 : reg >> 1;
+  }
+  return static_cast<uint16_t>(~reg & 0xFFFF);
+}
+
+// A T=1 block NAD PCB LEN INF EDC (ISO 7816-3 11.3), with an LRC or a CRC epilogue.
+inline std::vector<UCHAR> t1_block(UCHAR pcb, std::vector<UCHAR> inf = {}, bool crc = false, UCHAR nad = 0) {
+  // Built by push_back: GCC 12's -Warray-bounds misfires on insert into a 3-byte vector at -O2.
+  std::vector<UCHAR> b;
+  b.reserve(3 + inf.size() + 2);
+  b.push_back(nad);
+  b.push_back(pcb);
+  b.push_back(static_cast<UCHAR>(inf.size()));
+  for (UCHAR c : inf) b.push_back(c);
+  if (crc) {
+    const uint16_t c = crc16(b);
+    b.push_back(static_cast<UCHAR>(c & 0xFF));
+    b.push_back(static_cast<UCHAR>(c >> 8));
+  } else {
+    UCHAR x = 0;
+    for (UCHAR c : b) x = static_cast<UCHAR>(x ^ c);
+    b.push_back(x);
+  }
+  return b;
+}
+
+// The caller's METHOD_BUFFERED buffer behind IoRequest, holding {protocol, 8} + APDU, for
+// calling the Smartcard*Request/Reply helpers directly as a driver's callback would.
+struct UserBuffer {
+  std::vector<UCHAR> bytes;
+  ULONG information = 0;
+  UserBuffer(Harness& h, const std::vector<UCHAR>& apdu, ULONG out, ULONG protocol = SCARD_PROTOCOL_T1) {
+    bytes.assign(8 + apdu.size(), 0);
+    std::memcpy(bytes.data(), &protocol, sizeof protocol);
+    bytes[4] = 8;
+    if (!apdu.empty()) std::memcpy(bytes.data() + 8, apdu.data(), apdu.size());
+    const ULONG in = static_cast<ULONG>(bytes.size());
+    if (bytes.size() < out) bytes.resize(out);
+    h.ext.IoRequest.RequestBuffer = h.ext.IoRequest.ReplyBuffer = bytes.data();
+    h.ext.IoRequest.RequestBufferLength = in;
+    h.ext.IoRequest.ReplyBufferLength = out;
+    h.ext.IoRequest.Information = &information;
+  }
+  UserBuffer(const UserBuffer&) = delete;
+  UserBuffer& operator=(const UserBuffer&) = delete;
+};
+
+}  // namespace smc
