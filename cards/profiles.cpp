@@ -220,16 +220,6 @@ std::vector<CardProfile> all_profiles() {
        0x72, 0x87},
       6, {Protocol::t1}, 0x7436));
 
-  // 3B 8A 81 31 FE 45 (T=1, IFSC 254, BWI 4 CWI 5) 80 58 "ibm-test";  04  TCK
-  auto ibm = file_system_card(
-      "ibm-test", "IBM-style T=1 test card: EF 0101 current at reset, write N then read N (1..254)",
-      {0x3B, 0x8A, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x58, 0x69, 0x62, 0x6D, 0x2D, 0x74, 0x65,
-       0x73, 0x74, 0x04},
-      6, {Protocol::t1}, 0x7437);
-  ibm.files[0].contents.assign(254, 0x00);  // one T=1 block of data (IFSC 254)
-  ibm.implicit_ef = 0x0101;
-  profiles.push_back(ibm);
-
   return profiles;
 }
 

@@ -38,7 +38,9 @@ TEST_CASE("built-in ATRs: exact bytes, and a card answers exactly them") {
   CHECK(to_hex(*builtin_atr("extended")) ==
         "3B 8E 81 31 FE 45 80 73 00 00 40 58 65 78 74 65 6E 64 65 64 69");
   CHECK(to_hex(*builtin_atr("slow")) == "3B 86 80 31 80 15 80 54 73 6C 6F 77 71");
-  CHECK(to_hex(*builtin_atr("ibm-test")) == "3B 8A 81 31 FE 45 80 58 69 62 6D 2D 74 65 73 74 04");
+  // smclib.md 6 D, byte for byte
+  CHECK(to_hex(*builtin_atr("ibm-test")) ==
+        "3B EF 00 FF 81 31 86 45 49 42 4D 20 4D 46 43 34 30 30 30 30 38 33 31 43");
   for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow",
                                 "ibm-test"}) {
     INFO(name);
@@ -165,19 +167,54 @@ TEST_CASE("bad-atr: the TCK is wrong and says so; the card still answers") {
   CHECK(to_hex(card->transmit_apdu(hex("00 B0 81 00 01")).data) == "00 90 00");
 }
 
-TEST_CASE("ibm-test: write N bytes then read them back, for N = 1 to 254") {
+namespace {
+
+// The two patterns of ifdtest part D, alternating bytes: 55 AA 55 .. or 00 FF 00 ..
+Bytes alternating(std::size_t n, std::uint8_t even, std::uint8_t odd) {
+  Bytes bytes(n);
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = i % 2 == 0 ? even : odd;
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("ibm-test: T=1 only, and EF 0007 has to be selected first") {
+  const auto atr = *parse_atr(*builtin_atr("ibm-test")).atr;
+  CHECK(atr.supports(1));
+  CHECK_FALSE(atr.supports(0));
+  CHECK(atr.ifsc() == 134);  // so a 254-byte write reaches the card as a chain
   auto card = make_builtin_card("ibm-test");
   REQUIRE(card->reset(ResetKind::cold));
-  CHECK(parse_atr(*builtin_atr("ibm-test")).atr->ifsc() == 254);
+  CHECK(to_hex(card->transmit_apdu(hex("00 B0 00 00 01")).data) == "69 86");  // no current EF
+  CHECK(to_hex(card->transmit_apdu(hex("00 A4 00 0C 02 00 07")).data) == "90 00");
+  CHECK(to_hex(card->transmit_apdu(hex("00 D6 00 00 01 5A")).data) == "90 00");
+  CHECK(to_hex(card->transmit_apdu(hex("00 B0 00 00 01")).data) == "5A 90 00");
+}
+
+TEST_CASE("ibm-test: write and read back 1 to 254 bytes; above 128 writes fail, reads stop at 128") {
+  auto card = make_builtin_card("ibm-test");
+  REQUIRE(card->reset(ResetKind::cold));
+  REQUIRE(to_hex(card->transmit_apdu(hex("00 A4 00 0C 02 00 07")).data) == "90 00");
+  Bytes last_written;
   for (std::size_t n = 1; n <= 254; ++n) {
+    INFO("n = ", n);
+    // Alternating by length, so a read that returns the previous length's data fails.
+    const Bytes data = n % 2 == 0 ? alternating(n, 0x00, 0xFF) : alternating(n, 0x55, 0xAA);
     Bytes write = {0x00, 0xD6, 0x00, 0x00, static_cast<std::uint8_t>(n)};
-    for (std::size_t i = 0; i < n; ++i) write.push_back(static_cast<std::uint8_t>(n + i));
-    REQUIRE(to_hex(card->transmit_apdu(write).data) == "90 00");
+    write.insert(write.end(), data.begin(), data.end());
+    const auto written = card->transmit_apdu(write);
+    if (n <= 128) {
+      REQUIRE(to_hex(written.data) == "90 00");
+      last_written = data;
+    } else {
+      REQUIRE(to_hex(written.data) == "67 00");  // smclib.md 6 D
+    }
     const auto read = card->transmit_apdu(Bytes{0x00, 0xB0, 0x00, 0x00, static_cast<std::uint8_t>(n)});
-    REQUIRE(read.data.size() == n + 2);
-    REQUIRE(std::equal(read.data.begin(), read.data.end() - 2, write.begin() + 5));
+    REQUIRE(read.data.size() == std::min<std::size_t>(n, 128) + 2);
+    REQUIRE(to_hex(std::span(read.data).last(2)) == "90 00");
+    const Bytes expected(last_written.begin(), last_written.begin() + static_cast<std::ptrdiff_t>(read.data.size() - 2));
+    REQUIRE(Bytes(read.data.begin(), read.data.end() - 2) == expected);
   }
-  CHECK(to_hex(card->transmit_apdu(hex("00 B0 00 FE 01")).data) == "6B 00");  // 254 bytes long
 }
 
 TEST_CASE("the readerlab application answers SELECT by AID on every file-system card") {

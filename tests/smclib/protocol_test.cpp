@@ -2,63 +2,15 @@
 
 #include "harness.h"
 
-namespace {
-NTSTATUS update(Harness& h, std::vector<UCHAR> atr) {
-  std::memcpy(h.ext.CardCapabilities.ATR.Buffer, atr.data(), atr.size());
-  h.ext.CardCapabilities.ATR.Length = static_cast<UCHAR>(atr.size());
-  return SmartcardUpdateCardCapabilities(&h.ext);
-}
-std::vector<UCHAR> with_tck(std::vector<UCHAR> atr) {
-  UCHAR x = 0;
-  for (size_t i = 1; i < atr.size(); ++i) x = static_cast<UCHAR>(x ^ atr[i]);
-  atr.push_back(x);
-  return atr;
-}
-UCHAR lrc(const std::vector<UCHAR>& b) {
-  UCHAR x = 0;
-  for (UCHAR c : b) x = static_cast<UCHAR>(x ^ c);
-  return x;
-}
-std::vector<UCHAR> block(UCHAR pcb, std::vector<UCHAR> inf = {}) {
-  std::vector<UCHAR> b = {0x00, pcb, static_cast<UCHAR>(inf.size())};
-  b.insert(b.end(), inf.begin(), inf.end());
-  b.push_back(lrc(b));
-  return b;
-}
-std::vector<UCHAR> sent(Harness& h) {
-  return {h.ext.SmartcardRequest.Buffer, h.ext.SmartcardRequest.Buffer + h.ext.SmartcardRequest.BufferLength};
-}
-NTSTATUS card_says(Harness& h, const std::vector<UCHAR>& b) {
-  if (!b.empty()) std::memcpy(h.ext.SmartcardReply.Buffer, b.data(), b.size());
-  h.ext.SmartcardReply.BufferLength = static_cast<ULONG>(b.size());
-  return SmartcardT1Reply(&h.ext);
-}
-NTSTATUS next(Harness& h) {
-  h.ext.SmartcardRequest.BufferLength = 0;
-  return SmartcardT1Request(&h.ext);
-}
-// IoRequest pointing at a caller buffer holding {2,8} + apdu.
-struct Io {
-  std::vector<UCHAR> buf;
-  ULONG info = 0;
-  Io(Harness& h, std::vector<UCHAR> apdu, ULONG out) {
-    buf = {2, 0, 0, 0, 8, 0, 0, 0};
-    buf.insert(buf.end(), apdu.begin(), apdu.end());
-    const ULONG in = static_cast<ULONG>(buf.size());
-    if (buf.size() < out) buf.resize(out);
-    h.ext.IoRequest.RequestBuffer = h.ext.IoRequest.ReplyBuffer = buf.data();
-    h.ext.IoRequest.RequestBufferLength = in;
-    h.ext.IoRequest.ReplyBufferLength = out;
-    h.ext.IoRequest.Information = &info;
-  }
-};
-}  // namespace
+using smc::t1_block;
+using smc::UserBuffer;
+using smc::with_tck;
 
 TEST_CASE("smclib: ATR parsing") {
   Harness h;
   h.set_state(SCARD_POWERED);
   SUBCASE("defaults and SPECIFIC for a single protocol at default F/D") {
-    REQUIRE_EQ(update(h, {0x3B, 0x00}), STATUS_SUCCESS);
+    REQUIRE_EQ(h.update_atr({0x3B, 0x00}), STATUS_SUCCESS);
     const auto& cc = h.ext.CardCapabilities;
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});
     CHECK_EQ(cc.Protocol.Selected, SCARD_PROTOCOL_T0);
@@ -76,7 +28,7 @@ TEST_CASE("smclib: ATR parsing") {
     CHECK_EQ(cc.T1.BWT, 2755001u);
   }
   SUBCASE("two protocols: NEGOTIABLE with nothing selected; BWI 2") {
-    REQUIRE_EQ(update(h, with_tck({0x3B, 0x80, 0x80, 0x21, 0x25})), STATUS_SUCCESS);  // TD1 T0, TD2 T1, TB3 25
+    REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x80, 0x21, 0x25})), STATUS_SUCCESS);  // TD1 T0, TD2 T1, TB3 25
     CHECK_EQ(h.state(), ULONG{SCARD_NEGOTIABLE});
     CHECK_EQ(h.ext.CardCapabilities.Protocol.Selected, 0u);
     CHECK_EQ(h.ext.CardCapabilities.Protocol.Supported, SCARD_PROTOCOL_Tx | SCARD_PROTOCOL_RAW);
@@ -85,19 +37,19 @@ TEST_CASE("smclib: ATR parsing") {
     CHECK_EQ(h.ext.CardCapabilities.T1.BWT, 1555001u);
   }
   SUBCASE("TA2 gives SPECIFIC with its protocol") {
-    REQUIRE_EQ(update(h, with_tck({0x3B, 0x80, 0x10, 0x01})), STATUS_SUCCESS);  // TD1 T0 -> TA2 = 01
+    REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x10, 0x01})), STATUS_SUCCESS);  // TD1 T0 -> TA2 = 01
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});
     CHECK_EQ(h.ext.CardCapabilities.Protocol.Selected, SCARD_PROTOCOL_T1);
   }
   SUBCASE("TA1 other than default gives NEGOTIABLE") {
-    REQUIRE_EQ(update(h, {0x3B, 0x10, 0x94}), STATUS_SUCCESS);
+    REQUIRE_EQ(h.update_atr({0x3B, 0x10, 0x94}), STATUS_SUCCESS);
     CHECK_EQ(h.state(), ULONG{SCARD_NEGOTIABLE});
   }
   SUBCASE("TS 03 is inverse convention") {
     std::vector<UCHAR> atr = {0x3F, 0x00};
     SmartcardInvertData(atr.data(), 2);
     CHECK_EQ(atr[0], 0x03);
-    REQUIRE_EQ(update(h, atr), STATUS_SUCCESS);
+    REQUIRE_EQ(h.update_atr(atr), STATUS_SUCCESS);
     CHECK(h.ext.CardCapabilities.InversConvention);
     CHECK_EQ(h.ext.CardCapabilities.ATR.Buffer[0], 0x3F);
   }
@@ -115,7 +67,7 @@ TEST_CASE("smclib: ATR parsing") {
     };
     for (const auto& atr : bad) {
       h.set_state(SCARD_POWERED);
-      CHECK_EQ(update(h, atr), STATUS_UNRECOGNIZED_MEDIA);
+      CHECK_EQ(h.update_atr(atr), STATUS_UNRECOGNIZED_MEDIA);
       CHECK_EQ(h.state(), ULONG{SCARD_POWERED});
     }
   }
@@ -166,10 +118,10 @@ TEST_CASE("smclib: attributes by state") {
 TEST_CASE("smclib: T=0 request and reply") {
   Harness h;
   auto req = [&](std::vector<UCHAR> apdu, ULONG prefix = 0) {
-    Io io(h, std::move(apdu), 64);
+    UserBuffer io(h, apdu, 64);
     h.ext.SmartcardRequest.BufferLength = prefix;
     const NTSTATUS status = SmartcardT0Request(&h.ext);
-    return std::make_pair(status, sent(h));
+    return std::make_pair(status, h.t1_sent());
   };
   auto [s1, b1] = req({0x00, 0xA4, 0x00, 0x00});
   CHECK_EQ(s1, STATUS_SUCCESS);
@@ -186,24 +138,24 @@ TEST_CASE("smclib: T=0 request and reply") {
   CHECK_EQ(req({0x00, 0xD6, 0x00}).first, STATUS_INVALID_PARAMETER);
   CHECK_EQ(req({0x00, 0xD6, 0x00, 0x00, 0x02, 0xAA, 0xBB}, MIN_BUFFER_SIZE - 3).first, STATUS_BUFFER_OVERFLOW);
 
-  Io io(h, {}, 12);
+  UserBuffer io(h, {}, 12);
   h.ext.SmartcardReply.Buffer[0] = 0x6A;
   h.ext.SmartcardReply.BufferLength = 1;
   CHECK_EQ(SmartcardT0Reply(&h.ext), STATUS_DEVICE_PROTOCOL_ERROR);
   h.ext.SmartcardReply.Buffer[1] = 0x82;
   h.ext.SmartcardReply.BufferLength = 2;
   CHECK_EQ(SmartcardT0Reply(&h.ext), STATUS_SUCCESS);
-  CHECK_EQ(io.info, 10u);
-  CHECK_EQ(io.buf[0], 1);
-  CHECK_EQ(io.buf[4], 8);
-  CHECK_EQ(io.buf[9], 0x82);
+  CHECK_EQ(io.information, 10u);
+  CHECK_EQ(io.bytes[0], 1);
+  CHECK_EQ(io.bytes[4], 8);
+  CHECK_EQ(io.bytes[9], 0x82);
   h.ext.SmartcardReply.BufferLength = 5;
   CHECK_EQ(SmartcardT0Reply(&h.ext), STATUS_BUFFER_TOO_SMALL);
 }
 
 TEST_CASE("smclib: raw request and reply") {
   Harness h;
-  Io io(h, {0xAA, 0xBB}, 4);
+  UserBuffer io(h, {0xAA, 0xBB}, 4);
   h.ext.SmartcardRequest.BufferLength = 1;
   CHECK_EQ(SmartcardRawRequest(&h.ext), STATUS_SUCCESS);
   CHECK_EQ(h.ext.SmartcardRequest.BufferLength, 11u);  // the whole input, header included
@@ -214,90 +166,90 @@ TEST_CASE("smclib: raw request and reply") {
   CHECK_EQ(SmartcardRawReply(&h.ext), STATUS_BUFFER_TOO_SMALL);
   h.ext.SmartcardReply.BufferLength = 2;
   CHECK_EQ(SmartcardRawReply(&h.ext), STATUS_SUCCESS);
-  CHECK_EQ(io.info, 2u);
+  CHECK_EQ(io.information, 2u);
 }
 
 TEST_CASE("smclib: T=1 IFS request, chaining both ways, WTX") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 4;
-  Io io(h, {1, 2, 3, 4, 5, 6}, 64);
+  UserBuffer io(h, {1, 2, 3, 4, 5, 6}, 64);
   // S(IFS request) with IFSD 254 first
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0xC1, {0xFE}));
-  CHECK_EQ(card_says(h, block(0xE1, {0xFE})), STATUS_MORE_PROCESSING_REQUIRED);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0xC1, {0xFE}));
+  CHECK_EQ(h.card_says(t1_block(0xE1, {0xFE})), STATUS_MORE_PROCESSING_REQUIRED);
   // out chain: 4 + 2 bytes
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x20, {1, 2, 3, 4}));
-  CHECK_EQ(card_says(h, block(0x90)), STATUS_MORE_PROCESSING_REQUIRED);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x40, {5, 6}));
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x20, {1, 2, 3, 4}));
+  CHECK_EQ(h.card_says(t1_block(0x90)), STATUS_MORE_PROCESSING_REQUIRED);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x40, {5, 6}));
   // the card asks for more time
-  CHECK_EQ(card_says(h, block(0xC3, {0x05})), STATUS_MORE_PROCESSING_REQUIRED);
+  CHECK_EQ(h.card_says(t1_block(0xC3, {0x05})), STATUS_MORE_PROCESSING_REQUIRED);
   CHECK_EQ(h.ext.T1.Wtx, 5);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0xE3, {0x05}));
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0xE3, {0x05}));
   // in chain
-  CHECK_EQ(card_says(h, block(0x20, {0xA1, 0xA2})), STATUS_MORE_PROCESSING_REQUIRED);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x90));
-  CHECK_EQ(card_says(h, block(0x40, {0x90, 0x00})), STATUS_SUCCESS);
-  CHECK_EQ(io.info, 12u);
-  CHECK_EQ(io.buf[0], 2);
-  CHECK_EQ(io.buf[8], 0xA1);
-  CHECK_EQ(io.buf[11], 0x00);
+  CHECK_EQ(h.card_says(t1_block(0x20, {0xA1, 0xA2})), STATUS_MORE_PROCESSING_REQUIRED);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x90));
+  CHECK_EQ(h.card_says(t1_block(0x40, {0x90, 0x00})), STATUS_SUCCESS);
+  CHECK_EQ(io.information, 12u);
+  CHECK_EQ(io.bytes[0], 2);
+  CHECK_EQ(io.bytes[8], 0xA1);
+  CHECK_EQ(io.bytes[11], 0x00);
   CHECK_EQ(SmartcardT1Reply(&h.ext), STATUS_INTERNAL_ERROR);  // nothing outstanding
   // next APDU: no IFS request again, N(S) continues at 0 (two I-blocks sent)
-  Io io2(h, {0x00, 0xB0, 0x00, 0x00, 0x00}, 64);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h)[1], 0x20);
+  UserBuffer io2(h, {0x00, 0xB0, 0x00, 0x00, 0x00}, 64);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent()[1], 0x20);
 }
 
 TEST_CASE("smclib: T=1 errors, resynch and failures") {
   Harness h;
-  Io io(h, {0x00, 0xA4}, 64);
+  UserBuffer io(h, {0x00, 0xA4}, 64);
   CHECK_EQ(h.ioctl(IOCTL_SMARTCARD_SET_ATTRIBUTE, Harness::u32(SCARD_ATTR_SUPRESS_T1_IFS_REQUEST), 0).status(),
            STATUS_SUCCESS);
-  Io io1(h, {0x00, 0xA4}, 64);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x00, {0x00, 0xA4}));  // no IFS request
-  auto bad = block(0x00, {0x90, 0x00});
+  UserBuffer io1(h, {0x00, 0xA4}, 64);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x00, {0x00, 0xA4}));  // no IFS request
+  auto bad = t1_block(0x00, {0x90, 0x00});
   bad.back() ^= 1;
-  CHECK_EQ(card_says(h, bad), STATUS_MORE_PROCESSING_REQUIRED);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x81));  // R(0) with EDC error
-  CHECK_EQ(card_says(h, {0x00, 0x00}), STATUS_MORE_PROCESSING_REQUIRED);  // too short
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x82));
-  CHECK_EQ(card_says(h, bad), STATUS_MORE_PROCESSING_REQUIRED);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0xC0));  // third failure: RESYNCH
-  CHECK_EQ(card_says(h, block(0xE0)), STATUS_MORE_PROCESSING_REQUIRED);
-  REQUIRE_EQ(next(h), STATUS_SUCCESS);
-  CHECK_EQ(sent(h), block(0x00, {0x00, 0xA4}));  // restart from N(S) 0
-  CHECK_EQ(card_says(h, block(0x00, {0x90, 0x00})), STATUS_SUCCESS);
+  CHECK_EQ(h.card_says(bad), STATUS_MORE_PROCESSING_REQUIRED);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x81));  // R(0) with EDC error
+  CHECK_EQ(h.card_says({0x00, 0x00}), STATUS_MORE_PROCESSING_REQUIRED);  // too short
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x82));
+  CHECK_EQ(h.card_says(bad), STATUS_MORE_PROCESSING_REQUIRED);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0xC0));  // third failure: RESYNCH
+  CHECK_EQ(h.card_says(t1_block(0xE0)), STATUS_MORE_PROCESSING_REQUIRED);
+  REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), t1_block(0x00, {0x00, 0xA4}));  // restart from N(S) 0
+  CHECK_EQ(h.card_says(t1_block(0x00, {0x90, 0x00})), STATUS_SUCCESS);
 
   SUBCASE("VPP error") {
-    Io io2(h, {0x00}, 64);
-    REQUIRE_EQ(next(h), STATUS_SUCCESS);
-    CHECK_EQ(card_says(h, block(0xE4)), STATUS_DEVICE_POWER_FAILURE);
+    UserBuffer io2(h, {0x00}, 64);
+    REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+    CHECK_EQ(h.card_says(t1_block(0xE4)), STATUS_DEVICE_POWER_FAILURE);
   }
   SUBCASE("unsolicited S response") {
-    Io io2(h, {0x00}, 64);
-    REQUIRE_EQ(next(h), STATUS_SUCCESS);
-    CHECK_EQ(card_says(h, block(0xE1, {0x20})), STATUS_DEVICE_PROTOCOL_ERROR);
+    UserBuffer io2(h, {0x00}, 64);
+    REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+    CHECK_EQ(h.card_says(t1_block(0xE1, {0x20})), STATUS_DEVICE_PROTOCOL_ERROR);
   }
   SUBCASE("reply too large for the user buffer") {
-    Io io2(h, {0x00}, 9);
-    REQUIRE_EQ(next(h), STATUS_SUCCESS);
-    CHECK_EQ(card_says(h, block(0x40, {0x90, 0x00})), STATUS_BUFFER_TOO_SMALL);
+    UserBuffer io2(h, {0x00}, 9);
+    REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+    CHECK_EQ(h.card_says(t1_block(0x40, {0x90, 0x00})), STATUS_BUFFER_TOO_SMALL);
   }
   SUBCASE("resynch that never answers") {
-    Io io2(h, {0x00}, 64);
+    UserBuffer io2(h, {0x00}, 64);
     NTSTATUS s = STATUS_MORE_PROCESSING_REQUIRED;
     int rounds = 0;
     while (s == STATUS_MORE_PROCESSING_REQUIRED && rounds++ < 20) {
-      REQUIRE_EQ(next(h), STATUS_SUCCESS);
-      s = card_says(h, {});
+      REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
+      s = h.card_says({});
     }
     CHECK_EQ(s, STATUS_DEVICE_PROTOCOL_ERROR);
   }

@@ -79,7 +79,7 @@ TEST_CASE("smclib: DEBUG_IOCTL traces every completed IOCTL, level 0 traces noth
   CHECK_NE(log.find("00310038 -> c0000023 (0 bytes)"), std::string::npos);
 }
 
-TEST_CASE("smclib: SmartcardLogError logs only when debugging, CreateLink wants both names") {
+TEST_CASE("smclib: SmartcardLogError logs only when debugging") {
   {
     StderrCapture capture;
     SmartcardLogError(nullptr, STATUS_INSUFFICIENT_RESOURCES, nullptr, 0x2A);
@@ -93,11 +93,46 @@ TEST_CASE("smclib: SmartcardLogError logs only when debugging, CreateLink wants 
     CHECK_NE(log.find("c000009a"), std::string::npos);
     CHECK_NE(log.find("0000002a"), std::string::npos);
   }
-  UNICODE_STRING link{}, device{};
-  RtlInitUnicodeString(&device, L"\\Device\\ReaderlabRdf0");
-  CHECK_EQ(SmartcardCreateLink(&link, &device), STATUS_SUCCESS);
-  CHECK_EQ(SmartcardCreateLink(nullptr, &device), STATUS_INVALID_PARAMETER);
-  CHECK_EQ(SmartcardCreateLink(&link, nullptr), STATUS_INVALID_PARAMETER);
+}
+
+namespace {
+
+std::wstring text_of(const UNICODE_STRING& string) {
+  return std::wstring(string.Buffer, string.Length / sizeof(WCHAR));
+}
+
+// What a driver does on unload with the name SmartcardCreateLink gave it.
+void delete_link(UNICODE_STRING& link) {
+  CHECK_EQ(IoDeleteSymbolicLink(&link), STATUS_SUCCESS);
+  ExFreePool(link.Buffer);
+  link = UNICODE_STRING{};
+}
+
+}  // namespace
+
+TEST_CASE("smclib: SmartcardCreateLink links SCReader<n> in DosDevices, n the lowest free unit") {
+  UNICODE_STRING device{}, other_device{};
+  // Units 5 and 7 in the device names: the Win32 unit is counted on its own.
+  RtlInitUnicodeString(&device, L"\\Device\\ReaderlabRdf5");
+  RtlInitUnicodeString(&other_device, L"\\Device\\ReaderlabRdf7");
+  UNICODE_STRING first{}, second{}, again{};
+  REQUIRE_EQ(SmartcardCreateLink(&first, &device), STATUS_SUCCESS);
+  CHECK(text_of(first) == L"\\DosDevices\\SCReader0");
+  CHECK_EQ(size_t{first.MaximumLength}, first.Length + sizeof(WCHAR));  // room for a NUL
+  REQUIRE_EQ(SmartcardCreateLink(&second, &other_device), STATUS_SUCCESS);
+  CHECK(text_of(second) == L"\\DosDevices\\SCReader1");
+  // The link exists in the namespace, not only as a returned string.
+  CHECK_EQ(IoCreateSymbolicLink(&first, &other_device), STATUS_OBJECT_NAME_COLLISION);
+
+  delete_link(first);
+  REQUIRE_EQ(SmartcardCreateLink(&again, &other_device), STATUS_SUCCESS);
+  CHECK(text_of(again) == L"\\DosDevices\\SCReader0");  // the unit freed above
+  delete_link(again);
+  delete_link(second);
+
+  UNICODE_STRING link{};
+  CHECK_EQ(SmartcardCreateLink(nullptr, &device), STATUS_INVALID_PARAMETER_1);
+  CHECK_EQ(SmartcardCreateLink(&link, nullptr), STATUS_INVALID_PARAMETER_2);
 }
 
 TEST_CASE("smclib: remove lock: an unbalanced release does not go below zero") {

@@ -1,4 +1,4 @@
--- @title: reader certification part B, reader: attribute checks with no card, GET_ATTRIBUTE into no buffer fails, a close with IS_PRESENT pending leaves the device usable, the IBM-style card resets within 2 s and reports its ATR and protocol, a card "inserted backwards" (bad ATR) stays unpowered and is UNRECOGNIZED_MEDIA
+-- @title: reader certification part B, reader: attribute checks with no card, GET_ATTRIBUTE into no buffer fails, a close with IS_PRESENT pending leaves the device usable, the IBM test card resets within 2 s and reports its ATR and protocol, a card "inserted backwards" (bad ATR) stays unpowered and is UNRECOGNIZED_MEDIA
 -- @covers: cert:reader attributes, attr:SCARD_ATTR_VENDOR_NAME, attr:SCARD_ATTR_VENDOR_IFD_TYPE, attr:SCARD_ATTR_DEVICE_UNIT, attr:SCARD_ATTR_DEFAULT_CLK, attr:SCARD_ATTR_MAX_CLK, attr:SCARD_ATTR_MAX_IFSD, attr:SCARD_ATTR_PROTOCOL_TYPES, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE, callback:RDF_CARD_TRACKING/CANCELLED, callback:RDF_CARD_POWER/UNRECOGNIZED_MEDIA
 -- @drivers: reference-rdf
 -- @spec: smclib.md 6 B (ifdtest reader test), 4 (attributes), 1.2 POWER, SET_PROTOCOL
@@ -51,12 +51,12 @@ local done = smc.wait_pending(5000)
 lab.check(done.completed, "the insertion completed the new IS_PRESENT")
 smc.expect(done, "STATUS_SUCCESS", "the new IS_PRESENT")
 
--- The IBM-style test card.
-local IBM_ATR = "3b8a8131fe45805869626d2d7465737404"
+-- The IBM T=1 test card of part D.
+local IBM_ATR = "3bef00ff8131864549424d204d4643343030303038333143"  -- smclib.md 6 D
 local start = lab.now_ms()
 local power = smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET), 64)
 local took = lab.now_ms() - start
-smc.expect(power, "STATUS_SUCCESS", "cold reset of the IBM-style card")
+smc.expect(power, "STATUS_SUCCESS", "cold reset of the IBM test card")
 lab.check(took <= RESET_LIMIT_MS, "cold reset within 2 s, took " .. took .. " ms")
 lab.check_eq(power.output, IBM_ATR, "ATR of the cold reset")
 local set = smc.ioctl(smc.IOCTL_SMARTCARD_SET_PROTOCOL, smc.ulong(both), 4)

@@ -26,7 +26,10 @@ typedef struct _OS_DEP_DATA {
   PVOID ReaderlabPrivate;  // model: library-private state (callback serialization)
 } OS_DEP_DATA, *POS_DEP_DATA;
 
-// Creates \DosDevices\SCReader<n> for DeviceName (model: records the name, SUCCESS) [D].
+// Creates the symbolic link \DosDevices\SCReader<n> to DeviceName, n the lowest unit not yet
+// linked, and returns its name in LinkName (uninitialised on entry) [D][PV]. On unload the
+// driver calls IoDeleteSymbolicLink(LinkName) and frees LinkName->Buffer with ExFreePool.
+// NULL names give INVALID_PARAMETER_1 / _2.
 NTSTATUS SmartcardCreateLink(PUNICODE_STRING LinkName, PUNICODE_STRING DeviceName);
 // Writes an error log entry (model: printed when a debug level is set) [D].
 VOID SmartcardLogError(PVOID Object, NTSTATUS ErrorCode, PUNICODE_STRING Insertion, ULONG DumpData);

@@ -85,6 +85,8 @@ typedef LONG NTSTATUS;
 #define STATUS_NO_MEMORY                ((NTSTATUS)0xC0000017L)  // ntstatus.h
 #define STATUS_ACCESS_DENIED            ((NTSTATUS)0xC0000022L)  // ntstatus.h
 #define STATUS_BUFFER_TOO_SMALL         ((NTSTATUS)0xC0000023L)
+#define STATUS_OBJECT_NAME_NOT_FOUND    ((NTSTATUS)0xC0000034L)  // ntstatus.h
+#define STATUS_OBJECT_NAME_COLLISION    ((NTSTATUS)0xC0000035L)  // ntstatus.h
 #define STATUS_DELETE_PENDING           ((NTSTATUS)0xC0000056L)
 #define STATUS_INSUFFICIENT_RESOURCES   ((NTSTATUS)0xC000009AL)
 #define STATUS_DEVICE_DATA_ERROR        ((NTSTATUS)0xC000009CL)  // ntstatus.h
@@ -93,6 +95,8 @@ typedef LONG NTSTATUS;
 #define STATUS_IO_TIMEOUT               ((NTSTATUS)0xC00000B5L)
 #define STATUS_NOT_SUPPORTED            ((NTSTATUS)0xC00000BBL)
 #define STATUS_INTERNAL_ERROR           ((NTSTATUS)0xC00000E5L)
+#define STATUS_INVALID_PARAMETER_1      ((NTSTATUS)0xC00000EFL)  // ntstatus.h
+#define STATUS_INVALID_PARAMETER_2      ((NTSTATUS)0xC00000F0L)  // ntstatus.h
 #define STATUS_CANCELLED                ((NTSTATUS)0xC0000120L)
 #define STATUS_NO_MEDIA                 ((NTSTATUS)0xC0000178L)
 #define STATUS_INVALID_DEVICE_STATE     ((NTSTATUS)0xC0000184L)
@@ -195,6 +199,12 @@ typedef struct _UNICODE_STRING {
   PWSTR Buffer;
 } UNICODE_STRING, *PUNICODE_STRING;
 VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString);
+
+// ---- Symbolic links ----
+// Model: one table for the whole process, because \DosDevices is one namespace shared by
+// every driver; a name already in it gives OBJECT_NAME_COLLISION. Device names are not checked.
+NTSTATUS IoCreateSymbolicLink(PUNICODE_STRING SymbolicLinkName, PUNICODE_STRING DeviceName);
+NTSTATUS IoDeleteSymbolicLink(PUNICODE_STRING SymbolicLinkName);
 
 ULONG DbgPrint(const char* Format, ...) __attribute__((format(printf, 1, 2)));
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <new>
+#include <string>
 #include <thread>
 
 #include "internal.h"
@@ -530,8 +531,27 @@ VOID SmartcardLogError(PVOID Object, NTSTATUS ErrorCode, PUNICODE_STRING Inserti
 }
 
 NTSTATUS SmartcardCreateLink(PUNICODE_STRING LinkName, PUNICODE_STRING DeviceName) {
-  if (LinkName == nullptr || DeviceName == nullptr) return STATUS_INVALID_PARAMETER;
-  return STATUS_SUCCESS;
+  // Statuses of the WDM routine page ff548935 [PV].
+  if (LinkName == nullptr) return STATUS_INVALID_PARAMETER_1;
+  if (DeviceName == nullptr) return STATUS_INVALID_PARAMETER_2;
+  *LinkName = UNICODE_STRING{};
+  // smclib.md 7 legacy naming; [D] wdm-device-names: the first available unit, which need not
+  // match the device name's. The loop ends because only existing links collide.
+  for (ULONG unit = 0;; ++unit) {
+    const std::wstring name = L"\\DosDevices\\SCReader" + std::to_wstring(unit);
+    const size_t bytes = (name.size() + 1) * sizeof(WCHAR);  // NUL-terminated for the driver's prints
+    auto* buffer = static_cast<PWSTR>(ExAllocatePool(PagedPool, bytes));
+    if (buffer == nullptr) return STATUS_INSUFFICIENT_RESOURCES;
+    std::memcpy(buffer, name.c_str(), bytes);
+    LinkName->Buffer = buffer;
+    LinkName->Length = static_cast<USHORT>(name.size() * sizeof(WCHAR));
+    LinkName->MaximumLength = static_cast<USHORT>(bytes);
+    const NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
+    if (status == STATUS_SUCCESS) return STATUS_SUCCESS;
+    ExFreePool(buffer);
+    *LinkName = UNICODE_STRING{};
+    if (status != STATUS_OBJECT_NAME_COLLISION) return status;
+  }
 }
 
 }  // extern "C"

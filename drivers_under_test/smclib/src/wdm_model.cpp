@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
 #include <thread>
 
 namespace {
@@ -24,6 +27,22 @@ void spin_acquire(PKSPIN_LOCK lock) {
 }
 
 void spin_release(PKSPIN_LOCK lock) { __atomic_store_n(lock, ULONG_PTR{0}, __ATOMIC_RELEASE); }
+
+// \DosDevices: link name -> device name. Names compare exactly here; the object manager
+// would ignore case, which no caller of the model relies on.
+struct SymbolicLinks {
+  std::mutex mutex;
+  std::map<std::wstring, std::wstring> targets;
+};
+SymbolicLinks& symbolic_links() {
+  static SymbolicLinks links;
+  return links;
+}
+
+std::wstring text_of(const UNICODE_STRING& string) {
+  if (string.Buffer == nullptr) return {};
+  return std::wstring(string.Buffer, string.Length / sizeof(WCHAR));
+}
 
 }  // namespace
 
@@ -65,6 +84,21 @@ VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString
   DestinationString->Length = static_cast<USHORT>(chars * sizeof(WCHAR));
   DestinationString->MaximumLength =
       static_cast<USHORT>(SourceString != nullptr ? (chars + 1) * sizeof(WCHAR) : 0);
+}
+
+NTSTATUS IoCreateSymbolicLink(PUNICODE_STRING SymbolicLinkName, PUNICODE_STRING DeviceName) {
+  if (SymbolicLinkName == nullptr || DeviceName == nullptr) return STATUS_INVALID_PARAMETER;
+  auto& links = symbolic_links();
+  std::lock_guard lock(links.mutex);
+  const bool added = links.targets.emplace(text_of(*SymbolicLinkName), text_of(*DeviceName)).second;
+  return added ? STATUS_SUCCESS : STATUS_OBJECT_NAME_COLLISION;
+}
+
+NTSTATUS IoDeleteSymbolicLink(PUNICODE_STRING SymbolicLinkName) {
+  if (SymbolicLinkName == nullptr) return STATUS_INVALID_PARAMETER;
+  auto& links = symbolic_links();
+  std::lock_guard lock(links.mutex);
+  return links.targets.erase(text_of(*SymbolicLinkName)) == 1 ? STATUS_SUCCESS : STATUS_OBJECT_NAME_NOT_FOUND;
 }
 
 ULONG DbgPrint(const char* Format, ...) {
