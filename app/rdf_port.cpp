@@ -1,6 +1,5 @@
 #include "app/rdf_port.h"
 
-#include "app/paths.h"
 #include "drivers_under_test/reference_rdf/host_driver.h"
 #include "drivers_under_test/reference_rdf/host_usb.h"
 #include "drivers_under_test/reference_rdf/rdf_registry.h"
@@ -22,8 +21,33 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
 
 // Rounds of ready handlers to run before the loop counts as idle (a socket write, its read).
 constexpr int kMaxIdleRounds = 100;
+// How often the driver's interrupt pipe is read between calls (a USB interrupt endpoint's
+// bInterval is a few ms for a CCID reader).
+constexpr std::chrono::milliseconds kInterruptPollInterval{5};
 
 }  // namespace
+
+std::string ioctl_name(std::uint32_t code) {
+  static const std::map<std::uint32_t, const char*> names = {
+      {IOCTL_SMARTCARD_POWER, "IOCTL_SMARTCARD_POWER"},
+      {IOCTL_SMARTCARD_GET_ATTRIBUTE, "IOCTL_SMARTCARD_GET_ATTRIBUTE"},
+      {IOCTL_SMARTCARD_SET_ATTRIBUTE, "IOCTL_SMARTCARD_SET_ATTRIBUTE"},
+      {IOCTL_SMARTCARD_CONFISCATE, "IOCTL_SMARTCARD_CONFISCATE"},
+      {IOCTL_SMARTCARD_TRANSMIT, "IOCTL_SMARTCARD_TRANSMIT"},
+      {IOCTL_SMARTCARD_EJECT, "IOCTL_SMARTCARD_EJECT"},
+      {IOCTL_SMARTCARD_SWALLOW, "IOCTL_SMARTCARD_SWALLOW"},
+      {IOCTL_SMARTCARD_IS_PRESENT, "IOCTL_SMARTCARD_IS_PRESENT"},
+      {IOCTL_SMARTCARD_IS_ABSENT, "IOCTL_SMARTCARD_IS_ABSENT"},
+      {IOCTL_SMARTCARD_SET_PROTOCOL, "IOCTL_SMARTCARD_SET_PROTOCOL"},
+      {IOCTL_SMARTCARD_GET_STATE, "IOCTL_SMARTCARD_GET_STATE"},
+  };
+  const auto it = names.find(code);
+  if (it != names.end()) return it->second;
+  if ((code & 0xFFFF0003) == 0x00310000) return "SCARD_CTL_CODE(" + std::to_string((code >> 2) & 0xFFF) + ")";
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%08X", code);
+  return text;
+}
 
 std::string ntstatus_name(std::uint32_t status) {
   static const std::map<std::uint32_t, const char*> names = {
@@ -56,9 +80,27 @@ std::string ntstatus_name(std::uint32_t status) {
 }
 
 RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport, const reference_rdf::RegisteredRdfDriver& driver)
-    : rig_(rig), transport_(transport), registered_(driver) {}
+    : rig_(rig),
+      transport_(transport),
+      registered_(driver),
+      resource_manager_({[this] { return current_driver(); }, [this](std::chrono::milliseconds time) { pump(time); }}),
+      interrupt_timer_(std::make_shared<boost::asio::steady_timer>(rig.io())) {
+  arm_interrupt_poll();
+}
 
-RdfPort::~RdfPort() = default;
+RdfPort::~RdfPort() { interrupt_timer_->cancel(); }
+
+void RdfPort::arm_interrupt_poll() {
+  interrupt_timer_->expires_after(kInterruptPollInterval);
+  std::weak_ptr<boost::asio::steady_timer> alive = interrupt_timer_;
+  interrupt_timer_->async_wait([this, alive](boost::system::error_code ec) {
+    if (ec || alive.expired()) return;
+    // Only between calls: drivers serialize their own work, and the interrupt completion
+    // makes no transfer of its own here (readerlab_rdf.h, InterruptIn).
+    if (!busy_ && driver_) driver_->poll_slot_change(0);
+    arm_interrupt_poll();
+  });
+}
 
 std::string RdfPort::name() const {
   return std::string(registered_.name) +
@@ -68,7 +110,34 @@ std::string RdfPort::name() const {
 void RdfPort::begin_case() {
   // A fresh driver instance per case, as after a reader's AddDevice and StartDevice; the
   // usbredir connection of the last one is closed like an unplugged cable.
+  queued_.clear();
+  replies_.clear();
   stop_driver(false);
+  resource_manager_.reset();
+}
+
+std::pair<reference_rdf::HostDriver*, std::uint64_t> RdfPort::current_driver() {
+  // An unplugged reader is a removed device: PnP stops its driver instance.
+  if (!rig_.reader(0).plugged) {
+    if (driver_) stop_driver(true);
+    return {nullptr, driver_generation_};
+  }
+  std::string error;
+  if (!ensure_driver(error)) return {nullptr, driver_generation_};
+  return {driver_.get(), driver_generation_};
+}
+
+void RdfPort::pump(std::chrono::milliseconds time) {
+  // Over usbredir a notification the reader sent may still be in the socket: run what is
+  // ready until the loop is idle.
+  for (int round = 0; round < kMaxIdleRounds; ++round) {
+    if (rig_.io().stopped()) rig_.io().restart();
+    if (rig_.io().poll() == 0) break;
+  }
+  if (time.count() > 0) rig_.sleep(time);
+  // Every notification that arrived, as the interrupt pipe's completion would have run.
+  for (int round = 0; driver_ && round < 16; ++round)
+    if (driver_->poll_slot_change(0) != STATUS_SUCCESS) break;
 }
 
 void RdfPort::stop_driver(bool device_replaced) {
@@ -87,6 +156,7 @@ bool RdfPort::ensure_driver(std::string& error) {
   if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_) stop_driver(true);
   if (driver_) return true;
   driver_plug_count_ = entry.plug_count;
+  ++driver_generation_;
   if (transport_ == RdfTransport::in_process) {
     auto in_process = std::make_unique<reference_rdf::InProcessUsb>(*entry.reader);
     // One handler at most, so that the driver looks again as soon as something happened.
@@ -113,18 +183,41 @@ bool RdfPort::ensure_driver(std::string& error) {
 
 std::uint64_t RdfPort::send(nlohmann::json request) {
   const auto id = next_id_++;
-  nlohmann::json reply;
-  try {
-    reply = execute(request);
-  } catch (const std::exception& e) {
-    reply = {{"rv", nullptr}, {"error", e.what()}};
-  }
-  reply["id"] = id;
-  replies_[id] = std::move(reply);
+  queued_.push_back({id, std::move(request), std::chrono::steady_clock::now()});
   return id;
 }
 
+void RdfPort::run_queued_until(std::uint64_t id) {
+  while (!queued_.empty() && queued_.front().id <= id) {
+    Queued next = std::move(queued_.front());
+    queued_.pop_front();
+    // A wait for a change started at the send: only what is left of its timeout remains.
+    if (next.request.value("call", "") == "GetStatusChange" && next.request.contains("timeout_ms")) {
+      const auto timeout = next.request["timeout_ms"].get<std::uint32_t>();
+      const auto spent = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent).count());
+      if (timeout != 0xFFFFFFFF) next.request["timeout_ms"] = timeout > spent ? timeout - spent : 0;
+    }
+    nlohmann::json reply;
+    busy_ = true;
+    try {
+      reply = execute(next.request);
+    } catch (const std::exception& e) {
+      reply = {{"rv", nullptr}, {"error", e.what()}};
+    }
+    busy_ = false;
+    if (driver_) {
+      auto names = nlohmann::json::array();
+      for (const ULONG code : driver_->take_issued()) names.push_back(ioctl_name(code));
+      if (!names.empty()) reply["ioctls"] = std::move(names);
+    }
+    reply["id"] = next.id;
+    replies_[next.id] = std::move(reply);
+  }
+}
+
 std::optional<nlohmann::json> RdfPort::wait(std::uint64_t id, std::chrono::milliseconds) {
+  run_queued_until(id);
   const auto it = replies_.find(id);
   if (it == replies_.end()) return std::nullopt;
   auto reply = std::move(it->second);
@@ -133,23 +226,22 @@ std::optional<nlohmann::json> RdfPort::wait(std::uint64_t id, std::chrono::milli
 }
 
 nlohmann::json RdfPort::execute(const nlohmann::json& request) {
+  const std::string call = request.value("call", "");
+  if (call != "Ioctl" && call != "WaitPending" && call != "CancelPending" && call != "State") {
+    pump(std::chrono::milliseconds(0));
+    auto reply = resource_manager_.handle(call, request);
+    if (!reply) return {{"rv", nullptr}, {"error", "the host RDF port has no call '" + call + "' (a guest-only call?)"}};
+    return *reply;
+  }
   std::string error;
   if (!ensure_driver(error)) return {{"rv", nullptr}, {"error", error}};
-  const std::string call = request.value("call", "");
   auto status_reply = [](NTSTATUS status) {
     const auto value = static_cast<std::uint32_t>(status);
     return nlohmann::json{{"rv", value}, {"rv_name", ntstatus_name(value)}};
   };
   // Insertions and removals the reader reported reach the driver first, as its interrupt
-  // completion would have run by now on a real system. Over usbredir a notification the
-  // reader sent may still be in the socket: run what is ready until the loop is idle.
-  if (transport_ == RdfTransport::usbredir) {
-    for (int round = 0; round < kMaxIdleRounds; ++round) {
-      if (rig_.io().stopped()) rig_.io().restart();
-      if (rig_.io().poll() == 0) break;
-    }
-  }
-  driver_->poll_slot_change(0);
+  // completion would have run by now on a real system.
+  pump(std::chrono::milliseconds(0));
   if (call == "Ioctl") {
     const auto code = request.at("code").get<std::uint32_t>();
     const auto output_size = request.value("output_size", 0u);

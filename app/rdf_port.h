@@ -6,11 +6,22 @@
 //   {"call":"WaitPending","timeout_ms":N} -> the pending IRP's status once it completed
 //   {"call":"CancelPending"}                -> cancels it as a close would
 //   {"call":"State"}                        -> {"state":N}
+// and the PC/SC calls of the guest agent's protocol through a model of the Windows resource
+// manager (resource_manager.h). Every reply lists the IOCTLs it caused ("ioctls").
+//
+// Calls run in order when the case waits for them (lab.send then lab.wait), so what the case
+// does in between (a removal, say) happens while the call is outstanding; a GetStatusChange's
+// timeout counts from its send. Between calls the driver reads its interrupt pipe every few
+// milliseconds of the rig's loop, as a Windows driver keeps an interrupt transfer pending.
 #pragma once
 
+#include "app/resource_manager.h"
 #include "scenarios/driver_port.h"
 #include "scenarios/rig.h"
 
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
 #include <map>
 #include <memory>
 
@@ -38,6 +49,10 @@ class RdfPort : public scenarios::DriverPort {
   nlohmann::json execute(const nlohmann::json& request);
   bool ensure_driver(std::string& error);
   void stop_driver(bool device_replaced);
+  // Runs what is ready on the rig's loop, waits up to `time` on it, then lets the driver read
+  // its interrupt pipe: the insertions and removals reported by then reach it.
+  void pump(std::chrono::milliseconds time);
+  std::pair<reference_rdf::HostDriver*, std::uint64_t> current_driver();
 
   scenarios::Rig& rig_;
   RdfTransport transport_;
@@ -45,10 +60,25 @@ class RdfPort : public scenarios::DriverPort {
   std::unique_ptr<reference_rdf::UsbIo> usb_;
   std::unique_ptr<reference_rdf::HostDriver> driver_;
   std::uint64_t driver_plug_count_ = 0;  // the reader's plug_count when the driver started
+  std::uint64_t driver_generation_ = 0;  // driver instances started so far
+  ResourceManager resource_manager_;
+  void run_queued_until(std::uint64_t id);
+  void arm_interrupt_poll();
+
   std::uint64_t next_id_ = 1;
+  struct Queued {
+    std::uint64_t id;
+    nlohmann::json request;
+    std::chrono::steady_clock::time_point sent;
+  };
+  std::deque<Queued> queued_;
   std::map<std::uint64_t, nlohmann::json> replies_;
+  bool busy_ = false;  // a call is running: the interrupt poll keeps off the driver
+  std::shared_ptr<boost::asio::steady_timer> interrupt_timer_;
 };
 
+// IOCTL_SMARTCARD_* names, "SCARD_CTL_CODE(n)" for other smart card codes, "0x%08X" else.
+std::string ioctl_name(std::uint32_t code);
 // NTSTATUS names of the spec's table (shared/spec/smclib.md), "0x%08X" for others.
 std::string ntstatus_name(std::uint32_t status);
 

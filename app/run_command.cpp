@@ -139,10 +139,10 @@ conformance::RunSummary run_rdf_driver(const RunOptions& options, const std::vec
     address.path = (socket_dir / "reader1.sock").string();
     rig.add_reader(address);
     RdfPort port(rig, choice.transport, *choice.driver);
-    // A driver registered with its own known-failures file uses it for both transports.
+    // One known-failures file per driver, for both transports: its own, or conformance/expectations/NAME.txt.
     const std::string own_file = choice.driver->expectations;
     const auto expectations = conformance::load_expectations(
-        own_file.empty() ? expectations_dir() / (driver_name + ".txt") : std::filesystem::path(own_file));
+        own_file.empty() ? expectations_dir() / (std::string(choice.driver->name) + ".txt") : std::filesystem::path(own_file));
     std::size_t number = 0;
     for (const auto& info : cases) {
       auto result = conformance::run_case(info, rig, port, expectations);

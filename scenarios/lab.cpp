@@ -213,6 +213,10 @@ int wait(lua_State* L, LabContext& lab) {
     lua_pushnil(L);
     return 1;
   }
+  // A host driver port says which IOCTLs the call caused: the report lists them per case.
+  if (const auto ioctls = reply->find("ioctls"); ioctls != reply->end() && ioctls->is_array())
+    for (const auto& name : *ioctls)
+      if (name.is_string()) lab.record->calls_made.push_back(name.get<std::string>());
   push_json(L, *reply);
   return 1;
 }

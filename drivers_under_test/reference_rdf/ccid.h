@@ -38,6 +38,13 @@ inline constexpr uint8_t kErrorBadAtrTs = 0xF8;
 inline constexpr uint8_t kErrorBadAtrTck = 0xF7;
 inline constexpr uint8_t kErrorProtocolNotSupported = 0xF6;
 inline constexpr uint8_t kErrorCmdNotSupported = 0x00;
+// CCID 6.1.4 wLevelParameter of XfrBlock and 6.2.1 bChainParameter of DataBlock at extended
+// APDU level: how an APDU longer than one message is split.
+inline constexpr uint16_t kChainComplete = 0x0000;
+inline constexpr uint16_t kChainBegins = 0x0001;
+inline constexpr uint16_t kChainEnds = 0x0002;
+inline constexpr uint16_t kChainContinues = 0x0003;
+inline constexpr uint16_t kChainMoreExpected = 0x0010;  // empty abData: send the next part
 // CCID 5.1 dwFeatures
 inline constexpr uint32_t kFeatureAutoPps = 0x00000040;  // automatic parameter negotiation
 inline constexpr uint32_t kFeatureTpdu = 0x00010000;
@@ -119,8 +126,10 @@ class CcidChannel {
   CcidAnswer slot_status(uint32_t timeout_ms) {
     return exchange(ccid::kGetSlotStatus, 0, 0, 0, nullptr, 0, timeout_ms);
   }
-  CcidAnswer xfr_block(const uint8_t* data, uint32_t length, uint32_t timeout_ms) {
-    return exchange(ccid::kXfrBlock, 0, 0, 0, data, length, timeout_ms);
+  CcidAnswer xfr_block(const uint8_t* data, uint32_t length, uint32_t timeout_ms,
+                       uint16_t level_parameter = ccid::kChainComplete) {
+    return exchange(ccid::kXfrBlock, 0, static_cast<uint8_t>(level_parameter), static_cast<uint8_t>(level_parameter >> 8),
+                    data, length, timeout_ms);
   }
   CcidAnswer set_parameters(uint8_t protocol, const uint8_t* data, uint32_t length, uint32_t timeout_ms) {
     return exchange(ccid::kSetParameters, protocol, 0, 0, data, length, timeout_ms);

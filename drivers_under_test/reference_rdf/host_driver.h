@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace reference_rdf {
@@ -33,6 +34,8 @@ class HostDriver {
   // One IRP_MJ_DEVICE_CONTROL, METHOD_BUFFERED: the system buffer holds the input and has room
   // for output_length bytes. A PENDING answer keeps the IRP here until it completes.
   IoctlResult ioctl(ULONG code, std::span<const std::uint8_t> input, ULONG output_length);
+  // The IOCTL codes issued since the last call, in order (for reports).
+  std::vector<ULONG> take_issued() { return std::exchange(issued_, {}); }
   // Convenience for IOCTLs whose input is one ULONG (POWER, SET_PROTOCOL, GET_ATTRIBUTE).
   IoctlResult ioctl_ulong(ULONG code, ULONG value, ULONG output_length);
 
@@ -66,6 +69,7 @@ class HostDriver {
   DEVICE_OBJECT device_{};
   bool started_ = false;
   std::unique_ptr<Request> pending_;
+  std::vector<ULONG> issued_;
 };
 
 }  // namespace reference_rdf

@@ -92,8 +92,45 @@ ULONG exchange_timeout(PSMARTCARD_EXTENSION ext) {
 }
 
 // One XfrBlock; the answer's data is copied to SmartcardReply.
+// Extended APDU level: a command longer than one message goes in parts, and so may the answer
+// (CCID 6.1.4, 6.2.1); the parts of the answer are gathered in SmartcardReply.
+NTSTATUS xfr_chained_to_reply(PSMARTCARD_EXTENSION ext, const UCHAR* data, ULONG length) {
+  PReader reader = reader_of(ext);
+  const ULONG part = reader->Channel.max_payload();
+  ULONG sent = 0;
+  CcidAnswer answer{};
+  do {
+    const ULONG size = length - sent < part ? length - sent : part;
+    const bool last = sent + size == length;
+    const uint16_t level = length <= part ? ccid::kChainComplete
+                           : sent == 0    ? ccid::kChainBegins
+                           : last         ? ccid::kChainEnds
+                                          : ccid::kChainContinues;
+    answer = reader->Channel.xfr_block(data + sent, size, exchange_timeout(ext), level);
+    const NTSTATUS status = status_of(ext, answer);
+    if (status != STATUS_SUCCESS) return status;
+    sent += size;
+    if (!last && answer.specific != ccid::kChainMoreExpected) return STATUS_DEVICE_PROTOCOL_ERROR;
+  } while (sent < length);
+  ULONG received = 0;
+  for (;;) {
+    if (received + answer.length > ext->SmartcardReply.BufferSize) return STATUS_BUFFER_OVERFLOW;
+    copy_bytes(ext->SmartcardReply.Buffer + received, answer.data, answer.length);
+    received += answer.length;
+    const uint8_t chain = answer.specific;
+    if (chain == ccid::kChainComplete || chain == ccid::kChainEnds) break;
+    if (chain != ccid::kChainBegins && chain != ccid::kChainContinues) return STATUS_DEVICE_PROTOCOL_ERROR;
+    answer = reader->Channel.xfr_block(nullptr, 0, exchange_timeout(ext), ccid::kChainMoreExpected);
+    const NTSTATUS status = status_of(ext, answer);
+    if (status != STATUS_SUCCESS) return status;
+  }
+  ext->SmartcardReply.BufferLength = received;
+  return STATUS_SUCCESS;
+}
+
 NTSTATUS xfr_to_reply(PSMARTCARD_EXTENSION ext, const UCHAR* data, ULONG length) {
   PReader reader = reader_of(ext);
+  if (reader->Level == ExchangeLevel::extended_apdu) return xfr_chained_to_reply(ext, data, length);
   const CcidAnswer answer = reader->Channel.xfr_block(data, length, exchange_timeout(ext));
   const NTSTATUS status = status_of(ext, answer);
   if (status != STATUS_SUCCESS) return status;
@@ -183,13 +220,23 @@ NTSTATUS transmit_apdu(PSMARTCARD_EXTENSION ext) {
 NTSTATUS transmit_tpdu(PSMARTCARD_EXTENSION ext) {
   NTSTATUS status;
   switch (ext->CardCapabilities.Protocol.Selected) {
-    case SCARD_PROTOCOL_T0:
+    case SCARD_PROTOCOL_T0: {
+      // smclib's T=0 request takes cases 1-3 only (smclib.md 5): a short case 4 command goes
+      // as its case 3 TPDU, and the card's 61xx returns to the application, which fetches the
+      // data with GET RESPONSE (as pcsc-lite's driver does at TPDU level).
+      const ULONG header = sizeof(SCARD_IO_REQUEST);
+      const ULONG length = ext->IoRequest.RequestBufferLength;
+      if (length > header + 5) {
+        const UCHAR lc = ext->IoRequest.RequestBuffer[header + 4];
+        if (lc != 0 && length == header + 5 + lc + 1) ext->IoRequest.RequestBufferLength = length - 1;
+      }
       ext->SmartcardRequest.BufferLength = 0;
       status = SmartcardT0Request(ext);
       if (status != STATUS_SUCCESS) return status;
       status = xfr_to_reply(ext, ext->SmartcardRequest.Buffer, ext->SmartcardRequest.BufferLength);
       if (status != STATUS_SUCCESS) return status;
       return SmartcardT0Reply(ext);
+    }
     case SCARD_PROTOCOL_RAW:
       ext->SmartcardRequest.BufferLength = 0;
       status = SmartcardRawRequest(ext);

@@ -94,7 +94,8 @@ pcsc = {
 function pcsc.ok(reply, what)
   if reply.rv ~= 0 then
     error((what or reply.call or "PC/SC call") .. " failed: " .. tostring(reply.rv_name) ..
-      string.format(" (0x%08X)", reply.rv or 0) .. (reply.error and (" " .. reply.error) or ""), 2)
+      string.format(" (0x%08X)", reply.rv or 0) .. (reply.ntstatus and (", the driver said " .. reply.ntstatus) or "") ..
+      (reply.error and (" " .. reply.error) or ""), 2)
   end
   return reply
 end
@@ -110,10 +111,11 @@ function pcsc.list(context)
   return reply.readers or {}, reply
 end
 
--- The first listed reader whose name contains pattern (plain text), or nil.
+-- The first listed reader whose name contains pattern (plain text; any reader without one),
+-- or nil.
 function pcsc.find_reader(context, pattern)
   for _, name in ipairs((pcsc.list(context))) do
-    if name:find(pattern or "readerlab", 1, true) then return name end
+    if not pattern or name:find(pattern, 1, true) then return name end
   end
   return nil
 end
@@ -188,9 +190,12 @@ function pcsc.replug_as(context, fields, index)
   local reader = lab.reader(index or 1)
   local old = pcsc.find_reader(context)
   reader:configure(fields)
-  if old then pcsc.wait_for_reader_gone(context, old, 20000) end
-  local name = pcsc.wait_for_reader(context, 30000)
-  if not name then error("the reconfigured reader was not listed within 30 s", 2) end
+  -- The guest's pcscd lists a reader after USB enumeration; the host's resource manager at
+  -- once, or never when the driver did not start on this reader model.
+  local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+  if old then pcsc.wait_for_reader_gone(context, old, listing_ms) end
+  local name = pcsc.wait_for_reader(context, listing_ms)
+  if not name then error(string.format("the reconfigured reader was not listed within %d ms", listing_ms), 2) end
   return name
 end
 

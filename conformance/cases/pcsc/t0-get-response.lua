@@ -1,6 +1,6 @@
 -- @title: a T=0 card answers a case 4 command with 61xx at TPDU level, and GET RESPONSE fetches the data
 -- @covers: pcsc:SCardTransmit, ccid:TPDU level, t0:61xx, t0:GET RESPONSE, iso7816-4:case 4
--- @drivers: libccid
+-- @drivers: libccid, reference-rdf
 -- @spec: ISO 7816-3 10.3.3 (procedure bytes), 10.3.4 (61xx); ISO 7816-4 5.1
 -- @timeout: 90
 
@@ -12,8 +12,9 @@ lab.check_eq(protocol, pcsc.SCARD_PROTOCOL_T0, "active protocol")
 
 -- At TPDU level nobody but the application runs GET RESPONSE for T=0.
 local data = "cafebabe0102"
-local first = pcsc.transmit(card, protocol, hex.apdu("80100000", data, 0))
-lab.log("case 4 ECHO answered " .. tostring(first))
+local first, first_reply = pcsc.transmit(card, protocol, hex.apdu("80100000", data, 0))
+lab.log("case 4 ECHO answered " .. tostring(first) .. " (" .. tostring(first_reply.rv_name) .. ")")
+pcsc.ok(first_reply, "SCardTransmit of a case 4 command to a T=0 card at TPDU level")
 lab.check(hex.sw(first):sub(1, 2) == "61", "the card asks for GET RESPONSE (61xx), got " .. tostring(first))
 if hex.sw(first):sub(1, 2) == "61" then
   local available = tonumber(hex.sw(first):sub(3, 4), 16)
