@@ -112,14 +112,15 @@ void RdfPort::begin_case() {
   // usbredir connection of the last one is closed like an unplugged cable.
   queued_.clear();
   replies_.clear();
-  stop_driver(false);
+  start_failed_ = false;
+  stop_driver(false, "the case ended");
   resource_manager_.reset();
 }
 
 std::pair<reference_rdf::HostDriver*, std::uint64_t> RdfPort::current_driver() {
   // An unplugged reader is a removed device: PnP stops its driver instance.
   if (!rig_.reader(0).plugged) {
-    if (driver_) stop_driver(true);
+    if (driver_) stop_driver(true, "the reader was unplugged");
     return {nullptr, driver_generation_};
   }
   std::string error;
@@ -140,12 +141,13 @@ void RdfPort::pump(std::chrono::milliseconds time) {
     if (driver_->poll_slot_change(0) != STATUS_SUCCESS) break;
 }
 
-void RdfPort::stop_driver(bool device_replaced) {
+void RdfPort::stop_driver(bool device_gone, const char* why) {
   auto* redir = dynamic_cast<reference_rdf::UsbredirUsb*>(usb_.get());
-  // The old instance must not reach the new device as it stops: its transfers fail at once.
-  if (redir && device_replaced) redir->client().close("the reader was plugged in again");
+  // An instance whose device is gone must not reach the next one as it stops: its transfers
+  // fail at once.
+  if (redir && device_gone) redir->client().close(why);
   driver_.reset();
-  if (redir && !device_replaced) redir->client().close("the case ended");
+  if (redir && !device_gone) redir->client().close(why);
   usb_.reset();
 }
 
@@ -153,8 +155,16 @@ bool RdfPort::ensure_driver(std::string& error) {
   auto& entry = rig_.reader(0);
   // A reader plugged in again (e.g. reconfigured by the case) is a new device: PnP removes the
   // old driver instance and starts a new one on it.
-  if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_) stop_driver(true);
+  if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_)
+    stop_driver(true, "the reader was plugged in again");
   if (driver_) return true;
+  // A driver that failed to start on this device stays failed until the device is plugged in
+  // again, as PnP leaves it.
+  if (start_failed_ && entry.plug_count == driver_plug_count_) {
+    error = start_error_;
+    return false;
+  }
+  start_failed_ = false;
   driver_plug_count_ = entry.plug_count;
   ++driver_generation_;
   if (transport_ == RdfTransport::in_process) {
@@ -174,8 +184,9 @@ bool RdfPort::ensure_driver(std::string& error) {
   const NTSTATUS started = driver_->start();
   if (started != STATUS_SUCCESS) {
     error = "the driver did not start: " + ntstatus_name(static_cast<std::uint32_t>(started));
-    driver_.reset();
-    usb_.reset();
+    start_failed_ = true;
+    start_error_ = error;
+    stop_driver(true, "the driver did not start");
     return false;
   }
   return true;

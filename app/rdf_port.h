@@ -48,7 +48,7 @@ class RdfPort : public scenarios::DriverPort {
  private:
   nlohmann::json execute(const nlohmann::json& request);
   bool ensure_driver(std::string& error);
-  void stop_driver(bool device_replaced);
+  void stop_driver(bool device_gone, const char* why);
   // Runs what is ready on the rig's loop, waits up to `time` on it, then lets the driver read
   // its interrupt pipe: the insertions and removals reported by then reach it.
   void pump(std::chrono::milliseconds time);
@@ -61,6 +61,8 @@ class RdfPort : public scenarios::DriverPort {
   std::unique_ptr<reference_rdf::HostDriver> driver_;
   std::uint64_t driver_plug_count_ = 0;  // the reader's plug_count when the driver started
   std::uint64_t driver_generation_ = 0;  // driver instances started so far
+  bool start_failed_ = false;            // on the device of driver_plug_count_
+  std::string start_error_;
   ResourceManager resource_manager_;
   void run_queued_until(std::uint64_t id);
   void arm_interrupt_poll();
