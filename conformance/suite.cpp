@@ -102,7 +102,12 @@ Expectations load_expectations(const std::filesystem::path& file) {
     if (line.empty() || line[0] == '#') continue;
     const auto space = line.find_first_of(" \t");
     const std::string id = line.substr(0, space);
-    expectations.expected_failures[id] = space == std::string::npos ? "" : trim(line.substr(space));
+    std::string reason = space == std::string::npos ? "" : trim(line.substr(space));
+    if (const auto bar = reason.rfind(" | "); bar != std::string::npos) {
+      expectations.failure_must_contain[id] = trim(reason.substr(bar + 3));
+      reason = trim(reason.substr(0, bar));
+    }
+    expectations.expected_failures[id] = reason;
   }
   return expectations;
 }
@@ -149,6 +154,12 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
   } else {
     result.outcome = failed ? Outcome::expected_fail : Outcome::unexpected_pass;
     if (!failed) result.message = "listed as an expected failure (" + expected->second + ") but passed";
+    const auto must_contain = expectations.failure_must_contain.find(info.id);
+    if (failed && must_contain != expectations.failure_must_contain.end() &&
+        result.message.find(must_contain->second) == std::string::npos) {
+      result.outcome = Outcome::fail;
+      result.message = "failed otherwise than its known failure (\"" + must_contain->second + "\"): " + result.message;
+    }
   }
   return result;
 }

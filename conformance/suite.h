@@ -36,9 +36,12 @@ CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::file
 // Every *.lua below the folder, sorted by id.
 std::vector<CaseInfo> discover_cases(const std::filesystem::path& cases_root);
 
-// Known failures of one driver: "<case id> <reason>" per line, '#' comments.
+// Known failures of one driver: "<case id> <reason>" per line, '#' comments. A line may end
+// in " | <text>": the failure must then contain that text to count as the known one, so that
+// the case failing for another reason is still reported.
 struct Expectations {
   std::map<std::string, std::string> expected_failures;
+  std::map<std::string, std::string> failure_must_contain;
 };
 Expectations load_expectations(const std::filesystem::path& file);
 

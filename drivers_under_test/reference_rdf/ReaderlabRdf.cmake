@@ -7,7 +7,7 @@
 # With ENTRY (the driver's READERLAB_RDF_DRIVER object, see readerlab_rdf.h) it is registered
 # as a driver under test: `readerlab run --driver NAME` runs the IOCTL cases on it in-process
 # and `--driver NAME-usbredir` over a usbredir socket. NAME defaults to TARGET with '_' as '-';
-# EXPECTATIONS is its known-failures file ("<case id> <reason>" lines).
+# EXPECTATIONS is its known-failures file ("<case id> <reason> [| <text the failure must contain>]").
 #
 #   readerlab_add_rdf_driver(acme_rdf SOURCES acme/driver.c acme/ccid.c ENTRY AcmeRdfDriver
 #                            NAME acme-rdf EXPECTATIONS acme/known-failures.txt)

@@ -108,6 +108,24 @@ TEST_CASE("an expected failure counts as passed, and an unexpected pass as faile
   CHECK(conformance::closing_line(summary) == "1 passed, 1 failed");
 }
 
+TEST_CASE("a known failure with a text counts only when the case fails with that text") {
+  Bench bench;
+  auto failing = bench.write("failing.lua", "-- @title: f\nlab.fail('no RDF_ATR_PARSE callback')\n");
+  const auto file = bench.root / "known.txt";
+  std::ofstream(file) << "# comment\narea/failing RAW is not offered | RDF_ATR_PARSE\n";
+  auto expectations = conformance::load_expectations(file);
+  CHECK(expectations.expected_failures["area/failing"] == "RAW is not offered");
+  CHECK(expectations.failure_must_contain["area/failing"] == "RDF_ATR_PARSE");
+  CHECK(conformance::run_case(failing, bench.rig, bench.port, expectations).outcome ==
+        conformance::Outcome::expected_fail);
+
+  expectations.failure_must_contain["area/failing"] = "STATUS_NO_MEDIA";
+  const auto other = conformance::run_case(failing, bench.rig, bench.port, expectations);
+  CHECK(other.outcome == conformance::Outcome::fail);
+  CHECK(other.message.find("failed otherwise than its known failure (\"STATUS_NO_MEDIA\")") != std::string::npos);
+  CHECK(other.message.find("no RDF_ATR_PARSE callback") != std::string::npos);
+}
+
 TEST_CASE("an unknown card profile or reader index is an error with the case's line") {
   Bench bench;
   auto card = bench.write("card.lua", "-- @title: c\n\nlab.reader(1):insert('no-such-card')\n");
