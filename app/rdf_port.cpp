@@ -7,8 +7,6 @@
 #include <cstdio>
 
 namespace readerlab::app {
-namespace {
-
 std::string to_hex(std::span<const std::uint8_t> bytes) {
   static const char digits[] = "0123456789abcdef";
   std::string text;
@@ -18,6 +16,23 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
   }
   return text;
 }
+
+std::vector<std::uint8_t> from_hex(const std::string& text) {
+  if (text.size() % 2 != 0) throw std::invalid_argument("odd number of hex digits");
+  const auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw std::invalid_argument("not a hex digit");
+  };
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(text.size() / 2);
+  for (std::size_t i = 0; i < text.size(); i += 2)
+    bytes.push_back(static_cast<std::uint8_t>(digit(text[i]) << 4 | digit(text[i + 1])));
+  return bytes;
+}
+
+namespace {
 
 // Rounds of ready handlers to run before the loop counts as idle (a socket write, its read).
 constexpr int kMaxIdleRounds = 100;
@@ -257,11 +272,7 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
     const auto code = request.at("code").get<std::uint32_t>();
     const auto output_size = request.value("output_size", 0u);
     if (output_size > (1u << 20)) throw std::invalid_argument("output_size above 1 MiB");
-    const auto input_hex = request.value("input", std::string());
-    std::vector<std::uint8_t> input;
-    if (input_hex.size() % 2 != 0) throw std::invalid_argument("input is not hex");
-    for (std::size_t i = 0; i < input_hex.size(); i += 2)
-      input.push_back(static_cast<std::uint8_t>(std::stoi(input_hex.substr(i, 2), nullptr, 16)));
+    const auto input = from_hex(request.value("input", std::string()));
     const auto result = driver_->ioctl(code, input, output_size);
     auto reply = status_reply(result.status);
     reply["pending"] = result.pending;

@@ -24,6 +24,9 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 namespace reference_rdf {
 class HostDriver;
@@ -78,6 +81,10 @@ class RdfPort : public scenarios::DriverPort {
   bool busy_ = false;  // a call is running: the interrupt poll keeps off the driver
   std::shared_ptr<boost::asio::steady_timer> interrupt_timer_;
 };
+
+// Byte strings of the wire protocol: lowercase hex; from_hex throws std::invalid_argument.
+std::string to_hex(std::span<const std::uint8_t> bytes);
+std::vector<std::uint8_t> from_hex(const std::string& text);
 
 // IOCTL_SMARTCARD_* names, "SCARD_CTL_CODE(n)" for other smart card codes, "0x%08X" else.
 std::string ioctl_name(std::uint32_t code);

@@ -45,32 +45,6 @@ constexpr std::uint32_t kPcscLiteCtlBase = 0x42000000;
 constexpr std::chrono::milliseconds kLongestWait{60000};
 constexpr std::uint32_t kMaxResponse = 65538;
 
-std::string to_hex(const Bytes& bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string text;
-  for (auto b : bytes) {
-    text += digits[b >> 4];
-    text += digits[b & 0x0F];
-  }
-  return text;
-}
-
-Bytes from_hex(const std::string& text) {
-  if (text.size() % 2 != 0) throw std::invalid_argument("odd number of hex digits");
-  Bytes bytes;
-  bytes.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const auto digit = [&](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      throw std::invalid_argument("not a hex digit");
-    };
-    bytes.push_back(static_cast<std::uint8_t>(digit(text[i]) << 4 | digit(text[i + 1])));
-  }
-  return bytes;
-}
-
 Bytes ulong_bytes(std::uint32_t value) {
   return {static_cast<std::uint8_t>(value), static_cast<std::uint8_t>(value >> 8),
           static_cast<std::uint8_t>(value >> 16), static_cast<std::uint8_t>(value >> 24)};
