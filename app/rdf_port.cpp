@@ -285,10 +285,8 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
     if (!driver_->has_pending()) return {{"rv", nullptr}, {"error", "no IRP is pending"}};
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(request.value("timeout_ms", 5000));
-    while (!driver_->pending_completed() && std::chrono::steady_clock::now() < deadline) {
-      rig_.sleep(std::chrono::milliseconds(5));
-      driver_->poll_slot_change(0);
-    }
+    while (!driver_->pending_completed() && std::chrono::steady_clock::now() < deadline)
+      pump(std::chrono::milliseconds(5));
     if (!driver_->pending_completed()) return {{"rv", nullptr}, {"completed", false}, {"pending", true}};
     auto reply = status_reply(driver_->pending_status());
     reply["completed"] = true;

@@ -56,13 +56,15 @@ std::uint32_t ulong_at(const Bytes& bytes) {
          static_cast<std::uint32_t>(bytes[2]) << 16 | static_cast<std::uint32_t>(bytes[3]) << 24;
 }
 
-nlohmann::json reply_rv(std::uint32_t rv) { return {{"rv", rv}, {"rv_name", scard_name(rv)}}; }
-
-// A failed IOCTL's PC/SC error, with the driver's NTSTATUS beside it for the report.
-nlohmann::json reply_status(NTSTATUS status) {
-  auto reply = reply_rv(scard_error_of(static_cast<std::uint32_t>(status)));
-  if (status != STATUS_SUCCESS) reply["ntstatus"] = ntstatus_name(static_cast<std::uint32_t>(status));
+// The PC/SC result, with the driver's NTSTATUS beside it for the report when an IOCTL failed.
+nlohmann::json reply_rv(std::uint32_t rv, NTSTATUS driver_status = STATUS_SUCCESS) {
+  nlohmann::json reply{{"rv", rv}, {"rv_name", scard_name(rv)}};
+  if (driver_status != STATUS_SUCCESS) reply["ntstatus"] = ntstatus_name(static_cast<std::uint32_t>(driver_status));
   return reply;
+}
+
+nlohmann::json reply_status(NTSTATUS status) {
+  return reply_rv(scard_error_of(static_cast<std::uint32_t>(status)), status);
 }
 
 std::string attribute_text(reference_rdf::HostDriver& driver, ULONG tag) {
@@ -136,17 +138,20 @@ void ResourceManager::read_atr(reference_rdf::HostDriver& driver) {
   reader_.atr = reader_.mute ? Bytes{} : power.output;
 }
 
-void ResourceManager::take_tracking_result(reference_rdf::HostDriver& driver) {
-  const auto status = static_cast<std::uint32_t>(driver.pending_status());
-  driver.release_pending();
-  if (status != STATUS_SUCCESS) return;  // cancelled: nothing changed
-  const bool present = driver.state() >= SCARD_PRESENT;
-  // IS_ABSENT completes on a swap as well: a card that is present again is a new card.
+void ResourceManager::card_event(reference_rdf::HostDriver& driver, bool present) {
   ++reader_.events;
   reader_.present = present;
   reader_.atr.clear();
   reader_.mute = false;
   if (present) read_atr(driver);
+}
+
+void ResourceManager::take_tracking_result(reference_rdf::HostDriver& driver) {
+  const auto status = static_cast<std::uint32_t>(driver.pending_status());
+  driver.release_pending();
+  if (status != STATUS_SUCCESS) return;  // cancelled: nothing changed
+  // IS_ABSENT completes on a swap as well: a card that is present again is a new card.
+  card_event(driver, driver.state() >= SCARD_PRESENT);
 }
 
 void ResourceManager::arm_tracking(reference_rdf::HostDriver& driver) {
@@ -156,11 +161,7 @@ void ResourceManager::arm_tracking(reference_rdf::HostDriver& driver) {
     const auto reply = driver.ioctl(code, {}, 0);
     if (reply.pending) return;
     if (reply.status != STATUS_SUCCESS) return;
-    ++reader_.events;
-    reader_.present = !reader_.present;
-    reader_.atr.clear();
-    reader_.mute = false;
-    if (reader_.present) read_atr(driver);
+    card_event(driver, !reader_.present);
   }
 }
 
@@ -415,7 +416,7 @@ nlohmann::json ResourceManager::transmit(const nlohmann::json& request, bool rep
   };
   if (!repeat) {
     const auto [result, response] = one();
-    auto reply = result == kNotTransacted && last_status == STATUS_SUCCESS ? reply_rv(result) : reply_status(last_status);
+    auto reply = reply_rv(result, last_status);
     if (result == kSuccess) reply["response"] = to_hex(response);
     return reply;
   }
@@ -432,7 +433,7 @@ nlohmann::json ResourceManager::transmit(const nlohmann::json& request, bool rep
     if (expect.empty() || text == expect) ++ok;
     else if (first_bad.empty()) first_bad = text;
   }
-  auto reply = reply_rv(last);
+  auto reply = reply_rv(last, last_status);
   reply["count_done"] = done;
   reply["count_ok"] = ok;
   reply["elapsed_us"] = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();

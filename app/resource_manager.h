@@ -68,6 +68,8 @@ class ResourceManager {
   };
 
   void refresh();
+  // A card came or went: count the event and read the new card's ATR.
+  void card_event(reference_rdf::HostDriver& driver, bool present);
   void take_tracking_result(reference_rdf::HostDriver& driver);
   void arm_tracking(reference_rdf::HostDriver& driver);
   void read_atr(reference_rdf::HostDriver& driver);

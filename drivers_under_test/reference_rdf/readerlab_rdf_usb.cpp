@@ -17,6 +17,17 @@ READERLAB_USB_STATUS to_c(reference_rdf::UsbStatus status) {
   return ReaderlabUsbError;
 }
 
+// One IN transfer on the bulk or the interrupt pipe.
+READERLAB_USB_STATUS transfer_in(READERLAB_USB* usb,
+                                 reference_rdf::UsbStatus (reference_rdf::UsbIo::*pipe)(uint8_t*, uint32_t, uint32_t*, uint32_t),
+                                 UCHAR* buffer, ULONG capacity, ULONG* received, ULONG timeout_ms) {
+  if (usb == nullptr || received == nullptr || (buffer == nullptr && capacity != 0)) return ReaderlabUsbError;
+  uint32_t got = 0;
+  const auto status = (io(usb)->*pipe)(buffer, capacity, &got, timeout_ms);
+  *received = got;
+  return to_c(status);
+}
+
 }  // namespace
 
 extern "C" {
@@ -28,20 +39,12 @@ READERLAB_USB_STATUS ReaderlabUsbBulkOut(READERLAB_USB* usb, const UCHAR* data, 
 
 READERLAB_USB_STATUS ReaderlabUsbBulkIn(READERLAB_USB* usb, UCHAR* buffer, ULONG capacity, ULONG* received,
                                         ULONG timeout_ms) {
-  if (usb == nullptr || received == nullptr || (buffer == nullptr && capacity != 0)) return ReaderlabUsbError;
-  uint32_t got = 0;
-  const auto status = io(usb)->bulk_in(buffer, capacity, &got, timeout_ms);
-  *received = got;
-  return to_c(status);
+  return transfer_in(usb, &reference_rdf::UsbIo::bulk_in, buffer, capacity, received, timeout_ms);
 }
 
 READERLAB_USB_STATUS ReaderlabUsbInterruptIn(READERLAB_USB* usb, UCHAR* buffer, ULONG capacity, ULONG* received,
                                              ULONG timeout_ms) {
-  if (usb == nullptr || received == nullptr || (buffer == nullptr && capacity != 0)) return ReaderlabUsbError;
-  uint32_t got = 0;
-  const auto status = io(usb)->interrupt_in(buffer, capacity, &got, timeout_ms);
-  *received = got;
-  return to_c(status);
+  return transfer_in(usb, &reference_rdf::UsbIo::interrupt_in, buffer, capacity, received, timeout_ms);
 }
 
 READERLAB_USB_STATUS ReaderlabUsbControl(READERLAB_USB* usb, UCHAR request_type, UCHAR request, USHORT value,
