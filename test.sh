@@ -2,7 +2,10 @@
 # The test suite: installs what is missing, builds, and runs every test with ctest, the
 # guest tests (label vm) included, and the line coverage of the smclib model and the
 # reference RDF driver (label coverage). A second build under ASan + UBSan runs the tests that
-# do not boot the guest. In CI (CI=true) warnings are errors.
+# do not boot the guest. A third, with clang, builds the libFuzzer targets of fuzz/ alone and
+# runs each for a bounded number of executions on its corpus (label fuzz; fuzz/run.sh runs
+# them long). In CI (CI=true) warnings are errors (the fuzz build excepted: clang's warnings
+# differ from the compiler the project is kept clean with).
 set -euo pipefail
 cd "$(dirname "$0")"
 tools/install-deps.sh all
@@ -14,8 +17,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREADERLAB_WERROR=$werror
 cmake --build build -j"$jobs"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREADERLAB_SANITIZE=ON -DREADERLAB_WERROR=$werror >/dev/null
 cmake --build build-asan -j"$jobs"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DREADERLAB_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs"
 
 status=0
 (cd build-asan && ctest --output-on-failure -j"$jobs" -LE vm) || status=1
 (cd build && ctest --output-on-failure -j"$jobs") || status=1
+(cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz) || status=1
 exit $status

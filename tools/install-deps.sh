@@ -4,7 +4,8 @@
 set -euo pipefail
 
 build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev
-                doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev gcovr)
+                doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev gcovr
+                clang libclang-rt-14-dev libfuzzer-14-dev)  # the last three: fuzz/ (libFuzzer)
 # The guest is assembled from these installed packages; QEMU runs it.
 guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip)
 
