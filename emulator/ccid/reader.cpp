@@ -31,6 +31,21 @@ constexpr std::uint16_t kChainMoreExpected = 0x0010;
 // ISO 7816-4 5.1: the longest extended command APDU is 4 + 3 + 65535 + 2 bytes.
 constexpr std::size_t kMaxExtendedApdu = 65544;
 
+// Commands whose dwLength is 0 by definition (CCID 6.1.2, 6.1.3, 6.1.5, 6.1.6, 6.1.13): data
+// after the header is a wrong dwLength, answered at its offset (6.2.6). IccPowerOn checks its own.
+bool carries_no_data(std::uint8_t type) {
+  switch (static_cast<Command>(type)) {
+    case Command::icc_power_off:
+    case Command::get_slot_status:
+    case Command::get_parameters:
+    case Command::reset_parameters:
+    case Command::abort:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 const char* to_string(ExchangeLevel level) {
@@ -333,7 +348,9 @@ Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
       answer = failure(m.type, m.slot, m.seq, status_byte(IccStatus::absent, CommandStatus::failed), error::offset_slot);
     } else {
       Slot& slot = slots_[m.slot];
-      switch (static_cast<Command>(m.type)) {
+      if (!m.data.empty() && carries_no_data(m.type)) {
+        answer = failure(m.type, m.slot, m.seq, failed_status(slot), error::offset_length);
+      } else switch (static_cast<Command>(m.type)) {
         case Command::icc_power_on:
           answer = power_on(slot, m);
           break;
@@ -488,7 +505,9 @@ Bytes Reader::xfr_block(Slot& slot, const Message& m) {
   // Short APDU level: wLevelParameter must be 0 (CCID 6.1.4) and the APDU short.
   if (m.specific[1] != 0 || m.specific[2] != 0)
     return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte8, {});
-  if (m.data.size() > kMaxShortApdu) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
+  // No APDU at all is a wrong dwLength, not a mute card (CCID 6.2.6).
+  if (m.data.empty() || m.data.size() > kMaxShortApdu)
+    return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
   return complete_apdu(slot, m, m.data);
 }
 
@@ -652,7 +671,7 @@ Bytes Reader::extended_xfr_block(Slot& slot, const Message& m) {
   switch (level_parameter) {
     case kChainComplete:
       slot.command_chain.clear();
-      if (m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
+      if (m.data.empty() || m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
       return complete_apdu(slot, m, m.data);
     case kChainBegins:
     case kChainContinues:
