@@ -74,27 +74,48 @@ void Client::install_callbacks(usbredirparser& p) {
   p.interface_info_func = [](void* priv, usb_redir_interface_info_header* header) { self(priv).interface_info_ = *header; };
   p.ep_info_func = [](void* priv, usb_redir_ep_info_header* header) { self(priv).ep_info_ = *header; };
   p.configuration_status_func = [](void* priv, uint64_t id, usb_redir_configuration_status_header* header) {
-    self(priv).replies_[id] = {true, header->status, {}};
+    self(priv).keep_reply(id, {true, header->status, {}});
   };
   p.alt_setting_status_func = [](void* priv, uint64_t id, usb_redir_alt_setting_status_header* header) {
-    self(priv).replies_[id] = {true, header->status, {}};
+    self(priv).keep_reply(id, {true, header->status, {}});
   };
   p.interrupt_receiving_status_func = [](void* priv, uint64_t id, usb_redir_interrupt_receiving_status_header* header) {
-    self(priv).replies_[id] = {true, header->status, {}};
+    self(priv).keep_reply(id, {true, header->status, {}});
+  };
+  p.iso_stream_status_func = [](void* priv, uint64_t id, usb_redir_iso_stream_status_header* header) {
+    self(priv).keep_reply(id, {true, header->status, {}});
+  };
+  p.bulk_streams_status_func = [](void* priv, uint64_t id, usb_redir_bulk_streams_status_header* header) {
+    self(priv).keep_reply(id, {true, header->status, {}});
+  };
+  p.bulk_receiving_status_func = [](void* priv, uint64_t id, usb_redir_bulk_receiving_status_header* header) {
+    self(priv).keep_reply(id, {true, header->status, {}});
   };
   p.control_packet_func = [](void* priv, uint64_t id, usb_redir_control_packet_header* header, uint8_t* data, int len) {
     auto& s = self(priv);
-    s.replies_[id] = {true, header->status, usb::Bytes(data, data + (data ? len : 0))};
+    s.keep_reply(id, {true, header->status, usb::Bytes(data, data + (data ? len : 0))});
     if (data) usbredirparser_free_packet_data(s.parser(), data);
   };
   p.bulk_packet_func = [](void* priv, uint64_t id, usb_redir_bulk_packet_header* header, uint8_t* data, int len) {
     auto& s = self(priv);
-    s.replies_[id] = {true, header->status, usb::Bytes(data, data + (data ? len : 0))};
+    s.keep_reply(id, {true, header->status, usb::Bytes(data, data + (data ? len : 0))});
     if (data) usbredirparser_free_packet_data(s.parser(), data);
   };
-  p.interrupt_packet_func = [](void* priv, uint64_t, usb_redir_interrupt_packet_header* header, uint8_t* data, int len) {
+  p.iso_packet_func = [](void* priv, uint64_t id, usb_redir_iso_packet_header* header, uint8_t* data, int) {
     auto& s = self(priv);
-    if (header->endpoint & 0x80) s.interrupts_[header->endpoint].emplace_back(data, data + (data ? len : 0));
+    s.keep_reply(id, {true, header->status, {}});
+    if (data) usbredirparser_free_packet_data(s.parser(), data);
+  };
+  p.interrupt_packet_func = [](void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data,
+                               int len) {
+    auto& s = self(priv);
+    if (header->endpoint & 0x80) {
+      auto& queue = s.interrupts_[header->endpoint];
+      if (queue.size() >= kMaxQueuedInterrupts) queue.pop_front();
+      queue.emplace_back(data, data + (data ? len : 0));
+    } else {
+      s.keep_reply(id, {true, header->status, {}});  // the status of an interrupt OUT transfer
+    }
     if (data) usbredirparser_free_packet_data(s.parser(), data);
   };
 }
@@ -107,9 +128,16 @@ bool Client::wait_for_disconnect(Ms timeout) {
   return run_until(io_, [this] { return !connected_ || !is_open(); }, timeout) && !connected_;
 }
 
+void Client::keep_reply(std::uint64_t id, Reply reply) {
+  if (awaited_.erase(id)) replies_[id] = std::move(reply);
+}
+
 std::optional<Client::Reply> Client::wait_reply(std::uint64_t id, Ms timeout) {
+  awaited_.insert(id);
   flush();
-  if (!run_until(io_, [&] { return replies_.count(id) != 0 || !is_open(); }, timeout)) return std::nullopt;
+  const bool answered = run_until(io_, [&] { return replies_.count(id) != 0 || !is_open(); }, timeout);
+  awaited_.erase(id);
+  if (!answered) return std::nullopt;
   auto it = replies_.find(id);
   if (it == replies_.end()) return std::nullopt;
   Reply reply = std::move(it->second);
@@ -190,6 +218,15 @@ std::optional<usb::Bytes> Client::next_interrupt(std::uint8_t endpoint, Ms timeo
   auto data = std::move(queue.front());
   queue.pop_front();
   return data;
+}
+
+std::optional<std::uint8_t> Client::raw_request(const std::function<void(usbredirparser*, std::uint64_t)>& send,
+                                                Ms timeout) {
+  const auto id = next_id_++;
+  send(parser(), id);
+  auto reply = wait_reply(id, timeout);
+  if (!reply) return std::nullopt;
+  return reply->status;
 }
 
 void Client::send_reset() {

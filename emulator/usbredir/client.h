@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace readerlab::usbredir {
 
@@ -44,6 +45,13 @@ class Client : public Connection {
   // The next interrupt-IN packet the device sent, waiting up to the timeout.
   std::optional<usb::Bytes> next_interrupt(std::uint8_t endpoint, Ms timeout);
   void send_reset();
+  // Sends a request the caller builds with the id given and waits for the status answering it;
+  // for the packets no method above sends (tests of what a server refuses).
+  std::optional<std::uint8_t> raw_request(const std::function<void(usbredirparser*, std::uint64_t id)>& send,
+                                          Ms timeout);
+
+  // Interrupt packets kept per endpoint until read; older ones go first.
+  static constexpr std::size_t kMaxQueuedInterrupts = 256;
 
  private:
   void install_callbacks(usbredirparser& parser) override;
@@ -58,7 +66,10 @@ class Client : public Connection {
 
   boost::asio::io_context& io_;
   std::uint64_t next_id_ = 1;
+  // A reply is kept only for a request still waited for: a server cannot grow the map.
   std::map<std::uint64_t, Reply> replies_;
+  std::set<std::uint64_t> awaited_;
+  void keep_reply(std::uint64_t id, Reply reply);
   std::map<std::uint8_t, std::deque<usb::Bytes>> interrupts_;
   bool connected_ = false;
   int connect_count_ = 0, disconnect_count_ = 0;

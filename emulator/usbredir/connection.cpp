@@ -2,6 +2,8 @@
 
 #include <boost/asio/write.hpp>
 
+#include <usbredirfilter.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -26,6 +28,195 @@ std::uint32_t le32(const std::uint8_t* p) {
 constexpr char kParserPrefix[] = "usbredirparser: ";
 }  // namespace
 
+// Every packet callback of libusbredirparser, set before a role installs its own: the library
+// calls them without checking, so one unset is a crash a peer can trigger at will. A role
+// replaces the ones it serves; the rest answer as the usbredir protocol lets a device that
+// does not support a request answer (a status of usb_redir_inval), or are logged and dropped
+// where the protocol has no answer (statuses, notifications).
+struct Connection::Refusals {
+  static Connection& of(void* priv) { return *static_cast<Connection*>(priv); }
+
+  static void set_configuration(void* priv, uint64_t id, usb_redir_set_configuration_header*) {
+    answer_configuration(priv, id, "set_configuration");
+  }
+  static void get_configuration(void* priv, uint64_t id) { answer_configuration(priv, id, "get_configuration"); }
+  static void answer_configuration(void* priv, uint64_t id, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    usb_redir_configuration_status_header status{};
+    status.status = usb_redir_inval;
+    usbredirparser_send_configuration_status(c.parser(), id, &status);
+  }
+  static void set_alt_setting(void* priv, uint64_t id, usb_redir_set_alt_setting_header* header) {
+    answer_alt_setting(priv, id, header->interface, "set_alt_setting");
+  }
+  static void get_alt_setting(void* priv, uint64_t id, usb_redir_get_alt_setting_header* header) {
+    answer_alt_setting(priv, id, header->interface, "get_alt_setting");
+  }
+  static void answer_alt_setting(void* priv, uint64_t id, uint8_t interface, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    usb_redir_alt_setting_status_header status{};
+    status.status = usb_redir_inval;
+    status.interface = interface;
+    usbredirparser_send_alt_setting_status(c.parser(), id, &status);
+  }
+  static void start_iso_stream(void* priv, uint64_t id, usb_redir_start_iso_stream_header* header) {
+    answer_iso_stream(priv, id, header->endpoint, "start_iso_stream");
+  }
+  static void stop_iso_stream(void* priv, uint64_t id, usb_redir_stop_iso_stream_header* header) {
+    answer_iso_stream(priv, id, header->endpoint, "stop_iso_stream");
+  }
+  static void answer_iso_stream(void* priv, uint64_t id, uint8_t endpoint, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    usb_redir_iso_stream_status_header status{};
+    status.status = usb_redir_inval;
+    status.endpoint = endpoint;
+    usbredirparser_send_iso_stream_status(c.parser(), id, &status);
+  }
+  static void start_interrupt_receiving(void* priv, uint64_t id, usb_redir_start_interrupt_receiving_header* header) {
+    answer_interrupt_receiving(priv, id, header->endpoint, "start_interrupt_receiving");
+  }
+  static void stop_interrupt_receiving(void* priv, uint64_t id, usb_redir_stop_interrupt_receiving_header* header) {
+    answer_interrupt_receiving(priv, id, header->endpoint, "stop_interrupt_receiving");
+  }
+  static void answer_interrupt_receiving(void* priv, uint64_t id, uint8_t endpoint, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    usb_redir_interrupt_receiving_status_header status{};
+    status.status = usb_redir_inval;
+    status.endpoint = endpoint;
+    usbredirparser_send_interrupt_receiving_status(c.parser(), id, &status);
+  }
+  static void alloc_bulk_streams(void* priv, uint64_t id, usb_redir_alloc_bulk_streams_header* header) {
+    answer_bulk_streams(priv, id, header->endpoints, "alloc_bulk_streams");
+  }
+  static void free_bulk_streams(void* priv, uint64_t id, usb_redir_free_bulk_streams_header* header) {
+    answer_bulk_streams(priv, id, header->endpoints, "free_bulk_streams");
+  }
+  static void answer_bulk_streams(void* priv, uint64_t id, uint32_t endpoints, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    usb_redir_bulk_streams_status_header status{};
+    status.status = usb_redir_inval;
+    status.endpoints = endpoints;
+    usbredirparser_send_bulk_streams_status(c.parser(), id, &status);
+  }
+  static void start_bulk_receiving(void* priv, uint64_t id, usb_redir_start_bulk_receiving_header* header) {
+    answer_bulk_receiving(priv, id, header->stream_id, header->endpoint, "start_bulk_receiving");
+  }
+  static void stop_bulk_receiving(void* priv, uint64_t id, usb_redir_stop_bulk_receiving_header* header) {
+    answer_bulk_receiving(priv, id, header->stream_id, header->endpoint, "stop_bulk_receiving");
+  }
+  static void answer_bulk_receiving(void* priv, uint64_t id, uint32_t stream_id, uint8_t endpoint, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    usb_redir_bulk_receiving_status_header status{};
+    status.status = usb_redir_inval;
+    status.stream_id = stream_id;
+    status.endpoint = endpoint;
+    usbredirparser_send_bulk_receiving_status(c.parser(), id, &status);
+  }
+
+  // Transfers: a usb-host answers each with its status; a usb-guest has nobody to answer.
+  template <typename Header, void (*send)(usbredirparser*, uint64_t, Header*, uint8_t*, int)>
+  static void transfer(void* priv, uint64_t id, Header* header, uint8_t* data, int, const char* what) {
+    auto& c = of(priv);
+    c.log_refusal(what);
+    if (data) usbredirparser_free_packet_data(c.parser(), data);
+    if (c.role() != Role::usb_host) return;
+    Header reply = *header;
+    reply.status = usb_redir_inval;
+    reply.length = 0;
+    if constexpr (requires { reply.length_high; }) reply.length_high = 0;
+    send(c.parser(), id, &reply, nullptr, 0);
+  }
+  static void control_packet(void* priv, uint64_t id, usb_redir_control_packet_header* header, uint8_t* data, int len) {
+    transfer<usb_redir_control_packet_header, usbredirparser_send_control_packet>(priv, id, header, data, len,
+                                                                                  "control packet");
+  }
+  static void bulk_packet(void* priv, uint64_t id, usb_redir_bulk_packet_header* header, uint8_t* data, int len) {
+    transfer<usb_redir_bulk_packet_header, usbredirparser_send_bulk_packet>(priv, id, header, data, len, "bulk packet");
+  }
+  // Isochronous OUT data is never answered one packet at a time (it flows in a stream the
+  // peer must start first), and the library refuses to send such an answer: dropped.
+  static void iso_packet(void* priv, uint64_t, usb_redir_iso_packet_header*, uint8_t* data, int) {
+    auto& c = of(priv);
+    c.log_refusal("iso packet", "dropped");
+    if (data) usbredirparser_free_packet_data(c.parser(), data);
+  }
+  static void interrupt_packet(void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data,
+                               int len) {
+    transfer<usb_redir_interrupt_packet_header, usbredirparser_send_interrupt_packet>(priv, id, header, data, len,
+                                                                                      "interrupt packet");
+  }
+  static void buffered_bulk_packet(void* priv, uint64_t, usb_redir_buffered_bulk_packet_header*, uint8_t* data, int) {
+    auto& c = of(priv);
+    c.log_refusal("buffered bulk packet", "dropped");
+    if (data) usbredirparser_free_packet_data(c.parser(), data);
+  }
+
+  // The ownership of the rules passes to the callback (usbredirparser.h).
+  static void filter_filter(void* priv, usbredirfilter_rule* rules, int) {
+    of(priv).log_refusal("filter_filter (device filters are not applied)");
+    usbredirfilter_free(rules);
+  }
+  static void filter_reject(void* priv) { of(priv).log("usbredir: the peer's filter rejected the device"); }
+  // It acknowledges our device_disconnect: nothing is owed.
+  static void device_disconnect_ack(void*) {}
+
+  template <const char* what, typename... Args>
+  static void ignore(void* priv, Args...) {
+    of(priv).log_refusal(what, "dropped");
+  }
+};
+
+namespace {
+constexpr char kReset[] = "reset", kCancel[] = "cancel_data_packet", kDeviceConnect[] = "device_connect",
+               kDeviceDisconnect[] = "device_disconnect", kInterfaceInfo[] = "interface_info", kEpInfo[] = "ep_info",
+               kConfigurationStatus[] = "configuration_status", kAltSettingStatus[] = "alt_setting_status",
+               kIsoStreamStatus[] = "iso_stream_status", kInterruptReceivingStatus[] = "interrupt_receiving_status",
+               kBulkStreamsStatus[] = "bulk_streams_status", kBulkReceivingStatus[] = "bulk_receiving_status";
+
+// The packet callbacks of struct usbredirparser, by name, for unset_callbacks().
+std::vector<std::pair<const char*, bool>> packet_callbacks(const usbredirparser& p) {
+  return {{"device_connect", p.device_connect_func != nullptr},
+          {"device_disconnect", p.device_disconnect_func != nullptr},
+          {"reset", p.reset_func != nullptr},
+          {"interface_info", p.interface_info_func != nullptr},
+          {"ep_info", p.ep_info_func != nullptr},
+          {"set_configuration", p.set_configuration_func != nullptr},
+          {"get_configuration", p.get_configuration_func != nullptr},
+          {"configuration_status", p.configuration_status_func != nullptr},
+          {"set_alt_setting", p.set_alt_setting_func != nullptr},
+          {"get_alt_setting", p.get_alt_setting_func != nullptr},
+          {"alt_setting_status", p.alt_setting_status_func != nullptr},
+          {"start_iso_stream", p.start_iso_stream_func != nullptr},
+          {"stop_iso_stream", p.stop_iso_stream_func != nullptr},
+          {"iso_stream_status", p.iso_stream_status_func != nullptr},
+          {"start_interrupt_receiving", p.start_interrupt_receiving_func != nullptr},
+          {"stop_interrupt_receiving", p.stop_interrupt_receiving_func != nullptr},
+          {"interrupt_receiving_status", p.interrupt_receiving_status_func != nullptr},
+          {"alloc_bulk_streams", p.alloc_bulk_streams_func != nullptr},
+          {"free_bulk_streams", p.free_bulk_streams_func != nullptr},
+          {"bulk_streams_status", p.bulk_streams_status_func != nullptr},
+          {"cancel_data_packet", p.cancel_data_packet_func != nullptr},
+          {"control_packet", p.control_packet_func != nullptr},
+          {"bulk_packet", p.bulk_packet_func != nullptr},
+          {"iso_packet", p.iso_packet_func != nullptr},
+          {"interrupt_packet", p.interrupt_packet_func != nullptr},
+          {"hello", p.hello_func != nullptr},
+          {"filter_reject", p.filter_reject_func != nullptr},
+          {"filter_filter", p.filter_filter_func != nullptr},
+          {"device_disconnect_ack", p.device_disconnect_ack_func != nullptr},
+          {"start_bulk_receiving", p.start_bulk_receiving_func != nullptr},
+          {"stop_bulk_receiving", p.stop_bulk_receiving_func != nullptr},
+          {"bulk_receiving_status", p.bulk_receiving_status_func != nullptr},
+          {"buffered_bulk_packet", p.buffered_bulk_packet_func != nullptr}};
+}
+}  // namespace
+
 Connection::Connection(Socket socket, Role role, Logger logger)
     : socket_(std::move(socket)), role_(role), logger_(std::move(logger)), read_buffer_(kReadChunk) {
   parser_ = usbredirparser_create();
@@ -34,6 +225,55 @@ Connection::Connection(Socket socket, Role role, Logger logger)
   parser_->read_func = &Connection::read_callback;
   parser_->write_func = &Connection::write_callback;
   parser_->hello_func = &Connection::hello_callback;
+
+  using R = Refusals;
+  parser_->reset_func = &R::ignore<kReset>;
+  parser_->cancel_data_packet_func = &R::ignore<kCancel, uint64_t>;
+  parser_->set_configuration_func = &R::set_configuration;
+  parser_->get_configuration_func = &R::get_configuration;
+  parser_->set_alt_setting_func = &R::set_alt_setting;
+  parser_->get_alt_setting_func = &R::get_alt_setting;
+  parser_->start_iso_stream_func = &R::start_iso_stream;
+  parser_->stop_iso_stream_func = &R::stop_iso_stream;
+  parser_->start_interrupt_receiving_func = &R::start_interrupt_receiving;
+  parser_->stop_interrupt_receiving_func = &R::stop_interrupt_receiving;
+  parser_->alloc_bulk_streams_func = &R::alloc_bulk_streams;
+  parser_->free_bulk_streams_func = &R::free_bulk_streams;
+  parser_->start_bulk_receiving_func = &R::start_bulk_receiving;
+  parser_->stop_bulk_receiving_func = &R::stop_bulk_receiving;
+  parser_->control_packet_func = &R::control_packet;
+  parser_->bulk_packet_func = &R::bulk_packet;
+  parser_->iso_packet_func = &R::iso_packet;
+  parser_->interrupt_packet_func = &R::interrupt_packet;
+  parser_->buffered_bulk_packet_func = &R::buffered_bulk_packet;
+  parser_->filter_filter_func = &R::filter_filter;
+  parser_->filter_reject_func = &R::filter_reject;
+  parser_->device_disconnect_ack_func = &R::device_disconnect_ack;
+  parser_->device_connect_func = &R::ignore<kDeviceConnect, usb_redir_device_connect_header*>;
+  parser_->device_disconnect_func = &R::ignore<kDeviceDisconnect>;
+  parser_->interface_info_func = &R::ignore<kInterfaceInfo, usb_redir_interface_info_header*>;
+  parser_->ep_info_func = &R::ignore<kEpInfo, usb_redir_ep_info_header*>;
+  parser_->configuration_status_func = &R::ignore<kConfigurationStatus, uint64_t, usb_redir_configuration_status_header*>;
+  parser_->alt_setting_status_func = &R::ignore<kAltSettingStatus, uint64_t, usb_redir_alt_setting_status_header*>;
+  parser_->iso_stream_status_func = &R::ignore<kIsoStreamStatus, uint64_t, usb_redir_iso_stream_status_header*>;
+  parser_->interrupt_receiving_status_func =
+      &R::ignore<kInterruptReceivingStatus, uint64_t, usb_redir_interrupt_receiving_status_header*>;
+  parser_->bulk_streams_status_func = &R::ignore<kBulkStreamsStatus, uint64_t, usb_redir_bulk_streams_status_header*>;
+  parser_->bulk_receiving_status_func =
+      &R::ignore<kBulkReceivingStatus, uint64_t, usb_redir_bulk_receiving_status_header*>;
+}
+
+std::vector<std::string> Connection::unset_callbacks() const {
+  std::vector<std::string> unset;
+  for (const auto& [name, set] : packet_callbacks(*parser_))
+    if (!set) unset.emplace_back(name);
+  return unset;
+}
+
+void Connection::log_refusal(const std::string& what, const char* outcome) {
+  if (std::find(refused_kinds_.begin(), refused_kinds_.end(), what) != refused_kinds_.end()) return;
+  refused_kinds_.push_back(what);
+  log("usbredir: " + what + " from the peer is not served here; " + outcome + " (logged once per kind)");
 }
 
 Connection::~Connection() {
@@ -155,7 +395,14 @@ bool Connection::follow_framing(const std::uint8_t* data, std::size_t count) {
 int Connection::write_callback(void* priv, uint8_t* data, int count) {
   auto* self = static_cast<Connection*>(priv);
   if (!self->open_) return -1;
+  const auto size = static_cast<std::size_t>(count);
+  if (self->queued_output_ + size > kMaxQueuedOutput) {
+    self->close("the peer does not read what it asked for: " + std::to_string(self->queued_output_ + size) +
+                " bytes of replies queued, over the limit of " + std::to_string(kMaxQueuedOutput));
+    return -1;
+  }
   self->write_queue_.emplace_back(data, data + count);
+  self->queued_output_ += size;
   self->write_more();
   return count;
 }
@@ -176,6 +423,7 @@ void Connection::write_more() {
                                close("write failed: " + ec.message());
                                return;
                              }
+                             queued_output_ -= write_queue_.front().size();
                              write_queue_.pop_front();
                              write_more();
                            });

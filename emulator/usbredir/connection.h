@@ -35,17 +35,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_closed(std::function<void(const std::string&)> handler) { closed_handler_ = std::move(handler); }
 
+  // The parser callbacks left unset: libusbredirparser calls them unchecked, so a peer's
+  // packet of such a type would jump to address 0. Empty for every connection that started.
+  std::vector<std::string> unset_callbacks() const;
+
+  // What a peer can make a connection hold: replies it does not read, and requests it queues.
+  static constexpr std::size_t kMaxQueuedOutput = 8u << 20;
+  std::size_t queued_output() const { return queued_output_; }
+
  protected:
   usbredirparser* parser() { return parser_; }
   Socket::executor_type executor() { return socket_.get_executor(); }
   void flush();  // writes what the parser queued
   void log(const std::string& text) const;
+  Role role() const { return role_; }
+  // Logs the first packet of a kind this connection refuses; later ones are handled alike,
+  // without filling the log.
+  void log_refusal(const std::string& what, const char* outcome = "answered with usb_redir_inval");
 
   // Hooks for the roles; the parser callbacks land here.
   virtual void install_callbacks(usbredirparser& parser) = 0;
   virtual void on_hello() {}
 
  private:
+  struct Refusals;  // the answers to every packet a role does not serve (connection.cpp)
   void read_more();
   void write_more();
   static int read_callback(void* priv, uint8_t* data, int count);
@@ -64,6 +77,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::uint8_t> read_buffer_;
   std::size_t read_offset_ = 0, read_length_ = 0;
   std::deque<std::vector<std::uint8_t>> write_queue_;
+  std::size_t queued_output_ = 0;
+  std::vector<std::string> refused_kinds_;
   bool writing_ = false;
   bool open_ = true;
   std::string close_reason_;

@@ -70,10 +70,8 @@ void HostSession::install_callbacks(usbredirparser& p) {
   p.control_packet_func = &HostSession::control_cb;
   p.bulk_packet_func = &HostSession::bulk_cb;
   p.interrupt_packet_func = &HostSession::interrupt_cb;
-  p.iso_packet_func = &HostSession::iso_cb;
-  p.start_iso_stream_func = &HostSession::start_iso_cb;
-  p.alloc_bulk_streams_func = &HostSession::alloc_streams_cb;
-  p.start_bulk_receiving_func = &HostSession::start_bulk_receiving_cb;
+  // Isochronous transfers, bulk streams and bulk receiving: a CCID reader has no such
+  // endpoints, and Connection answers them usb_redir_inval.
   std::weak_ptr<Connection> weak = weak_from_this();
   device_->on_in_data_ready([this, weak](std::uint8_t endpoint) {
     if (weak.expired() || !is_open()) return;
@@ -202,6 +200,12 @@ void HostSession::send_interrupt_data() {
   }
 }
 
+bool HostSession::has_endpoint(std::uint8_t address, usb::TransferType type) const {
+  for (const auto& ep : device_->endpoints())
+    if (ep.address == address && ep.type == type) return true;
+  return false;
+}
+
 void HostSession::reset_cb(void* priv) {
   auto& s = self(priv);
   s.pending_in_.clear();
@@ -249,9 +253,7 @@ void HostSession::get_alt_setting_cb(void* priv, uint64_t id, usb_redir_get_alt_
 
 void HostSession::start_interrupt_cb(void* priv, uint64_t id, usb_redir_start_interrupt_receiving_header* header) {
   auto& s = self(priv);
-  bool known = false;
-  for (const auto& ep : s.device_->endpoints())
-    known = known || (ep.address == header->endpoint && ep.type == usb::TransferType::interrupt && (ep.address & 0x80));
+  const bool known = s.has_endpoint(header->endpoint, usb::TransferType::interrupt) && (header->endpoint & 0x80);
   usb_redir_interrupt_receiving_status_header status{};
   status.endpoint = header->endpoint;
   status.status = known && s.attached_ ? usb_redir_success : usb_redir_inval;
@@ -265,10 +267,13 @@ void HostSession::start_interrupt_cb(void* priv, uint64_t id, usb_redir_start_in
 
 void HostSession::stop_interrupt_cb(void* priv, uint64_t id, usb_redir_stop_interrupt_receiving_header* header) {
   auto& s = self(priv);
-  s.interrupt_receiving_[header->endpoint] = false;
+  // Only an interrupt IN endpoint has receiving to stop: marking another one would make its
+  // bulk IN requests wait for interrupt data that never comes.
+  const bool known = s.has_endpoint(header->endpoint, usb::TransferType::interrupt) && (header->endpoint & 0x80);
+  if (known) s.interrupt_receiving_[header->endpoint] = false;
   usb_redir_interrupt_receiving_status_header status{};
   status.endpoint = header->endpoint;
-  status.status = usb_redir_success;
+  status.status = known ? usb_redir_success : usb_redir_inval;
   usbredirparser_send_interrupt_receiving_status(s.parser(), id, &status);
   s.flush();
 }
@@ -323,12 +328,16 @@ void HostSession::bulk_cb(void* priv, uint64_t id, usb_redir_bulk_packet_header*
     usbredirparser_send_bulk_packet(s.parser(), id, &reply, nullptr, 0);
   } else if (header->endpoint & 0x80) {
     const std::uint32_t length = bulk_length(*header);
-    if (length == 0 || length > kMaxInLength) {
+    auto& queue = s.pending_in_[header->endpoint];
+    const bool bulk_in = s.has_endpoint(header->endpoint, usb::TransferType::bulk);
+    if (!bulk_in || length == 0 || length > kMaxInLength || queue.size() >= kMaxPendingIn) {
+      if (bulk_in && queue.size() >= kMaxPendingIn)
+        s.log_refusal("more than " + std::to_string(kMaxPendingIn) + " bulk IN requests waiting on one endpoint");
       reply.status = usb_redir_inval;
       reply.length = reply.length_high = 0;
       usbredirparser_send_bulk_packet(s.parser(), id, &reply, nullptr, 0);
     } else {
-      s.pending_in_[header->endpoint].push_back({id, length});
+      queue.push_back({id, length});
       s.complete_pending_in(header->endpoint);
     }
   } else {
@@ -351,44 +360,6 @@ void HostSession::interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_pack
   reply.status = redir_status(status);
   usbredirparser_send_interrupt_packet(s.parser(), id, &reply, nullptr, 0);
   if (data) usbredirparser_free_packet_data(s.parser(), data);
-  s.flush();
-}
-
-void HostSession::iso_cb(void* priv, uint64_t id, usb_redir_iso_packet_header* header, uint8_t* data, int) {
-  auto& s = self(priv);
-  usb_redir_iso_packet_header reply = *header;
-  reply.status = usb_redir_inval;
-  reply.length = 0;
-  usbredirparser_send_iso_packet(s.parser(), id, &reply, nullptr, 0);
-  if (data) usbredirparser_free_packet_data(s.parser(), data);
-  s.flush();
-}
-
-void HostSession::start_iso_cb(void* priv, uint64_t id, usb_redir_start_iso_stream_header* header) {
-  auto& s = self(priv);
-  usb_redir_iso_stream_status_header status{};
-  status.status = usb_redir_inval;
-  status.endpoint = header->endpoint;
-  usbredirparser_send_iso_stream_status(s.parser(), id, &status);
-  s.flush();
-}
-
-void HostSession::alloc_streams_cb(void* priv, uint64_t id, usb_redir_alloc_bulk_streams_header* header) {
-  auto& s = self(priv);
-  usb_redir_bulk_streams_status_header status{};
-  status.endpoints = header->endpoints;
-  status.status = usb_redir_inval;
-  usbredirparser_send_bulk_streams_status(s.parser(), id, &status);
-  s.flush();
-}
-
-void HostSession::start_bulk_receiving_cb(void* priv, uint64_t id, usb_redir_start_bulk_receiving_header* header) {
-  auto& s = self(priv);
-  usb_redir_bulk_receiving_status_header status{};
-  status.stream_id = header->stream_id;
-  status.endpoint = header->endpoint;
-  status.status = usb_redir_inval;
-  usbredirparser_send_bulk_receiving_status(s.parser(), id, &status);
   s.flush();
 }
 
@@ -463,8 +434,14 @@ void Server::add_session(Socket socket, const std::shared_ptr<Listener>& listene
   auto device = listener->factory();
   if (!device) return;
   auto session = std::make_shared<HostSession>(std::move(socket), std::move(device), logger_);
-  sessions_.remove_if([](const auto& weak) { return weak.expired(); });
   sessions_.push_back(session);
+  // A closed session is forgotten at once: nothing stays behind per connection.
+  session->on_closed([this, closed = session.get()](const std::string&) {
+    sessions_.remove_if([closed](const auto& weak) {
+      const auto live = weak.lock();
+      return !live || live.get() == closed;
+    });
+  });
   if (logger_) logger_("usbredir: peer connected on " + listener->address.to_string());
   session->start();
 }
@@ -495,9 +472,11 @@ void Server::close_all() {
     }
   }
   listeners_.clear();
+  std::vector<std::shared_ptr<HostSession>> open_sessions;
   for (auto& weak : sessions_)
-    if (auto session = weak.lock()) session->close("server shutting down");
+    if (auto session = weak.lock()) open_sessions.push_back(session);
   sessions_.clear();
+  for (auto& session : open_sessions) session->close("server shutting down");
 }
 
 }  // namespace readerlab::usbredir

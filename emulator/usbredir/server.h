@@ -30,6 +30,10 @@ class HostSession : public Connection {
 
   std::uint64_t packets_handled() const { return packets_handled_; }
 
+  // Bulk IN requests a peer may queue on one endpoint while the device has nothing to send;
+  // the ones beyond are answered usb_redir_inval at once.
+  static constexpr std::size_t kMaxPendingIn = 64;
+
  private:
   void install_callbacks(usbredirparser& parser) override;
   void on_hello() override;
@@ -52,10 +56,7 @@ class HostSession : public Connection {
   static void bulk_cb(void* priv, uint64_t id, usb_redir_bulk_packet_header* header, uint8_t* data, int len);
   static void interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data,
                            int len);
-  static void iso_cb(void* priv, uint64_t id, usb_redir_iso_packet_header* header, uint8_t* data, int len);
-  static void start_iso_cb(void* priv, uint64_t id, usb_redir_start_iso_stream_header* header);
-  static void alloc_streams_cb(void* priv, uint64_t id, usb_redir_alloc_bulk_streams_header* header);
-  static void start_bulk_receiving_cb(void* priv, uint64_t id, usb_redir_start_bulk_receiving_header* header);
+  bool has_endpoint(std::uint8_t address, usb::TransferType type) const;
 
   struct PendingIn {
     std::uint64_t id;

@@ -9,46 +9,6 @@ using namespace test;
 
 constexpr Transport kTransports[] = {Transport::unix_socket, Transport::tcp};
 
-// usbredir integers are little endian.
-void put32(Bytes& out, std::uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-}
-
-// A packet header before 64-bit ids are negotiated: type, length, 32-bit id.
-Bytes header32(std::uint32_t type, std::uint32_t length, std::uint32_t id) {
-  Bytes out;
-  put32(out, type);
-  put32(out, length);
-  put32(out, id);
-  return out;
-}
-
-// A hello announcing no capabilities, so the peer keeps 32-bit ids and 16-bit bulk lengths.
-Bytes plain_hello() {
-  Bytes out = header32(usb_redir_hello, 64 + 4, 0);
-  const std::string version = "raw test peer";
-  Bytes text(64, 0);
-  std::copy(version.begin(), version.end(), text.begin());
-  out.insert(out.end(), text.begin(), text.end());
-  put32(out, 0);  // capabilities
-  return out;
-}
-
-// The peer's session: the one whose reader was made for it.
-std::shared_ptr<HostSession> session_of_newest(Lab& lab, std::size_t readers_before) {
-  REQUIRE(lab.run_until([&] { return lab.readers.size() == readers_before + 1; }));
-  auto sessions = lab.server.sessions_for(lab.readers.back().get());
-  REQUIRE(sessions.size() == 1);
-  return sessions[0];
-}
-
-// The other client still does a full PowerOn + SELECT exchange.
-void check_client_still_served(Client& client, std::uint8_t seq) {
-  REQUIRE(client.is_open());
-  check_power_on_gives_atr(client, seq, "t1-fs");
-  check_select_answers_9000(client, static_cast<std::uint8_t>(seq + 1));
-}
-
 }  // namespace
 
 TEST_CASE("a peer sending garbage is disconnected with a logged reason") {

@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -111,7 +112,7 @@ struct Lab {
   SocketAddress address;
 };
 
-// A peer that speaks no usbredir: it writes raw bytes to the server.
+// A peer that writes raw bytes to the server, and reads what comes back once asked to.
 class RawPeer {
  public:
   RawPeer(boost::asio::io_context& io, const SocketAddress& address) : tcp_(io), local_(io) {
@@ -128,6 +129,44 @@ class RawPeer {
     else boost::asio::write(tcp_, boost::asio::buffer(bytes));
   }
 
+  // Collects what the server sends while the io_context runs.
+  void start_reading() {
+    auto on_read = [this](boost::system::error_code ec, std::size_t n) {
+      if (ec) {
+        read_closed_ = true;
+        return;
+      }
+      received_.insert(received_.end(), chunk_.begin(), chunk_.begin() + static_cast<std::ptrdiff_t>(n));
+      start_reading();
+    };
+    if (is_unix_) local_.async_read_some(boost::asio::buffer(chunk_), on_read);
+    else tcp_.async_read_some(boost::asio::buffer(chunk_), on_read);
+  }
+  bool read_closed() const { return read_closed_; }
+
+  struct Packet {
+    std::uint32_t type = 0, id = 0;
+    Bytes body;  // type header and data
+  };
+  // The whole packets received so far, for a peer whose hello announced no capabilities
+  // (headers of 12 bytes: type, length, 32-bit id; little endian).
+  std::vector<Packet> packets() const {
+    auto le32 = [this](std::size_t at) {
+      return static_cast<std::uint32_t>(received_[at]) | static_cast<std::uint32_t>(received_[at + 1]) << 8 |
+             static_cast<std::uint32_t>(received_[at + 2]) << 16 | static_cast<std::uint32_t>(received_[at + 3]) << 24;
+    };
+    std::vector<Packet> found;
+    std::size_t at = 0;
+    while (at + 12 <= received_.size()) {
+      const std::uint32_t length = le32(at + 4);
+      if (at + 12 + length > received_.size()) break;
+      const auto body = received_.begin() + static_cast<std::ptrdiff_t>(at + 12);
+      found.push_back({le32(at), le32(at + 8), Bytes(body, body + length)});
+      at += 12 + length;
+    }
+    return found;
+  }
+
   // Ends the peer's side of the stream (the server reads end of file) without resetting it.
   void close() {
     boost::system::error_code ignored;
@@ -139,7 +178,42 @@ class RawPeer {
   boost::asio::ip::tcp::socket tcp_;
   boost::asio::local::stream_protocol::socket local_;
   bool is_unix_ = false;
+  std::array<std::uint8_t, 4096> chunk_{};
+  Bytes received_;
+  bool read_closed_ = false;
 };
+
+// usbredir integers are little endian.
+inline void put32(Bytes& out, std::uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+}
+
+// A packet header before 64-bit ids are negotiated: type, length, 32-bit id.
+inline Bytes header32(std::uint32_t type, std::uint32_t length, std::uint32_t id) {
+  Bytes out;
+  put32(out, type);
+  put32(out, length);
+  put32(out, id);
+  return out;
+}
+
+// A hello announcing no capabilities, so the peer keeps 32-bit ids and 16-bit bulk lengths.
+inline Bytes plain_hello() {
+  Bytes out = header32(usb_redir_hello, 64 + 4, 0);
+  const std::string version = "raw test peer";
+  Bytes text(64, 0);
+  std::copy(version.begin(), version.end(), text.begin());
+  out.insert(out.end(), text.begin(), text.end());
+  put32(out, 0);  // capabilities
+  return out;
+}
+
+// A whole packet of a peer that said plain_hello.
+inline Bytes packet32(std::uint32_t type, std::uint32_t id, const Bytes& body) {
+  Bytes out = header32(type, static_cast<std::uint32_t>(body.size()), id);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
 
 // PC_to_RDR out, RDR_to_PC in, as libccid does it.
 inline Bytes ccid_exchange(Client& client, const Bytes& message) {
@@ -169,6 +243,21 @@ inline void check_select_answers_9000(Client& client, std::uint8_t seq) {
   CHECK(answer[ccid::kHeaderSize] == 0x6F);
   CHECK(answer[answer.size() - 2] == 0x90);
   CHECK(answer.back() == 0x00);
+}
+
+// The session of the peer that connected last: the one whose reader was made for it.
+inline std::shared_ptr<HostSession> session_of_newest(Lab& lab, std::size_t readers_before) {
+  REQUIRE(lab.run_until([&] { return lab.readers.size() == readers_before + 1; }));
+  auto sessions = lab.server.sessions_for(lab.readers.back().get());
+  REQUIRE(sessions.size() == 1);
+  return sessions[0];
+}
+
+// The other client still does a full PowerOn + SELECT exchange.
+inline void check_client_still_served(Client& client, std::uint8_t seq) {
+  REQUIRE(client.is_open());
+  check_power_on_gives_atr(client, seq, "t1-fs");
+  check_select_answers_9000(client, static_cast<std::uint8_t>(seq + 1));
 }
 
 }  // namespace readerlab::usbredir::test
