@@ -5,6 +5,7 @@
 #include "emulator/ccid/reader.h"
 #include "emulator/usbredir/server.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -19,7 +20,24 @@ namespace {
 struct ServeOptions {
   std::vector<usbredir::SocketAddress> addresses;
   std::string card = "t1-fs";
+  // Whoever reaches a usbredir socket drives its readers: other machines only when asked.
+  bool allow_remote = false;
 };
+
+constexpr char kUsage[] =
+    "usage: readerlab serve --listen HOST:PORT|unix:PATH [--listen ...] [--card PROFILE|none] [--allow-remote]\n";
+
+bool is_loopback(const usbredir::SocketAddress& address) {
+  if (address.is_unix) return true;
+  boost::system::error_code ec;
+  const auto ip = boost::asio::ip::make_address(address.host, ec);
+  return !ec && ip.is_loopback();
+}
+
+std::string reach_of(const usbredir::SocketAddress& address) {
+  if (address.is_unix) return "unix socket, this machine only";
+  return is_loopback(address) ? "loopback, this machine only" : "reachable from other machines (--allow-remote)";
+}
 
 void print_qemu_hint(const usbredir::SocketAddress& address, int index) {
   const std::string id = "readerlab" + std::to_string(index);
@@ -57,28 +75,27 @@ class Console {
     std::string verb, argument;
     words >> verb >> argument;
     if (verb.empty()) return;
-    int touched = 0;
+    if (verb != "insert" && verb != "remove" && verb != "unplug" && verb != "replug") {
+      std::cout << "unknown command '" << verb << "': insert [PROFILE] | remove | unplug | replug\n";
+      return;
+    }
+    const std::string profile = argument.empty() ? card_ : argument;
+    if (verb == "insert" && !cards::make_builtin_card(profile)) {
+      std::cout << "unknown card '" << profile << "' (see readerlab cards)\n";
+      return;
+    }
+    std::erase_if(readers_, [](const auto& weak) { return weak.expired(); });
     for (auto& weak : readers_) {
       auto reader = weak.lock();
-      if (!reader) continue;
-      ++touched;
       if (verb == "insert") {
-        auto card = cards::make_builtin_card(argument.empty() ? card_ : argument);
-        if (!card) {
-          std::cout << "unknown card '" << argument << "' (see readerlab cards)\n";
-          return;
-        }
-        reader->insert(std::move(card));
+        reader->insert(cards::make_builtin_card(profile));
       } else if (verb == "remove") {
         reader->remove();
-      } else if (verb == "unplug" || verb == "replug") {
-        for (auto& session : server_.sessions_for(reader.get())) verb == "unplug" ? session->unplug() : session->replug();
       } else {
-        std::cout << "commands: insert [PROFILE] | remove | unplug | replug\n";
-        return;
+        for (auto& session : server_.sessions_for(reader.get())) verb == "unplug" ? session->unplug() : session->replug();
       }
     }
-    std::cout << verb << ": " << touched << " reader(s)\n";
+    std::cout << verb << ": " << readers_.size() << " reader(s)\n";
   }
 
   boost::asio::posix::stream_descriptor input_;
@@ -104,8 +121,20 @@ int serve_command(const std::vector<std::string>& args) {
       options.addresses.push_back(*address);
     } else if (args[i] == "--card" && has_value) {
       options.card = args[++i];
+    } else if (args[i] == "--allow-remote") {
+      options.allow_remote = true;
+    } else if (args[i] == "--help" || args[i] == "-h") {
+      std::cout << kUsage;
+      return 0;
     } else {
-      std::cerr << "usage: readerlab serve --listen HOST:PORT|unix:PATH [--listen ...] [--card PROFILE|none]\n";
+      std::cerr << kUsage;
+      return 2;
+    }
+  }
+  for (const auto& address : options.addresses) {
+    if (!options.allow_remote && !is_loopback(address)) {
+      std::cerr << "readerlab serve: " << address.to_string()
+                << " is not a loopback address; anyone reaching it could drive the readers (add --allow-remote)\n";
       return 2;
     }
   }
@@ -118,6 +147,8 @@ int serve_command(const std::vector<std::string>& args) {
     return 2;
   }
 
+  // A script reading the replies through a pipe gets each line as it is written.
+  std::cout << std::unitbuf;
   boost::asio::io_context io;
   usbredir::Server server(io, [](const std::string& line) { std::cerr << line << "\n"; });
   std::vector<std::weak_ptr<ccid::Reader>> readers;
@@ -130,13 +161,16 @@ int serve_command(const std::vector<std::string>& args) {
       char serial[16];
       std::snprintf(serial, sizeof serial, "RL%04d", ++connection_number);
       config.serial_number = serial;
-      auto reader = std::make_shared<ccid::Reader>(config);
+      // Not make_shared: the console's weak_ptr would keep the whole reader's storage of a
+      // closed connection until the next connection prunes it.
+      std::shared_ptr<ccid::Reader> reader(new ccid::Reader(config));
       if (options.card != "none") reader->insert(cards::make_builtin_card(options.card));
+      std::erase_if(readers, [](const auto& weak) { return weak.expired(); });
       readers.push_back(reader);
       std::cerr << "reader " << serial << " offered to a new peer\n";
       return reader;
     });
-    std::cout << "listening on " << bound.to_string() << "; attach it with\n";
+    std::cout << "listening on " << bound.to_string() << " (" << reach_of(bound) << "); attach it with\n";
     print_qemu_hint(bound, index++);
   }
   std::cout << "type insert [PROFILE], remove, unplug or replug and Enter to act on every reader; Ctrl-C stops\n"
