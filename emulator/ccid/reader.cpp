@@ -238,7 +238,12 @@ void Reader::bus_reset() {
 
 usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<const std::uint8_t>) {
   if (setup.type() == 0 && setup.recipient() == 2) {
-    // Endpoint requests (USB 2.0 9.4.1, 9.4.5): no endpoint halts on its own here.
+    // Endpoint requests (USB 2.0 9.4.1, 9.4.5): no endpoint halts on its own here. An endpoint
+    // the device does not have (wIndex low byte) is a Request Error, a STALL (9.4.1, 9.4.5, 9.4.9).
+    const auto address = static_cast<std::uint8_t>(setup.index & 0xFF);
+    bool known = (address & 0x7F) == 0;  // the default control pipe
+    for (const auto& ep : endpoints()) known = known || ep.address == address;
+    if (!known) return {usb::TransferStatus::stall, {}};
     if (setup.request == usb::kRequestGetStatus) return {usb::TransferStatus::ok, {0, 0}};
     return {};
   }
