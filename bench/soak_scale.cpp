@@ -258,6 +258,7 @@ int main(int argc, char** argv) {
   bool passed = true;
   std::vector<Round> results;
   std::size_t readers_made = 0;
+  double reader_alone_heap = 0;
   usbredir::SocketAddress address;
   {
     boost::asio::io_context io;
@@ -279,11 +280,22 @@ int main(int argc, char** argv) {
       wanted.host = "127.0.0.1";
     }
     // Every connection gets a reader of its own with a card in it, as `readerlab serve` gives.
-    address = server.listen(wanted, [&readers_made] {
+    const auto make_reader = [] {
       auto reader = std::make_shared<ccid::Reader>();
       reader->insert(readerlab::cards::make_builtin_card(kCard));
-      ++readers_made;
       return reader;
+    };
+    // What the reader and its card cost without a connection, to tell them from the session's share.
+    {
+      const soak::MemorySample before;
+      std::vector<std::shared_ptr<ccid::Reader>> alone;
+      for (std::uint64_t i = 0; i < connections; ++i) alone.push_back(make_reader());
+      reader_alone_heap = static_cast<double>(soak::heap_in_use_bytes() - before.heap_bytes) /
+                          static_cast<double>(std::max<std::uint64_t>(1, connections));
+    }
+    address = server.listen(wanted, [&readers_made, &make_reader] {
+      ++readers_made;
+      return make_reader();
     });
     PeerLink link(io, answers[0], commands[1]);
     const std::string address_text = address.to_string();
@@ -379,6 +391,8 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(connections),
                 static_cast<double>(first.open.rss_kib - first.before.rss_kib) * 1024.0 / n,
                 static_cast<double>(first.open.heap_bytes - first.before.heap_bytes) / n);
+    std::printf("  of which a reader with its card, without a connection: heap %.0f bytes; the usbredir session the rest\n",
+                reader_alone_heap);
     std::printf("  after round 1's close (the warm-up, against before it): RSS %+lld kB (%+lld kB after malloc_trim), heap "
                 "%+lld bytes (%.1f a connection)\n",
                 static_cast<long long>(first.closed.rss_kib - first.before.rss_kib),
