@@ -3,6 +3,8 @@
 #include "scenarios/lua_sandbox.h"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -34,6 +36,35 @@ std::string read_file(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// What a case's header may ask for: more than a card gets, never unlimited.
+constexpr std::chrono::seconds kMaxCaseTimeout{3600};
+constexpr std::uint64_t kMinCaseMemory = 1u << 20, kMaxCaseMemory = 1u << 30;
+constexpr std::uint64_t kMinCaseInstructions = 1'000'000, kMaxCaseInstructions = 10'000'000'000;
+
+// "12", "12k", "12 M", "3G" (thousands, millions, billions); nullopt when malformed or too big.
+std::optional<std::uint64_t> parse_count(const std::string& text, const std::vector<std::pair<std::string, std::uint64_t>>& units) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  const std::uint64_t number = std::stoull(text.substr(0, digits));
+  const std::string unit = trim(text.substr(digits));
+  if (unit.empty()) return number;
+  for (const auto& [name, factor] : units)
+    if (unit == name) return number * factor;
+  return std::nullopt;
+}
+
+// Reads one limit of the header into `value`; the message when it is malformed or outside min..max.
+std::string parse_limit(const std::string& key, const std::string& text, const std::vector<std::pair<std::string, std::uint64_t>>& units,
+                        std::uint64_t min, std::uint64_t max, std::uint64_t& value) {
+  const auto parsed = parse_count(text, units);
+  if (!parsed) return "@" + key + " is not a number with a unit";
+  if (*parsed < min || *parsed > max)
+    return "@" + key + " must be between " + std::to_string(min) + " and " + std::to_string(max);
+  value = *parsed;
+  return {};
 }
 
 }  // namespace
@@ -69,12 +100,22 @@ CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::file
       info.drivers = split_list(value);
     } else if (key == "spec") {
       info.spec = value;
-    } else if (key == "timeout") {
-      try {
-        info.timeout = std::chrono::seconds(std::stoi(value));
-      } catch (const std::exception&) {
-        info.metadata_error = file.string() + ":" + std::to_string(number) + ": @timeout is not a number of seconds";
+    } else if (key == "timeout" || key == "memory" || key == "instructions") {
+      std::uint64_t parsed = 0;
+      std::string problem;
+      if (key == "timeout") {
+        problem = parse_limit(key, value, {{"s", 1}}, 1, kMaxCaseTimeout.count(), parsed);
+        if (problem.empty()) info.timeout = std::chrono::seconds(parsed);
+      } else if (key == "memory") {
+        problem = parse_limit(key, value, {{"B", 1}, {"KiB", 1u << 10}, {"MiB", 1u << 20}, {"GiB", 1u << 30}},
+                              kMinCaseMemory, kMaxCaseMemory, parsed);
+        if (problem.empty()) info.limits.memory_bytes = static_cast<std::size_t>(parsed);
+      } else {
+        problem = parse_limit(key, value, {{"k", 1'000}, {"M", 1'000'000}, {"G", 1'000'000'000}},
+                              kMinCaseInstructions, kMaxCaseInstructions, parsed);
+        if (problem.empty()) info.limits.instructions_per_call = parsed;
       }
+      if (!problem.empty()) info.metadata_error = file.string() + ":" + std::to_string(number) + ": " + problem;
     } else {
       info.metadata_error = file.string() + ":" + std::to_string(number) + ": unknown metadata key '" + key + "'";
     }
@@ -137,7 +178,7 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
       port.begin_case();
       rig.reset_to_baseline();
       const std::string source = read_file(info.path);
-      scenarios::LuaSandbox sandbox;
+      scenarios::LuaSandbox sandbox(info.limits, info.path.generic_string());
       scenarios::install_lab(sandbox, rig, port, result.record);
       error = sandbox.run(source, info.path.generic_string(), info.timeout);
     } catch (const std::exception& e) {

@@ -18,7 +18,10 @@ namespace readerlab::conformance {
 //   @title   one line saying what the case shows
 //   @covers  comma-separated items it exercises, e.g. "pcsc:SCardTransmit, ccid:XfrBlock"
 //   @spec    the clauses it checks
-//   @timeout seconds (default 60)
+//   @timeout seconds (default 60, at most 3600): the wall-clock budget of the whole case; the
+//            lab's waits are cut to what is left of it
+//   @memory  the memory cap of the case's Lua state, e.g. "64 MiB" (default 8 MiB, at most 1 GiB)
+//   @instructions  the case's instruction budget, e.g. "50M" (default 10M, at most 10G)
 //   @drivers comma-separated drivers under test the case applies to (default: all)
 struct CaseInfo {
   std::string id;  // path below the cases folder, without ".lua", e.g. "pcsc/reader-listed"
@@ -27,6 +30,7 @@ struct CaseInfo {
   std::vector<std::string> covers;
   std::string spec;
   std::chrono::seconds timeout{60};
+  scenarios::ScriptLimits limits;  // memory and instructions (time comes from timeout)
   std::vector<std::string> drivers;  // empty: every driver
   bool applies_to(const std::string& driver) const;
   std::string metadata_error;  // non-empty when the header is malformed

@@ -34,18 +34,41 @@ void push_case_position(lua_State* L) {
   lua_pushliteral(L, "");
 }
 
+// A body may have pushed values before it threw: they go. A body that returns lets the
+// sandbox check its limits, so a call that waited past the case's deadline ends the case.
 template <int (*Body)(lua_State*, LabContext&)>
 int guarded(lua_State* L) {
+  const int base = lua_gettop(L);
   char message[512];
+  int results = -1;
   try {
-    return Body(L, context(L));
+    results = Body(L, context(L));
   } catch (const std::exception& e) {
     snprintf(message, sizeof message, "%s", e.what());
   }
+  if (results >= 0) {
+    cards::lua::Sandbox::charge(L, 1);
+    return results;
+  }
+  lua_settop(L, base);
   push_case_position(L);
   lua_pushstring(L, message);
   lua_concat(L, 2);
   return lua_error(L);
+}
+
+// A wait the script asks for, cut to what is left of the case's time (a negative one is none).
+std::chrono::milliseconds bounded_wait(lua_State* L, lua_Integer asked_ms) {
+  const auto left = cards::lua::Sandbox::time_left(L);
+  if (asked_ms <= 0) return std::chrono::milliseconds(0);
+  return asked_ms < left.count() ? std::chrono::milliseconds(asked_ms) : left;
+}
+
+// Pushes a string the host made: with the cap lifted, so a refusal cannot raise through the
+// caller's C++ frames.
+void push_host_string(lua_State* L, std::string_view text) {
+  cards::lua::Sandbox::HostAccess uncapped(cards::lua::Sandbox::of(L));
+  lua_pushlstring(L, text.data(), text.size());
 }
 
 std::size_t reader_index(lua_State* L, LabContext& lab, int arg) {
@@ -126,11 +149,9 @@ int configure(lua_State* L, LabContext& lab) {
 // slot-change notification (the driver knows the card left or came), false on timeout.
 int wait_change_read(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
-  const lua_Integer timeout = luaL_optinteger(L, 2, 5000);
+  const auto timeout = bounded_wait(L, luaL_optinteger(L, 2, 5000));
   auto& reader = *lab.rig->reader(index).reader;
-  lua_pushboolean(L, usbredir::run_until(
-                         lab.rig->io(), [&] { return !reader.notification_pending(); },
-                         std::chrono::milliseconds(timeout)));
+  lua_pushboolean(L, usbredir::run_until(lab.rig->io(), [&] { return !reader.notification_pending(); }, timeout));
   return 1;
 }
 
@@ -161,8 +182,8 @@ int reader_info(lua_State* L, LabContext& lab) {
 
 int sleep_ms(lua_State* L, LabContext& lab) {
   const lua_Integer ms = luaL_checkinteger(L, 1);
-  if (ms < 0 || ms > 600000) throw std::out_of_range("lab.sleep takes 0 to 600000 ms");
-  lab.rig->sleep(std::chrono::milliseconds(ms));
+  if (ms < 0) throw std::out_of_range("lab.sleep takes 0 ms or more");
+  lab.rig->sleep(bounded_wait(L, ms));
   return 0;
 }
 
@@ -172,14 +193,21 @@ int now_ms(lua_State* L, LabContext& lab) {
   return 1;
 }
 
+// lab.log(text) and print(...): one line of the case's log (cut when very long).
 int log(lua_State* L, LabContext& lab) {
-  lab.record->log.emplace_back(luaL_tolstring(L, 1, nullptr));
-  lua_pop(L, 1);
+  cards::lua::Sandbox::push_printed(L, 1);
+  std::size_t length = 0;
+  const char* text = lua_tolstring(L, -1, &length);
+  lab.record->log.emplace_back(text, length);
   return 0;
 }
 
 int metric(lua_State* L, LabContext& lab) {
-  lab.record->metrics.push_back({luaL_checkstring(L, 1), luaL_checknumber(L, 2), luaL_optstring(L, 3, "")});
+  // Every argument is read before a C++ object exists: a bad one raises a Lua error.
+  const char* name = luaL_checkstring(L, 1);
+  const lua_Number value = luaL_checknumber(L, 2);
+  const char* unit = luaL_optstring(L, 3, "");
+  lab.record->metrics.push_back({name, value, unit});
   return 0;
 }
 
@@ -207,8 +235,8 @@ int send(lua_State* L, LabContext& lab) {
 
 int wait(lua_State* L, LabContext& lab) {
   const auto id = static_cast<std::uint64_t>(luaL_checkinteger(L, 1));
-  const lua_Integer timeout = luaL_optinteger(L, 2, 30000);
-  auto reply = lab.port->wait(id, std::chrono::milliseconds(timeout));
+  const auto timeout = bounded_wait(L, luaL_optinteger(L, 2, 30000));
+  auto reply = lab.port->wait(id, timeout);
   if (!reply) {
     lua_pushnil(L);
     return 1;
@@ -222,8 +250,7 @@ int wait(lua_State* L, LabContext& lab) {
 }
 
 int driver_name(lua_State* L, LabContext& lab) {
-  const auto name = lab.port->name();
-  lua_pushlstring(L, name.data(), name.size());
+  push_host_string(L, lab.port->name());
   return 1;
 }
 
@@ -231,27 +258,35 @@ int driver_name(lua_State* L, LabContext& lab) {
 
 void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& record) {
   lua_State* L = sandbox.state();
-  auto* lab = static_cast<LabContext*>(lua_newuserdatauv(L, sizeof(LabContext), 0));
-  new (lab) LabContext{&rig, &port, &record};
-  lua_setfield(L, LUA_REGISTRYINDEX, "readerlab.lab");  // keeps the context alive with the state
+  {
+    // Outside any protected call: a refusal here would abort the process.
+    cards::lua::Sandbox::HostAccess uncapped(sandbox.sandbox());
+    auto* lab = static_cast<LabContext*>(lua_newuserdatauv(L, sizeof(LabContext), 0));
+    new (lab) LabContext{&rig, &port, &record};
+    lua_setfield(L, LUA_REGISTRYINDEX, "readerlab.lab");  // keeps the context alive with the state
 
-  static const luaL_Reg functions[] = {
-      {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
-      {"_remove", guarded<remove>},            {"_remove_after", guarded<remove_after>},
-      {"_unplug", guarded<unplug>},            {"_replug", guarded<replug>},
-      {"_reader_info", guarded<reader_info>},
-      {"_configure", guarded<configure>},      {"_wait_change_read", guarded<wait_change_read>},
-      {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
-      {"log", guarded<log>},                   {"metric", guarded<metric>},
-      {"check", guarded<check>},               {"send", guarded<send>},
-      {"wait", guarded<wait>},                 {"driver_name", guarded<driver_name>},
-      {nullptr, nullptr}};
-  lua_newtable(L);
-  lua_pushlightuserdata(L, lab);
-  luaL_setfuncs(L, functions, 1);
-  lua_setglobal(L, "lab");
+    static const luaL_Reg functions[] = {
+        {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
+        {"_remove", guarded<remove>},            {"_remove_after", guarded<remove_after>},
+        {"_unplug", guarded<unplug>},            {"_replug", guarded<replug>},
+        {"_reader_info", guarded<reader_info>},
+        {"_configure", guarded<configure>},      {"_wait_change_read", guarded<wait_change_read>},
+        {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
+        {"log", guarded<log>},                   {"metric", guarded<metric>},
+        {"check", guarded<check>},               {"send", guarded<send>},
+        {"wait", guarded<wait>},                 {"driver_name", guarded<driver_name>},
+        {nullptr, nullptr}};
+    lua_newtable(L);
+    lua_pushlightuserdata(L, lab);
+    luaL_setfuncs(L, functions, 1);
+    lua_setglobal(L, "lab");
+    // The sandbox takes print away from every script; a case's goes to its log.
+    lua_pushlightuserdata(L, lab);
+    lua_pushcclosure(L, guarded<log>, 1);
+    lua_setglobal(L, "print");
+  }
 
-  const std::string error = sandbox.run(kPrelude, "scenarios/lua/prelude.lua", std::chrono::seconds(5));
+  const std::string error = sandbox.run_helper(kPrelude, "scenarios/lua/prelude.lua");
   if (!error.empty()) throw std::runtime_error("the lab prelude failed: " + error);
 }
 

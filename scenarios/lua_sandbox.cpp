@@ -1,79 +1,38 @@
 #include "scenarios/lua_sandbox.h"
 
-#include <cmath>
 #include <stdexcept>
 
 namespace readerlab::scenarios {
+
+LuaSandbox::LuaSandbox(const ScriptLimits& limits, std::string chunk_name) : limits_(limits) {
+  std::string error;
+  sandbox_ = cards::lua::Sandbox::create(limits, std::move(chunk_name), error);
+  if (!sandbox_) throw std::runtime_error(error);
+  sandbox_->set_tracebacks(true);
+}
+
+std::string LuaSandbox::run(const std::string& source, const std::string& chunk_name,
+                            std::chrono::milliseconds budget) {
+  ScriptLimits limits = limits_;
+  limits.time_per_call = budget;
+  sandbox_->set_limits(limits);
+  sandbox_->set_chunk_name(chunk_name);
+  return sandbox_->run_chunk(source);
+}
+
+std::string LuaSandbox::run_helper(const std::string& source, const std::string& chunk_name) {
+  return sandbox_->run_chunk(source, chunk_name);
+}
+
 namespace {
 
-constexpr int kHookInstructionCount = 100000;
-constexpr int kMaxTableDepth = 32;
-
-struct Budget {
-  std::chrono::steady_clock::time_point deadline;
-};
-
-const char kBudgetKey = 0;  // address used as a registry key
-
-void budget_hook(lua_State* L, lua_Debug*) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kBudgetKey);
-  auto* budget = static_cast<Budget*>(lua_touserdata(L, -1));
-  lua_pop(L, 1);
-  if (budget && std::chrono::steady_clock::now() > budget->deadline) luaL_error(L, "time budget exceeded");
+void reserve_stack(lua_State* L, int slots) {
+  if (!lua_checkstack(L, slots)) throw std::runtime_error("JSON value nested too deeply for the Lua stack");
 }
 
-int traceback(lua_State* L) {
-  const char* message = lua_tostring(L, 1);
-  luaL_traceback(L, L, message ? message : "(error object is not a string)", 1);
-  return 1;
-}
-
-}  // namespace
-
-LuaSandbox::LuaSandbox() : L_(luaL_newstate()) {
-  if (!L_) throw std::runtime_error("cannot create a Lua state");
-  static const luaL_Reg libraries[] = {{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
-                                       {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
-                                       {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, luaopen_coroutine}};
-  for (const auto& lib : libraries) {
-    luaL_requiref(L_, lib.name, lib.func, 1);
-    lua_pop(L_, 1);
-  }
-  // Functions of the base library that reach files or load code.
-  for (const char* name : {"dofile", "loadfile", "load", "require", "collectgarbage"}) {
-    lua_pushnil(L_);
-    lua_setglobal(L_, name);
-  }
-}
-
-LuaSandbox::~LuaSandbox() { lua_close(L_); }
-
-std::string LuaSandbox::run(const std::string& source, const std::string& chunk_name, std::chrono::milliseconds budget) {
-  Budget limit{std::chrono::steady_clock::now() + budget};
-  lua_pushlightuserdata(L_, &limit);
-  lua_rawsetp(L_, LUA_REGISTRYINDEX, &kBudgetKey);
-  lua_sethook(L_, budget_hook, LUA_MASKCOUNT, kHookInstructionCount);
-
-  std::string error;
-  lua_pushcfunction(L_, traceback);
-  const int handler = lua_gettop(L_);
-  const std::string name = "@" + chunk_name;
-  if (luaL_loadbufferx(L_, source.data(), source.size(), name.c_str(), "t") != LUA_OK) {
-    error = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "cannot load chunk";
-    lua_pop(L_, 1);
-  } else if (lua_pcall(L_, 0, 0, handler) != LUA_OK) {
-    error = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error object is not a string";
-    lua_pop(L_, 1);
-  }
-  lua_pop(L_, 1);  // the handler
-  lua_sethook(L_, nullptr, 0, 0);
-  lua_pushnil(L_);
-  lua_rawsetp(L_, LUA_REGISTRYINDEX, &kBudgetKey);
-  return error;
-}
-
-void push_json(lua_State* L, const nlohmann::json& value) {
-  luaL_checkstack(L, 4, "json too deep");
+void push_json_value(lua_State* L, const nlohmann::json& value, int depth) {
+  if (depth > kMaxJsonDepth) throw std::runtime_error("JSON value nested deeper than 32 levels");
+  reserve_stack(L, 3);
   switch (value.type()) {
     case nlohmann::json::value_t::null: lua_pushnil(L); break;
     case nlohmann::json::value_t::boolean: lua_pushboolean(L, value.get<bool>()); break;
@@ -88,23 +47,38 @@ void push_json(lua_State* L, const nlohmann::json& value) {
       break;
     }
     case nlohmann::json::value_t::array: {
-      lua_createtable(L, static_cast<int>(value.size()), 0);
+      lua_createtable(L, static_cast<int>(std::min<std::size_t>(value.size(), INT32_MAX)), 0);
       lua_Integer i = 1;
       for (const auto& item : value) {
-        push_json(L, item);
+        push_json_value(L, item, depth + 1);
         lua_rawseti(L, -2, i++);
       }
       break;
     }
     case nlohmann::json::value_t::object: {
-      lua_createtable(L, 0, static_cast<int>(value.size()));
+      lua_createtable(L, 0, static_cast<int>(std::min<std::size_t>(value.size(), INT32_MAX)));
       for (const auto& [key, item] : value.items()) {
-        push_json(L, item);
-        lua_setfield(L, -2, key.c_str());
+        lua_pushlstring(L, key.data(), key.size());
+        push_json_value(L, item, depth + 1);
+        lua_rawset(L, -3);
       }
       break;
     }
     default: lua_pushnil(L); break;
+  }
+}
+
+}  // namespace
+
+void push_json(lua_State* L, const nlohmann::json& value) {
+  // Under the cap an allocation could fail, and Lua would raise through these C++ frames.
+  cards::lua::Sandbox::HostAccess uncapped(cards::lua::Sandbox::of(L));
+  const int top = lua_gettop(L);
+  try {
+    push_json_value(L, value, 0);
+  } catch (...) {
+    lua_settop(L, top);
+    throw;
   }
 }
 
@@ -122,7 +96,9 @@ nlohmann::json to_json(lua_State* L, int index, int depth) {
       return std::string(text, length);
     }
     case LUA_TTABLE: {
-      if (depth > kMaxTableDepth) throw std::runtime_error("table nested deeper than 32 levels");
+      if (depth >= kMaxJsonDepth) throw std::runtime_error("table nested deeper than 32 levels");
+      // Each level holds a key and a value on the stack while it converts the value.
+      reserve_stack(L, 3);
       const lua_Integer length = static_cast<lua_Integer>(lua_rawlen(L, index));
       std::size_t keys = 0;
       lua_pushnil(L);
@@ -140,13 +116,26 @@ nlohmann::json to_json(lua_State* L, int index, int depth) {
         return array;
       }
       auto object = nlohmann::json::object();
+      const int top = lua_gettop(L);
       lua_pushnil(L);
       while (lua_next(L, index)) {
         std::string key;
-        if (lua_type(L, -2) == LUA_TSTRING) key = lua_tostring(L, -2);
-        else if (lua_isinteger(L, -2)) key = std::to_string(lua_tointeger(L, -2));
-        else throw std::runtime_error("table keys must be strings or integers");
-        object[key] = to_json(L, -1, depth + 1);
+        if (lua_type(L, -2) == LUA_TSTRING) {
+          std::size_t length_of_key = 0;
+          const char* text = lua_tolstring(L, -2, &length_of_key);
+          key.assign(text, length_of_key);
+        } else if (lua_isinteger(L, -2)) {
+          key = std::to_string(lua_tointeger(L, -2));
+        } else {
+          lua_settop(L, top);
+          throw std::runtime_error("table keys must be strings or integers");
+        }
+        try {
+          object[key] = to_json(L, -1, depth + 1);
+        } catch (...) {
+          lua_settop(L, top);
+          throw;
+        }
         lua_pop(L, 1);
       }
       return object;

@@ -1,36 +1,52 @@
-// A sandboxed Lua 5.4 state for cases, scenarios and (later) card scripts: only the base,
-// string, table, math and utf8 libraries, no io, os, package, require, debug or bytecode.
+// Cases and scenarios run in the one sandbox every script runs in (cards/lua/sandbox.h):
+// the same libraries, instruction budget, memory cap, pattern guard and per-call deadline as
+// a card. LuaSandbox is that sandbox set up for a case: failure messages with a traceback, a
+// case's own limits (its header may raise them, see conformance/suite.h), and a wall-clock
+// budget per run (the case's @timeout) that the lab's waits are cut to.
 #pragma once
+
+#include "cards/lua/sandbox.h"
 
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 namespace readerlab::scenarios {
 
+// What a case gets unless its header says otherwise: what a card gets.
+using ScriptLimits = cards::lua::SandboxLimits;
+
 class LuaSandbox {
  public:
-  LuaSandbox();
-  ~LuaSandbox();
+  // Throws std::runtime_error when the memory cap cannot even hold the libraries.
+  explicit LuaSandbox(const ScriptLimits& limits = {}, std::string chunk_name = "case");
   LuaSandbox(const LuaSandbox&) = delete;
   LuaSandbox& operator=(const LuaSandbox&) = delete;
 
-  lua_State* state() { return L_; }
+  lua_State* state() { return sandbox_->state(); }
+  cards::lua::Sandbox& sandbox() { return *sandbox_; }
 
-  // Loads and runs text (never bytecode) under a wall-clock budget. chunk_name is what error
-  // messages start with, e.g. "conformance/cases/x.lua". Returns an empty string on success,
-  // else the error with file and line and a traceback.
+  // Loads and runs text (never bytecode) as the sandbox's own chunk, under a wall-clock
+  // budget: chunk_name is what error messages start with, e.g. "conformance/cases/x.lua".
+  // Returns an empty string on success, else the error with file and line and a traceback.
   std::string run(const std::string& source, const std::string& chunk_name, std::chrono::milliseconds budget);
+  // Runs a helper chunk (the prelude) in the same state under the sandbox's limits.
+  std::string run_helper(const std::string& source, const std::string& chunk_name);
 
  private:
-  lua_State* L_;
+  ScriptLimits limits_;
+  std::unique_ptr<cards::lua::Sandbox> sandbox_;
 };
 
 // JSON <-> Lua conversions. Arrays become 1-based sequences; a Lua table whose keys are 1..n
-// becomes a JSON array, any other table an object. to_json throws std::runtime_error for
-// values JSON cannot hold (functions, userdata, deep nesting).
+// becomes a JSON array, any other table an object. Both throw std::runtime_error rather than
+// raise a Lua error: for values JSON cannot hold (functions, userdata), for nesting deeper
+// than kMaxJsonDepth, and when the Lua stack cannot grow. push_json pushes with the memory
+// cap lifted (the host's data, not the script's), so it never raises either.
+constexpr int kMaxJsonDepth = 32;
 void push_json(lua_State* L, const nlohmann::json& value);
 nlohmann::json to_json(lua_State* L, int index, int depth = 0);
 

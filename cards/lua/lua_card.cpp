@@ -1,6 +1,7 @@
 #include "cards/lua/lua_card.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <lua.hpp>
 #include <sstream>
@@ -103,7 +104,9 @@ namespace {
 constexpr std::size_t kMaxCardFileBytes = 1u << 20;
 constexpr std::size_t kMaxResponseData = kExtendedMaxNe;  // ISO 7816-4 5.1
 constexpr std::size_t kMaxAtrBytes = 33;                  // ISO 7816-3 8.2.1
-constexpr lua_Integer kMaxDelayMs = 600'000;
+// A card's delays are capped: drivers give a card seconds, not minutes, to answer, so a longer
+// delay shows nothing a shorter one would not, and it would stall the reader for as long.
+constexpr std::chrono::milliseconds kMaxCardDelay{30'000};
 constexpr lua_Integer kMaxEtu = 10'000'000;
 constexpr lua_Integer kMaxFaultCount = 1000;
 constexpr std::uint64_t kAssumedClockHz = 4'000'000;  // CCID readers commonly clock cards at 4 MHz
@@ -125,11 +128,27 @@ lua_Integer count_argument(lua_State* L, int index, lua_Integer max) {
 
 // --- card.* --------------------------------------------------------------------------------
 
+// Adds `ms` to the delay before the next answer, up to kMaxCardDelay; a delay cut short says
+// so in the card's log (with the line that asked), so the test engineer knows.
+void add_delay(lua_State* L, const char* what, lua_Integer requested_ms) {
+  auto& card = host(L);
+  const auto asked = card.faults.delay.count() + std::min<lua_Integer>(requested_ms, kMaxCardDelay.count() + 1);
+  if (asked > kMaxCardDelay.count()) {
+    lua_Debug caller;
+    const int line = lua_getstack(L, 1, &caller) && lua_getinfo(L, "l", &caller) ? caller.currentline : 0;
+    char message[160];
+    const int length = std::snprintf(message, sizeof message, "line %d: %s asks for %lld ms of delay; cut to %lld ms",
+                                     line, what, static_cast<long long>(requested_ms),
+                                     static_cast<long long>(kMaxCardDelay.count()));
+    card.log_from_script(message, static_cast<std::size_t>(std::clamp(length, 0, int{sizeof message} - 1)));
+  }
+  card.faults.delay = std::chrono::milliseconds(std::min<lua_Integer>(asked, kMaxCardDelay.count()));
+}
+
 int card_delay_ms(lua_State* L) {
   const lua_Integer ms = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, ms >= 0 && ms <= kMaxDelayMs, 1, "0..600000 ms");
-  auto& delay = host(L).faults.delay;
-  delay = std::min(delay + std::chrono::milliseconds(ms), std::chrono::milliseconds(kMaxDelayMs));
+  luaL_argcheck(L, ms >= 0, 1, "a delay is 0 ms or more");
+  add_delay(L, "card.delay_ms", ms);
   return 0;
 }
 
@@ -143,8 +162,7 @@ int card_wait_etu(lua_State* L) {
   if (f == 0 || d == 0) f = 372, d = 1;  // RFU codes: the defaults, ISO 7816-3 8.3
   const std::uint64_t divisor = d * kAssumedClockHz;
   const std::uint64_t ms = (static_cast<std::uint64_t>(etu) * f * 1000 + divisor - 1) / divisor;
-  card.faults.delay =
-      std::min(card.faults.delay + std::chrono::milliseconds(ms), std::chrono::milliseconds(kMaxDelayMs));
+  add_delay(L, "card.wait_etu", static_cast<lua_Integer>(ms));
   return 0;
 }
 
@@ -215,15 +233,7 @@ int card_pin_verified(lua_State* L) {
 
 // print and card.log: the arguments as tostring shows them, separated by tabs.
 int card_log(lua_State* L) {
-  const int count = lua_gettop(L);
-  luaL_Buffer buffer;
-  luaL_buffinit(L, &buffer);
-  for (int i = 1; i <= count; ++i) {
-    if (i > 1) luaL_addchar(&buffer, '\t');
-    luaL_tolstring(L, i, nullptr);
-    luaL_addvalue(&buffer);
-  }
-  luaL_pushresult(&buffer);
+  lua::Sandbox::push_printed(L, 1);
   std::size_t length = 0;
   const char* text = lua_tolstring(L, -1, &length);
   host(L).log_from_script(text, length);
@@ -234,6 +244,7 @@ int hex_encode(lua_State* L) {
   static constexpr char kDigits[] = "0123456789ABCDEF";
   std::size_t length = 0;
   const auto* bytes = reinterpret_cast<const unsigned char*>(luaL_checklstring(L, 1, &length));
+  lua::Sandbox::charge(L, lua::Sandbox::byte_cost(length) * 3);  // reads one byte, writes two
   luaL_Buffer buffer;
   char* out = luaL_buffinitsize(L, &buffer, length * 2);
   for (std::size_t i = 0; i < length; ++i) {
@@ -247,6 +258,7 @@ int hex_encode(lua_State* L) {
 int hex_decode(lua_State* L) {
   std::size_t length = 0;
   const char* text = luaL_checklstring(L, 1, &length);
+  lua::Sandbox::charge(L, lua::Sandbox::byte_cost(length) * 2);
   auto& card = host(L);
   if (!card.decode_hex({text, length})) return luaL_error(L, "hex.decode: not hex");
   lua_pushlstring(L, reinterpret_cast<const char*>(card.scratch.data()), card.scratch.size());
@@ -551,7 +563,8 @@ LuaCardLoad load_lua_card_text(std::string_view text, std::string chunk_name, Lu
     auto impl = std::make_unique<LuaCard::Impl>();
     impl->options = std::move(options);
     impl->file = chunk_name;
-    const lua::SandboxLimits limits{impl->options.memory_limit, impl->options.instruction_budget};
+    const lua::SandboxLimits limits{impl->options.memory_limit, impl->options.instruction_budget,
+                                    impl->options.time_per_call};
     impl->sandbox = lua::Sandbox::create(limits, chunk_name, result.error);
     if (!impl->sandbox) return result;
     impl->sandbox->set_host(impl.get());

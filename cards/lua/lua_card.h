@@ -62,6 +62,7 @@
 // Pattern matching (string.find and friends) runs in C and is not counted by the budget.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -80,6 +81,7 @@ namespace readerlab::cards {
 struct LuaCardOptions {
   std::size_t memory_limit = 8u * 1024u * 1024u;   // the card's whole Lua state
   std::uint64_t instruction_budget = 10'000'000;   // each call into the script
+  std::chrono::milliseconds time_per_call{2000};   // wall clock of each call into the script
   std::optional<std::uint64_t> seed;               // the run's seed: GET CHALLENGE, math.random
   std::function<void(const std::string&)> logger;  // print, card.log, and why the card broke
 };

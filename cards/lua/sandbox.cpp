@@ -1,18 +1,22 @@
 #include "cards/lua/sandbox.h"
 
-#include <cmath>
-#include <string_view>
-
+#include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <lua.hpp>
+#include <string_view>
 
 namespace readerlab::cards::lua {
 namespace {
 
-// The count hook runs every this many VM instructions: fine enough for the budget, rare
-// enough to cost nothing measurable.
+// The count hook runs every this many VM instructions: fine enough for the budget and the
+// deadline, rare enough to cost nothing measurable.
 constexpr int kHookInterval = 1000;
+
+// Work charges saturate here, far above any budget, so sums never overflow.
+constexpr std::uint64_t kMaxCharge = std::uint64_t{1} << 62;
 
 // Addresses used as registry keys.
 const char kLinesKey = 0;
@@ -31,24 +35,36 @@ void* allocate(void* account_pointer, void* block, std::size_t old_size, std::si
     return nullptr;  // Lua collects garbage, tries once more, then raises a memory error
   }
   void* resized = std::realloc(block, new_size);
-  if (resized) account.used = account.used - old_bytes + new_size;
+  if (resized) {
+    account.used = account.used - old_bytes + new_size;
+    account.peak = std::max(account.peak, account.used);
+  }
   return resized;
+}
+
+[[noreturn]] void raise_limit(lua_State* L) {
+  // The message is replaced by the sandbox's own (failure_message): the limit is what counts.
+  lua_pushliteral(L, "script limit reached");
+  lua_error(L);
+  std::abort();  // lua_error does not return
 }
 
 void hook(lua_State* L, lua_Debug* activation) {
   Sandbox& sandbox = Sandbox::of(L);
   if (activation->event == LUA_HOOKLINE) {
-    sandbox.on_hook_line(activation->currentline);
+    sandbox.on_hook_line(L, activation);
     return;
   }
-  if (!sandbox.count_instructions()) {
-    lua_pushliteral(L, "instruction budget spent");
-    lua_error(L);
-  }
+  if (!sandbox.within_limits(kHookInterval)) raise_limit(L);
 }
 
-// pcall and xpcall that let the budget and the memory cap through: a script must not keep
-// running by catching them (Sandbox::fatal_error_caught).
+std::uint64_t saturated(double work) {
+  if (!(work > 0)) return 0;
+  return work >= static_cast<double>(kMaxCharge) ? kMaxCharge : static_cast<std::uint64_t>(work);
+}
+
+// pcall and xpcall that let the limits through: a script must not keep running by catching
+// them (Sandbox::fatal_error_caught).
 int protected_call(lua_State* L) {
   luaL_checkany(L, 1);
   const int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
@@ -64,30 +80,37 @@ int protected_call(lua_State* L) {
   return lua_gettop(L);
 }
 
+// The handler runs after the failed call has unwound, as an ordinary call, rather than as
+// Lua's message handler: Lua runs message handlers with hooks off, so a handler that loops
+// would escape the budget and the deadline.
 int protected_call_with_handler(lua_State* L) {
   const int count = lua_gettop(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_pushvalue(L, 1);  // the function, to go above the handler
-  lua_copy(L, 2, 1);    // the handler at 1
-  lua_replace(L, 2);    // the function at 2, its arguments after it
-  const int status = lua_pcall(L, count - 2, LUA_MULTRET, 1);
+  luaL_checkstack(L, 2, "too many arguments");
+  lua_pushvalue(L, 2);
+  lua_remove(L, 2);
+  lua_insert(L, 1);  // handler, function, arguments...
+  int status = lua_pcall(L, count - 2, LUA_MULTRET, 0);
   if (Sandbox::of(L).fatal_error_caught(status)) return lua_error(L);
-  if (status != LUA_OK) {
-    lua_pushboolean(L, 0);
-    lua_insert(L, -2);
-    return 2;
+  if (status == LUA_OK) {
+    lua_pushboolean(L, 1);
+    lua_replace(L, 1);  // over the handler
+    return lua_gettop(L);
   }
-  lua_pushboolean(L, 1);
-  lua_replace(L, 1);  // over the handler
-  return lua_gettop(L);
+  // handler, error object: the handler's answer replaces the error object.
+  status = lua_pcall(L, 1, 1, 0);
+  if (Sandbox::of(L).fatal_error_caught(status)) return lua_error(L);
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
 }
 
 // Finalizers would run script code at moments no call budgets (inside the collector, while
-// the host reads results, when the card is destroyed).
+// the host reads results, when the state is closed).
 int set_metatable(lua_State* L) {
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
-    if (lua_rawget(L, 2) != LUA_TNIL) return luaL_error(L, "__gc finalizers are not available to a card");
+    if (lua_rawget(L, 2) != LUA_TNIL) return luaL_error(L, "__gc finalizers are not available to a script");
     lua_pop(L, 1);
   }
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -113,40 +136,149 @@ int record_global(lua_State* L) {
   return 0;
 }
 
-// Lua's pattern matching runs in C, outside the instruction count, and backtracks: a pattern
-// with k repetitions over n bytes may take about n^(k+2) steps (every start position, every
-// split). Patterns whose bound passes kPatternStepLimit are refused as a script error, so a
-// card cannot hang the emulator in string.find, match, gmatch or gsub.
+// Lua's pattern matching runs in C, outside the instruction count, and backtracks: each
+// repetition (*, +, -, ?), balance (%b) or back-reference (%1..%9) may try every position
+// left in the subject, and each step may scan a character class as long as the pattern. So
+// matching from one position takes at most about (n+1)^k * (m+1) steps for k of those over n
+// subject bytes and an m-byte pattern, and find, match, gmatch and gsub may start from every
+// position: (n+1)^(k+1) * (m+1). Patterns whose bound passes kPatternStepLimit are refused as
+// a script error, so a script cannot hang the emulator in them.
 constexpr double kPatternStepLimit = 1e8;
+
+int backtracking_points(std::string_view pattern) {
+  int points = 0;
+  std::size_t i = 0;
+  while (i < pattern.size()) {
+    const char c = pattern[i];
+    if (c == '%' && i + 1 < pattern.size()) {
+      const char escaped = pattern[i + 1];
+      if (escaped == 'b') {
+        ++points;
+        i += 4;  // %bxy
+        continue;
+      }
+      if (escaped >= '1' && escaped <= '9') ++points;
+      i += 2;
+    } else if (c == '[') {
+      // A set: the quantifier characters in it are plain characters.
+      std::size_t j = i + 1;
+      if (j < pattern.size() && pattern[j] == '^') ++j;
+      if (j < pattern.size() && pattern[j] == ']') ++j;  // a leading ']' is a member
+      while (j < pattern.size() && pattern[j] != ']') j += pattern[j] == '%' ? 2 : 1;
+      i = j + 1;
+    } else {
+      if (c == '*' || c == '+' || c == '-' || c == '?') ++points;
+      ++i;
+    }
+  }
+  return points;
+}
 
 int guarded_pattern_function(lua_State* L) {
   std::size_t subject_length = 0, pattern_length = 0;
   luaL_checklstring(L, 1, &subject_length);
   const char* pattern = luaL_checklstring(L, 2, &pattern_length);
   const bool plain_find = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
-  if (!plain_find) {
-    int repetitions = 0;
-    for (std::size_t i = 0; i < pattern_length; ++i) {
-      const char c = pattern[i];
-      if (c == '%') {
-        if (i + 1 < pattern_length && pattern[i + 1] == 'b') ++repetitions;
-        ++i;
-      } else if (c == '*' || c == '+' || c == '-' || c == '?') {
-        ++repetitions;
-      }
-    }
-    const double steps = std::pow(static_cast<double>(subject_length) + 1.0, repetitions + 2);
-    if (steps > kPatternStepLimit)
-      return luaL_error(L, "pattern with %d repetitions over %d bytes is too costly for a card script", repetitions,
-                        static_cast<int>(subject_length));
+  const int points = plain_find ? 0 : backtracking_points({pattern, pattern_length});
+  const double subject_positions = static_cast<double>(subject_length) + 1.0;
+  const double steps = std::pow(subject_positions, points + 1) * (static_cast<double>(pattern_length) + 1.0);
+  if (steps > kPatternStepLimit) {
+    return luaL_error(L, "pattern of %d bytes with %d repetitions over %d bytes is too costly for a script",
+                      static_cast<int>(std::min<std::size_t>(pattern_length, INT32_MAX)), points,
+                      static_cast<int>(std::min<std::size_t>(subject_length, INT32_MAX)));
   }
+  Sandbox::charge(L, Sandbox::byte_cost(subject_length + pattern_length));
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  for (int i = 1; i <= lua_gettop(L); ++i)
+    if (lua_type(L, i) == LUA_TSTRING) Sandbox::charge(L, Sandbox::byte_cost(lua_rawlen(L, i)));
   return lua_gettop(L);
 }
 
-void guard_pattern_functions(lua_State* L) {
+// How a library function's work is measured before it runs (what it returns is charged
+// after, by its bytes).
+enum class Work : int {
+  string_bytes,    // the bytes of its string arguments (scanning, copying, formatting)
+  repetition,      // string.rep(s, n, sep): the bytes it builds
+  element_range,   // table.move(a, f, e, t): e - f + 1 elements
+  table_length,    // table.insert, table.remove: up to #t elements shift
+  sorting,         // table.sort: #t * log2(#t) comparisons
+  concat_slice,    // table.concat(t, sep, i, j): elements i..j
+  unpack_slice,    // table.unpack(t, i, j): elements i..j
+};
+
+double table_length(lua_State* L, int index) {
+  return lua_type(L, index) == LUA_TTABLE ? static_cast<double>(luaL_len(L, index)) : 0.0;
+}
+
+double slice_length(lua_State* L, int table, int first) {
+  const double i = static_cast<double>(luaL_optinteger(L, first, 1));
+  const double j = lua_isnoneornil(L, first + 1) ? table_length(L, table)
+                                                 : static_cast<double>(luaL_checkinteger(L, first + 1));
+  return j - i + 1.0;
+}
+
+std::uint64_t work_before(lua_State* L, Work work) {
+  switch (work) {
+    case Work::string_bytes: {
+      std::size_t bytes = 0;
+      for (int i = 1; i <= lua_gettop(L); ++i)
+        if (lua_type(L, i) == LUA_TSTRING) bytes += lua_rawlen(L, i);
+      return Sandbox::byte_cost(bytes);
+    }
+    case Work::repetition: {
+      std::size_t length = 0, separator = 0;
+      luaL_checklstring(L, 1, &length);
+      const double count = static_cast<double>(luaL_checkinteger(L, 2));
+      luaL_optlstring(L, 3, "", &separator);
+      // Beyond the memory cap the allocation fails at once: charge no more than that.
+      const double bytes = std::min(count * static_cast<double>(length + separator),
+                                    static_cast<double>(Sandbox::of(L).limits().memory_bytes));
+      return Sandbox::byte_cost(static_cast<std::size_t>(std::max(bytes, 0.0)));
+    }
+    case Work::element_range: {
+      const double first = static_cast<double>(luaL_checkinteger(L, 2));
+      const double last = static_cast<double>(luaL_checkinteger(L, 3));
+      return saturated(last - first + 1.0);
+    }
+    case Work::table_length:
+      return saturated(table_length(L, 1));
+    case Work::sorting: {
+      const double n = table_length(L, 1);
+      return saturated(n * std::log2(std::max(n, 2.0)));
+    }
+    case Work::concat_slice:
+      return saturated(slice_length(L, 1, 3));
+    case Work::unpack_slice:
+      return saturated(slice_length(L, 1, 2));
+  }
+  return 0;
+}
+
+int charged_function(lua_State* L) {
+  const auto work = static_cast<Work>(lua_tointeger(L, lua_upvalueindex(2)));
+  Sandbox::charge(L, work_before(L, work));
+  luaL_checkstack(L, 1, "too many arguments");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  std::size_t produced = 0;
+  for (int i = 1; i <= lua_gettop(L); ++i)
+    if (lua_type(L, i) == LUA_TSTRING) produced += lua_rawlen(L, i);
+  Sandbox::charge(L, Sandbox::byte_cost(produced));
+  return lua_gettop(L);
+}
+
+// Replaces library.name (on the table on top of the stack) by a charged wrapper.
+void charge_function(lua_State* L, const char* name, Work work) {
+  lua_getfield(L, -1, name);
+  lua_pushinteger(L, static_cast<lua_Integer>(work));
+  lua_pushcclosure(L, charged_function, 2);
+  lua_setfield(L, -2, name);
+}
+
+void bound_library_functions(lua_State* L) {
   lua_getglobal(L, LUA_STRLIBNAME);
   for (const char* name : {"find", "match", "gmatch", "gsub"}) {
     lua_getfield(L, -1, name);
@@ -154,6 +286,22 @@ void guard_pattern_functions(lua_State* L) {
     lua_pushcclosure(L, guarded_pattern_function, 2);
     lua_setfield(L, -2, name);
   }
+  for (const char* name : {"upper", "lower", "reverse", "sub", "byte", "format", "pack", "unpack", "char"})
+    charge_function(L, name, Work::string_bytes);
+  charge_function(L, "rep", Work::repetition);
+  lua_pop(L, 1);
+
+  lua_getglobal(L, LUA_TABLIBNAME);
+  charge_function(L, "move", Work::element_range);
+  charge_function(L, "insert", Work::table_length);
+  charge_function(L, "remove", Work::table_length);
+  charge_function(L, "sort", Work::sorting);
+  charge_function(L, "concat", Work::concat_slice);
+  charge_function(L, "unpack", Work::unpack_slice);
+  lua_pop(L, 1);
+
+  lua_getglobal(L, LUA_UTF8LIBNAME);
+  for (const char* name : {"len", "codepoint", "offset", "char"}) charge_function(L, name, Work::string_bytes);
   lua_pop(L, 1);
 }
 
@@ -168,7 +316,7 @@ int open_sandbox(lua_State* L) {
     lua_pop(L, 1);
   }
   // Loading code (text or bytecode), files, the collector's controls, and output that would
-  // bypass the card's log.
+  // bypass the host's log (the host gives print back).
   for (const char* name : {"dofile", "loadfile", "load", "require", "collectgarbage", "print", "warn"}) {
     lua_pushnil(L);
     lua_setglobal(L, name);
@@ -177,7 +325,7 @@ int open_sandbox(lua_State* L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");  // makes bytecode
   lua_pop(L, 1);
-  guard_pattern_functions(L);
+  bound_library_functions(L);
 
   lua_pushcfunction(L, protected_call);
   lua_setglobal(L, "pcall");
@@ -205,6 +353,12 @@ int open_sandbox(lua_State* L) {
   return 0;
 }
 
+int add_traceback(lua_State* L) {
+  const char* message = lua_tostring(L, 1);
+  luaL_traceback(L, L, message ? message : "(error object is not a string)", 1);
+  return 1;
+}
+
 // Lua's own messages start with "chunk:line:"; messages from error(x, 0) or from C code
 // called outside any Lua function do not.
 bool has_location(std::string_view message) {
@@ -223,10 +377,15 @@ bool has_location(std::string_view message) {
   return false;
 }
 
+std::string describe_duration(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
+  return std::to_string(duration.count()) + " ms";
+}
+
 }  // namespace
 
 Sandbox::Sandbox(const SandboxLimits& limits, std::string chunk_name)
-    : limits_(limits), chunk_name_(std::move(chunk_name)) {
+    : limits_(limits), chunk_name_(std::move(chunk_name)), chunk_source_("@" + chunk_name_) {
   memory_.limit = limits.memory_bytes;
 }
 
@@ -246,6 +405,16 @@ std::unique_ptr<Sandbox> Sandbox::create(const SandboxLimits& limits, std::strin
   return sandbox;
 }
 
+void Sandbox::set_chunk_name(std::string chunk_name) {
+  chunk_name_ = std::move(chunk_name);
+  chunk_source_ = "@" + chunk_name_;
+}
+
+void Sandbox::set_limits(const SandboxLimits& limits) {
+  limits_ = limits;
+  memory_.limit = limits.memory_bytes;
+}
+
 Sandbox::~Sandbox() {
   if (L_) lua_close(L_);
 }
@@ -263,11 +432,64 @@ std::string Sandbox::open_libraries() {
   return call(0, 0);
 }
 
-bool Sandbox::count_instructions() {
-  instructions_ += kHookInterval;
-  if (instructions_ <= limits_.instructions_per_call) return true;
-  fatal_ = Fatal::instruction_budget;
-  return false;
+void Sandbox::on_hook_line(lua_State* L, lua_Debug* activation) {
+  if (lua_getinfo(L, "S", activation) && activation->source && chunk_source_ == activation->source)
+    current_line_ = activation->currentline;
+}
+
+bool Sandbox::within_limits(std::uint64_t more_instructions) {
+  if (fatal_ != Fatal::none) return false;
+  instructions_ = std::min(instructions_ + std::min(more_instructions, kMaxCharge), kMaxCharge);
+  if (instructions_ > limits_.instructions_per_call) {
+    fatal_ = Fatal::instruction_budget;
+    return false;
+  }
+  if (std::chrono::steady_clock::now() > deadline_) {
+    fatal_ = Fatal::time_limit;
+    return false;
+  }
+  return true;
+}
+
+void Sandbox::charge(lua_State* L, std::uint64_t instructions) {
+  if (!of(L).within_limits(instructions)) raise_limit(L);
+}
+
+std::chrono::milliseconds Sandbox::time_left(lua_State* L) {
+  const auto left = of(L).deadline_ - std::chrono::steady_clock::now();
+  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
+}
+
+void Sandbox::push_printed(lua_State* L, int first) {
+  const int last = lua_gettop(L);
+  std::size_t total = 0;
+  for (int i = first; i <= last; ++i) {
+    std::size_t length = 0;
+    luaL_tolstring(L, i, &length);
+    lua_replace(L, i);
+    total += length + (i > first ? 1 : 0);
+  }
+  charge(L, byte_cost(std::min(total, kMaxPrintedBytes)));
+  luaL_Buffer buffer;
+  luaL_buffinit(L, &buffer);
+  std::size_t room = kMaxPrintedBytes;
+  for (int i = first; i <= last && room > 0; ++i) {
+    if (i > first) {
+      luaL_addchar(&buffer, '\t');
+      --room;
+    }
+    std::size_t length = 0;
+    const char* text = lua_tolstring(L, i, &length);
+    const std::size_t kept = std::min(length, room);
+    luaL_addlstring(&buffer, text, kept);
+    room -= kept;
+  }
+  if (total > kMaxPrintedBytes) {
+    char cut[64];
+    std::snprintf(cut, sizeof cut, "... (%zu more bytes)", total - kMaxPrintedBytes);
+    luaL_addstring(&buffer, cut);
+  }
+  luaL_pushresult(&buffer);
 }
 
 bool Sandbox::fatal_error_caught(int status) {
@@ -283,10 +505,19 @@ std::string Sandbox::location() const {
 
 std::string Sandbox::failure_message(int status) {
   fatal_error_caught(status);
+  std::string traceback;
+  if (tracebacks_ && lua_type(L_, -1) == LUA_TSTRING) {
+    const std::string_view message = lua_tostring(L_, -1);
+    if (const auto at = message.find("\nstack traceback:"); at != std::string_view::npos)
+      traceback = message.substr(at);
+  }
   switch (fatal_) {
     case Fatal::instruction_budget:
       return location() + ": the instruction budget of " + std::to_string(limits_.instructions_per_call) +
-             " per call is spent (an endless loop?)";
+             " per call is spent (an endless loop?)" + traceback;
+    case Fatal::time_limit:
+      return location() + ": the time budget of " + describe_duration(limits_.time_per_call) + " is spent" +
+             traceback;
     case Fatal::memory_cap:
       return location() + ": the memory cap of " + std::to_string(limits_.memory_bytes) + " bytes is reached";
     case Fatal::none:
@@ -304,28 +535,39 @@ std::string Sandbox::call(int arguments, int results) {
   current_line_ = 0;
   fatal_ = Fatal::none;
   memory_.refused = false;
+  deadline_ = std::chrono::steady_clock::now() + limits_.time_per_call;
   const int base = lua_gettop(L_) - arguments - 1;
-  const int status = lua_pcall(L_, arguments, results, 0);
-  if (status == LUA_OK) return {};
+  int handler = 0;
+  if (tracebacks_) {
+    lua_pushcfunction(L_, add_traceback);
+    lua_insert(L_, base + 1);
+    handler = base + 1;
+  }
+  const int status = lua_pcall(L_, arguments, results, handler);
+  if (status == LUA_OK) {
+    if (handler) lua_remove(L_, handler);
+    return {};
+  }
   std::string message = failure_message(status);
   lua_settop(L_, base);
   return message;
 }
 
-std::string Sandbox::run_chunk(std::string_view text) {
+std::string Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
+  const std::string name = chunk_name.empty() ? chunk_name_ : std::string(chunk_name);
   // Every precompiled chunk starts with LUA_SIGNATURE ("\x1bLua"); text never does.
   if (!text.empty() && text.front() == LUA_SIGNATURE[0]) {
-    return chunk_name_ + ": bytecode is refused (a card is Lua source text)";
+    return name + ": bytecode is refused (a script is Lua source text)";
   }
   memory_.refused = false;
-  const std::string source_name = "@" + chunk_name_;
+  const std::string source_name = "@" + name;
   const int status = luaL_loadbufferx(L_, text.data(), text.size(), source_name.c_str(), "t");
   if (status != LUA_OK) {
     std::string message = status == LUA_ERRMEM && memory_.refused
-                              ? chunk_name_ + ": the memory cap of " + std::to_string(limits_.memory_bytes) +
+                              ? name + ": the memory cap of " + std::to_string(limits_.memory_bytes) +
                                     " bytes is reached while compiling"
                           : lua_type(L_, -1) == LUA_TSTRING ? std::string(lua_tostring(L_, -1))
-                                                            : chunk_name_ + ": cannot compile";
+                                                            : name + ": cannot compile";
     lua_pop(L_, 1);
     return message;
   }

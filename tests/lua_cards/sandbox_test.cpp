@@ -68,13 +68,13 @@ TEST_CASE("bytecode is refused") {
       &bytecode, 0);
   lua_close(L);
   REQUIRE(bytecode.size() > 4);
-  CHECK(load_error(bytecode) == "cards/test.lua: bytecode is refused (a card is Lua source text)");
+  CHECK(load_error(bytecode) == "cards/test.lua: bytecode is refused (a script is Lua source text)");
 }
 
 TEST_CASE("the global table's metatable and __gc finalizers are out of reach") {
   CHECK(load_error("setmetatable(_G, nil)") == "cards/test.lua:1: cannot change a protected metatable");
   CHECK(load_error("setmetatable({}, { __gc = function() end })") ==
-        "cards/test.lua:1: __gc finalizers are not available to a card");
+        "cards/test.lua:1: __gc finalizers are not available to a script");
   CHECK(load_error("assert(getmetatable(_G) == false, 'visible')\nerror('done', 0)") ==
         "cards/test.lua:2: done");
 }
@@ -98,7 +98,7 @@ TEST_CASE("an error in on_reset: no ATR, and the card stays broken") {
 
 TEST_CASE("an endless loop in on_apdu spends the instruction budget: mute") {
   std::vector<std::string> log;
-  auto card = load_ok(handler_card("  local n = 0\n  while true do\n    n = n + 1\n  end"), &log);
+  auto card = load_ok(handler_card("  local n = 0\n  while true do\n    n = n + 1\n  end"), &log, with_budget(10'000'000));
   check_breaks(*card, "cards/test.lua:", log);
   CHECK(card->last_error().find("instruction budget of 10000000 per call is spent") != std::string::npos);
   const int line = std::stoi(card->last_error().substr(std::string("cards/test.lua:").size()));
@@ -372,4 +372,78 @@ end
   CHECK(costly.status == readerlab::cards::CardStatus::mute);
   CHECK(card.last_error().find("too costly") != std::string::npos);
   CHECK(card.last_error().find("patterns.lua:") != std::string::npos);
+}
+
+// --- the time each call may take: C functions that do unbounded work in one instruction ---
+
+TEST_CASE("table.move over a huge range spends the budget instead of looping in C") {
+  std::vector<std::string> log;
+  // table.move({}, 1, 1e15, 2) looped in C for ever, outside the instruction count.
+  auto card = load_ok(handler_card("  table.move({}, 1, 5e7, 2)\n  return 0x9000"), &log, with_budget(1'000'000));
+  check_breaks(*card, "cards/test.lua:", log);
+  CHECK(card->last_error().find("instruction budget of 1000000") != std::string::npos);
+}
+
+TEST_CASE("string building in a loop spends the budget: upper, hex.encode, print") {
+  for (const char* work : {"s:upper()", "hex.encode(s)", "print(s)", "s:rep(2)", "table.concat({s, s})",
+                           "string.format('%s', s)", "s:gsub('b', 'c')"}) {
+    CAPTURE(work);
+    std::vector<std::string> log;
+    // Each call handles a MiB; 20 of them passed a budget of 100000 instructions.
+    auto card = load_ok(handler_card("  local s = string.rep('a', 1 << 20)\n  for i = 1, 20 do local r = " +
+                                     std::string(work) + " end\n  return 0x9000"),
+                        &log, with_budget(100'000));
+    check_breaks(*card, "cards/test.lua:", log);
+    CHECK(card->last_error().find("instruction budget of 100000") != std::string::npos);
+  }
+}
+
+TEST_CASE("a character class as long as the pattern counts: a huge set over a long subject is refused") {
+  std::vector<std::string> log;
+  auto card = load_ok(handler_card("  local set = '[' .. string.rep('b', 200000) .. ']'\n"
+                                   "  return string.find(string.rep('a', 2000), set) and 0x6A80 or 0x9000"),
+                      &log);
+  check_breaks(*card, "cards/test.lua:", log);
+  CHECK(card->last_error().find("too costly") != std::string::npos);
+}
+
+TEST_CASE("an xpcall handler runs under the budget: it cannot loop on after the budget is spent") {
+  std::vector<std::string> log;
+  auto card = load_ok(handler_card("  xpcall(function() while true do end end,\n"
+                                   "         function(m) for i = 1, 2e6 do end print('handler finished') return m end)\n"
+                                   "  return 0x9000"),
+                      &log, with_budget(100'000));
+  check_breaks(*card, "cards/test.lua:", log);
+  CHECK(card->last_error().find("instruction budget of 100000") != std::string::npos);
+  for (const auto& line : log) CHECK(line.find("handler finished") == std::string::npos);
+  // An ordinary error still reaches the handler, whose answer xpcall returns.
+  auto handled = load_ok(handler_card("  local ok, m = xpcall(function() error('inner', 0) end,\n"
+                                      "                       function(m) return 'handled ' .. m end)\n"
+                                      "  assert(not ok and m == 'handled inner', tostring(m))\n  return 0x9000"));
+  REQUIRE(handled->reset(ResetKind::cold));
+  CHECK(exchange(*handled, "00 00 00 00") == "9000");
+}
+
+TEST_CASE("a call past its wall-clock time fails, whatever its instruction budget") {
+  LuaCardOptions options = with_budget(std::uint64_t{1} << 60);
+  options.time_per_call = std::chrono::milliseconds(1);
+  std::vector<std::string> log;
+  auto card = load_ok(handler_card("  while true do pcall(function() while true do end end) end"), &log, options);
+  check_breaks(*card, "cards/test.lua:", log);
+  CHECK(card->last_error().find("the time budget of 1 ms is spent") != std::string::npos);
+}
+
+TEST_CASE("card.delay_ms and card.wait_etu are cut to 30 s, and the card's log says so") {
+  std::vector<std::string> log;
+  auto card = load_ok(handler_card("  if apdu.ins == 1 then card.delay_ms(600000) else card.wait_etu(10000000) end\n"
+                                   "  return 0x9000"),
+                      &log);
+  REQUIRE(card->reset(ResetKind::cold));
+  CHECK(exchange(*card, "00 01 00 00") == "9000");
+  CHECK(card->take_protocol_faults().delay == std::chrono::milliseconds(30'000));
+  REQUIRE_FALSE(log.empty());
+  CHECK(log.back() == "[test] line 4: card.delay_ms asks for 600000 ms of delay; cut to 30000 ms");
+  CHECK(exchange(*card, "00 02 00 00") == "9000");
+  CHECK(card->take_protocol_faults().delay == std::chrono::milliseconds(30'000));
+  CHECK(log.back().find("card.wait_etu asks for") != std::string::npos);
 }

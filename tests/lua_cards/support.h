@@ -25,9 +25,12 @@ inline std::string to_hex(const Bytes& bytes) {
   return lua::to_hex(bytes);
 }
 
+// A test of the instruction budget gives the wall clock room: a loaded machine must not turn
+// the budget's failure into the deadline's.
 inline LuaCardOptions with_budget(std::uint64_t instructions) {
   LuaCardOptions options;
   options.instruction_budget = instructions;
+  options.time_per_call = std::chrono::minutes(1);
   return options;
 }
 

@@ -32,13 +32,13 @@ TEST_CASE("precompiled bytecode is refused") {
   const std::string bytecode("\x1bLua\x54\x00", 6);
   const auto error = sandbox.run(bytecode, "binary.lua", 1s);
   CHECK(error.find("binary") != std::string::npos);
-  CHECK(error.find("attempt to load a binary chunk") != std::string::npos);
+  CHECK(error.find("bytecode is refused") != std::string::npos);
 }
 
 TEST_CASE("an endless loop stops at the time budget") {
   LuaSandbox sandbox;
   const auto error = sandbox.run("while true do end", "loop.lua", 200ms);
-  CHECK(error.find("time budget exceeded") != std::string::npos);
+  CHECK(error.find("loop.lua:1: the time budget of 200 ms is spent") == 0);
   // The state is still usable afterwards.
   CHECK(sandbox.run("local a = 1 + 1", "after.lua", 1s).empty());
 }
