@@ -52,14 +52,18 @@
 // card.wrong_edc(n = 1), card.bad_procedure_byte(b), card.garbage(n = 1), card.drop_off().
 // A reset forgets misbehaviour asked before it.
 //
-// The sandbox: base (without dofile, loadfile, load, collectgarbage; pcall and xpcall cannot
-// catch the limits; setmetatable refuses __gc), string (without dump), table, math (seeded),
-// utf8. No io, os, package, require, debug, coroutine; source text only, never bytecode.
-// Every call into the script (the chunk, each handler) has an instruction budget; the card's
-// Lua state has a memory cap. A script that breaks either, or raises an error, breaks the
-// card for good as a real card's firmware fault would: reset answers nothing, exchanges are
-// mute, last_error() and the log say "file:line: what happened". Errors never escape.
-// Pattern matching (string.find and friends) runs in C and is not counted by the budget.
+// The sandbox (cards/lua/sandbox.h, the one cases and scenarios run in too): base (without
+// dofile, loadfile, load, collectgarbage; pcall and xpcall cannot catch the limits;
+// setmetatable refuses __gc), string (without dump), table, math (seeded), utf8. No io, os,
+// package, require, debug, coroutine; source text only, never bytecode. Every call into the
+// script (the chunk, each handler) has an instruction budget (C functions that build or scan
+// strings or move table elements are charged for their bytes and elements) and a wall-clock
+// deadline; the card's Lua state has a memory cap. A script that breaks a limit, or raises an
+// error, breaks the card for good as a real card's firmware fault would: reset answers
+// nothing, exchanges are mute, last_error() and the log say "file:line: what happened".
+// Errors never escape. Patterns whose backtracking could take too long are refused; print
+// lines are cut at 16 KiB; card.delay_ms and card.wait_etu add up to 30 s at most (the log
+// says when a delay was cut).
 #pragma once
 
 #include <chrono>
