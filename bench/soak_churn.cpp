@@ -45,6 +45,12 @@ constexpr const char* kGetChallenge = "0084000008";  // ISO 7816-4 GET CHALLENGE
 
 std::uint16_t event_count(std::uint32_t state) { return static_cast<std::uint16_t>(state >> 16); }
 
+std::string hex_state(std::uint32_t state) {
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%08X", state);
+  return text;
+}
+
 // How long the driver may take to report each kind of change: pcscd in a TCG guest hears of
 // a card through libccid's interrupt read and of a reader through udev, both far slower than
 // the host driver, which the port pumps every few milliseconds.
@@ -202,16 +208,30 @@ class Churn {
       for (const auto& name : reply.value("ioctls", json::array()))
         if (name == "IOCTL_SMARTCARD_IS_PRESENT" || name == "IOCTL_SMARTCARD_IS_ABSENT")
           tracking_sent_.push_back(name.get<std::string>());
-      const auto rv = reply.value("rv", 1u);
-      if (rv == kTimeoutError) continue;
-      if (rv != 0) {
-        last_problem_ = "SCardGetStatusChange gave " + reply.value("rv_name", std::string("?"));
-        return std::nullopt;
-      }
-      const auto state = reply.at("readers").at(0).at("event_state").get<std::uint32_t>() & ~kStateChanged;
-      if (state & bit) return state;
-      current = state;
+      const auto state = reported_state(reply);
+      if (!state) return std::nullopt;
+      if (*state & bit) return state;
+      current = *state;
     }
+  }
+
+  // The reader's state in a GetStatusChange reply, timed out or not: pcscd gives a reader it
+  // has just added its first state without counting an event, and a wait from a state without
+  // EMPTY or PRESENT then times out while the reply already shows the new state (as
+  // pcsc.wait_state in the prelude knows). nullopt, with last_problem_, on an error.
+  std::optional<std::uint32_t> reported_state(const json& reply) {
+    const auto rv = reply.value("rv", 1u);
+    if (rv != 0 && rv != kTimeoutError) {
+      last_problem_ = "SCardGetStatusChange gave " + reply.value("rv_name", std::string("?"));
+      return std::nullopt;
+    }
+    const auto readers = reply.value("readers", json::array());
+    if (readers.empty() || !readers[0].contains("event_state")) {
+      last_problem_ = "SCardGetStatusChange gave no reader state";
+      return std::nullopt;
+    }
+    last_state_seen_ = readers[0]["event_state"].get<std::uint32_t>() & ~kStateChanged;
+    return last_state_seen_;
   }
 
   // The change the last step made must be reported once: the wanted state, one more event.
@@ -219,8 +239,8 @@ class Churn {
     const auto state = wait_state(bit, patience_.card_change, last_state_);
     if (!state) {
       ++tally_.changes_missed;
-      note(std::string(what) + " not reported within " + std::to_string(patience_.card_change.count()) + " ms" +
-           (last_problem_.empty() ? "" : " (" + last_problem_ + ")"));
+      note(std::string(what) + " not reported within " + std::to_string(patience_.card_change.count()) +
+           " ms (last state seen " + hex_state(last_state_seen_) + (last_problem_.empty() ? ")" : ", " + last_problem_ + ")"));
       last_problem_.clear();
       // Start again from what the driver says now, so that one miss is counted once.
       if (const auto now = wait_state(kStateEmpty | kStatePresent, patience_.card_change)) set_baseline(*now);
@@ -263,11 +283,9 @@ class Churn {
     for (;;) {
       const auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now());
       if (left <= 0ms) return std::nullopt;
-      const auto reply = status_change(state, std::min<Ms>(left, 1000ms));
-      const auto rv = reply.value("rv", 1u);
-      if (rv == kTimeoutError) continue;
-      if (rv != 0) return std::nullopt;
-      state = reply.at("readers").at(0).at("event_state").get<std::uint32_t>() & ~kStateChanged;
+      const auto now = reported_state(status_change(state, std::min<Ms>(left, 1000ms)));
+      if (!now) return std::nullopt;
+      state = *now;
       if ((state & (kStateEmpty | kStatePresent)) != card_bits) return std::nullopt;
       if (event_count(state) == expected_count_) return state;
     }
@@ -278,7 +296,9 @@ class Churn {
     const auto state = wait_state(kStateEmpty, patience_.card_change);
     if (!state) {
       ++tally_.replugs_missed;
-      note("the reader did not report itself empty: " + last_problem_);
+      note("the reader did not report itself empty after the replug (last state seen " + hex_state(last_state_seen_) +
+           (last_problem_.empty() ? ")" : ", " + last_problem_ + ")"));
+      last_problem_.clear();
       set_baseline(kStateUnaware);
       return;
     }
@@ -332,7 +352,8 @@ class Churn {
   std::uint64_t context_ = 0;
   std::string reader_;
   std::uint32_t last_state_ = kStateUnaware;
-  std::uint16_t expected_count_ = 0;  // the event count once every change so far is counted
+  std::uint16_t expected_count_ = 0;
+  std::uint32_t last_state_seen_ = 0;  // in the last GetStatusChange reply, for the problem notes  // the event count once every change so far is counted
   std::string alive_at_start_;
   std::string last_problem_;
   std::uint64_t problems_noted_ = 0;
