@@ -36,8 +36,8 @@ while IFS='|' read -r name binary dict max_len; do
   fi
   # The last status line: "#N ... cov: C ft: F corp: U/SIZE ... exec/s: E ..."
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}')
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | awk '{print $2}')
+  execs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log")
+  rate=$(awk '/^stat::average_exec_per_sec:/ {print $2}' "$log")
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")

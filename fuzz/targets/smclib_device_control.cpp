@@ -141,9 +141,9 @@ struct Rig {
       return STATUS_SUCCESS;
     }
     const auto length = static_cast<UCHAR>(std::min<std::size_t>(rig.atr.size(), sizeof e->CardCapabilities.ATR.Buffer));
-    std::memcpy(e->CardCapabilities.ATR.Buffer, rig.atr.data(), length);
+    if (length) std::memcpy(e->CardCapabilities.ATR.Buffer, rig.atr.data(), length);
     e->CardCapabilities.ATR.Length = length;
-    if (e->IoRequest.ReplyBufferLength >= length) {
+    if (length && e->IoRequest.ReplyBufferLength >= length) {
       std::memcpy(e->IoRequest.ReplyBuffer, rig.atr.data(), length);
       *e->IoRequest.Information = length;
     }
