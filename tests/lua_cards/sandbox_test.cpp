@@ -447,3 +447,16 @@ TEST_CASE("card.delay_ms and card.wait_etu are cut to 30 s, and the card's log s
   CHECK(card->take_protocol_faults().delay == std::chrono::milliseconds(30'000));
   CHECK(log.back().find("card.wait_etu asks for") != std::string::npos);
 }
+
+TEST_CASE("a card that trips a limit breaks alone: another card in the same process keeps answering") {
+  std::vector<std::string> log;
+  auto hog = load_ok(handler_card("  local s = string.rep('a', 1 << 20)\n  while true do s:upper() end"), &log);
+  auto neighbour = load_ok(handler_card("  return 0x9000"));
+  REQUIRE(hog->reset(ResetKind::cold));
+  REQUIRE(neighbour->reset(ResetKind::cold));
+  CHECK(exchange(*neighbour, "00 00 00 00") == "9000");
+  CHECK(hog->transmit_apdu(hex("00 00 00 00")).status == CardStatus::mute);
+  CHECK(hog->last_error().rfind("cards/test.lua:5: the ", 0) == 0);
+  CHECK(exchange(*neighbour, "00 00 00 00") == "9000");
+  CHECK_FALSE(neighbour->broken());
+}
