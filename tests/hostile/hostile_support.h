@@ -53,6 +53,15 @@ inline Bytes bytes_of(std::string_view text) {
   return out;
 }
 
+// The rows of each table of the catalogue (catalogue_count_test.cpp adds them up).
+std::size_t usbredir_catalogue_size();
+std::size_t ccid_catalogue_size();
+std::size_t t1_catalogue_size();
+std::size_t atr_catalogue_size();
+std::size_t apdu_catalogue_size();
+std::size_t lua_catalogue_size();
+std::size_t agent_catalogue_size();
+
 // SELECT of the readerlab application every file-system card carries (answers FCI + 9000).
 inline Bytes select_application() { return ccid::test::select_readerlab_application(); }
 

@@ -7,7 +7,9 @@
 #include "tests/hostile/hostile_support.h"
 #include "tests/usbredir/usbredir_support.h"
 
+#include <array>
 #include <cstring>
+#include <optional>
 
 namespace readerlab::hostile {
 namespace {
@@ -65,6 +67,11 @@ class RawRedirPeer {
   }
 
   void send(const Bytes& bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+  // Ends the peer's side of the stream; the server reads end of file.
+  void leave() {
+    boost::system::error_code ignored;
+    socket_.shutdown(boost::asio::socket_base::shutdown_send, ignored);
+  }
 
   // The next packet of this type the server sent (after those already taken).
   std::optional<Packet> next(std::uint32_t type) {
@@ -162,6 +169,7 @@ std::size_t status_offset(std::uint32_t type) {
 
 constexpr std::uint32_t kNoReply = 0xFFFFFFFF;  // the server answers nothing; the session stays
 constexpr std::uint32_t kClosed = 0xFFFFFFFE;   // the server closes the connection
+constexpr std::uint32_t kRawBytes = 0xFFFFFFFF;  // the payload goes out as it is, with no header
 // An endpoint the device does not have: usbredir's usb_redir_inval (no such endpoint in
 // ep_info) and the device's usb_redir_stall are both refusals a usb-guest understands.
 constexpr std::uint8_t kInvalOrStall = 0xFE;
@@ -176,6 +184,7 @@ struct Entry {
   const char* reason = "";   // kClosed: what the logged reason contains
   bool before_hello = false;
   std::optional<std::uint32_t> length = {};  // a header length that lies about the payload
+  bool leaves = false;                       // the peer ends its side of the stream after it
 };
 
 // Control packet type header: endpoint, bRequest, bmRequestType, status, wValue, wIndex, wLength.
@@ -244,6 +253,13 @@ const Entry kCatalogue[] = {
     {"a hello of 0xFFFFFFF0 bytes", usb_redir_hello, "", kClosed, 0, -1, "announces a length of 4294967280", true,
      0xFFFFFFF0u},
     {"a hello of 2 bytes", usb_redir_hello, "41 42", kClosed, 0, -1, "malformed usbredir stream", true},
+    {"32 random bytes instead of a hello", kRawBytes,
+     "F7 E1 C3 A5 5A 3C 1E 0F 99 88 77 66 55 44 33 22 11 00 FF EE DD CC BB AA 01 23 45 67 89 AB CD EF", kClosed, 0, -1,
+     "first packet is of type 2781078007, not hello", true},
+    {"5 of the 12 bytes of a header, then the peer leaves", kRawBytes, "00000000 44", kClosed, 0, -1,
+     "peer closed the connection in the middle of a packet", true, {}, true},
+    {"half a bulk packet after hello, then the peer leaves", kRawBytes, "65000000 0E000000 01000000 01 00 0400",
+     kClosed, 0, -1, "peer closed the connection in the middle of a packet", false, {}, true},
 };
 
 // Mutated CCID messages through bulk OUT: the transfer succeeds and the reader's answer on
@@ -308,7 +324,8 @@ TEST_CASE("hostile usbredir packets get a status packet or a closed connection w
     auto session = newest_session(lab, 1);
     if (!entry.before_hello) hello_and_device(peer);
 
-    peer.send(packet(entry.type, 77, bytes_of(entry.payload), entry.length));
+    peer.send(entry.type == kRawBytes ? bytes_of(entry.payload) : packet(entry.type, 77, bytes_of(entry.payload), entry.length));
+    if (entry.leaves) peer.leave();
     if (entry.reply_type == kClosed) {
       if (!lab.run_until([&] { return !session->is_open(); })) {
         FAIL_CHECK("still open\n" << lab.all_log());
