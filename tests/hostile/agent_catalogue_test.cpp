@@ -194,6 +194,8 @@ const ReplyEntry kReplies[] = {
     {"rv 0 but no context", ",\"rv\":0,\"rv_name\":\"SCARD_S_SUCCESS\"", "a context handle"},
     {"a context that is a string", ",\"rv\":0,\"context\":\"7\"", "a context handle"},
     {"a context of 1.5", ",\"rv\":0,\"context\":1.5", "a context handle"},
+    {"a context nested 50 deep", ",\"rv\":0,\"context\":" + nested(50, "[", "]", "7"),
+     "JSON value nested deeper than 32 levels"},
 };
 
 }  // namespace

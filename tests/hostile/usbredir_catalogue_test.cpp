@@ -232,6 +232,28 @@ const Entry kCatalogue[] = {
     {"start interrupt receiving on endpoint 85", usb_redir_start_interrupt_receiving, "85",
      usb_redir_interrupt_receiving_status, usb_redir_inval},
     {"cancel a packet never sent", usb_redir_cancel_data_packet, "", kNoReply},
+    // What a CCID reader does not serve: requests get usb_redir_inval, data is dropped with a
+    // logged refusal, packets that need a capability nobody announced close the connection.
+    {"stop interrupt receiving on the bulk-IN endpoint", usb_redir_stop_interrupt_receiving, "82",
+     usb_redir_interrupt_receiving_status, usb_redir_inval},
+    {"start an iso stream on 84", usb_redir_start_iso_stream, "84 08 04", usb_redir_iso_stream_status,
+     usb_redir_inval},
+    {"stop an iso stream on 83", usb_redir_stop_iso_stream, "83", usb_redir_iso_stream_status, usb_redir_inval},
+    {"allocate 2^32-1 bulk streams", usb_redir_alloc_bulk_streams, "04000000 FFFFFFFF", usb_redir_bulk_streams_status,
+     usb_redir_inval},
+    {"free bulk streams", usb_redir_free_bulk_streams, "04000000", usb_redir_bulk_streams_status, usb_redir_inval},
+    {"an iso packet to endpoint 03", usb_redir_iso_packet, "03 00 0400 01020304", kNoReply, 0, -1,
+     "iso packet from the peer is not served here"},
+    {"filter_reject", usb_redir_filter_reject, "", kClosed, 0, -1, "filter_reject without cap_filter"},
+    {"filter_filter", usb_redir_filter_filter, "2D 31 2C 2D 31 2C 2D 31 2C 2D 31 2C 31 00", kClosed, 0, -1,
+     "filter_filter without cap_filter"},
+    {"device_disconnect_ack", usb_redir_device_disconnect_ack, "", kClosed, 0, -1,
+     "device_disconnect_ack without cap_device_disconnect_ack"},
+    {"start bulk receiving on 82", usb_redir_start_bulk_receiving, "01000000 00010000 82 02", kClosed, 0, -1,
+     "bulk_receiving"},
+    {"stop bulk receiving on 82", usb_redir_stop_bulk_receiving, "01000000 82", kClosed, 0, -1, "bulk_receiving"},
+    {"an interrupt IN request from the peer", usb_redir_interrupt_packet, "83 00 0800", kClosed, 0, -1,
+     "wrong direction"},
     // Packets that break the stream: the connection closes with the reason.
     {"packet type 7777", 0x7777, "", kClosed, 0, -1, "malformed usbredir stream: usbredirparser: "},
     {"packet type 99, between the control and the data packets", 99, "", kClosed, 0, -1,
@@ -337,6 +359,7 @@ TEST_CASE("hostile usbredir packets get a status packet or a closed connection w
     } else if (entry.reply_type == kNoReply) {
       check_peer_served(peer);
       CHECK(session->is_open());
+      if (*entry.reason) CHECK(lab.logged(entry.reason));
     } else {
       const auto reply = peer.next(entry.reply_type);
       if (!reply) {
