@@ -125,3 +125,42 @@ TEST_CASE("hostile command APDUs get the ISO 7816-4 status word and the card kee
 }
 
 }  // namespace readerlab::hostile
+
+namespace readerlab::hostile {
+
+// The same commands through a reader at short APDU level (CCID 6.1.4 XfrBlock): the card's
+// status word comes back in the DataBlock; a command longer than a short APDU in a message
+// longer than dwMaxCCIDMessageLength never reaches the card (bError 1, dwLength).
+TEST_CASE("hostile command APDUs through a reader slot get the same status word, and the slot beside serves") {
+  using namespace ccid::test;
+  for (const Entry& entry : kCatalogue) {
+    const std::string name = entry.name;
+    CAPTURE(name);
+    ccid::ReaderConfig config;
+    config.slot_count = 2;
+    ccid::Reader reader(config);
+    reader.insert(cards::make_builtin_card("t1-fs"), 0);
+    reader.insert(cards::make_builtin_card("t0-basic"), 1);
+    REQUIRE(status_of(reader.handle_message(command(ccid::Command::icc_power_on, 1))) == kActiveOk);
+    if (entry.before) {
+      const Bytes before = reader.handle_message(command(ccid::Command::xfr_block, 2, bytes_of(entry.before)));
+      REQUIRE(to_hex(data_of(before)) == "90 00");
+    }
+    const Bytes apdu = bytes_of(entry.apdu);
+    const Bytes answer = reader.handle_message(command(ccid::Command::xfr_block, 3, apdu));
+    const std::string answer_hex = to_hex(answer);
+    CAPTURE(answer_hex);
+    REQUIRE(answer.size() >= ccid::kHeaderSize);
+    if (apdu.empty() || ccid::kHeaderSize + apdu.size() > config.max_message_length) {
+      CHECK(status_of(answer) == kActiveFailed);
+      CHECK(error_of(answer) == 1);  // dwLength, CCID 6.2.6
+    } else {
+      CHECK(status_of(answer) == kActiveOk);
+      CHECK(data_of(answer) == cards::status_only(entry.sw));
+    }
+    check_slot_serves(reader, 0, "t1-fs", 0x10);
+    check_slot_serves(reader, 1, "t0-basic", 0x20);
+  }
+}
+
+}  // namespace readerlab::hostile

@@ -39,6 +39,8 @@ struct CardEntry {
   EdcKind edc;
   const char* block;   // what the interface device sends, hex (LRC/CRC: the right EDC)
   const char* answer;  // the card's block, in the notation of cards::t1::describe
+  // Hostile only for the IFSC 32 the card side gets here: t1-fs in a reader has IFSC 254 (TA3 FE).
+  bool over_ifsc_32 = false;
 };
 
 const CardEntry kCardSide[] = {
@@ -71,8 +73,8 @@ const CardEntry kCardSide[] = {
     {"S(RESYNCH response) never asked for", EdcKind::lrc, "00 E0 00 LRC", "R(0,other)"},
     {"S(ABORT request) carrying INF", EdcKind::lrc, "00 C2 01 00 LRC", "R(0,other)"},
     {"I(1) when I(0) is expected", EdcKind::lrc, "00 40 08 80 10 00 00 02 AB CD 00 LRC", "R(0,other)"},
-    {"I(0) of 33 bytes, over IFSC 32", EdcKind::lrc, "00 00 21 00*33 LRC", "R(0,other)"},
-    {"I(0) of 254 bytes, over IFSC 32", EdcKind::lrc, "00 00 FE 00*254 LRC", "R(0,other)"},
+    {"I(0) of 33 bytes, over IFSC 32", EdcKind::lrc, "00 00 21 00*33 LRC", "R(0,other)", true},
+    {"I(0) of 254 bytes, over IFSC 32", EdcKind::lrc, "00 00 FE 00*254 LRC", "R(0,other)", true},
     {"300 bytes FF", EdcKind::lrc, "FF*300", "R(0,other)"},
     // Well-formed but out of turn: the card names the I-block it waits for (11.6.2, 11.6.3).
     {"R(1) with nothing sent", EdcKind::lrc, "00 90 00 LRC", "R(0)"},
@@ -201,6 +203,54 @@ TEST_CASE("hostile T=1 answers from the card make the interface side recover as 
       reader.reset();
     }
     check_echo_comes_through(reader, card);
+  }
+}
+
+}  // namespace readerlab::hostile
+
+namespace readerlab::hostile {
+
+// The same blocks as a driver at TPDU level sends them (CCID 6.1.4 XfrBlock carrying a T=1
+// block): the card's R-block comes back in an RDR_to_PC_DataBlock, and the slot beside it
+// still serves. A block too long for dwMaxCCIDMessageLength never reaches the card (bError 1).
+TEST_CASE("hostile T=1 blocks through a TPDU-level reader reach the card and come back as its R-block") {
+  using namespace ccid::test;
+  for (const CardEntry& entry : kCardSide) {
+    if (entry.edc != EdcKind::lrc || entry.over_ifsc_32) continue;  // t1-fs: LRC (no TC3), IFSC 254
+    const std::string name = entry.name;
+    CAPTURE(name);
+    ccid::ReaderConfig config;
+    config.slot_count = 2;
+    config.set_exchange_level(ccid::ExchangeLevel::tpdu);
+    ccid::Reader reader(config);
+    reader.insert(cards::make_builtin_card("t1-fs"), 0);
+    reader.insert(cards::make_builtin_card("t1-fs"), 1);
+    REQUIRE(status_of(reader.handle_message(command(ccid::Command::icc_power_on, 1))) == kActiveOk);
+    // A first exchange that is no PPS (ISO 7816-3 9.1: only the first may be): R(0), answered R(0).
+    const Bytes first = reader.handle_message(command(ccid::Command::xfr_block, 2, bytes_of("00 80 00 LRC")));
+    REQUIRE(to_hex(data_of(first)) == to_hex(bytes_of("00 80 00 LRC")));
+
+    const Bytes block = bytes_of(entry.block);
+    const Bytes answer = reader.handle_message(command(ccid::Command::xfr_block, 3, block));
+    const std::string answer_hex = to_hex(answer);
+    CAPTURE(answer_hex);
+    REQUIRE(answer.size() >= ccid::kHeaderSize);
+    CHECK(type_of(answer) == 0x80);  // RDR_to_PC_DataBlock, CCID 6.2.1
+    if (ccid::kHeaderSize + block.size() > config.max_message_length) {
+      CHECK(status_of(answer) == kActiveFailed);
+      CHECK(error_of(answer) == 1);  // dwLength, CCID 6.2.6
+    } else {
+      CHECK(status_of(answer) == kActiveOk);
+      CHECK(cards::t1::describe(data_of(answer), EdcKind::lrc) == entry.answer);
+    }
+    // The card still takes the I-block it waits for; the slot beside it serves too.
+    const Bytes echo = reader.handle_message(
+        command(ccid::Command::xfr_block, 4, cards::t1::make_i_block(0, 0, false, bytes_of(kEcho), EdcKind::lrc)));
+    CHECK(cards::t1::describe(data_of(echo), EdcKind::lrc) == "I(0,0)");
+    CHECK(to_hex(data_of(echo)).find(kEchoAnswer) != std::string::npos);
+    const Bytes neighbour_atr = reader.handle_message(command(ccid::Command::icc_power_on, 5, {}, 1));
+    CHECK(status_of(neighbour_atr) == kActiveOk);
+    CHECK(data_of(neighbour_atr) == *cards::builtin_atr("t1-fs"));
   }
 }
 
