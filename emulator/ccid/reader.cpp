@@ -680,11 +680,15 @@ Bytes Reader::extended_xfr_block(Slot& slot, const Message& m) {
       return complete_apdu(slot, m, m.data);
     case kChainBegins:
     case kChainContinues:
+      // A continuation or an end of a command chain that never began names a wrong
+      // wLevelParameter (CCID 6.1.4, 6.2.6).
+      if (level_parameter == kChainContinues && slot.command_chain.empty()) return fail(error::offset_byte8);
       if (level_parameter == kChainBegins) slot.command_chain.clear();
       if (slot.command_chain.size() + m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
       slot.command_chain.insert(slot.command_chain.end(), m.data.begin(), m.data.end());
       return data_block(m.slot, m.seq, ok_status(slot), 0, {}, static_cast<std::uint8_t>(kChainMoreExpected));
     case kChainEnds: {
+      if (slot.command_chain.empty()) return fail(error::offset_byte8);
       if (slot.command_chain.size() + m.data.size() > kMaxExtendedApdu) return fail(error::offset_length);
       Bytes command = std::move(slot.command_chain);
       slot.command_chain.clear();
