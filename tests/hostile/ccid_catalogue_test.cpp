@@ -170,3 +170,55 @@ TEST_CASE("hostile CCID messages get the RDR_to_PC answer of CCID 6.2 and the re
 }
 
 }  // namespace readerlab::hostile
+
+namespace readerlab::hostile {
+namespace {
+
+// At extended APDU level (CCID 5.1 dwFeatures 00040000h) wLevelParameter chains a command
+// over several XfrBlocks (CCID 6.1.4): 0001 begins, 0003 continues, 0002 ends, 0010 asks for
+// the rest of a response. Slot 0 holds t1-fs, powered; slot 1 t0-basic.
+const Entry kExtendedLevel[] = {
+    {"wLevelParameter 0010 with no response pending", Power::on, "6F 00000000 00 5A 00 1000", kDataBlock, kActive,
+     kAtByte8},
+    {"wLevelParameter 0004, undefined", Power::on, "6F 05000000 00 5A 00 0400 00B0000000", kDataBlock, kActive,
+     kAtByte8},
+    {"wLevelParameter 0003: a chain continued that never began", Power::on, "6F 05000000 00 5A 00 0300 00B0000000",
+     kDataBlock, kActive, kAtByte8},
+    {"wLevelParameter 0002: a chain ended that never began", Power::on, "6F 05000000 00 5A 00 0200 00B0000000",
+     kDataBlock, kActive, kAtByte8},
+    {"XfrBlock without an APDU", Power::on, "6F 00000000 00 5A 000000", kDataBlock, kActive, kAtLength},
+    {"65545 bytes, over the longest extended APDU", Power::on, "6F 09000100 00 5A 000000 00*65545", kDataBlock,
+     kActive, kAtLength},
+};
+
+}  // namespace
+
+std::size_t ccid_extended_catalogue_size() { return std::size(kExtendedLevel); }
+
+TEST_CASE("hostile chaining at extended APDU level fails at wLevelParameter or dwLength, and the slots keep serving") {
+  for (const Entry& entry : kExtendedLevel) {
+    const std::string name = entry.name;
+    CAPTURE(name);
+    ccid::ReaderConfig config;
+    config.slot_count = 2;
+    config.set_exchange_level(ccid::ExchangeLevel::extended_apdu);
+    ccid::Reader reader(config);
+    reader.insert(cards::make_builtin_card("t1-fs"), 0);
+    reader.insert(cards::make_builtin_card("t0-basic"), 1);
+    REQUIRE(status_of(reader.handle_message(command(ccid::Command::icc_power_on, 1))) == kActiveOk);
+    const Bytes answer = reader.handle_message(bytes_of(entry.message));
+    const std::string answer_hex = to_hex(Bytes(answer.begin(), answer.begin() + std::min<std::ptrdiff_t>(
+                                                                                  static_cast<std::ptrdiff_t>(answer.size()), 16)));
+    CAPTURE(answer_hex);
+    REQUIRE(answer.size() >= ccid::kHeaderSize);
+    CHECK(type_of(answer) == entry.type);
+    CHECK(seq_of(answer) == 0x5A);
+    CHECK(status_of(answer) == entry.status);
+    CHECK(error_of(answer) == entry.error);
+    CHECK(data_of(answer).empty());
+    check_slot_serves(reader, 1, "t0-basic", 0x10);
+    check_slot_serves(reader, 0, "t1-fs", 0x20);
+  }
+}
+
+}  // namespace readerlab::hostile

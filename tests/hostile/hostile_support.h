@@ -56,6 +56,7 @@ inline Bytes bytes_of(std::string_view text) {
 // The rows of each table of the catalogue (catalogue_count_test.cpp adds them up).
 std::size_t usbredir_catalogue_size();
 std::size_t ccid_catalogue_size();
+std::size_t ccid_extended_catalogue_size();
 std::size_t t1_catalogue_size();
 std::size_t atr_catalogue_size();
 std::size_t apdu_catalogue_size();
