@@ -174,7 +174,7 @@ class AgentDriverPort : public scenarios::DriverPort {
 
 struct ReplyEntry {
   const char* name;
-  std::string reply;    // the rest of the reply object after "id":N (hex-free JSON text)
+  std::string reply;    // the rest of the reply object after "id":N, as JSON text
   const char* message;  // what the case's failure message must contain
 };
 
