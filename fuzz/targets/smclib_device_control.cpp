@@ -6,10 +6,14 @@
 //   input: operations, each an opcode byte then its fields:
 //     0 IOCTL: code (index into the table, FF = raw 32-bit code), attribute choice, input
 //       length and output length (16-bit each, at most 1024), the input bytes
-//     1 reader state (CurrentState)       2 the ATR the next power-up gives (length + bytes)
+//     1 reader state (CurrentState)
+//     2 the ATR the next power-up gives: flags (01: append the TCK), length byte + bytes
 //     3 a card event completing card tracking (state byte)
-//     4 the status the driver's callbacks return        5 a card answer (length + bytes)
+//     4 the status the driver's callbacks return
+//     5 a card answer: flags (01: append an LRC, 02: a CRC, as a T=1 block ends), 16-bit
+//       length + bytes
 //     6 cancel the pending tracking IRP   7 the protocols the reader supports
+#include "cards/t1/block.h"
 #include "fuzz/fuzz_input.h"
 
 #include "smclib.h"
@@ -250,9 +254,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 1:
         rig.ext.ReaderCapabilities.CurrentState = input.byte() % 8;
         break;
-      case 2:
+      case 2: {
+        const bool append_tck = input.flag();
         rig.atr = input.record8();
+        if (append_tck && !rig.atr.empty()) {
+          // ISO 7816-3 8.2.5: T0 up to TCK exclusive-ors to zero.
+          UCHAR tck = 0;
+          for (std::size_t i = 1; i < rig.atr.size(); ++i) tck = static_cast<UCHAR>(tck ^ rig.atr[i]);
+          rig.atr.push_back(tck);
+        }
         break;
+      }
       case 3:
         rig.ext.ReaderCapabilities.CurrentState = input.flag() ? SCARD_PRESENT : SCARD_ABSENT;
         SmartcardCompleteCardTracking(&rig.ext);
@@ -260,9 +272,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 4:
         rig.callback_status = kCallbackStatuses[input.byte() % std::size(kCallbackStatuses)];
         break;
-      case 5:
-        rig.card_answers.push_back(input.record16());
+      case 5: {
+        // Most mutations of a T=1 block fail its EDC; the harness can add the right one.
+        const std::uint8_t flags = input.byte();
+        auto answer = input.record16();
+        if (flags & 0x01) {
+          answer.push_back(readerlab::cards::t1::lrc(answer));
+        } else if (flags & 0x02) {
+          const std::uint16_t crc = readerlab::cards::t1::crc16(answer);
+          answer.push_back(static_cast<UCHAR>(crc & 0xFF));  // ISO 7816-3 11.4.4: low-order byte first
+          answer.push_back(static_cast<UCHAR>(crc >> 8));
+        }
+        rig.card_answers.push_back(std::move(answer));
         break;
+      }
       case 6:
         if (rig.ext.OsData->NotificationIrp) IoCancelIrp(rig.ext.OsData->NotificationIrp);
         break;

@@ -267,10 +267,15 @@ def smclib_seeds():
     present = b"\x01\x02"
     seeds["state-attributes"] = ioctl(12, b"", 4) + b"".join(ioctl(1, u32(0), n, a) for a, n in
                                                              [(0, 32), (1, 2), (2, 4), (5, 4), (16, 4), (31, 64), (40, 4)])
-    seeds["power-t1-transmit"] = present + b"\x02" + rec8(t1_atr) + power + ioctl(11, u32(2), 4) \
-        + b"\x05" + rec16(t1_block(0, 0, b"\x90\x00")) + ioctl(4, u32(2) + u32(8) + SELECT_MF, 64)
-    seeds["power-t0-transmit"] = present + b"\x02" + rec8(b"\x3B\x00") + power + ioctl(11, u32(1), 4) \
-        + b"\x05" + rec16(b"\x90\x00") + ioctl(4, u32(1) + u32(8) + b"\x00\xB0\x00\x00\x10", 64)
+    seeds["power-t1-transmit"] = present + b"\x02\x00" + rec8(t1_atr) + power + ioctl(11, u32(2), 4) \
+        + b"\x05\x01" + rec16(b"\x00\xE1\x01\xFE") + b"\x05\x01" + rec16(b"\x00\x00\x02\x90\x00") \
+        + ioctl(4, u32(2) + u32(8) + SELECT_MF, 64)
+    seeds["t1-chained-crc"] = present + b"\x02\x01" + rec8(b"\x3B\x80\x81\x71\xFE\x45\x01") + power \
+        + ioctl(11, u32(2), 4) + b"\x05\x02" + rec16(b"\x00\x20\x02\x01\x02") + b"\x05\x02" \
+        + rec16(b"\x00\xC3\x01\x02") + b"\x05\x02" + rec16(b"\x00\x40\x02\x90\x00") \
+        + ioctl(4, u32(2) + u32(8) + APDUS[3], 300)
+    seeds["power-t0-transmit"] = present + b"\x02\x00" + rec8(b"\x3B\x00") + power + ioctl(11, u32(1), 4) \
+        + b"\x05\x00" + rec16(b"\x90\x00") + ioctl(4, u32(1) + u32(8) + b"\x00\xB0\x00\x00\x10", 64)
     seeds["tracking"] = b"\x01\x01" + ioctl(9, b"", 0) + b"\x03\x01" + ioctl(10, b"", 0) + b"\x06" + ioctl(10, b"", 0)
     seeds["set-attributes"] = ioctl(2, u32(0) + b"\x01", 0, 44) + ioctl(2, u32(0) + u32(1), 0, 44) \
         + ioctl(1, u32(0), 4, 44)
