@@ -444,7 +444,7 @@ bool Sandbox::within_limits(std::uint64_t more_instructions) {
     fatal_ = Fatal::instruction_budget;
     return false;
   }
-  if (std::chrono::steady_clock::now() > deadline_) {
+  if (std::chrono::steady_clock::now() >= deadline_) {
     fatal_ = Fatal::time_limit;
     return false;
   }
@@ -456,8 +456,9 @@ void Sandbox::charge(lua_State* L, std::uint64_t instructions) {
 }
 
 std::chrono::milliseconds Sandbox::time_left(lua_State* L) {
+  // Rounded up: a wait cut to this ends at the deadline or after it, never just before.
   const auto left = of(L).deadline_ - std::chrono::steady_clock::now();
-  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
+  return std::max(std::chrono::ceil<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
 }
 
 void Sandbox::push_printed(lua_State* L, int first) {
