@@ -231,24 +231,25 @@ void HostSession::get_configuration_cb(void* priv, uint64_t id) {
   s.flush();
 }
 
-void HostSession::set_alt_setting_cb(void* priv, uint64_t id, usb_redir_set_alt_setting_header* header) {
-  auto& s = self(priv);
+// Every interface of the device has the one alternate setting 0; an interface the device lacks
+// is a Request Error, a STALL (USB 2.0 9.4.4, 9.4.10).
+void HostSession::answer_alt_setting(std::uint64_t id, std::uint8_t interface, std::uint8_t wanted_alt) {
+  bool known = false;
+  for (const auto& info : device_->interfaces()) known = known || info.number == interface;
   usb_redir_alt_setting_status_header status{};
-  status.status = header->alt == 0 ? usb_redir_success : usb_redir_stall;
-  status.interface = header->interface;
+  status.status = known && wanted_alt == 0 ? usb_redir_success : usb_redir_stall;
+  status.interface = interface;
   status.alt = 0;
-  usbredirparser_send_alt_setting_status(s.parser(), id, &status);
-  s.flush();
+  usbredirparser_send_alt_setting_status(parser(), id, &status);
+  flush();
+}
+
+void HostSession::set_alt_setting_cb(void* priv, uint64_t id, usb_redir_set_alt_setting_header* header) {
+  self(priv).answer_alt_setting(id, header->interface, header->alt);
 }
 
 void HostSession::get_alt_setting_cb(void* priv, uint64_t id, usb_redir_get_alt_setting_header* header) {
-  auto& s = self(priv);
-  usb_redir_alt_setting_status_header status{};
-  status.status = usb_redir_success;
-  status.interface = header->interface;
-  status.alt = 0;
-  usbredirparser_send_alt_setting_status(s.parser(), id, &status);
-  s.flush();
+  self(priv).answer_alt_setting(id, header->interface, 0);
 }
 
 void HostSession::start_interrupt_cb(void* priv, uint64_t id, usb_redir_start_interrupt_receiving_header* header) {

@@ -57,6 +57,7 @@ class HostSession : public Connection {
   static void interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data,
                            int len);
   bool has_endpoint(std::uint8_t address, usb::TransferType type) const;
+  void answer_alt_setting(std::uint64_t id, std::uint8_t interface, std::uint8_t wanted_alt);
 
   struct PendingIn {
     std::uint64_t id;

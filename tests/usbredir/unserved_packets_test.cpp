@@ -1,5 +1,5 @@
 // Packets a CCID reader does not serve (isochronous streams, bulk streams, bulk receiving,
-// filters): each gets the answer the usbredir protocol gives, or closes only its own
+// filters, interfaces and settings it lacks): each gets the answer the usbredir protocol gives, or closes only its own
 // connection with a logged reason, while a well-behaved client beside it keeps working.
 #include "tests/usbredir/usbredir_support.h"
 
@@ -26,6 +26,7 @@ struct Unserved {
   std::uint32_t answer_type;     // usb_redir_hello (0) when no answer is owed
   std::size_t status_offset;     // of the status byte in the answer's type header
   std::string closed_because;    // empty when the connection must stay open
+  std::uint8_t status = usb_redir_inval;  // in the answer
 };
 
 // Byte layouts of usbredirproto.h; a peer without capabilities has 16-bit bulk lengths.
@@ -44,6 +45,12 @@ std::vector<Unserved> unserved_packets() {
        usb_redir_interrupt_receiving_status, 0, ""},
       {"bulk IN on an endpoint the device lacks", usb_redir_bulk_packet, {0x85, 0, 64, 0, 0, 0, 0, 0},
        usb_redir_bulk_packet, 1, ""},
+      {"get_alt_setting of an interface the device lacks", usb_redir_get_alt_setting, {5},
+       usb_redir_alt_setting_status, 0, "", usb_redir_stall},
+      {"set_alt_setting of an interface the device lacks", usb_redir_set_alt_setting, {5, 0},
+       usb_redir_alt_setting_status, 0, "", usb_redir_stall},
+      {"set_alt_setting 1 of interface 0", usb_redir_set_alt_setting, {0, 1}, usb_redir_alt_setting_status, 0, "",
+       usb_redir_stall},
       {"cancel of an unknown packet id", usb_redir_cancel_data_packet, {}, usb_redir_hello, 0, ""},
       // Packets the protocol allows only after a capability this server never announced: the
       // parser refuses them, and the connection closes naming the reason.
@@ -102,7 +109,7 @@ TEST_CASE("each packet the reader does not serve gets the protocol's answer and 
         return answer.has_value();
       }));
       REQUIRE(answer->body.size() > packet.status_offset);
-      CHECK(answer->body[packet.status_offset] == usb_redir_inval);
+      CHECK(answer->body[packet.status_offset] == packet.status);
     }
     // The peer's own connection is still served afterwards, or was closed with the reason.
     CAPTURE(lab.all_log());
