@@ -2,6 +2,7 @@
 
 #include <array>
 #include <deque>
+#include <set>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -33,7 +34,10 @@ struct AgentClient::State : std::enable_shared_from_this<AgentClient::State> {
 
     std::array<char, 65536> read_buffer{};
     std::string partial;
+    // Only replies to requests sent and not yet taken are kept: an agent cannot grow the map.
+    std::set<std::uint64_t> outstanding;
     std::map<std::uint64_t, json> replies;
+    std::size_t stray_replies = 0;
     std::vector<json> unsolicited;
     std::optional<json> ready_event;
     std::size_t malformed = 0;
@@ -123,6 +127,11 @@ struct AgentClient::State : std::enable_shared_from_this<AgentClient::State> {
             const json& id = message["id"];
             if (id.is_number_unsigned() || (id.is_number_integer() && id.get<std::int64_t>() >= 0)) {
                 std::uint64_t key = id.get<std::uint64_t>();
+                if (outstanding.count(key) == 0) {
+                    ++stray_replies;
+                    log("!!", "reply to no request waiting (id " + std::to_string(key) + ") dropped");
+                    return;
+                }
                 replies[key] = std::move(message);
                 return;
             }
@@ -131,6 +140,10 @@ struct AgentClient::State : std::enable_shared_from_this<AgentClient::State> {
         if (event != nullptr && event->is_string() && *event == "ready" && !ready_event) {
             ready_event = message;
             return;
+        }
+        if (unsolicited.size() == AgentClient::kMaxUnsolicited) {
+            unsolicited.erase(unsolicited.begin());
+            log("!!", "unsolicited lines not taken: the oldest dropped");
         }
         unsolicited.push_back(std::move(message));
     }
@@ -198,6 +211,7 @@ std::uint64_t AgentClient::send(json request) {
     if (!request.is_object()) request = json::object();
     std::uint64_t id = state_->next_id++;
     request["id"] = id;
+    state_->outstanding.insert(id);
     std::string line = request.dump(-1, ' ', false, json::error_handler_t::replace);
     state_->log(">", line);
     line.push_back('\n');
@@ -213,6 +227,7 @@ std::optional<json> AgentClient::wait(std::uint64_t id, std::chrono::millisecond
     if (it == state_->replies.end()) return std::nullopt;
     json reply = std::move(it->second);
     state_->replies.erase(it);
+    state_->outstanding.erase(id);
     return reply;
 }
 
@@ -226,6 +241,7 @@ const std::optional<json>& AgentClient::ready_event() const { return state_->rea
 std::vector<json> AgentClient::take_unsolicited() { return std::exchange(state_->unsolicited, {}); }
 std::string AgentClient::close_reason() const { return state_->reason; }
 std::size_t AgentClient::malformed_lines() const { return state_->malformed; }
+std::size_t AgentClient::stray_replies() const { return state_->stray_replies; }
 const std::filesystem::path& AgentClient::socket_path() const { return state_->path; }
 
 }  // namespace readerlab::qemu

@@ -21,6 +21,8 @@ namespace readerlab::qemu {
 class AgentClient {
 public:
     static constexpr std::size_t kMaxLine = 1u << 20;  // PROTOCOL.md: at most 1 MiB a line
+    // Unsolicited lines kept until taken; beyond, the oldest go.
+    static constexpr std::size_t kMaxUnsolicited = 1024;
 
     // Creates and listens on socket_path (a stale socket file there is replaced). Every line
     // both ways is appended to trace_file when one is given. Throws std::system_error when
@@ -44,11 +46,14 @@ public:
     bool connected() const;   // a peer is connected and the connection is open
     bool ready() const;       // the ready event arrived
     const std::optional<nlohmann::json>& ready_event() const;
-    // Lines without an integer id (events, errors for unparseable requests), in arrival order.
+    // Lines without an integer id (events, errors for unparseable requests), in arrival order,
+    // the newest kMaxUnsolicited of them.
     std::vector<nlohmann::json> take_unsolicited();
     // Why the connection closed (empty while open).
     std::string close_reason() const;
     std::size_t malformed_lines() const;
+    // Replies whose id names no request waiting for one: dropped, counted here.
+    std::size_t stray_replies() const;
     const std::filesystem::path& socket_path() const;
 
     struct State;

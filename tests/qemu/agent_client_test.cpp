@@ -178,3 +178,29 @@ TEST_CASE("agent client reports a peer that hung up") {
     CHECK_FALSE(client.connected());
     CHECK_FALSE(client.close_reason().empty());
 }
+
+TEST_CASE("agent client keeps no reply nobody asked for, and only the newest unsolicited lines") {
+    boost::asio::io_context io;
+    auto path = temp_socket("stray");
+    AgentClient client(io, path);
+    FakeAgent agent(path);
+    agent.write(kReady);
+    REQUIRE(client.accept(1s));
+    const auto id = client.send({{"call", "ListReaders"}, {"context", 1}});
+    // Replies to ids never sent, or already taken, would otherwise be kept for ever.
+    std::string stray;
+    for (int n = 0; n < 500; ++n) stray += json{{"id", 100000 + n}, {"rv", 0}}.dump() + "\n";
+    agent.write(stray);
+    agent.write(json{{"id", id}, {"rv", 0}}.dump() + "\n");
+    REQUIRE(client.wait(id, 1s));
+    agent.write(json{{"id", id}, {"rv", 0}}.dump() + "\n");  // a second answer to a taken request
+    std::string events;
+    for (std::size_t n = 0; n < AgentClient::kMaxUnsolicited + 10; ++n) events += json{{"event", n}}.dump() + "\n";
+    agent.write(events);
+    CHECK_FALSE(client.wait(id, 200ms));
+    CHECK(client.stray_replies() == 501);
+    const auto unsolicited = client.take_unsolicited();
+    REQUIRE(unsolicited.size() == AgentClient::kMaxUnsolicited);
+    CHECK(unsolicited.front()["event"] == 10);
+    CHECK(client.connected());
+}
