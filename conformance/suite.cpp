@@ -38,13 +38,16 @@ std::string read_file(const std::filesystem::path& path) {
   return text.str();
 }
 
-// What a case's header may ask for: more than a card gets, never unlimited.
+// What a case's header may ask for: limits within these bounds, never none.
 constexpr std::chrono::seconds kMaxCaseTimeout{3600};
 constexpr std::uint64_t kMinCaseMemory = 1u << 20, kMaxCaseMemory = 1u << 30;
 constexpr std::uint64_t kMinCaseInstructions = 1'000'000, kMaxCaseInstructions = 10'000'000'000;
 
-// "12", "12k", "12 M", "3G" (thousands, millions, billions); nullopt when malformed or too big.
-std::optional<std::uint64_t> parse_count(const std::string& text, const std::vector<std::pair<std::string, std::uint64_t>>& units) {
+// A unit's name and how many of the bare number it stands for.
+using Units = std::vector<std::pair<std::string, std::uint64_t>>;
+
+// "12", "12k", "12 M", "3 GiB" with `units`; nullopt when malformed or too big.
+std::optional<std::uint64_t> parse_count(const std::string& text, const Units& units) {
   std::size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   if (digits == 0 || digits > 12) return std::nullopt;
@@ -52,13 +55,13 @@ std::optional<std::uint64_t> parse_count(const std::string& text, const std::vec
   const std::string unit = trim(text.substr(digits));
   if (unit.empty()) return number;
   for (const auto& [name, factor] : units)
-    if (unit == name) return number * factor;
+    if (unit == name) return number > UINT64_MAX / factor ? std::nullopt : std::optional(number * factor);
   return std::nullopt;
 }
 
 // Reads one limit of the header into `value`; the message when it is malformed or outside min..max.
-std::string parse_limit(const std::string& key, const std::string& text, const std::vector<std::pair<std::string, std::uint64_t>>& units,
-                        std::uint64_t min, std::uint64_t max, std::uint64_t& value) {
+std::string parse_limit(const std::string& key, const std::string& text, const Units& units, std::uint64_t min,
+                        std::uint64_t max, std::uint64_t& value) {
   const auto parsed = parse_count(text, units);
   if (!parsed) return "@" + key + " is not a number with a unit";
   if (*parsed < min || *parsed > max)
