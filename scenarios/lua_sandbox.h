@@ -45,7 +45,8 @@ class LuaSandbox {
 // becomes a JSON array, any other table an object. Both throw std::runtime_error rather than
 // raise a Lua error: for values JSON cannot hold (functions, userdata), for nesting deeper
 // than kMaxJsonDepth, and when the Lua stack cannot grow. push_json pushes with the memory
-// cap lifted (the host's data, not the script's), so it never raises either.
+// cap lifted (the host's data, not the script's), so it never raises either; its state must
+// be a sandbox's (LuaSandbox::state()).
 constexpr int kMaxJsonDepth = 32;
 void push_json(lua_State* L, const nlohmann::json& value);
 nlohmann::json to_json(lua_State* L, int index, int depth = 0);
