@@ -69,7 +69,26 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How long the driver took to report one kind of change, over the run.
+struct Latency {
+  std::uint64_t count = 0;
+  double total_ms = 0, max_ms = 0;
+  void add(Clock::time_point since) {
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+    ++count;
+    total_ms += ms;
+    max_ms = std::max(max_ms, ms);
+  }
+  std::string text() const {
+    if (count == 0) return "none";
+    char line[64];
+    std::snprintf(line, sizeof line, "mean %.2f ms, max %.1f ms", total_ms / static_cast<double>(count), max_ms);
+    return line;
+  }
+};
+
 struct Tally {
+  Latency insertion, removal, reader_gone, reader_back;  // from the step to the driver's report
   std::uint64_t changes_reported = 0;
   std::uint64_t changes_missed = 0;      // not reported within the patience
   std::uint64_t events_miscounted = 0;   // reported, but the event count did not move by exactly one
@@ -105,20 +124,23 @@ class Churn {
 
   void insert_remove_cycle() {
     rig_.insert(0, kCard);
-    expect_change(kStatePresent, "insertion");
+    expect_change(kStatePresent, "insertion", tally_.insertion);
     rig_.remove(0);
-    expect_change(kStateEmpty, "removal");
+    expect_change(kStateEmpty, "removal", tally_.removal);
   }
 
   void unplug_replug_cycle() {
     const auto old_name = reader_;
+    auto step = Clock::now();
     rig_.unplug(0);
     if (wait_until_gone(old_name, patience_.reader_gone)) {
+      tally_.reader_gone.add(step);
       ++tally_.readers_gone;
     } else {
       ++tally_.unplugs_missed;
       note("the reader was still listed " + std::to_string(patience_.reader_gone.count()) + " ms after the unplug");
     }
+    step = Clock::now();
     rig_.replug(0);
     reader_ = wait_for_reader(patience_.reader_back);
     if (reader_.empty()) {
@@ -130,6 +152,7 @@ class Churn {
     }
     ++tally_.readers_back;
     baseline_empty();
+    tally_.reader_back.add(step);  // listed and reported empty: back in use
   }
 
   // A card inserted, powered (SCardConnect), sent an APDU that must answer 9000, then removed.
@@ -235,7 +258,8 @@ class Churn {
   }
 
   // The change the last step made must be reported once: the wanted state, one more event.
-  void expect_change(std::uint32_t bit, const char* what) {
+  void expect_change(std::uint32_t bit, const char* what, Latency& latency) {
+    const auto step = Clock::now();
     const auto state = wait_state(bit, patience_.card_change, last_state_);
     if (!state) {
       ++tally_.changes_missed;
@@ -247,6 +271,7 @@ class Churn {
       return;
     }
     ++tally_.changes_reported;
+    latency.add(step);
     if (tracking_ioctls_) {
       const char* rearm = bit == kStatePresent ? "IOCTL_SMARTCARD_IS_ABSENT" : "IOCTL_SMARTCARD_IS_PRESENT";
       if (std::find(tracking_sent_.begin(), tracking_sent_.end(), rearm) != tracking_sent_.end()) {
@@ -549,6 +574,10 @@ int main(int argc, char** argv) {
     if (guest) std::printf("  pcscd %s at the end\n", pcscd_pid_and_rss(*guest).second.c_str());
     std::printf("  time: setup %.1f s, cycles %.1f s\n", std::chrono::duration<double>(soak_start - setup_start).count(),
                 soak_seconds);
+    std::printf("  reported after: insertion %s; removal %s\n", tally.insertion.text().c_str(),
+                tally.removal.text().c_str());
+    std::printf("                  reader gone %s; reader back and empty %s\n", tally.reader_gone.text().c_str(),
+                tally.reader_back.text().c_str());
     print_memory("at program start", at_start);
     print_memory("after the setup", after_setup);
     print_memory("after insert/remove", after_insert_remove);
