@@ -554,6 +554,34 @@ std::string Sandbox::call(int arguments, int results) {
   return message;
 }
 
+namespace {
+
+// Hands the source to the compiler a line at a time, so that an error the compiler raises
+// without a position (Lua 5.4's parser says only "C stack overflow" for nesting too deep) can
+// still be given the line it was reading.
+struct LineByLine {
+  std::string_view text;
+  std::size_t offset = 0;
+  int lines_given = 0;
+
+  static const char* next(lua_State*, void* self, std::size_t* size) {
+    auto& reader = *static_cast<LineByLine*>(self);
+    if (reader.offset >= reader.text.size()) {
+      *size = 0;
+      return nullptr;
+    }
+    const std::size_t end = reader.text.find('\n', reader.offset);
+    const std::size_t stop = end == std::string_view::npos ? reader.text.size() : end + 1;
+    const char* line = reader.text.data() + reader.offset;
+    *size = stop - reader.offset;
+    reader.offset = stop;
+    ++reader.lines_given;
+    return line;
+  }
+};
+
+}  // namespace
+
 std::string Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
   const std::string name = chunk_name.empty() ? chunk_name_ : std::string(chunk_name);
   // Every precompiled chunk starts with LUA_SIGNATURE ("\x1bLua"); text never does.
@@ -562,7 +590,8 @@ std::string Sandbox::run_chunk(std::string_view text, std::string_view chunk_nam
   }
   memory_.refused = false;
   const std::string source_name = "@" + name;
-  const int status = luaL_loadbufferx(L_, text.data(), text.size(), source_name.c_str(), "t");
+  LineByLine reader{text};
+  const int status = lua_load(L_, &LineByLine::next, &reader, source_name.c_str(), "t");
   if (status != LUA_OK) {
     std::string message = status == LUA_ERRMEM && memory_.refused
                               ? name + ": the memory cap of " + std::to_string(limits_.memory_bytes) +
@@ -570,6 +599,8 @@ std::string Sandbox::run_chunk(std::string_view text, std::string_view chunk_nam
                           : lua_type(L_, -1) == LUA_TSTRING ? std::string(lua_tostring(L_, -1))
                                                             : name + ": cannot compile";
     lua_pop(L_, 1);
+    if (message.rfind(name + ":", 0) != 0)
+      message = name + ":" + std::to_string(reader.lines_given) + ": " + message;
     return message;
   }
   return call(0, 0);

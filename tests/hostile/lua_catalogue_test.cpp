@@ -34,6 +34,8 @@ const Entry kCatalogue[] = {
     {"a function never closed", Fails::at_load, "name = 'x'\natr = '3B 00'\nfunction on_apdu(apdu)\n  return 0x9000\n",
      "cards/hostile.lua:5: 'end' expected (to close 'function' at line 3) near <eof>"},
     {"x = = 1", Fails::at_load, "atr = '3B 00'\nx = = 1\n", "cards/hostile.lua:2: ..."},
+    {"a table nested 300 deep in the source", Fails::at_load,
+     "atr = '3B 00'\nx = " + std::string(300, '{') + std::string(300, '}') + "\n", "cards/hostile.lua:2: ..."},
     {"bytecode instead of source", Fails::at_load, "\x1bLuaT\x19\x93\r\n\x1a\n",
      "cards/hostile.lua: bytecode is refused..."},
     {"error() while the file runs", Fails::at_load, "atr = '3B 00'\nerror('no such card', 0)\n",

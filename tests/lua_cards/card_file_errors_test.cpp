@@ -134,6 +134,15 @@ TEST_CASE("syntax errors name the file and the line") {
   CHECK(load_error("x = = 1").rfind("cards/test.lua:1: ", 0) == 0);
 }
 
+TEST_CASE("a script nested too deeply to compile is named with its file and line") {
+  // Lua's parser reports this one without a position of its own.
+  const std::string deep = "atr = '3B 00'\nx = " + std::string(300, '{') + std::string(300, '}') + "\n";
+  const std::string error = load_error(deep);
+  INFO(error);
+  CHECK(error.rfind("cards/test.lua:2: ", 0) == 0);
+  CHECK(error.find("stack overflow") != std::string::npos);
+}
+
 TEST_CASE("a runtime error while the card file runs names the file and the line") {
   CHECK(load_error("atr = '3B 00'\nlocal t = nil\nlocal x = t.field\n") ==
         "cards/test.lua:3: attempt to index a nil value (local 't')");
