@@ -244,7 +244,12 @@ usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<cons
     bool known = (address & 0x7F) == 0;  // the default control pipe
     for (const auto& ep : endpoints()) known = known || ep.address == address;
     if (!known) return {usb::TransferStatus::stall, {}};
-    if (setup.request == usb::kRequestGetStatus) return {usb::TransferStatus::ok, {0, 0}};
+    if (setup.request == usb::kRequestGetStatus) {
+      Bytes status{0, 0};
+      // The data stage carries at most wLength bytes (USB 2.0 9.3.5).
+      status.resize(std::min<std::size_t>(status.size(), setup.length));
+      return {usb::TransferStatus::ok, status};
+    }
     return {};
   }
   if (auto standard = usb::standard_request(description_, setup, configuration_)) return *standard;
