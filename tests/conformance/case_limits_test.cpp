@@ -1,5 +1,6 @@
 // A case's header may raise the sandbox's limits, within bounds; the case then runs under them.
 #include "conformance/suite.h"
+#include "tests/conformance/no_driver.h"
 
 #include <doctest/doctest.h>
 
@@ -12,15 +13,7 @@ using namespace readerlab;
 
 namespace {
 
-class NoDriver : public scenarios::DriverPort {
- public:
-  std::string name() const override { return "none"; }
-  std::uint64_t send(nlohmann::json) override { return ++last_id_; }
-  std::optional<nlohmann::json> wait(std::uint64_t, std::chrono::milliseconds) override { return std::nullopt; }
-
- private:
-  std::uint64_t last_id_ = 0;
-};
+using test::NoDriver;
 
 struct Cases {
   fs::path root = fs::temp_directory_path() / ("readerlab-case-limits-" + std::to_string(::getpid()));

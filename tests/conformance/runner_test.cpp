@@ -2,6 +2,7 @@
 // expectations does not depend on the driver.
 #include "conformance/report.h"
 #include "conformance/suite.h"
+#include "tests/conformance/no_driver.h"
 
 #include <doctest/doctest.h>
 
@@ -12,16 +13,7 @@ using namespace readerlab;
 
 namespace {
 
-// A rig with no driver attached: every driver call goes unanswered.
-class NoDriver : public scenarios::DriverPort {
- public:
-  std::string name() const override { return "none"; }
-  std::uint64_t send(nlohmann::json) override { return ++last_id_; }
-  std::optional<nlohmann::json> wait(std::uint64_t, std::chrono::milliseconds) override { return std::nullopt; }
-
- private:
-  std::uint64_t last_id_ = 0;
-};
+using test::NoDriver;
 
 struct Bench {
   fs::path root = fs::temp_directory_path() / ("readerlab-cases-" + std::to_string(::getpid()));
