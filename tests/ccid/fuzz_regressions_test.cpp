@@ -4,13 +4,15 @@
 
 #include <doctest/doctest.h>
 
+#include <initializer_list>
+
 namespace readerlab::ccid {
 namespace {
 
 TEST_CASE("GET_STATUS on an endpoint answers no more than wLength bytes (USB 2.0 9.3.5)") {
   Reader reader;
   reader.set_configuration(1);
-  for (std::uint16_t length : {0, 1, 2, 64}) {
+  for (const std::uint16_t length : std::initializer_list<std::uint16_t>{0, 1, 2, 64}) {
     CAPTURE(length);
     usb::SetupPacket setup;
     setup.request_type = 0x82;  // device to host, standard, endpoint
