@@ -301,13 +301,6 @@ const CcidEntry kCcid[] = {
     {"CCID 4 KiB XfrBlock", "6F 00100000 00 07 000000 00*4096", 0x80, 1},
 };
 
-std::shared_ptr<usbredir::HostSession> newest_session(Lab& lab, std::size_t readers_before) {
-  REQUIRE(lab.run_until([&] { return lab.readers.size() == readers_before + 1; }));
-  auto sessions = lab.server.sessions_for(lab.readers.back().get());
-  REQUIRE(sessions.size() == 1);
-  return sessions[0];
-}
-
 void hello_and_device(RawRedirPeer& peer) {
   peer.send(hello());
   REQUIRE(peer.next(usb_redir_device_connect).has_value());
@@ -343,7 +336,7 @@ TEST_CASE("hostile usbredir packets get a status packet or a closed connection w
     auto neighbour = lab.connect_client();
     REQUIRE(neighbour->set_configuration(1, kWait));
     RawRedirPeer peer(lab);
-    auto session = newest_session(lab, 1);
+    auto session = usbredir::test::session_of_newest(lab, 1);
     if (!entry.before_hello) hello_and_device(peer);
 
     peer.send(entry.type == kRawBytes ? bytes_of(entry.payload) : packet(entry.type, 77, bytes_of(entry.payload), entry.length));
@@ -398,7 +391,7 @@ TEST_CASE("mutated CCID messages over usbredir get the reader's error answer and
     auto neighbour = lab.connect_client();
     REQUIRE(neighbour->set_configuration(1, kWait));
     RawRedirPeer peer(lab);
-    auto session = newest_session(lab, 1);
+    auto session = usbredir::test::session_of_newest(lab, 1);
     hello_and_device(peer);
     const Bytes answer = peer.ccid_exchange(bytes_of(entry.message), 500);
     const std::string answer_hex = to_hex(answer);
