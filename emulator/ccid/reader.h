@@ -1,5 +1,6 @@
-// A USB CCID reader (CCID rev 1.1) working at short APDU exchange level: the USB function,
-// its descriptors, the slot state machines and the notifications on the interrupt endpoint.
+// A USB CCID reader (CCID rev 1.1) working at one of three exchange levels (TPDU, short APDU,
+// extended APDU): the USB function, its descriptors, the slot state machines and the
+// notifications on the interrupt endpoint.
 #pragma once
 
 #include "cards/card.h"
@@ -152,30 +153,56 @@ class Reader : public usb::Device {
     cards::ProtocolFaults pending_faults;
   };
 
+  // The message dispatch (dispatch.cpp).
   IccStatus icc_status(const Slot& slot) const;
   std::uint8_t ok_status(const Slot& slot) const;
   std::uint8_t failed_status(const Slot& slot) const;
-  void reset_parameters_from_atr(Slot& slot);
-  Bytes power_on(Slot& slot, const Message& m);
+  Bytes answer_message(std::span<const std::uint8_t> bytes);
+  Bytes dispatch(Slot& slot, const Message& m);
   Bytes xfr_block(Slot& slot, const Message& m);
-  Bytes extended_xfr_block(Slot& slot, const Message& m);
-  Bytes tpdu_xfr_block(Slot& slot, const Message& m);
-  Bytes pps_exchange(Slot& slot, const Message& m);
-  void negotiate_pps(Slot& slot);
-  void start_protocol(Slot& slot);
-  cards::ProtocolFaults prepare_exchange(Slot& slot);
-  cards::t0::Result run_t0(Slot& slot, std::span<const std::uint8_t> bytes, bool whole_apdu,
-                           const cards::ProtocolFaults& faults);
-  void finish_exchange(Slot& slot, bool command_processed);
-  Bytes t0_answer(Slot& slot, const Message& m, const cards::t0::Result& outcome);
-  Bytes next_response_part(Slot& slot, const Message& m);
-  Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
-  Bytes deliver_response(Slot& slot, const Message& m, Bytes response);
-  Bytes set_parameters(Slot& slot, const Message& m);
-  Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
   Bytes failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error) const;
   Bytes failure_answer(std::uint8_t response_type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
                        std::uint8_t error) const;
+
+  // The slot commands: power and protocol parameters (slot_commands.cpp).
+  Bytes power_on(Slot& slot, const Message& m);
+  Bytes power_off(Slot& slot, const Message& m);
+  void negotiate_pps(Slot& slot);
+  void reset_parameters_from_atr(Slot& slot);
+  Bytes get_parameters(Slot& slot, const Message& m);
+  Bytes reset_parameters(Slot& slot, const Message& m);
+  Bytes set_parameters(Slot& slot, const Message& m);
+  Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
+
+  // The protocol with the card, whatever the exchange level (card_protocol.cpp).
+  void start_protocol(Slot& slot);
+  cards::ProtocolFaults prepare_exchange(Slot& slot);
+  void finish_exchange(Slot& slot, bool command_processed);
+  cards::t0::Result run_t0(Slot& slot, std::span<const std::uint8_t> bytes, bool whole_apdu,
+                           const cards::ProtocolFaults& faults);
+  Bytes t0_answer(Slot& slot, const Message& m, const cards::t0::Result& outcome);
+
+  // Character / TPDU level (exchange_tpdu.cpp).
+  Bytes tpdu_xfr_block(Slot& slot, const Message& m);
+  Bytes t1_block_exchange(Slot& slot, const Message& m);
+  Bytes t0_tpdu_exchange(Slot& slot, const Message& m, const cards::ProtocolFaults& faults);
+  Bytes pps_exchange(Slot& slot, const Message& m);
+
+  // Short APDU level and the APDU exchange both APDU levels share (exchange_apdu.cpp).
+  Bytes short_apdu_xfr_block(Slot& slot, const Message& m);
+  Bytes complete_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
+  cards::CardResponse transmit_t1(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu);
+  Bytes deliver_response(Slot& slot, const Message& m, Bytes response);
+
+  // Extended APDU level: command and response chains (exchange_extended_apdu.cpp).
+  Bytes extended_xfr_block(Slot& slot, const Message& m);
+  Bytes chain_failure(Slot& slot, const Message& m, std::uint8_t code);
+  Bytes add_to_command_chain(Slot& slot, const Message& m, bool begins);
+  Bytes end_command_chain(Slot& slot, const Message& m);
+  Bytes start_response_chain(Slot& slot, const Message& m, Bytes response);
+  Bytes next_response_part(Slot& slot, const Message& m);
+
+  // The USB function (reader.cpp).
   void abort_held_answer(std::uint8_t slot_index);
   void queue_slot_change();
 

@@ -1,0 +1,127 @@
+// The reader's message dispatch: one PC_to_RDR message in, its RDR_to_PC answer out. A
+// message that does not decode, names no slot or carries data it may not is answered here
+// (CCID 6.2.6); the others go to the slot commands (slot_commands.cpp) or, for XfrBlock, to
+// the exchange level the reader works at (exchange_tpdu.cpp, exchange_apdu.cpp,
+// exchange_extended_apdu.cpp).
+#include "emulator/ccid/reader.h"
+
+#include <utility>
+
+namespace readerlab::ccid {
+namespace {
+
+// Commands whose dwLength is 0 by definition (CCID 6.1.2, 6.1.3, 6.1.5, 6.1.6, 6.1.13): data
+// after the header is a wrong dwLength, answered at its offset (6.2.6). IccPowerOn checks its own.
+bool carries_no_data(std::uint8_t type) {
+  switch (static_cast<Command>(type)) {
+    case Command::icc_power_off:
+    case Command::get_slot_status:
+    case Command::get_parameters:
+    case Command::reset_parameters:
+    case Command::abort:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+IccStatus Reader::icc_status(const Slot& slot) const {
+  if (!slot.card) return IccStatus::absent;
+  return slot.powered ? IccStatus::active : IccStatus::inactive;
+}
+
+std::uint8_t Reader::ok_status(const Slot& slot) const { return status_byte(icc_status(slot), CommandStatus::ok); }
+std::uint8_t Reader::failed_status(const Slot& slot) const {
+  return status_byte(icc_status(slot), CommandStatus::failed);
+}
+
+Bytes Reader::failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
+                      std::uint8_t error) const {
+  return failure_answer(response_type_for(type), slot, seq, status, error);
+}
+
+Bytes Reader::failure_answer(std::uint8_t response_type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status,
+                             std::uint8_t error) const {
+  switch (static_cast<Response>(response_type)) {
+    case Response::data_block: return data_block(slot, seq, status, error, {});
+    case Response::parameters: return parameters(slot, seq, status, error, 0, {});
+    case Response::escape: return escape_response(slot, seq, status, error, {});
+    case Response::data_rate_and_clock_frequency: return data_rate_and_clock(slot, seq, status, error, 0, 0);
+    default: return slot_status(slot, seq, status, error, 0);
+  }
+}
+
+Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
+  time_extensions_.clear();
+  answer_delay_ = std::chrono::milliseconds(0);
+  if (trace_) trace_({true, Bytes(bytes.begin(), bytes.end())});
+  ++commands_handled_;
+  Bytes answer = answer_message(bytes);
+  if (trace_) {
+    for (const auto& interim : time_extensions_) trace_({false, interim});
+    trace_({false, answer});
+  }
+  return answer;
+}
+
+std::vector<Bytes> Reader::take_time_extensions() { return std::exchange(time_extensions_, {}); }
+
+Bytes Reader::answer_message(std::span<const std::uint8_t> bytes) {
+  const auto decoded = decode(bytes, config_.max_message_length);
+  if (!decoded.message) {
+    const std::uint8_t slot_status_bits =
+        decoded.slot < slots_.size() ? failed_status(slots_[decoded.slot]) : status_byte(IccStatus::absent, CommandStatus::failed);
+    return failure(decoded.type, decoded.slot, decoded.seq, slot_status_bits, error::offset_length);
+  }
+  const Message& m = *decoded.message;
+  if (m.slot >= slots_.size()) {
+    return failure(m.type, m.slot, m.seq, status_byte(IccStatus::absent, CommandStatus::failed), error::offset_slot);
+  }
+  Slot& slot = slots_[m.slot];
+  if (!m.data.empty() && carries_no_data(m.type)) {
+    return failure(m.type, m.slot, m.seq, failed_status(slot), error::offset_length);
+  }
+  return dispatch(slot, m);
+}
+
+Bytes Reader::dispatch(Slot& slot, const Message& m) {
+  switch (static_cast<Command>(m.type)) {
+    case Command::icc_power_on:
+      return power_on(slot, m);
+    case Command::icc_power_off:
+      return power_off(slot, m);
+    case Command::get_slot_status:
+      return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);  // bClockStatus 0: running (CCID 6.2.2)
+    case Command::xfr_block:
+      return xfr_block(slot, m);
+    case Command::get_parameters:
+      return get_parameters(slot, m);
+    case Command::reset_parameters:
+      return reset_parameters(slot, m);
+    case Command::set_parameters:
+      return set_parameters(slot, m);
+    case Command::escape:
+      // No vendor escape commands: answer with the Escape response type (CCID 6.2.4) and
+      // bError CMD_NOT_SUPPORTED, which libccid reads.
+      return escape_response(m.slot, m.seq, failed_status(slot), error::cmd_not_supported, {});
+    case Command::abort:
+      return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
+    default:
+      return failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_not_supported);
+  }
+}
+
+// XfrBlock goes to the exchange level of CCID 5.1 dwFeatures the reader works at.
+Bytes Reader::xfr_block(Slot& slot, const Message& m) {
+  if (!slot.card || !slot.powered) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  switch (config_.exchange_level()) {
+    case ExchangeLevel::tpdu: return tpdu_xfr_block(slot, m);
+    case ExchangeLevel::short_apdu: return short_apdu_xfr_block(slot, m);
+    case ExchangeLevel::extended_apdu: return extended_xfr_block(slot, m);
+  }
+  return short_apdu_xfr_block(slot, m);
+}
+
+}  // namespace readerlab::ccid

@@ -1,0 +1,135 @@
+// The slot commands other than XfrBlock: power (CCID 6.1.1, 6.1.2) and the protocol
+// parameters (6.1.5, 6.1.6, 6.1.7), with the reader's own PPS when it negotiates.
+#include "emulator/ccid/reader.h"
+
+#include "cards/atr/atr.h"
+#include "cards/pps/pps.h"
+
+#include <utility>
+
+namespace readerlab::ccid {
+namespace {
+
+// CCID 6.1.1 bPowerSelect: 0 automatic, 1 5.0 V, 2 3.0 V, 3 1.8 V.
+constexpr std::uint8_t kMaxPowerSelect = 3;
+// CCID 6.1.7: abProtocolData is 5 bytes for T=0 and 7 for T=1.
+constexpr std::size_t kT0ParameterLength = 5;
+constexpr std::size_t kT1ParameterLength = 7;
+
+// CCID 6.2.6: a bad TS or a wrong TCK have their own codes; other faults read as a mute card.
+std::uint8_t atr_error_code(cards::AtrError error) {
+  if (error == cards::AtrError::bad_ts) return error::bad_atr_ts;
+  if (error == cards::AtrError::wrong_tck || error == cards::AtrError::missing_tck) return error::bad_atr_tck;
+  return error::icc_mute;
+}
+
+}  // namespace
+
+Bytes Reader::power_on(Slot& slot, const Message& m) {
+  if (!slot.card) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  if (m.specific[0] > kMaxPowerSelect) return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte7, {});
+  if (!m.data.empty()) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
+  const auto kind = slot.powered ? cards::ResetKind::warm : cards::ResetKind::cold;
+  auto atr = slot.card->reset(kind);
+  if (!atr || atr->empty()) {
+    slot.powered = false;
+    return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  }
+  slot.atr = std::move(*atr);
+  const auto parsed = cards::parse_atr(slot.atr);
+  slot.atr_fields = parsed.atr.value_or(cards::Atr{});
+  if (!parsed.atr) {
+    slot.card->deactivate();
+    slot.powered = false;
+    return data_block(m.slot, m.seq, failed_status(slot), atr_error_code(parsed.error), {});
+  }
+  slot.powered = true;
+  slot.convention = slot.atr_fields.inverse_convention ? cards::Convention::inverse : cards::Convention::direct;
+  reset_parameters_from_atr(slot);
+  slot.pps_allowed = true;
+  if (config_.features & feature::auto_parameter_negotiation) negotiate_pps(slot);
+  return data_block(m.slot, m.seq, ok_status(slot), 0, slot.atr);
+}
+
+Bytes Reader::power_off(Slot& slot, const Message& m) {
+  if (slot.card && slot.powered) slot.card->deactivate();
+  slot.powered = false;
+  return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
+}
+
+// The reader's own PPS when it negotiates (CCID 5.1 dwFeatures 0x40): ask for the card's
+// TA1 on its first offered protocol; a card that does not answer keeps Fd and Dd, after the
+// warm reset ISO 7816-3 9.3 asks for.
+void Reader::negotiate_pps(Slot& slot) {
+  if (slot.atr_fields.specific_mode()) return;
+  const std::uint8_t fi_di = slot.atr_fields.fi_di();
+  if (fi_di == 0x11) return;  // nothing to gain: Fd and Dd already
+  cards::Pps request;
+  request.protocol = slot.protocol;
+  request.pps1 = fi_di;
+  const cards::Bytes request_bytes = cards::build_pps(request);
+  slot.pps_allowed = false;
+  ++pps_exchanges_;
+  const auto response = slot.card->answer_pps(request_bytes);
+  const auto agreed = response ? cards::pps_outcome(request, *response) : std::nullopt;
+  if (!agreed) {
+    auto atr = slot.card->reset(cards::ResetKind::warm);
+    if (!atr) slot.powered = false;
+    return;
+  }
+  slot.protocol = agreed->protocol;
+  slot.protocol_data.at(0) = agreed->fi_di;
+}
+
+void Reader::reset_parameters_from_atr(Slot& slot) {
+  const cards::Atr& atr = slot.atr_fields;
+  // Specific mode (TA2) fixes the protocol; otherwise the first offered one (ISO 7816-3 6.3.1).
+  slot.protocol = atr.first_protocol() == 1 ? 1 : 0;
+  if (atr.specific_mode() && atr.groups.size() >= 2 && atr.groups[1].ta) slot.protocol = *atr.groups[1].ta & 0x0F;
+  const std::uint8_t convention = atr.inverse_convention ? 0x02 : 0x00;  // CCID 6.1.7 bmTCCKST bit 1
+  if (slot.protocol == 1) {
+    slot.protocol_data = {atr.fi_di(),
+                          static_cast<std::uint8_t>(0x10 | convention | (atr.uses_crc() ? 1 : 0)),
+                          atr.extra_guard_time(),
+                          atr.bwi_cwi(),
+                          0x00,  // bClockStop: not allowed
+                          atr.ifsc(),
+                          0x00};  // bNadValue
+  } else {
+    slot.protocol_data = {atr.fi_di(), convention, atr.extra_guard_time(), atr.waiting_integer(), 0x00};
+  }
+  if (slot.card) slot.card->select_protocol(slot.protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
+  start_protocol(slot);
+}
+
+Bytes Reader::parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const {
+  return parameters(m.slot, m.seq, status, error, slot.protocol, slot.protocol_data);
+}
+
+Bytes Reader::get_parameters(Slot& slot, const Message& m) {
+  if (!slot.card) return failure(m.type, m.slot, m.seq, failed_status(slot), error::icc_mute);
+  return parameters_answer(slot, m, ok_status(slot), 0);
+}
+
+Bytes Reader::reset_parameters(Slot& slot, const Message& m) {
+  if (!slot.card) return failure(m.type, m.slot, m.seq, failed_status(slot), error::icc_mute);
+  reset_parameters_from_atr(slot);
+  return parameters_answer(slot, m, ok_status(slot), 0);
+}
+
+Bytes Reader::set_parameters(Slot& slot, const Message& m) {
+  if (!slot.card) return failure(m.type, m.slot, m.seq, failed_status(slot), error::icc_mute);
+  const std::uint8_t protocol = m.specific[0];
+  if (protocol > 1) return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
+  const std::size_t expected = protocol == 1 ? kT1ParameterLength : kT0ParameterLength;
+  if (m.data.size() != expected) return parameters_answer(slot, m, failed_status(slot), error::offset_length);
+  if (slot.powered && !slot.atr_fields.supports(protocol))
+    return parameters_answer(slot, m, failed_status(slot), error::offset_byte7);
+  slot.protocol = protocol;
+  slot.protocol_data = m.data;
+  slot.card->select_protocol(protocol == 1 ? cards::Protocol::t1 : cards::Protocol::t0);
+  start_protocol(slot);
+  return parameters_answer(slot, m, ok_status(slot), 0);
+}
+
+}  // namespace readerlab::ccid
