@@ -387,83 +387,99 @@ Bytes IsoCard::select(const Command& command) {
   if (command.p1 != kSelectByDfName && occurrence != kOccurrenceFirst) {
     return status_only(sw::incorrect_p1_p2);
   }
-  Channel& current = channel();
-  const auto& data = command.data;
   std::optional<NodeId> target;
-
-  switch (command.p1) {
-    case kSelectByFid:
-      if (data.empty()) {
-        target = FileSystem::kMasterFile;
-        break;
-      }
-      if (data.size() != 2) return status_only(sw::wrong_length);
-      target = file_system_.find_from(current.current_df, fid_at(data, 0));
-      break;
-    case kSelectChildDf:
-    case kSelectChildEf: {
-      if (data.size() != 2) return status_only(sw::wrong_length);
-      target = file_system_.child(current.current_df, fid_at(data, 0));
-      const bool want_df = command.p1 == kSelectChildDf;
-      if (target && file_system_.node(*target).is_df != want_df) target.reset();
-      break;
-    }
-    case kSelectParentDf:
-      if (!data.empty()) return status_only(sw::wrong_length);
-      if (current.current_df != FileSystem::kMasterFile) {
-        target = file_system_.node(current.current_df).parent;
-      }
-      break;
-    case kSelectByDfName: {
-      if (occurrence != kOccurrenceFirst && occurrence != kOccurrenceNext) {
-        return status_only(sw::incorrect_p1_p2);
-      }
-      // An empty DF name selects the MF (a common card behaviour).
-      if (data.empty()) {
-        target = FileSystem::kMasterFile;
-        break;
-      }
-      const NodeId start = occurrence == kOccurrenceNext ? current.current_df + 1 : 0;
-      for (NodeId id = start; id < file_system_.size() && !target; ++id) {
-        const auto& node = file_system_.node(id);
-        if (node.is_df && !node.df.aid.empty() && starts_with(node.df.aid, data)) target = id;
-      }
-      break;
-    }
-    case kSelectPathFromMf:
-    case kSelectPathFromCurrentDf: {
-      if (data.empty() || data.size() % 2 != 0) return status_only(sw::wrong_length);
-      std::size_t index = 0;
-      NodeId node = current.current_df;
-      if (command.p1 == kSelectPathFromMf) {
-        node = FileSystem::kMasterFile;
-        if (fid_at(data, 0) == FileSystem::kMasterFileFid) index = 2;  // tolerated prefix
-      }
-      target = node;
-      for (; index < data.size() && target; index += 2) {
-        if (!file_system_.node(*target).is_df) {
-          target.reset();
-          break;
-        }
-        target = file_system_.child(*target, fid_at(data, index));
-      }
-      break;
-    }
-    default: return status_only(sw::incorrect_p1_p2);
-  }
+  if (auto error = select_target(command, target)) return status_only(error);
   if (!target) return status_only(sw::file_not_found);
+  make_current(*target);
+  if (answer == kAnswerNone) return status_only(sw::ok);
+  return answer_with_limit(fcp_or_fci(*target, answer), command.ne);
+}
 
-  if (file_system_.node(*target).is_df) {
-    current.current_df = *target;
+// The file P1 and the data name (ISO 7816-4 Table 39); 0 when the lookup ran, whether or not
+// it found the file, else the status word refusing the command.
+std::uint16_t IsoCard::select_target(const Command& command, std::optional<NodeId>& target) {
+  switch (command.p1) {
+    case kSelectByFid: return select_by_fid(command.data, target);
+    case kSelectChildDf:
+    case kSelectChildEf: return select_child(command.data, command.p1 == kSelectChildDf, target);
+    case kSelectParentDf: return select_parent(command.data, target);
+    case kSelectByDfName: return select_by_df_name(command.data, command.p2 & kOccurrenceMask, target);
+    case kSelectPathFromMf:
+    case kSelectPathFromCurrentDf: return select_by_path(command.data, command.p1 == kSelectPathFromMf, target);
+    default: return sw::incorrect_p1_p2;
+  }
+}
+
+std::uint16_t IsoCard::select_by_fid(const Bytes& data, std::optional<NodeId>& target) {
+  if (data.empty()) {
+    target = FileSystem::kMasterFile;
+    return 0;
+  }
+  if (data.size() != 2) return sw::wrong_length;
+  target = file_system_.find_from(channel().current_df, fid_at(data, 0));
+  return 0;
+}
+
+std::uint16_t IsoCard::select_child(const Bytes& data, bool want_df, std::optional<NodeId>& target) {
+  if (data.size() != 2) return sw::wrong_length;
+  target = file_system_.child(channel().current_df, fid_at(data, 0));
+  if (target && file_system_.node(*target).is_df != want_df) target.reset();
+  return 0;
+}
+
+std::uint16_t IsoCard::select_parent(const Bytes& data, std::optional<NodeId>& target) {
+  if (!data.empty()) return sw::wrong_length;
+  const NodeId current_df = channel().current_df;
+  if (current_df != FileSystem::kMasterFile) target = file_system_.node(current_df).parent;
+  return 0;
+}
+
+std::uint16_t IsoCard::select_by_df_name(const Bytes& data, std::uint8_t occurrence,
+                                         std::optional<NodeId>& target) {
+  if (occurrence != kOccurrenceFirst && occurrence != kOccurrenceNext) return sw::incorrect_p1_p2;
+  // An empty DF name selects the MF (a common card behaviour).
+  if (data.empty()) {
+    target = FileSystem::kMasterFile;
+    return 0;
+  }
+  const NodeId start = occurrence == kOccurrenceNext ? channel().current_df + 1 : 0;
+  for (NodeId id = start; id < file_system_.size() && !target; ++id) {
+    const auto& node = file_system_.node(id);
+    if (node.is_df && !node.df.aid.empty() && starts_with(node.df.aid, data)) target = id;
+  }
+  return 0;
+}
+
+std::uint16_t IsoCard::select_by_path(const Bytes& data, bool from_mf, std::optional<NodeId>& target) {
+  if (data.empty() || data.size() % 2 != 0) return sw::wrong_length;
+  std::size_t index = 0;
+  NodeId node = channel().current_df;
+  if (from_mf) {
+    node = FileSystem::kMasterFile;
+    if (fid_at(data, 0) == FileSystem::kMasterFileFid) index = 2;  // tolerated prefix
+  }
+  target = node;
+  for (; index < data.size() && target; index += 2) {
+    if (!file_system_.node(*target).is_df) {
+      target.reset();
+      break;
+    }
+    target = file_system_.child(*target, fid_at(data, index));
+  }
+  return 0;
+}
+
+// A selected DF becomes the current DF; a selected EF the current EF, in its parent DF.
+void IsoCard::make_current(NodeId target) {
+  Channel& current = channel();
+  if (file_system_.node(target).is_df) {
+    current.current_df = target;
     current.current_ef.reset();
   } else {
-    current.current_df = file_system_.node(*target).parent;
+    current.current_df = file_system_.node(target).parent;
     current.current_ef = target;
   }
   current.current_record.reset();
-
-  if (answer == kAnswerNone) return status_only(sw::ok);
-  return answer_with_limit(fcp_or_fci(*target, answer), command.ne);
 }
 
 std::uint16_t IsoCard::binary_target(const Command& command, NodeId& file, std::size_t& offset) {

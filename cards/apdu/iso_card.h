@@ -142,6 +142,13 @@ class IsoCard : public Card {
 
   Bytes dispatch(const Command& command);
   Bytes select(const Command& command);
+  std::uint16_t select_target(const Command& command, std::optional<NodeId>& target);
+  std::uint16_t select_by_fid(const Bytes& data, std::optional<NodeId>& target);
+  std::uint16_t select_child(const Bytes& data, bool want_df, std::optional<NodeId>& target);
+  std::uint16_t select_parent(const Bytes& data, std::optional<NodeId>& target);
+  std::uint16_t select_by_df_name(const Bytes& data, std::uint8_t occurrence, std::optional<NodeId>& target);
+  std::uint16_t select_by_path(const Bytes& data, bool from_mf, std::optional<NodeId>& target);
+  void make_current(NodeId target);
   Bytes read_binary(const Command& command);
   Bytes update_binary(const Command& command);
   Bytes read_record(const Command& command);

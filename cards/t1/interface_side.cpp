@@ -117,145 +117,154 @@ InterfaceSide::Step InterfaceSide::exchange(std::span<const std::uint8_t> apdu,
     ++statistics_.blocks_sent;
     const auto reply = channel(*outgoing);
     wtx_multiplier_ = 1;  // an extension holds for one block only, ISO 7816-3 11.6.2 rule 3
-    if (!reply) {
-      if (!count_failure(LineFault::timeout, result)) return Step::resynchronise;
-      outgoing = recovery_block(ReceiveError::none);
-      continue;
-    }
-    const auto parsed = parse_block(*reply, parameters_.edc);
-    if (!parsed.block) {
-      const bool edc = parsed.error == BlockError::bad_edc;
-      if (!count_failure(edc ? LineFault::bad_edc : LineFault::invalid_block, result)) {
-        return Step::resynchronise;
-      }
-      outgoing = recovery_block(edc ? ReceiveError::edc_or_parity : ReceiveError::other);
-      continue;
-    }
-    const BlockView& block = *parsed.block;
-    const auto protocol_error = [&]() -> bool {
-      if (!count_failure(LineFault::protocol_error, result)) return false;
-      outgoing = recovery_block(ReceiveError::other);
-      return true;
-    };
-
-    switch (block.kind()) {
-      case BlockKind::information: {
-        const bool in_turn = phase_ == Phase::receiving ||
-                             (phase_ == Phase::sending && !chunk_more_);
-        if (!in_turn || block.sequence() != expected_sequence_ || block.inf.size() > ifsd_) {
-          if (!protocol_error()) return Step::resynchronise;
-          continue;
-        }
-        // ISO 7816-3 11.6.2 rule 2: the card's I-block acknowledges our last I-block.
-        if (phase_ == Phase::sending) send_sequence_ ^= 1;
-        expected_sequence_ ^= 1;
-        failures_ = 0;
-        if (result.response.size() + block.inf.size() > parameters_.max_response_length) {
-          // Stop the card's chain (ISO 7816-3 11.6.3 rule 9); its answer is not awaited.
-          const auto abort = make_s_block(parameters_.nad, SupervisoryType::abort, false,
-                                          parameters_.edc);
-          ++statistics_.blocks_sent;
-          (void)channel(abort);
-          result.error = TransmitError::response_too_long;
-          result.response.clear();
-          return Step::done;
-        }
-        result.response.insert(result.response.end(), block.inf.begin(), block.inf.end());
-        if (block.more()) {
-          // ISO 7816-3 11.6.2 rule 5: acknowledge a chained block with N(R) of the next one.
-          phase_ = Phase::receiving;
-          set_pending(Pending::acknowledgement,
-                      pcb_receive_ready(expected_sequence_, ReceiveError::none), {});
-          outgoing = &pending_block_;
-          continue;
-        }
-        return Step::done;
-      }
-
-      case BlockKind::receive_ready: {
-        const bool about_our_i_block =
-            phase_ == Phase::sending &&
-            (pending_ == Pending::i_block ||
-             (pending_ == Pending::s_response && block.receive_error() == ReceiveError::none));
-        if (!about_our_i_block) {
-          // The card did not receive our last R- or S-block: send it again.
-          if (!count_failure(LineFault::retransmission, result)) return Step::resynchronise;
-          outgoing = &pending_block_;
-          continue;
-        }
-        if (block.sequence() == send_sequence_) {
-          // ISO 7816-3 11.6.3 rule 7: R(N(R)) naming our I-block asks for it again.
-          if (!count_failure(LineFault::retransmission, result)) return Step::resynchronise;
-          pending_ = Pending::i_block;
-          outgoing = &i_block_;
-          continue;
-        }
-        if (!chunk_more_) {  // nothing follows the last block of the chain
-          if (!protocol_error()) return Step::resynchronise;
-          continue;
-        }
-        // ISO 7816-3 11.6.2 rule 5: the card acknowledges a chained block; send the next.
-        send_sequence_ ^= 1;
-        failures_ = 0;
-        chunk_offset_ += chunk_size_;
-        prepare_chunk(apdu);
-        outgoing = &i_block_;
-        continue;
-      }
-
-      case BlockKind::supervisory: {
-        const auto type = block.supervisory_type();
-        if (block.is_response()) {
-          const bool ifs_answer = phase_ == Phase::negotiating_ifsd &&
-                                  type == SupervisoryType::ifs &&
-                                  block.parameter() == parameters_.ifsd;
-          if (!ifs_answer) {
-            if (!protocol_error()) return Step::resynchronise;
-            continue;
-          }
-          ifsd_ = parameters_.ifsd;
-          ifsd_negotiated_ = true;
-          failures_ = 0;
-          chunk_offset_ = 0;
-          prepare_chunk(apdu);
-          outgoing = &i_block_;
-          continue;
-        }
-        if (type == SupervisoryType::wtx || type == SupervisoryType::ifs) {
-          if (++card_requests_ > parameters_.max_card_requests) {
-            result.error = TransmitError::too_many_card_requests;
-            result.response.clear();
-            return Step::done;
-          }
-          if (type == SupervisoryType::wtx) {
-            // ISO 7816-3 11.6.2 rule 3: BWT times the multiplier, for the card's next block.
-            ++statistics_.wtx_requests;
-            last_wtx_request_ = block.parameter();
-            if (wtx_listener_) wtx_listener_(last_wtx_request_);
-            wtx_multiplier_ = std::max<std::uint8_t>(last_wtx_request_, 1);
-            failures_ = 0;
-          } else {
-            ifsc_ = block.parameter();  // ISO 7816-3 11.6.2 rule 4: the card's new IFSC
-          }
-          set_pending(Pending::s_response, pcb_supervisory(type, true), block.inf);
-          outgoing = &pending_block_;
-          continue;
-        }
-        if (type == SupervisoryType::abort) {
-          const auto answer = make_s_block(parameters_.nad, SupervisoryType::abort, true,
-                                           parameters_.edc);
-          ++statistics_.blocks_sent;
-          (void)channel(answer);
-          result.error = TransmitError::aborted_by_card;
-          result.response.clear();
-          return Step::done;
-        }
-        // S(RESYNCH request) comes only from the interface device, ISO 7816-3 11.6.3 rule 6.
-        if (!protocol_error()) return Step::resynchronise;
-        continue;
-      }
-    }
+    const Turn turn = answer(reply, apdu, channel, result);
+    if (turn.step != Step::again) return turn.step;
+    outgoing = turn.next;
   }
+}
+
+InterfaceSide::Turn InterfaceSide::answer(const std::optional<Bytes>& reply,
+                                          std::span<const std::uint8_t> apdu,
+                                          const Channel& channel, TransmitResult& result) {
+  if (!reply) return try_again(LineFault::timeout, ReceiveError::none, result);
+  const auto parsed = parse_block(*reply, parameters_.edc);
+  if (!parsed.block) {
+    if (parsed.error == BlockError::bad_edc) {
+      return try_again(LineFault::bad_edc, ReceiveError::edc_or_parity, result);
+    }
+    return try_again(LineFault::invalid_block, ReceiveError::other, result);
+  }
+  switch (parsed.block->kind()) {
+    case BlockKind::information: return on_information(*parsed.block, channel, result);
+    case BlockKind::receive_ready: return on_receive_ready(*parsed.block, apdu, result);
+    case BlockKind::supervisory: return on_supervisory(*parsed.block, apdu, channel, result);
+  }
+  return try_again(LineFault::protocol_error, ReceiveError::other, result);
+}
+
+InterfaceSide::Turn InterfaceSide::try_again(LineFault fault, ReceiveError error,
+                                             TransmitResult& result) {
+  if (!count_failure(fault, result)) return {nullptr, Step::resynchronise};
+  return {recovery_block(error), Step::again};
+}
+
+InterfaceSide::Turn InterfaceSide::send_again(const Bytes& block, TransmitResult& result) {
+  if (!count_failure(LineFault::retransmission, result)) return {nullptr, Step::resynchronise};
+  return {&block, Step::again};
+}
+
+InterfaceSide::Turn InterfaceSide::give_up(TransmitError error, TransmitResult& result) {
+  result.error = error;
+  result.response.clear();
+  return {nullptr, Step::done};
+}
+
+InterfaceSide::Turn InterfaceSide::on_information(const BlockView& block, const Channel& channel,
+                                                  TransmitResult& result) {
+  const bool in_turn = phase_ == Phase::receiving || (phase_ == Phase::sending && !chunk_more_);
+  if (!in_turn || block.sequence() != expected_sequence_ || block.inf.size() > ifsd_) {
+    return try_again(LineFault::protocol_error, ReceiveError::other, result);
+  }
+  // ISO 7816-3 11.6.2 rule 2: the card's I-block acknowledges our last I-block.
+  if (phase_ == Phase::sending) send_sequence_ ^= 1;
+  expected_sequence_ ^= 1;
+  failures_ = 0;
+  if (result.response.size() + block.inf.size() > parameters_.max_response_length) {
+    // Stop the card's chain (ISO 7816-3 11.6.3 rule 9); its answer is not awaited.
+    const auto abort = make_s_block(parameters_.nad, SupervisoryType::abort, false,
+                                    parameters_.edc);
+    ++statistics_.blocks_sent;
+    (void)channel(abort);
+    return give_up(TransmitError::response_too_long, result);
+  }
+  result.response.insert(result.response.end(), block.inf.begin(), block.inf.end());
+  if (!block.more()) return {nullptr, Step::done};
+  // ISO 7816-3 11.6.2 rule 5: acknowledge a chained block with N(R) of the next one.
+  phase_ = Phase::receiving;
+  set_pending(Pending::acknowledgement, pcb_receive_ready(expected_sequence_, ReceiveError::none),
+              {});
+  return {&pending_block_, Step::again};
+}
+
+InterfaceSide::Turn InterfaceSide::on_receive_ready(const BlockView& block,
+                                                    std::span<const std::uint8_t> apdu,
+                                                    TransmitResult& result) {
+  const bool about_our_i_block =
+      phase_ == Phase::sending &&
+      (pending_ == Pending::i_block ||
+       (pending_ == Pending::s_response && block.receive_error() == ReceiveError::none));
+  // Otherwise the card did not receive our last R- or S-block: send it again.
+  if (!about_our_i_block) return send_again(pending_block_, result);
+  if (block.sequence() == send_sequence_) {
+    // ISO 7816-3 11.6.3 rule 7: R(N(R)) naming our I-block asks for it again.
+    const Turn turn = send_again(i_block_, result);
+    if (turn.step == Step::again) pending_ = Pending::i_block;
+    return turn;
+  }
+  if (!chunk_more_) {  // nothing follows the last block of the chain
+    return try_again(LineFault::protocol_error, ReceiveError::other, result);
+  }
+  // ISO 7816-3 11.6.2 rule 5: the card acknowledges a chained block; send the next.
+  send_sequence_ ^= 1;
+  failures_ = 0;
+  chunk_offset_ += chunk_size_;
+  prepare_chunk(apdu);
+  return {&i_block_, Step::again};
+}
+
+InterfaceSide::Turn InterfaceSide::on_supervisory(const BlockView& block,
+                                                  std::span<const std::uint8_t> apdu,
+                                                  const Channel& channel, TransmitResult& result) {
+  const auto type = block.supervisory_type();
+  if (block.is_response()) return on_supervisory_response(block, apdu, result);
+  if (type == SupervisoryType::wtx || type == SupervisoryType::ifs) {
+    return on_card_request(block, result);
+  }
+  if (type == SupervisoryType::abort) {
+    const auto answer = make_s_block(parameters_.nad, SupervisoryType::abort, true,
+                                     parameters_.edc);
+    ++statistics_.blocks_sent;
+    (void)channel(answer);
+    return give_up(TransmitError::aborted_by_card, result);
+  }
+  // S(RESYNCH request) comes only from the interface device, ISO 7816-3 11.6.3 rule 6.
+  return try_again(LineFault::protocol_error, ReceiveError::other, result);
+}
+
+// The only S-response awaited here answers our S(IFS request) announcing IFSD.
+InterfaceSide::Turn InterfaceSide::on_supervisory_response(const BlockView& block,
+                                                           std::span<const std::uint8_t> apdu,
+                                                           TransmitResult& result) {
+  const bool ifs_answer = phase_ == Phase::negotiating_ifsd &&
+                          block.supervisory_type() == SupervisoryType::ifs &&
+                          block.parameter() == parameters_.ifsd;
+  if (!ifs_answer) return try_again(LineFault::protocol_error, ReceiveError::other, result);
+  ifsd_ = parameters_.ifsd;
+  ifsd_negotiated_ = true;
+  failures_ = 0;
+  chunk_offset_ = 0;
+  prepare_chunk(apdu);
+  return {&i_block_, Step::again};
+}
+
+// S(WTX request) or S(IFS request) from the card, answered with the matching S-response.
+InterfaceSide::Turn InterfaceSide::on_card_request(const BlockView& block, TransmitResult& result) {
+  if (++card_requests_ > parameters_.max_card_requests) {
+    return give_up(TransmitError::too_many_card_requests, result);
+  }
+  const auto type = block.supervisory_type();
+  if (type == SupervisoryType::wtx) {
+    // ISO 7816-3 11.6.2 rule 3: BWT times the multiplier, for the card's next block.
+    ++statistics_.wtx_requests;
+    last_wtx_request_ = block.parameter();
+    if (wtx_listener_) wtx_listener_(last_wtx_request_);
+    wtx_multiplier_ = std::max<std::uint8_t>(last_wtx_request_, 1);
+    failures_ = 0;
+  } else {
+    ifsc_ = block.parameter();  // ISO 7816-3 11.6.2 rule 4: the card's new IFSC
+  }
+  set_pending(Pending::s_response, pcb_supervisory(type, true), block.inf);
+  return {&pending_block_, Step::again};
 }
 
 bool InterfaceSide::resynchronise(const Channel& channel) {

@@ -108,8 +108,31 @@ class InterfaceSide {
   enum class Pending : std::uint8_t { i_block, acknowledgement, s_request, s_response };
   enum class Step : std::uint8_t { again, done, resynchronise };
 
+  // After one reply from the card: the block to send next (step `again`), or the end of this
+  // try (done, or resynchronise).
+  struct Turn {
+    const Bytes* next = nullptr;
+    Step step = Step::again;
+  };
+
   Step exchange(std::span<const std::uint8_t> apdu, const Channel& channel,
                 TransmitResult& result);
+  // The card's reply, or nothing within BWT, per block kind (ISO 7816-3 11.6).
+  Turn answer(const std::optional<Bytes>& reply, std::span<const std::uint8_t> apdu,
+              const Channel& channel, TransmitResult& result);
+  Turn on_information(const BlockView& block, const Channel& channel, TransmitResult& result);
+  Turn on_receive_ready(const BlockView& block, std::span<const std::uint8_t> apdu,
+                        TransmitResult& result);
+  Turn on_supervisory(const BlockView& block, std::span<const std::uint8_t> apdu,
+                      const Channel& channel, TransmitResult& result);
+  Turn on_supervisory_response(const BlockView& block, std::span<const std::uint8_t> apdu,
+                               TransmitResult& result);
+  Turn on_card_request(const BlockView& block, TransmitResult& result);
+  // A failed try: the recovery block next, or resynchronisation when the tries are used up.
+  Turn try_again(LineFault fault, ReceiveError error, TransmitResult& result);
+  // The card asks for `block` again (a retransmission, counted as a failed try).
+  Turn send_again(const Bytes& block, TransmitResult& result);
+  Turn give_up(TransmitError error, TransmitResult& result);
   bool resynchronise(const Channel& channel);
   void start(std::span<const std::uint8_t> apdu);
   void prepare_chunk(std::span<const std::uint8_t> apdu);
