@@ -252,8 +252,8 @@ std::optional<Bytes> builtin_atr(std::string_view name) {
     const auto path = find_lua_card(name);
     if (!path) return std::nullopt;
     auto loaded = load_lua_card(*path);
-    if (!loaded || loaded.card->declared_atr().empty()) return std::nullopt;
-    return loaded.card->declared_atr();
+    if (!loaded || loaded.value()->declared_atr().empty()) return std::nullopt;
+    return loaded.value()->declared_atr();
   }
   if (profile->mute) return std::nullopt;
   return profile->atr;

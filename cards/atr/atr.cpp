@@ -10,8 +10,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <sstream>
+
+#include "base/bytes.h"
 
 namespace readerlab::cards {
 namespace {
@@ -81,21 +82,6 @@ const InterfaceGroup* first_specific_group(const std::vector<InterfaceGroup>& gr
     if (protocol_of_group(groups, index) == protocol) return &groups[index];
   }
   return nullptr;
-}
-
-std::string hex_byte(std::uint8_t value) {
-  char text[3];
-  std::snprintf(text, sizeof text, "%02X", value);
-  return text;
-}
-
-std::string hex_string(std::span<const std::uint8_t> bytes) {
-  std::string text;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i != 0) text += ' ';
-    text += hex_byte(bytes[i]);
-  }
-  return text;
 }
 
 // Shared by parse_atr and describe_atr_bytes; the latter wants the structure even when only
@@ -391,112 +377,116 @@ std::vector<std::uint8_t> build_atr(const Atr& atr) {
   return bytes;
 }
 
-std::string describe_atr(const Atr& atr) {
-  std::ostringstream out;
-  auto line = [&](const std::string& field, std::optional<std::uint8_t> value,
-                  const std::string& meaning) {
+namespace {
+
+// The table describe_atr prints: a field name, its byte (blank for a summary line), a meaning.
+class AtrTable {
+ public:
+  void line(const std::string& field, std::optional<std::uint8_t> value, const std::string& meaning) {
     std::string label = field;
     label.resize(6, ' ');
-    out << label << (value ? hex_byte(*value) : std::string("  ")) << "  " << meaning << '\n';
-  };
-
-  line("TS", atr.inverse_convention ? kInverseConventionTs : kDirectConventionTs,
-       atr.inverse_convention ? "inverse convention" : "direct convention");
-  line("T0", atr.t0,
-       "Y1: " + describe_indicator(atr.t0, 1) + "; K=" + std::to_string(atr.t0 & 0x0F) +
-           " historical bytes");
-
-  for (std::size_t index = 0; index < atr.groups.size(); ++index) {
-    const auto& group = atr.groups[index];
-    const std::string number = std::to_string(index + 1);
-    const auto protocol = protocol_of_group(atr.groups, index);
-    const bool first_for_protocol =
-        protocol && first_specific_group(atr.groups, *protocol) == &group;
-    if (group.ta) {
-      std::string meaning;
-      if (index == 0) {
-        meaning = describe_fi_di(*group.ta);
-      } else if (index == 1) {
-        meaning = describe_specific_mode(*group.ta);
-      } else {
-        meaning = describe_specific_byte('A', *group.ta, *protocol, first_for_protocol);
-      }
-      line("TA" + number, group.ta, meaning);
-    }
-    if (group.tb) {
-      std::string meaning;
-      if (index <= 1) {
-        meaning = "deprecated programming voltage byte, ignored (ISO 7816-3 8.3)";
-      } else {
-        meaning = describe_specific_byte('B', *group.tb, *protocol, first_for_protocol);
-      }
-      line("TB" + number, group.tb, meaning);
-    }
-    if (group.tc) {
-      std::string meaning;
-      if (index == 0) {
-        meaning = "extra guard time N=" + std::to_string(*group.tc) +
-                  (*group.tc == 0xFF ? " (minimum guard time: 12 ETU for T=0, 11 ETU for T=1)"
-                                     : " ETU");
-      } else if (index == 1) {
-        meaning = "WI=" + std::to_string(*group.tc) + " (T=0 work waiting time)";
-      } else {
-        meaning = describe_specific_byte('C', *group.tc, *protocol, first_for_protocol);
-      }
-      line("TC" + number, group.tc, meaning);
-    }
-    if (group.td) {
-      std::string meaning = "T=" + std::to_string(protocol_of(*group.td)) + "; Y" +
-                            std::to_string(index + 2) + ": " +
-                            describe_indicator(*group.td, index + 2);
-      if (index == 0 && protocol_of(*group.td) == kGlobalProtocol) {
-        meaning += " (T=15 is invalid in TD1)";
-      }
-      line("TD" + number, group.td, meaning);
-    }
+    out_ << label << (value ? hex_byte(*value) : std::string("  ")) << "  " << meaning << '\n';
   }
+  std::string text() const { return out_.str(); }
 
+ private:
+  std::ostringstream out_;
+};
+
+// Where group `index` (0 = group 1) sits: groups 1 and 2 are global, later ones are specific
+// to the protocol their TD names (ISO 7816-3 8.2.3).
+struct GroupPlace {
+  std::size_t index = 0;
+  std::optional<std::uint8_t> protocol;
+  bool first_for_protocol = false;
+};
+
+std::string describe_ta(const GroupPlace& place, std::uint8_t ta) {
+  if (place.index == 0) return describe_fi_di(ta);
+  if (place.index == 1) return describe_specific_mode(ta);
+  return describe_specific_byte('A', ta, *place.protocol, place.first_for_protocol);
+}
+
+std::string describe_tb(const GroupPlace& place, std::uint8_t tb) {
+  if (place.index <= 1) return "deprecated programming voltage byte, ignored (ISO 7816-3 8.3)";
+  return describe_specific_byte('B', tb, *place.protocol, place.first_for_protocol);
+}
+
+std::string describe_tc(const GroupPlace& place, std::uint8_t tc) {
+  if (place.index == 0) {
+    return "extra guard time N=" + std::to_string(tc) +
+           (tc == 0xFF ? " (minimum guard time: 12 ETU for T=0, 11 ETU for T=1)" : " ETU");
+  }
+  if (place.index == 1) return "WI=" + std::to_string(tc) + " (T=0 work waiting time)";
+  return describe_specific_byte('C', tc, *place.protocol, place.first_for_protocol);
+}
+
+std::string describe_td(const GroupPlace& place, std::uint8_t td) {
+  std::string meaning = "T=" + std::to_string(protocol_of(td)) + "; Y" + std::to_string(place.index + 2) +
+                        ": " + describe_indicator(td, place.index + 2);
+  if (place.index == 0 && protocol_of(td) == kGlobalProtocol) meaning += " (T=15 is invalid in TD1)";
+  return meaning;
+}
+
+void describe_group(AtrTable& table, const std::vector<InterfaceGroup>& groups, std::size_t index) {
+  const auto& group = groups[index];
+  const std::string number = std::to_string(index + 1);
+  GroupPlace place{index, protocol_of_group(groups, index), false};
+  place.first_for_protocol = place.protocol && first_specific_group(groups, *place.protocol) == &group;
+  if (group.ta) table.line("TA" + number, group.ta, describe_ta(place, *group.ta));
+  if (group.tb) table.line("TB" + number, group.tb, describe_tb(place, *group.tb));
+  if (group.tc) table.line("TC" + number, group.tc, describe_tc(place, *group.tc));
+  if (group.td) table.line("TD" + number, group.td, describe_td(place, *group.td));
+}
+
+std::string describe_protocols(const Atr& atr) {
   std::string protocols;
   for (std::uint8_t protocol = 0; protocol < kGlobalProtocol; ++protocol) {
     if (atr.supports(protocol)) protocols += (protocols.empty() ? "T=" : ", T=") + std::to_string(protocol);
   }
-  line("Proto", std::nullopt,
-       (protocols.empty() ? std::string("none") : protocols) +
-           (atr.specific_mode() ? " (specific mode)" : " (negotiable mode)"));
+  return (protocols.empty() ? std::string("none") : protocols) +
+         (atr.specific_mode() ? " (specific mode)" : " (negotiable mode)");
+}
 
-  if (atr.historical.empty()) {
-    line("Hist", std::nullopt, "none");
-  } else {
-    line("Hist", std::nullopt,
-         hex_string(atr.historical) + "  \"" + printable(atr.historical) + "\"  " +
-             describe_historical_category(atr.historical));
-  }
+std::string describe_historical(const std::vector<std::uint8_t>& historical) {
+  if (historical.empty()) return "none";
+  return to_hex(historical, " ") + "  \"" + printable(historical) + "\"  " +
+         describe_historical_category(historical);
+}
 
+std::string describe_tck(const Atr& atr) {
   const bool required = tck_required(atr.groups);
-  if (atr.tck) {
-    // Recompute over the bytes as they serialise, excluding the stored TCK.
-    Atr without_tck = atr;
-    without_tck.tck.reset();
-    const auto bytes = build_atr(without_tck);  // ends with the correct TCK when required
-    std::string meaning;
-    if (!required) {
-      meaning = "present although only T=0 is indicated (should be absent)";
-    } else if (*atr.tck == bytes.back()) {
-      meaning = "ok";
-    } else {
-      meaning = "wrong (expected " + hex_byte(bytes.back()) + ")";
-    }
-    line("TCK", atr.tck, meaning);
-  } else {
-    line("TCK", std::nullopt, required ? "missing (required: a protocol other than T=0 is indicated)"
-                                       : "absent (only T=0 indicated)");
+  if (!atr.tck) {
+    return required ? "missing (required: a protocol other than T=0 is indicated)" : "absent (only T=0 indicated)";
   }
-  return out.str();
+  if (!required) return "present although only T=0 is indicated (should be absent)";
+  // Recompute over the bytes as they serialise, excluding the stored TCK.
+  Atr without_tck = atr;
+  without_tck.tck.reset();
+  const auto bytes = build_atr(without_tck);  // ends with the correct TCK when required
+  if (*atr.tck == bytes.back()) return "ok";
+  return "wrong (expected " + hex_byte(bytes.back()) + ")";
+}
+
+}  // namespace
+
+std::string describe_atr(const Atr& atr) {
+  AtrTable table;
+  table.line("TS", atr.inverse_convention ? kInverseConventionTs : kDirectConventionTs,
+             atr.inverse_convention ? "inverse convention" : "direct convention");
+  table.line("T0", atr.t0,
+             "Y1: " + describe_indicator(atr.t0, 1) + "; K=" + std::to_string(atr.t0 & 0x0F) +
+                 " historical bytes");
+  for (std::size_t index = 0; index < atr.groups.size(); ++index) describe_group(table, atr.groups, index);
+  table.line("Proto", std::nullopt, describe_protocols(atr));
+  table.line("Hist", std::nullopt, describe_historical(atr.historical));
+  table.line("TCK", atr.tck, describe_tck(atr));
+  return table.text();
 }
 
 std::string describe_atr_bytes(std::span<const std::uint8_t> bytes) {
   auto outcome = parse_structure(bytes);
-  std::string text = "ATR   " + hex_string(bytes) + '\n';
+  std::string text = "ATR   " + to_hex(bytes, " ") + '\n';
   if (outcome.structure) text += describe_atr(*outcome.structure);
   if (outcome.result.error != AtrError::none) {
     text += "error at offset " + std::to_string(outcome.result.offset) + ": " +

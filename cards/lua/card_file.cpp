@@ -5,8 +5,8 @@
 #include <initializer_list>
 #include <lua.hpp>
 #include <set>
-#include <stdexcept>
 
+#include "base/bytes.h"
 #include "cards/atr/atr.h"
 
 namespace readerlab::cards::lua {
@@ -51,9 +51,10 @@ int make_df(lua_State* L) {
   return make_entry(L, "df");
 }
 
-class FieldError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
+// Thrown by the Reader from plain C++ frames (no Lua frame in between) and caught at once in
+// read_card_file, which hands it on as an Error: the first wrong value ends the reading.
+struct FieldError {
+  Error error;
 };
 
 // Where a value sits: its path from the globals ("files[2].records[1]") and the nearest
@@ -129,7 +130,7 @@ class Reader {
   [[noreturn]] void fail(const Field& field, const std::string& problem) const {
     std::string where = sandbox_.chunk_name();
     if (field.line > 0) where += ":" + std::to_string(field.line);
-    throw FieldError(where + ": field '" + field.path + "': " + problem);
+    throw FieldError{Error{where + ": field '" + field.path + "'", problem}};
   }
 
   // Lua records the line where the assignment ends; it starts at `name =` above it.
@@ -199,7 +200,7 @@ class Reader {
   std::uint16_t fid(const Field& field) {
     const auto value = static_cast<std::uint16_t>(integer(field, 0, 0xFFFF));
     if (value == kMasterFileFid || value == kCurrentDfFid || value == kRfuFid) {
-      fail(field, "FID " + hex4(value) + " is reserved (ISO 7816-4 5.3.1.1)");
+      fail(field, "FID " + hex_word(value) + " is reserved (ISO 7816-4 5.3.1.1)");
     }
     return value;
   }
@@ -214,7 +215,7 @@ class Reader {
     if (lua_type(L_, -1) != LUA_TSTRING) fail(field, std::string("hex text expected, got ") + type_name());
     std::size_t length = 0;
     const char* chars = lua_tolstring(L_, -1, &length);
-    auto bytes = parse_hex(std::string_view(chars, length));
+    auto bytes = readerlab::parse_hex(std::string_view(chars, length));
     if (!bytes) fail(field, "not hex (pairs of digits 0-9 A-F, spaces allowed)");
     if (bytes->size() < min_bytes || bytes->size() > max_bytes) {
       fail(field, std::to_string(bytes->size()) + " bytes, expected " + std::to_string(min_bytes) + ".." +
@@ -271,11 +272,6 @@ class Reader {
   }
 
   const char* type_name() const { return lua_typename(L_, lua_type(L_, -1)); }
-  static std::string hex4(std::uint16_t value) {
-    const std::uint8_t bytes[] = {static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)};
-    return to_hex(bytes);
-  }
-
   lua_State* state() const { return L_; }
 
  private:
@@ -448,7 +444,7 @@ void read_tree(Reader& reader, const Field& field, int depth, Tree& tree) {
       }
     }
     if (fid && !fids.insert(*fid).second) {
-      reader.fail(reader.member(entry, "fid"), Reader::hex4(*fid) + " is already used in this DF");
+      reader.fail(reader.member(entry, "fid"), hex_word(*fid) + " is already used in this DF");
     }
   });
 }
@@ -602,15 +598,25 @@ DataObject read_data_object(Reader& reader, const Field& field, int index) {
   return object;
 }
 
-CardFile read_globals(Reader& reader, std::string_view default_name) {
-  lua_State* L = reader.state();
-  lua_pushglobaltable(L);
-  const int globals = lua_gettop(L);
-  const auto global = [&](const char* name, auto read) {
-    return reader.optional(globals, name, reader.global(name), read);
-  };
+// The globals table on the stack, read one global at a time with raw accesses.
+class Globals {
+ public:
+  Globals(Reader& reader, int index) : reader_(reader), index_(index) {}
 
-  CardFile file;
+  // read(field) with the global's value on top, when it is not nil.
+  template <class Read>
+  auto operator()(const char* name, Read read) const {
+    return reader_.optional(index_, name, reader_.global(name), read);
+  }
+  // Pushes the global (the caller pops it); true when it is not nil.
+  bool push(const char* name) const { return reader_.push(index_, name) != LUA_TNIL; }
+
+ private:
+  Reader& reader_;
+  int index_;
+};
+
+void read_identity(Reader& reader, const Globals& global, std::string_view default_name, CardFile& file) {
   CardProfile& profile = file.profile;
   profile.name = global("name", [&](const Field& f) {
                    auto name = reader.text(f, kMaxNameLength);
@@ -620,7 +626,13 @@ CardFile read_globals(Reader& reader, std::string_view default_name) {
   profile.description =
       global("description", [&](const Field& f) { return reader.text(f, 1024); }).value_or("");
   file.mute = global("mute", [&](const Field& f) { return reader.boolean(f); }).value_or(false);
+}
 
+// The ATR (hex text or a table of fields) and the protocols: given, built with the ATR, or
+// read from the ATR.
+void read_atr_and_protocols(Reader& reader, const Globals& global, CardFile& file) {
+  lua_State* L = reader.state();
+  CardProfile& profile = file.profile;
   const auto protocols = global("protocols", [&](const Field& f) { return read_protocols(reader, f); });
   std::optional<std::vector<Protocol>> atr_protocols;
   const auto atr = global("atr", [&](const Field& f) {
@@ -648,21 +660,27 @@ CardFile read_globals(Reader& reader, std::string_view default_name) {
   } else {
     profile.protocols = {Protocol::t0};
   }
+}
 
-  if (reader.push(globals, "files") != LUA_TNIL) {
+// The file tree and the data objects of GET DATA.
+void read_contents(Reader& reader, const Globals& global, CardProfile& profile) {
+  lua_State* L = reader.state();
+  if (global.push("files")) {
     Tree tree;
     read_tree(reader, reader.global("files"), 0, tree);
     profile.files = std::move(tree.files);
     profile.applications = std::move(tree.dfs);
   }
   lua_pop(L, 1);
-  if (reader.push(globals, "data_objects") != LUA_TNIL) {
+  if (global.push("data_objects")) {
     reader.list(reader.global("data_objects"), kMaxEntries, [&](const Field& f, int index) {
       profile.data_objects.push_back(read_data_object(reader, f, index));
     });
   }
   lua_pop(L, 1);
+}
 
+void read_secrets(Reader& reader, const Globals& global, CardProfile& profile) {
   if (auto pin = global("pin", [&](const Field& f) { return read_secret(reader, f); })) {
     profile.pin = std::move(pin->value);
     profile.pin_reference = pin->reference.value_or(profile.pin_reference);
@@ -676,23 +694,22 @@ CardFile read_globals(Reader& reader, std::string_view default_name) {
       reader.fail(reader.global("puk"), "the same reference as the PIN");
     }
   }
-  profile.challenge_seed =
-      static_cast<std::uint64_t>(global("challenge_seed", [&](const Field& f) {
-                                   return reader.integer(f, 0, LUA_MAXINTEGER);
-                                 }).value_or(static_cast<lua_Integer>(profile.challenge_seed)));
+}
+
+PpsReaction read_pps_reaction(Reader& reader, const std::string& name) {
+  if (name == "accept") return PpsReaction::accept;
+  if (name == "decline") return PpsReaction::decline;
+  if (name == "silent") return PpsReaction::silent;
+  reader.fail(reader.global("pps"), "'" + name + "' is not accept, decline or silent");
+}
+
+// How the card behaves on the line and in time: channels, PPS, T=0 NULLs, T=1 WTX, delays.
+void read_behaviour(Reader& reader, const Globals& global, CardProfile& profile) {
   profile.implicit_ef = global("implicit_ef", [&](const Field& f) { return reader.fid(f); });
   profile.logical_channels = static_cast<std::uint8_t>(
       global("logical_channels", [&](const Field& f) { return reader.integer(f, 1, 4); }).value_or(4));
   if (const auto pps = global("pps", [&](const Field& f) { return reader.text(f, 16); })) {
-    if (*pps == "accept") {
-      profile.pps_reaction = PpsReaction::accept;
-    } else if (*pps == "decline") {
-      profile.pps_reaction = PpsReaction::decline;
-    } else if (*pps == "silent") {
-      profile.pps_reaction = PpsReaction::silent;
-    } else {
-      reader.fail(reader.global("pps"), "'" + *pps + "' is not accept, decline or silent");
-    }
+    profile.pps_reaction = read_pps_reaction(reader, *pps);
   }
   profile.t0_null_bytes = static_cast<unsigned>(
       global("t0_null_bytes", [&](const Field& f) { return reader.integer(f, 0, 1000); }).value_or(0));
@@ -700,14 +717,35 @@ CardFile read_globals(Reader& reader, std::string_view default_name) {
       global("wtx_multiplier", [&](const Field& f) { return reader.integer(f, 0, 255); }).value_or(0));
   profile.processing_ms = static_cast<unsigned>(
       global("processing_ms", [&](const Field& f) { return reader.integer(f, 0, 600'000); }).value_or(0));
+}
 
+void check_handlers(Reader& reader, const Globals& global) {
   for (const char* handler : {"on_reset", "on_apdu"}) {
     global(handler, [&](const Field& f) {
-      if (lua_type(L, -1) != LUA_TFUNCTION)
+      if (lua_type(reader.state(), -1) != LUA_TFUNCTION)
         reader.fail(f, std::string("a function expected, got ") + reader.type_name());
       return true;
     });
   }
+}
+
+CardFile read_globals(Reader& reader, std::string_view default_name) {
+  lua_State* L = reader.state();
+  lua_pushglobaltable(L);
+  const Globals global(reader, lua_gettop(L));
+
+  CardFile file;
+  CardProfile& profile = file.profile;
+  read_identity(reader, global, default_name, file);
+  read_atr_and_protocols(reader, global, file);
+  read_contents(reader, global, profile);
+  read_secrets(reader, global, profile);
+  profile.challenge_seed =
+      static_cast<std::uint64_t>(global("challenge_seed", [&](const Field& f) {
+                                   return reader.integer(f, 0, LUA_MAXINTEGER);
+                                 }).value_or(static_cast<lua_Integer>(profile.challenge_seed)));
+  read_behaviour(reader, global, profile);
+  check_handlers(reader, global);
   return file;
 }
 
@@ -727,55 +765,19 @@ int open_card_file_functions(lua_State* L) {
   return 0;
 }
 
-CardFileResult read_card_file(Sandbox& sandbox, std::string_view source, std::string_view default_name) {
+Expected<CardFile> read_card_file(Sandbox& sandbox, std::string_view source, std::string_view default_name) {
   lua_State* L = sandbox.state();
   const int top = lua_gettop(L);
   Sandbox::HostAccess access(sandbox);
   Reader reader(sandbox, source);
-  CardFileResult result;
   try {
-    result.file = read_globals(reader, default_name);
-  } catch (const FieldError& error) {
-    result.error = error.what();
+    CardFile file = read_globals(reader, default_name);
+    lua_settop(L, top);
+    return file;
+  } catch (const FieldError& wrong) {
+    lua_settop(L, top);
+    return wrong.error;
   }
-  lua_settop(L, top);
-  return result;
-}
-
-std::optional<Bytes> parse_hex(std::string_view text) {
-  Bytes bytes;
-  bytes.reserve(text.size() / 2);
-  int high = -1;
-  for (const char c : text) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      if (high >= 0) return std::nullopt;  // a space may not split a byte
-      continue;
-    }
-    int value = -1;
-    if (c >= '0' && c <= '9') value = c - '0';
-    if (c >= 'a' && c <= 'f') value = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') value = c - 'A' + 10;
-    if (value < 0) return std::nullopt;
-    if (high < 0) {
-      high = value;
-    } else {
-      bytes.push_back(static_cast<std::uint8_t>(high << 4 | value));
-      high = -1;
-    }
-  }
-  if (high >= 0) return std::nullopt;
-  return bytes;
-}
-
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string text;
-  text.reserve(bytes.size() * 2);
-  for (const std::uint8_t byte : bytes) {
-    text.push_back(kDigits[byte >> 4]);
-    text.push_back(kDigits[byte & 0x0F]);
-  }
-  return text;
 }
 
 }  // namespace readerlab::cards::lua

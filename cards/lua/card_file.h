@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "cards/apdu/iso_card.h"
 #include "cards/lua/sandbox.h"
 
@@ -21,21 +22,14 @@ struct CardFile {
   bool mute = false;  // `mute = true`: no ATR unless on_reset returns one
 };
 
-struct CardFileResult {
-  std::optional<CardFile> file;
-  std::string error;  // "file:line: field 'files[2].fid': ..." when `file` is empty
-};
 
 // Defines the constructors `ef{...}` and `df{...}` (they remember their line for messages).
 // A lua_CFunction body: call it inside a protected call, it may raise.
 int open_card_file_functions(lua_State* L);
 
 // Reads the globals after the chunk (from `source`) ran; `default_name` names a card
-// without `name`.
-CardFileResult read_card_file(Sandbox& sandbox, std::string_view source, std::string_view default_name);
-
-// "3B 8A 01" or "3b8a01" (white space anywhere between digit pairs) into bytes.
-std::optional<Bytes> parse_hex(std::string_view text);
-std::string to_hex(std::span<const std::uint8_t> bytes);
+// without `name`. The first wrong value is the Error: where "file:line: field 'files[2].fid'",
+// what is wrong with it.
+Expected<CardFile> read_card_file(Sandbox& sandbox, std::string_view source, std::string_view default_name);
 
 }  // namespace readerlab::cards::lua

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include "base/bytes.h"
 #include "cards/apdu/apdu.h"
 #include "cards/atr/atr.h"
 #include "cards/lua/card_file.h"
@@ -43,6 +44,7 @@ struct LuaCard::Impl {
   std::optional<CommandApdu> parsed_command;
   std::string command_hex;
   Bytes scratch;  // what a host function hands back to the script
+  std::string scratch_text;  // the same, as text
 
   static constexpr std::uint8_t kDefaultFiDi = 0x11;  // Fd=372, Dd=1, ISO 7816-3 8.3
 
@@ -74,9 +76,17 @@ struct LuaCard::Impl {
   }
   bool decode_hex(std::string_view text) noexcept {
     try {
-      auto bytes = lua::parse_hex(text);
+      auto bytes = readerlab::parse_hex(text);
       if (!bytes) return false;
       scratch = std::move(*bytes);
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+  bool encode_hex(std::span<const std::uint8_t> bytes) noexcept {
+    try {
+      scratch_text = readerlab::to_hex(bytes);
       return true;
     } catch (...) {
       return false;
@@ -241,17 +251,12 @@ int card_log(lua_State* L) {
 }
 
 int hex_encode(lua_State* L) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
   std::size_t length = 0;
-  const auto* bytes = reinterpret_cast<const unsigned char*>(luaL_checklstring(L, 1, &length));
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(luaL_checklstring(L, 1, &length));
   lua::Sandbox::charge(L, lua::Sandbox::byte_cost(length) * 3);  // reads one byte, writes two
-  luaL_Buffer buffer;
-  char* out = luaL_buffinitsize(L, &buffer, length * 2);
-  for (std::size_t i = 0; i < length; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0x0F];
-  }
-  luaL_pushresultsize(&buffer, length * 2);
+  auto& card = host(L);
+  if (!card.encode_hex({bytes, length})) return luaL_error(L, "hex.encode: out of memory");
+  lua_pushlstring(L, card.scratch_text.data(), card.scratch_text.size());
   return 1;
 }
 
@@ -407,8 +412,8 @@ std::optional<Bytes> LuaCard::reset(ResetKind kind) {
   card.reset_kind = kind == ResetKind::cold ? "cold" : "warm";
   lua_State* L = card.sandbox->state();
   lua_pushcfunction(L, call_on_reset);
-  if (auto error = card.sandbox->call(0, 1); !error.empty()) {
-    card.break_card(error);
+  if (auto called = card.sandbox->call(0, 1); !called) {
+    card.break_card(called.error().message());
     return std::nullopt;
   }
   std::string problem;
@@ -425,7 +430,7 @@ std::optional<Bytes> LuaCard::reset(ResetKind kind) {
     case LUA_TSTRING: {
       std::size_t length = 0;
       const char* text = lua_tolstring(L, -1, &length);
-      auto atr = lua::parse_hex({text, length});
+      auto atr = readerlab::parse_hex({text, length});
       if (!atr || atr->size() < 2 || atr->size() > kMaxAtrBytes) {
         problem = "on_reset returned \"" + std::string(text, std::min<std::size_t>(length, 80)) +
                   "\", not an ATR in hex (2..33 bytes)";
@@ -484,12 +489,12 @@ CardResponse LuaCard::transmit_apdu(std::span<const std::uint8_t> command) {
   card.pps_allowed = false;
   card.command = command;
   card.parsed_command = parse_command_apdu(command);
-  card.command_hex = lua::to_hex(command);
+  card.command_hex = readerlab::to_hex(command);
 
   lua_State* L = card.sandbox->state();
   lua_pushcfunction(L, call_on_apdu);
-  if (auto error = card.sandbox->call(0, 2); !error.empty()) {
-    card.break_card(error);
+  if (auto called = card.sandbox->call(0, 2); !called) {
+    card.break_card(called.error().message());
     return {CardStatus::mute, {}};
   }
   const int first = lua_type(L, -2), second = lua_type(L, -1);
@@ -514,7 +519,7 @@ CardResponse LuaCard::transmit_apdu(std::span<const std::uint8_t> command) {
   } else if (first == LUA_TSTRING && second == LUA_TNIL) {
     std::size_t length = 0;
     const char* text = lua_tolstring(L, -2, &length);
-    auto response = lua::parse_hex({text, length});
+    auto response = readerlab::parse_hex({text, length});
     if (!response || response->size() < 2 || response->size() > kMaxResponseData + 2) {
       problem = "on_apdu returned \"" + std::string(text, std::min<std::size_t>(length, 80)) +
                 "\", not a response in hex (data and SW1 SW2, 2..65538 bytes)";
@@ -557,53 +562,56 @@ ProtocolFaults LuaCard::take_protocol_faults() {
   return std::exchange(impl_->faults, ProtocolFaults{});
 }
 
+namespace {
+
+// The card file's chunk run in a fresh sandbox with the card API, then its globals read.
+LuaCardLoad load_into(std::unique_ptr<LuaCard::Impl> impl, std::string_view text, const std::string& chunk_name) {
+  const lua::SandboxLimits limits{impl->options.memory_limit, impl->options.instruction_budget,
+                                  impl->options.time_per_call};
+  auto sandbox = lua::Sandbox::create(limits, chunk_name);
+  if (!sandbox) return sandbox.error();
+  impl->sandbox = std::move(sandbox).value();
+  impl->sandbox->set_host(impl.get());
+  lua_pushcfunction(impl->sandbox->state(), open_card_api);
+  if (auto opened = impl->sandbox->call(0, 0); !opened) return opened.error();
+  if (auto ran = impl->sandbox->run_chunk(text); !ran) return ran.error();
+  auto declaration = lua::read_card_file(*impl->sandbox, text, default_name(chunk_name));
+  if (!declaration) return declaration.error();
+  CardProfile& profile = declaration->profile;
+  impl->name = profile.name;
+  impl->description = profile.description;
+  impl->declared_atr = profile.atr;
+  impl->mute = declaration->mute;
+  const std::uint64_t seed = impl->options.seed.value_or(profile.challenge_seed);
+  impl->iso.emplace(std::move(profile), seed);
+  return std::make_unique<LuaCard>(std::move(impl));
+}
+
+}  // namespace
+
 LuaCardLoad load_lua_card_text(std::string_view text, std::string chunk_name, LuaCardOptions options) {
-  LuaCardLoad result;
   try {
     auto impl = std::make_unique<LuaCard::Impl>();
     impl->options = std::move(options);
     impl->file = chunk_name;
-    const lua::SandboxLimits limits{impl->options.memory_limit, impl->options.instruction_budget,
-                                    impl->options.time_per_call};
-    impl->sandbox = lua::Sandbox::create(limits, chunk_name, result.error);
-    if (!impl->sandbox) return result;
-    impl->sandbox->set_host(impl.get());
-    lua_pushcfunction(impl->sandbox->state(), open_card_api);
-    result.error = impl->sandbox->call(0, 0);
-    if (result.error.empty()) result.error = impl->sandbox->run_chunk(text);
-    if (!result.error.empty()) return result;
-    auto declaration = lua::read_card_file(*impl->sandbox, text, default_name(chunk_name));
-    if (!declaration.file) {
-      result.error = std::move(declaration.error);
-      return result;
-    }
-    CardProfile& profile = declaration.file->profile;
-    impl->name = profile.name;
-    impl->description = profile.description;
-    impl->declared_atr = profile.atr;
-    impl->mute = declaration.file->mute;
-    const std::uint64_t seed = impl->options.seed.value_or(profile.challenge_seed);
-    impl->iso.emplace(std::move(profile), seed);
-    result.card = std::make_unique<LuaCard>(std::move(impl));
-  } catch (const std::exception& error) {
-    result.card.reset();
-    result.error = chunk_name + ": cannot load the card: " + error.what();
+    return load_into(std::move(impl), text, chunk_name);
+  } catch (const std::exception& failure) {
+    return error(chunk_name, std::string("cannot load the card: ") + failure.what());
   }
-  return result;
 }
 
 LuaCardLoad load_lua_card(const std::filesystem::path& path, LuaCardOptions options) {
   const std::string chunk_name = path.string();
-  std::error_code error;
-  const auto size = std::filesystem::file_size(path, error);
-  if (error) return {nullptr, chunk_name + ": cannot read the card file (" + error.message() + ")"};
+  std::error_code error_code;
+  const auto size = std::filesystem::file_size(path, error_code);
+  if (error_code) return error(chunk_name, "cannot read the card file (" + error_code.message() + ")");
   if (size > kMaxCardFileBytes) {
-    return {nullptr, chunk_name + ": the card file has " + std::to_string(size) + " bytes, more than 1 MiB"};
+    return error(chunk_name, "the card file has " + std::to_string(size) + " bytes, more than 1 MiB");
   }
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
-  if (!in) return {nullptr, chunk_name + ": cannot read the card file"};
+  if (!in) return error(chunk_name, "cannot read the card file");
   return load_lua_card_text(text.str(), chunk_name, std::move(options));
 }
 
@@ -626,8 +634,11 @@ std::unique_ptr<Card> make_lua_card(std::string_view name, LuaCardOptions option
   if (!path) return nullptr;
   auto logger = options.logger;
   auto loaded = load_lua_card(*path, std::move(options));
-  if (!loaded.card && logger) logger(loaded.error);
-  return std::move(loaded.card);
+  if (!loaded) {
+    if (logger) logger(loaded.error().message());
+    return nullptr;
+  }
+  return std::move(loaded).value();
 }
 
 std::vector<LuaCardInfo> list_lua_cards(const std::filesystem::path& directory) {
@@ -643,12 +654,12 @@ std::vector<LuaCardInfo> list_lua_cards(const std::filesystem::path& directory) 
     LuaCardInfo info;
     info.path = path;
     auto loaded = load_lua_card(path);
-    if (loaded.card) {
-      info.name = loaded.card->name();
-      info.description = loaded.card->description();
+    if (loaded) {
+      info.name = loaded.value()->name();
+      info.description = loaded.value()->description();
     } else {
       info.name = path.stem().string();
-      info.error = loaded.error;
+      info.error = loaded.error().message();
     }
     cards.push_back(std::move(info));
   }

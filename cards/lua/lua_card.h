@@ -77,6 +77,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "cards/apdu/iso_card.h"
 #include "cards/card.h"
 
@@ -120,11 +121,9 @@ class LuaCard final : public Card {
   std::unique_ptr<Impl> impl_;
 };
 
-struct LuaCardLoad {
-  std::unique_ptr<LuaCard> card;  // set on success
-  std::string error;              // otherwise: "file:line: field 'atr': not hex ..." and the like
-  explicit operator bool() const { return card != nullptr; }
-};
+// The card, or where its file is wrong and what is wrong there: where "file:line: field 'atr'",
+// what "not hex ..." and the like (message() gives "file:line: field 'atr': not hex ...").
+using LuaCardLoad = Expected<std::unique_ptr<LuaCard>>;
 
 // A card file from disk (at most 1 MiB); messages name `path` as given.
 LuaCardLoad load_lua_card(const std::filesystem::path& path, LuaCardOptions options = {});

@@ -377,6 +377,14 @@ bool has_location(std::string_view message) {
   return false;
 }
 
+// "chunk:line: what happened" as an Error: where is the chunk and line, what the rest (with a
+// traceback when there is one), so that message() gives the same text back.
+Error located_error(const std::string& message) {
+  const std::size_t split = message.substr(0, message.find('\n')).find(": ");
+  if (split == std::string::npos) return Error{"", message};
+  return Error{message.substr(0, split), message.substr(split + 2)};
+}
+
 std::string describe_duration(std::chrono::milliseconds duration) {
   if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
   return std::to_string(duration.count()) + " ms";
@@ -389,19 +397,16 @@ Sandbox::Sandbox(const SandboxLimits& limits, std::string chunk_name)
   memory_.limit = limits.memory_bytes;
 }
 
-std::unique_ptr<Sandbox> Sandbox::create(const SandboxLimits& limits, std::string chunk_name,
-                                         std::string& error) {
+Expected<std::unique_ptr<Sandbox>> Sandbox::create(const SandboxLimits& limits, std::string chunk_name) {
   std::unique_ptr<Sandbox> sandbox(new Sandbox(limits, std::move(chunk_name)));
   sandbox->L_ = lua_newstate(allocate, &sandbox->memory_);
   if (!sandbox->L_) {
-    error = sandbox->chunk_name_ + ": the memory cap of " + std::to_string(limits.memory_bytes) +
-            " bytes cannot hold a Lua state";
-    return nullptr;
+    return error(sandbox->chunk_name_, "the memory cap of " + std::to_string(limits.memory_bytes) +
+                                           " bytes cannot hold a Lua state");
   }
   *static_cast<Sandbox**>(lua_getextraspace(sandbox->L_)) = sandbox.get();
   lua_sethook(sandbox->L_, hook, LUA_MASKCOUNT | LUA_MASKLINE, kHookInterval);
-  error = sandbox->open_libraries();
-  if (!error.empty()) return nullptr;
+  if (auto opened = sandbox->open_libraries(); !opened) return opened.error();
   return sandbox;
 }
 
@@ -427,7 +432,7 @@ void* Sandbox::host_of(lua_State* L) {
   return of(L).host_;
 }
 
-std::string Sandbox::open_libraries() {
+Status Sandbox::open_libraries() {
   lua_pushcfunction(L_, open_sandbox);
   return call(0, 0);
 }
@@ -531,7 +536,7 @@ std::string Sandbox::failure_message(int status) {
   return location() + ": error object is a " + lua_typename(L_, lua_type(L_, -1));
 }
 
-std::string Sandbox::call(int arguments, int results) {
+Status Sandbox::call(int arguments, int results) {
   instructions_ = 0;
   current_line_ = 0;
   fatal_ = Fatal::none;
@@ -549,9 +554,9 @@ std::string Sandbox::call(int arguments, int results) {
     if (handler) lua_remove(L_, handler);
     return {};
   }
-  std::string message = failure_message(status);
+  Error failure = located_error(failure_message(status));
   lua_settop(L_, base);
-  return message;
+  return failure;
 }
 
 namespace {
@@ -582,11 +587,11 @@ struct LineByLine {
 
 }  // namespace
 
-std::string Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
+Status Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
   const std::string name = chunk_name.empty() ? chunk_name_ : std::string(chunk_name);
   // Every precompiled chunk starts with LUA_SIGNATURE ("\x1bLua"); text never does.
   if (!text.empty() && text.front() == LUA_SIGNATURE[0]) {
-    return name + ": bytecode is refused (a script is Lua source text)";
+    return error(name, "bytecode is refused (a script is Lua source text)");
   }
   memory_.refused = false;
   const std::string source_name = "@" + name;
@@ -601,7 +606,7 @@ std::string Sandbox::run_chunk(std::string_view text, std::string_view chunk_nam
     lua_pop(L_, 1);
     if (message.rfind(name + ":", 0) != 0)
       message = name + ":" + std::to_string(reader.lines_given) + ": " + message;
-    return message;
+    return located_error(message);
   }
   return call(0, 0);
 }

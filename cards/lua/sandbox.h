@@ -28,6 +28,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
+
 struct lua_State;
 struct lua_Debug;
 
@@ -41,10 +43,9 @@ struct SandboxLimits {
 
 class Sandbox {
  public:
-  // Nullptr when even an empty state does not fit in the memory cap; `error` says so.
-  // `chunk_name` is what messages start with ("cards/profiles/applet.lua").
-  static std::unique_ptr<Sandbox> create(const SandboxLimits& limits, std::string chunk_name,
-                                         std::string& error);
+  // An Error when even an empty state does not fit in the memory cap. `chunk_name` is where
+  // failures are ("cards/profiles/applet.lua").
+  static Expected<std::unique_ptr<Sandbox>> create(const SandboxLimits& limits, std::string chunk_name);
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
@@ -63,16 +64,16 @@ class Sandbox {
   // Failure messages end with a Lua traceback (cases want one; a card's log does not).
   void set_tracebacks(bool on) { tracebacks_ = on; }
 
-  // Compiles `text` (source only: bytecode is refused) and runs it as one call. Empty on
-  // success, else a message naming the chunk and line. `chunk_name` names a helper chunk
-  // (a prelude) run in the same state; by default the chunk is the sandbox's own.
-  std::string run_chunk(std::string_view text, std::string_view chunk_name = {});
+  // Compiles `text` (source only: bytecode is refused) and runs it as one call. On failure
+  // the Error's where is the chunk and line ("cards/x.lua:12"). `chunk_name` names a helper
+  // chunk (a prelude) run in the same state; by default the chunk is the sandbox's own.
+  Status run_chunk(std::string_view text, std::string_view chunk_name = {});
 
   // Calls the function under its `arguments` on top of the stack in protected mode, with a
   // fresh instruction budget and deadline. On success `results` values are left on the stack
-  // (the caller pops them) and the answer is empty; on failure nothing is left and the
-  // answer is the message, "chunk:line: what happened".
-  std::string call(int arguments, int results);
+  // (the caller pops them); on failure nothing is left and the Error says where ("chunk:line")
+  // and what happened (with a traceback when tracebacks are on).
+  Status call(int arguments, int results);
 
   // The line of the sandbox's own chunk last executed (0 before any), for messages about
   // its results; lines of helper chunks do not count.
@@ -143,7 +144,7 @@ class Sandbox {
 
  private:
   Sandbox(const SandboxLimits& limits, std::string chunk_name);
-  std::string open_libraries();
+  Status open_libraries();
   std::string failure_message(int status);
   std::string location() const;
 

@@ -19,10 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto loaded = load_lua_card_text(text, "fuzz/card.lua", options);
   if (!loaded) {
-    READERLAB_FUZZ_CHECK(!loaded.error.empty());
+    READERLAB_FUZZ_CHECK(!loaded.error().message().empty());
     return 0;
   }
-  LuaCard& card = *loaded.card;
+  LuaCard& card = *loaded.value();
   (void)card.name();
   (void)card.description();
   if (!card.reset(ResetKind::cold)) return 0;

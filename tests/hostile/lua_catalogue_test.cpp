@@ -156,12 +156,12 @@ TEST_CASE("hostile Lua cards fail alone with file and line, and the card beside 
     auto reader = reader_beside_t1_fs();
     auto loaded = cards::load_lua_card_text(entry.text, kFile);
     if (entry.fails == Fails::at_load) {
-      CHECK_FALSE(loaded.card);
-      check_message(loaded.error, entry.message);
+      REQUIRE_FALSE(loaded);
+      check_message(loaded.error().message(), entry.message);
     } else {
-      REQUIRE(loaded.card);
-      cards::LuaCard* card = loaded.card.get();
-      reader->insert(std::move(loaded.card), 0);
+      REQUIRE(loaded);
+      cards::LuaCard* card = loaded.value().get();
+      reader->insert(std::move(loaded).value(), 0);
       const Bytes atr = reader->handle_message(command(ccid::Command::icc_power_on, 1));
       if (entry.fails == Fails::at_reset) {
         // No ATR: the reader saw a mute card (CCID 6.2.6 ICC_MUTE).
@@ -180,9 +180,9 @@ TEST_CASE("hostile Lua cards fail alone with file and line, and the card beside 
     check_slot_serves(*reader, 1, "t1-fs", 0x50);
     // A good card loads and answers right after.
     auto good = cards::load_lua_card_text("name = 'good'\natr = '3B 00'\n", kFile);
-    REQUIRE(good.card);
-    REQUIRE(good.card->reset(cards::ResetKind::cold).has_value());
-    const auto echo = good.card->transmit_apdu(bytes_of("80 10 00 00 01 AA 00"));
+    REQUIRE(good);
+    REQUIRE(good.value()->reset(cards::ResetKind::cold).has_value());
+    const auto echo = good.value()->transmit_apdu(bytes_of("80 10 00 00 01 AA 00"));
     CHECK(to_hex(echo.data) == "AA 90 00");
   }
 }

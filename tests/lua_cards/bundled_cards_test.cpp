@@ -16,9 +16,9 @@ std::unique_ptr<LuaCard> bundled(std::string_view name, std::vector<std::string>
   LuaCardOptions options;
   if (log) options.logger = [log](const std::string& line) { log->push_back(line); };
   auto loaded = load_lua_card(*path, options);
-  INFO(loaded.error);
-  REQUIRE(loaded.card);
-  return std::move(loaded.card);
+  INFO((loaded ? std::string() : loaded.error().message()));
+  REQUIRE(loaded);
+  return std::move(loaded).value();
 }
 
 constexpr const char* kSelectWallet = "00 A4 04 00 0B F0 72 65 61 64 65 72 6C 61 62 20 00";

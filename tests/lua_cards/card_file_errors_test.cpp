@@ -152,14 +152,14 @@ TEST_CASE("a runtime error while the card file runs names the file and the line"
 
 TEST_CASE("a missing or oversized card file is named in the error") {
   auto loaded = load_lua_card("/nonexistent/dir/card.lua");
-  CHECK_FALSE(loaded.card);
-  CHECK(loaded.error.rfind("/nonexistent/dir/card.lua: cannot read the card file", 0) == 0);
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().message().rfind("/nonexistent/dir/card.lua: cannot read the card file", 0) == 0);
 }
 
 TEST_CASE("a card without a name is named after its file") {
   auto loaded = load_lua_card_text("atr = '3B 00'", "some/dir/my-card.lua");
-  REQUIRE(loaded.card);
-  CHECK(loaded.card->name() == "my-card");
+  REQUIRE(loaded);
+  CHECK(loaded.value()->name() == "my-card");
 }
 
 TEST_CASE("a declared card: ATR, protocols, files, PIN, data objects reach the built-in card") {

@@ -96,13 +96,13 @@ TEST_CASE("fuzz: 5000 random byte strings and mutated card files to the loader")
       }
     }
     auto result = load_lua_card_text(text, "fuzz.lua", fuzz_options());
-    if (result.card) {
+    if (result) {
       ++loaded;
       // Whatever loaded must survive a session.
-      if (result.card->reset(ResetKind::cold)) result.card->transmit_apdu(hex("00 A4 00 00 02 3F 00"));
+      if (result.value()->reset(ResetKind::cold)) result.value()->transmit_apdu(hex("00 A4 00 00 02 3F 00"));
     } else {
-      CHECK_FALSE(result.error.empty());
-      CHECK(result.error.rfind("fuzz.lua", 0) == 0);
+      CHECK_FALSE(result.error().message().empty());
+      CHECK(result.error().message().rfind("fuzz.lua", 0) == 0);
     }
   }
   CHECK(loaded > 0);  // some mutations are harmless
@@ -113,8 +113,8 @@ TEST_CASE("fuzz: 2000 random APDUs to each bundled Lua card") {
     CAPTURE(name);
     std::mt19937 random(7);
     auto loaded = load_lua_card(*find_lua_card(name));
-    REQUIRE(loaded.card);
-    auto& card = *loaded.card;
+    REQUIRE(loaded);
+    auto& card = *loaded.value();
     REQUIRE(card.reset(ResetKind::cold));
     for (int i = 0; i < 2000; ++i) {
       Bytes command(std::uniform_int_distribution<std::size_t>(0, 270)(random));

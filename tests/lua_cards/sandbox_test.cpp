@@ -218,10 +218,10 @@ TEST_CASE("print and card.log write to the card's log - a throwing logger change
   LuaCardOptions throwing;
   throwing.logger = [](const std::string&) { throw std::runtime_error("logger down"); };
   auto loud = load_lua_card_text(handler_card("  print('x')\n  error('then fail')"), kChunk, throwing);
-  REQUIRE(loud.card);
-  REQUIRE(loud.card->reset(ResetKind::cold));
-  CHECK(loud.card->transmit_apdu(hex("00 00 00 00")).status == CardStatus::mute);
-  CHECK(loud.card->last_error() == "cards/test.lua:5: then fail");
+  REQUIRE(loud);
+  REQUIRE(loud.value()->reset(ResetKind::cold));
+  CHECK(loud.value()->transmit_apdu(hex("00 00 00 00")).status == CardStatus::mute);
+  CHECK(loud.value()->last_error() == "cards/test.lua:5: then fail");
 }
 
 TEST_CASE("hook arguments are checked - a bad one is a script error") {
@@ -336,11 +336,11 @@ TEST_CASE("a memory cap too small for the libraries is a load error, not a crash
     LuaCardOptions options;
     options.memory_limit = limit;
     auto loaded = load_lua_card_text("atr = '3B 00'", kChunk, options);
-    if (loaded.card) continue;
+    if (loaded) continue;
     ++refused;
-    INFO("error: ", loaded.error);
-    CHECK(loaded.error.rfind("cards/test.lua", 0) == 0);
-    CHECK(loaded.error.find("memory cap") != std::string::npos);
+    INFO("error: ", loaded.error().message());
+    CHECK(loaded.error().message().rfind("cards/test.lua", 0) == 0);
+    CHECK(loaded.error().message().find("memory cap") != std::string::npos);
   }
   CHECK(refused > 0);
 }
@@ -362,7 +362,7 @@ end
 )lua";
   auto loaded = readerlab::cards::load_lua_card_text(script, "patterns.lua");
   REQUIRE(loaded);
-  auto& card = *loaded.card;
+  auto& card = *loaded.value();
   REQUIRE(card.reset(readerlab::cards::ResetKind::cold));
   CHECK(card.transmit_apdu(std::vector<std::uint8_t>{0x00, 0x03, 0x00, 0x00}).data ==
         std::vector<std::uint8_t>{0x90, 0x00});

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../support/hex.h"
 #include "cards/apdu/apdu.h"
 #include "cards/lua/card_file.h"
 #include "cards/lua/lua_card.h"
@@ -15,15 +16,10 @@ namespace readerlab::cards::test_lua {
 
 inline constexpr const char* kChunk = "cards/test.lua";
 
-inline Bytes hex(std::string_view text) {
-  auto bytes = lua::parse_hex(text);
-  REQUIRE_MESSAGE(bytes.has_value(), "bad hex in a test: ", text);
-  return *bytes;
-}
+inline Bytes hex(std::string_view text) { return test::hex(text); }
 
-inline std::string to_hex(const Bytes& bytes) {
-  return lua::to_hex(bytes);
-}
+// Without separators, as a card script's hex.encode writes them.
+inline std::string to_hex(const Bytes& bytes) { return readerlab::to_hex(bytes); }
 
 // A test of the instruction budget gives the wall clock room: a loaded machine must not turn
 // the budget's failure into the deadline's.
@@ -45,16 +41,16 @@ inline std::unique_ptr<LuaCard> load_ok(std::string_view text, std::vector<std::
                                         LuaCardOptions options = {}) {
   if (log) options.logger = [log](const std::string& line) { log->push_back(line); };
   auto loaded = load_lua_card_text(text, kChunk, std::move(options));
-  INFO("load error: ", loaded.error);
-  REQUIRE(loaded.card);
-  return std::move(loaded.card);
+  INFO("load error: ", (loaded ? std::string() : loaded.error().message()));
+  REQUIRE(loaded);
+  return std::move(loaded).value();
 }
 
 inline std::string load_error(std::string_view text, LuaCardOptions options = {}) {
   auto loaded = load_lua_card_text(text, kChunk, std::move(options));
-  CHECK_FALSE(loaded.card);
-  CHECK_FALSE(loaded.error.empty());
-  return loaded.error;
+  REQUIRE_FALSE(loaded);
+  CHECK_FALSE(loaded.error().message().empty());
+  return loaded.error().message();
 }
 
 // The response (data and SW) of an exchange that the card answers.
