@@ -112,10 +112,9 @@ int serve_command(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const bool has_value = i + 1 < args.size();
     if (args[i] == "--listen" && has_value) {
-      std::string error;
-      auto address = usbredir::parse_socket_address(args[++i], &error);
+      auto address = usbredir::parse_socket_address(args[++i]);
       if (!address) {
-        std::cerr << "readerlab serve: " << error << "\n";
+        std::cerr << "readerlab serve: " << address.error().message() << "\n";
         return 2;
       }
       options.addresses.push_back(*address);

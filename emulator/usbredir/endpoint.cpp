@@ -10,29 +10,28 @@ std::string SocketAddress::to_string() const {
   return host + ":" + std::to_string(port);
 }
 
-std::optional<SocketAddress> parse_socket_address(const std::string& text, std::string* error) {
-  auto fail = [&](const char* why) -> std::optional<SocketAddress> {
-    if (error) *error = std::string("bad socket address '") + text + "': " + why;
-    return std::nullopt;
+Expected<SocketAddress> parse_socket_address(std::string_view text) {
+  auto fail = [&](const char* why) -> Expected<SocketAddress> {
+    return error("socket address '" + std::string(text) + "'", why);
   };
   SocketAddress address;
   if (text.rfind("unix:", 0) == 0) {
     address.is_unix = true;
-    address.path = text.substr(5);
+    address.path = std::string(text.substr(5));
     if (address.path.empty()) return fail("empty unix socket path");
     if (address.path.size() >= 108) return fail("unix socket path longer than 107 bytes");
     return address;
   }
-  std::string host, port;
+  std::string_view host, port;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
       return fail("expected [IPv6]:PORT");
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
-    if (colon == std::string::npos) return fail("expected HOST:PORT or unix:PATH");
+    if (colon == std::string_view::npos) return fail("expected HOST:PORT or unix:PATH");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
@@ -40,7 +39,7 @@ std::optional<SocketAddress> parse_socket_address(const std::string& text, std::
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc{} || end != port.data() + port.size() || value > 65535) return fail("port is not 0..65535");
-  address.host = host;
+  address.host = std::string(host);
   address.port = static_cast<unsigned short>(value);
   return address;
 }

@@ -4,8 +4,10 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <optional>
 #include <string>
+#include <string_view>
+
+#include "base/error.h"
 
 namespace readerlab::usbredir {
 
@@ -18,8 +20,9 @@ struct SocketAddress {
   std::string to_string() const;
 };
 
-// Parses "unix:/path", "127.0.0.1:5555" or "[::1]:5555"; nullopt with a reason on failure.
-std::optional<SocketAddress> parse_socket_address(const std::string& text, std::string* error = nullptr);
+// Parses "unix:/path", "127.0.0.1:5555" or "[::1]:5555". An Error names the address
+// ("socket address 'nohost'") and what is wrong with it.
+Expected<SocketAddress> parse_socket_address(std::string_view text);
 
 using Socket = boost::asio::generic::stream_protocol::socket;
 

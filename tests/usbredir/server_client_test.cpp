@@ -333,12 +333,15 @@ TEST_CASE("socket addresses parse as the command line spells them") {
   REQUIRE(v6.has_value());
   CHECK(v6->host == "::1");
   CHECK(v6->to_string() == "[::1]:7");
-  std::string why;
-  CHECK_FALSE(parse_socket_address("127.0.0.1:70000", &why).has_value());
-  CHECK(why.find("70000") != std::string::npos);
-  CHECK_FALSE(parse_socket_address("nohost", &why).has_value());
-  CHECK_FALSE(parse_socket_address("unix:", &why).has_value());
-  CHECK_FALSE(parse_socket_address("unix:/" + std::string(120, 'a'), &why).has_value());
+  const auto out_of_range = parse_socket_address("127.0.0.1:70000");
+  REQUIRE_FALSE(out_of_range.has_value());
+  CHECK(out_of_range.error().where == "socket address '127.0.0.1:70000'");
+  CHECK(out_of_range.error().what == "port is not 0..65535");
+  const auto no_host = parse_socket_address("nohost");
+  REQUIRE_FALSE(no_host.has_value());
+  CHECK(no_host.error().message() == "socket address 'nohost': expected HOST:PORT or unix:PATH");
+  CHECK_FALSE(parse_socket_address("unix:").has_value());
+  CHECK_FALSE(parse_socket_address("unix:/" + std::string(120, 'a')).has_value());
 }
 
 }  // namespace readerlab::usbredir
