@@ -91,89 +91,123 @@ struct ParseOutcome {
   std::optional<Atr> structure;  // filled whenever every byte up to TCK was well formed
 };
 
-ParseOutcome parse_structure(std::span<const std::uint8_t> bytes) {
-  ParseOutcome outcome;
-  auto fail = [&](AtrError error, std::size_t offset) {
-    outcome.result.error = error;
-    outcome.result.offset = offset;
-    return outcome;
-  };
-  if (bytes.empty()) return fail(AtrError::empty, 0);
-  if (bytes[0] != kDirectConventionTs && bytes[0] != kInverseConventionTs) {
-    return fail(AtrError::bad_ts, 0);
-  }
+// The characters after TS, one at a time. Length is checked before availability: a structure
+// that cannot fit in 33 bytes is the more useful diagnosis than "truncated" when both apply at
+// the same offset.
+class AtrCursor {
+ public:
+  explicit AtrCursor(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
 
-  Atr atr;
-  atr.inverse_convention = bytes[0] == kInverseConventionTs;
-  std::size_t position = 1;
-  // Length is checked before availability: a structure that cannot fit in 33 bytes is the
-  // more useful diagnosis than "truncated" when both apply at the same offset.
-  auto next = [&](std::uint8_t& value) -> AtrError {
-    if (position >= kMaxAtrLength) return AtrError::too_long;
-    if (position >= bytes.size()) return AtrError::truncated;
-    value = bytes[position++];
+  AtrError next(std::uint8_t& value) {
+    if (position_ >= kMaxAtrLength) return AtrError::too_long;
+    if (position_ >= bytes_.size()) return AtrError::truncated;
+    value = bytes_[position_++];
     return AtrError::none;
-  };
+  }
+  std::size_t position() const { return position_; }
+  std::span<const std::uint8_t> bytes() const { return bytes_; }
 
+ private:
+  std::span<const std::uint8_t> bytes_;
+  std::size_t position_ = 1;  // after TS
+};
+
+// Where reading stopped and why; `error` none when it did not.
+struct AtrStop {
+  AtrError error = AtrError::none;
+  std::size_t offset = 0;
+};
+
+// One group TAi TBi TCi TDi as `indicator` (T0 or the previous TD) announces it, ISO 7816-3 8.2.3.
+AtrStop read_group(AtrCursor& cursor, std::uint8_t indicator, std::size_t group_number, InterfaceGroup& group) {
+  std::uint8_t value = 0;
+  if (indicator & kPresenceTa) {
+    const std::size_t offset = cursor.position();
+    if (auto error = cursor.next(value); error != AtrError::none) return {error, cursor.position()};
+    if (group_number == 1 && fi_di_is_rfu(value)) return {AtrError::rfu_fi_di, offset};
+    group.ta = value;
+  }
+  if (indicator & kPresenceTb) {
+    if (auto error = cursor.next(value); error != AtrError::none) return {error, cursor.position()};
+    group.tb = value;
+  }
+  if (indicator & kPresenceTc) {
+    if (auto error = cursor.next(value); error != AtrError::none) return {error, cursor.position()};
+    group.tc = value;
+  }
+  if (indicator & kPresenceTd) {
+    if (auto error = cursor.next(value); error != AtrError::none) return {error, cursor.position()};
+    group.td = value;
+  }
+  return {};
+}
+
+// T0, the interface groups and the historical bytes.
+AtrStop read_body(AtrCursor& cursor, Atr& atr) {
   std::uint8_t indicator = 0;
-  if (auto error = next(indicator); error != AtrError::none) return fail(error, position);
+  if (auto error = cursor.next(indicator); error != AtrError::none) return {error, cursor.position()};
   atr.t0 = indicator;
-
   // Each indicator (T0, then TDi) announces the next group by its high nibble.
   bool more_groups = true;
   while (more_groups) {
     InterfaceGroup group;
-    const std::size_t group_number = atr.groups.size() + 1;
-    std::uint8_t value = 0;
-    if (indicator & kPresenceTa) {
-      const std::size_t offset = position;
-      if (auto error = next(value); error != AtrError::none) return fail(error, position);
-      if (group_number == 1 && fi_di_is_rfu(value)) return fail(AtrError::rfu_fi_di, offset);
-      group.ta = value;
+    if (auto stop = read_group(cursor, indicator, atr.groups.size() + 1, group); stop.error != AtrError::none) {
+      return stop;
     }
-    if (indicator & kPresenceTb) {
-      if (auto error = next(value); error != AtrError::none) return fail(error, position);
-      group.tb = value;
-    }
-    if (indicator & kPresenceTc) {
-      if (auto error = next(value); error != AtrError::none) return fail(error, position);
-      group.tc = value;
-    }
-    more_groups = (indicator & kPresenceTd) != 0;
-    if (more_groups) {
-      if (auto error = next(value); error != AtrError::none) return fail(error, position);
-      group.td = value;
-      indicator = value;
-    }
+    more_groups = group.td.has_value();
+    if (group.td) indicator = *group.td;
     // T0 or a TDi announcing no further bytes leaves an empty group: it is not kept, so
     // `groups` lists exactly the groups that carry bytes.
     if (group.ta || group.tb || group.tc || group.td) atr.groups.push_back(group);
   }
-
   const std::size_t historical_count = atr.t0 & 0x0F;
   for (std::size_t i = 0; i < historical_count; ++i) {
     std::uint8_t value = 0;
-    if (auto error = next(value); error != AtrError::none) return fail(error, position);
+    if (auto error = cursor.next(value); error != AtrError::none) return {error, cursor.position()};
     atr.historical.push_back(value);
   }
+  return {};
+}
 
-  if (tck_required(atr.groups)) {
-    if (position >= kMaxAtrLength) return fail(AtrError::too_long, position);
-    if (position >= bytes.size()) {
-      outcome.structure = atr;
-      return fail(AtrError::missing_tck, position);
-    }
-    const std::size_t tck_offset = position;
-    atr.tck = bytes[position++];
+// TCK when a protocol other than T=0 is indicated (ISO 7816-3 8.2.5); `outcome.structure` is
+// set once everything before TCK was read.
+AtrStop read_tck(AtrCursor& cursor, Atr& atr, ParseOutcome& outcome) {
+  if (!tck_required(atr.groups)) {
     outcome.structure = atr;
-    std::uint8_t check = 0;
-    for (std::size_t i = 1; i < position; ++i) check ^= bytes[i];  // T0..TCK, ISO 7816-3 8.2.5
-    if (check != 0) return fail(AtrError::wrong_tck, tck_offset);
-  } else {
-    outcome.structure = atr;
+    return {};
   }
+  if (cursor.position() >= kMaxAtrLength) return {AtrError::too_long, cursor.position()};
+  if (cursor.position() >= cursor.bytes().size()) {
+    outcome.structure = atr;
+    return {AtrError::missing_tck, cursor.position()};
+  }
+  const std::size_t tck_offset = cursor.position();
+  std::uint8_t tck = 0;
+  (void)cursor.next(tck);
+  atr.tck = tck;
+  outcome.structure = atr;
+  std::uint8_t check = 0;
+  for (std::size_t i = 1; i < cursor.position(); ++i) check ^= cursor.bytes()[i];  // T0..TCK, ISO 7816-3 8.2.5
+  if (check != 0) return {AtrError::wrong_tck, tck_offset};
+  return {};
+}
 
-  if (position < bytes.size()) return fail(AtrError::trailing_bytes, position);
+ParseOutcome parse_structure(std::span<const std::uint8_t> bytes) {
+  ParseOutcome outcome;
+  auto fail = [&](AtrStop stop) {
+    outcome.result.error = stop.error;
+    outcome.result.offset = stop.offset;
+    return outcome;
+  };
+  if (bytes.empty()) return fail({AtrError::empty, 0});
+  if (bytes[0] != kDirectConventionTs && bytes[0] != kInverseConventionTs) return fail({AtrError::bad_ts, 0});
+
+  Atr atr;
+  atr.inverse_convention = bytes[0] == kInverseConventionTs;
+  AtrCursor cursor(bytes);
+  if (auto stop = read_body(cursor, atr); stop.error != AtrError::none) return fail(stop);
+  if (auto stop = read_tck(cursor, atr, outcome); stop.error != AtrError::none) return fail(stop);
+  if (cursor.position() < bytes.size()) return fail({AtrError::trailing_bytes, cursor.position()});
 
   outcome.result.atr = std::move(atr);
   return outcome;

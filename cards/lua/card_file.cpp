@@ -296,52 +296,44 @@ FileStructure structure_of(Reader& reader, const Field& field) {
   reader.fail(field, "'" + name + "' is not transparent, linear_fixed, linear_variable or cyclic");
 }
 
-ElementaryFile read_ef(Reader& reader, const Field& field, int index) {
-  reader.table(field, {"fid", "sfi", "structure", "contents", "text", "size", "fill", "records",
-                       "record_size", "max_records", "read_needs_pin", "update_needs_pin"});
-  ElementaryFile ef;
-  auto fid = reader.member_value(index, "fid", field, [&](const Field& f) { return reader.fid(f); });
-  if (!fid) reader.fail(reader.member(field, "fid"), "missing (every EF has a FID)");
-  ef.fid = *fid;
-  ef.sfi = reader.member_value(index, "sfi", field, [&](const Field& f) {
-    return static_cast<std::uint8_t>(reader.integer(f, 1, kMaxSfi));
-  });
-  ef.structure =
-      reader.member_value(index, "structure", field, [&](const Field& f) { return structure_of(reader, f); })
-          .value_or(FileStructure::transparent);
-  ef.read_needs_pin =
-      reader.member_value(index, "read_needs_pin", field, [&](const Field& f) { return reader.boolean(f); })
-          .value_or(false);
-  ef.update_needs_pin =
-      reader.member_value(index, "update_needs_pin", field, [&](const Field& f) { return reader.boolean(f); })
-          .value_or(false);
+// The fields of a transparent EF, read (and checked) whatever the EF's structure.
+struct TransparentFields {
+  std::optional<Bytes> contents, text;
+  std::optional<std::size_t> size;
+  std::optional<std::uint8_t> fill;
+};
 
-  const auto contents = reader.member_value(
+TransparentFields read_transparent_fields(Reader& reader, const Field& field, int index) {
+  TransparentFields fields;
+  fields.contents = reader.member_value(
       index, "contents", field, [&](const Field& f) { return reader.hex(f, 0, kMaxTransparentBytes); });
-  const auto text = reader.member_value(
+  fields.text = reader.member_value(
       index, "text", field, [&](const Field& f) { return reader.text_bytes(f, kMaxTransparentBytes); });
-  const auto size = reader.member_value(index, "size", field, [&](const Field& f) {
+  fields.size = reader.member_value(index, "size", field, [&](const Field& f) {
     return static_cast<std::size_t>(reader.integer(f, 0, static_cast<lua_Integer>(kMaxTransparentBytes)));
   });
-  const auto fill = reader.member_value(index, "fill", field, [&](const Field& f) { return reader.byte(f); });
+  fields.fill = reader.member_value(index, "fill", field, [&](const Field& f) { return reader.byte(f); });
+  return fields;
+}
 
-  if (ef.structure == FileStructure::transparent) {
-    for (const char* key : {"records", "record_size", "max_records"}) {
-      if (reader.push(index, key) != LUA_TNIL) reader.fail(reader.member(field, key), "only for record EFs");
-      lua_pop(reader.state(), 1);
-    }
-    if (contents && text) reader.fail(reader.member(field, "text"), "give contents (hex) or text, not both");
-    ef.contents = contents ? *contents : text ? *text : Bytes{};
-    if (size) {
-      if (ef.contents.size() > *size) {
-        reader.fail(reader.member(field, "size"),
-                    "smaller than the " + std::to_string(ef.contents.size()) + " bytes of contents");
-      }
-      ef.contents.resize(*size, fill.value_or(0));
-    }
-    return ef;
+void read_transparent(Reader& reader, const Field& field, int index, const TransparentFields& fields,
+                      ElementaryFile& ef) {
+  for (const char* key : {"records", "record_size", "max_records"}) {
+    if (reader.push(index, key) != LUA_TNIL) reader.fail(reader.member(field, key), "only for record EFs");
+    lua_pop(reader.state(), 1);
   }
+  if (fields.contents && fields.text) reader.fail(reader.member(field, "text"), "give contents (hex) or text, not both");
+  ef.contents = fields.contents ? *fields.contents : fields.text ? *fields.text : Bytes{};
+  if (fields.size) {
+    if (ef.contents.size() > *fields.size) {
+      reader.fail(reader.member(field, "size"),
+                  "smaller than the " + std::to_string(ef.contents.size()) + " bytes of contents");
+    }
+    ef.contents.resize(*fields.size, fields.fill.value_or(0));
+  }
+}
 
+void read_records(Reader& reader, const Field& field, int index, ElementaryFile& ef) {
   for (const char* key : {"contents", "text", "size", "fill"}) {
     if (reader.push(index, key) != LUA_TNIL)
       reader.fail(reader.member(field, key), "only for transparent EFs");
@@ -384,6 +376,33 @@ ElementaryFile read_ef(Reader& reader, const Field& field, int index) {
                 "fewer than the " + std::to_string(ef.records.size()) + " records given");
   }
   ef.max_records = max_records.value_or(ef.records.size());
+}
+
+ElementaryFile read_ef(Reader& reader, const Field& field, int index) {
+  reader.table(field, {"fid", "sfi", "structure", "contents", "text", "size", "fill", "records",
+                       "record_size", "max_records", "read_needs_pin", "update_needs_pin"});
+  ElementaryFile ef;
+  auto fid = reader.member_value(index, "fid", field, [&](const Field& f) { return reader.fid(f); });
+  if (!fid) reader.fail(reader.member(field, "fid"), "missing (every EF has a FID)");
+  ef.fid = *fid;
+  ef.sfi = reader.member_value(index, "sfi", field, [&](const Field& f) {
+    return static_cast<std::uint8_t>(reader.integer(f, 1, kMaxSfi));
+  });
+  ef.structure =
+      reader.member_value(index, "structure", field, [&](const Field& f) { return structure_of(reader, f); })
+          .value_or(FileStructure::transparent);
+  ef.read_needs_pin =
+      reader.member_value(index, "read_needs_pin", field, [&](const Field& f) { return reader.boolean(f); })
+          .value_or(false);
+  ef.update_needs_pin =
+      reader.member_value(index, "update_needs_pin", field, [&](const Field& f) { return reader.boolean(f); })
+          .value_or(false);
+  const TransparentFields fields = read_transparent_fields(reader, field, index);
+  if (ef.structure == FileStructure::transparent) {
+    read_transparent(reader, field, index, fields, ef);
+  } else {
+    read_records(reader, field, index, ef);
+  }
   return ef;
 }
 

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "cards/lua/lua_card.h"
+
 using readerlab::scenarios::LuaSandbox;
 using namespace std::chrono_literals;
 
@@ -45,6 +47,32 @@ TEST_CASE("an endless loop stops at the time budget") {
   CHECK(error.find("loop.lua:1: the time budget of 200 ms is spent") == 0);
   // The state is still usable afterwards.
   CHECK(sandbox.run("local a = 1 + 1", "after.lua", 1s).empty());
+}
+
+TEST_CASE("a case starts with the limits a card has: the same memory cap and instruction budget") {
+  const readerlab::cards::LuaCardOptions card;
+  LuaSandbox sandbox;
+  CHECK(sandbox.sandbox().limits().memory_bytes == card.memory_limit);
+  CHECK(sandbox.sandbox().limits().instructions_per_call == card.instruction_budget);
+  // With the clock far away, the instruction budget is what stops an endless loop.
+  const auto error = sandbox.run("local n = 0\nwhile true do n = n + 1 end", "cases/spin.lua", 10min);
+  CHECK(error.find("cases/spin.lua:2: the instruction budget of 10000000 per call is spent") == 0);
+  // The memory cap holds for the whole state, and the state stays usable after it.
+  const auto big = sandbox.run("local s = string.rep('x', 16 * 1024 * 1024)", "cases/big.lua", 10s);
+  CHECK(big.find("cases/big.lua:1: the memory cap of 8388608 bytes is reached") == 0);
+  CHECK(sandbox.run("local a = 1 + 1", "after.lua", 1s).empty());
+}
+
+TEST_CASE("a case's pattern that could backtrack for ages fails the case; cheap patterns run") {
+  LuaSandbox sandbox;
+  const auto costly = sandbox.run("local subject = string.rep('a', 200)\nreturn string.find(subject, 'a-a-a-a-b')",
+                                  "cases/patterns.lua", 10s);
+  CHECK(costly.find("cases/patterns.lua:2:") == 0);
+  CHECK(costly.find("too costly") != std::string::npos);
+  CHECK(sandbox.run("assert(string.match('abc123', '%a+(%d+)') == '123')\n"
+                    "assert(string.find('readerlab case', 'case', 1, true) == 11)",
+                    "cases/cheap.lua", 10s)
+            .empty());
 }
 
 TEST_CASE("JSON and Lua tables convert both ways") {
