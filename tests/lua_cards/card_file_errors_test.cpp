@@ -220,3 +220,19 @@ TEST_CASE("a mute card answers no ATR unless on_reset gives one") {
   CHECK(to_hex(*atr) == "3B00");
   CHECK(exchange(*waking, "00 C0 00 00 00") == "6985");  // GET RESPONSE with nothing pending
 }
+
+TEST_CASE("a card's load error keeps where (file, line, field) apart from what is wrong there") {
+  auto wrong_field = load_lua_card_text("name = 'x'\natr = '3B ZZ'\n", kChunk);
+  REQUIRE_FALSE(wrong_field);
+  CHECK(wrong_field.error().where == "cards/test.lua:2: field 'atr'");
+  CHECK(wrong_field.error().what == "not hex (pairs of digits 0-9 A-F, spaces allowed)");
+
+  auto raising = load_lua_card_text("name = 'x'\nerror('the card file gives up')\n", kChunk);
+  REQUIRE_FALSE(raising);
+  CHECK(raising.error().where == "cards/test.lua:2");
+  CHECK(raising.error().what == "the card file gives up");
+
+  auto missing = load_lua_card("/nonexistent/dir/card.lua");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().where == "/nonexistent/dir/card.lua");
+}
