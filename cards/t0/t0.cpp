@@ -194,24 +194,30 @@ std::string to_string(Error error) {
   return "unknown T=0 error";
 }
 
+namespace {
+
+// Why a TPDU cannot go on the line, or none: a 5-byte header, then no data or exactly P3
+// bytes, and an INS that is not a procedure byte (ISO 7816-3 10.3.2).
+Error check_tpdu(std::span<const std::uint8_t> tpdu) {
+  if (tpdu.size() < kHeaderSize) return Error::malformed_command;
+  const auto outgoing = tpdu.subspan(kHeaderSize);
+  if (!outgoing.empty() && outgoing.size() != tpdu[4]) return Error::malformed_command;
+  if (invalid_ins(tpdu[1])) return Error::invalid_ins;
+  return Error::none;
+}
+
+}  // namespace
+
 Result InterfaceSide::transmit_tpdu(std::span<const std::uint8_t> tpdu, CardSide& card) {
   Result result;
   result.tpdus = 1;
-  if (tpdu.size() < kHeaderSize) {
-    result.error = Error::malformed_command;
+  if (const Error refused = check_tpdu(tpdu); refused != Error::none) {
+    result.error = refused;
     return result;
   }
   const std::uint8_t ins = tpdu[1];
   const std::uint8_t p3 = tpdu[4];
   const auto outgoing = tpdu.subspan(kHeaderSize);
-  if (!outgoing.empty() && outgoing.size() != p3) {
-    result.error = Error::malformed_command;
-    return result;
-  }
-  if (invalid_ins(ins)) {
-    result.error = Error::invalid_ins;
-    return result;
-  }
   const bool sending = !outgoing.empty();
   const std::size_t expected_in = sending ? 0 : (p3 == 0 ? kMaxP3Data : p3);
   std::size_t sent = 0;
@@ -267,6 +273,76 @@ Result InterfaceSide::transmit_tpdu(std::span<const std::uint8_t> tpdu, CardSide
   }
 }
 
+namespace {
+
+// The first TPDU of a command APDU, ISO 7816-3 12.2: P3 = Lc for cases 3 and 4, P3 = Le for
+// case 2 (00 for 256, and for more, then GET RESPONSE), P3 = 00 for case 1.
+Bytes first_tpdu(const CommandApdu& command) {
+  Bytes tpdu = {command.cla, command.ins, command.p1, command.p2, 0x00};
+  if (!command.data.empty()) {
+    tpdu[4] = static_cast<std::uint8_t>(command.data.size());
+    tpdu.insert(tpdu.end(), command.data.begin(), command.data.end());
+  } else if (command.ne) {
+    tpdu[4] = static_cast<std::uint8_t>(*command.ne >= kMaxP3Data ? 0 : *command.ne);
+  }
+  return tpdu;
+}
+
+// The TPDUs of one APDU, their NULL bytes and their number added up in `total`.
+struct TpduRunner {
+  InterfaceSide& side;
+  CardSide& card;
+  Result& total;
+
+  Result operator()(const Bytes& tpdu) const {
+    Result step = side.transmit_tpdu(tpdu, card);
+    total.null_bytes += step.null_bytes;
+    total.tpdus += step.tpdus;
+    return step;
+  }
+  // The TPDU, issued again with P3 = xx when the card answers 6Cxx (wrong Le, ISO 7816-3 12.2.2).
+  Result with_exact_length(Bytes& tpdu) const {
+    Result step = (*this)(tpdu);
+    if (step.error == Error::none && step.response.size() == 2 && step.response[0] == kSw1ExactLength) {
+      tpdu[4] = step.response[1];
+      step = (*this)(tpdu);
+    }
+    return step;
+  }
+};
+
+// Response data so far and the status word that ended it.
+struct Answer {
+  Bytes data;
+  std::uint8_t sw1 = 0, sw2 = 0;
+
+  void add(const Bytes& response) {  // data, then SW1 SW2
+    data.insert(data.end(), response.begin(), response.end() - 2);
+    sw1 = response[response.size() - 2];
+    sw2 = response.back();
+  }
+};
+
+// 61xx: xx (00 = 256 or more) bytes wait; GET RESPONSE until Ne bytes are in, ISO 7816-3 12.2.
+Error get_remaining(const TpduRunner& run, std::uint8_t cla, std::size_t ne, Answer& answer) {
+  for (std::size_t round = 0; answer.sw1 == kSw1BytesRemaining && answer.data.size() < ne &&
+                              round < kMaxGetResponses;
+       ++round) {
+    const std::size_t available = answer.sw2 == 0 ? kMaxP3Data : answer.sw2;
+    const std::size_t le = std::min(available, ne - answer.data.size());
+    Bytes get_response = {get_response_class(cla), kInsGetResponse, 0x00, 0x00,
+                          static_cast<std::uint8_t>(le >= kMaxP3Data ? 0 : le)};
+    const Result step = run.with_exact_length(get_response);
+    if (step.error != Error::none) return step.error;
+    const std::size_t got = step.response.size() - 2;
+    answer.add(step.response);
+    if (got == 0) break;
+  }
+  return Error::none;
+}
+
+}  // namespace
+
 Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& card) {
   Result total;
   const auto command = parse_command_apdu(apdu);
@@ -278,67 +354,25 @@ Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& car
     total.error = Error::command_too_long;
     return total;
   }
-  auto run = [&](const Bytes& tpdu) {
-    Result step = transmit_tpdu(tpdu, card);
-    total.null_bytes += step.null_bytes;
-    total.tpdus += step.tpdus;
-    return step;
-  };
-  const std::size_t ne = command->ne.value_or(0);
-  const bool wants_data = command->ne.has_value();
-
-  Bytes tpdu = {command->cla, command->ins, command->p1, command->p2, 0x00};
-  if (!command->data.empty()) {  // cases 3 and 4: P3 = Lc
-    tpdu[4] = static_cast<std::uint8_t>(command->data.size());
-    tpdu.insert(tpdu.end(), command->data.begin(), command->data.end());
-  } else if (wants_data) {  // case 2: P3 = Le, 00 for 256 (and for more, then GET RESPONSE)
-    tpdu[4] = static_cast<std::uint8_t>(ne >= kMaxP3Data ? 0 : ne);
-  }
-  Result step = run(tpdu);
+  const TpduRunner run{*this, card, total};
+  Bytes tpdu = first_tpdu(*command);
+  const bool case_2 = command->data.empty() && command->ne.has_value();
+  const Result step = case_2 ? run.with_exact_length(tpdu) : run(tpdu);
   if (step.error != Error::none) {
     total.error = step.error;
     return total;
   }
-  // 6Cxx: wrong Le, re-issue the same header with P3 = xx, ISO 7816-3 12.2.2 (case 2).
-  if (command->data.empty() && wants_data && step.response.size() == 2 &&
-      step.response[0] == kSw1ExactLength) {
-    tpdu[4] = step.response[1];
-    step = run(tpdu);
-    if (step.error != Error::none) {
-      total.error = step.error;
+  Answer answer;
+  answer.add(step.response);
+  if (command->ne) {
+    if (const Error failed = get_remaining(run, command->cla, *command->ne, answer); failed != Error::none) {
+      total.error = failed;
       return total;
     }
   }
-  Bytes data(step.response.begin(), step.response.end() - 2);
-  std::uint8_t sw1 = step.response[step.response.size() - 2];
-  std::uint8_t sw2 = step.response.back();
-
-  // 61xx: xx (00 = 256 or more) bytes wait; GET RESPONSE until Ne bytes are in, ISO 7816-3 12.2.
-  for (std::size_t round = 0; wants_data && sw1 == kSw1BytesRemaining && data.size() < ne &&
-                              round < kMaxGetResponses;
-       ++round) {
-    const std::size_t available = sw2 == 0 ? kMaxP3Data : sw2;
-    const std::size_t le = std::min(available, ne - data.size());
-    Bytes get_response = {get_response_class(command->cla), kInsGetResponse, 0x00, 0x00,
-                          static_cast<std::uint8_t>(le >= kMaxP3Data ? 0 : le)};
-    step = run(get_response);
-    if (step.error == Error::none && step.response.size() == 2 && step.response[0] == kSw1ExactLength) {
-      get_response[4] = step.response[1];
-      step = run(get_response);
-    }
-    if (step.error != Error::none) {
-      total.error = step.error;
-      return total;
-    }
-    const std::size_t got = step.response.size() - 2;
-    data.insert(data.end(), step.response.begin(), step.response.end() - 2);
-    sw1 = step.response[step.response.size() - 2];
-    sw2 = step.response.back();
-    if (got == 0) break;
-  }
-  data.push_back(sw1);
-  data.push_back(sw2);
-  total.response = std::move(data);
+  answer.data.push_back(answer.sw1);
+  answer.data.push_back(answer.sw2);
+  total.response = std::move(answer.data);
   return total;
 }
 
