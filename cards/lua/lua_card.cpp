@@ -482,6 +482,73 @@ std::optional<Bytes> LuaCard::answer_pps(std::span<const std::uint8_t> request) 
   return answer.response;
 }
 
+namespace {
+
+constexpr const char* kBadStatusWord = "on_apdu returned a status word that is not 0..0xFFFF";
+
+// The status word at `index`, when it is an integer 0..FFFF.
+std::optional<std::uint16_t> status_word_at(lua_State* L, int index) {
+  int exact = 0;
+  const lua_Integer status = lua_tointegerx(L, index, &exact);
+  if (!exact || status < 0 || status > 0xFFFF) return std::nullopt;
+  return static_cast<std::uint16_t>(status);
+}
+
+// on_apdu returned hex text: the data and SW1 SW2.
+std::optional<CardResponse> hex_answer(lua_State* L, std::string& problem) {
+  std::size_t length = 0;
+  const char* text = lua_tolstring(L, -2, &length);
+  auto response = readerlab::parse_hex({text, length});
+  if (!response || response->size() < 2 || response->size() > kMaxResponseData + 2) {
+    problem = "on_apdu returned \"" + std::string(text, std::min<std::size_t>(length, 80)) +
+              "\", not a response in hex (data and SW1 SW2, 2..65538 bytes)";
+    return std::nullopt;
+  }
+  return CardResponse{CardStatus::ok, std::move(*response)};
+}
+
+// on_apdu returned the data as bytes and the status word apart.
+std::optional<CardResponse> bytes_answer(lua_State* L, std::string& problem) {
+  std::size_t length = 0;
+  const char* data = lua_tolstring(L, -2, &length);
+  const auto status = status_word_at(L, -1);
+  if (!status) {
+    problem = kBadStatusWord;
+    return std::nullopt;
+  }
+  if (length > kMaxResponseData) {
+    problem = "on_apdu returned " + std::to_string(length) + " bytes of data, more than 65536";
+    return std::nullopt;
+  }
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(data);
+  return CardResponse{CardStatus::ok, with_status(Bytes(bytes, bytes + length), *status)};
+}
+
+// What on_apdu's two results (on top of the stack) ask for: nothing (fall through to the
+// built-in card), a response or silence; `problem` says why when they make no sense.
+std::optional<CardResponse> read_apdu_answer(lua_State* L, std::string& problem) {
+  const int first = lua_type(L, -2), second = lua_type(L, -1);
+  if (first == LUA_TNIL) return std::nullopt;  // falls through, once the results are off the stack
+  if (first == LUA_TBOOLEAN) {
+    if (!lua_toboolean(L, -2)) return CardResponse{CardStatus::mute, {}};
+    problem = "on_apdu returned true (nil to fall through, false to stay mute)";
+    return std::nullopt;
+  }
+  if (first == LUA_TNUMBER && second == LUA_TNIL) {
+    const auto status = status_word_at(L, -2);
+    if (status) return CardResponse{CardStatus::ok, status_only(*status)};
+    problem = kBadStatusWord;
+    return std::nullopt;
+  }
+  if (first == LUA_TSTRING && second == LUA_TNIL) return hex_answer(L, problem);
+  if (first == LUA_TSTRING && second == LUA_TNUMBER) return bytes_answer(L, problem);
+  problem = std::string("on_apdu returned ") + lua_typename(L, first) + ", " + lua_typename(L, second) +
+            " (nil, false, a status word, hex, or bytes and a status word)";
+  return std::nullopt;
+}
+
+}  // namespace
+
 CardResponse LuaCard::transmit_apdu(std::span<const std::uint8_t> command) {
   Impl& card = *impl_;
   if (!card.powered) return {CardStatus::deactivated, {}};
@@ -497,53 +564,8 @@ CardResponse LuaCard::transmit_apdu(std::span<const std::uint8_t> command) {
     card.break_card(called.error().message());
     return {CardStatus::mute, {}};
   }
-  const int first = lua_type(L, -2), second = lua_type(L, -1);
-  std::optional<CardResponse> answer;
   std::string problem;
-  if (first == LUA_TNIL) {
-    // falls through below, once the results are off the stack
-  } else if (first == LUA_TBOOLEAN) {
-    if (lua_toboolean(L, -2)) {
-      problem = "on_apdu returned true (nil to fall through, false to stay mute)";
-    } else {
-      answer = CardResponse{CardStatus::mute, {}};
-    }
-  } else if (first == LUA_TNUMBER && second == LUA_TNIL) {
-    int exact = 0;
-    const lua_Integer status = lua_tointegerx(L, -2, &exact);
-    if (!exact || status < 0 || status > 0xFFFF) {
-      problem = "on_apdu returned a status word that is not 0..0xFFFF";
-    } else {
-      answer = CardResponse{CardStatus::ok, status_only(static_cast<std::uint16_t>(status))};
-    }
-  } else if (first == LUA_TSTRING && second == LUA_TNIL) {
-    std::size_t length = 0;
-    const char* text = lua_tolstring(L, -2, &length);
-    auto response = readerlab::parse_hex({text, length});
-    if (!response || response->size() < 2 || response->size() > kMaxResponseData + 2) {
-      problem = "on_apdu returned \"" + std::string(text, std::min<std::size_t>(length, 80)) +
-                "\", not a response in hex (data and SW1 SW2, 2..65538 bytes)";
-    } else {
-      answer = CardResponse{CardStatus::ok, std::move(*response)};
-    }
-  } else if (first == LUA_TSTRING && second == LUA_TNUMBER) {
-    std::size_t length = 0;
-    const char* data = lua_tolstring(L, -2, &length);
-    int exact = 0;
-    const lua_Integer status = lua_tointegerx(L, -1, &exact);
-    if (!exact || status < 0 || status > 0xFFFF) {
-      problem = "on_apdu returned a status word that is not 0..0xFFFF";
-    } else if (length > kMaxResponseData) {
-      problem = "on_apdu returned " + std::to_string(length) + " bytes of data, more than 65536";
-    } else {
-      const auto* bytes = reinterpret_cast<const std::uint8_t*>(data);
-      answer = CardResponse{CardStatus::ok,
-                            with_status(Bytes(bytes, bytes + length), static_cast<std::uint16_t>(status))};
-    }
-  } else {
-    problem = std::string("on_apdu returned ") + lua_typename(L, first) + ", " + lua_typename(L, second) +
-              " (nil, false, a status word, hex, or bytes and a status word)";
-  }
+  std::optional<CardResponse> answer = read_apdu_answer(L, problem);
   lua_pop(L, 2);
   if (!problem.empty()) {
     card.break_card(card.at_current_line() + ": " + problem);
