@@ -487,6 +487,71 @@ struct AtrFromFields {
   std::vector<Protocol> protocols;
 };
 
+// The interface bytes a card file may give by name.
+struct InterfaceFields {
+  std::optional<std::uint8_t> ta1, tc1, ta2, tc2;
+  std::optional<std::uint8_t> ifsc, bwi, cwi;  // the T=1 bytes
+  std::optional<bool> crc;
+  bool t1_bytes() const { return ifsc || bwi || cwi || crc; }
+};
+
+InterfaceFields read_interface_fields(Reader& reader, const Field& field, int index) {
+  InterfaceFields bytes;
+  const auto byte_of = [&](const char* key) {
+    return reader.member_value(index, key, field, [&](const Field& f) { return reader.byte(f); });
+  };
+  const auto in_range = [&](const char* key, lua_Integer min, lua_Integer max) {
+    return reader.member_value(index, key, field, [&](const Field& f) {
+      return static_cast<std::uint8_t>(reader.integer(f, min, max));
+    });
+  };
+  bytes.ta1 = byte_of("ta1");
+  bytes.tc1 = byte_of("tc1");
+  bytes.ta2 = byte_of("ta2");
+  bytes.tc2 = in_range("tc2", 1, 255);
+  bytes.ifsc = in_range("ifsc", 1, kMaxIfsc);
+  bytes.bwi = in_range("bwi", 0, kMaxBwi);
+  bytes.cwi = in_range("cwi", 0, 15);
+  bytes.crc = reader.member_value(index, "crc", field, [&](const Field& f) { return reader.boolean(f); });
+  return bytes;
+}
+
+// The protocols the TDs name in turn: TD1 the first offered protocol, then T=1 to introduce
+// the T=1 bytes, then the other protocol offered (ISO 7816-3 8.2.3).
+std::vector<std::uint8_t> td_protocols(const std::vector<Protocol>& protocols, const InterfaceFields& bytes) {
+  const bool offers_t1 = std::find(protocols.begin(), protocols.end(), Protocol::t1) != protocols.end();
+  const bool offers_t0 = std::find(protocols.begin(), protocols.end(), Protocol::t0) != protocols.end();
+  std::vector<std::uint8_t> tds{static_cast<std::uint8_t>(protocols.front())};
+  if (protocols.front() == Protocol::t1) {
+    if (bytes.t1_bytes()) tds.push_back(1);
+    if (offers_t0) tds.push_back(0);
+  } else if (offers_t1) {
+    tds.push_back(1);
+  }
+  const bool group2 = bytes.ta2 || bytes.tc2 || tds.size() > 1;
+  if (!group2 && tds.front() == 0) tds.clear();  // T=0 alone needs no TD1
+  return tds;
+}
+
+void place_interface_bytes(Atr& atr, const InterfaceFields& bytes, const std::vector<std::uint8_t>& tds) {
+  atr.groups.resize(tds.size() + 1);
+  for (std::size_t i = 0; i < tds.size(); ++i) atr.groups[i].td = tds[i];
+  atr.groups[0].ta = bytes.ta1;
+  atr.groups[0].tc = bytes.tc1;
+  if (bytes.ta2 || bytes.tc2) {
+    atr.groups[1].ta = bytes.ta2;
+    atr.groups[1].tc = bytes.tc2;
+  }
+  if (bytes.t1_bytes()) {
+    auto& t1_group = atr.groups[2];  // follows TD2 = T=1 in both layouts of td_protocols
+    t1_group.ta = bytes.ifsc;
+    if (bytes.bwi || bytes.cwi)
+      t1_group.tb =
+          static_cast<std::uint8_t>(bytes.bwi.value_or(kDefaultBwi) << 4 | bytes.cwi.value_or(kDefaultCwi));
+    if (bytes.crc) t1_group.tc = static_cast<std::uint8_t>(*bytes.crc ? 1 : 0);
+  }
+}
+
 // The interface bytes follow ISO 7816-3 8.2.3: TD1 names the first offered protocol, a TD
 // naming T=1 at i >= 2 introduces the T=1 bytes TA (IFSC), TB (BWI, CWI), TC (EDC).
 AtrFromFields read_atr_fields(Reader& reader, const Field& field, int index,
@@ -503,60 +568,16 @@ AtrFromFields read_atr_fields(Reader& reader, const Field& field, int index,
   auto protocols = reader.member_value(index, "protocols", field,
                                        [&](const Field& f) { return read_protocols(reader, f); });
   if (!protocols) protocols = global_protocols.value_or(std::vector<Protocol>{Protocol::t0});
-  const auto byte_of = [&](const char* key) {
-    return reader.member_value(index, key, field, [&](const Field& f) { return reader.byte(f); });
-  };
-  const auto ta1 = byte_of("ta1"), tc1 = byte_of("tc1"), ta2 = byte_of("ta2");
-  const auto tc2 = reader.member_value(index, "tc2", field, [&](const Field& f) {
-    return static_cast<std::uint8_t>(reader.integer(f, 1, 255));
-  });
-  const auto ifsc = reader.member_value(index, "ifsc", field, [&](const Field& f) {
-    return static_cast<std::uint8_t>(reader.integer(f, 1, kMaxIfsc));
-  });
-  const auto bwi = reader.member_value(index, "bwi", field, [&](const Field& f) {
-    return static_cast<std::uint8_t>(reader.integer(f, 0, kMaxBwi));
-  });
-  const auto cwi = reader.member_value(index, "cwi", field, [&](const Field& f) {
-    return static_cast<std::uint8_t>(reader.integer(f, 0, 15));
-  });
-  const auto crc =
-      reader.member_value(index, "crc", field, [&](const Field& f) { return reader.boolean(f); });
+  const InterfaceFields bytes = read_interface_fields(reader, field, index);
   atr.historical = reader
                        .member_value(index, "historical", field,
                                      [&](const Field& f) { return reader.hex(f, 0, kMaxHistoricalBytes); })
                        .value_or(Bytes{});
 
   const bool offers_t1 = std::find(protocols->begin(), protocols->end(), Protocol::t1) != protocols->end();
-  const bool offers_t0 = std::find(protocols->begin(), protocols->end(), Protocol::t0) != protocols->end();
-  const bool t1_bytes = ifsc || bwi || cwi || crc;
-  if (t1_bytes && !offers_t1)
+  if (bytes.t1_bytes() && !offers_t1)
     reader.fail(reader.member(field, "ifsc"), "T=1 parameters, but T=1 is not offered");
-
-  std::vector<std::uint8_t> tds{static_cast<std::uint8_t>(protocols->front())};
-  if (protocols->front() == Protocol::t1) {
-    if (t1_bytes) tds.push_back(1);
-    if (offers_t0) tds.push_back(0);
-  } else if (offers_t1) {
-    tds.push_back(1);
-  }
-  const bool group2 = ta2 || tc2 || tds.size() > 1;
-  if (!group2 && tds.front() == 0) tds.clear();  // T=0 alone needs no TD1
-
-  atr.groups.resize(tds.size() + 1);
-  for (std::size_t i = 0; i < tds.size(); ++i) atr.groups[i].td = tds[i];
-  atr.groups[0].ta = ta1;
-  atr.groups[0].tc = tc1;
-  if (ta2 || tc2) {
-    atr.groups[1].ta = ta2;
-    atr.groups[1].tc = tc2;
-  }
-  if (t1_bytes) {
-    auto& t1_group = atr.groups[2];  // follows TD2 = T=1 in both layouts above
-    t1_group.ta = ifsc;
-    if (bwi || cwi)
-      t1_group.tb = static_cast<std::uint8_t>(bwi.value_or(kDefaultBwi) << 4 | cwi.value_or(kDefaultCwi));
-    if (crc) t1_group.tc = static_cast<std::uint8_t>(*crc ? 1 : 0);
-  }
+  place_interface_bytes(atr, bytes, td_protocols(*protocols, bytes));
   AtrFromFields result{build_atr(atr), *protocols};
   const auto check = parse_atr(result.bytes);
   if (check.error != AtrError::none)
