@@ -29,7 +29,7 @@ std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::Reader
 }
 
 void Rig::insert(std::size_t index, const std::string& profile) {
-  auto card = cards::make_builtin_card(profile);
+  auto card = cards::make_builtin_card(profile, seed_);
   if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
   auto& entry = readers_.at(index);
   if (entry.removal_timer) entry.removal_timer->cancel();

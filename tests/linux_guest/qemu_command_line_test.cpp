@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "emulator/qemu/qemu_launcher.h"
+#include "hosts/linux_guest/qemu_launcher.h"
 
 using readerlab::qemu::GuestOptions;
 using readerlab::qemu::qemu_command_line;
