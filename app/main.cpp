@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   auto* build = guest->add_subcommand("build", "build the guest kernel + initramfs from installed Debian packages");
   build->add_option("--out", build_options.out_dir, "where vmlinuz and initrd.img go (default: build/guest)")->type_name("DIR");
   build->add_option("--agent", build_options.agent, "the agent to carry (default: readerlab-agent beside readerlab)")
-      ->type_name("PATH")->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)->type_name("PATH");
   build->add_option("--with", build_options.with_packages, "also carry an installed Debian package's programs (repeatable)")
       ->type_name("PACKAGE");
   GuestShellArguments shell_arguments;

@@ -1,6 +1,7 @@
 // The run's seed (readerlab run --seed) drives every random choice: the GET CHALLENGE bytes
 // of the cards the rig inserts, math.random in Lua cards and math.random in the cases. The
 // same seed gives the same bytes, another seed other bytes.
+#include "base/bytes.h"
 #include "cards/lua/lua_card.h"
 #include "cards/profiles.h"
 #include "scenarios/lab.h"
