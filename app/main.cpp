@@ -8,7 +8,7 @@
 #include "base/error.h"
 #include "cards/profiles.h"
 #include "conformance/runners/runners.h"
-#include "hosts/linux_guest/guest_commands.h"
+#include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_shell.h"
 
 #include <CLI/CLI.hpp>

@@ -1,6 +1,6 @@
 #include "hosts/linux_guest/guest_session.h"
 
-#include "hosts/linux_guest/guest_commands.h"
+#include "hosts/linux_guest/guest_builder.h"
 #include "emulator/usbredir/client.h"
 
 #include <cerrno>

@@ -1,4 +1,4 @@
-#include "hosts/linux_guest/guest_commands.h"
+#include "hosts/linux_guest/guest_builder.h"
 
 #include <cerrno>
 #include <cstdio>
