@@ -50,8 +50,9 @@ class Rig {
   bool connected(std::size_t index) const;
 
   // The run's seed: every card inserted from now on makes its random choices (GET CHALLENGE,
-  // math.random) from it, and so do the scripts of cases (install_lab), so that a run with the
-  // same seed gives the same bytes.
+  // math.random) from it, every reader added or configured from now on its cards' garbage
+  // answers, and so do the scripts of cases (install_lab), so that a run with the same seed
+  // gives the same bytes. Set it before adding readers.
   void set_seed(std::uint64_t seed) { seed_ = seed; }
   std::uint64_t seed() const { return seed_; }
 
