@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <iostream>
 #include <random>
 
@@ -132,6 +133,89 @@ int usage_error(const std::string& command, const std::string& what) {
   return kUsageError;
 }
 
+// CLI11 would only say that a subcommand is required: name the unknown one, and the known.
+std::optional<int> refuse_unknown_command(const std::vector<std::string>& args, const CLI::App& app,
+                                          const CLI::App& guest) {
+  const auto check = [&](const CLI::App& level, std::size_t at, const std::string& command) -> std::optional<int> {
+    if (args.size() <= at || args[at].starts_with("-")) return std::nullopt;
+    std::string names;
+    bool known = false;
+    for (const auto* sub : level.get_subcommands({})) {
+      known = known || sub->get_name() == args[at];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (known) return std::nullopt;
+    return usage_error(command, "unknown command '" + args[at] + "' (" + names + ")");
+  };
+  if (auto refused = check(app, 0, "readerlab")) return refused;
+  if (!args.empty() && args[0] == "guest") return check(guest, 1, "readerlab guest");
+  return std::nullopt;
+}
+
+int run_cases(const RunArguments& arguments, const std::string& command) {
+  namespace runners = readerlab::conformance::runners;
+  auto drivers = runners::resolve_drivers(arguments.drivers);
+  if (!drivers) return usage_error(command, drivers.error().message());
+  auto selected = runners::select_cases(readerlab::app::cases_dir(), arguments.cases);
+  if (!selected) return usage_error(command, selected.error().message());
+  runners::SuiteRun suite;
+  suite.drivers = std::move(*drivers);
+  suite.cases = std::move(*selected);
+  suite.out_dir = arguments.out_dir;
+  suite.guest_dir = arguments.guest_dir;
+  suite.expectations_dir = readerlab::app::expectations_dir();
+  suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
+  suite.seed = seed_of(arguments.seed);
+  switch (runners::run_suite(suite)) {
+    case runners::SuiteOutcome::all_passed: return 0;
+    case runners::SuiteOutcome::some_failed: return 1;
+    case runners::SuiteOutcome::no_case_for_drivers: break;
+  }
+  return usage_error(command, "--case: no case selected is written for the driver(s) asked (see readerlab cases)");
+}
+
+int serve_readers(const ServeArguments& arguments, const std::string& command) {
+  readerlab::app::ServeOptions options;
+  if (auto checked = check_serve(arguments, options); !checked) return usage_error(command, checked.error().message());
+  return readerlab::app::serve_command(options);
+}
+
+int build_the_guest(const readerlab::qemu::GuestBuildOptions& options, const std::string& command) {
+  if (auto built = readerlab::qemu::build_guest(options); !built) {
+    std::cerr << command << ": " << built.error().message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int open_guest_shell(const GuestShellArguments& arguments, const std::vector<std::string>& after_dashes,
+                const std::string& command) {
+  readerlab::linux_guest::GuestShellOptions options;
+  options.session.guest_dir = arguments.guest_dir;
+  options.session.out_dir = arguments.out_dir;
+  options.card = arguments.card == "none" ? std::string() : arguments.card;
+  options.commands = split_commands(after_dashes);
+  if (options.commands.empty()) {
+    std::string line;
+    while (std::getline(std::cin, line))
+      if (!line.empty()) options.commands.push_back(line);
+  }
+  auto status = readerlab::linux_guest::run_guest_shell(options);
+  if (!status) {
+    std::cerr << command << ": " << status.error().message() << "\n";
+    return 1;
+  }
+  return *status;
+}
+
+int decode_atr(const std::vector<std::string>& words, const std::string& command) {
+  std::string text;
+  for (const auto& word : words) text += (text.empty() ? "" : " ") + word;
+  auto bytes = readerlab::read_hex(text);
+  if (!bytes) return usage_error(command, bytes.error().within("HEX").message());
+  return readerlab::app::atr_command(*bytes);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,20 +287,7 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
   if (args.size() == 1 && args[0] == "help") args[0] = "--help";
-  // CLI11 would only say that a subcommand is required.
-  for (const CLI::App* level : {&app, guest}) {
-    const std::size_t depth = level == &app ? 0 : 1;
-    if (level == guest && (args.empty() || args[0] != "guest")) break;
-    if (args.size() <= depth || args[depth].starts_with("-")) continue;
-    bool known = false;
-    std::string names;
-    for (const auto* sub : level->get_subcommands({})) {
-      known = known || sub->get_name() == args[depth];
-      names += (names.empty() ? "" : ", ") + sub->get_name();
-    }
-    if (!known) return usage_error(level->get_name() == "readerlab" ? "readerlab" : "readerlab guest",
-                                   "unknown command '" + args[depth] + "' (" + names + ")");
-  }
+  if (auto refused = refuse_unknown_command(args, app, *guest)) return *refused;
   try {
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
     app.parse(args);
@@ -234,64 +305,11 @@ int main(int argc, char** argv) {
     return usage_error(command, "'--' and the words after it belong to readerlab guest shell only");
 
   try {
-    if (run->parsed()) {
-      namespace runners = readerlab::conformance::runners;
-      auto drivers = runners::resolve_drivers(run_arguments.drivers);
-      if (!drivers) return usage_error(command, drivers.error().message());
-      auto selected = runners::select_cases(readerlab::app::cases_dir(), run_arguments.cases);
-      if (!selected) return usage_error(command, selected.error().message());
-      runners::SuiteRun suite;
-      suite.drivers = std::move(*drivers);
-      suite.cases = std::move(*selected);
-      suite.out_dir = run_arguments.out_dir;
-      suite.guest_dir = run_arguments.guest_dir;
-      suite.expectations_dir = readerlab::app::expectations_dir();
-      suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
-      suite.seed = seed_of(run_arguments.seed);
-      switch (runners::run_suite(suite)) {
-        case runners::SuiteOutcome::all_passed: return 0;
-        case runners::SuiteOutcome::some_failed: return 1;
-        case runners::SuiteOutcome::no_case_for_drivers:
-          return usage_error(command, "--case: no case selected is written for the driver(s) asked (see readerlab cases)");
-      }
-    }
-    if (serve->parsed()) {
-      readerlab::app::ServeOptions options;
-      if (auto checked = check_serve(serve_arguments, options); !checked) return usage_error(command, checked.error().message());
-      return readerlab::app::serve_command(options);
-    }
-    if (build->parsed()) {
-      if (auto built = readerlab::qemu::build_guest(build_options); !built) {
-        std::cerr << command << ": " << built.error().message() << "\n";
-        return 1;
-      }
-      return 0;
-    }
-    if (shell->parsed()) {
-      readerlab::linux_guest::GuestShellOptions options;
-      options.session.guest_dir = shell_arguments.guest_dir;
-      options.session.out_dir = shell_arguments.out_dir;
-      options.card = shell_arguments.card == "none" ? std::string() : shell_arguments.card;
-      options.commands = split_commands(after_dashes);
-      if (options.commands.empty()) {
-        std::string line;
-        while (std::getline(std::cin, line))
-          if (!line.empty()) options.commands.push_back(line);
-      }
-      auto status = readerlab::linux_guest::run_guest_shell(options);
-      if (!status) {
-        std::cerr << command << ": " << status.error().message() << "\n";
-        return 1;
-      }
-      return *status;
-    }
-    if (atr->parsed()) {
-      std::string text;
-      for (const auto& word : atr_words) text += (text.empty() ? "" : " ") + word;
-      auto bytes = readerlab::read_hex(text);
-      if (!bytes) return usage_error(command, bytes.error().within("HEX").message());
-      return readerlab::app::atr_command(*bytes);
-    }
+    if (run->parsed()) return run_cases(run_arguments, command);
+    if (serve->parsed()) return serve_readers(serve_arguments, command);
+    if (build->parsed()) return build_the_guest(build_options, command);
+    if (shell->parsed()) return open_guest_shell(shell_arguments, after_dashes, command);
+    if (atr->parsed()) return decode_atr(atr_words, command);
     if (cards->parsed()) return readerlab::app::cards_command();
     if (cases->parsed()) return readerlab::app::cases_command();
   } catch (const std::exception& bug) {
