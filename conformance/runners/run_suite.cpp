@@ -65,10 +65,11 @@ Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string
   if (names.size() == 1 && names[0] == "all") return std::vector<std::string>{"libccid", "reference-rdf", "reference-rdf-usbredir"};
   std::vector<std::string> drivers;
   for (const auto& name : names) {
+    if (name == "all") return error("--driver", "all stands alone (it is libccid, reference-rdf and reference-rdf-usbredir)");
     if (name != "libccid" && !is_rdf_driver(name)) {
       std::string known;
       for (const auto& driver : known_drivers()) known += (known.empty() ? "" : ", ") + driver;
-      return error("--driver", "unknown driver '" + name + "' (" + known + (name == "all" ? "; all stands alone)" : ")"));
+      return error("--driver", "unknown driver '" + name + "' (" + known + ")");
     }
     if (std::find(drivers.begin(), drivers.end(), name) == drivers.end()) drivers.push_back(name);
   }

@@ -38,6 +38,7 @@ usage_error "--card: unknown card 'no-such-card'" guest shell --card no-such-car
 usage_error "--card: unknown card 'no-such-card'" serve --listen 127.0.0.1:0 --card no-such-card
 usage_error "--listen" serve --listen nowhere
 usage_error "--bogus" run --bogus
+usage_error "--driver: all stands alone" run --driver all --driver libccid
 usage_error "--out" run --out
 usage_error "unknown command 'frobnicate'" frobnicate
 usage_error "unknown command 'frobnicate'" guest frobnicate
