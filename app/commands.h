@@ -1,15 +1,25 @@
+// The subcommands after their arguments are parsed and checked (main.cpp).
 #pragma once
+
+#include "base/bytes.h"
+#include "emulator/usbredir/endpoint.h"
 
 #include <string>
 #include <vector>
 
 namespace readerlab::app {
 
-int run_command(const std::vector<std::string>& args);
-int serve_command(const std::vector<std::string>& args);
-int guest_command(const std::vector<std::string>& args);
-int atr_command(const std::vector<std::string>& args);
-int cards_command(const std::vector<std::string>& args);
-int cases_command(const std::vector<std::string>& args);
+struct ServeOptions {
+  std::vector<usbredir::SocketAddress> addresses;
+  std::string card = "t1-fs";  // a card profile, or "none"
+};
+
+// Whether only this machine reaches the address (a unix socket or a loopback IP).
+bool is_loopback(const usbredir::SocketAddress& address);
+
+int serve_command(const ServeOptions& options);
+int atr_command(const Bytes& atr);
+int cards_command();
+int cases_command();
 
 }  // namespace readerlab::app

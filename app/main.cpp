@@ -1,53 +1,321 @@
-// readerlab: the command line. Subcommands in the style of git.
+// readerlab: the command line. Subcommands in the style of git; CLI11 parses them, and every
+// value is checked here, before anything boots: a usage error is one line naming the option,
+// and exit status 2.
 #include "app/commands.h"
+#include "app/paths.h"
 
-#include <cstring>
+#include "base/bytes.h"
+#include "base/error.h"
+#include "cards/profiles.h"
+#include "conformance/runners/runners.h"
+#include "hosts/linux_guest/guest_builder.h"
+#include "hosts/linux_guest/guest_shell.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
 #include <iostream>
-#include <string>
-#include <vector>
+#include <random>
 
 namespace {
 
-void usage(std::ostream& out) {
-  out << "usage: readerlab <command> [options]\n\n"
-         "commands:\n"
-         "  run [--out DIR] [--case ID]... [--guest DIR] [--seed N]\n"
-         "                      boot the Linux guest, attach a virtual reader and run the conformance\n"
-         "                      cases through pcscd + libccid; reports go to DIR (default ./out)\n"
-         "  serve --listen ADDR [--listen ADDR]... [--card PROFILE|none] [--allow-remote]\n"
-         "                      serve a virtual CCID reader over usbredir; ADDR is HOST:PORT or unix:PATH,\n"
-         "                      loopback or unix only unless --allow-remote\n"
-         "  guest build [--out DIR] [--with PACKAGE]...\n"
-         "                      build the guest kernel + initramfs from installed Debian packages\n"
-         "  guest shell [--card PROFILE|none] [-- COMMAND...]...\n"
-         "                      boot the guest with a virtual reader and run commands in it\n"
-         "  atr HEX             decode an ATR\n"
-         "  cards               list the bundled cards\n"
-         "  cases               list the conformance cases\n";
+using readerlab::Error;
+using readerlab::Status;
+
+constexpr int kUsageError = 2;  // what a command exits with when its arguments are wrong
+
+// A card profile as --card names it: a bundled card, or "none" when the reader stays empty.
+const CLI::Validator kCardProfile(
+    [](std::string& name) -> std::string {
+      if (name == "none" || readerlab::cards::make_builtin_card(name)) return {};
+      return "unknown card '" + name + "' (see readerlab cards)";
+    },
+    "", "card profile");
+
+const CLI::Validator kSeed(
+    [](std::string& text) -> std::string {
+      std::uint64_t value = 0;
+      const auto [end, failure] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (failure == std::errc() && end == text.data() + text.size()) return {};
+      return "'" + text + "' is not a seed (a whole number from 0 to 18446744073709551615)";
+    },
+    "", "seed");
+
+const CLI::Validator kListenAddress(
+    [](std::string& text) -> std::string {
+      const auto address = readerlab::usbredir::parse_socket_address(text);
+      return address ? std::string() : address.error().message();
+    },
+    "", "address");
+
+const CLI::Validator kDriverName(
+    [](std::string& name) -> std::string {
+      const auto known = readerlab::conformance::runners::known_drivers();
+      if (std::find(known.begin(), known.end(), name) != known.end()) return {};
+      std::string list;
+      for (const auto& driver : known) list += (list.empty() ? "" : ", ") + driver;
+      return "unknown driver '" + name + "' (" + list + ")";
+    },
+    "", "driver");
+
+struct RunArguments {
+  std::filesystem::path out_dir = "out";
+  std::filesystem::path guest_dir;
+  std::vector<std::string> cases, drivers;
+  std::string seed;  // checked by kSeed; empty: one is drawn and printed
+};
+
+struct GuestShellArguments {
+  std::filesystem::path guest_dir, out_dir = "out/guest-shell";
+  std::string card = "t1-fs";
+};
+
+struct ServeArguments {
+  std::vector<std::string> listen;
+  std::string card = "t1-fs";
+  bool allow_remote = false;
+};
+
+// The checks that need more than one option, or the file system, after CLI11 parsed them.
+Status check_serve(const ServeArguments& arguments, readerlab::app::ServeOptions& options) {
+  for (const auto& text : arguments.listen) {
+    auto address = readerlab::usbredir::parse_socket_address(text);
+    if (!address) return address.error().within("--listen");
+    if (!arguments.allow_remote && !readerlab::app::is_loopback(*address))
+      return readerlab::error("--listen", address->to_string() +
+                                              " is not a loopback address; anyone reaching it could drive the readers "
+                                              "(add --allow-remote)");
+    options.addresses.push_back(*address);
+  }
+  options.card = arguments.card;
+  return {};
+}
+
+std::uint64_t seed_of(const std::string& text) {
+  if (text.empty()) return std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+  std::uint64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+// "cmd a b -- cmd2": the words after the first "--", one command between each "--".
+std::vector<std::string> split_commands(const std::vector<std::string>& words) {
+  std::vector<std::string> commands;
+  std::string command;
+  for (const auto& word : words) {
+    if (word == "--") {
+      if (!command.empty()) commands.push_back(command);
+      command.clear();
+    } else {
+      command += (command.empty() ? "" : " ") + word;
+    }
+  }
+  if (!command.empty()) commands.push_back(command);
+  return commands;
+}
+
+// The deepest subcommand given: "readerlab guest shell".
+std::string command_path(const CLI::App& app) {
+  std::string path = app.get_name();
+  const CLI::App* at = &app;
+  while (true) {
+    const auto given = at->get_subcommands();
+    if (given.empty()) return path;
+    at = given.front();
+    path += " " + at->get_name();
+  }
+}
+
+int usage_error(const std::string& command, const std::string& what) {
+  std::cerr << command << ": " << what << "\n";
+  return kUsageError;
+}
+
+// CLI11 would only say that a subcommand is required: name the unknown one, and the known.
+std::optional<int> refuse_unknown_command(const std::vector<std::string>& args, const CLI::App& app,
+                                          const CLI::App& guest) {
+  const auto check = [&](const CLI::App& level, std::size_t at, const std::string& command) -> std::optional<int> {
+    if (args.size() <= at || args[at].starts_with("-")) return std::nullopt;
+    std::string names;
+    bool known = false;
+    for (const auto* sub : level.get_subcommands({})) {
+      known = known || sub->get_name() == args[at];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (known) return std::nullopt;
+    return usage_error(command, "unknown command '" + args[at] + "' (" + names + ")");
+  };
+  if (auto refused = check(app, 0, "readerlab")) return refused;
+  if (!args.empty() && args[0] == "guest") return check(guest, 1, "readerlab guest");
+  return std::nullopt;
+}
+
+int run_cases(const RunArguments& arguments, const std::string& command) {
+  namespace runners = readerlab::conformance::runners;
+  auto drivers = runners::resolve_drivers(arguments.drivers);
+  if (!drivers) return usage_error(command, drivers.error().message());
+  auto selected = runners::select_cases(readerlab::app::cases_dir(), arguments.cases);
+  if (!selected) return usage_error(command, selected.error().message());
+  runners::SuiteRun suite;
+  suite.drivers = std::move(*drivers);
+  suite.cases = std::move(*selected);
+  suite.out_dir = arguments.out_dir;
+  suite.guest_dir = arguments.guest_dir;
+  suite.expectations_dir = readerlab::app::expectations_dir();
+  suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
+  suite.seed = seed_of(arguments.seed);
+  switch (runners::run_suite(suite)) {
+    case runners::SuiteOutcome::all_passed: return 0;
+    case runners::SuiteOutcome::some_failed: return 1;
+    case runners::SuiteOutcome::no_case_for_drivers: break;
+  }
+  return usage_error(command, "--case: no case selected is written for the driver(s) asked (see readerlab cases)");
+}
+
+int serve_readers(const ServeArguments& arguments, const std::string& command) {
+  readerlab::app::ServeOptions options;
+  if (auto checked = check_serve(arguments, options); !checked) return usage_error(command, checked.error().message());
+  return readerlab::app::serve_command(options);
+}
+
+int build_the_guest(const readerlab::qemu::GuestBuildOptions& options, const std::string& command) {
+  if (auto built = readerlab::qemu::build_guest(options); !built) {
+    std::cerr << command << ": " << built.error().message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int open_guest_shell(const GuestShellArguments& arguments, const std::vector<std::string>& after_dashes,
+                const std::string& command) {
+  readerlab::linux_guest::GuestShellOptions options;
+  options.session.guest_dir = arguments.guest_dir;
+  options.session.out_dir = arguments.out_dir;
+  options.card = arguments.card == "none" ? std::string() : arguments.card;
+  options.commands = split_commands(after_dashes);
+  if (options.commands.empty()) {
+    std::string line;
+    while (std::getline(std::cin, line))
+      if (!line.empty()) options.commands.push_back(line);
+  }
+  auto status = readerlab::linux_guest::run_guest_shell(options);
+  if (!status) {
+    std::cerr << command << ": " << status.error().message() << "\n";
+    return 1;
+  }
+  return *status;
+}
+
+int decode_atr(const std::vector<std::string>& words, const std::string& command) {
+  std::string text;
+  for (const auto& word : words) text += (text.empty() ? "" : " ") + word;
+  auto bytes = readerlab::read_hex(text);
+  if (!bytes) return usage_error(command, bytes.error().within("HEX").message());
+  return readerlab::app::atr_command(*bytes);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // What follows the first "--" is guest shell's commands, never options.
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-    usage(args.empty() ? std::cerr : std::cout);
-    return args.empty() ? 2 : 0;
+  std::vector<std::string> after_dashes;
+  if (const auto dashes = std::find(args.begin(), args.end(), "--"); dashes != args.end()) {
+    after_dashes.assign(dashes, args.end());
+    args.erase(dashes, args.end());
   }
-  const std::string command = args[0];
-  args.erase(args.begin());
+
+  CLI::App app("A virtual USB CCID reader with scriptable ISO 7816 cards, and a conformance suite for the\n"
+               "smart card reader drivers that use it.",
+               "readerlab");
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "print the options of every command");
+  app.footer("readerlab COMMAND --help prints a command's options. Exit status: 0 when everything passed, 1 on\n"
+             "a failure, 2 on a usage error.");
+
+  RunArguments run_arguments;
+  auto* run = app.add_subcommand("run", "run conformance cases (all by default) on the drivers under test: libccid in\n"
+                                        "the Linux guest, or an RDF driver on the host (NAME in-process, NAME-usbredir)");
+  run->add_option("--out", run_arguments.out_dir, "reports (junit.xml, report.md) and logs go here")
+      ->type_name("DIR")->capture_default_str();
+  run->add_option("--case", run_arguments.cases, "a case id or file (repeatable; see readerlab cases)")->type_name("ID|FILE");
+  run->add_option("--driver", run_arguments.drivers, "a driver under test (repeatable; default libccid; all = libccid,\n"
+                                                      "reference-rdf and reference-rdf-usbredir)")
+      ->check(kDriverName)->type_name("DRIVER");
+  run->add_option("--guest", run_arguments.guest_dir, "the built guest (default: build/guest, built when missing)")
+      ->type_name("DIR");
+  run->add_option("--seed", run_arguments.seed, "drives every random choice; the report prints the one drawn without it")
+      ->check(kSeed)->type_name("N");
+
+  ServeArguments serve_arguments;
+  auto* serve = app.add_subcommand("serve", "serve a virtual CCID reader per connection over usbredir, for your own QEMU");
+  serve->add_option("--listen", serve_arguments.listen, "HOST:PORT or unix:PATH (repeatable); loopback or unix only\n"
+                                                        "unless --allow-remote")
+      ->required()->check(kListenAddress)->type_name("ADDR");
+  serve->add_option("--card", serve_arguments.card, "the card in each new reader")
+      ->check(kCardProfile)->type_name("PROFILE|none")->capture_default_str();
+  serve->add_flag("--allow-remote", serve_arguments.allow_remote, "let other machines reach the readers");
+
+  auto* guest = app.add_subcommand("guest", "build the Linux guest, or run commands in it");
+  guest->require_subcommand(1);
+  readerlab::qemu::GuestBuildOptions build_options;
+  auto* build = guest->add_subcommand("build", "build the guest kernel + initramfs from installed Debian packages");
+  build->add_option("--out", build_options.out_dir, "where vmlinuz and initrd.img go (default: build/guest)")->type_name("DIR");
+  build->add_option("--agent", build_options.agent, "the agent to carry (default: readerlab-agent beside readerlab)")
+      ->check(CLI::ExistingFile)->type_name("PATH");
+  build->add_option("--with", build_options.with_packages, "also carry an installed Debian package's programs (repeatable)")
+      ->type_name("PACKAGE");
+  GuestShellArguments shell_arguments;
+  auto* shell = guest->add_subcommand("shell", "boot the guest with a virtual reader and run commands in it:\n"
+                                               "guest shell [OPTIONS] -- COMMAND [-- COMMAND]..., or one command a line\n"
+                                               "of standard input");
+  shell->add_option("--card", shell_arguments.card, "the card inserted once the guest is up")
+      ->check(kCardProfile)->type_name("PROFILE|none")->capture_default_str();
+  shell->add_option("--guest", shell_arguments.guest_dir, "the built guest (default: build/guest)")->type_name("DIR");
+  shell->add_option("--out", shell_arguments.out_dir, "the guest's logs")->type_name("DIR")->capture_default_str();
+
+  std::vector<std::string> atr_words;
+  auto* atr = app.add_subcommand("atr", "decode an ATR, e.g. readerlab atr 3B 02 14 50");
+  atr->add_option("HEX", atr_words, "the ATR's bytes in hex")->required();
+  auto* cards = app.add_subcommand("cards", "list the bundled cards with their ATRs");
+  auto* cases = app.add_subcommand("cases", "list the conformance cases and what they cover");
+
+  if (args.empty()) {
+    std::cerr << app.help();
+    return kUsageError;
+  }
+  if (args.size() == 1 && args[0] == "help") args[0] = "--help";
+  if (auto refused = refuse_unknown_command(args, app, *guest)) return *refused;
   try {
-    if (command == "run") return readerlab::app::run_command(args);
-    if (command == "serve") return readerlab::app::serve_command(args);
-    if (command == "guest") return readerlab::app::guest_command(args);
-    if (command == "atr") return readerlab::app::atr_command(args);
-    if (command == "cards") return readerlab::app::cards_command(args);
-    if (command == "cases") return readerlab::app::cases_command(args);
-  } catch (const std::exception& e) {
-    std::cerr << "readerlab " << command << ": " << e.what() << "\n";
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+    app.parse(args);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& wrong) {
+    std::string what = wrong.what();
+    if (const auto newline = what.find('\n'); newline != std::string::npos) what.resize(newline);
+    return usage_error(command_path(app), what);
+  }
+  const std::string command = command_path(app);
+  if (!after_dashes.empty() && !shell->parsed())
+    return usage_error(command, "'--' and the words after it belong to readerlab guest shell only");
+
+  try {
+    if (run->parsed()) return run_cases(run_arguments, command);
+    if (serve->parsed()) return serve_readers(serve_arguments, command);
+    if (build->parsed()) return build_the_guest(build_options, command);
+    if (shell->parsed()) return open_guest_shell(shell_arguments, after_dashes, command);
+    if (atr->parsed()) return decode_atr(atr_words, command);
+    if (cards->parsed()) return readerlab::app::cards_command();
+    if (cases->parsed()) return readerlab::app::cases_command();
+  } catch (const std::exception& bug) {
+    // Input errors are reported above; an exception is a broken invariant.
+    std::cerr << command << ": internal error: " << bug.what() << "\n";
     return 1;
   }
-  std::cerr << "readerlab: unknown command '" << command << "'\n\n";
-  usage(std::cerr);
-  return 2;
+  return kUsageError;
 }

@@ -1,11 +1,7 @@
 // Where readerlab finds its own files.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace readerlab::app {
 
@@ -14,7 +10,5 @@ namespace readerlab::app {
 std::filesystem::path source_dir();
 std::filesystem::path cases_dir();
 std::filesystem::path expectations_dir();
-
-std::optional<std::vector<std::uint8_t>> parse_hex(const std::string& text);
 
 }  // namespace readerlab::app

@@ -15,17 +15,6 @@
 #include <sstream>
 
 namespace readerlab::app {
-namespace {
-
-struct ServeOptions {
-  std::vector<usbredir::SocketAddress> addresses;
-  std::string card = "t1-fs";
-  // Whoever reaches a usbredir socket drives its readers: other machines only when asked.
-  bool allow_remote = false;
-};
-
-constexpr char kUsage[] =
-    "usage: readerlab serve --listen HOST:PORT|unix:PATH [--listen ...] [--card PROFILE|none] [--allow-remote]\n";
 
 bool is_loopback(const usbredir::SocketAddress& address) {
   if (address.is_unix) return true;
@@ -33,6 +22,8 @@ bool is_loopback(const usbredir::SocketAddress& address) {
   const auto ip = boost::asio::ip::make_address(address.host, ec);
   return !ec && ip.is_loopback();
 }
+
+namespace {
 
 std::string reach_of(const usbredir::SocketAddress& address) {
   if (address.is_unix) return "unix socket, this machine only";
@@ -107,45 +98,7 @@ class Console {
 
 }  // namespace
 
-int serve_command(const std::vector<std::string>& args) {
-  ServeOptions options;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const bool has_value = i + 1 < args.size();
-    if (args[i] == "--listen" && has_value) {
-      auto address = usbredir::parse_socket_address(args[++i]);
-      if (!address) {
-        std::cerr << "readerlab serve: " << address.error().message() << "\n";
-        return 2;
-      }
-      options.addresses.push_back(*address);
-    } else if (args[i] == "--card" && has_value) {
-      options.card = args[++i];
-    } else if (args[i] == "--allow-remote") {
-      options.allow_remote = true;
-    } else if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else {
-      std::cerr << kUsage;
-      return 2;
-    }
-  }
-  for (const auto& address : options.addresses) {
-    if (!options.allow_remote && !is_loopback(address)) {
-      std::cerr << "readerlab serve: " << address.to_string()
-                << " is not a loopback address; anyone reaching it could drive the readers (add --allow-remote)\n";
-      return 2;
-    }
-  }
-  if (options.addresses.empty()) {
-    std::cerr << "readerlab serve: give at least one --listen address\n";
-    return 2;
-  }
-  if (options.card != "none" && !cards::make_builtin_card(options.card)) {
-    std::cerr << "readerlab serve: unknown card '" << options.card << "' (see readerlab cards)\n";
-    return 2;
-  }
-
+int serve_command(const ServeOptions& options) {
   // A script reading the replies through a pipe gets each line as it is written.
   std::cout << std::unitbuf;
   boost::asio::io_context io;

@@ -12,7 +12,7 @@
 // GET_STATE). It prints the cycles, the time, and this process's memory (the emulator runs in
 // it) at start and end, and fails when a change went unreported, the driver died or memory
 // grew beyond the bound.
-#include "app/guest_session.h"
+#include "hosts/linux_guest/guest_session.h"
 #include "app/rdf_port.h"
 #include "bench/soak_support.h"
 #include "drivers_under_test/reference_rdf/rdf_registry.h"
@@ -435,7 +435,7 @@ bool run_phase(Churn& churn, const Phase& phase, std::uint64_t check_every, std:
 }
 
 // pcscd's pid in the guest (which must not change) and its resident set (printed only).
-std::pair<std::string, std::string> pcscd_pid_and_rss(readerlab::app::GuestSession& session) {
+std::pair<std::string, std::string> pcscd_pid_and_rss(readerlab::linux_guest::GuestSession& session) {
   const auto reply = session.agent().call(
       {{"call", "Exec"},
        {"command", "pid=$(pidof pcscd); echo \"$pid\"; grep VmRSS /proc/$pid/status 2>/dev/null | tr -s ' \\t' ' '"},
@@ -477,7 +477,7 @@ int main(int argc, char** argv) {
     const auto max_heap_growth = static_cast<std::int64_t>(options.number("max-heap-growth-bytes"));
 
     // The driver under test, its rig and its port; only the ones of the chosen driver are made.
-    std::unique_ptr<readerlab::app::GuestSession> guest;
+    std::unique_ptr<readerlab::linux_guest::GuestSession> guest;
     std::unique_ptr<boost::asio::io_context> host_io;
     std::unique_ptr<readerlab::scenarios::Rig> host_rig;
     std::unique_ptr<readerlab::app::RdfPort> host_port;
@@ -489,11 +489,11 @@ int main(int argc, char** argv) {
 
     const auto setup_start = Clock::now();
     if (driver == "libccid") {
-      readerlab::app::GuestSessionOptions guest_options;
+      readerlab::linux_guest::GuestSessionOptions guest_options;
       guest_options.out_dir = options.text("out");
-      guest = std::make_unique<readerlab::app::GuestSession>(guest_options);
-      if (const auto error = guest->start(); !error.empty()) {
-        std::cerr << "bench_soak_churn: " << error << "\n";
+      guest = std::make_unique<readerlab::linux_guest::GuestSession>(guest_options);
+      if (const auto started = guest->start(); !started) {
+        std::cerr << "bench_soak_churn: " << started.error().message() << "\n";
         return 1;
       }
       std::printf("guest: agent ready %.1f s after QEMU started (%s)\n", static_cast<double>(guest->agent_ready_after().count()) / 1000.0,

@@ -240,10 +240,15 @@ std::optional<CardProfile> builtin_profile(std::string_view name) {
   return std::nullopt;
 }
 
-std::unique_ptr<Card> make_builtin_card(std::string_view name) {
+std::unique_ptr<Card> make_builtin_card(std::string_view name, std::optional<std::uint64_t> seed) {
   auto profile = builtin_profile(name);
-  if (!profile) return make_lua_card(name);
-  return std::make_unique<IsoCard>(std::move(*profile));
+  if (!profile) {
+    LuaCardOptions options;
+    options.seed = seed;
+    return make_lua_card(name, std::move(options));
+  }
+  const std::uint64_t challenge_seed = seed.value_or(profile->challenge_seed);
+  return std::make_unique<IsoCard>(std::move(*profile), challenge_seed);
 }
 
 std::optional<Bytes> builtin_atr(std::string_view name) {

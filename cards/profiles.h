@@ -21,7 +21,9 @@ std::vector<ProfileInfo> builtin_profiles();
 
 // A fresh card in its factory state (files, PIN counter, challenge generator): a built-in
 // profile, else a bundled Lua card (cards/profiles/<name>.lua); nullptr when the name is unknown.
-std::unique_ptr<Card> make_builtin_card(std::string_view name);
+// With a seed (the run's), GET CHALLENGE and a Lua card's math.random start from it, else from
+// the profile's own challenge seed.
+std::unique_ptr<Card> make_builtin_card(std::string_view name, std::optional<std::uint64_t> seed = std::nullopt);
 
 // The profile behind a built-in card, for tests or to derive a variant; nullopt if unknown.
 std::optional<CardProfile> builtin_profile(std::string_view name);

@@ -284,6 +284,13 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
     lua_pushlightuserdata(L, lab);
     lua_pushcclosure(L, guarded<log>, 1);
     lua_setglobal(L, "print");
+    // Lua seeds math.random from the clock when it opens the library; a case replays from the
+    // run's seed instead (readerlab run --seed).
+    lua_getglobal(L, "math");
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, static_cast<lua_Integer>(rig.seed()));
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
   }
 
   const std::string error = sandbox.run_helper(kPrelude, "scenarios/lua/prelude.lua");

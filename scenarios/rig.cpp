@@ -19,6 +19,7 @@ constexpr std::chrono::milliseconds kDriverOpenTime{1000};
 Rig::Rig(boost::asio::io_context& io, usbredir::Logger logger) : io_(io), server_(io, std::move(logger)) {}
 
 std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::ReaderConfig config) {
+  config.seed = seed_;
   RigReader entry;
   entry.baseline = config;
   entry.reader = std::make_shared<ccid::Reader>(std::move(config));
@@ -29,7 +30,7 @@ std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::Reader
 }
 
 void Rig::insert(std::size_t index, const std::string& profile) {
-  auto card = cards::make_builtin_card(profile);
+  auto card = cards::make_builtin_card(profile, seed_);
   if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
   auto& entry = readers_.at(index);
   if (entry.removal_timer) entry.removal_timer->cancel();
@@ -67,6 +68,7 @@ void Rig::replug(std::size_t index) {
 }
 
 void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
+  config.seed = seed_;
   auto& entry = readers_.at(index);
   const bool was_plugged = entry.plugged;
   if (was_plugged) {

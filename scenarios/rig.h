@@ -49,6 +49,13 @@ class Rig {
   // Whether a usb-guest peer is connected to this reader.
   bool connected(std::size_t index) const;
 
+  // The run's seed: every card inserted from now on makes its random choices (GET CHALLENGE,
+  // math.random) from it, every reader added or configured from now on its cards' garbage
+  // answers, and so do the scripts of cases (install_lab), so that a run with the same seed
+  // gives the same bytes. Set it before adding readers.
+  void set_seed(std::uint64_t seed) { seed_ = seed; }
+  std::uint64_t seed() const { return seed_; }
+
   boost::asio::io_context& io() { return io_; }
   void sleep(std::chrono::milliseconds duration);
   usbredir::Server& server() { return server_; }
@@ -57,6 +64,7 @@ class Rig {
   boost::asio::io_context& io_;
   usbredir::Server server_;
   std::vector<RigReader> readers_;
+  std::uint64_t seed_ = 1;
 };
 
 }  // namespace readerlab::scenarios

@@ -3,7 +3,7 @@
 #   tools/install-deps.sh [build|guest|all]   (default: all)
 set -euo pipefail
 
-build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev
+build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev libcli11-dev
                 doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev gcovr
                 clang libclang-rt-14-dev libfuzzer-14-dev)  # the last three: fuzz/ (libFuzzer)
 # The guest is assembled from these installed packages; QEMU runs it.

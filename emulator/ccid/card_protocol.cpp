@@ -44,6 +44,7 @@ void Reader::start_protocol(Slot& slot) {
   const auto edc = atr.uses_crc() ? cards::t1::EdcKind::crc : cards::t1::EdcKind::lrc;
   cards::t1::CardParameters card_parameters;
   card_parameters.wtx_before_every_answer = slot.card->protocol_behaviour().t1_wtx_multiplier;
+  card_parameters.garbage_seed = config_.seed;
   cards::Card* card = slot.card.get();
   slot.t1 = std::make_unique<cards::t1::CardSide>(
       [card](std::span<const std::uint8_t> apdu) {

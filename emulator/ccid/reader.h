@@ -58,6 +58,8 @@ struct ReaderConfig {
   // Answer after the time a card says a command takes (ProtocolBehaviour::processing_time).
   // Off by default: the emulator answers as fast as it can unless a scenario asks for time.
   bool card_timing = false;
+  // The run's seed: the bytes of the garbage answers a card asks for (T=1) come from it.
+  std::uint64_t seed = 1;
 
   bool operator==(const ReaderConfig&) const = default;
 

@@ -1,8 +1,8 @@
-// The host side of the guest agent's JSON-line protocol (emulator/qemu/agent_client) reading
+// The host side of the guest agent's JSON-line protocol (hosts/linux_guest/agent_client) reading
 // whatever an agent sends: the input's bytes arrive on the agent socket as they are, then the
 // agent hangs up. The client must keep its state consistent (replies by id, the ready event,
 // unsolicited lines, malformed lines counted) and never crash.
-#include "emulator/qemu/agent_client.h"
+#include "hosts/linux_guest/agent_client.h"
 #include "fuzz/fuzz_input.h"
 
 #include <boost/asio/io_context.hpp>

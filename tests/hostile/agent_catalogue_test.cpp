@@ -8,7 +8,7 @@
 //  - Replies that parse but do not say what the call needs (no rv, rv of the wrong type, huge
 //    numbers): the case that made the call fails cleanly with a message, and the next case runs.
 #include "conformance/suite.h"
-#include "emulator/qemu/agent_client.h"
+#include "hosts/linux_guest/agent_client.h"
 #include "tests/hostile/hostile_support.h"
 
 #include <boost/asio/io_context.hpp>

@@ -1,4 +1,4 @@
-#include "emulator/qemu/qemu_launcher.h"
+#include "hosts/linux_guest/qemu_launcher.h"
 
 #include <cerrno>
 #include <csignal>
@@ -37,10 +37,9 @@ bool probe_kvm_once() {
     // The ioctls can work while QEMU still fails to set up a vCPU (seen here: "failed to set
     // MSR 0x10a" and an assertion). Start a paused QEMU with KVM: usable if it stays up.
     QemuProcess probe;
-    std::string error;
     if (!probe.start({"qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "16", "-nodefaults",
                       "-display", "none", "-S", "-monitor", "none", "-serial", "none"},
-                     {}, error)) {
+                     {})) {
         return false;
     }
     if (probe.wait(std::chrono::milliseconds(1500))) return false;  // exited: KVM unusable
@@ -118,16 +117,9 @@ QemuProcess::~QemuProcess() {
     }
 }
 
-bool QemuProcess::start(const std::vector<std::string>& argv, const std::filesystem::path& output_log,
-                        std::string& error) {
-    if (argv.empty()) {
-        error = "empty command line";
-        return false;
-    }
-    if (pid_ > 0 && !status_) {
-        error = "already running";
-        return false;
-    }
+Status QemuProcess::start(const std::vector<std::string>& argv, const std::filesystem::path& output_log) {
+    if (argv.empty()) return error("qemu", "empty command line");
+    if (pid_ > 0 && !status_) return error(argv[0], "already running (pid " + std::to_string(pid_) + ")");
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -141,13 +133,10 @@ bool QemuProcess::start(const std::vector<std::string>& argv, const std::filesys
     pid_t child = -1;
     int rc = posix_spawnp(&child, args[0], &actions, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        error = "cannot start " + argv[0] + ": " + std::strerror(rc);
-        return false;
-    }
+    if (rc != 0) return error(argv[0], std::string("cannot start: ") + std::strerror(rc));
     pid_ = child;
     status_.reset();
-    return true;
+    return {};
 }
 
 bool QemuProcess::reap(bool block) {

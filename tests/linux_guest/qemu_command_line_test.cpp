@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "emulator/qemu/qemu_launcher.h"
+#include "hosts/linux_guest/qemu_launcher.h"
 
 using readerlab::qemu::GuestOptions;
 using readerlab::qemu::qemu_command_line;
@@ -96,4 +96,23 @@ TEST_CASE("qemu command line stays on TCG when KVM is not wanted") {
     o.try_kvm = false;
     o.probe_kvm = true;
     CHECK(values_of(qemu_command_line(o), "-accel") == std::vector<std::string>{"tcg"});
+}
+
+TEST_CASE("qemu process that cannot start says which program and why, in the one error shape") {
+    readerlab::qemu::QemuProcess process;
+    const auto started = process.start({"readerlab-no-such-qemu", "-version"}, {});
+    REQUIRE_FALSE(started);
+    CHECK(started.error().where == "readerlab-no-such-qemu");
+    CHECK(started.error().message().find("cannot start") != std::string::npos);
+    CHECK_FALSE(process.running());
+
+    const auto empty = process.start({}, {});
+    REQUIRE_FALSE(empty);
+    CHECK(empty.error().message() == "qemu: empty command line");
+}
+
+TEST_CASE("qemu process runs a program and reports its exit status") {
+    readerlab::qemu::QemuProcess process;
+    REQUIRE(process.start({"/bin/sh", "-c", "exit 3"}, {}));
+    CHECK(process.wait(std::chrono::milliseconds(5000)) == 3);
 }

@@ -1,4 +1,4 @@
-#include "emulator/qemu/agent_client.h"
+#include "hosts/linux_guest/agent_client.h"
 
 #include <array>
 #include <deque>

@@ -12,7 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
-#include "emulator/qemu/agent_client.h"
+#include "hosts/linux_guest/agent_client.h"
 
 using namespace std::chrono_literals;
 using nlohmann::json;

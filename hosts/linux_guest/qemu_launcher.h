@@ -1,6 +1,8 @@
 // QEMU launcher: the command line for readerlab's Linux guest and a child-process handle.
 #pragma once
 
+#include "base/error.h"
+
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -45,8 +47,8 @@ public:
     ~QemuProcess();  // kills a running child (SIGKILL) and reaps it
 
     // Starts argv (stdin /dev/null, stdout+stderr appended to output_log or /dev/null).
-    // Returns false with error set when the program cannot be started.
-    bool start(const std::vector<std::string>& argv, const std::filesystem::path& output_log, std::string& error);
+    // The error names the program ("qemu-system-x86_64: No such file or directory").
+    Status start(const std::vector<std::string>& argv, const std::filesystem::path& output_log);
 
     pid_t pid() const { return pid_; }
     bool running();

@@ -2,8 +2,9 @@
 // agent connected: what `readerlab run` and `readerlab guest shell` stand on.
 #pragma once
 
-#include "emulator/qemu/agent_client.h"
-#include "emulator/qemu/qemu_launcher.h"
+#include "base/error.h"
+#include "hosts/linux_guest/agent_client.h"
+#include "hosts/linux_guest/qemu_launcher.h"
 #include "scenarios/driver_port.h"
 #include "scenarios/rig.h"
 
@@ -14,13 +15,14 @@
 #include <memory>
 #include <optional>
 
-namespace readerlab::app {
+namespace readerlab::linux_guest {
 
 struct GuestSessionOptions {
   std::filesystem::path guest_dir;  // holds vmlinuz and initrd.img (built when missing)
   std::filesystem::path out_dir;    // logs: guest-console.log, pcscd.log, qemu.log, agent.log, readerlab.log
   int readers = 1;
   std::chrono::seconds boot_timeout{240};
+  std::uint64_t seed = 1;  // the run's seed, for the cards the rig inserts and the cases' scripts
 };
 
 // The agent seen as the scenarios' driver port. It notes when the first APDU succeeded.
@@ -44,9 +46,9 @@ class GuestSession {
   explicit GuestSession(GuestSessionOptions options);
   ~GuestSession();
 
-  // Builds the guest if needed, listens, starts QEMU and waits for the agent. Returns an
-  // empty string on success, else what went wrong (with the console log's tail).
-  std::string start();
+  // Builds the guest if needed, listens, starts QEMU and waits for the agent. The error says
+  // what went wrong (with the console log's tail when the agent did not come up).
+  Status start();
   void stop();
 
   boost::asio::io_context& io() { return io_; }
@@ -72,4 +74,4 @@ class GuestSession {
   bool used_kvm_ = false;
 };
 
-}  // namespace readerlab::app
+}  // namespace readerlab::linux_guest

@@ -1,13 +1,15 @@
-#include "app/guest_session.h"
+#include "hosts/linux_guest/guest_session.h"
 
-#include "emulator/qemu/guest_commands.h"
+#include "hosts/linux_guest/guest_builder.h"
 #include "emulator/usbredir/client.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <iostream>
 
-namespace readerlab::app {
+namespace readerlab::linux_guest {
 
 std::uint64_t AgentPort::send(nlohmann::json request) {
   const std::string call = request.value("call", "");
@@ -33,21 +35,25 @@ GuestSession::GuestSession(GuestSessionOptions options) : options_(std::move(opt
 
 GuestSession::~GuestSession() { stop(); }
 
-std::string GuestSession::start() {
-  std::filesystem::create_directories(options_.out_dir);
+Status GuestSession::start() {
+  std::error_code failure;
+  std::filesystem::create_directories(options_.out_dir, failure);
+  if (failure) return error(options_.out_dir.string(), "cannot create the output folder: " + failure.message());
   if (options_.guest_dir.empty()) options_.guest_dir = qemu::default_guest_dir();
   if (!std::filesystem::exists(options_.guest_dir / "vmlinuz") ||
       !std::filesystem::exists(options_.guest_dir / "initrd.img")) {
     std::cerr << "readerlab: building the guest in " << options_.guest_dir.string() << "\n";
-    if (qemu::guest_build({"--out", options_.guest_dir.string()}) != 0) return "building the guest failed";
+    if (auto built = qemu::build_guest({options_.guest_dir, {}, {}}); !built)
+      return built.error().within("building the guest");
   }
   // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
   char pattern[] = "/tmp/readerlab-XXXXXX";
-  if (!::mkdtemp(pattern)) return "cannot create a folder for the sockets in /tmp";
+  if (!::mkdtemp(pattern)) return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
   socket_dir_ = pattern;
 
   log_.open(options_.out_dir / "readerlab.log");
   rig_ = std::make_unique<scenarios::Rig>(io_, [this](const std::string& line) { log_ << line << std::endl; });
+  rig_->set_seed(options_.seed);
   qemu::GuestOptions guest;
   for (int i = 0; i < options_.readers; ++i) {
     usbredir::SocketAddress address;
@@ -59,7 +65,11 @@ std::string GuestSession::start() {
     guest.usbredir_sockets.push_back(address.path);
   }
   guest.agent_socket = socket_dir_ / "agent.sock";
-  agent_ = std::make_unique<qemu::AgentClient>(io_, guest.agent_socket, options_.out_dir / "agent.log");
+  try {
+    agent_ = std::make_unique<qemu::AgentClient>(io_, guest.agent_socket, options_.out_dir / "agent.log");
+  } catch (const std::system_error& cannot_listen) {
+    return error(guest.agent_socket.string(), std::string("cannot listen for the agent: ") + cannot_listen.what());
+  }
   port_ = std::make_unique<AgentPort>(*agent_, "libccid");
   guest.kernel = options_.guest_dir / "vmlinuz";
   guest.initrd = options_.guest_dir / "initrd.img";
@@ -71,11 +81,11 @@ std::string GuestSession::start() {
   const auto argv = qemu::qemu_command_line(guest);
   for (std::size_t i = 0; i + 1 < argv.size(); ++i)
     if (argv[i] == "-accel") used_kvm_ = argv[i + 1] == "kvm";
-  std::string error;
-  if (!qemu_.start(argv, options_.out_dir / "qemu.log", error)) return "cannot start QEMU: " + error;
+  if (auto started = qemu_.start(argv, options_.out_dir / "qemu.log"); !started) return started.error();
   if (!agent_->accept(options_.boot_timeout)) {
-    return "the guest agent did not come up within " + std::to_string(options_.boot_timeout.count()) +
-           " s (QEMU " + (qemu_.running() ? "still running" : "exited") + "); last console lines:\n" + console_tail(15);
+    return error("guest", "the agent did not come up within " + std::to_string(options_.boot_timeout.count()) +
+                              " s (QEMU " + (qemu_.running() ? "still running" : "exited") + "); last console lines:\n" +
+                              console_tail(15));
   }
   agent_ready_after_ = qemu_.since_start();
   return {};
@@ -112,4 +122,4 @@ std::string GuestSession::console_tail(std::size_t count) const {
   return text;
 }
 
-}  // namespace readerlab::app
+}  // namespace readerlab::linux_guest

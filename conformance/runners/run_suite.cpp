@@ -1,0 +1,128 @@
+#include "conformance/runners/runners.h"
+
+#include "drivers_under_test/reference_rdf/rdf_registry.h"
+
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace readerlab::conformance::runners {
+namespace {
+
+constexpr std::string_view kUsbredirSuffix = "-usbredir";
+
+bool is_rdf_driver(const std::string& name) {
+  if (reference_rdf::find_rdf_driver(name)) return true;
+  return name.size() > kUsbredirSuffix.size() && name.ends_with(kUsbredirSuffix) &&
+         reference_rdf::find_rdf_driver(name.substr(0, name.size() - kUsbredirSuffix.size()));
+}
+
+bool matches(const CaseInfo& info, const std::string& filter) {
+  if (info.id == filter || info.path == std::filesystem::path(filter)) return true;
+  std::error_code ignored;
+  return std::filesystem::exists(filter, ignored) && std::filesystem::equivalent(info.path, filter, ignored);
+}
+
+}  // namespace
+
+std::string format_seconds(std::chrono::nanoseconds duration) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(2) << std::chrono::duration<double>(duration).count() << " s";
+  return out.str();
+}
+
+void print_progress(std::size_t number, std::size_t total, const CaseResult& result) {
+  std::cout << "[" << number << "/" << total << "] " << std::left << std::setw(36) << result.info.id << " "
+            << to_string(result.outcome) << " (" << format_seconds(result.duration) << ")\n";
+  if (!result.message.empty() && counts_as_failure(result.outcome))
+    std::cout << "    " << result.message.substr(0, result.message.find('\n')) << "\n";
+  std::cout << std::flush;
+}
+
+void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std::string& why) {
+  for (const auto& info : cases) {
+    CaseResult result;
+    result.info = info;
+    result.outcome = Outcome::fail;
+    result.message = why;
+    summary.results.push_back(result);
+  }
+}
+
+std::vector<std::string> known_drivers() {
+  std::vector<std::string> names = {"libccid"};
+  for (const auto& driver : reference_rdf::registered_rdf_drivers()) {
+    names.push_back(driver.name);
+    names.push_back(std::string(driver.name) + std::string(kUsbredirSuffix));
+  }
+  names.push_back("all");
+  return names;
+}
+
+Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string>& names) {
+  if (names.empty()) return std::vector<std::string>{"libccid"};
+  if (names.size() == 1 && names[0] == "all") return std::vector<std::string>{"libccid", "reference-rdf", "reference-rdf-usbredir"};
+  std::vector<std::string> drivers;
+  for (const auto& name : names) {
+    if (name == "all") return error("--driver", "all stands alone (it is libccid, reference-rdf and reference-rdf-usbredir)");
+    if (name != "libccid" && !is_rdf_driver(name)) {
+      std::string known;
+      for (const auto& driver : known_drivers()) known += (known.empty() ? "" : ", ") + driver;
+      return error("--driver", "unknown driver '" + name + "' (" + known + ")");
+    }
+    if (std::find(drivers.begin(), drivers.end(), name) == drivers.end()) drivers.push_back(name);
+  }
+  return drivers;
+}
+
+Expected<std::vector<CaseInfo>> select_cases(const std::filesystem::path& cases_dir,
+                                             const std::vector<std::string>& filters) {
+  auto all = discover_cases(cases_dir);
+  for (const auto& filter : filters) {
+    if (std::none_of(all.begin(), all.end(), [&](const CaseInfo& info) { return matches(info, filter); }))
+      return error("--case", "no case '" + filter + "' (see readerlab cases)");
+  }
+  if (filters.empty()) return all;
+  std::vector<CaseInfo> selected;
+  for (auto& info : all)
+    if (std::any_of(filters.begin(), filters.end(), [&](const std::string& filter) { return matches(info, filter); }))
+      selected.push_back(std::move(info));
+  return selected;
+}
+
+SuiteOutcome run_suite(const SuiteRun& run) {
+  std::vector<RunSummary> summaries;
+  for (const auto& driver : run.drivers) {
+    // Every RDF driver runs the IOCTL cases (written for the family "reference-rdf").
+    const std::string family = driver == "libccid" ? "libccid" : "reference-rdf";
+    std::vector<CaseInfo> cases;
+    for (const auto& info : run.cases)
+      if (info.applies_to(family)) cases.push_back(info);
+    if (cases.empty()) continue;
+    const auto out_dir = run.drivers.size() == 1 ? run.out_dir : run.out_dir / driver;
+    std::filesystem::create_directories(out_dir);
+    std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << run.seed
+              << ", output in " << out_dir.string() << "\n" << std::flush;
+    auto summary = driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver);
+    write_junit(out_dir / "junit.xml", summary);
+    write_markdown(out_dir / "report.md", summary);
+    summaries.push_back(std::move(summary));
+  }
+  if (summaries.empty()) return SuiteOutcome::no_case_for_drivers;
+  if (summaries.size() > 1) {
+    write_junit(run.out_dir / "junit.xml", summaries);
+    write_side_by_side(run.out_dir / "report.md", summaries, load_coverage_items(run.coverage_items));
+  }
+  RunSummary total;
+  for (const auto& summary : summaries) {
+    std::cout << "\n== " << summary.driver << "\n";
+    print_table(std::cout, summary);
+    total.results.insert(total.results.end(), summary.results.begin(), summary.results.end());
+  }
+  std::cout << "seed " << run.seed << " (readerlab run --seed " << run.seed << " replays it)\n";
+  std::cout << closing_line(total) << "\n";
+  return total.failed() == 0 ? SuiteOutcome::all_passed : SuiteOutcome::some_failed;
+}
+
+}  // namespace readerlab::conformance::runners

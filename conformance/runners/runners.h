@@ -1,0 +1,58 @@
+// The conformance suite on the drivers under test: which drivers there are, which cases a run
+// takes, and one runner per place a driver runs (libccid in the Linux guest, an RDF driver on
+// the host in-process or over usbredir). `readerlab run` parses its options and calls run_suite.
+#pragma once
+
+#include "base/error.h"
+#include "conformance/report.h"
+#include "conformance/suite.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace readerlab::conformance::runners {
+
+// Every name `--driver` takes: libccid, each registered RDF driver's NAME and NAME-usbredir,
+// and "all".
+std::vector<std::string> known_drivers();
+
+// The drivers a list of `--driver` values names: "all" alone is libccid and the reference RDF
+// driver both ways (the drivers the suite is kept green for), nothing is libccid. The error
+// names the first unknown driver and lists the known ones.
+Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string>& names);
+
+// The cases matching the filters (a case id or a case file; none: every case), sorted by id.
+// A filter matching no case is an error naming it.
+Expected<std::vector<CaseInfo>> select_cases(const std::filesystem::path& cases_dir,
+                                             const std::vector<std::string>& filters);
+
+struct SuiteRun {
+  std::vector<std::string> drivers;        // resolved (resolve_drivers)
+  std::vector<CaseInfo> cases;             // selected (select_cases); each driver runs those written for it
+  std::filesystem::path out_dir = "out";   // reports; with several drivers one folder each below it
+  std::filesystem::path guest_dir;         // the Linux guest (empty: the default, built when missing)
+  std::filesystem::path expectations_dir;  // <driver>.txt known failures
+  std::filesystem::path coverage_items;    // the side-by-side report's coverage list
+  std::uint64_t seed = 0;                  // drives every random choice of the run
+};
+
+// The outcome of a run as a command reports it.
+enum class SuiteOutcome { all_passed, some_failed, no_case_for_drivers };
+
+// Runs every driver's cases, printing progress and the tables to standard output, and writes
+// junit.xml and report.md (side by side when there are several drivers).
+SuiteOutcome run_suite(const SuiteRun& run);
+
+// One driver's run; the reports are its caller's. A driver that cannot start fails every case
+// with the reason.
+RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::filesystem::path& out_dir);
+RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver);
+
+// What the runners share: one progress line per case, every case failed for one reason.
+void print_progress(std::size_t number, std::size_t total, const CaseResult& result);
+void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std::string& why);
+std::string format_seconds(std::chrono::nanoseconds duration);
+
+}  // namespace readerlab::conformance::runners
