@@ -3,10 +3,10 @@
 #include "app/commands.h"
 #include "app/guest_session.h"
 #include "app/paths.h"
-#include "app/rdf_port.h"
+#include "hosts/windows_model/port/rdf_port.h"
 
 #include "conformance/report.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 #include "conformance/suite.h"
 #include "emulator/qemu/guest_commands.h"
 
@@ -18,6 +18,9 @@
 
 namespace readerlab::app {
 namespace {
+
+using windows_model::RdfPort;
+using windows_model::RdfTransport;
 
 std::string format_seconds(std::chrono::nanoseconds duration) {
   std::ostringstream out;
@@ -98,15 +101,15 @@ conformance::RunSummary run_libccid(const RunOptions& options, const std::vector
 
 // An RDF driver under test as `--driver` names it: NAME in-process, NAME-usbredir over a socket.
 struct RdfChoice {
-  const reference_rdf::RegisteredRdfDriver* driver = nullptr;
+  const readerlab::windows_model::RegisteredRdfDriver* driver = nullptr;
   RdfTransport transport = RdfTransport::in_process;
 };
 
 std::optional<RdfChoice> find_rdf_choice(const std::string& name) {
   constexpr std::string_view suffix = "-usbredir";
-  if (const auto* driver = reference_rdf::find_rdf_driver(name)) return RdfChoice{driver, RdfTransport::in_process};
+  if (const auto* driver = readerlab::windows_model::find_rdf_driver(name)) return RdfChoice{driver, RdfTransport::in_process};
   if (name.size() > suffix.size() && name.ends_with(suffix)) {
-    if (const auto* driver = reference_rdf::find_rdf_driver(name.substr(0, name.size() - suffix.size())))
+    if (const auto* driver = readerlab::windows_model::find_rdf_driver(name.substr(0, name.size() - suffix.size())))
       return RdfChoice{driver, RdfTransport::usbredir};
   }
   return std::nullopt;
@@ -114,7 +117,7 @@ std::optional<RdfChoice> find_rdf_choice(const std::string& name) {
 
 std::string known_driver_names() {
   std::string names = "libccid";
-  for (const auto& driver : reference_rdf::registered_rdf_drivers())
+  for (const auto& driver : readerlab::windows_model::registered_rdf_drivers())
     names += std::string(", ") + driver.name + ", " + driver.name + "-usbredir";
   return names + ", all";
 }

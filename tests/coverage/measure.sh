@@ -10,7 +10,7 @@ find "$build" -name '*.gcda' -delete
 "$build/bin/tests_reference_rdf" >/dev/null
 "$build/bin/readerlab" run --driver reference-rdf --driver reference-rdf-usbredir --out "$build/coverage-out" >/dev/null || true
 report=$(gcovr --root "$source" --object-directory "$build" \
-  --filter "$source/drivers_under_test/smclib/src/" --filter "$source/drivers_under_test/reference_rdf/(ccid|reference_rdf)\.cpp" \
+  --filter "$source/hosts/windows_model/smclib/src/" --filter "$source/drivers_under_test/reference_rdf/(ccid|reference_rdf)\.cpp" \
   --txt - 2>/dev/null)
 echo "$report" | tail -n 25
 percent=$(echo "$report" | awk '/^TOTAL/ {gsub("%", "", $4); print $4}')

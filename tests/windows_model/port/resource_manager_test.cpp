@@ -1,8 +1,8 @@
 // The resource manager model over the reference RDF driver, through the host port as the
 // cases reach it (send, then wait): readers, card events, connections, dispositions, and the
 // IOCTLs each call causes.
-#include "app/rdf_port.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/port/rdf_port.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
 #include <doctest/doctest.h>
 
@@ -10,8 +10,8 @@
 
 #include <filesystem>
 
-using readerlab::app::RdfPort;
-using readerlab::app::RdfTransport;
+using readerlab::windows_model::RdfPort;
+using readerlab::windows_model::RdfTransport;
 using nlohmann::json;
 
 namespace {
@@ -31,7 +31,7 @@ struct Lab {
     address.is_unix = true;
     address.path = socket.string();
     rig.add_reader(address);
-    port = std::make_unique<RdfPort>(rig, transport, *reference_rdf::find_rdf_driver("reference-rdf"));
+    port = std::make_unique<RdfPort>(rig, transport, *readerlab::windows_model::find_rdf_driver("reference-rdf"));
     port->begin_case();
   }
   ~Lab() {
