@@ -6,7 +6,6 @@
 #include "hosts/windows_model/port/rdf_port.h"
 
 #include "conformance/report.h"
-#include "hosts/windows_model/rdf/rdf_registry.h"
 #include "conformance/suite.h"
 #include "emulator/qemu/guest_commands.h"
 
@@ -99,27 +98,17 @@ conformance::RunSummary run_libccid(const RunOptions& options, const std::vector
   return summary;
 }
 
-// An RDF driver under test as `--driver` names it: NAME in-process, NAME-usbredir over a socket.
-struct RdfChoice {
-  const readerlab::windows_model::RegisteredRdfDriver* driver = nullptr;
-  RdfTransport transport = RdfTransport::in_process;
-};
+using RdfChoice = windows_model::RdfDriverChoice;
 
 std::optional<RdfChoice> find_rdf_choice(const std::string& name) {
-  constexpr std::string_view suffix = "-usbredir";
-  if (const auto* driver = readerlab::windows_model::find_rdf_driver(name)) return RdfChoice{driver, RdfTransport::in_process};
-  if (name.size() > suffix.size() && name.ends_with(suffix)) {
-    if (const auto* driver = readerlab::windows_model::find_rdf_driver(name.substr(0, name.size() - suffix.size())))
-      return RdfChoice{driver, RdfTransport::usbredir};
-  }
-  return std::nullopt;
+  auto choice = windows_model::choose_rdf_driver(name);
+  if (!choice) return std::nullopt;
+  return *choice;
 }
 
 std::string known_driver_names() {
-  std::string names = "libccid";
-  for (const auto& driver : readerlab::windows_model::registered_rdf_drivers())
-    names += std::string(", ") + driver.name + ", " + driver.name + "-usbredir";
-  return names + ", all";
+  const auto rdf = windows_model::rdf_driver_names();
+  return "libccid, " + (rdf.empty() ? std::string() : rdf + ", ") + "all";
 }
 
 // The cases through the smclib model and an RDF driver under test on the host.

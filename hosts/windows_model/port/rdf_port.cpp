@@ -14,7 +14,30 @@ constexpr int kMaxIdleRounds = 100;
 // bInterval is a few ms for a CCID reader).
 constexpr std::chrono::milliseconds kInterruptPollInterval{5};
 
+// The transport suffix of a driver name (`--driver reference-rdf-usbredir`).
+constexpr std::string_view kUsbredirSuffix = "-usbredir";
+
 }  // namespace
+
+Expected<RdfDriverChoice> choose_rdf_driver(std::string_view name) {
+  if (const auto* driver = find_rdf_driver(name)) return RdfDriverChoice{driver, RdfTransport::in_process};
+  if (name.size() > kUsbredirSuffix.size() && name.ends_with(kUsbredirSuffix)) {
+    if (const auto* driver = find_rdf_driver(name.substr(0, name.size() - kUsbredirSuffix.size())))
+      return RdfDriverChoice{driver, RdfTransport::usbredir};
+  }
+  const auto known = rdf_driver_names();
+  return error(std::string(name), "no RDF driver of that name was built in (known: " +
+                                      (known.empty() ? std::string("none") : known) + ")");
+}
+
+std::string rdf_driver_names() {
+  std::string names;
+  for (const auto& driver : registered_rdf_drivers()) {
+    if (!names.empty()) names += ", ";
+    names += std::string(driver.name) + ", " + driver.name + std::string(kUsbredirSuffix);
+  }
+  return names;
+}
 
 RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport, const RegisteredRdfDriver& driver)
     : rig_(rig),

@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "hosts/windows_model/port/resource_manager.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 #include "scenarios/driver_port.h"
 #include "scenarios/rig.h"
 
@@ -27,14 +28,25 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace readerlab::windows_model {
 
 class HostDriver;
 class UsbIo;
-struct RegisteredRdfDriver;
 
 enum class RdfTransport { in_process, usbredir };
+
+// An RDF driver under test as `readerlab run --driver` names it: NAME runs it on the in-process
+// USB transport, NAME-usbredir as a usbredir client over a socket.
+struct RdfDriverChoice {
+  const RegisteredRdfDriver* driver = nullptr;
+  RdfTransport transport = RdfTransport::in_process;
+};
+// The registered driver `name` stands for; the Error names the drivers there are.
+Expected<RdfDriverChoice> choose_rdf_driver(std::string_view name);
+// Every name choose_rdf_driver takes: "reference-rdf, reference-rdf-usbredir, ...".
+std::string rdf_driver_names();
 
 class RdfPort : public scenarios::DriverPort {
  public:

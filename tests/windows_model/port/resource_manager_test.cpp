@@ -213,3 +213,23 @@ TEST_CASE("Control maps pcsc-lite's SCARD_CTL_CODE to the Windows one; guest-onl
   CHECK(exec["rv"].is_null());
   CHECK(exec["error"].get<std::string>().find("Exec") != std::string::npos);
 }
+
+TEST_CASE("hex that is not hex is refused with the field it came in, and no IOCTL is sent") {
+  Lab lab;
+  lab.rig.insert(0, "t1-fs");
+  const auto context = lab.context();
+  const auto name = lab.reader(context);
+  const auto card = lab.call("Connect", {{"context", context}, {"reader", name}})["card"];
+  const auto transmit = lab.call("Transmit", {{"card", card}, {"protocol", 2}, {"apdu", "00a40"}});
+  CHECK(transmit["rv"].is_null());
+  CHECK(transmit["error"].get<std::string>().find("apdu: ") == 0);
+  CHECK_FALSE(transmit.contains("ioctls"));
+  const auto control = lab.call("Control", {{"card", card}, {"code", 0x42000D48u}, {"data", "zz"}});
+  CHECK(control["rv"].is_null());
+  CHECK(control["error"].get<std::string>().find("data: ") == 0);
+  const auto ioctl = lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"input", "0"}, {"output_size", 4}});
+  CHECK(ioctl["rv"].is_null());
+  CHECK(ioctl["error"].get<std::string>().find("input: ") == 0);
+  // Upper-case hex is hex: the reply is lowercase, as the guest agent writes it.
+  CHECK(lab.call("Transmit", {{"card", card}, {"protocol", 2}, {"apdu", "8010000001EE00"}})["response"] == "ee9000");
+}
