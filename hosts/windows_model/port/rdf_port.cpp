@@ -168,8 +168,9 @@ void RdfPort::run_queued_until(std::uint64_t id) {
     busy_ = true;
     try {
       reply = execute(next.request);
-    } catch (const std::exception& e) {
-      reply = {{"rv", nullptr}, {"error", e.what()}};
+    } catch (const nlohmann::json::exception& e) {
+      // A field of the case's request with the wrong JSON type (request.value(...) throws).
+      reply = error_reply(error(next.request.value("call", std::string("request")), e.what()));
     }
     busy_ = false;
     if (driver_) {
@@ -208,7 +209,10 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   // completion would have run by now on a real system.
   pump(std::chrono::milliseconds(0));
   if (call == "Ioctl") {
-    const auto code = request.at("code").get<std::uint32_t>();
+    const auto code_field = request.find("code");
+    if (code_field == request.end() || !code_field->is_number_unsigned() || code_field->get<std::uint64_t>() > 0xFFFFFFFFu)
+      return error_reply(error("code", "missing or not a 32-bit IOCTL code"));
+    const auto code = code_field->get<std::uint32_t>();
     const auto output_size = request.value("output_size", 0u);
     if (output_size > (1u << 20)) return error_reply(error("output_size", "above 1 MiB"));
     const auto input = wire_bytes(request, "input");

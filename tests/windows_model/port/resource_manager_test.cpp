@@ -233,3 +233,17 @@ TEST_CASE("hex that is not hex is refused with the field it came in, and no IOCT
   // Upper-case hex is hex: the reply is lowercase, as the guest agent writes it.
   CHECK(lab.call("Transmit", {{"card", card}, {"protocol", 2}, {"apdu", "8010000001EE00"}})["response"] == "ee9000");
 }
+
+TEST_CASE("an Ioctl without a usable code, or with a field of the wrong type, is refused by name") {
+  Lab lab;
+  const auto missing = lab.call("Ioctl", {{"output_size", 4}});
+  CHECK(missing["rv"].is_null());
+  CHECK(missing["error"].get<std::string>().find("code: ") == 0);
+  const auto negative = lab.call("Ioctl", {{"code", -1}, {"output_size", 4}});
+  CHECK(negative["error"].get<std::string>().find("code: ") == 0);
+  const auto wrong_type = lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", "four"}});
+  CHECK(wrong_type["rv"].is_null());
+  CHECK(wrong_type["error"].get<std::string>().find("Ioctl: ") == 0);
+  // The port still answers a well-formed call afterwards.
+  CHECK(lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", 4}})["rv_name"] == "STATUS_SUCCESS");
+}
