@@ -1,8 +1,8 @@
 #include "hosts/windows_model/port/rdf_port.h"
 
+#include "hosts/windows_model/port/wire_format.h"
 #include "hosts/windows_model/rdf/host_driver.h"
 #include "hosts/windows_model/rdf/host_usb.h"
-#include "hosts/windows_model/port/wire_format.h"
 #include "hosts/windows_model/rdf/rdf_registry.h"
 
 namespace readerlab::windows_model {
@@ -209,15 +209,13 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   // completion would have run by now on a real system.
   pump(std::chrono::milliseconds(0));
   if (call == "Ioctl") {
-    const auto code_field = request.find("code");
-    if (code_field == request.end() || !code_field->is_number_unsigned() || code_field->get<std::uint64_t>() > 0xFFFFFFFFu)
-      return error_reply(error("code", "missing or not a 32-bit IOCTL code"));
-    const auto code = code_field->get<std::uint32_t>();
+    const auto code = wire_u32(request, "code");
+    if (!code) return error_reply(code.error());
     const auto output_size = request.value("output_size", 0u);
     if (output_size > (1u << 20)) return error_reply(error("output_size", "above 1 MiB"));
     const auto input = wire_bytes(request, "input");
     if (!input) return error_reply(input.error());
-    const auto result = driver_->ioctl(code, *input, output_size);
+    const auto result = driver_->ioctl(*code, *input, output_size);
     auto reply = status_reply(result.status);
     reply["pending"] = result.pending;
     reply["information"] = result.output.size();

@@ -25,6 +25,20 @@ Expected<Bytes> wire_bytes(const nlohmann::json& request, const char* field) {
   return bytes;
 }
 
+Expected<std::uint32_t> wire_u32(const nlohmann::json& request, const char* field) {
+  const auto it = request.find(field);
+  if (it == request.end()) return error(field, "missing");
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() <= 0xFFFFFFFFu) return it->get<std::uint32_t>();
+  if (it->is_number_integer() && it->get<std::int64_t>() >= 0 && it->get<std::int64_t>() <= 0xFFFFFFFF)
+    return static_cast<std::uint32_t>(it->get<std::int64_t>());
+  if (it->is_number_float()) {
+    const double value = it->get<double>();
+    if (value >= 0 && value <= 4294967295.0 && value == static_cast<double>(static_cast<std::uint32_t>(value)))
+      return static_cast<std::uint32_t>(value);
+  }
+  return error(field, "not a 32-bit unsigned number: " + it->dump());
+}
+
 nlohmann::json error_reply(const Error& failure) { return {{"rv", nullptr}, {"error", failure.message()}}; }
 
 std::string ioctl_name(std::uint32_t code) {

@@ -17,6 +17,9 @@ namespace readerlab::windows_model {
 std::string wire_hex(ByteView bytes);
 // The hex string in request[field] (absent: no bytes); the Error names the field.
 Expected<Bytes> wire_bytes(const nlohmann::json& request, const char* field);
+// The 32-bit value in request[field] (a Lua number: integer, or a float with an integral value);
+// the Error names the field.
+Expected<std::uint32_t> wire_u32(const nlohmann::json& request, const char* field);
 // The reply of a call that could not be made: {"rv": null, "error": "where: what"}.
 nlohmann::json error_reply(const Error& failure);
 

@@ -244,6 +244,9 @@ TEST_CASE("an Ioctl without a usable code, or with a field of the wrong type, is
   const auto wrong_type = lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", "four"}});
   CHECK(wrong_type["rv"].is_null());
   CHECK(wrong_type["error"].get<std::string>().find("Ioctl: ") == 0);
-  // The port still answers a well-formed call afterwards.
+  // The port still answers a well-formed call afterwards; a Lua number may arrive as a float.
   CHECK(lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", 4}})["rv_name"] == "STATUS_SUCCESS");
+  CHECK(lab.call("Ioctl", {{"code", double{IOCTL_SMARTCARD_GET_STATE}}, {"output_size", 4}})["rv_name"] ==
+        "STATUS_SUCCESS");
+  CHECK(lab.call("Ioctl", {{"code", 0.5}, {"output_size", 4}})["error"].get<std::string>().find("code: ") == 0);
 }
