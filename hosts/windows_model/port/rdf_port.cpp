@@ -157,20 +157,28 @@ void RdfPort::run_queued_until(std::uint64_t id) {
   while (!queued_.empty() && queued_.front().id <= id) {
     Queued next = std::move(queued_.front());
     queued_.pop_front();
+    const auto call_field = next.request.find("call");
+    const std::string call =
+        call_field != next.request.end() && call_field->is_string() ? call_field->get<std::string>() : "";
     // A wait for a change started at the send: only what is left of its timeout remains.
-    if (next.request.value("call", "") == "GetStatusChange" && next.request.contains("timeout_ms")) {
-      const auto timeout = next.request["timeout_ms"].get<std::uint32_t>();
-      const auto spent = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent).count());
-      if (timeout != 0xFFFFFFFF) next.request["timeout_ms"] = timeout > spent ? timeout - spent : 0;
+    if (call == "GetStatusChange" && next.request.contains("timeout_ms")) {
+      if (const auto timeout = wire_u32(next.request, "timeout_ms"); timeout && *timeout != 0xFFFFFFFF) {
+        const auto spent = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent).count());
+        next.request["timeout_ms"] = *timeout > spent ? *timeout - spent : 0;
+      }
     }
     nlohmann::json reply;
     busy_ = true;
-    try {
-      reply = execute(next.request);
-    } catch (const nlohmann::json::exception& e) {
-      // A field of the case's request with the wrong JSON type (request.value(...) throws).
-      reply = error_reply(error(next.request.value("call", std::string("request")), e.what()));
+    if (call.empty()) {
+      reply = error_reply(error("request", "no \"call\" string"));
+    } else {
+      try {
+        reply = execute(next.request);
+      } catch (const nlohmann::json::exception& e) {
+        // A field of the case's request with the wrong JSON type (request.value(...) throws).
+        reply = error_reply(error(call, e.what()));
+      }
     }
     busy_ = false;
     if (driver_) {

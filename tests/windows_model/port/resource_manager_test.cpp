@@ -244,6 +244,12 @@ TEST_CASE("an Ioctl without a usable code, or with a field of the wrong type, is
   const auto wrong_type = lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", "four"}});
   CHECK(wrong_type["rv"].is_null());
   CHECK(wrong_type["error"].get<std::string>().find("Ioctl: ") == 0);
+  // A call name that is not a string: refused as a "request", the port stays up.
+  const auto id = lab.port->send({{"call", 7}});
+  const auto unnamed = lab.port->wait(id, std::chrono::seconds(30));
+  REQUIRE(unnamed.has_value());
+  CHECK((*unnamed)["rv"].is_null());
+  CHECK((*unnamed)["error"].get<std::string>().find("request: ") == 0);
   // The port still answers a well-formed call afterwards; a Lua number may arrive as a float.
   CHECK(lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", 4}})["rv_name"] == "STATUS_SUCCESS");
   CHECK(lab.call("Ioctl", {{"code", double{IOCTL_SMARTCARD_GET_STATE}}, {"output_size", 4}})["rv_name"] ==
