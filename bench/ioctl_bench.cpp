@@ -1,8 +1,9 @@
 // IOCTL_SMARTCARD_TRANSMIT round trips: smclib model -> reference RDF driver -> USB (in-process,
 // or a usbredir socket to the usb-host server) -> CCID reader -> card.
 #include "cards/profiles.h"
-#include "drivers_under_test/reference_rdf/host_driver.h"
-#include "drivers_under_test/reference_rdf/host_usb.h"
+#include "drivers_under_test/reference_rdf/reference_rdf.h"
+#include "hosts/windows_model/rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_usb.h"
 #include "emulator/ccid/reader.h"
 #include "emulator/usbredir/server.h"
 
@@ -24,14 +25,14 @@ Bytes echo_request() {
   return request;
 }
 
-void power_and_select(benchmark::State& state, reference_rdf::HostDriver& driver) {
+void power_and_select(benchmark::State& state, readerlab::windows_model::HostDriver& driver) {
   driver.poll_slot_change(0);
   if (driver.ioctl_ulong(IOCTL_SMARTCARD_POWER, SCARD_COLD_RESET, 64).status != STATUS_SUCCESS ||
       driver.ioctl_ulong(IOCTL_SMARTCARD_SET_PROTOCOL, SCARD_PROTOCOL_T1, 4).status != STATUS_SUCCESS)
     state.SkipWithError("the card did not power up or take T=1");
 }
 
-void run_transmits(benchmark::State& state, reference_rdf::HostDriver& driver) {
+void run_transmits(benchmark::State& state, readerlab::windows_model::HostDriver& driver) {
   const Bytes request = echo_request();
   for (auto _ : state) {
     const auto result = driver.ioctl(IOCTL_SMARTCARD_TRANSMIT, request, 300);
@@ -47,8 +48,8 @@ void run_transmits(benchmark::State& state, reference_rdf::HostDriver& driver) {
 void BM_transmit_in_process(benchmark::State& state) {
   readerlab::ccid::Reader reader;
   reader.insert(readerlab::cards::make_builtin_card("t1-fs"));
-  reference_rdf::InProcessUsb usb(reader);
-  reference_rdf::HostDriver driver(usb);
+  readerlab::windows_model::InProcessUsb usb(reader);
+  readerlab::windows_model::HostDriver driver(usb, ReaderlabReferenceRdfDriver);
   if (driver.start() != STATUS_SUCCESS) return state.SkipWithError("the driver did not start");
   power_and_select(state, driver);
   run_transmits(state, driver);
@@ -64,10 +65,9 @@ void BM_transmit_usbredir_socket(benchmark::State& state) {
   address.is_unix = true;
   address.path = (std::filesystem::temp_directory_path() / ("readerlab-bench-" + std::to_string(::getpid()))).string();
   server.listen(address, [reader] { return reader; });
-  std::string why;
-  auto usb = reference_rdf::UsbredirUsb::connect(io, address, &why);
-  if (!usb) return state.SkipWithError(why.c_str());
-  reference_rdf::HostDriver driver(*usb);
+  auto usb = readerlab::windows_model::UsbredirUsb::connect(io, address);
+  if (!usb) return state.SkipWithError(usb.error().message().c_str());
+  readerlab::windows_model::HostDriver driver(**usb, ReaderlabReferenceRdfDriver);
   if (driver.start() != STATUS_SUCCESS) return state.SkipWithError("the driver did not start");
   power_and_select(state, driver);
   run_transmits(state, driver);

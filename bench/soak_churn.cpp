@@ -13,9 +13,9 @@
 // it) at start and end, and fails when a change went unreported, the driver died or memory
 // grew beyond the bound.
 #include "hosts/linux_guest/guest_session.h"
-#include "app/rdf_port.h"
+#include "hosts/windows_model/port/rdf_port.h"
 #include "bench/soak_support.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 #include "scenarios/rig.h"
 
 #include <unistd.h>
@@ -480,7 +480,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<readerlab::linux_guest::GuestSession> guest;
     std::unique_ptr<boost::asio::io_context> host_io;
     std::unique_ptr<readerlab::scenarios::Rig> host_rig;
-    std::unique_ptr<readerlab::app::RdfPort> host_port;
+    std::unique_ptr<readerlab::windows_model::RdfPort> host_port;
     std::filesystem::path host_socket;
     readerlab::scenarios::Rig* rig = nullptr;
     readerlab::scenarios::DriverPort* port = nullptr;
@@ -503,7 +503,7 @@ int main(int argc, char** argv) {
       patience = kGuestPatience;
       liveness = [&session = *guest] { return pcscd_pid_and_rss(session).first; };
     } else if (driver == "reference-rdf" || driver == "reference-rdf-usbredir") {
-      const auto* registered = reference_rdf::find_rdf_driver("reference-rdf");
+      const auto* registered = readerlab::windows_model::find_rdf_driver("reference-rdf");
       if (!registered) throw std::runtime_error("the reference RDF driver is not registered in this build");
       host_io = std::make_unique<boost::asio::io_context>();
       host_rig = std::make_unique<readerlab::scenarios::Rig>(*host_io, nullptr);
@@ -512,9 +512,9 @@ int main(int argc, char** argv) {
       address.is_unix = true;
       address.path = host_socket.string();
       host_rig->add_reader(address);
-      host_port = std::make_unique<readerlab::app::RdfPort>(
+      host_port = std::make_unique<readerlab::windows_model::RdfPort>(
           *host_rig,
-          driver == "reference-rdf" ? readerlab::app::RdfTransport::in_process : readerlab::app::RdfTransport::usbredir,
+          driver == "reference-rdf" ? readerlab::windows_model::RdfTransport::in_process : readerlab::windows_model::RdfTransport::usbredir,
           *registered);
       host_port->begin_case();
       rig = host_rig.get();

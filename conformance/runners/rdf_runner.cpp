@@ -2,8 +2,8 @@
 // its USB transfers in-process (NAME) or over a usbredir socket (NAME-usbredir).
 #include "conformance/runners/runners.h"
 
-#include "app/rdf_port.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/port/rdf_port.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
 #include <boost/asio/io_context.hpp>
 
@@ -15,17 +15,13 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
   RunSummary summary;
   summary.driver = driver_name;
   summary.seed = run.seed;
-  constexpr std::string_view suffix = "-usbredir";
-  const auto* driver = reference_rdf::find_rdf_driver(driver_name);
-  auto transport = app::RdfTransport::in_process;
-  if (!driver && driver_name.ends_with(suffix)) {
-    driver = reference_rdf::find_rdf_driver(driver_name.substr(0, driver_name.size() - suffix.size()));
-    transport = app::RdfTransport::usbredir;
-  }
-  if (!driver) {
-    fail_all(summary, cases, "no RDF driver '" + driver_name + "' is registered in this build");
+  const auto choice = windows_model::choose_rdf_driver(driver_name);
+  if (!choice) {
+    fail_all(summary, cases, choice.error().message());
     return summary;
   }
+  const auto* driver = choice->driver;
+  const auto transport = choice->transport;
   char pattern[] = "/tmp/readerlab-XXXXXX";
   if (!::mkdtemp(pattern)) {
     fail_all(summary, cases, "cannot create a folder for the reader's socket in /tmp");
@@ -40,7 +36,7 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
     address.is_unix = true;
     address.path = (socket_dir / "reader1.sock").string();
     rig.add_reader(address);
-    app::RdfPort port(rig, transport, *driver);
+    windows_model::RdfPort port(rig, transport, *driver);
     // One known-failures file per driver, for both transports: its own, or <expectations>/NAME.txt.
     const std::string own_file = driver->expectations;
     const auto expectations = load_expectations(

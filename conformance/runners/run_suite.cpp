@@ -1,6 +1,7 @@
 #include "conformance/runners/runners.h"
 
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/port/rdf_port.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
 #include <algorithm>
 #include <iomanip>
@@ -12,11 +13,7 @@ namespace {
 
 constexpr std::string_view kUsbredirSuffix = "-usbredir";
 
-bool is_rdf_driver(const std::string& name) {
-  if (reference_rdf::find_rdf_driver(name)) return true;
-  return name.size() > kUsbredirSuffix.size() && name.ends_with(kUsbredirSuffix) &&
-         reference_rdf::find_rdf_driver(name.substr(0, name.size() - kUsbredirSuffix.size()));
-}
+bool is_rdf_driver(const std::string& name) { return windows_model::choose_rdf_driver(name).has_value(); }
 
 bool matches(const CaseInfo& info, const std::string& filter) {
   if (info.id == filter || info.path == std::filesystem::path(filter)) return true;
@@ -52,7 +49,7 @@ void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std
 
 std::vector<std::string> known_drivers() {
   std::vector<std::string> names = {"libccid"};
-  for (const auto& driver : reference_rdf::registered_rdf_drivers()) {
+  for (const auto& driver : windows_model::registered_rdf_drivers()) {
     names.push_back(driver.name);
     names.push_back(std::string(driver.name) + std::string(kUsbredirSuffix));
   }

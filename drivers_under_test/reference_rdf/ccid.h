@@ -3,11 +3,16 @@
 // extensions. Driver code: no exceptions, RTTI or standard library containers.
 #pragma once
 
-#include "drivers_under_test/reference_rdf/usb_io.h"
+#include "hosts/windows_model/rdf/usb_io.h"
 
 #include <stdint.h>
 
 namespace reference_rdf {
+
+// The driver's USB device as the Windows host model gives it (hosts/windows_model/rdf/usb_io.h).
+using readerlab::windows_model::UsbIo;
+using readerlab::windows_model::UsbSetup;
+using readerlab::windows_model::UsbStatus;
 
 namespace ccid {
 inline constexpr uint32_t kHeaderSize = 10;  // CCID 6.1

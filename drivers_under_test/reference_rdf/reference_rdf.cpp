@@ -696,7 +696,7 @@ NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION ext, ULONG timeout_ms) {
 namespace {
 
 NTSTATUS start_entry(PDEVICE_OBJECT device, READERLAB_USB* usb) {
-  return reference_rdf::RdfStartDevice(device, reference_rdf::usb_io_of(usb));
+  return reference_rdf::RdfStartDevice(device, readerlab::windows_model::usb_io_of(usb));
 }
 
 PSMARTCARD_EXTENSION smartcard_extension_of(PDEVICE_OBJECT device) {

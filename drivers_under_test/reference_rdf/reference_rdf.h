@@ -1,6 +1,6 @@
 // The reference RDF driver: a USB CCID reader driver written against the smclib API only.
 // Its RDF callbacks sit in SMARTCARD_EXTENSION.ReaderFunction; its USB I/O goes through
-// reference_rdf::UsbIo. Driver code: no exceptions, RTTI or standard library containers.
+// readerlab::windows_model::UsbIo. Driver code: no exceptions, RTTI or standard library containers.
 //
 // Exchange levels (CCID dwFeatures):
 //  - TPDU: the driver runs the transmission protocol with the library's helpers
@@ -11,14 +11,14 @@
 #pragma once
 
 #include "drivers_under_test/reference_rdf/ccid.h"
-#include "drivers_under_test/reference_rdf/readerlab_rdf.h"
-#include "drivers_under_test/reference_rdf/usb_io.h"
+#include "hosts/windows_model/rdf/readerlab_rdf.h"
+#include "hosts/windows_model/rdf/usb_io.h"
 
 #include "smclib.h"
 
 // Driver-private state, reached through SMARTCARD_EXTENSION.ReaderExtension.
 struct _READER_EXTENSION {
-  reference_rdf::UsbIo* Usb;
+  readerlab::windows_model::UsbIo* Usb;
   reference_rdf::CcidDescriptor Descriptor;
   reference_rdf::ExchangeLevel Level;
   ULONG DataRates[255];  // CCID bNumDataRatesSupported is a byte

@@ -1,4 +1,4 @@
-// smclib's SmartcardDeviceControl (drivers_under_test/smclib) fed IOCTLs with input and
+// smclib's SmartcardDeviceControl (hosts/windows_model/smclib) fed IOCTLs with input and
 // output buffers of exactly the sizes the input asks for, through a small well-behaved
 // reader driver whose card answers (ATR, T=0 and T=1 replies) come from the input too. Each
 // IRP's METHOD_BUFFERED system buffer is a heap block of exactly max(input, output) bytes, so

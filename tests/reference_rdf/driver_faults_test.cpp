@@ -1,8 +1,9 @@
 // The reference RDF driver's error paths: faults injected at the USB transfer level between
 // the driver and the real virtual reader (transport errors, stalls, timeouts, malformed and
 // failed CCID answers, bad descriptors), PPS answers, the escape and tracking cancellation.
-#include "drivers_under_test/reference_rdf/host_driver.h"
-#include "drivers_under_test/reference_rdf/host_usb.h"
+#include "drivers_under_test/reference_rdf/reference_rdf.h"
+#include "hosts/windows_model/rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_usb.h"
 
 #include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
@@ -20,9 +21,9 @@ namespace {
 
 using readerlab::test::hex;
 using Bytes = std::vector<std::uint8_t>;
-using reference_rdf::HostDriver;
-using reference_rdf::UsbSetup;
-using reference_rdf::UsbStatus;
+using readerlab::windows_model::HostDriver;
+using readerlab::windows_model::UsbSetup;
+using readerlab::windows_model::UsbStatus;
 
 // CCID 6.1 / 6.2 header fields.
 constexpr std::size_t kHeader = 10;
@@ -54,7 +55,7 @@ Bytes with_data(Bytes answer, const Bytes& data) {
 // The reader's USB function seen through faults a test scripts at the transfer level: a
 // bulk-OUT refused, a bulk-IN replaced (status, made-up or altered answer), a control
 // transfer answered otherwise. Anything not scripted reaches the reader unchanged.
-class FaultyUsb final : public reference_rdf::UsbIo {
+class FaultyUsb final : public readerlab::windows_model::UsbIo {
  public:
   // One bulk-IN transfer: fills `answer` or returns a status other than ok.
   using InStep = std::function<UsbStatus(FaultyUsb&, Bytes& answer)>;
@@ -116,7 +117,7 @@ class FaultyUsb final : public reference_rdf::UsbIo {
   }
 
  private:
-  reference_rdf::InProcessUsb real_;
+  readerlab::windows_model::InProcessUsb real_;
 };
 
 // Steps.
@@ -183,20 +184,20 @@ struct Rig {
     reader = std::make_unique<readerlab::ccid::Reader>(config);
     if (card) reader->insert(readerlab::cards::make_builtin_card(card));
     usb = std::make_unique<FaultyUsb>(*reader);
-    driver = std::make_unique<HostDriver>(*usb);
+    driver = std::make_unique<HostDriver>(*usb, ReaderlabReferenceRdfDriver);
   }
   void start() {
     REQUIRE(driver->start() == STATUS_SUCCESS);
     driver->poll_slot_change(0);  // the insertion queued before the start
     usb->sent.clear();
   }
-  reference_rdf::IoctlResult power(ULONG code = SCARD_COLD_RESET) {
+  readerlab::windows_model::IoctlResult power(ULONG code = SCARD_COLD_RESET) {
     return driver->ioctl_ulong(IOCTL_SMARTCARD_POWER, code, 64);
   }
-  reference_rdf::IoctlResult set_protocol(ULONG mask) {
+  readerlab::windows_model::IoctlResult set_protocol(ULONG mask) {
     return driver->ioctl_ulong(IOCTL_SMARTCARD_SET_PROTOCOL, mask, 4);
   }
-  reference_rdf::IoctlResult transmit(ULONG protocol, const Bytes& apdu, ULONG out = 300) {
+  readerlab::windows_model::IoctlResult transmit(ULONG protocol, const Bytes& apdu, ULONG out = 300) {
     return driver->ioctl(IOCTL_SMARTCARD_TRANSMIT, transmit_request(protocol, apdu), out);
   }
   PREADER_EXTENSION reader_extension() { return driver->extension()->ReaderExtension; }

@@ -1,7 +1,8 @@
 // The reference RDF driver against the virtual CCID reader, through the smclib model's
 // SmartcardDeviceControl: in-process USB, and one run over a usbredir socket.
-#include "drivers_under_test/reference_rdf/host_driver.h"
-#include "drivers_under_test/reference_rdf/host_usb.h"
+#include "drivers_under_test/reference_rdf/reference_rdf.h"
+#include "hosts/windows_model/rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_usb.h"
 
 #include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
@@ -19,7 +20,7 @@ namespace {
 
 using readerlab::test::hex;
 using Bytes = std::vector<std::uint8_t>;
-using reference_rdf::HostDriver;
+using readerlab::windows_model::HostDriver;
 
 // SELECT by DF name of the readerlab application every file-system card carries, with Le.
 const Bytes kSelectAid = hex("00 A4 04 00 0B F0 72 65 61 64 65 72 6C 61 62 01 00");
@@ -47,13 +48,13 @@ struct InProcess {
     config.set_exchange_level(level);
     reader = std::make_unique<readerlab::ccid::Reader>(config);
     if (card) reader->insert(readerlab::cards::make_builtin_card(card));
-    usb = std::make_unique<reference_rdf::InProcessUsb>(*reader);
-    driver = std::make_unique<HostDriver>(*usb);
+    usb = std::make_unique<readerlab::windows_model::InProcessUsb>(*reader);
+    driver = std::make_unique<HostDriver>(*usb, ReaderlabReferenceRdfDriver);
     REQUIRE(driver->start() == STATUS_SUCCESS);
     driver->poll_slot_change(0);  // the insertion notification queued before the start
   }
   std::unique_ptr<readerlab::ccid::Reader> reader;
-  std::unique_ptr<reference_rdf::InProcessUsb> usb;
+  std::unique_ptr<readerlab::windows_model::InProcessUsb> usb;
   std::unique_ptr<HostDriver> driver;
 };
 
@@ -192,10 +193,9 @@ TEST_CASE("over a usbredir socket: power, T=1 and SELECT") {
     reader->insert(readerlab::cards::make_builtin_card("t1-fs"));
     return reader;
   });
-  std::string why;
-  auto usb = reference_rdf::UsbredirUsb::connect(io, address, &why);
-  REQUIRE_MESSAGE(usb != nullptr, why);
-  HostDriver driver(*usb);
+  auto usb = readerlab::windows_model::UsbredirUsb::connect(io, address);
+  REQUIRE_MESSAGE(usb.has_value(), (usb ? std::string() : usb.error().message()));
+  HostDriver driver(**usb, ReaderlabReferenceRdfDriver);
   REQUIRE(driver.start() == STATUS_SUCCESS);
   driver.poll_slot_change(50);
   power_protocol_select(driver, *readerlab::cards::builtin_atr("t1-fs"), SCARD_PROTOCOL_T1, SCARD_PROTOCOL_T1);

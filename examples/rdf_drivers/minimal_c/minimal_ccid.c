@@ -3,7 +3,7 @@
  * reader runs T=0/T=1 and the PPS), implements RDF_CARD_POWER, RDF_TRANSMIT, RDF_SET_PROTOCOL
  * and RDF_CARD_TRACKING, and leaves the other callbacks out, as many small drivers do: the
  * library answers for the holes. Its known failures are listed in known-failures.txt. */
-#include "drivers_under_test/reference_rdf/readerlab_rdf.h"
+#include "hosts/windows_model/rdf/readerlab_rdf.h"
 
 #define MINIMAL_POOL_TAG 0x436E694D /* 'MinC' */
 #define CCID_HEADER 10              /* CCID 6.1: every bulk message starts with 10 bytes */

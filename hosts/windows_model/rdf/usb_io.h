@@ -1,14 +1,15 @@
-// The reference RDF driver's view of its USB device: the few transfers a CCID reader driver
-// makes (bulk OUT, bulk IN with a timeout, interrupt IN for NotifySlotChange, control).
-// Driver code: plain types only, no exceptions, no standard library containers. On Windows
-// this would sit on URBs; on the host it sits on readerlab's device model or on usbredir.
+// READERLAB_USB as a C++ driver under test may see it: the few transfers a CCID reader driver
+// makes (bulk OUT, bulk IN with a timeout, interrupt IN for NotifySlotChange, control). The
+// Windows host model implements it (host_usb.h); drivers compile against it with the kernel's
+// subset: plain types only, no exceptions, no standard library containers. On Windows this
+// would sit on URBs; on the host it sits on readerlab's device model or on usbredir.
 #pragma once
 
 #include <stdint.h>
 
 struct READERLAB_USB;  // readerlab_rdf.h: the same object as the C drivers see it
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 enum class UsbStatus : uint8_t {
   ok,
@@ -50,4 +51,4 @@ class UsbIo {
 inline UsbIo* usb_io_of(READERLAB_USB* usb) { return reinterpret_cast<UsbIo*>(usb); }
 inline READERLAB_USB* readerlab_usb_of(UsbIo* io) { return reinterpret_cast<READERLAB_USB*>(io); }
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model

@@ -1,16 +1,15 @@
-#include "app/resource_manager.h"
+#include "hosts/windows_model/port/resource_manager.h"
 
-#include "app/rdf_port.h"
-#include "drivers_under_test/reference_rdf/host_driver.h"
+#include "hosts/windows_model/port/wire_format.h"
+#include "hosts/windows_model/rdf/host_driver.h"
 
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
-namespace readerlab::app {
+namespace readerlab::windows_model {
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
 using Clock = std::chrono::steady_clock;
 
 // PC/SC return codes (winscard / pcsc-lite pcsclite.h; the same values on both).
@@ -67,7 +66,7 @@ nlohmann::json reply_status(NTSTATUS status) {
   return reply_rv(scard_error_of(static_cast<std::uint32_t>(status)), status);
 }
 
-std::string attribute_text(reference_rdf::HostDriver& driver, ULONG tag) {
+std::string attribute_text(HostDriver& driver, ULONG tag) {
   const auto reply = driver.ioctl_ulong(IOCTL_SMARTCARD_GET_ATTRIBUTE, tag, 64);
   if (reply.status != STATUS_SUCCESS) return {};
   std::string text(reply.output.begin(), reply.output.end());
@@ -132,13 +131,13 @@ void ResourceManager::reset() {
   connections_.clear();
 }
 
-void ResourceManager::read_atr(reference_rdf::HostDriver& driver) {
+void ResourceManager::read_atr(HostDriver& driver) {
   const auto power = driver.ioctl_ulong(IOCTL_SMARTCARD_POWER, SCARD_COLD_RESET, 64);
   reader_.mute = power.status != STATUS_SUCCESS;
   reader_.atr = reader_.mute ? Bytes{} : power.output;
 }
 
-void ResourceManager::card_event(reference_rdf::HostDriver& driver, bool present) {
+void ResourceManager::card_event(HostDriver& driver, bool present) {
   ++reader_.events;
   reader_.present = present;
   reader_.atr.clear();
@@ -146,7 +145,7 @@ void ResourceManager::card_event(reference_rdf::HostDriver& driver, bool present
   if (present) read_atr(driver);
 }
 
-void ResourceManager::take_tracking_result(reference_rdf::HostDriver& driver) {
+void ResourceManager::take_tracking_result(HostDriver& driver) {
   const auto status = static_cast<std::uint32_t>(driver.pending_status());
   driver.release_pending();
   if (status != STATUS_SUCCESS) return;  // cancelled: nothing changed
@@ -154,7 +153,7 @@ void ResourceManager::take_tracking_result(reference_rdf::HostDriver& driver) {
   card_event(driver, driver.state() >= SCARD_PRESENT);
 }
 
-void ResourceManager::arm_tracking(reference_rdf::HostDriver& driver) {
+void ResourceManager::arm_tracking(HostDriver& driver) {
   // A card that came or went between two requests completes the new IRP at once.
   for (int round = 0; round < 4 && !driver.has_pending(); ++round) {
     const ULONG code = reader_.present ? IOCTL_SMARTCARD_IS_ABSENT : IOCTL_SMARTCARD_IS_PRESENT;
@@ -217,7 +216,7 @@ std::uint32_t ResourceManager::check_card(std::uint64_t card, Connection*& conne
   return kSuccess;
 }
 
-std::pair<std::uint32_t, std::uint32_t> ResourceManager::activate(reference_rdf::HostDriver& driver,
+std::pair<std::uint32_t, std::uint32_t> ResourceManager::activate(HostDriver& driver,
                                                                   std::uint32_t preferred, bool reset_first) {
   const std::uint32_t wanted = preferred & (SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1);
   if (wanted == 0) return {kInvalidValue, 0};
@@ -243,8 +242,8 @@ std::pair<std::uint32_t, std::uint32_t> ResourceManager::activate(reference_rdf:
   return {kSuccess, ulong_at(set.output)};
 }
 
-std::uint32_t ResourceManager::dispose(reference_rdf::HostDriver& driver, std::uint32_t disposition) {
-  reference_rdf::IoctlResult reply;
+std::uint32_t ResourceManager::dispose(HostDriver& driver, std::uint32_t disposition) {
+  IoctlResult reply;
   switch (disposition) {
     case kLeaveCard: return kSuccess;
     case kResetCard: reply = driver.ioctl_ulong(IOCTL_SMARTCARD_POWER, SCARD_WARM_RESET, 64); break;
@@ -320,7 +319,7 @@ nlohmann::json ResourceManager::get_status_change(const nlohmann::json& request)
       if (differs) event |= kStateChanged;
       changed = changed || differs;
       states.push_back({{"name", name}, {"current_state", current}, {"event_state", event},
-                        {"atr", to_hex(reader_.atr)}});
+                        {"atr", wire_hex(reader_.atr)}});
     }
     if (changed || Clock::now() >= deadline) {
       auto reply = reply_rv(changed ? kSuccess : kTimeout);
@@ -401,10 +400,11 @@ nlohmann::json ResourceManager::transmit(const nlohmann::json& request, bool rep
   if (protocol != connection->protocol) return reply_rv(kProtoMismatch);
   const auto max_response = std::min(request.value("max_response", kMaxResponse), kMaxResponse);
   // The APDU goes to the driver as the application wrote it (no T=0 case 4 rewriting).
-  const Bytes apdu = from_hex(request.value("apdu", std::string()));
+  const auto apdu = wire_bytes(request, "apdu");
+  if (!apdu) return error_reply(apdu.error());
   Bytes input = ulong_bytes(protocol);
   for (auto b : ulong_bytes(8)) input.push_back(b);
-  input.insert(input.end(), apdu.begin(), apdu.end());
+  input.insert(input.end(), apdu->begin(), apdu->end());
   const auto [driver, generation] = device_.driver();
   NTSTATUS last_status = STATUS_SUCCESS;
   const auto one = [&, driver = driver]() -> std::pair<std::uint32_t, Bytes> {
@@ -417,7 +417,7 @@ nlohmann::json ResourceManager::transmit(const nlohmann::json& request, bool rep
   if (!repeat) {
     const auto [result, response] = one();
     auto reply = reply_rv(result, last_status);
-    if (result == kSuccess) reply["response"] = to_hex(response);
+    if (result == kSuccess) reply["response"] = wire_hex(response);
     return reply;
   }
   const auto count = request.value("count", 1u);
@@ -429,7 +429,7 @@ nlohmann::json ResourceManager::transmit(const nlohmann::json& request, bool rep
     const auto [result, response] = one();
     last = result;
     if (result != kSuccess) break;
-    const auto text = to_hex(response);
+    const auto text = wire_hex(response);
     if (expect.empty() || text == expect) ++ok;
     else if (first_bad.empty()) first_bad = text;
   }
@@ -450,7 +450,7 @@ nlohmann::json ResourceManager::status(const nlohmann::json& request) {
   reply["reader"] = reader_.name;
   reply["state"] = driver->state();  // the Windows encoding (SCARD_ABSENT 1 ... SCARD_SPECIFIC 6)
   reply["protocol"] = connection->protocol;
-  reply["atr"] = to_hex(reader_.atr);
+  reply["atr"] = wire_hex(reader_.atr);
   return reply;
 }
 
@@ -462,7 +462,7 @@ nlohmann::json ResourceManager::get_attrib(const nlohmann::json& request) {
   const auto max_len = std::min(request.value("max_len", 264u), 65536u);
   const auto reply = driver->ioctl_ulong(IOCTL_SMARTCARD_GET_ATTRIBUTE, request.value("attr", 0u), max_len);
   auto answer = reply_status(reply.status);
-  if (reply.status == STATUS_SUCCESS) answer["value"] = to_hex(reply.output);
+  if (reply.status == STATUS_SUCCESS) answer["value"] = wire_hex(reply.output);
   return answer;
 }
 
@@ -476,10 +476,12 @@ nlohmann::json ResourceManager::control(const nlohmann::json& request) {
   if (code >= kPcscLiteCtlBase && code < kPcscLiteCtlBase + 4096)
     code = SCARD_CTL_CODE(code - kPcscLiteCtlBase);
   const auto max_response = std::min(request.value("max_response", 1024u), 65536u);
-  const auto reply = driver->ioctl(code, from_hex(request.value("data", std::string())), max_response);
+  const auto data = wire_bytes(request, "data");
+  if (!data) return error_reply(data.error());
+  const auto reply = driver->ioctl(code, *data, max_response);
   auto answer = reply_status(reply.status);
-  if (reply.status == STATUS_SUCCESS) answer["response"] = to_hex(reply.output);
+  if (reply.status == STATUS_SUCCESS) answer["response"] = wire_hex(reply.output);
   return answer;
 }
 
-}  // namespace readerlab::app
+}  // namespace readerlab::windows_model

@@ -7,7 +7,8 @@
 //   {"call":"CancelPending"}                -> cancels it as a close would
 //   {"call":"State"}                        -> {"state":N}
 // and the PC/SC calls of the guest agent's protocol through a model of the Windows resource
-// manager (resource_manager.h). Every reply lists the IOCTLs it caused ("ioctls").
+// manager (resource_manager.h). Every reply lists the IOCTLs it caused ("ioctls"). A call that
+// could not be made at all answers {"rv": null, "error": "..."} (wire_format.h).
 //
 // Calls run in order when the case waits for them (lab.send then lab.wait), so what the case
 // does in between (a removal, say) happens while the call is outstanding; a GetStatusChange's
@@ -15,7 +16,9 @@
 // milliseconds of the rig's loop, as a Windows driver keeps an interrupt transfer pending.
 #pragma once
 
-#include "app/resource_manager.h"
+#include "base/error.h"
+#include "hosts/windows_model/port/resource_manager.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 #include "scenarios/driver_port.h"
 #include "scenarios/rig.h"
 
@@ -24,23 +27,30 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <span>
 #include <string>
-#include <vector>
+#include <string_view>
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
+
 class HostDriver;
 class UsbIo;
-struct RegisteredRdfDriver;
-}  // namespace reference_rdf
-
-namespace readerlab::app {
 
 enum class RdfTransport { in_process, usbredir };
 
+// An RDF driver under test as `readerlab run --driver` names it: NAME runs it on the in-process
+// USB transport, NAME-usbredir as a usbredir client over a socket.
+struct RdfDriverChoice {
+  const RegisteredRdfDriver* driver = nullptr;
+  RdfTransport transport = RdfTransport::in_process;
+};
+// The registered driver `name` stands for; the Error names the drivers there are.
+Expected<RdfDriverChoice> choose_rdf_driver(std::string_view name);
+// Every name choose_rdf_driver takes: "reference-rdf, reference-rdf-usbredir, ...".
+std::string rdf_driver_names();
+
 class RdfPort : public scenarios::DriverPort {
  public:
-  RdfPort(scenarios::Rig& rig, RdfTransport transport, const reference_rdf::RegisteredRdfDriver& driver);
+  RdfPort(scenarios::Rig& rig, RdfTransport transport, const RegisteredRdfDriver& driver);
   ~RdfPort() override;
 
   std::string name() const override;
@@ -50,22 +60,23 @@ class RdfPort : public scenarios::DriverPort {
 
  private:
   nlohmann::json execute(const nlohmann::json& request);
-  bool ensure_driver(std::string& error);
+  // The driver instance on the reader now, started if need be; why not when it cannot run.
+  Status ensure_driver();
   void stop_driver(bool device_gone, const char* why);
   // Runs what is ready on the rig's loop, waits up to `time` on it, then lets the driver read
   // its interrupt pipe: the insertions and removals reported by then reach it.
   void pump(std::chrono::milliseconds time);
-  std::pair<reference_rdf::HostDriver*, std::uint64_t> current_driver();
+  std::pair<HostDriver*, std::uint64_t> current_driver();
 
   scenarios::Rig& rig_;
   RdfTransport transport_;
-  const reference_rdf::RegisteredRdfDriver& registered_;
-  std::unique_ptr<reference_rdf::UsbIo> usb_;
-  std::unique_ptr<reference_rdf::HostDriver> driver_;
+  const RegisteredRdfDriver& registered_;
+  std::unique_ptr<UsbIo> usb_;
+  std::unique_ptr<HostDriver> driver_;
   std::uint64_t driver_plug_count_ = 0;  // the reader's plug_count when the driver started
   std::uint64_t driver_generation_ = 0;  // driver instances started so far
   bool start_failed_ = false;            // on the device of driver_plug_count_
-  std::string start_error_;
+  Error start_error_;
   ResourceManager resource_manager_;
   void run_queued_until(std::uint64_t id);
   void arm_interrupt_poll();
@@ -82,13 +93,4 @@ class RdfPort : public scenarios::DriverPort {
   std::shared_ptr<boost::asio::steady_timer> interrupt_timer_;
 };
 
-// Byte strings of the wire protocol: lowercase hex; from_hex throws std::invalid_argument.
-std::string to_hex(std::span<const std::uint8_t> bytes);
-std::vector<std::uint8_t> from_hex(const std::string& text);
-
-// IOCTL_SMARTCARD_* names, "SCARD_CTL_CODE(n)" for other smart card codes, "0x%08X" else.
-std::string ioctl_name(std::uint32_t code);
-// NTSTATUS names of the spec's table (shared/spec/smclib.md), "0x%08X" for others.
-std::string ntstatus_name(std::uint32_t status);
-
-}  // namespace readerlab::app
+}  // namespace readerlab::windows_model

@@ -1,37 +1,11 @@
-#include "app/rdf_port.h"
+#include "hosts/windows_model/port/rdf_port.h"
 
-#include "drivers_under_test/reference_rdf/host_driver.h"
-#include "drivers_under_test/reference_rdf/host_usb.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/port/wire_format.h"
+#include "hosts/windows_model/rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_usb.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
-#include <cstdio>
-
-namespace readerlab::app {
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string text;
-  for (auto b : bytes) {
-    text += digits[b >> 4];
-    text += digits[b & 0x0F];
-  }
-  return text;
-}
-
-std::vector<std::uint8_t> from_hex(const std::string& text) {
-  if (text.size() % 2 != 0) throw std::invalid_argument("odd number of hex digits");
-  const auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    throw std::invalid_argument("not a hex digit");
-  };
-  std::vector<std::uint8_t> bytes;
-  bytes.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2)
-    bytes.push_back(static_cast<std::uint8_t>(digit(text[i]) << 4 | digit(text[i + 1])));
-  return bytes;
-}
-
+namespace readerlab::windows_model {
 namespace {
 
 // Rounds of ready handlers to run before the loop counts as idle (a socket write, its read).
@@ -40,61 +14,32 @@ constexpr int kMaxIdleRounds = 100;
 // bInterval is a few ms for a CCID reader).
 constexpr std::chrono::milliseconds kInterruptPollInterval{5};
 
+// The transport suffix of a driver name (`--driver reference-rdf-usbredir`).
+constexpr std::string_view kUsbredirSuffix = "-usbredir";
+
 }  // namespace
 
-std::string ioctl_name(std::uint32_t code) {
-  static const std::map<std::uint32_t, const char*> names = {
-      {IOCTL_SMARTCARD_POWER, "IOCTL_SMARTCARD_POWER"},
-      {IOCTL_SMARTCARD_GET_ATTRIBUTE, "IOCTL_SMARTCARD_GET_ATTRIBUTE"},
-      {IOCTL_SMARTCARD_SET_ATTRIBUTE, "IOCTL_SMARTCARD_SET_ATTRIBUTE"},
-      {IOCTL_SMARTCARD_CONFISCATE, "IOCTL_SMARTCARD_CONFISCATE"},
-      {IOCTL_SMARTCARD_TRANSMIT, "IOCTL_SMARTCARD_TRANSMIT"},
-      {IOCTL_SMARTCARD_EJECT, "IOCTL_SMARTCARD_EJECT"},
-      {IOCTL_SMARTCARD_SWALLOW, "IOCTL_SMARTCARD_SWALLOW"},
-      {IOCTL_SMARTCARD_IS_PRESENT, "IOCTL_SMARTCARD_IS_PRESENT"},
-      {IOCTL_SMARTCARD_IS_ABSENT, "IOCTL_SMARTCARD_IS_ABSENT"},
-      {IOCTL_SMARTCARD_SET_PROTOCOL, "IOCTL_SMARTCARD_SET_PROTOCOL"},
-      {IOCTL_SMARTCARD_GET_STATE, "IOCTL_SMARTCARD_GET_STATE"},
-  };
-  const auto it = names.find(code);
-  if (it != names.end()) return it->second;
-  if ((code & 0xFFFF0003) == 0x00310000) return "SCARD_CTL_CODE(" + std::to_string((code >> 2) & 0xFFF) + ")";
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%08X", code);
-  return text;
+Expected<RdfDriverChoice> choose_rdf_driver(std::string_view name) {
+  if (const auto* driver = find_rdf_driver(name)) return RdfDriverChoice{driver, RdfTransport::in_process};
+  if (name.size() > kUsbredirSuffix.size() && name.ends_with(kUsbredirSuffix)) {
+    if (const auto* driver = find_rdf_driver(name.substr(0, name.size() - kUsbredirSuffix.size())))
+      return RdfDriverChoice{driver, RdfTransport::usbredir};
+  }
+  const auto known = rdf_driver_names();
+  return error(std::string(name), "no RDF driver of that name was built in (known: " +
+                                      (known.empty() ? std::string("none") : known) + ")");
 }
 
-std::string ntstatus_name(std::uint32_t status) {
-  static const std::map<std::uint32_t, const char*> names = {
-      {0x00000000, "STATUS_SUCCESS"},
-      {0x00000103, "STATUS_PENDING"},
-      {0x80000005, "STATUS_BUFFER_OVERFLOW"},
-      {0x80000011, "STATUS_DEVICE_BUSY"},
-      {0xC0000001, "STATUS_UNSUCCESSFUL"},
-      {0xC000000D, "STATUS_INVALID_PARAMETER"},
-      {0xC0000010, "STATUS_INVALID_DEVICE_REQUEST"},
-      {0xC0000014, "STATUS_UNRECOGNIZED_MEDIA"},
-      {0xC0000016, "STATUS_MORE_PROCESSING_REQUIRED"},
-      {0xC0000023, "STATUS_BUFFER_TOO_SMALL"},
-      {0xC0000056, "STATUS_DELETE_PENDING"},
-      {0xC000009A, "STATUS_INSUFFICIENT_RESOURCES"},
-      {0xC000009E, "STATUS_DEVICE_POWER_FAILURE"},
-      {0xC00000B5, "STATUS_IO_TIMEOUT"},
-      {0xC00000BB, "STATUS_NOT_SUPPORTED"},
-      {0xC00000E5, "STATUS_INTERNAL_ERROR"},
-      {0xC0000120, "STATUS_CANCELLED"},
-      {0xC0000178, "STATUS_NO_MEDIA"},
-      {0xC0000184, "STATUS_INVALID_DEVICE_STATE"},
-      {0xC0000186, "STATUS_DEVICE_PROTOCOL_ERROR"},
-  };
-  const auto it = names.find(status);
-  if (it != names.end()) return it->second;
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%08X", status);
-  return text;
+std::string rdf_driver_names() {
+  std::string names;
+  for (const auto& driver : registered_rdf_drivers()) {
+    if (!names.empty()) names += ", ";
+    names += std::string(driver.name) + ", " + driver.name + std::string(kUsbredirSuffix);
+  }
+  return names;
 }
 
-RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport, const reference_rdf::RegisteredRdfDriver& driver)
+RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport, const RegisteredRdfDriver& driver)
     : rig_(rig),
       transport_(transport),
       registered_(driver),
@@ -132,14 +77,13 @@ void RdfPort::begin_case() {
   resource_manager_.reset();
 }
 
-std::pair<reference_rdf::HostDriver*, std::uint64_t> RdfPort::current_driver() {
+std::pair<HostDriver*, std::uint64_t> RdfPort::current_driver() {
   // An unplugged reader is a removed device: PnP stops its driver instance.
   if (!rig_.reader(0).plugged) {
     if (driver_) stop_driver(true, "the reader was unplugged");
     return {nullptr, driver_generation_};
   }
-  std::string error;
-  if (!ensure_driver(error)) return {nullptr, driver_generation_};
+  if (!ensure_driver()) return {nullptr, driver_generation_};
   return {driver_.get(), driver_generation_};
 }
 
@@ -157,7 +101,7 @@ void RdfPort::pump(std::chrono::milliseconds time) {
 }
 
 void RdfPort::stop_driver(bool device_gone, const char* why) {
-  auto* redir = dynamic_cast<reference_rdf::UsbredirUsb*>(usb_.get());
+  auto* redir = dynamic_cast<UsbredirUsb*>(usb_.get());
   // An instance whose device is gone must not reach the next one as it stops: its transfers
   // fail at once.
   if (redir && device_gone) redir->client().close(why);
@@ -166,24 +110,21 @@ void RdfPort::stop_driver(bool device_gone, const char* why) {
   usb_.reset();
 }
 
-bool RdfPort::ensure_driver(std::string& error) {
+Status RdfPort::ensure_driver() {
   auto& entry = rig_.reader(0);
   // A reader plugged in again (e.g. reconfigured by the case) is a new device: PnP removes the
   // old driver instance and starts a new one on it.
   if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_)
     stop_driver(true, "the reader was plugged in again");
-  if (driver_) return true;
+  if (driver_) return {};
   // A driver that failed to start on this device stays failed until the device is plugged in
   // again, as PnP leaves it.
-  if (start_failed_ && entry.plug_count == driver_plug_count_) {
-    error = start_error_;
-    return false;
-  }
+  if (start_failed_ && entry.plug_count == driver_plug_count_) return start_error_;
   start_failed_ = false;
   driver_plug_count_ = entry.plug_count;
   ++driver_generation_;
   if (transport_ == RdfTransport::in_process) {
-    auto in_process = std::make_unique<reference_rdf::InProcessUsb>(*entry.reader);
+    auto in_process = std::make_unique<InProcessUsb>(*entry.reader);
     // One handler at most, so that the driver looks again as soon as something happened.
     in_process->set_wait([this](std::chrono::steady_clock::time_point until) {
       if (rig_.io().stopped()) rig_.io().restart();
@@ -191,20 +132,19 @@ bool RdfPort::ensure_driver(std::string& error) {
     });
     usb_ = std::move(in_process);
   } else {
-    auto connected = reference_rdf::UsbredirUsb::connect(rig_.io(), entry.address, &error);
-    if (!connected) return false;
-    usb_ = std::move(connected);
+    auto connected = UsbredirUsb::connect(rig_.io(), entry.address);
+    if (!connected) return connected.error();
+    usb_ = std::move(*connected);
   }
-  driver_ = std::make_unique<reference_rdf::HostDriver>(*usb_, *registered_.entry);
+  driver_ = std::make_unique<HostDriver>(*usb_, *registered_.entry);
   const NTSTATUS started = driver_->start();
   if (started != STATUS_SUCCESS) {
-    error = "the driver did not start: " + ntstatus_name(static_cast<std::uint32_t>(started));
     start_failed_ = true;
-    start_error_ = error;
+    start_error_ = error(registered_.name, "the driver did not start: " + ntstatus_name(static_cast<std::uint32_t>(started)));
     stop_driver(true, "the driver did not start");
-    return false;
+    return start_error_;
   }
-  return true;
+  return {};
 }
 
 std::uint64_t RdfPort::send(nlohmann::json request) {
@@ -217,19 +157,28 @@ void RdfPort::run_queued_until(std::uint64_t id) {
   while (!queued_.empty() && queued_.front().id <= id) {
     Queued next = std::move(queued_.front());
     queued_.pop_front();
+    const auto call_field = next.request.find("call");
+    const std::string call =
+        call_field != next.request.end() && call_field->is_string() ? call_field->get<std::string>() : "";
     // A wait for a change started at the send: only what is left of its timeout remains.
-    if (next.request.value("call", "") == "GetStatusChange" && next.request.contains("timeout_ms")) {
-      const auto timeout = next.request["timeout_ms"].get<std::uint32_t>();
-      const auto spent = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent).count());
-      if (timeout != 0xFFFFFFFF) next.request["timeout_ms"] = timeout > spent ? timeout - spent : 0;
+    if (call == "GetStatusChange" && next.request.contains("timeout_ms")) {
+      if (const auto timeout = wire_u32(next.request, "timeout_ms"); timeout && *timeout != 0xFFFFFFFF) {
+        const auto spent = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent).count());
+        next.request["timeout_ms"] = *timeout > spent ? *timeout - spent : 0;
+      }
     }
     nlohmann::json reply;
     busy_ = true;
-    try {
-      reply = execute(next.request);
-    } catch (const std::exception& e) {
-      reply = {{"rv", nullptr}, {"error", e.what()}};
+    if (call.empty()) {
+      reply = error_reply(error("request", "no \"call\" string"));
+    } else {
+      try {
+        reply = execute(next.request);
+      } catch (const nlohmann::json::exception& e) {
+        // A field of the case's request with the wrong JSON type (request.value(...) throws).
+        reply = error_reply(error(call, e.what()));
+      }
     }
     busy_ = false;
     if (driver_) {
@@ -256,11 +205,10 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   if (call != "Ioctl" && call != "WaitPending" && call != "CancelPending" && call != "State") {
     pump(std::chrono::milliseconds(0));
     auto reply = resource_manager_.handle(call, request);
-    if (!reply) return {{"rv", nullptr}, {"error", "the host RDF port has no call '" + call + "' (a guest-only call?)"}};
+    if (!reply) return error_reply(error(call, "the host RDF port has no such call (a guest-only call?)"));
     return *reply;
   }
-  std::string error;
-  if (!ensure_driver(error)) return {{"rv", nullptr}, {"error", error}};
+  if (const auto started = ensure_driver(); !started) return error_reply(started.error());
   auto status_reply = [](NTSTATUS status) {
     const auto value = static_cast<std::uint32_t>(status);
     return nlohmann::json{{"rv", value}, {"rv_name", ntstatus_name(value)}};
@@ -269,20 +217,22 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   // completion would have run by now on a real system.
   pump(std::chrono::milliseconds(0));
   if (call == "Ioctl") {
-    const auto code = request.at("code").get<std::uint32_t>();
+    const auto code = wire_u32(request, "code");
+    if (!code) return error_reply(code.error());
     const auto output_size = request.value("output_size", 0u);
-    if (output_size > (1u << 20)) throw std::invalid_argument("output_size above 1 MiB");
-    const auto input = from_hex(request.value("input", std::string()));
-    const auto result = driver_->ioctl(code, input, output_size);
+    if (output_size > (1u << 20)) return error_reply(error("output_size", "above 1 MiB"));
+    const auto input = wire_bytes(request, "input");
+    if (!input) return error_reply(input.error());
+    const auto result = driver_->ioctl(*code, *input, output_size);
     auto reply = status_reply(result.status);
     reply["pending"] = result.pending;
     reply["information"] = result.output.size();
-    reply["output"] = to_hex(result.output);
+    reply["output"] = wire_hex(result.output);
     reply["state"] = driver_->state();
     return reply;
   }
   if (call == "WaitPending") {
-    if (!driver_->has_pending()) return {{"rv", nullptr}, {"error", "no IRP is pending"}};
+    if (!driver_->has_pending()) return error_reply(error(call, "no IRP is pending"));
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(request.value("timeout_ms", 5000));
     while (!driver_->pending_completed() && std::chrono::steady_clock::now() < deadline)
@@ -295,7 +245,7 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
     return reply;
   }
   if (call == "CancelPending") {
-    if (!driver_->has_pending()) return {{"rv", nullptr}, {"error", "no IRP is pending"}};
+    if (!driver_->has_pending()) return error_reply(error(call, "no IRP is pending"));
     driver_->cancel_pending();
     auto reply = status_reply(driver_->pending_status());
     reply["completed"] = driver_->pending_completed();
@@ -303,7 +253,7 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
     return reply;
   }
   if (call == "State") return {{"rv", 0}, {"state", driver_->state()}};
-  return {{"rv", nullptr}, {"error", "the host RDF port has no call '" + call + "'"}};
+  return error_reply(error(call, "the host RDF port has no such call"));
 }
 
-}  // namespace readerlab::app
+}  // namespace readerlab::windows_model

@@ -2,13 +2,11 @@
 // The T=1 engine keeps its state in SMARTCARD_EXTENSION::T1 (and library-private buffers).
 #include <span>
 
-#include "cards/t1/block.h"
 #include "internal.h"
+#include "t1_block.h"
 
 namespace readerlab::smclib {
 namespace {
-
-namespace t1c = readerlab::cards::t1;
 
 constexpr ULONG kIoHeader = sizeof(SCARD_IO_REQUEST);  // 8
 constexpr UCHAR kPcbMoreBit = T1_MORE_DATA;            // M bit of an I-block, ISO 7816-3 11.3.2.1
@@ -47,8 +45,8 @@ NTSTATUS write_reply(PSMARTCARD_EXTENSION ext, ULONG protocol, const UCHAR* byte
 
 Private& priv(PSMARTCARD_EXTENSION ext) { return *static_cast<Private*>(ext->OsData->ReaderlabPrivate); }
 
-t1c::EdcKind edc_kind(PSMARTCARD_EXTENSION ext) {
-  return (ext->CardCapabilities.T1.EDC & T1_CRC_CHECK) != 0 ? t1c::EdcKind::crc : t1c::EdcKind::lrc;
+t1_block::Edc edc_kind(PSMARTCARD_EXTENSION ext) {
+  return (ext->CardCapabilities.T1.EDC & T1_CRC_CHECK) != 0 ? t1_block::Edc::crc : t1_block::Edc::lrc;
 }
 
 ULONG ifsc_of(PSMARTCARD_EXTENSION ext) {
@@ -62,26 +60,15 @@ ULONG ifsc_of(PSMARTCARD_EXTENSION ext) {
 NTSTATUS put_block(PSMARTCARD_EXTENSION ext, UCHAR pcb, const UCHAR* inf, ULONG inf_length) {
   SMARTCARD_REQUEST& rq = ext->SmartcardRequest;
   const ULONG prefix = rq.BufferLength;
-  const t1c::EdcKind kind = edc_kind(ext);
-  const ULONG edc = static_cast<ULONG>(t1c::edc_size(kind));
+  const t1_block::Edc kind = edc_kind(ext);
+  const ULONG edc = static_cast<ULONG>(t1_block::edc_length(kind));
   if (rq.Buffer == nullptr || prefix > rq.BufferSize ||
       rq.BufferSize - prefix < SCARD_T1_PROLOGUE_LENGTH + inf_length + edc) {
     return STATUS_INSUFFICIENT_RESOURCES;
   }
-  UCHAR* b = rq.Buffer + prefix;
-  b[0] = ext->T1.NAD;
-  b[1] = pcb;
-  b[2] = static_cast<UCHAR>(inf_length);
-  if (inf_length != 0) std::memcpy(b + 3, inf, inf_length);
-  const std::span<const UCHAR> covered(b, SCARD_T1_PROLOGUE_LENGTH + inf_length);
-  if (kind == t1c::EdcKind::crc) {
-    const std::uint16_t crc = t1c::crc16(covered);
-    b[3 + inf_length] = static_cast<UCHAR>(crc & 0xFF);  // low-order byte first (block.h)
-    b[4 + inf_length] = static_cast<UCHAR>(crc >> 8);
-  } else {
-    b[3 + inf_length] = t1c::lrc(covered);
-  }
-  rq.BufferLength = prefix + SCARD_T1_PROLOGUE_LENGTH + inf_length + edc;
+  const std::size_t written =
+      t1_block::write_block(rq.Buffer + prefix, ext->T1.NAD, pcb, std::span<const UCHAR>(inf, inf_length), kind);
+  rq.BufferLength = prefix + static_cast<ULONG>(written);
   ext->T1.WaitForReply = TRUE;
   return STATUS_SUCCESS;
 }
@@ -372,16 +359,17 @@ NTSTATUS SmartcardT1Reply(PSMARTCARD_EXTENSION SmartcardExtension) {
   const ULONG n = reply_length(ext);
   const UCHAR* b = ext->SmartcardReply.Buffer;
 
-  const t1c::BlockParseResult parsed = t1c::parse_block(std::span<const UCHAR>(b, n), edc_kind(ext));
-  if (!parsed.block) {
-    return on_error(ext, parsed.error == t1c::BlockError::bad_edc ? 1 : 2, sent);
+  const t1_block::ReceivedBlock block = t1_block::check_block(std::span<const UCHAR>(b, n), edc_kind(ext));
+  // R-block error bits: 1 EDC error, 2 other error (ISO 7816-3 11.3.2.2).
+  if (block.verdict == t1_block::Verdict::edc_error) return on_error(ext, 1, sent);
+  if (block.verdict != t1_block::Verdict::usable) return on_error(ext, 2, sent);
+  const ULONG inf_length = static_cast<ULONG>(block.inf.size());
+  switch (t1_block::kind_of(block.pcb)) {
+    case t1_block::BlockKind::information: return on_i_block(ext, block.pcb, block.inf.data(), inf_length, sent);
+    case t1_block::BlockKind::receive_ready: return on_r_block(ext, block.pcb, sent);
+    case t1_block::BlockKind::supervisory: break;
   }
-  const UCHAR pcb = b[1];
-  const UCHAR* inf = b + SCARD_T1_PROLOGUE_LENGTH;
-  const ULONG inf_length = b[2];
-  if ((pcb & 0x80) == 0) return on_i_block(ext, pcb, inf, inf_length, sent);
-  if ((pcb & 0xC0) == kRBlock) return on_r_block(ext, pcb, sent);
-  return on_s_block(ext, pcb, inf, inf_length);
+  return on_s_block(ext, block.pcb, block.inf.data(), inf_length);
 }
 
 }  // extern "C"

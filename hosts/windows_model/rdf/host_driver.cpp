@@ -1,9 +1,9 @@
-#include "drivers_under_test/reference_rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_driver.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 HostDriver::HostDriver(UsbIo& usb, const READERLAB_RDF_DRIVER& driver)
     : usb_(usb),
@@ -76,4 +76,4 @@ NTSTATUS HostDriver::poll_slot_change(ULONG timeout_ms) {
   return driver_.InterruptIn(&device_, timeout_ms);
 }
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model

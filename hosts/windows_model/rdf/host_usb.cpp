@@ -1,11 +1,11 @@
-#include "drivers_under_test/reference_rdf/host_usb.h"
+#include "hosts/windows_model/rdf/host_usb.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 namespace {
 
@@ -81,24 +81,20 @@ UsbStatus InProcessUsb::control(const UsbSetup& setup, uint8_t* data, uint32_t* 
   return copy_in(result.data, data, setup.length, transferred);
 }
 
-std::unique_ptr<UsbredirUsb> UsbredirUsb::connect(boost::asio::io_context& io,
-                                                  const readerlab::usbredir::SocketAddress& address,
-                                                  std::string* error, CcidEndpoints endpoints,
-                                                  std::chrono::milliseconds wait) {
-  const auto fail = [&](const std::string& why) -> std::unique_ptr<UsbredirUsb> {
-    if (error) *error = why;
-    return nullptr;
-  };
+Expected<std::unique_ptr<UsbredirUsb>> UsbredirUsb::connect(boost::asio::io_context& io,
+                                                            const readerlab::usbredir::SocketAddress& address,
+                                                            CcidEndpoints endpoints, std::chrono::milliseconds wait) {
+  const auto where = "usbredir " + address.to_string();
   std::shared_ptr<readerlab::usbredir::Client> client;
   try {
     client = readerlab::usbredir::Client::connect(io, address, {});
   } catch (const std::exception& e) {
-    return fail(e.what());
+    return error(where, e.what());
   }
-  if (!client->wait_for_device(wait)) return fail("no device offered on " + address.to_string());
-  if (!client->set_configuration(1, wait)) return fail("set_configuration(1) failed");
+  if (!client->wait_for_device(wait)) return error(where, "no device offered");
+  if (!client->set_configuration(1, wait)) return error(where, "set_configuration(1) failed");
   if (!client->start_interrupt_receiving(endpoints.interrupt_in, wait))
-    return fail("start_interrupt_receiving failed");
+    return error(where, "start_interrupt_receiving failed");
   return std::make_unique<UsbredirUsb>(std::move(client), endpoints);
 }
 
@@ -145,4 +141,4 @@ UsbStatus UsbredirUsb::control(const UsbSetup& setup, uint8_t* data, uint32_t* t
   return copy_in(result->data, data, setup.length, transferred);
 }
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model

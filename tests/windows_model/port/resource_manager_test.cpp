@@ -1,8 +1,8 @@
 // The resource manager model over the reference RDF driver, through the host port as the
 // cases reach it (send, then wait): readers, card events, connections, dispositions, and the
 // IOCTLs each call causes.
-#include "app/rdf_port.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/port/rdf_port.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
 #include <doctest/doctest.h>
 
@@ -10,8 +10,8 @@
 
 #include <filesystem>
 
-using readerlab::app::RdfPort;
-using readerlab::app::RdfTransport;
+using readerlab::windows_model::RdfPort;
+using readerlab::windows_model::RdfTransport;
 using nlohmann::json;
 
 namespace {
@@ -31,7 +31,7 @@ struct Lab {
     address.is_unix = true;
     address.path = socket.string();
     rig.add_reader(address);
-    port = std::make_unique<RdfPort>(rig, transport, *reference_rdf::find_rdf_driver("reference-rdf"));
+    port = std::make_unique<RdfPort>(rig, transport, *readerlab::windows_model::find_rdf_driver("reference-rdf"));
     port->begin_case();
   }
   ~Lab() {
@@ -212,4 +212,47 @@ TEST_CASE("Control maps pcsc-lite's SCARD_CTL_CODE to the Windows one; guest-onl
   const auto exec = lab.call("Exec", {{"command", "true"}});
   CHECK(exec["rv"].is_null());
   CHECK(exec["error"].get<std::string>().find("Exec") != std::string::npos);
+}
+
+TEST_CASE("hex that is not hex is refused with the field it came in, and no IOCTL is sent") {
+  Lab lab;
+  lab.rig.insert(0, "t1-fs");
+  const auto context = lab.context();
+  const auto name = lab.reader(context);
+  const auto card = lab.call("Connect", {{"context", context}, {"reader", name}})["card"];
+  const auto transmit = lab.call("Transmit", {{"card", card}, {"protocol", 2}, {"apdu", "00a40"}});
+  CHECK(transmit["rv"].is_null());
+  CHECK(transmit["error"].get<std::string>().find("apdu: ") == 0);
+  CHECK_FALSE(transmit.contains("ioctls"));
+  const auto control = lab.call("Control", {{"card", card}, {"code", 0x42000D48u}, {"data", "zz"}});
+  CHECK(control["rv"].is_null());
+  CHECK(control["error"].get<std::string>().find("data: ") == 0);
+  const auto ioctl = lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"input", "0"}, {"output_size", 4}});
+  CHECK(ioctl["rv"].is_null());
+  CHECK(ioctl["error"].get<std::string>().find("input: ") == 0);
+  // Upper-case hex is hex: the reply is lowercase, as the guest agent writes it.
+  CHECK(lab.call("Transmit", {{"card", card}, {"protocol", 2}, {"apdu", "8010000001EE00"}})["response"] == "ee9000");
+}
+
+TEST_CASE("an Ioctl without a usable code, or with a field of the wrong type, is refused by name") {
+  Lab lab;
+  const auto missing = lab.call("Ioctl", {{"output_size", 4}});
+  CHECK(missing["rv"].is_null());
+  CHECK(missing["error"].get<std::string>().find("code: ") == 0);
+  const auto negative = lab.call("Ioctl", {{"code", -1}, {"output_size", 4}});
+  CHECK(negative["error"].get<std::string>().find("code: ") == 0);
+  const auto wrong_type = lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", "four"}});
+  CHECK(wrong_type["rv"].is_null());
+  CHECK(wrong_type["error"].get<std::string>().find("Ioctl: ") == 0);
+  // A call name that is not a string: refused as a "request", the port stays up.
+  const auto id = lab.port->send({{"call", 7}});
+  const auto unnamed = lab.port->wait(id, std::chrono::seconds(30));
+  REQUIRE(unnamed.has_value());
+  CHECK((*unnamed)["rv"].is_null());
+  CHECK((*unnamed)["error"].get<std::string>().find("request: ") == 0);
+  // The port still answers a well-formed call afterwards; a Lua number may arrive as a float.
+  CHECK(lab.call("Ioctl", {{"code", IOCTL_SMARTCARD_GET_STATE}, {"output_size", 4}})["rv_name"] == "STATUS_SUCCESS");
+  CHECK(lab.call("Ioctl", {{"code", double{IOCTL_SMARTCARD_GET_STATE}}, {"output_size", 4}})["rv_name"] ==
+        "STATUS_SUCCESS");
+  CHECK(lab.call("Ioctl", {{"code", 0.5}, {"output_size", 4}})["error"].get<std::string>().find("code: ") == 0);
 }

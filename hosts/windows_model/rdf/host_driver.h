@@ -1,10 +1,11 @@
-// The host's handle on an RDF driver under test (the reference driver unless told otherwise):
+// The host's handle on an RDF driver under test (any READERLAB_RDF_DRIVER, see readerlab_rdf.h):
 // a device object with the driver's device extension, started on a UsbIo transport, and
 // IOCTLs issued as IRPs through the driver's IRP_MJ_DEVICE_CONTROL dispatch. Host code: the
 // standard library is allowed here.
 #pragma once
 
-#include "drivers_under_test/reference_rdf/reference_rdf.h"
+#include "hosts/windows_model/rdf/readerlab_rdf.h"
+#include "hosts/windows_model/rdf/usb_io.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 struct IoctlResult {
   NTSTATUS status = STATUS_UNSUCCESSFUL;
@@ -23,7 +24,7 @@ struct IoctlResult {
 
 class HostDriver {
  public:
-  explicit HostDriver(UsbIo& usb, const READERLAB_RDF_DRIVER& driver = ReaderlabReferenceRdfDriver);
+  HostDriver(UsbIo& usb, const READERLAB_RDF_DRIVER& driver);
   ~HostDriver();
   HostDriver(const HostDriver&) = delete;
   HostDriver& operator=(const HostDriver&) = delete;
@@ -72,4 +73,4 @@ class HostDriver {
   std::vector<ULONG> issued_;
 };
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model

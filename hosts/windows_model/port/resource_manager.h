@@ -26,18 +26,16 @@
 #include <string>
 #include <vector>
 
-namespace reference_rdf {
-class HostDriver;
-}  // namespace reference_rdf
+namespace readerlab::windows_model {
 
-namespace readerlab::app {
+class HostDriver;
 
 class ResourceManager {
  public:
   struct Device {
     // The driver instance on the reader now and its generation (a new one after a replug);
     // nullptr while the reader is unplugged or its driver did not start.
-    std::function<std::pair<reference_rdf::HostDriver*, std::uint64_t>()> driver;
+    std::function<std::pair<HostDriver*, std::uint64_t>()> driver;
     // Lets time pass: the rig's loop runs and the driver's interrupt pipe is read.
     std::function<void(std::chrono::milliseconds)> wait;
   };
@@ -69,17 +67,17 @@ class ResourceManager {
 
   void refresh();
   // A card came or went: count the event and read the new card's ATR.
-  void card_event(reference_rdf::HostDriver& driver, bool present);
-  void take_tracking_result(reference_rdf::HostDriver& driver);
-  void arm_tracking(reference_rdf::HostDriver& driver);
-  void read_atr(reference_rdf::HostDriver& driver);
+  void card_event(HostDriver& driver, bool present);
+  void take_tracking_result(HostDriver& driver);
+  void arm_tracking(HostDriver& driver);
+  void read_atr(HostDriver& driver);
   std::uint32_t reader_state_bits() const;
   // 0 when the handle's card is still the one it connected to, else the PC/SC error.
   std::uint32_t check_card(std::uint64_t card, Connection*& connection);
   // Cold reset when the card is not powered, then SET_PROTOCOL: 0 and the protocol, or an error.
-  std::pair<std::uint32_t, std::uint32_t> activate(reference_rdf::HostDriver& driver, std::uint32_t preferred,
+  std::pair<std::uint32_t, std::uint32_t> activate(HostDriver& driver, std::uint32_t preferred,
                                                    bool reset_first);
-  std::uint32_t dispose(reference_rdf::HostDriver& driver, std::uint32_t disposition);
+  std::uint32_t dispose(HostDriver& driver, std::uint32_t disposition);
 
   nlohmann::json get_status_change(const nlohmann::json& request);
   nlohmann::json connect(const nlohmann::json& request);
@@ -102,4 +100,4 @@ class ResourceManager {
 std::uint32_t scard_error_of(std::uint32_t ntstatus);
 std::string scard_name(std::uint32_t rv);
 
-}  // namespace readerlab::app
+}  // namespace readerlab::windows_model

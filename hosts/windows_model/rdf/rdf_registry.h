@@ -2,12 +2,12 @@
 // ENTRY): `readerlab run --driver NAME` and `NAME-usbredir` find them here.
 #pragma once
 
-#include "drivers_under_test/reference_rdf/readerlab_rdf.h"
+#include "hosts/windows_model/rdf/readerlab_rdf.h"
 
 #include <span>
 #include <string_view>
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 struct RegisteredRdfDriver {
   const char* name;          // e.g. "reference-rdf"
@@ -21,4 +21,4 @@ std::span<const RegisteredRdfDriver> registered_rdf_drivers();
 // nullptr for a name no driver was registered under.
 const RegisteredRdfDriver* find_rdf_driver(std::string_view name);
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model

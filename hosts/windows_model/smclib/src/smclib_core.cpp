@@ -250,96 +250,87 @@ NTSTATUS call_driver(PSMARTCARD_EXTENSION ext, PIRP irp, int index, NTSTATUS mis
   return status;
 }
 
-NTSTATUS dispatch(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool* pending) {
-  POS_DEP_DATA os = ext->OsData;
-  const bool tracking = code == IOCTL_SMARTCARD_IS_PRESENT || code == IOCTL_SMARTCARD_IS_ABSENT;
-  if (tracking) return track(ext, irp, code, pending);
+// IOCTL_SMARTCARD_GET_STATE: answered by the library itself, even while the driver is busy.
+NTSTATUS get_state(PSMARTCARD_EXTENSION ext) {
+  if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
+  store_ulong(ext->IoRequest.ReplyBuffer, current_state(ext));
+  *ext->IoRequest.Information = sizeof(ULONG);
+  return STATUS_SUCCESS;
+}
 
-  if (DEVICE_TYPE_FROM_CTL_CODE(code) == FILE_DEVICE_SMARTCARD &&
-      METHOD_FROM_CTL_CODE(code) == METHOD_NEITHER) {
+// IOCTL_SMARTCARD_POWER: checks the minor code, the state and the room for an ATR, forgets the
+// card's protocol state, then RDF_CARD_POWER.
+NTSTATUS power(PSMARTCARD_EXTENSION ext, PIRP irp, bool* pending) {
+  const ULONG minor = ext->MinorIoControlCode;
+  if (callback(ext, RDF_CARD_POWER) == nullptr) return STATUS_NOT_SUPPORTED;
+  if (minor > SCARD_WARM_RESET) return STATUS_INVALID_DEVICE_REQUEST;
+  if (current_state(ext) <= SCARD_ABSENT) return STATUS_INVALID_DEVICE_STATE;
+  if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH) return STATUS_BUFFER_TOO_SMALL;
+  ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+  ext->CardCapabilities.ATR.Length = 0;
+  std::memset(&ext->CardCapabilities.PtsData, 0, sizeof(PTS_DATA));
+  reset_t1(ext);
+  return call_driver(ext, irp, RDF_CARD_POWER, STATUS_NOT_SUPPORTED, pending);
+}
+
+// IOCTL_SMARTCARD_SET_PROTOCOL: the library's protocol choice, then RDF_SET_PROTOCOL.
+NTSTATUS select_protocol(PSMARTCARD_EXTENSION ext, bool* pending) {
+  if (callback(ext, RDF_SET_PROTOCOL) == nullptr) return STATUS_NOT_SUPPORTED;
+  const NTSTATUS status = set_protocol(ext);
+  if (status == STATUS_PENDING) *pending = true;
+  return status;
+}
+
+// IOCTL_SMARTCARD_TRANSMIT: only in SPECIFIC state and with the selected protocol.
+NTSTATUS transmit(PSMARTCARD_EXTENSION ext, PIRP irp, bool* pending) {
+  if (callback(ext, RDF_TRANSMIT) == nullptr) return STATUS_NOT_SUPPORTED;
+  if (ext->IoRequest.RequestBufferLength < sizeof(SCARD_IO_REQUEST)) return STATUS_INVALID_PARAMETER;
+  const ULONG protocol = load_ulong(ext->IoRequest.RequestBuffer);
+  if (current_state(ext) != SCARD_SPECIFIC || protocol != ext->CardCapabilities.Protocol.Selected) {
+    return STATUS_INVALID_DEVICE_STATE;
+  }
+  return call_driver(ext, irp, RDF_TRANSMIT, STATUS_NOT_SUPPORTED, pending);
+}
+
+// IOCTL_SMARTCARD_SET_ATTRIBUTE: the library knows one attribute of its own.
+NTSTATUS set_attribute(PSMARTCARD_EXTENSION ext) {
+  if (ext->MinorIoControlCode != SCARD_ATTR_SUPRESS_T1_IFS_REQUEST) return STATUS_NOT_SUPPORTED;
+  ext->T1.State = T1_START;  // the next exchange skips S(IFS request) [R]
+  return STATUS_SUCCESS;
+}
+
+// The requests that hold the library (OsData->CurrentIrp) while they run.
+NTSTATUS dispatch_exclusive(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool* pending) {
+  switch (code) {
+    case IOCTL_SMARTCARD_POWER: return power(ext, irp, pending);
+    case IOCTL_SMARTCARD_SET_PROTOCOL: return select_protocol(ext, pending);
+    case IOCTL_SMARTCARD_TRANSMIT: return transmit(ext, irp, pending);
+    case IOCTL_SMARTCARD_GET_ATTRIBUTE:
+      return get_attribute(ext, ext->MinorIoControlCode,
+                           AttrOut{ext->IoRequest.ReplyBuffer, ext->IoRequest.ReplyBufferLength,
+                                   ext->IoRequest.Information});
+    case IOCTL_SMARTCARD_SET_ATTRIBUTE: return set_attribute(ext);
+    case IOCTL_SMARTCARD_EJECT: return call_driver(ext, irp, RDF_CARD_EJECT, STATUS_NOT_SUPPORTED, pending);
+    case IOCTL_SMARTCARD_SWALLOW: return call_driver(ext, irp, RDF_READER_SWALLOW, STATUS_NOT_SUPPORTED, pending);
+    case IOCTL_SMARTCARD_CONFISCATE: return call_driver(ext, irp, RDF_CARD_CONFISCATE, STATUS_NOT_SUPPORTED, pending);
+    default:
+      if (is_vendor_code(code)) return call_driver(ext, irp, RDF_IOCTL_VENDOR, STATUS_INVALID_DEVICE_REQUEST, pending);
+      // GET_LAST_ERROR, GET_PERF_CNTR, READ, WRITE and unassigned codes [R].
+      return STATUS_INVALID_DEVICE_REQUEST;
+  }
+}
+
+NTSTATUS dispatch(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool* pending) {
+  if (code == IOCTL_SMARTCARD_IS_PRESENT || code == IOCTL_SMARTCARD_IS_ABSENT) return track(ext, irp, code, pending);
+  if (DEVICE_TYPE_FROM_CTL_CODE(code) == FILE_DEVICE_SMARTCARD && METHOD_FROM_CTL_CODE(code) == METHOD_NEITHER) {
     return STATUS_INVALID_PARAMETER;  // [R]
   }
-
-  if (code == IOCTL_SMARTCARD_GET_STATE) {
-    if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
-    store_ulong(ext->IoRequest.ReplyBuffer, current_state(ext));
-    *ext->IoRequest.Information = sizeof(ULONG);
-    return STATUS_SUCCESS;
-  }
-
+  if (code == IOCTL_SMARTCARD_GET_STATE) return get_state(ext);
   // A driver request left pending makes the library busy until the driver clears CurrentIrp.
+  POS_DEP_DATA os = ext->OsData;
   if (os->CurrentIrp != nullptr) return STATUS_DEVICE_BUSY;
   os->CurrentIrp = irp;
-  NTSTATUS status = STATUS_INVALID_DEVICE_REQUEST;
-  const ULONG minor = ext->MinorIoControlCode;
-
-  switch (code) {
-    case IOCTL_SMARTCARD_POWER: {
-      if (callback(ext, RDF_CARD_POWER) == nullptr) { status = STATUS_NOT_SUPPORTED; break; }
-      if (minor > SCARD_WARM_RESET) { status = STATUS_INVALID_DEVICE_REQUEST; break; }
-      if (current_state(ext) <= SCARD_ABSENT) { status = STATUS_INVALID_DEVICE_STATE; break; }
-      if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH) {
-        status = STATUS_BUFFER_TOO_SMALL;
-        break;
-      }
-      ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
-      ext->CardCapabilities.ATR.Length = 0;
-      std::memset(&ext->CardCapabilities.PtsData, 0, sizeof(PTS_DATA));
-      reset_t1(ext);
-      status = call_driver(ext, irp, RDF_CARD_POWER, STATUS_NOT_SUPPORTED, pending);
-      break;
-    }
-    case IOCTL_SMARTCARD_SET_PROTOCOL:
-      if (callback(ext, RDF_SET_PROTOCOL) == nullptr) { status = STATUS_NOT_SUPPORTED; break; }
-      status = set_protocol(ext);
-      if (status == STATUS_PENDING) *pending = true;
-      break;
-    case IOCTL_SMARTCARD_TRANSMIT: {
-      if (callback(ext, RDF_TRANSMIT) == nullptr) { status = STATUS_NOT_SUPPORTED; break; }
-      if (ext->IoRequest.RequestBufferLength < sizeof(SCARD_IO_REQUEST)) {
-        status = STATUS_INVALID_PARAMETER;
-        break;
-      }
-      const ULONG protocol = load_ulong(ext->IoRequest.RequestBuffer);
-      if (current_state(ext) != SCARD_SPECIFIC ||
-          protocol != ext->CardCapabilities.Protocol.Selected) {
-        status = STATUS_INVALID_DEVICE_STATE;
-        break;
-      }
-      status = call_driver(ext, irp, RDF_TRANSMIT, STATUS_NOT_SUPPORTED, pending);
-      break;
-    }
-    case IOCTL_SMARTCARD_GET_ATTRIBUTE:
-      status = get_attribute(ext, minor,
-                             AttrOut{ext->IoRequest.ReplyBuffer, ext->IoRequest.ReplyBufferLength,
-                                     ext->IoRequest.Information});
-      break;
-    case IOCTL_SMARTCARD_SET_ATTRIBUTE:
-      if (minor == SCARD_ATTR_SUPRESS_T1_IFS_REQUEST) {
-        ext->T1.State = T1_START;  // the next exchange skips S(IFS request) [R]
-        status = STATUS_SUCCESS;
-      } else {
-        status = STATUS_NOT_SUPPORTED;
-      }
-      break;
-    case IOCTL_SMARTCARD_EJECT:
-      status = call_driver(ext, irp, RDF_CARD_EJECT, STATUS_NOT_SUPPORTED, pending);
-      break;
-    case IOCTL_SMARTCARD_SWALLOW:
-      status = call_driver(ext, irp, RDF_READER_SWALLOW, STATUS_NOT_SUPPORTED, pending);
-      break;
-    case IOCTL_SMARTCARD_CONFISCATE:
-      status = call_driver(ext, irp, RDF_CARD_CONFISCATE, STATUS_NOT_SUPPORTED, pending);
-      break;
-    default:
-      if (is_vendor_code(code)) {
-        status = call_driver(ext, irp, RDF_IOCTL_VENDOR, STATUS_INVALID_DEVICE_REQUEST, pending);
-      } else {
-        // GET_LAST_ERROR, GET_PERF_CNTR, READ, WRITE and unassigned codes [R].
-        status = STATUS_INVALID_DEVICE_REQUEST;
-      }
-      break;
-  }
+  const NTSTATUS status = dispatch_exclusive(ext, irp, code, pending);
   if (!*pending) os->CurrentIrp = nullptr;
   return status;
 }

@@ -1,9 +1,10 @@
 // Drivers under test registered with readerlab_add_rdf_driver: the registry, the C USB entry
 // points, and a third-party driver written in C (examples/rdf_drivers/minimal_c) run through
 // the same host wrapper as the reference driver.
-#include "drivers_under_test/reference_rdf/host_driver.h"
-#include "drivers_under_test/reference_rdf/host_usb.h"
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "drivers_under_test/reference_rdf/reference_rdf.h"
+#include "hosts/windows_model/rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_usb.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
 #include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
@@ -30,22 +31,22 @@ Bytes echo_request(ULONG protocol) {
 }  // namespace
 
 TEST_CASE("the registry names every driver built with an ENTRY, and nothing else") {
-  const auto* reference = reference_rdf::find_rdf_driver("reference-rdf");
+  const auto* reference = readerlab::windows_model::find_rdf_driver("reference-rdf");
   REQUIRE(reference != nullptr);
   CHECK(reference->entry == &ReaderlabReferenceRdfDriver);
   CHECK(std::string_view(reference->expectations).empty());
-  const auto* minimal = reference_rdf::find_rdf_driver("minimal-c");
+  const auto* minimal = readerlab::windows_model::find_rdf_driver("minimal-c");
   REQUIRE(minimal != nullptr);
   CHECK(std::string_view(minimal->expectations).ends_with("minimal_c/known-failures.txt"));
-  CHECK(reference_rdf::find_rdf_driver("minimal") == nullptr);
-  CHECK(reference_rdf::find_rdf_driver("reference-rdf-usbredir") == nullptr);
-  CHECK(reference_rdf::registered_rdf_drivers().size() >= 2);
+  CHECK(readerlab::windows_model::find_rdf_driver("minimal") == nullptr);
+  CHECK(readerlab::windows_model::find_rdf_driver("reference-rdf-usbredir") == nullptr);
+  CHECK(readerlab::windows_model::registered_rdf_drivers().size() >= 2);
 }
 
 TEST_CASE("the C USB entry points refuse null arguments instead of touching them") {
   readerlab::ccid::Reader reader;
-  reference_rdf::InProcessUsb io(reader);
-  READERLAB_USB* usb = reference_rdf::readerlab_usb_of(&io);
+  readerlab::windows_model::InProcessUsb io(reader);
+  READERLAB_USB* usb = readerlab::windows_model::readerlab_usb_of(&io);
   ULONG got = 99;
   UCHAR buffer[64];
   CHECK(ReaderlabUsbBulkOut(nullptr, buffer, 1) == ReaderlabUsbError);
@@ -61,11 +62,11 @@ TEST_CASE("the C USB entry points refuse null arguments instead of touching them
 }
 
 TEST_CASE("a driver in C runs through the host wrapper: tracking, power, protocol, transmit, holes") {
-  const auto* minimal = reference_rdf::find_rdf_driver("minimal-c");
+  const auto* minimal = readerlab::windows_model::find_rdf_driver("minimal-c");
   REQUIRE(minimal != nullptr);
   readerlab::ccid::Reader reader;
-  reference_rdf::InProcessUsb usb(reader);
-  reference_rdf::HostDriver driver(usb, *minimal->entry);
+  readerlab::windows_model::InProcessUsb usb(reader);
+  readerlab::windows_model::HostDriver driver(usb, *minimal->entry);
   REQUIRE(driver.start() == STATUS_SUCCESS);
   CHECK(driver.state() == SCARD_ABSENT);
 
@@ -103,8 +104,8 @@ TEST_CASE("a driver that refuses the reader does not start, and the host never c
   readerlab::ccid::ReaderConfig config;
   config.set_exchange_level(readerlab::ccid::ExchangeLevel::tpdu);
   readerlab::ccid::Reader reader(config);
-  reference_rdf::InProcessUsb usb(reader);
-  reference_rdf::HostDriver driver(usb, *reference_rdf::find_rdf_driver("minimal-c")->entry);
+  readerlab::windows_model::InProcessUsb usb(reader);
+  readerlab::windows_model::HostDriver driver(usb, *readerlab::windows_model::find_rdf_driver("minimal-c")->entry);
   CHECK(driver.start() == STATUS_NOT_SUPPORTED);
   CHECK(driver.poll_slot_change(0) == STATUS_INVALID_DEVICE_STATE);
 }

@@ -3,7 +3,8 @@
 // socket to `readerlab serve` (the wire QEMU uses).
 #pragma once
 
-#include "drivers_under_test/reference_rdf/usb_io.h"
+#include "base/error.h"
+#include "hosts/windows_model/rdf/usb_io.h"
 #include "emulator/usb/device.h"
 #include "emulator/usbredir/client.h"
 
@@ -14,7 +15,7 @@
 #include <memory>
 #include <string>
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 // CCID reader endpoints (readerlab's reader: CCID 5.2 bulk OUT, bulk IN, interrupt IN).
 struct CcidEndpoints {
@@ -49,11 +50,11 @@ class InProcessUsb final : public UsbIo {
 // answer arrives. connect() sets configuration 1 and starts interrupt receiving.
 class UsbredirUsb final : public UsbIo {
  public:
-  // nullptr with a reason when the server cannot be reached or offers no device.
-  static std::unique_ptr<UsbredirUsb> connect(boost::asio::io_context& io,
-                                              const readerlab::usbredir::SocketAddress& address,
-                                              std::string* error = nullptr, CcidEndpoints endpoints = {},
-                                              std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
+  // The client of a device on the server, or why there is none (unreachable, no device offered).
+  static Expected<std::unique_ptr<UsbredirUsb>> connect(boost::asio::io_context& io,
+                                                        const readerlab::usbredir::SocketAddress& address,
+                                                        CcidEndpoints endpoints = {},
+                                                        std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
   UsbredirUsb(std::shared_ptr<readerlab::usbredir::Client> client, CcidEndpoints endpoints);
 
   UsbStatus bulk_out(const uint8_t* data, uint32_t length) override;
@@ -69,4 +70,4 @@ class UsbredirUsb final : public UsbIo {
   std::chrono::milliseconds transfer_timeout_{5000};
 };
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model

@@ -1,6 +1,6 @@
-#include "drivers_under_test/reference_rdf/rdf_registry.h"
+#include "hosts/windows_model/rdf/rdf_registry.h"
 
-namespace reference_rdf {
+namespace readerlab::windows_model {
 
 const RegisteredRdfDriver* find_rdf_driver(std::string_view name) {
   for (const auto& driver : registered_rdf_drivers())
@@ -8,4 +8,4 @@ const RegisteredRdfDriver* find_rdf_driver(std::string_view name) {
   return nullptr;
 }
 
-}  // namespace reference_rdf
+}  // namespace readerlab::windows_model
