@@ -183,7 +183,8 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
       const std::string source = read_file(info.path);
       scenarios::LuaSandbox sandbox(info.limits, info.path.generic_string());
       scenarios::install_lab(sandbox, rig, port, result.record);
-      error = sandbox.run(source, info.path.generic_string(), info.timeout);
+      const auto run = sandbox.run(source, info.path.generic_string(), info.timeout);
+      if (!run) error = run.error().message();
     } catch (const std::exception& e) {
       error = info.path.generic_string() + ": " + e.what();
     }

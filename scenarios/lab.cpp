@@ -293,8 +293,8 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
     lua_pop(L, 1);
   }
 
-  const std::string error = sandbox.run_helper(kPrelude, "scenarios/lua/prelude.lua");
-  if (!error.empty()) throw std::runtime_error("the lab prelude failed: " + error);
+  const auto prelude = sandbox.run_helper(kPrelude, "scenarios/lua/prelude.lua");
+  if (!prelude) throw std::runtime_error("the lab prelude failed: " + prelude.error().message());
 }
 
 }  // namespace readerlab::scenarios

@@ -3,13 +3,6 @@
 #include <stdexcept>
 
 namespace readerlab::scenarios {
-namespace {
-
-// The runner and the lab still read a run's failure as its message, empty on success.
-std::string message_of(const Status& run) { return run ? std::string() : run.error().message(); }
-
-}  // namespace
-
 LuaSandbox::LuaSandbox(const ScriptLimits& limits, std::string chunk_name) : limits_(limits) {
   auto created = cards::lua::Sandbox::create(limits, std::move(chunk_name));
   if (!created) throw std::runtime_error(created.error().message());
@@ -17,17 +10,16 @@ LuaSandbox::LuaSandbox(const ScriptLimits& limits, std::string chunk_name) : lim
   sandbox_->set_tracebacks(true);
 }
 
-std::string LuaSandbox::run(const std::string& source, const std::string& chunk_name,
-                            std::chrono::milliseconds budget) {
+Status LuaSandbox::run(const std::string& source, const std::string& chunk_name, std::chrono::milliseconds budget) {
   ScriptLimits limits = limits_;
   limits.time_per_call = budget;
   sandbox_->set_limits(limits);
   sandbox_->set_chunk_name(chunk_name);
-  return message_of(sandbox_->run_chunk(source));
+  return sandbox_->run_chunk(source);
 }
 
-std::string LuaSandbox::run_helper(const std::string& source, const std::string& chunk_name) {
-  return message_of(sandbox_->run_chunk(source, chunk_name));
+Status LuaSandbox::run_helper(const std::string& source, const std::string& chunk_name) {
+  return sandbox_->run_chunk(source, chunk_name);
 }
 
 namespace {

@@ -31,10 +31,10 @@ class LuaSandbox {
 
   // Loads and runs text (never bytecode) as the sandbox's own chunk, under a wall-clock
   // budget: chunk_name is what error messages start with, e.g. "conformance/cases/x.lua".
-  // Returns an empty string on success, else the error with file and line and a traceback.
-  std::string run(const std::string& source, const std::string& chunk_name, std::chrono::milliseconds budget);
+  // A failure's message() is the error with file and line and a traceback.
+  Status run(const std::string& source, const std::string& chunk_name, std::chrono::milliseconds budget);
   // Runs a helper chunk (the prelude) in the same state under the sandbox's limits.
-  std::string run_helper(const std::string& source, const std::string& chunk_name);
+  Status run_helper(const std::string& source, const std::string& chunk_name);
 
  private:
   ScriptLimits limits_;

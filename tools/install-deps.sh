@@ -5,6 +5,7 @@ set -euo pipefail
 
 build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev libcli11-dev
                 doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev gcovr
+                python3 clang-format  # tools/check_layers.py, tools/check_format.sh
                 clang libclang-rt-14-dev libfuzzer-14-dev)  # the last three: fuzz/ (libFuzzer)
 # The guest is assembled from these installed packages; QEMU runs it.
 guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip)
