@@ -15,8 +15,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <random>
 
 namespace {
@@ -189,7 +189,7 @@ int build_the_guest(const readerlab::qemu::GuestBuildOptions& options, const std
 }
 
 int open_guest_shell(const GuestShellArguments& arguments, const std::vector<std::string>& after_dashes,
-                const std::string& command) {
+                     const std::string& command) {
   readerlab::linux_guest::GuestShellOptions options;
   options.session.guest_dir = arguments.guest_dir;
   options.session.out_dir = arguments.out_dir;
@@ -227,52 +227,75 @@ int main(int argc, char** argv) {
     args.erase(dashes, args.end());
   }
 
-  CLI::App app("A virtual USB CCID reader with scriptable ISO 7816 cards, and a conformance suite for the\n"
-               "smart card reader drivers that use it.",
-               "readerlab");
+  CLI::App app(
+      "A virtual USB CCID reader with scriptable ISO 7816 cards, and a conformance suite for the\n"
+      "smart card reader drivers that use it.",
+      "readerlab");
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "print the options of every command");
-  app.footer("readerlab COMMAND --help prints a command's options. Exit status: 0 when everything passed, 1 on\n"
-             "a failure, 2 on a usage error.");
+  app.footer(
+      "readerlab COMMAND --help prints a command's options. Exit status: 0 when everything passed, 1 on\n"
+      "a failure, 2 on a usage error.");
 
   RunArguments run_arguments;
-  auto* run = app.add_subcommand("run", "run conformance cases (all by default) on the drivers under test: libccid in\n"
-                                        "the Linux guest, or an RDF driver on the host (NAME in-process, NAME-usbredir)");
+  auto* run = app.add_subcommand("run",
+                                 "run conformance cases (all by default) on the drivers under test: libccid in\n"
+                                 "the Linux guest, or an RDF driver on the host (NAME in-process, NAME-usbredir)");
   run->add_option("--out", run_arguments.out_dir, "reports (junit.xml, report.md) and logs go here")
-      ->type_name("DIR")->capture_default_str();
-  run->add_option("--case", run_arguments.cases, "a case id or file (repeatable; see readerlab cases)")->type_name("ID|FILE");
-  run->add_option("--driver", run_arguments.drivers, "a driver under test (repeatable; default libccid; all = libccid,\n"
-                                                      "reference-rdf and reference-rdf-usbredir)")
-      ->check(kDriverName)->type_name("DRIVER");
+      ->type_name("DIR")
+      ->capture_default_str();
+  run->add_option("--case", run_arguments.cases, "a case id or file (repeatable; see readerlab cases)")
+      ->type_name("ID|FILE");
+  run->add_option("--driver", run_arguments.drivers,
+                  "a driver under test (repeatable; default libccid; all = libccid,\n"
+                  "reference-rdf and reference-rdf-usbredir)")
+      ->check(kDriverName)
+      ->type_name("DRIVER");
   run->add_option("--guest", run_arguments.guest_dir, "the built guest (default: build/guest, built when missing)")
       ->type_name("DIR");
-  run->add_option("--seed", run_arguments.seed, "drives every random choice; the report prints the one drawn without it")
-      ->check(kSeed)->type_name("N");
+  run->add_option("--seed", run_arguments.seed,
+                  "drives every random choice; the report prints the one drawn without it")
+      ->check(kSeed)
+      ->type_name("N");
 
   ServeArguments serve_arguments;
-  auto* serve = app.add_subcommand("serve", "serve a virtual CCID reader per connection over usbredir, for your own QEMU");
-  serve->add_option("--listen", serve_arguments.listen, "HOST:PORT or unix:PATH (repeatable); loopback or unix only\n"
-                                                        "unless --allow-remote")
-      ->required()->check(kListenAddress)->type_name("ADDR");
+  auto* serve =
+      app.add_subcommand("serve", "serve a virtual CCID reader per connection over usbredir, for your own QEMU");
+  serve
+      ->add_option("--listen", serve_arguments.listen,
+                   "HOST:PORT or unix:PATH (repeatable); loopback or unix only\n"
+                   "unless --allow-remote")
+      ->required()
+      ->check(kListenAddress)
+      ->type_name("ADDR");
   serve->add_option("--card", serve_arguments.card, "the card in each new reader")
-      ->check(kCardProfile)->type_name("PROFILE|none")->capture_default_str();
+      ->check(kCardProfile)
+      ->type_name("PROFILE|none")
+      ->capture_default_str();
   serve->add_flag("--allow-remote", serve_arguments.allow_remote, "let other machines reach the readers");
 
   auto* guest = app.add_subcommand("guest", "build the Linux guest, or run commands in it");
   guest->require_subcommand(1);
   readerlab::qemu::GuestBuildOptions build_options;
   auto* build = guest->add_subcommand("build", "build the guest kernel + initramfs from installed Debian packages");
-  build->add_option("--out", build_options.out_dir, "where vmlinuz and initrd.img go (default: build/guest)")->type_name("DIR");
+  build->add_option("--out", build_options.out_dir, "where vmlinuz and initrd.img go (default: build/guest)")
+      ->type_name("DIR");
   build->add_option("--agent", build_options.agent, "the agent to carry (default: readerlab-agent beside readerlab)")
-      ->check(CLI::ExistingFile)->type_name("PATH");
-  build->add_option("--with", build_options.with_packages, "also carry an installed Debian package's programs (repeatable)")
+      ->check(CLI::ExistingFile)
+      ->type_name("PATH");
+  build
+      ->add_option("--with", build_options.with_packages,
+                   "also carry an installed Debian package's programs (repeatable)")
       ->type_name("PACKAGE");
   GuestShellArguments shell_arguments;
-  auto* shell = guest->add_subcommand("shell", "boot the guest with a virtual reader and run commands in it:\n"
-                                               "guest shell [OPTIONS] -- COMMAND [-- COMMAND]..., or one command a line\n"
-                                               "of standard input");
+  auto* shell = guest->add_subcommand("shell",
+                                      "boot the guest with a virtual reader and run commands in it:\n"
+                                      "guest shell [OPTIONS] -- COMMAND [-- COMMAND]..., or one command a line\n"
+                                      "of standard input");
   shell->add_option("--card", shell_arguments.card, "the card inserted once the guest is up")
-      ->check(kCardProfile)->type_name("PROFILE|none")->capture_default_str();
+      ->check(kCardProfile)
+      ->type_name("PROFILE|none")
+      ->capture_default_str();
   shell->add_option("--guest", shell_arguments.guest_dir, "the built guest (default: build/guest)")->type_name("DIR");
   shell->add_option("--out", shell_arguments.out_dir, "the guest's logs")->type_name("DIR")->capture_default_str();
 

@@ -33,8 +33,10 @@ std::string reach_of(const usbredir::SocketAddress& address) {
 void print_qemu_hint(const usbredir::SocketAddress& address, int index) {
   const std::string id = "readerlab" + std::to_string(index);
   std::cout << "  qemu-system-x86_64 ... -device qemu-xhci,id=xhci \\\n    -chardev socket,id=" << id;
-  if (address.is_unix) std::cout << ",path=" << address.path;
-  else std::cout << ",host=" << address.host << ",port=" << address.port;
+  if (address.is_unix)
+    std::cout << ",path=" << address.path;
+  else
+    std::cout << ",host=" << address.host << ",port=" << address.port;
   std::cout << " \\\n    -device usb-redir,chardev=" << id << ",bus=xhci.0\n";
 }
 
@@ -83,7 +85,8 @@ class Console {
       } else if (verb == "remove") {
         reader->remove();
       } else {
-        for (auto& session : server_.sessions_for(reader.get())) verb == "unplug" ? session->unplug() : session->replug();
+        for (auto& session : server_.sessions_for(reader.get()))
+          verb == "unplug" ? session->unplug() : session->replug();
       }
     }
     std::cout << verb << ": " << readers_.size() << " reader(s)\n";

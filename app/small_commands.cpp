@@ -20,7 +20,8 @@ int cards_command() {
   for (const auto& profile : cards::builtin_profiles()) {
     std::cout << std::left << std::setw(14) << profile.name << profile.description << "\n";
     if (auto atr = cards::builtin_atr(profile.name)) {
-      std::cout << std::setw(14) << "" << "ATR " << to_hex(*atr, " ") << " \n";
+      std::cout << std::setw(14) << ""
+                << "ATR " << to_hex(*atr, " ") << " \n";
     }
   }
   return 0;

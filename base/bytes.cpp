@@ -4,6 +4,7 @@ namespace readerlab {
 namespace {
 
 constexpr char kDigits[] = "0123456789ABCDEF";
+constexpr char kLowerDigits[] = "0123456789abcdef";
 
 int digit_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -46,13 +47,14 @@ std::optional<Bytes> parse_hex(std::string_view text) {
   return std::move(bytes).value();
 }
 
-std::string to_hex(ByteView bytes, std::string_view separator) {
+std::string to_hex(ByteView bytes, std::string_view separator, HexCase letters) {
+  const char* digits = letters == HexCase::upper ? kDigits : kLowerDigits;
   std::string text;
   text.reserve(bytes.size() * (2 + separator.size()));
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     if (i != 0) text += separator;
-    text += kDigits[bytes[i] >> 4];
-    text += kDigits[bytes[i] & 0x0F];
+    text += digits[bytes[i] >> 4];
+    text += digits[bytes[i] & 0x0F];
   }
   return text;
 }

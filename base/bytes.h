@@ -23,8 +23,11 @@ std::optional<Bytes> parse_hex(std::string_view text);
 // The same, with the reason and the offending column, for messages a user reads.
 Expected<Bytes> read_hex(std::string_view text);
 
-// "3B0214" with no separator; "3B 02 14" with separator " ".
-std::string to_hex(ByteView bytes, std::string_view separator = {});
+enum class HexCase { upper, lower };
+
+// "3B0214" with no separator; "3B 02 14" with separator " "; "3b0214" in lower case (the agent
+// protocol's wire form).
+std::string to_hex(ByteView bytes, std::string_view separator = {}, HexCase letters = HexCase::upper);
 
 // Two digits: "3B".
 std::string hex_byte(std::uint8_t value);

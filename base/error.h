@@ -20,9 +20,7 @@ struct Error {
   std::string message() const { return where.empty() ? what : where + ": " + what; }
 
   // The same error seen from an enclosing place: "outer: where: what".
-  Error within(const std::string& outer) const {
-    return Error{where.empty() ? outer : outer + ": " + where, what};
-  }
+  Error within(const std::string& outer) const { return Error{where.empty() ? outer : outer + ": " + where, what}; }
 };
 
 inline Error error(std::string where, std::string what) { return Error{std::move(where), std::move(what)}; }

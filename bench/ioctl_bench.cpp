@@ -2,16 +2,16 @@
 // or a usbredir socket to the usb-host server) -> CCID reader -> card.
 #include "cards/profiles.h"
 #include "drivers_under_test/reference_rdf/reference_rdf.h"
-#include "hosts/windows_model/rdf/host_driver.h"
-#include "hosts/windows_model/rdf/host_usb.h"
 #include "emulator/ccid/reader.h"
 #include "emulator/usbredir/server.h"
+#include "hosts/windows_model/rdf/host_driver.h"
+#include "hosts/windows_model/rdf/host_usb.h"
 
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <memory>
-#include <unistd.h>
 
 namespace {
 

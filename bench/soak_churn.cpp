@@ -12,9 +12,9 @@
 // GET_STATE). It prints the cycles, the time, and this process's memory (the emulator runs in
 // it) at start and end, and fails when a change went unreported, the driver died or memory
 // grew beyond the bound.
+#include "bench/soak_support.h"
 #include "hosts/linux_guest/guest_session.h"
 #include "hosts/windows_model/port/rdf_port.h"
-#include "bench/soak_support.h"
 #include "hosts/windows_model/rdf/rdf_registry.h"
 #include "scenarios/rig.h"
 
@@ -58,8 +58,8 @@ struct Patience {
   Ms card_change;
   Ms reader_gone;
   Ms reader_back;
-  Ms list_poll;   // between two SCardListReaders while a reader comes or goes
-  Ms reply;       // for any one call's reply
+  Ms list_poll;  // between two SCardListReaders while a reader comes or goes
+  Ms reply;      // for any one call's reply
 };
 
 constexpr Patience kGuestPatience{10s, 30s, 60s, 50ms, 90s};
@@ -90,9 +90,9 @@ struct Latency {
 struct Tally {
   Latency insertion, removal, reader_gone, reader_back;  // from the step to the driver's report
   std::uint64_t changes_reported = 0;
-  std::uint64_t changes_missed = 0;      // not reported within the patience
-  std::uint64_t events_miscounted = 0;   // reported, but the event count did not move by exactly one
-  std::uint64_t counts_late = 0;         // the state came first, the event count a moment later
+  std::uint64_t changes_missed = 0;     // not reported within the patience
+  std::uint64_t events_miscounted = 0;  // reported, but the event count did not move by exactly one
+  std::uint64_t counts_late = 0;        // the state came first, the event count a moment later
   std::uint64_t readers_gone = 0, readers_back = 0;
   std::uint64_t unplugs_missed = 0, replugs_missed = 0;
   std::uint64_t checks_passed = 0, checks_failed = 0;
@@ -110,13 +110,18 @@ class Churn {
   // `tracking_ioctls`: the port lists the IOCTLs each call caused (the host RDF port does).
   Churn(readerlab::scenarios::Rig& rig, readerlab::scenarios::DriverPort& port, Patience patience,
         std::function<std::string()> liveness, bool tracking_ioctls)
-      : rig_(rig), port_(port), patience_(patience), liveness_(std::move(liveness)), tracking_ioctls_(tracking_ioctls) {}
+      : rig_(rig),
+        port_(port),
+        patience_(patience),
+        liveness_(std::move(liveness)),
+        tracking_ioctls_(tracking_ioctls) {}
 
   // A context, the reader listed and empty, one working card, the driver alive.
   void start() {
     context_ = call("EstablishContext", {{"scope", 2}}).at("context").get<std::uint64_t>();
     reader_ = wait_for_reader(patience_.reader_back);
-    if (reader_.empty()) throw Failure("no reader was listed within " + std::to_string(patience_.reader_back.count()) + " ms");
+    if (reader_.empty())
+      throw Failure("no reader was listed within " + std::to_string(patience_.reader_back.count()) + " ms");
     baseline_empty();
     if (!check_working()) throw Failure("the first card did not work: " + last_problem_);
     alive_at_start_ = liveness_();
@@ -160,12 +165,14 @@ class Churn {
     bool ok = false;
     rig_.insert(0, kCard);
     if (wait_state(kStatePresent, patience_.card_change)) {
-      const auto connected = call("Connect", {{"context", context_}, {"reader", reader_}, {"share_mode", kShareShared},
-                                             {"preferred_protocols", kProtocolAny}});
+      const auto connected = call("Connect", {{"context", context_},
+                                              {"reader", reader_},
+                                              {"share_mode", kShareShared},
+                                              {"preferred_protocols", kProtocolAny}});
       if (connected.value("rv", 1u) == 0) {
         const auto card = connected.at("card").get<std::uint64_t>();
-        const auto answer = call("Transmit", {{"card", card}, {"protocol", connected.at("active_protocol")},
-                                              {"apdu", kGetChallenge}});
+        const auto answer =
+            call("Transmit", {{"card", card}, {"protocol", connected.at("active_protocol")}, {"apdu", kGetChallenge}});
         const auto response = answer.value("response", std::string());
         ok = answer.value("rv", 1u) == 0 && response.size() == 20 && response.ends_with("9000");
         if (!ok) last_problem_ = "GET CHALLENGE answered " + answer.dump();
@@ -213,10 +220,9 @@ class Churn {
   }
 
   json status_change(std::uint32_t current, Ms timeout) {
-    return call("GetStatusChange",
-                {{"context", context_},
-                 {"timeout_ms", static_cast<std::uint32_t>(timeout.count())},
-                 {"readers", json::array({{{"name", reader_}, {"current_state", current}}})}});
+    return call("GetStatusChange", {{"context", context_},
+                                    {"timeout_ms", static_cast<std::uint32_t>(timeout.count())},
+                                    {"readers", json::array({{{"name", reader_}, {"current_state", current}}})}});
   }
 
   // Waits until the reader's state has `bit`; the state then, or nullopt after the timeout.
@@ -264,7 +270,8 @@ class Churn {
     if (!state) {
       ++tally_.changes_missed;
       note(std::string(what) + " not reported within " + std::to_string(patience_.card_change.count()) +
-           " ms (last state seen " + hex_state(last_state_seen_) + (last_problem_.empty() ? ")" : ", " + last_problem_ + ")"));
+           " ms (last state seen " + hex_state(last_state_seen_) +
+           (last_problem_.empty() ? ")" : ", " + last_problem_ + ")"));
       last_problem_.clear();
       // Start again from what the driver says now, so that one miss is counted once.
       if (const auto now = wait_state(kStateEmpty | kStatePresent, patience_.card_change)) set_baseline(*now);
@@ -364,8 +371,10 @@ class Churn {
 
   // The first problems are printed as they happen; a count is enough for the rest.
   void note(const std::string& problem) {
-    if (++problems_noted_ <= 20) std::cout << "  problem: " << problem << std::endl;
-    else if (problems_noted_ == 21) std::cout << "  (further problems are only counted)" << std::endl;
+    if (++problems_noted_ <= 20)
+      std::cout << "  problem: " << problem << std::endl;
+    else if (problems_noted_ == 21)
+      std::cout << "  (further problems are only counted)" << std::endl;
   }
 
   readerlab::scenarios::Rig& rig_;
@@ -378,7 +387,8 @@ class Churn {
   std::string reader_;
   std::uint32_t last_state_ = kStateUnaware;
   std::uint16_t expected_count_ = 0;
-  std::uint32_t last_state_seen_ = 0;  // in the last GetStatusChange reply, for the problem notes  // the event count once every change so far is counted
+  std::uint32_t last_state_seen_ = 0;  // in the last GetStatusChange reply, for the problem notes  // the event count
+                                       // once every change so far is counted
   std::string alive_at_start_;
   std::string last_problem_;
   std::uint64_t problems_noted_ = 0;
@@ -429,8 +439,8 @@ bool run_phase(Churn& churn, const Phase& phase, std::uint64_t check_every, std:
   churn.check_working();
   churn.still_alive();
   const double seconds = soak::seconds_since(start);
-  std::printf("%s: %llu cycles in %.1f s (%.2f cycles/s)\n", phase.name, static_cast<unsigned long long>(done),
-              seconds, static_cast<double>(done) / seconds);
+  std::printf("%s: %llu cycles in %.1f s (%.2f cycles/s)\n", phase.name, static_cast<unsigned long long>(done), seconds,
+              static_cast<double>(done) / seconds);
   return done == phase.cycles;
 }
 
@@ -456,7 +466,8 @@ int main(int argc, char** argv) {
   soak::Options options("bench_soak_churn",
                         "Card insert/remove and reader unplug/replug cycles against a driver under test; fails when a\n"
                         "change is not reported, the driver dies or this process's memory grows beyond the bounds.");
-  options.add("driver", "libccid", "libccid (pcscd + libccid in the QEMU guest), reference-rdf or reference-rdf-usbredir");
+  options.add("driver", "libccid",
+              "libccid (pcscd + libccid in the QEMU guest), reference-rdf or reference-rdf-usbredir");
   options.add("insert-remove", "10000", "insert/remove cycles");
   options.add("unplug-replug", "1000", "unplug/replug cycles");
   options.add("check-every", "1000", "cycles between two power-on + APDU checks and liveness checks");
@@ -496,8 +507,8 @@ int main(int argc, char** argv) {
         std::cerr << "bench_soak_churn: " << started.error().message() << "\n";
         return 1;
       }
-      std::printf("guest: agent ready %.1f s after QEMU started (%s)\n", static_cast<double>(guest->agent_ready_after().count()) / 1000.0,
-                  guest->used_kvm() ? "KVM" : "TCG");
+      std::printf("guest: agent ready %.1f s after QEMU started (%s)\n",
+                  static_cast<double>(guest->agent_ready_after().count()) / 1000.0, guest->used_kvm() ? "KVM" : "TCG");
       rig = &guest->rig();
       port = &guest->port();
       patience = kGuestPatience;
@@ -514,7 +525,8 @@ int main(int argc, char** argv) {
       host_rig->add_reader(address);
       host_port = std::make_unique<readerlab::windows_model::RdfPort>(
           *host_rig,
-          driver == "reference-rdf" ? readerlab::windows_model::RdfTransport::in_process : readerlab::windows_model::RdfTransport::usbredir,
+          driver == "reference-rdf" ? readerlab::windows_model::RdfTransport::in_process
+                                    : readerlab::windows_model::RdfTransport::usbredir,
           *registered);
       host_port->begin_case();
       rig = host_rig.get();
@@ -541,29 +553,29 @@ int main(int argc, char** argv) {
     const soak::MemorySample after_setup;
 
     const auto soak_start = Clock::now();
-    bool completed = run_phase(churn, {"insert/remove", insert_remove, guest ? 100u : 1000u,
-                                       [](Churn& c) { c.insert_remove_cycle(); }},
-                               check_every, max_failures);
+    bool completed = run_phase(
+        churn, {"insert/remove", insert_remove, guest ? 100u : 1000u, [](Churn& c) { c.insert_remove_cycle(); }},
+        check_every, max_failures);
     const soak::MemorySample after_insert_remove;
-    completed = run_phase(churn, {"unplug/replug", unplug_replug, guest ? 10u : 100u,
-                                  [](Churn& c) { c.unplug_replug_cycle(); }},
-                          std::max<std::uint64_t>(1, check_every / 10), max_failures) &&
-                completed;
+    completed =
+        run_phase(churn,
+                  {"unplug/replug", unplug_replug, guest ? 10u : 100u, [](Churn& c) { c.unplug_replug_cycle(); }},
+                  std::max<std::uint64_t>(1, check_every / 10), max_failures) &&
+        completed;
     const soak::MemorySample at_end;
     const double soak_seconds = soak::seconds_since(soak_start);
 
     const auto& tally = churn.tally();
     std::printf("\nresults (%s):\n", port->name().c_str());
-    std::printf("  card changes: %llu reported, %llu missed, %llu with a wrong event count (%llu counted a moment after "
-                "the state was reported)\n",
-                static_cast<unsigned long long>(tally.changes_reported),
-                static_cast<unsigned long long>(tally.changes_missed),
-                static_cast<unsigned long long>(tally.events_miscounted),
-                static_cast<unsigned long long>(tally.counts_late));
-    std::printf("  readers: %llu unplugs reported gone (%llu missed), %llu replugs reported back (%llu missed)\n",
-                static_cast<unsigned long long>(tally.readers_gone), static_cast<unsigned long long>(tally.unplugs_missed),
-                static_cast<unsigned long long>(tally.readers_back),
-                static_cast<unsigned long long>(tally.replugs_missed));
+    std::printf(
+        "  card changes: %llu reported, %llu missed, %llu with a wrong event count (%llu counted a moment after "
+        "the state was reported)\n",
+        static_cast<unsigned long long>(tally.changes_reported), static_cast<unsigned long long>(tally.changes_missed),
+        static_cast<unsigned long long>(tally.events_miscounted), static_cast<unsigned long long>(tally.counts_late));
+    std::printf(
+        "  readers: %llu unplugs reported gone (%llu missed), %llu replugs reported back (%llu missed)\n",
+        static_cast<unsigned long long>(tally.readers_gone), static_cast<unsigned long long>(tally.unplugs_missed),
+        static_cast<unsigned long long>(tally.readers_back), static_cast<unsigned long long>(tally.replugs_missed));
     if (!guest)
       std::printf("  card-tracking IRPs: completed and sent again for %llu changes, not for %llu\n",
                   static_cast<unsigned long long>(tally.tracking_rearmed),
@@ -572,8 +584,8 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(tally.checks_passed),
                 static_cast<unsigned long long>(tally.checks_failed), churn.alive_at_start().c_str());
     if (guest) std::printf("  pcscd %s at the end\n", pcscd_pid_and_rss(*guest).second.c_str());
-    std::printf("  time: setup %.1f s, cycles %.1f s\n", std::chrono::duration<double>(soak_start - setup_start).count(),
-                soak_seconds);
+    std::printf("  time: setup %.1f s, cycles %.1f s\n",
+                std::chrono::duration<double>(soak_start - setup_start).count(), soak_seconds);
     std::printf("  reported after: insertion %s; removal %s\n", tally.insertion.text().c_str(),
                 tally.removal.text().c_str());
     std::printf("                  reader gone %s; reader back and empty %s\n", tally.reader_gone.text().c_str(),
@@ -585,10 +597,10 @@ int main(int argc, char** argv) {
     const auto rss_growth = at_end.rss_kib - after_setup.rss_kib;
     const auto heap_growth = at_end.heap_bytes - after_setup.heap_bytes;
     const auto cycles = std::max<std::uint64_t>(1, insert_remove + unplug_replug);
-    std::printf("  growth from the setup to the end: RSS %+lld kB (bound %lld), heap %+lld bytes (bound %lld; %+.1f a cycle)\n",
-                static_cast<long long>(rss_growth), static_cast<long long>(max_rss_growth),
-                static_cast<long long>(heap_growth), static_cast<long long>(max_heap_growth),
-                static_cast<double>(heap_growth) / static_cast<double>(cycles));
+    std::printf(
+        "  growth from the setup to the end: RSS %+lld kB (bound %lld), heap %+lld bytes (bound %lld; %+.1f a cycle)\n",
+        static_cast<long long>(rss_growth), static_cast<long long>(max_rss_growth), static_cast<long long>(heap_growth),
+        static_cast<long long>(max_heap_growth), static_cast<double>(heap_growth) / static_cast<double>(cycles));
 
     bool passed = completed && tally.failures() == 0;
     if (!soak::kMemoryBoundsApply) std::printf("  (AddressSanitizer build: the memory bounds are not applied)\n");
@@ -602,8 +614,8 @@ int main(int argc, char** argv) {
                   static_cast<long long>(max_heap_growth));
       passed = false;
     }
-    if (tally.failures() != 0 || !completed) std::printf("FAIL: %llu problems (see above)\n",
-                                                         static_cast<unsigned long long>(tally.failures()));
+    if (tally.failures() != 0 || !completed)
+      std::printf("FAIL: %llu problems (see above)\n", static_cast<unsigned long long>(tally.failures()));
     std::printf("%s\n", passed ? "PASS" : "FAIL");
 
     host_port.reset();

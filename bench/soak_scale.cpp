@@ -89,7 +89,8 @@ std::string power_on_and_apdu(usbredir::Client& client, const Bytes& expected_at
   if (!client.wait_for_device(kTransferTimeout)) return "no device_connect";
   if (!client.set_configuration(1, kTransferTimeout)) return "SET_CONFIGURATION failed";
   const auto atr = ccid_exchange(client, ccid_command(ccid::Command::icc_power_on, 1));
-  if (atr.size() < ccid::kHeaderSize || atr[7] != 0x00 || Bytes(atr.begin() + ccid::kHeaderSize, atr.end()) != expected_atr)
+  if (atr.size() < ccid::kHeaderSize || atr[7] != 0x00 ||
+      Bytes(atr.begin() + ccid::kHeaderSize, atr.end()) != expected_atr)
     return "power-on did not give the card's ATR";
   const auto answer = ccid_exchange(client, ccid_command(ccid::Command::xfr_block, 2, kSelectApplication));
   if (answer.size() < ccid::kHeaderSize + 2 || answer[7] != 0x00 || answer[answer.size() - 2] != 0x90 ||
@@ -162,7 +163,8 @@ class PeerLink {
   bool send(const std::string& line) { return write_line(commands_fd_, line); }
 
   // Runs the server's loop until the peers answer a line (and `also` holds); nullopt on timeout.
-  std::optional<std::string> answer(std::chrono::milliseconds timeout, const std::function<bool()>& also = [] { return true; }) {
+  std::optional<std::string> answer(
+      std::chrono::milliseconds timeout, const std::function<bool()>& also = [] { return true; }) {
     bool done = false, failed = false;
     std::string line;
     boost::asio::async_read_until(answers_, buffer_, '\n', [&](boost::system::error_code ec, std::size_t) {
@@ -173,10 +175,12 @@ class PeerLink {
         std::getline(in, line);
       }
     });
-    const bool arrived = usbredir::run_until(io_, [&] { return done && also(); }, timeout);
+    const bool arrived = usbredir::run_until(
+        io_, [&] { return done && also(); }, timeout);
     if (!done) {
       answers_.cancel();
-      usbredir::run_until(io_, [&] { return done; }, 1s);
+      usbredir::run_until(
+          io_, [&] { return done; }, 1s);
     }
     if (!arrived || failed) return std::nullopt;
     return line;
@@ -268,14 +272,17 @@ int main(int argc, char** argv) {
     std::string logged_address;
     usbredir::Server server(io, [&server_log, &logged_address](const std::string& line) {
       auto text = line;
-      if (const auto at = logged_address.empty() ? std::string::npos : text.find(logged_address); at != std::string::npos)
+      if (const auto at = logged_address.empty() ? std::string::npos : text.find(logged_address);
+          at != std::string::npos)
         text.replace(at, logged_address.size(), "ADDRESS");
       if (server_log.size() < 50 || server_log.count(text)) ++server_log[text];
     });
     usbredir::SocketAddress wanted;
     if (transport == "unix") {
       wanted.is_unix = true;
-      wanted.path = (std::filesystem::temp_directory_path() / ("readerlab-scale-" + std::to_string(::getpid()) + ".sock")).string();
+      wanted.path =
+          (std::filesystem::temp_directory_path() / ("readerlab-scale-" + std::to_string(::getpid()) + ".sock"))
+              .string();
     } else {
       wanted.host = "127.0.0.1";
     }
@@ -344,14 +351,16 @@ int main(int argc, char** argv) {
                                     static_cast<double>(std::max<std::uint64_t>(1, connections));
       const double per_reader_heap = static_cast<double>(r.open.heap_bytes - r.before.heap_bytes) /
                                      static_cast<double>(std::max<std::uint64_t>(1, connections));
-      std::printf("round %llu: %zu of %llu answered (%zu failed), %zu sessions open, %zu readers made; open + APDU %.2f s, "
-                  "close %.2f s\n",
-                  static_cast<unsigned long long>(round), r.answered, static_cast<unsigned long long>(connections),
-                  r.failed, r.sessions_open, r.readers_made, r.open_seconds, r.close_seconds);
-      std::printf("  RSS before %s, all open %s, all closed %s (%s after malloc_trim); per reader %.0f bytes RSS, "
-                  "%.0f bytes heap\n",
-                  kib(r.before.rss_kib).c_str(), kib(r.open.rss_kib).c_str(), kib(r.closed.rss_kib).c_str(),
-                  kib(r.trimmed_rss_kib).c_str(), per_reader_rss, per_reader_heap);
+      std::printf(
+          "round %llu: %zu of %llu answered (%zu failed), %zu sessions open, %zu readers made; open + APDU %.2f s, "
+          "close %.2f s\n",
+          static_cast<unsigned long long>(round), r.answered, static_cast<unsigned long long>(connections), r.failed,
+          r.sessions_open, r.readers_made, r.open_seconds, r.close_seconds);
+      std::printf(
+          "  RSS before %s, all open %s, all closed %s (%s after malloc_trim); per reader %.0f bytes RSS, "
+          "%.0f bytes heap\n",
+          kib(r.before.rss_kib).c_str(), kib(r.open.rss_kib).c_str(), kib(r.closed.rss_kib).c_str(),
+          kib(r.trimmed_rss_kib).c_str(), per_reader_rss, per_reader_heap);
       std::printf("  heap in use before %lld, all open %lld, all closed %lld bytes\n",
                   static_cast<long long>(r.before.heap_bytes), static_cast<long long>(r.open.heap_bytes),
                   static_cast<long long>(r.closed.heap_bytes));
@@ -393,23 +402,26 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(connections),
                 static_cast<double>(first.open.rss_kib - first.before.rss_kib) * 1024.0 / n,
                 static_cast<double>(first.open.heap_bytes - first.before.heap_bytes) / n);
-    std::printf("  of which a reader with its card, without a connection: heap %.0f bytes; the usbredir session the rest\n",
-                reader_alone_heap);
-    std::printf("  after round 1's close (the warm-up, against before it): RSS %+lld kB (%+lld kB after malloc_trim), heap "
-                "%+lld bytes (%.1f a connection)\n",
-                static_cast<long long>(first.closed.rss_kib - first.before.rss_kib),
-                static_cast<long long>(first.trimmed_rss_kib - first.before.rss_kib),
-                static_cast<long long>(first.closed.heap_bytes - first.before.heap_bytes),
-                static_cast<double>(first.closed.heap_bytes - first.before.heap_bytes) / n);
+    std::printf(
+        "  of which a reader with its card, without a connection: heap %.0f bytes; the usbredir session the rest\n",
+        reader_alone_heap);
+    std::printf(
+        "  after round 1's close (the warm-up, against before it): RSS %+lld kB (%+lld kB after malloc_trim), heap "
+        "%+lld bytes (%.1f a connection)\n",
+        static_cast<long long>(first.closed.rss_kib - first.before.rss_kib),
+        static_cast<long long>(first.trimmed_rss_kib - first.before.rss_kib),
+        static_cast<long long>(first.closed.heap_bytes - first.before.heap_bytes),
+        static_cast<double>(first.closed.heap_bytes - first.before.heap_bytes) / n);
     if (results.size() > 1) {
       const double closed_since = n * static_cast<double>(results.size() - 1);
       // RSS once malloc_trim gave free memory back: without it, RSS is malloc's high-water mark.
       const auto rss_growth = last.trimmed_rss_kib - first.trimmed_rss_kib;
       const auto heap_growth = last.closed.heap_bytes - first.closed.heap_bytes;
-      std::printf("  memory per closed connection (rounds 2-%zu, %.0f connections, against round 1's close): "
-                  "RSS %.1f bytes (after malloc_trim), heap %.1f bytes\n",
-                  results.size(), closed_since, static_cast<double>(rss_growth) * 1024.0 / closed_since,
-                  static_cast<double>(heap_growth) / closed_since);
+      std::printf(
+          "  memory per closed connection (rounds 2-%zu, %.0f connections, against round 1's close): "
+          "RSS %.1f bytes (after malloc_trim), heap %.1f bytes\n",
+          results.size(), closed_since, static_cast<double>(rss_growth) * 1024.0 / closed_since,
+          static_cast<double>(heap_growth) / closed_since);
       std::printf("  all closed after each round: RSS");
       for (const auto& r : results) std::printf(" %lld", static_cast<long long>(r.closed.rss_kib));
       std::printf(" kB (after malloc_trim");
@@ -417,9 +429,11 @@ int main(int argc, char** argv) {
       std::printf(" kB); heap");
       for (const auto& r : results) std::printf(" %lld", static_cast<long long>(r.closed.heap_bytes));
       std::printf(" bytes\n");
-      if (soak::kMemoryBoundsApply && static_cast<double>(heap_growth) / closed_since > static_cast<double>(max_heap_per_closed)) {
+      if (soak::kMemoryBoundsApply &&
+          static_cast<double>(heap_growth) / closed_since > static_cast<double>(max_heap_per_closed)) {
         std::printf("FAIL: the heap kept %.1f bytes per closed connection, more than %llu\n",
-                    static_cast<double>(heap_growth) / closed_since, static_cast<unsigned long long>(max_heap_per_closed));
+                    static_cast<double>(heap_growth) / closed_since,
+                    static_cast<unsigned long long>(max_heap_per_closed));
         passed = false;
       }
       if (soak::kMemoryBoundsApply && rss_growth > static_cast<std::int64_t>(max_rss_growth)) {

@@ -57,8 +57,7 @@ t1::InterfaceParameters fast_reader() {
   return parameters;
 }
 
-void run(benchmark::State& state, const t1::CardSide::ApduHandler& handler,
-         const Bytes& apdu) {
+void run(benchmark::State& state, const t1::CardSide::ApduHandler& handler, const Bytes& apdu) {
   t1::CardSide card_side(handler, t1::kMaxInfSize, t1::EdcKind::lrc);
   t1::InterfaceSide reader(fast_reader());
   const t1::InterfaceSide::Channel channel = [&card_side](std::span<const std::uint8_t> block) {
@@ -78,11 +77,9 @@ void run(benchmark::State& state, const t1::CardSide::ApduHandler& handler,
     benchmark::DoNotOptimize(result);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * apdu.size() +
-                                                    response_bytes));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * apdu.size() + response_bytes));
   char label[48];
-  std::snprintf(label, sizeof label, "SW %02X%02X, %zu-byte response", sw1, sw2,
-                first.response.size());
+  std::snprintf(label, sizeof label, "SW %02X%02X, %zu-byte response", sw1, sw2, first.response.size());
   state.SetLabel(label);
 }
 
@@ -93,21 +90,24 @@ void t1_echo_iso_card(benchmark::State& state) {
     state.SkipWithError("no built-in card t1-fs");
     return;
   }
-  run(state, [&card](std::span<const std::uint8_t> command) {
-    return card->transmit_apdu(command).data;
-  }, echo_command(static_cast<std::size_t>(state.range(0))));
+  run(
+      state, [&card](std::span<const std::uint8_t> command) { return card->transmit_apdu(command).data; },
+      echo_command(static_cast<std::size_t>(state.range(0))));
 }
 BENCHMARK(t1_echo_iso_card)->Arg(16)->Arg(4096);
 
 void t1_4k_echo_handler(benchmark::State& state) {
   // Answers the command data (after the 7-byte extended header, before the 2-byte Le)
   // with 90 00, as a READ BINARY of a 4 KB file would.
-  run(state, [](std::span<const std::uint8_t> command) {
-    Bytes response(command.begin() + 7, command.end() - 2);
-    response.push_back(0x90);
-    response.push_back(0x00);
-    return response;
-  }, echo_command(4096));
+  run(
+      state,
+      [](std::span<const std::uint8_t> command) {
+        Bytes response(command.begin() + 7, command.end() - 2);
+        response.push_back(0x90);
+        response.push_back(0x00);
+        return response;
+      },
+      echo_command(4096));
 }
 BENCHMARK(t1_4k_echo_handler);
 

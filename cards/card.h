@@ -35,23 +35,23 @@ struct CardResponse {
 // How a card behaves at the transmission-protocol level, on every exchange (a slow card) or
 // once (a fault a script asks for). The T=0 and T=1 card sides and the reader apply it.
 struct ProtocolBehaviour {
-  unsigned t0_null_bytes = 0;          // T=0: NULL procedure bytes (60) before each answer
-  std::uint8_t t1_wtx_multiplier = 0;  // T=1: S(WTX request) with this multiplier before each answer
+  unsigned t0_null_bytes = 0;                    // T=0: NULL procedure bytes (60) before each answer
+  std::uint8_t t1_wtx_multiplier = 0;            // T=1: S(WTX request) with this multiplier before each answer
   std::chrono::milliseconds processing_time{0};  // real time a command takes, when a scenario asks for it
 };
 
 // Misbehaviour for the next exchanges; taken (and so cleared) by the reader that applies it.
 struct ProtocolFaults {
-  unsigned mute_exchanges = 0;       // stay silent for the next N exchanges
-  unsigned corrupt_edc_blocks = 0;   // T=1: a wrong EDC on the next N blocks
-  unsigned garbage_answers = 0;      // answer random bytes the next N times
-  std::optional<std::uint8_t> wtx_request;        // T=1: ask S(WTX) with this multiplier once
+  unsigned mute_exchanges = 0;                     // stay silent for the next N exchanges
+  unsigned corrupt_edc_blocks = 0;                 // T=1: a wrong EDC on the next N blocks
+  unsigned garbage_answers = 0;                    // answer random bytes the next N times
+  std::optional<std::uint8_t> wtx_request;         // T=1: ask S(WTX) with this multiplier once
   std::optional<std::uint8_t> bad_procedure_byte;  // T=0: send this instead of a procedure byte once
-  bool drop_off = false;             // deactivate in the middle of the next exchange
-  std::chrono::milliseconds delay{0};  // wait this long before the next answer
+  bool drop_off = false;                           // deactivate in the middle of the next exchange
+  std::chrono::milliseconds delay{0};              // wait this long before the next answer
   bool any() const {
-    return mute_exchanges || corrupt_edc_blocks || garbage_answers || wtx_request || bad_procedure_byte ||
-           drop_off || delay.count() > 0;
+    return mute_exchanges || corrupt_edc_blocks || garbage_answers || wtx_request || bad_procedure_byte || drop_off ||
+           delay.count() > 0;
   }
 };
 

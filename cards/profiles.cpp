@@ -32,9 +32,8 @@ ElementaryFile transparent(std::uint16_t fid, Bytes contents, std::optional<std:
   return file;
 }
 
-ElementaryFile record_file(std::uint16_t fid, std::uint8_t sfi, FileStructure structure,
-                           std::size_t record_size, std::size_t max_records,
-                           std::vector<Bytes> records) {
+ElementaryFile record_file(std::uint16_t fid, std::uint8_t sfi, FileStructure structure, std::size_t record_size,
+                           std::size_t max_records, std::vector<Bytes> records) {
   ElementaryFile file;
   file.fid = fid;
   file.sfi = sfi;
@@ -64,9 +63,8 @@ Bytes counting(std::size_t size, std::size_t multiplier = 1) {
 //      └─ DF 5100 (AID ..03, "nested")
 //         └─ EF 5101 transparent, 8 bytes, SFI 1, READ needs the PIN
 // PIN "1234" (reference 80, 3 tries), PUK "12345678" (reference 81, 10 tries).
-CardProfile file_system_card(std::string name, std::string description, Bytes atr,
-                             std::size_t first_historical, std::vector<Protocol> protocols,
-                             std::uint64_t challenge_seed) {
+CardProfile file_system_card(std::string name, std::string description, Bytes atr, std::size_t first_historical,
+                             std::vector<Protocol> protocols, std::uint64_t challenge_seed) {
   CardProfile profile;
   profile.name = std::move(name);
   profile.description = std::move(description);
@@ -94,10 +92,10 @@ CardProfile file_system_card(std::string name, std::string description, Bytes at
   std::vector<Bytes> fixed_records;
   for (std::uint8_t r = 1; r <= 4; ++r) fixed_records.push_back(Bytes(8, r));
   records.files.push_back(record_file(0x5001, 1, FileStructure::linear_fixed, 8, 4, fixed_records));
-  records.files.push_back(record_file(0x5002, 2, FileStructure::linear_variable, 32, 5,
-                                      {ascii("first"), ascii("second record")}));
-  auto cyclic = record_file(0x5003, 3, FileStructure::cyclic, 4, 3,
-                            {Bytes{0, 0, 0, 3}, Bytes{0, 0, 0, 2}, Bytes{0, 0, 0, 1}});
+  records.files.push_back(
+      record_file(0x5002, 2, FileStructure::linear_variable, 32, 5, {ascii("first"), ascii("second record")}));
+  auto cyclic =
+      record_file(0x5003, 3, FileStructure::cyclic, 4, 3, {Bytes{0, 0, 0, 3}, Bytes{0, 0, 0, 2}, Bytes{0, 0, 0, 1}});
   cyclic.update_needs_pin = true;
   records.files.push_back(cyclic);
   records.applications.push_back(nested);
@@ -139,28 +137,27 @@ std::vector<CardProfile> all_profiles() {
   // 45  TB3: BWI=4 CWI=5
   // 80 59 "readerlab"  category 80, COMPACT-TLV card issuer's data (tag 5, length 9)
   // 30  TCK
-  profiles.push_back(file_system_card(
-      "t1-fs", "T=1 only; MF, DFs with AIDs (nested), transparent and record EFs, PIN and PUK",
-      {0x3B, 0x9B, 0x13, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x59, 0x72, 0x65, 0x61, 0x64, 0x65,
-       0x72, 0x6C, 0x61, 0x62, 0x30},
-      7, {Protocol::t1}, 0x7431));
+  profiles.push_back(file_system_card("t1-fs",
+                                      "T=1 only; MF, DFs with AIDs (nested), transparent and record EFs, PIN and PUK",
+                                      {0x3B, 0x9B, 0x13, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x59, 0x72, 0x65, 0x61, 0x64,
+                                       0x65, 0x72, 0x6C, 0x61, 0x62, 0x30},
+                                      7, {Protocol::t1}, 0x7431));
 
   // 3B  TS; 0A  T0: no interface bytes (T=0 only, so no TCK), 10 historical bytes
   // 80 58 "t0-basic"  category 80, COMPACT-TLV card issuer's data (tag 5, length 8)
   profiles.push_back(file_system_card(
       "t0-basic", "T=0 only, default parameters; t1-fs's tree; case 4 answers 61xx for GET RESPONSE",
-      {0x3B, 0x0A, 0x80, 0x58, 0x74, 0x30, 0x2D, 0x62, 0x61, 0x73, 0x69, 0x63}, 2,
-      {Protocol::t0}, 0x7430));
+      {0x3B, 0x0A, 0x80, 0x58, 0x74, 0x30, 0x2D, 0x62, 0x61, 0x73, 0x69, 0x63}, 2, {Protocol::t0}, 0x7430));
 
   // 3B  TS; 97  T0: TA1 TD1, 7 historical bytes
   // 96  TA1: Fi=512 (f max 5 MHz) Di=32: 250 kbit/s at 4 MHz, reachable only through PPS
   // 80  TD1: TD2 follows, T=0;  31  TD2: TA3 TB3 follow, T=1
   // 80  TA3: IFSC 128;  45  TB3: BWI=4 CWI=5
   // 80 55 "t0-t1"  category 80, card issuer's data;  8C  TCK
-  profiles.push_back(file_system_card(
-      "t0-t1", "T=0 and T=1 offered (T=0 first), TA1=96 (Fi 512, Di 32) that needs PPS",
-      {0x3B, 0x97, 0x96, 0x80, 0x31, 0x80, 0x45, 0x80, 0x55, 0x74, 0x30, 0x2D, 0x74, 0x31, 0x8C},
-      7, {Protocol::t0, Protocol::t1}, 0x7401));
+  profiles.push_back(
+      file_system_card("t0-t1", "T=0 and T=1 offered (T=0 first), TA1=96 (Fi 512, Di 32) that needs PPS",
+                       {0x3B, 0x97, 0x96, 0x80, 0x31, 0x80, 0x45, 0x80, 0x55, 0x74, 0x30, 0x2D, 0x74, 0x31, 0x8C}, 7,
+                       {Protocol::t0, Protocol::t1}, 0x7401));
 
   // 3B  TS; 9A  T0: TA1 TD1, 10 historical bytes
   // 13  TA1: Fi=372 Di=4, in force at once (TA2 b5 = 0)
@@ -168,28 +165,27 @@ std::vector<CardProfile> all_profiles() {
   // 81  TA2: specific mode T=1, unable to change mode (b8 = 1), ISO 7816-3 8.3
   // 31  TD2: TA3 TB3, T=1;  FE  TA3: IFSC 254;  45  TB3: BWI=4 CWI=5
   // 80 58 "specific";  CB  TCK
-  profiles.push_back(file_system_card(
-      "specific-ta2", "specific mode (TA2=81): T=1 at Fi 372 Di 4 at once, no PPS answered",
-      {0x3B, 0x9A, 0x13, 0x91, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x58, 0x73, 0x70, 0x65, 0x63,
-       0x69, 0x66, 0x69, 0x63, 0xCB},
-      9, {Protocol::t1}, 0x7432));
+  profiles.push_back(file_system_card("specific-ta2",
+                                      "specific mode (TA2=81): T=1 at Fi 372 Di 4 at once, no PPS answered",
+                                      {0x3B, 0x9A, 0x13, 0x91, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x58, 0x73, 0x70, 0x65,
+                                       0x63, 0x69, 0x66, 0x69, 0x63, 0xCB},
+                                      9, {Protocol::t1}, 0x7432));
 
   // 3F  TS inverse convention (03 on the wire); 09  T0: T=0 only, 9 historical bytes
   // 80 57 "inverse"
-  profiles.push_back(file_system_card(
-      "inverse", "inverse convention (TS 3F, 03 on the wire), T=0; t1-fs's tree",
-      {0x3F, 0x09, 0x80, 0x57, 0x69, 0x6E, 0x76, 0x65, 0x72, 0x73, 0x65}, 2, {Protocol::t0},
-      0x7433));
+  profiles.push_back(file_system_card("inverse", "inverse convention (TS 3F, 03 on the wire), T=0; t1-fs's tree",
+                                      {0x3F, 0x09, 0x80, 0x57, 0x69, 0x6E, 0x76, 0x65, 0x72, 0x73, 0x65}, 2,
+                                      {Protocol::t0}, 0x7433));
 
   // 3B  TS; 8E  T0: TD1, 14 historical bytes
   // 81  TD1: TD2, T=1;  31  TD2: TA3 TB3, T=1;  FE  TA3: IFSC 254;  45  TB3: BWI=4 CWI=5
   // 80  category;  73 00 00 40  card capabilities (ISO 7816-4 8.1.1.2.7): third byte b7 =
   //     extended Lc and Le fields;  58 "extended";  69  TCK
-  auto extended = file_system_card(
-      "extended", "T=1, extended APDUs: 64 KB EF 0104 in one READ BINARY (Le 000000), 4 KB EF 0105",
-      {0x3B, 0x8E, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x73, 0x00, 0x00, 0x40, 0x58, 0x65, 0x78,
-       0x74, 0x65, 0x6E, 0x64, 0x65, 0x64, 0x69},
-      6, {Protocol::t1}, 0x7434);
+  auto extended =
+      file_system_card("extended", "T=1, extended APDUs: 64 KB EF 0104 in one READ BINARY (Le 000000), 4 KB EF 0105",
+                       {0x3B, 0x8E, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x73, 0x00, 0x00, 0x40,
+                        0x58, 0x65, 0x78, 0x74, 0x65, 0x6E, 0x64, 0x65, 0x64, 0x69},
+                       6, {Protocol::t1}, 0x7434);
   extended.files.push_back(transparent(0x0104, counting(65536, 7), 4));
   extended.files.push_back(transparent(0x0105, counting(4096, 3), 5));
   profiles.push_back(extended);
@@ -198,10 +194,9 @@ std::vector<CardProfile> all_profiles() {
   // 80  TD1: TD2, T=0;  31  TD2: TA3 TB3, T=1;  80  TA3: IFSC 128
   // 15  TB3: BWI=1 CWI=5 (BWT about 0.2 s at 4 MHz, far below its 1.5 s of work)
   // 80 54 "slow";  71  TCK
-  auto slow = file_system_card(
-      "slow", "T=0/T=1, 1.5 s per command: S(WTX) x10 under T=1, 5 NULL bytes under T=0",
-      {0x3B, 0x86, 0x80, 0x31, 0x80, 0x15, 0x80, 0x54, 0x73, 0x6C, 0x6F, 0x77, 0x71}, 6,
-      {Protocol::t0, Protocol::t1}, 0x7435);
+  auto slow = file_system_card("slow", "T=0/T=1, 1.5 s per command: S(WTX) x10 under T=1, 5 NULL bytes under T=0",
+                               {0x3B, 0x86, 0x80, 0x31, 0x80, 0x15, 0x80, 0x54, 0x73, 0x6C, 0x6F, 0x77, 0x71}, 6,
+                               {Protocol::t0, Protocol::t1}, 0x7435);
   slow.wtx_multiplier = 10;
   slow.t0_null_bytes = 5;
   slow.processing_ms = 1500;
@@ -214,11 +209,10 @@ std::vector<CardProfile> all_profiles() {
   profiles.push_back(mute);
 
   // 3B 89 81 31 FE 45 80 57 "bad-atr", then 87 where the TCK is 78 (every bit flipped).
-  profiles.push_back(file_system_card(
-      "bad-atr", "T=1 ATR with a wrong TCK (87, should be 78); works if the reader goes on",
-      {0x3B, 0x89, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x57, 0x62, 0x61, 0x64, 0x2D, 0x61, 0x74,
-       0x72, 0x87},
-      6, {Protocol::t1}, 0x7436));
+  profiles.push_back(
+      file_system_card("bad-atr", "T=1 ATR with a wrong TCK (87, should be 78); works if the reader goes on",
+                       {0x3B, 0x89, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x57, 0x62, 0x61, 0x64, 0x2D, 0x61, 0x74, 0x72, 0x87},
+                       6, {Protocol::t1}, 0x7436));
 
   return profiles;
 }

@@ -19,8 +19,10 @@ std::string xml_escape(const std::string& text) {
       case '"': out += "&quot;"; break;
       default:
         // XML 1.0 forbids most control characters.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += '?';
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
+          out += '?';
+        else
+          out += c;
     }
   }
   return out;
@@ -29,9 +31,12 @@ std::string xml_escape(const std::string& text) {
 std::string markdown_cell(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += "<br>";
-    else out += c;
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += "<br>";
+    else
+      out += c;
   }
   return out;
 }
@@ -48,7 +53,8 @@ std::string metrics_text(const CaseResult& result) {
   std::ostringstream out;
   for (const auto& metric : result.record.metrics) {
     if (out.tellp() > 0) out << "; ";
-    out << metric.name << " " << std::setprecision(6) << metric.value << (metric.unit.empty() ? "" : " ") << metric.unit;
+    out << metric.name << " " << std::setprecision(6) << metric.value << (metric.unit.empty() ? "" : " ")
+        << metric.unit;
   }
   return out.str();
 }
@@ -70,7 +76,8 @@ int RunSummary::failed() const {
 void print_table(std::ostream& out, const RunSummary& summary) {
   std::size_t width = 4;
   for (const auto& r : summary.results) width = std::max(width, r.info.id.size());
-  out << std::left << std::setw(static_cast<int>(width)) << "case" << "  result  time(s)  notes\n";
+  out << std::left << std::setw(static_cast<int>(width)) << "case"
+      << "  result  time(s)  notes\n";
   for (const auto& r : summary.results) {
     std::string notes = r.message.empty() ? metrics_text(r) : first_line(r.message);
     out << std::left << std::setw(static_cast<int>(width)) << r.info.id << "  " << std::setw(6) << to_string(r.outcome)
@@ -88,9 +95,9 @@ namespace {
 void write_testsuite(std::ostream& out, const RunSummary& summary) {
   std::chrono::milliseconds total{0};
   for (const auto& r : summary.results) total += r.duration;
-  out << "<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver)
-      << "\" tests=\"" << summary.results.size() << "\" failures=\"" << summary.failed() << "\" skipped=\"0\" time=\""
-      << seconds(total) << "\">\n";
+  out << "<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver) << "\" tests=\""
+      << summary.results.size() << "\" failures=\"" << summary.failed() << "\" skipped=\"0\" time=\"" << seconds(total)
+      << "\">\n";
   out << "  <properties>\n    <property name=\"seed\" value=\"" << summary.seed << "\"/>\n";
   for (const auto& [name, value] : summary.facts)
     out << "    <property name=\"" << xml_escape(name) << "\" value=\"" << xml_escape(value) << "\"/>\n";
@@ -188,8 +195,10 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
       out << " " << to_string(it->second->outcome) << " |";
       for (const auto& call : it->second->record.calls_made) {
         // A host driver port records the IOCTLs each call caused, by name.
-        if (call.starts_with("IOCTL_") || call.starts_with("SCARD_CTL_CODE")) measured.insert(call);
-        else if (const char* mapped = ioctls_for(call)) expected.insert(mapped);
+        if (call.starts_with("IOCTL_") || call.starts_with("SCARD_CTL_CODE"))
+          measured.insert(call);
+        else if (const char* mapped = ioctls_for(call))
+          expected.insert(mapped);
       }
     }
     std::string list;
@@ -214,8 +223,9 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
     out << "| " << markdown_cell(item) << " |";
     for (const auto& summary : summaries) {
       const auto it = by_driver.find(summary.driver);
-      out << " " << (it == by_driver.end() ? std::string(by_driver.empty() ? "**gap**" : "–")
-                                           : std::to_string(it->second.size()) + " case(s)")
+      out << " "
+          << (it == by_driver.end() ? std::string(by_driver.empty() ? "**gap**" : "–")
+                                    : std::to_string(it->second.size()) + " case(s)")
           << " |";
     }
     out << "\n";
@@ -237,7 +247,8 @@ void write_markdown(const std::filesystem::path& file, const RunSummary& summary
   // Coverage: each item a case declares (@covers) with the cases that reached it.
   std::map<std::string, std::set<std::string>> coverage;
   for (const auto& r : summary.results)
-    for (const auto& item : r.info.covers) coverage[item].insert(r.info.id + (counts_as_failure(r.outcome) ? " (failed)" : ""));
+    for (const auto& item : r.info.covers)
+      coverage[item].insert(r.info.id + (counts_as_failure(r.outcome) ? " (failed)" : ""));
   out << "\n## Coverage\n\n| item | cases |\n|---|---|\n";
   for (const auto& [item, ids] : coverage) {
     std::string list;

@@ -11,13 +11,13 @@
 namespace readerlab::conformance {
 
 struct RunSummary {
-  std::string driver;         // e.g. "libccid (guest)"
+  std::string driver;  // e.g. "libccid (guest)"
   std::uint64_t seed = 0;
   std::vector<CaseResult> results;
   std::vector<std::pair<std::string, std::string>> facts;  // e.g. {"boot to first APDU", "6.8 s"}
 
-  int passed() const;         // pass and expected failures
-  int failed() const;         // failures and unexpected passes
+  int passed() const;  // pass and expected failures
+  int failed() const;  // failures and unexpected passes
 };
 
 void print_table(std::ostream& out, const RunSummary& summary);

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace readerlab::conformance {
@@ -114,8 +114,8 @@ CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::file
                               kMinCaseMemory, kMaxCaseMemory, parsed);
         if (problem.empty()) info.limits.memory_bytes = static_cast<std::size_t>(parsed);
       } else {
-        problem = parse_limit(key, value, {{"k", 1'000}, {"M", 1'000'000}, {"G", 1'000'000'000}},
-                              kMinCaseInstructions, kMaxCaseInstructions, parsed);
+        problem = parse_limit(key, value, {{"k", 1'000}, {"M", 1'000'000}, {"G", 1'000'000'000}}, kMinCaseInstructions,
+                              kMaxCaseInstructions, parsed);
         if (problem.empty()) info.limits.instructions_per_call = parsed;
       }
       if (!problem.empty()) info.metadata_error = file.string() + ":" + std::to_string(number) + ": " + problem;
@@ -191,8 +191,10 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
   }
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   const bool failed = !error.empty() || !result.record.failed_checks.empty();
-  if (!error.empty()) result.message = error;
-  else if (failed) result.message = result.record.failed_checks.front();
+  if (!error.empty())
+    result.message = error;
+  else if (failed)
+    result.message = result.record.failed_checks.front();
   const auto expected = expectations.expected_failures.find(info.id);
   if (expected == expectations.expected_failures.end()) {
     result.outcome = failed ? Outcome::fail : Outcome::pass;

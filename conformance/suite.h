@@ -30,7 +30,7 @@ struct CaseInfo {
   std::vector<std::string> covers;
   std::string spec;
   std::chrono::seconds timeout{60};
-  scenarios::ScriptLimits limits;  // memory and instructions (time comes from timeout)
+  scenarios::ScriptLimits limits;    // memory and instructions (time comes from timeout)
   std::vector<std::string> drivers;  // empty: every driver
   bool applies_to(const std::string& driver) const;
   std::string metadata_error;  // non-empty when the header is malformed

@@ -79,7 +79,6 @@ std::size_t reader_index(lua_State* L, LabContext& lab, int arg) {
   return static_cast<std::size_t>(index - 1);
 }
 
-
 int reader_count(lua_State* L, LabContext& lab) {
   lua_pushinteger(L, static_cast<lua_Integer>(lab.rig->reader_count()));
   return 1;
@@ -99,7 +98,8 @@ int remove(lua_State* L, LabContext& lab) {
 int remove_after(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   const auto delay_ms = luaL_checkinteger(L, 2);
-  if (delay_ms < 0 || delay_ms > 600000) return luaL_error(L, "remove_after: delay %d ms is outside 0..600000", static_cast<int>(delay_ms));
+  if (delay_ms < 0 || delay_ms > 600000)
+    return luaL_error(L, "remove_after: delay %d ms is outside 0..600000", static_cast<int>(delay_ms));
   lab.rig->remove_after(index, std::chrono::milliseconds(delay_ms));
   return 0;
 }
@@ -124,10 +124,14 @@ int configure(lua_State* L, LabContext& lab) {
   for (const auto& [key, value] : fields.items()) {
     if (key == "exchange") {
       const std::string level = value.is_string() ? value.get<std::string>() : "";
-      if (level == "tpdu") config.set_exchange_level(ccid::ExchangeLevel::tpdu);
-      else if (level == "short-apdu") config.set_exchange_level(ccid::ExchangeLevel::short_apdu);
-      else if (level == "extended-apdu") config.set_exchange_level(ccid::ExchangeLevel::extended_apdu);
-      else throw std::invalid_argument("exchange must be \"tpdu\", \"short-apdu\" or \"extended-apdu\"");
+      if (level == "tpdu")
+        config.set_exchange_level(ccid::ExchangeLevel::tpdu);
+      else if (level == "short-apdu")
+        config.set_exchange_level(ccid::ExchangeLevel::short_apdu);
+      else if (level == "extended-apdu")
+        config.set_exchange_level(ccid::ExchangeLevel::extended_apdu);
+      else
+        throw std::invalid_argument("exchange must be \"tpdu\", \"short-apdu\" or \"extended-apdu\"");
     } else if (key == "card_timing" && value.is_boolean()) {
       config.card_timing = value.get<bool>();
     } else if (key == "product" && value.is_string()) {
@@ -151,7 +155,8 @@ int wait_change_read(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   const auto timeout = bounded_wait(L, luaL_optinteger(L, 2, 5000));
   auto& reader = *lab.rig->reader(index).reader;
-  lua_pushboolean(L, usbredir::run_until(lab.rig->io(), [&] { return !reader.notification_pending(); }, timeout));
+  lua_pushboolean(L, usbredir::run_until(
+                         lab.rig->io(), [&] { return !reader.notification_pending(); }, timeout));
   return 1;
 }
 
@@ -265,17 +270,24 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
     new (lab) LabContext{&rig, &port, &record};
     lua_setfield(L, LUA_REGISTRYINDEX, "readerlab.lab");  // keeps the context alive with the state
 
-    static const luaL_Reg functions[] = {
-        {"reader_count", guarded<reader_count>}, {"_insert", guarded<insert>},
-        {"_remove", guarded<remove>},            {"_remove_after", guarded<remove_after>},
-        {"_unplug", guarded<unplug>},            {"_replug", guarded<replug>},
-        {"_reader_info", guarded<reader_info>},
-        {"_configure", guarded<configure>},      {"_wait_change_read", guarded<wait_change_read>},
-        {"sleep", guarded<sleep_ms>},            {"now_ms", guarded<now_ms>},
-        {"log", guarded<log>},                   {"metric", guarded<metric>},
-        {"check", guarded<check>},               {"send", guarded<send>},
-        {"wait", guarded<wait>},                 {"driver_name", guarded<driver_name>},
-        {nullptr, nullptr}};
+    static const luaL_Reg functions[] = {{"reader_count", guarded<reader_count>},
+                                         {"_insert", guarded<insert>},
+                                         {"_remove", guarded<remove>},
+                                         {"_remove_after", guarded<remove_after>},
+                                         {"_unplug", guarded<unplug>},
+                                         {"_replug", guarded<replug>},
+                                         {"_reader_info", guarded<reader_info>},
+                                         {"_configure", guarded<configure>},
+                                         {"_wait_change_read", guarded<wait_change_read>},
+                                         {"sleep", guarded<sleep_ms>},
+                                         {"now_ms", guarded<now_ms>},
+                                         {"log", guarded<log>},
+                                         {"metric", guarded<metric>},
+                                         {"check", guarded<check>},
+                                         {"send", guarded<send>},
+                                         {"wait", guarded<wait>},
+                                         {"driver_name", guarded<driver_name>},
+                                         {nullptr, nullptr}};
     lua_newtable(L);
     lua_pushlightuserdata(L, lab);
     luaL_setfuncs(L, functions, 1);

@@ -23,7 +23,7 @@ struct CaseRecord {
   std::vector<std::string> failed_checks;  // each "file:line: message"
   std::vector<std::string> log;
   std::vector<Metric> metrics;
-  std::vector<std::string> calls_made;     // driver calls in order, for the coverage matrix
+  std::vector<std::string> calls_made;  // driver calls in order, for the coverage matrix
 };
 
 // Installs the global `lab` table (and the Lua prelude) into the sandbox. The rig, port and

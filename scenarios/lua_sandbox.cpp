@@ -138,8 +138,7 @@ nlohmann::json to_json(lua_State* L, int index, int depth) {
       }
       return object;
     }
-    default:
-      throw std::runtime_error(std::string("a ") + luaL_typename(L, index) + " cannot be turned into JSON");
+    default: throw std::runtime_error(std::string("a ") + luaL_typename(L, index) + " cannot be turned into JSON");
   }
 }
 

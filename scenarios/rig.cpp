@@ -130,13 +130,12 @@ void Rig::reset_to_baseline() {
   sleep(kDriverSettleTime);
 }
 
-bool Rig::connected(std::size_t index) const {
-  return !server_.sessions_for(readers_.at(index).reader.get()).empty();
-}
+bool Rig::connected(std::size_t index) const { return !server_.sessions_for(readers_.at(index).reader.get()).empty(); }
 
 void Rig::sleep(std::chrono::milliseconds duration) {
   const auto deadline = std::chrono::steady_clock::now() + duration;
-  usbredir::run_until(io_, [&] { return std::chrono::steady_clock::now() >= deadline; }, duration);
+  usbredir::run_until(
+      io_, [&] { return std::chrono::steady_clock::now() >= deadline; }, duration);
 }
 
 }  // namespace readerlab::scenarios

@@ -20,8 +20,8 @@ struct RigReader {
   usbredir::SocketAddress address;
   std::string inserted_profile;  // name of the card in slot 0, empty when none
   bool plugged = true;
-  std::uint64_t plug_count = 0;   // replugs so far: a host driver restarts on a new device
-  ccid::ReaderConfig baseline;    // the configuration a case starts from
+  std::uint64_t plug_count = 0;                              // replugs so far: a host driver restarts on a new device
+  ccid::ReaderConfig baseline;                               // the configuration a case starts from
   std::shared_ptr<boost::asio::steady_timer> removal_timer;  // a removal remove_after() scheduled
 };
 

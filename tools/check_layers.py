@@ -30,7 +30,7 @@ ALLOWED = {
     # Drivers see only the Windows model's headers a real driver would (the ABI, WDM, smclib).
     "drivers_under_test/reference_rdf/": ["hosts/windows_model/rdf/readerlab_rdf.h", "hosts/windows_model/rdf/usb_io.h",
                                           "hosts/windows_model/smclib/", "hosts/windows_model/wdm/"],
-    "drivers_under_test/agent/": [],
+    "drivers_under_test/agent/": ["base/"],
     "examples/": ["hosts/windows_model/rdf/readerlab_rdf.h", "hosts/windows_model/smclib/",
                   "hosts/windows_model/wdm/"],
     "app/": ["base/", "cards/", "emulator/", "scenarios/", "hosts/", "conformance/"],

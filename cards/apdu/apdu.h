@@ -37,9 +37,9 @@ constexpr std::size_t kExtendedMaxNe = 65536;  // extended Le=0000, ISO 7816-4 5
 // Status words, ISO 7816-4 5.1.3 (Tables 5 and 6).
 namespace sw {
 constexpr std::uint16_t ok = 0x9000;
-constexpr std::uint16_t bytes_remaining = 0x6100;        // 61xx: xx bytes still available
-constexpr std::uint16_t end_reached_early = 0x6282;      // end of file/record before Ne bytes
-constexpr std::uint16_t verification_failed = 0x63C0;    // 63Cx: x further tries allowed
+constexpr std::uint16_t bytes_remaining = 0x6100;      // 61xx: xx bytes still available
+constexpr std::uint16_t end_reached_early = 0x6282;    // end of file/record before Ne bytes
+constexpr std::uint16_t verification_failed = 0x63C0;  // 63Cx: x further tries allowed
 constexpr std::uint16_t wrong_length = 0x6700;
 constexpr std::uint16_t logical_channel_unsupported = 0x6881;
 constexpr std::uint16_t secure_messaging_unsupported = 0x6882;
@@ -57,7 +57,7 @@ constexpr std::uint16_t not_enough_memory = 0x6A84;
 constexpr std::uint16_t incorrect_p1_p2 = 0x6A86;
 constexpr std::uint16_t referenced_data_not_found = 0x6A88;
 constexpr std::uint16_t offset_outside_ef = 0x6B00;
-constexpr std::uint16_t exact_length = 0x6C00;           // 6Cxx: wrong Le, xx bytes available
+constexpr std::uint16_t exact_length = 0x6C00;  // 6Cxx: wrong Le, xx bytes available
 constexpr std::uint16_t ins_not_supported = 0x6D00;
 constexpr std::uint16_t cla_not_supported = 0x6E00;
 }  // namespace sw

@@ -2,8 +2,7 @@
 
 namespace readerlab::cards {
 
-FileSystem::FileSystem(const std::vector<ElementaryFile>& mf_files,
-                       const std::vector<CardApplication>& dfs) {
+FileSystem::FileSystem(const std::vector<ElementaryFile>& mf_files, const std::vector<CardApplication>& dfs) {
   Node master;
   master.is_df = true;
   master.fid = kMasterFileFid;

@@ -17,22 +17,22 @@ enum class FileStructure { transparent, linear_fixed, linear_variable, cyclic };
 
 struct ElementaryFile {
   std::uint16_t fid = 0;
-  Bytes contents;                       // a transparent EF: its size is fixed by the profile
-  std::optional<std::uint8_t> sfi;      // short EF identifier 1..30
-  bool update_needs_pin = false;        // UPDATE/APPEND need the PIN verified (else 6982)
+  Bytes contents;                   // a transparent EF: its size is fixed by the profile
+  std::optional<std::uint8_t> sfi;  // short EF identifier 1..30
+  bool update_needs_pin = false;    // UPDATE/APPEND need the PIN verified (else 6982)
   FileStructure structure = FileStructure::transparent;
-  std::vector<Bytes> records;           // record EFs: record 1 first
-  std::size_t record_size = 0;          // fixed/cyclic: every record's size; variable: the most
-  std::size_t max_records = 0;          // capacity for APPEND RECORD (0: records.size())
-  bool read_needs_pin = false;          // READ needs the PIN verified (else 6982)
+  std::vector<Bytes> records;   // record EFs: record 1 first
+  std::size_t record_size = 0;  // fixed/cyclic: every record's size; variable: the most
+  std::size_t max_records = 0;  // capacity for APPEND RECORD (0: records.size())
+  bool read_needs_pin = false;  // READ needs the PIN verified (else 6982)
 };
 
 // A DF. Historically an "application" selected by DF name (its AID); it may also carry an
 // FID, EFs and further DFs.
 struct CardApplication {
-  Bytes aid;                  // DF name used by SELECT P1=04, ISO 7816-4 8.2.1.2 (may be empty)
-  std::string label;          // encoded as tag 50 inside the FCI proprietary template A5
-  Bytes fci_proprietary;      // further BER-TLV objects appended inside A5
+  Bytes aid;              // DF name used by SELECT P1=04, ISO 7816-4 8.2.1.2 (may be empty)
+  std::string label;      // encoded as tag 50 inside the FCI proprietary template A5
+  Bytes fci_proprietary;  // further BER-TLV objects appended inside A5
   std::optional<std::uint16_t> fid;
   std::vector<ElementaryFile> files;
   std::vector<CardApplication> applications;  // nested DFs
@@ -49,12 +49,11 @@ class FileSystem {
     std::optional<std::uint16_t> fid;  // the MF's is 3F00
     NodeId parent = kMasterFile;       // the MF is its own parent
     std::vector<NodeId> children;
-    CardApplication df;                // DF attributes (its files/applications lists stay empty)
-    ElementaryFile ef;                 // EF attributes and contents
+    CardApplication df;  // DF attributes (its files/applications lists stay empty)
+    ElementaryFile ef;   // EF attributes and contents
   };
 
-  FileSystem(const std::vector<ElementaryFile>& mf_files,
-             const std::vector<CardApplication>& dfs);
+  FileSystem(const std::vector<ElementaryFile>& mf_files, const std::vector<CardApplication>& dfs);
 
   const Node& node(NodeId id) const { return nodes_[id]; }
   Node& node(NodeId id) { return nodes_[id]; }

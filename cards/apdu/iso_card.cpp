@@ -6,23 +6,23 @@ namespace readerlab::cards {
 namespace {
 
 // Instruction bytes, ISO 7816-4 section 7 (clauses of the 2005 edition).
-constexpr std::uint8_t kInsSelect = 0xA4;                // 7.1.1
-constexpr std::uint8_t kInsManageChannel = 0x70;         // 7.1.2
-constexpr std::uint8_t kInsReadBinary = 0xB0;            // 7.2.3
-constexpr std::uint8_t kInsUpdateBinary = 0xD6;          // 7.2.5
-constexpr std::uint8_t kInsReadRecord = 0xB2;            // 7.3.3
-constexpr std::uint8_t kInsUpdateRecord = 0xDC;          // 7.3.5
-constexpr std::uint8_t kInsAppendRecord = 0xE2;          // 7.3.7
-constexpr std::uint8_t kInsGetData = 0xCA;               // 7.4.2
-constexpr std::uint8_t kInsPutData = 0xDA;               // 7.4.3
-constexpr std::uint8_t kInsGetChallenge = 0x84;          // 7.5.3
-constexpr std::uint8_t kInsVerify = 0x20;                // 7.5.6
-constexpr std::uint8_t kInsChangeReferenceData = 0x24;   // 7.5.7
-constexpr std::uint8_t kInsResetRetryCounter = 0x2C;     // 7.5.10
-constexpr std::uint8_t kInsGetResponse = 0xC0;           // 7.6.1
-constexpr std::uint8_t kClaProprietary = 0x80;   // b8=1: proprietary class, ISO 7816-4 5.1.1
-constexpr std::uint8_t kInsEcho = 0x10;          // readerlab's own, in the proprietary class
-constexpr std::uint8_t kClaInvalid = 0xFF;       // ISO 7816-4 5.1.1
+constexpr std::uint8_t kInsSelect = 0xA4;               // 7.1.1
+constexpr std::uint8_t kInsManageChannel = 0x70;        // 7.1.2
+constexpr std::uint8_t kInsReadBinary = 0xB0;           // 7.2.3
+constexpr std::uint8_t kInsUpdateBinary = 0xD6;         // 7.2.5
+constexpr std::uint8_t kInsReadRecord = 0xB2;           // 7.3.3
+constexpr std::uint8_t kInsUpdateRecord = 0xDC;         // 7.3.5
+constexpr std::uint8_t kInsAppendRecord = 0xE2;         // 7.3.7
+constexpr std::uint8_t kInsGetData = 0xCA;              // 7.4.2
+constexpr std::uint8_t kInsPutData = 0xDA;              // 7.4.3
+constexpr std::uint8_t kInsGetChallenge = 0x84;         // 7.5.3
+constexpr std::uint8_t kInsVerify = 0x20;               // 7.5.6
+constexpr std::uint8_t kInsChangeReferenceData = 0x24;  // 7.5.7
+constexpr std::uint8_t kInsResetRetryCounter = 0x2C;    // 7.5.10
+constexpr std::uint8_t kInsGetResponse = 0xC0;          // 7.6.1
+constexpr std::uint8_t kClaProprietary = 0x80;          // b8=1: proprietary class, ISO 7816-4 5.1.1
+constexpr std::uint8_t kInsEcho = 0x10;                 // readerlab's own, in the proprietary class
+constexpr std::uint8_t kClaInvalid = 0xFF;              // ISO 7816-4 5.1.1
 
 // SELECT parameters, ISO 7816-4 7.1.1 (Tables 39 and 40).
 constexpr std::uint8_t kSelectByFid = 0x00;
@@ -76,14 +76,14 @@ constexpr std::uint8_t kRecordModeNext = 0x02;
 constexpr std::uint8_t kRecordModePrevious = 0x03;
 constexpr std::uint8_t kRecordModeNumberInP1 = 0x04;
 
-constexpr std::uint8_t kVerifyResetStatus = 0xFF;        // P1=FF, no data, ISO 7816-4 7.5.6
-constexpr std::uint8_t kChangeOldAndNew = 0x00;          // ISO 7816-4 7.5.7
+constexpr std::uint8_t kVerifyResetStatus = 0xFF;  // P1=FF, no data, ISO 7816-4 7.5.6
+constexpr std::uint8_t kChangeOldAndNew = 0x00;    // ISO 7816-4 7.5.7
 constexpr std::uint8_t kChangeNewOnly = 0x01;
-constexpr std::uint8_t kResetCodeAndNew = 0x00;          // ISO 7816-4 7.5.10
+constexpr std::uint8_t kResetCodeAndNew = 0x00;  // ISO 7816-4 7.5.10
 constexpr std::uint8_t kResetCodeOnly = 0x01;
-constexpr std::size_t kMinSecretLength = 4;              // readerlab's rule for new values
+constexpr std::size_t kMinSecretLength = 4;  // readerlab's rule for new values
 constexpr std::size_t kMaxSecretLength = 16;
-constexpr std::uint8_t kManageChannelOpen = 0x00;        // ISO 7816-4 7.1.2
+constexpr std::uint8_t kManageChannelOpen = 0x00;  // ISO 7816-4 7.1.2
 constexpr std::uint8_t kManageChannelClose = 0x80;
 
 // BER-TLV with a one-byte tag and a definite length, ISO 7816-4 5.2.2.
@@ -143,8 +143,7 @@ std::optional<Bytes> IsoCard::reset(ResetKind /*kind: cold and warm give the sam
   powered_ = true;
   reset_session_state();
   // Without PPS the card works in the first protocol its ATR offers, ISO 7816-3 8.2.3.
-  selected_protocol_ = profile_.protocols.empty() ? std::nullopt
-                                                  : std::optional(profile_.protocols.front());
+  selected_protocol_ = profile_.protocols.empty() ? std::nullopt : std::optional(profile_.protocols.front());
   negotiated_.reset();
   pps_allowed_ = true;
   if (profile_.mute) return std::nullopt;
@@ -162,8 +161,7 @@ void IsoCard::deactivate() {
 void IsoCard::select_protocol(Protocol protocol) {
   // A protocol the ATR does not offer would be a reader bug; the card keeps its current one
   // so the reader sees the consequence at the next exchange rather than here.
-  if (std::find(profile_.protocols.begin(), profile_.protocols.end(), protocol) !=
-      profile_.protocols.end()) {
+  if (std::find(profile_.protocols.begin(), profile_.protocols.end(), protocol) != profile_.protocols.end()) {
     selected_protocol_ = protocol;
   }
 }
@@ -205,9 +203,7 @@ std::uint8_t IsoCard::puk_tries_left() const {
 
 bool IsoCard::pin_verified() const { return pin_satisfied(); }
 
-bool IsoCard::channel_open(std::uint8_t channel) const {
-  return channel < channels_.size() && channels_[channel].open;
-}
+bool IsoCard::channel_open(std::uint8_t channel) const { return channel < channels_.size() && channels_[channel].open; }
 
 std::optional<Bytes> IsoCard::file_contents(std::uint16_t fid) const {
   auto found = file_system_.child(FileSystem::kMasterFile, fid);
@@ -252,8 +248,7 @@ bool IsoCard::pin_satisfied() const {
 
 Bytes IsoCard::tries_status(const Secret& secret) const {
   // 63C0 on the try that blocks; later attempts see 6983 from their callers.
-  return status_only(static_cast<std::uint16_t>(sw::verification_failed |
-                                                std::min<unsigned>(secret.tries_left, 0x0F)));
+  return status_only(static_cast<std::uint16_t>(sw::verification_failed | std::min<unsigned>(secret.tries_left, 0x0F)));
 }
 
 Bytes IsoCard::dispatch(const Command& command) {
@@ -340,10 +335,9 @@ Bytes IsoCard::fcp_or_fci(NodeId id, std::uint8_t answer_kind) const {
   if (!node.is_df) {
     const auto& ef = node.ef;
     if (is_record_structure(ef.structure)) {
-      const std::uint8_t descriptor = ef.structure == FileStructure::linear_fixed ? kDescriptorLinearFixedEf
-                                      : ef.structure == FileStructure::linear_variable
-                                          ? kDescriptorLinearVariableEf
-                                          : kDescriptorCyclicEf;
+      const std::uint8_t descriptor = ef.structure == FileStructure::linear_fixed      ? kDescriptorLinearFixedEf
+                                      : ef.structure == FileStructure::linear_variable ? kDescriptorLinearVariableEf
+                                                                                       : kDescriptorCyclicEf;
       Bytes descriptor_value = {descriptor, kDataCodingByte};
       const Bytes size = u16_bytes(ef.record_size);
       descriptor_value.insert(descriptor_value.end(), size.begin(), size.end());
@@ -434,8 +428,7 @@ std::uint16_t IsoCard::select_parent(const Bytes& data, std::optional<NodeId>& t
   return 0;
 }
 
-std::uint16_t IsoCard::select_by_df_name(const Bytes& data, std::uint8_t occurrence,
-                                         std::optional<NodeId>& target) {
+std::uint16_t IsoCard::select_by_df_name(const Bytes& data, std::uint8_t occurrence, std::optional<NodeId>& target) {
   if (occurrence != kOccurrenceFirst && occurrence != kOccurrenceNext) return sw::incorrect_p1_p2;
   // An empty DF name selects the MF (a common card behaviour).
   if (data.empty()) {
@@ -527,8 +520,7 @@ Bytes IsoCard::update_binary(const Command& command) {
   if (ef.update_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
   if (offset > ef.contents.size()) return status_only(sw::offset_outside_ef);
   if (command.data.size() > ef.contents.size() - offset) return status_only(sw::not_enough_memory);
-  std::copy(command.data.begin(), command.data.end(),
-            ef.contents.begin() + static_cast<std::ptrdiff_t>(offset));
+  std::copy(command.data.begin(), command.data.end(), ef.contents.begin() + static_cast<std::ptrdiff_t>(offset));
   return status_only(sw::ok);
 }
 
@@ -576,8 +568,10 @@ Bytes IsoCard::read_record(const Command& command) {
         if (next < count) index = next;
       }
       if (mode == kRecordModePrevious) {
-        if (!current.current_record) index = count - 1;
-        else if (*current.current_record > 0) index = *current.current_record - 1;
+        if (!current.current_record)
+          index = count - 1;
+        else if (*current.current_record > 0)
+          index = *current.current_record - 1;
       }
     }
   } else {
@@ -599,8 +593,10 @@ Bytes IsoCard::update_record(const Command& command) {
   if (ef.update_needs_pin && !pin_satisfied()) return status_only(sw::security_not_satisfied);
   Channel& current = channel();
   std::optional<std::size_t> index;
-  if (command.p1 == 0) index = current.current_record;
-  else if (command.p1 <= ef.records.size()) index = command.p1 - 1u;
+  if (command.p1 == 0)
+    index = current.current_record;
+  else if (command.p1 <= ef.records.size())
+    index = command.p1 - 1u;
   if (!index || *index >= ef.records.size()) return status_only(sw::record_not_found);
   const bool variable = ef.structure == FileStructure::linear_variable;
   if (variable ? command.data.size() > ef.record_size : command.data.size() != ef.record_size) {
@@ -730,8 +726,7 @@ Bytes IsoCard::reset_retry_counter(const Command& command) {
     return tries_status(*puk);
   }
   const auto new_pin = std::span(command.data).subspan(puk->value.size());
-  if (command.p1 == kResetCodeAndNew &&
-      (new_pin.size() < kMinSecretLength || new_pin.size() > kMaxSecretLength)) {
+  if (command.p1 == kResetCodeAndNew && (new_pin.size() < kMinSecretLength || new_pin.size() > kMaxSecretLength)) {
     return status_only(sw::wrong_data);
   }
   puk->tries_left = puk->max_tries;
@@ -746,8 +741,7 @@ Bytes IsoCard::get_data(const Command& command) {
   const auto tag = static_cast<std::uint16_t>((command.p1 << 8) | command.p2);
   for (const auto& object : profile_.data_objects) {
     if (object.tag != tag) continue;
-    if (t0_selected() && !command.extended && object.value.size() < *command.ne &&
-        !object.value.empty()) {
+    if (t0_selected() && !command.extended && object.value.size() < *command.ne && !object.value.empty()) {
       return status_only(with_count(sw::exact_length, object.value.size()));
     }
     return answer_with_limit(object.value, *command.ne);

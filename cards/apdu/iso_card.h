@@ -64,16 +64,16 @@ namespace readerlab::cards {
 struct DataObject {
   std::uint16_t tag = 0;  // as P1-P2 of GET DATA / PUT DATA
   Bytes value;
-  bool read_only = false;       // PUT DATA answers 6985
-  bool put_needs_pin = false;   // PUT DATA answers 6982 until the PIN is verified
+  bool read_only = false;      // PUT DATA answers 6985
+  bool put_needs_pin = false;  // PUT DATA answers 6982 until the PIN is verified
 };
 
 struct CardProfile {
   std::string name;
   std::string description;
-  bool mute = false;                // reset() answers nothing (no ATR) when set
-  Bytes atr;                        // returned by reset(), TS first, as the reader decodes it
-  std::vector<Protocol> protocols;  // offered by the ATR; select_protocol accepts only these
+  bool mute = false;                          // reset() answers nothing (no ATR) when set
+  Bytes atr;                                  // returned by reset(), TS first, as the reader decodes it
+  std::vector<Protocol> protocols;            // offered by the ATR; select_protocol accepts only these
   std::vector<CardApplication> applications;  // DFs under the MF (with their own trees)
   std::vector<ElementaryFile> files;          // EFs directly under the MF
   std::vector<DataObject> data_objects;
@@ -89,9 +89,9 @@ struct CardProfile {
 
   // Transport behaviour, read by the protocol engines rather than by IsoCard itself.
   PpsReaction pps_reaction = PpsReaction::accept;
-  unsigned t0_null_bytes = 0;    // T=0: NULL procedure bytes (60) sent before each answer
-  unsigned wtx_multiplier = 0;   // T=1: S(WTX) request with this multiplier before answering
-  unsigned processing_ms = 0;    // time a command takes, for scenarios that ask real delays
+  unsigned t0_null_bytes = 0;   // T=0: NULL procedure bytes (60) sent before each answer
+  unsigned wtx_multiplier = 0;  // T=1: S(WTX) request with this multiplier before answering
+  unsigned processing_ms = 0;   // time a command takes, for scenarios that ask real delays
 };
 
 class IsoCard : public Card {

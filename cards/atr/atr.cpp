@@ -29,26 +29,23 @@ constexpr std::uint8_t kPresenceTd = 0x80;  // bit 8: TD(i+1) present, ISO 7816-
 
 constexpr std::uint8_t kGlobalProtocol = 15;  // T=15 qualifies global bytes, ISO 7816-3 8.2.3
 
-constexpr std::uint8_t kDefaultFiDi = 0x11;            // Fd=372, Dd=1, ISO 7816-3 8.3
-constexpr std::uint8_t kDefaultWaitingInteger = 10;    // WI default, ISO 7816-3 10.2
-constexpr std::uint8_t kDefaultIfsc = 32;              // IFSC default, ISO 7816-3 11.4.2
-constexpr std::uint8_t kDefaultBwiCwi = 0x4D;          // BWI=4, CWI=13, ISO 7816-3 11.4.3
-constexpr std::uint8_t kEdcCrcBit = 0x01;              // first TC for T=1 bit 1, ISO 7816-3 11.4.4
+constexpr std::uint8_t kDefaultFiDi = 0x11;          // Fd=372, Dd=1, ISO 7816-3 8.3
+constexpr std::uint8_t kDefaultWaitingInteger = 10;  // WI default, ISO 7816-3 10.2
+constexpr std::uint8_t kDefaultIfsc = 32;            // IFSC default, ISO 7816-3 11.4.2
+constexpr std::uint8_t kDefaultBwiCwi = 0x4D;        // BWI=4, CWI=13, ISO 7816-3 11.4.3
+constexpr std::uint8_t kEdcCrcBit = 0x01;            // first TC for T=1 bit 1, ISO 7816-3 11.4.4
 
 // Clock rate conversion factor Fi and maximum frequency, ISO 7816-3 Table 7 (0 = RFU).
-constexpr std::array<unsigned, 16> kFiTable = {372, 372, 558, 744, 1116, 1488, 1860, 0,
-                                               0,   512, 768, 1024, 1536, 2048, 0, 0};
-constexpr std::array<const char*, 16> kFmaxMhzTable = {"4", "5", "6", "8", "12", "16", "20", "",
-                                                       "",  "5", "7.5", "10", "15", "20", "", ""};
+constexpr std::array<unsigned, 16> kFiTable = {372, 372, 558, 744,  1116, 1488, 1860, 0,
+                                               0,   512, 768, 1024, 1536, 2048, 0,    0};
+constexpr std::array<const char*, 16> kFmaxMhzTable = {"4", "5", "6",   "8",  "12", "16", "20", "",
+                                                       "",  "5", "7.5", "10", "15", "20", "",   ""};
 // Baud rate adjustment factor Di, ISO 7816-3 Table 8 (0 = RFU).
-constexpr std::array<unsigned, 16> kDiTable = {0, 1, 2, 4, 8, 16, 32, 64,
-                                               12, 20, 0, 0, 0, 0, 0, 0};
+constexpr std::array<unsigned, 16> kDiTable = {0, 1, 2, 4, 8, 16, 32, 64, 12, 20, 0, 0, 0, 0, 0, 0};
 
 std::uint8_t protocol_of(std::uint8_t td) { return static_cast<std::uint8_t>(td & 0x0F); }
 
-bool fi_di_is_rfu(std::uint8_t ta1) {
-  return kFiTable[ta1 >> 4] == 0 || kDiTable[ta1 & 0x0F] == 0;
-}
+bool fi_di_is_rfu(std::uint8_t ta1) { return kFiTable[ta1 >> 4] == 0 || kDiTable[ta1 & 0x0F] == 0; }
 
 std::uint8_t presence_bits(const InterfaceGroup& group) {
   std::uint8_t bits = 0;
@@ -69,15 +66,13 @@ bool tck_required(const std::vector<InterfaceGroup>& groups) {
 
 // Bytes of group i (index from 0 = group 1) are specific to the protocol named by TD(i-1);
 // groups 1 and 2 are global, so this only has meaning for index >= 2.
-std::optional<std::uint8_t> protocol_of_group(const std::vector<InterfaceGroup>& groups,
-                                              std::size_t index) {
+std::optional<std::uint8_t> protocol_of_group(const std::vector<InterfaceGroup>& groups, std::size_t index) {
   if (index == 0 || index > groups.size() || !groups[index - 1].td) return std::nullopt;
   return protocol_of(*groups[index - 1].td);
 }
 
 // The first group (i > 2) whose bytes are specific to `protocol`, ISO 7816-3 8.2.3.
-const InterfaceGroup* first_specific_group(const std::vector<InterfaceGroup>& groups,
-                                           std::uint8_t protocol) {
+const InterfaceGroup* first_specific_group(const std::vector<InterfaceGroup>& groups, std::uint8_t protocol) {
   for (std::size_t index = 2; index < groups.size(); ++index) {
     if (protocol_of_group(groups, index) == protocol) return &groups[index];
   }
@@ -245,16 +240,15 @@ std::string describe_indicator(std::uint8_t indicator, std::size_t next_group) {
 std::string describe_specific_mode(std::uint8_t ta2) {
   // ISO 7816-3 8.3: bit 8 capability to change mode, bit 5 implicit parameters, b4-b1 = T.
   std::string text = "specific mode, T=" + std::to_string(protocol_of(ta2));
-  text += (ta2 & 0x80) ? ", unable to change to negotiable mode"
-                       : ", able to change to negotiable mode";
+  text += (ta2 & 0x80) ? ", unable to change to negotiable mode" : ", able to change to negotiable mode";
   text += (ta2 & 0x10) ? ", implicit Fi/Di" : ", Fi/Di as in TA1";
   return text;
 }
 
 std::string describe_clock_stop_class(std::uint8_t ta) {
   // ISO 7816-3 8.3: b8-b7 clock stop indicator X, b6-b1 class indicator Y.
-  static const char* clock_stop[] = {"clock stop not supported", "clock stop in state L",
-                                     "clock stop in state H", "clock stop, no preference"};
+  static const char* clock_stop[] = {"clock stop not supported", "clock stop in state L", "clock stop in state H",
+                                     "clock stop, no preference"};
   std::string text = clock_stop[ta >> 6];
   text += ", classes:";
   if (ta & 0x01) text += " A (5 V)";
@@ -264,19 +258,15 @@ std::string describe_clock_stop_class(std::uint8_t ta) {
   return text;
 }
 
-std::string describe_specific_byte(char kind, std::uint8_t value, std::uint8_t protocol,
-                                   bool first_for_protocol) {
+std::string describe_specific_byte(char kind, std::uint8_t value, std::uint8_t protocol, bool first_for_protocol) {
   if (protocol == 1 && first_for_protocol) {
     switch (kind) {
       case 'A':
         if (value == 0x00 || value == 0xFF) return "T=1 IFSC " + std::to_string(value) + " (RFU)";
         return "T=1 IFSC " + std::to_string(value) + " bytes";
-      case 'B':
-        return "T=1 BWI=" + std::to_string(value >> 4) + " CWI=" + std::to_string(value & 0x0F);
-      case 'C':
-        return std::string("T=1 error detection: ") + ((value & kEdcCrcBit) ? "CRC" : "LRC");
-      default:
-        break;
+      case 'B': return "T=1 BWI=" + std::to_string(value >> 4) + " CWI=" + std::to_string(value & 0x0F);
+      case 'C': return std::string("T=1 error detection: ") + ((value & kEdcCrcBit) ? "CRC" : "LRC");
+      default: break;
     }
   }
   if (protocol == kGlobalProtocol && first_for_protocol) {
@@ -299,9 +289,7 @@ std::string describe_historical_category(const std::vector<std::uint8_t>& histor
     case 0x00: return "category 00: COMPACT-TLV objects, status indicator in the last 3 bytes";
     case 0x10: return "category 10: DIR data reference";
     case 0x80: return "category 80: COMPACT-TLV objects";
-    default:
-      return (historical[0] >= 0x81 && historical[0] <= 0x8F) ? "category RFU"
-                                                                : "proprietary format";
+    default: return (historical[0] >= 0x81 && historical[0] <= 0x8F) ? "category RFU" : "proprietary format";
   }
 }
 
@@ -325,13 +313,9 @@ std::string to_string(AtrError error) {
   return "unknown ATR error";
 }
 
-std::uint8_t Atr::fi_di() const {
-  return (!groups.empty() && groups[0].ta) ? *groups[0].ta : kDefaultFiDi;
-}
+std::uint8_t Atr::fi_di() const { return (!groups.empty() && groups[0].ta) ? *groups[0].ta : kDefaultFiDi; }
 
-std::uint8_t Atr::extra_guard_time() const {
-  return (!groups.empty() && groups[0].tc) ? *groups[0].tc : 0;
-}
+std::uint8_t Atr::extra_guard_time() const { return (!groups.empty() && groups[0].tc) ? *groups[0].tc : 0; }
 
 std::uint8_t Atr::waiting_integer() const {
   return (groups.size() >= 2 && groups[1].tc) ? *groups[1].tc : kDefaultWaitingInteger;
@@ -371,9 +355,7 @@ bool Atr::uses_crc() const {
   return group && group->tc && (*group->tc & kEdcCrcBit) != 0;
 }
 
-AtrParseResult parse_atr(std::span<const std::uint8_t> bytes) {
-  return parse_structure(bytes).result;
-}
+AtrParseResult parse_atr(std::span<const std::uint8_t> bytes) { return parse_structure(bytes).result; }
 
 std::vector<std::uint8_t> build_atr(const Atr& atr) {
   std::vector<std::uint8_t> bytes;
@@ -396,8 +378,7 @@ std::vector<std::uint8_t> build_atr(const Atr& atr) {
     if (group.tb) bytes.push_back(*group.tb);
     if (group.tc) bytes.push_back(*group.tc);
     if (group.td) {
-      const std::uint8_t next_presence =
-          (i + 1 < groups.size()) ? presence_bits(groups[i + 1]) : 0;
+      const std::uint8_t next_presence = (i + 1 < groups.size()) ? presence_bits(groups[i + 1]) : 0;
       bytes.push_back(static_cast<std::uint8_t>(next_presence | protocol_of(*group.td)));
     }
   }
@@ -456,8 +437,8 @@ std::string describe_tc(const GroupPlace& place, std::uint8_t tc) {
 }
 
 std::string describe_td(const GroupPlace& place, std::uint8_t td) {
-  std::string meaning = "T=" + std::to_string(protocol_of(td)) + "; Y" + std::to_string(place.index + 2) +
-                        ": " + describe_indicator(td, place.index + 2);
+  std::string meaning = "T=" + std::to_string(protocol_of(td)) + "; Y" + std::to_string(place.index + 2) + ": " +
+                        describe_indicator(td, place.index + 2);
   if (place.index == 0 && protocol_of(td) == kGlobalProtocol) meaning += " (T=15 is invalid in TD1)";
   return meaning;
 }
@@ -484,8 +465,7 @@ std::string describe_protocols(const Atr& atr) {
 
 std::string describe_historical(const std::vector<std::uint8_t>& historical) {
   if (historical.empty()) return "none";
-  return to_hex(historical, " ") + "  \"" + printable(historical) + "\"  " +
-         describe_historical_category(historical);
+  return to_hex(historical, " ") + "  \"" + printable(historical) + "\"  " + describe_historical_category(historical);
 }
 
 std::string describe_tck(const Atr& atr) {
@@ -509,8 +489,7 @@ std::string describe_atr(const Atr& atr) {
   table.line("TS", atr.inverse_convention ? kInverseConventionTs : kDirectConventionTs,
              atr.inverse_convention ? "inverse convention" : "direct convention");
   table.line("T0", atr.t0,
-             "Y1: " + describe_indicator(atr.t0, 1) + "; K=" + std::to_string(atr.t0 & 0x0F) +
-                 " historical bytes");
+             "Y1: " + describe_indicator(atr.t0, 1) + "; K=" + std::to_string(atr.t0 & 0x0F) + " historical bytes");
   for (std::size_t index = 0; index < atr.groups.size(); ++index) describe_group(table, atr.groups, index);
   table.line("Proto", std::nullopt, describe_protocols(atr));
   table.line("Hist", std::nullopt, describe_historical(atr.historical));
@@ -523,8 +502,7 @@ std::string describe_atr_bytes(std::span<const std::uint8_t> bytes) {
   std::string text = "ATR   " + to_hex(bytes, " ") + '\n';
   if (outcome.structure) text += describe_atr(*outcome.structure);
   if (outcome.result.error != AtrError::none) {
-    text += "error at offset " + std::to_string(outcome.result.offset) + ": " +
-            to_string(outcome.result.error) + '\n';
+    text += "error at offset " + std::to_string(outcome.result.offset) + ": " + to_string(outcome.result.error) + '\n';
   }
   return text;
 }

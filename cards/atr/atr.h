@@ -12,18 +12,18 @@ namespace readerlab::cards {
 enum class AtrError {
   none,
   empty,
-  bad_ts,        // TS is neither 3B (direct) nor 3F (inverse), ISO 7816-3 8.1
-  truncated,     // fewer bytes than T0/TDi announce
-  too_long,      // more than 33 bytes, ISO 7816-3 8.2.1
-  missing_tck,   // a protocol other than T=0 is indicated but TCK is absent
-  wrong_tck,     // TCK does not make the XOR of T0..TCK zero, ISO 7816-3 8.2.5
+  bad_ts,       // TS is neither 3B (direct) nor 3F (inverse), ISO 7816-3 8.1
+  truncated,    // fewer bytes than T0/TDi announce
+  too_long,     // more than 33 bytes, ISO 7816-3 8.2.1
+  missing_tck,  // a protocol other than T=0 is indicated but TCK is absent
+  wrong_tck,    // TCK does not make the XOR of T0..TCK zero, ISO 7816-3 8.2.5
   trailing_bytes,
-  rfu_fi_di      // TA1 names an RFU Fi or Di value, ISO 7816-3 Tables 7 and 8
+  rfu_fi_di  // TA1 names an RFU Fi or Di value, ISO 7816-3 Tables 7 and 8
 };
 
 std::string to_string(AtrError error);
 
-struct InterfaceGroup {        // the bytes TAi TBi TCi TDi of group i (i from 1)
+struct InterfaceGroup {  // the bytes TAi TBi TCi TDi of group i (i from 1)
   std::optional<std::uint8_t> ta, tb, tc, td;
 };
 
@@ -35,15 +35,15 @@ struct Atr {
   std::optional<std::uint8_t> tck;
 
   // Derived values, with the ISO 7816-3 defaults where the ATR is silent.
-  std::uint8_t fi_di() const;                 // TA1, default 0x11
-  std::uint8_t extra_guard_time() const;      // TC1, default 0
-  std::uint8_t waiting_integer() const;       // TC2 for T=0, default 10
-  bool supports(std::uint8_t protocol) const; // T=x indicated (T=0 when no TD1)
-  std::uint8_t first_protocol() const;        // first offered protocol, T=0 by default
-  bool specific_mode() const;                 // TA2 present
-  std::uint8_t ifsc() const;                  // first TA for T=1 (i>2), default 32
-  std::uint8_t bwi_cwi() const;               // first TB for T=1, default 0x4D
-  bool uses_crc() const;                      // first TC for T=1 bit 1
+  std::uint8_t fi_di() const;                  // TA1, default 0x11
+  std::uint8_t extra_guard_time() const;       // TC1, default 0
+  std::uint8_t waiting_integer() const;        // TC2 for T=0, default 10
+  bool supports(std::uint8_t protocol) const;  // T=x indicated (T=0 when no TD1)
+  std::uint8_t first_protocol() const;         // first offered protocol, T=0 by default
+  bool specific_mode() const;                  // TA2 present
+  std::uint8_t ifsc() const;                   // first TA for T=1 (i>2), default 32
+  std::uint8_t bwi_cwi() const;                // first TB for T=1, default 0x4D
+  bool uses_crc() const;                       // first TC for T=1 bit 1
 };
 
 struct AtrParseResult {

@@ -2,9 +2,9 @@
 
 namespace readerlab::cards {
 namespace {
-constexpr std::uint8_t kDirectTs = 0x3B;        // ISO 7816-3 8.1
-constexpr std::uint8_t kInverseTs = 0x3F;       // ISO 7816-3 8.1 (decoded value)
-constexpr std::uint8_t kInverseTsOnWire = 0x03; // 3F inverted and reversed, ISO 7816-3 8.1
+constexpr std::uint8_t kDirectTs = 0x3B;         // ISO 7816-3 8.1
+constexpr std::uint8_t kInverseTs = 0x3F;        // ISO 7816-3 8.1 (decoded value)
+constexpr std::uint8_t kInverseTsOnWire = 0x03;  // 3F inverted and reversed, ISO 7816-3 8.1
 }  // namespace
 
 std::uint8_t invert_and_reverse(std::uint8_t byte) {

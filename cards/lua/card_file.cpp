@@ -44,12 +44,8 @@ int make_entry(lua_State* L, const char* kind) {
   lua_pop(L, 1);
   return 1;
 }
-int make_ef(lua_State* L) {
-  return make_entry(L, "ef");
-}
-int make_df(lua_State* L) {
-  return make_entry(L, "df");
-}
+int make_ef(lua_State* L) { return make_entry(L, "ef"); }
+int make_df(lua_State* L) { return make_entry(L, "df"); }
 
 // Thrown by the Reader from plain C++ frames (no Lua frame in between) and caught at once in
 // read_card_file, which hands it on as an Error: the first wrong value ends the reading.
@@ -75,8 +71,7 @@ class SourceLines {
     std::size_t start = 0;
     while (start <= source.size()) {
       const std::size_t end = source.find('\n', start);
-      lines_.push_back(
-          source.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+      lines_.push_back(source.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
       if (end == std::string_view::npos) break;
       start = end + 1;
     }
@@ -124,8 +119,7 @@ class SourceLines {
 // a wrong value throws FieldError (plain C++, no Lua frame in between).
 class Reader {
  public:
-  Reader(Sandbox& sandbox, std::string_view source)
-      : sandbox_(sandbox), L_(sandbox.state()), source_(source) {}
+  Reader(Sandbox& sandbox, std::string_view source) : sandbox_(sandbox), L_(sandbox.state()), source_(source) {}
 
   [[noreturn]] void fail(const Field& field, const std::string& problem) const {
     std::string where = sandbox_.chunk_name();
@@ -191,8 +185,7 @@ class Reader {
     const lua_Integer value = lua_tointegerx(L_, -1, &exact);
     if (!exact) fail(field, "not an integer");
     if (value < min || value > max) {
-      fail(field,
-           std::to_string(value) + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
+      fail(field, std::to_string(value) + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
     }
     return value;
   }
@@ -206,8 +199,7 @@ class Reader {
   }
 
   bool boolean(const Field& field) {
-    if (lua_type(L_, -1) != LUA_TBOOLEAN)
-      fail(field, std::string("true or false expected, got ") + type_name());
+    if (lua_type(L_, -1) != LUA_TBOOLEAN) fail(field, std::string("true or false expected, got ") + type_name());
     return lua_toboolean(L_, -1) != 0;
   }
 
@@ -233,8 +225,7 @@ class Reader {
     while (lua_next(L_, index) != 0) {
       lua_pop(L_, 1);
       if (lua_type(L_, -1) != LUA_TSTRING) {
-        fail(field,
-             std::string("unexpected ") + lua_typename(L_, lua_type(L_, -1)) + " key (fields have names)");
+        fail(field, std::string("unexpected ") + lua_typename(L_, lua_type(L_, -1)) + " key (fields have names)");
       }
       const std::string_view key = lua_tostring(L_, -1);
       if (std::none_of(known.begin(), known.end(), [&](const char* name) { return key == name; })) {
@@ -305,10 +296,10 @@ struct TransparentFields {
 
 TransparentFields read_transparent_fields(Reader& reader, const Field& field, int index) {
   TransparentFields fields;
-  fields.contents = reader.member_value(
-      index, "contents", field, [&](const Field& f) { return reader.hex(f, 0, kMaxTransparentBytes); });
-  fields.text = reader.member_value(
-      index, "text", field, [&](const Field& f) { return reader.text_bytes(f, kMaxTransparentBytes); });
+  fields.contents = reader.member_value(index, "contents", field,
+                                        [&](const Field& f) { return reader.hex(f, 0, kMaxTransparentBytes); });
+  fields.text = reader.member_value(index, "text", field,
+                                    [&](const Field& f) { return reader.text_bytes(f, kMaxTransparentBytes); });
   fields.size = reader.member_value(index, "size", field, [&](const Field& f) {
     return static_cast<std::size_t>(reader.integer(f, 0, static_cast<lua_Integer>(kMaxTransparentBytes)));
   });
@@ -322,7 +313,8 @@ void read_transparent(Reader& reader, const Field& field, int index, const Trans
     if (reader.push(index, key) != LUA_TNIL) reader.fail(reader.member(field, key), "only for record EFs");
     lua_pop(reader.state(), 1);
   }
-  if (fields.contents && fields.text) reader.fail(reader.member(field, "text"), "give contents (hex) or text, not both");
+  if (fields.contents && fields.text)
+    reader.fail(reader.member(field, "text"), "give contents (hex) or text, not both");
   ef.contents = fields.contents ? *fields.contents : fields.text ? *fields.text : Bytes{};
   if (fields.size) {
     if (ef.contents.size() > *fields.size) {
@@ -335,15 +327,13 @@ void read_transparent(Reader& reader, const Field& field, int index, const Trans
 
 void read_records(Reader& reader, const Field& field, int index, ElementaryFile& ef) {
   for (const char* key : {"contents", "text", "size", "fill"}) {
-    if (reader.push(index, key) != LUA_TNIL)
-      reader.fail(reader.member(field, key), "only for transparent EFs");
+    if (reader.push(index, key) != LUA_TNIL) reader.fail(reader.member(field, key), "only for transparent EFs");
     lua_pop(reader.state(), 1);
   }
   const Field records_field = reader.member(field, "records");
   if (reader.push(index, "records") != LUA_TNIL) {
     reader.list(records_field, kMaxRecords, [&](const Field& f, int) {
-      ef.records.push_back(
-          reader.hex(f, ef.structure == FileStructure::linear_variable ? 0 : 1, kMaxRecordBytes));
+      ef.records.push_back(reader.hex(f, ef.structure == FileStructure::linear_variable ? 0 : 1, kMaxRecordBytes));
     });
   }
   lua_pop(reader.state(), 1);
@@ -356,8 +346,7 @@ void read_records(Reader& reader, const Field& field, int index, ElementaryFile&
   } else if (fixed_size && !ef.records.empty()) {
     ef.record_size = ef.records.front().size();
   } else if (fixed_size) {
-    reader.fail(reader.member(field, "record_size"),
-                "missing (a fixed or cyclic EF without records needs it)");
+    reader.fail(reader.member(field, "record_size"), "missing (a fixed or cyclic EF without records needs it)");
   } else {
     ef.record_size = kMaxRecordBytes;
   }
@@ -379,18 +368,16 @@ void read_records(Reader& reader, const Field& field, int index, ElementaryFile&
 }
 
 ElementaryFile read_ef(Reader& reader, const Field& field, int index) {
-  reader.table(field, {"fid", "sfi", "structure", "contents", "text", "size", "fill", "records",
-                       "record_size", "max_records", "read_needs_pin", "update_needs_pin"});
+  reader.table(field, {"fid", "sfi", "structure", "contents", "text", "size", "fill", "records", "record_size",
+                       "max_records", "read_needs_pin", "update_needs_pin"});
   ElementaryFile ef;
   auto fid = reader.member_value(index, "fid", field, [&](const Field& f) { return reader.fid(f); });
   if (!fid) reader.fail(reader.member(field, "fid"), "missing (every EF has a FID)");
   ef.fid = *fid;
-  ef.sfi = reader.member_value(index, "sfi", field, [&](const Field& f) {
-    return static_cast<std::uint8_t>(reader.integer(f, 1, kMaxSfi));
-  });
-  ef.structure =
-      reader.member_value(index, "structure", field, [&](const Field& f) { return structure_of(reader, f); })
-          .value_or(FileStructure::transparent);
+  ef.sfi = reader.member_value(
+      index, "sfi", field, [&](const Field& f) { return static_cast<std::uint8_t>(reader.integer(f, 1, kMaxSfi)); });
+  ef.structure = reader.member_value(index, "structure", field, [&](const Field& f) { return structure_of(reader, f); })
+                     .value_or(FileStructure::transparent);
   ef.read_needs_pin =
       reader.member_value(index, "read_needs_pin", field, [&](const Field& f) { return reader.boolean(f); })
           .value_or(false);
@@ -410,21 +397,17 @@ void read_tree(Reader& reader, const Field& field, int depth, Tree& tree);
 
 CardApplication read_df(Reader& reader, const Field& field, int index, int depth) {
   reader.table(field, {"aid", "fid", "label", "fci_proprietary", "files"});
-  if (depth >= kMaxDfDepth)
-    reader.fail(field, "DFs nested deeper than " + std::to_string(kMaxDfDepth) + " levels");
+  if (depth >= kMaxDfDepth) reader.fail(field, "DFs nested deeper than " + std::to_string(kMaxDfDepth) + " levels");
   CardApplication df;
-  df.aid = reader
-               .member_value(index, "aid", field,
-                             [&](const Field& f) { return reader.hex(f, 1, kMaxDfNameBytes); })
+  df.aid = reader.member_value(index, "aid", field, [&](const Field& f) { return reader.hex(f, 1, kMaxDfNameBytes); })
                .value_or(Bytes{});
   df.fid = reader.member_value(index, "fid", field, [&](const Field& f) { return reader.fid(f); });
   if (df.aid.empty() && !df.fid) reader.fail(field, "a DF needs an aid, a fid or both");
   df.label = reader.member_value(index, "label", field, [&](const Field& f) { return reader.text(f, 64); })
                  .value_or(std::string{});
-  df.fci_proprietary = reader
-                           .member_value(index, "fci_proprietary", field,
-                                         [&](const Field& f) { return reader.hex(f, 0, 200); })
-                           .value_or(Bytes{});
+  df.fci_proprietary =
+      reader.member_value(index, "fci_proprietary", field, [&](const Field& f) { return reader.hex(f, 0, 200); })
+          .value_or(Bytes{});
   const Field files_field = reader.member(field, "files");
   if (reader.push(index, "files") != LUA_TNIL) {
     Tree tree;
@@ -458,8 +441,7 @@ void read_tree(Reader& reader, const Field& field, int depth, Tree& tree) {
       tree.files.push_back(read_ef(reader, entry, index));
       fid = tree.files.back().fid;
       if (const auto sfi = tree.files.back().sfi; sfi && !sfis.insert(*sfi).second) {
-        reader.fail(reader.member(entry, "sfi"),
-                    "SFI " + std::to_string(*sfi) + " is already used in this DF");
+        reader.fail(reader.member(entry, "sfi"), "SFI " + std::to_string(*sfi) + " is already used in this DF");
       }
     }
     if (fid && !fids.insert(*fid).second) {
@@ -474,8 +456,7 @@ std::vector<Protocol> read_protocols(Reader& reader, const Field& field) {
   std::vector<Protocol> protocols;
   reader.list(field, 2, [&](const Field& f, int) {
     const auto protocol = static_cast<Protocol>(reader.integer(f, 0, 1));
-    if (std::find(protocols.begin(), protocols.end(), protocol) != protocols.end())
-      reader.fail(f, "listed twice");
+    if (std::find(protocols.begin(), protocols.end(), protocol) != protocols.end()) reader.fail(f, "listed twice");
     protocols.push_back(protocol);
   });
   if (protocols.empty()) reader.fail(field, "empty (list 0 for T=0, 1 for T=1, the first is the default)");
@@ -501,9 +482,8 @@ InterfaceFields read_interface_fields(Reader& reader, const Field& field, int in
     return reader.member_value(index, key, field, [&](const Field& f) { return reader.byte(f); });
   };
   const auto in_range = [&](const char* key, lua_Integer min, lua_Integer max) {
-    return reader.member_value(index, key, field, [&](const Field& f) {
-      return static_cast<std::uint8_t>(reader.integer(f, min, max));
-    });
+    return reader.member_value(index, key, field,
+                               [&](const Field& f) { return static_cast<std::uint8_t>(reader.integer(f, min, max)); });
   };
   bytes.ta1 = byte_of("ta1");
   bytes.tc1 = byte_of("tc1");
@@ -546,8 +526,7 @@ void place_interface_bytes(Atr& atr, const InterfaceFields& bytes, const std::ve
     auto& t1_group = atr.groups[2];  // follows TD2 = T=1 in both layouts of td_protocols
     t1_group.ta = bytes.ifsc;
     if (bytes.bwi || bytes.cwi)
-      t1_group.tb =
-          static_cast<std::uint8_t>(bytes.bwi.value_or(kDefaultBwi) << 4 | bytes.cwi.value_or(kDefaultCwi));
+      t1_group.tb = static_cast<std::uint8_t>(bytes.bwi.value_or(kDefaultBwi) << 4 | bytes.cwi.value_or(kDefaultCwi));
     if (bytes.crc) t1_group.tc = static_cast<std::uint8_t>(*bytes.crc ? 1 : 0);
   }
 }
@@ -556,8 +535,8 @@ void place_interface_bytes(Atr& atr, const InterfaceFields& bytes, const std::ve
 // naming T=1 at i >= 2 introduces the T=1 bytes TA (IFSC), TB (BWI, CWI), TC (EDC).
 AtrFromFields read_atr_fields(Reader& reader, const Field& field, int index,
                               const std::optional<std::vector<Protocol>>& global_protocols) {
-  reader.table(field, {"convention", "protocols", "ta1", "tc1", "ta2", "tc2", "ifsc", "bwi", "cwi", "crc",
-                       "historical"});
+  reader.table(field,
+               {"convention", "protocols", "ta1", "tc1", "ta2", "tc2", "ifsc", "bwi", "cwi", "crc", "historical"});
   Atr atr;
   const auto convention =
       reader.member_value(index, "convention", field, [&](const Field& f) { return reader.text(f, 16); });
@@ -565,8 +544,8 @@ AtrFromFields read_atr_fields(Reader& reader, const Field& field, int index,
     reader.fail(reader.member(field, "convention"), "'" + *convention + "' is not direct or inverse");
   }
   atr.inverse_convention = convention == "inverse";
-  auto protocols = reader.member_value(index, "protocols", field,
-                                       [&](const Field& f) { return read_protocols(reader, f); });
+  auto protocols =
+      reader.member_value(index, "protocols", field, [&](const Field& f) { return read_protocols(reader, f); });
   if (!protocols) protocols = global_protocols.value_or(std::vector<Protocol>{Protocol::t0});
   const InterfaceFields bytes = read_interface_fields(reader, field, index);
   atr.historical = reader
@@ -580,8 +559,7 @@ AtrFromFields read_atr_fields(Reader& reader, const Field& field, int index,
   place_interface_bytes(atr, bytes, td_protocols(*protocols, bytes));
   AtrFromFields result{build_atr(atr), *protocols};
   const auto check = parse_atr(result.bytes);
-  if (check.error != AtrError::none)
-    reader.fail(field, "the ATR built is invalid: " + to_string(check.error));
+  if (check.error != AtrError::none) reader.fail(field, "the ATR built is invalid: " + to_string(check.error));
   return result;
 }
 
@@ -597,16 +575,14 @@ Secret read_secret(Reader& reader, const Field& field) {
     secret.value = reader.text_bytes(field, kMaxSecretBytes);
   } else {
     const int index = reader.table(field, {"value", "hex", "reference", "tries"});
-    const auto text = reader.member_value(
-        index, "value", field, [&](const Field& f) { return reader.text_bytes(f, kMaxSecretBytes); });
-    const auto hex = reader.member_value(index, "hex", field,
-                                         [&](const Field& f) { return reader.hex(f, 1, kMaxSecretBytes); });
+    const auto text = reader.member_value(index, "value", field,
+                                          [&](const Field& f) { return reader.text_bytes(f, kMaxSecretBytes); });
+    const auto hex =
+        reader.member_value(index, "hex", field, [&](const Field& f) { return reader.hex(f, 1, kMaxSecretBytes); });
     if (text && hex) reader.fail(reader.member(field, "hex"), "give value (text) or hex, not both");
-    if (!text && !hex)
-      reader.fail(reader.member(field, "value"), "missing (the secret as text, or hex = ...)");
+    if (!text && !hex) reader.fail(reader.member(field, "value"), "missing (the secret as text, or hex = ...)");
     secret.value = text ? *text : *hex;
-    secret.reference =
-        reader.member_value(index, "reference", field, [&](const Field& f) { return reader.byte(f); });
+    secret.reference = reader.member_value(index, "reference", field, [&](const Field& f) { return reader.byte(f); });
     secret.tries = reader.member_value(index, "tries", field, [&](const Field& f) {
       return static_cast<std::uint8_t>(reader.integer(f, 1, kMaxTries));
     });
@@ -618,9 +594,8 @@ Secret read_secret(Reader& reader, const Field& field) {
 DataObject read_data_object(Reader& reader, const Field& field, int index) {
   reader.table(field, {"tag", "value", "text", "read_only", "put_needs_pin"});
   DataObject object;
-  const auto tag = reader.member_value(index, "tag", field, [&](const Field& f) {
-    return static_cast<std::uint16_t>(reader.integer(f, 0, 0xFFFF));
-  });
+  const auto tag = reader.member_value(
+      index, "tag", field, [&](const Field& f) { return static_cast<std::uint16_t>(reader.integer(f, 0, 0xFFFF)); });
   if (!tag) reader.fail(reader.member(field, "tag"), "missing (GET DATA P1-P2)");
   object.tag = *tag;
   const auto value =
@@ -630,8 +605,7 @@ DataObject read_data_object(Reader& reader, const Field& field, int index) {
   if (value && text) reader.fail(reader.member(field, "text"), "give value (hex) or text, not both");
   object.value = value ? *value : text.value_or(Bytes{});
   object.read_only =
-      reader.member_value(index, "read_only", field, [&](const Field& f) { return reader.boolean(f); })
-          .value_or(false);
+      reader.member_value(index, "read_only", field, [&](const Field& f) { return reader.boolean(f); }).value_or(false);
   object.put_needs_pin =
       reader.member_value(index, "put_needs_pin", field, [&](const Field& f) { return reader.boolean(f); })
           .value_or(false);
@@ -663,8 +637,7 @@ void read_identity(Reader& reader, const Globals& global, std::string_view defau
                    if (name.empty()) reader.fail(f, "empty");
                    return name;
                  }).value_or(std::string(default_name));
-  profile.description =
-      global("description", [&](const Field& f) { return reader.text(f, 1024); }).value_or("");
+  profile.description = global("description", [&](const Field& f) { return reader.text(f, 1024); }).value_or("");
   file.mute = global("mute", [&](const Field& f) { return reader.boolean(f); }).value_or(false);
 }
 
@@ -682,8 +655,7 @@ void read_atr_and_protocols(Reader& reader, const Globals& global, CardFile& fil
     return built.bytes;
   });
   if (!atr && !file.mute) {
-    reader.fail(reader.global("atr"),
-                "missing (hex text, a table of fields, or mute = true for a card without one)");
+    reader.fail(reader.global("atr"), "missing (hex text, a table of fields, or mute = true for a card without one)");
   }
   profile.atr = atr.value_or(Bytes{});
   if (protocols) {
@@ -695,8 +667,8 @@ void read_atr_and_protocols(Reader& reader, const Globals& global, CardFile& fil
     const Protocol other = profile.protocols.front() == Protocol::t0 ? Protocol::t1 : Protocol::t0;
     if (parsed.atr->supports(static_cast<std::uint8_t>(other))) profile.protocols.push_back(other);
   } else if (atr) {
-    reader.fail(reader.global("protocols"), "missing, and the ATR does not parse (" +
-                                                to_string(parsed.error) + "), so it cannot tell them");
+    reader.fail(reader.global("protocols"),
+                "missing, and the ATR does not parse (" + to_string(parsed.error) + "), so it cannot tell them");
   } else {
     profile.protocols = {Protocol::t0};
   }
@@ -713,9 +685,8 @@ void read_contents(Reader& reader, const Globals& global, CardProfile& profile) 
   }
   lua_pop(L, 1);
   if (global.push("data_objects")) {
-    reader.list(reader.global("data_objects"), kMaxEntries, [&](const Field& f, int index) {
-      profile.data_objects.push_back(read_data_object(reader, f, index));
-    });
+    reader.list(reader.global("data_objects"), kMaxEntries,
+                [&](const Field& f, int index) { profile.data_objects.push_back(read_data_object(reader, f, index)); });
   }
   lua_pop(L, 1);
 }
@@ -780,10 +751,9 @@ CardFile read_globals(Reader& reader, std::string_view default_name) {
   read_atr_and_protocols(reader, global, file);
   read_contents(reader, global, profile);
   read_secrets(reader, global, profile);
-  profile.challenge_seed =
-      static_cast<std::uint64_t>(global("challenge_seed", [&](const Field& f) {
-                                   return reader.integer(f, 0, LUA_MAXINTEGER);
-                                 }).value_or(static_cast<lua_Integer>(profile.challenge_seed)));
+  profile.challenge_seed = static_cast<std::uint64_t>(global("challenge_seed", [&](const Field& f) {
+                                                        return reader.integer(f, 0, LUA_MAXINTEGER);
+                                                      }).value_or(static_cast<lua_Integer>(profile.challenge_seed)));
   read_behaviour(reader, global, profile);
   check_handlers(reader, global);
   return file;

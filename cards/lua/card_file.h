@@ -22,7 +22,6 @@ struct CardFile {
   bool mute = false;  // `mute = true`: no ATR unless on_reset returns one
 };
 
-
 // Defines the constructors `ef{...}` and `df{...}` (they remember their line for messages).
 // A lua_CFunction body: call it inside a protected call, it may raise.
 int open_card_file_functions(lua_State* L);

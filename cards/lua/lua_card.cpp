@@ -43,7 +43,7 @@ struct LuaCard::Impl {
   std::span<const std::uint8_t> command;
   std::optional<CommandApdu> parsed_command;
   std::string command_hex;
-  Bytes scratch;  // what a host function hands back to the script
+  Bytes scratch;             // what a host function hands back to the script
   std::string scratch_text;  // the same, as text
 
   static constexpr std::uint8_t kDefaultFiDi = 0x11;  // Fd=372, Dd=1, ISO 7816-3 8.3
@@ -122,9 +122,7 @@ constexpr lua_Integer kMaxFaultCount = 1000;
 constexpr std::uint64_t kAssumedClockHz = 4'000'000;  // CCID readers commonly clock cards at 4 MHz
 constexpr unsigned kMaxPendingFaults = 100'000;
 
-LuaCard::Impl& host(lua_State* L) {
-  return *static_cast<LuaCard::Impl*>(lua::Sandbox::host_of(L));
-}
+LuaCard::Impl& host(lua_State* L) { return *static_cast<LuaCard::Impl*>(lua::Sandbox::host_of(L)); }
 
 unsigned add_capped(unsigned count, lua_Integer more) {
   return static_cast<unsigned>(std::min<lua_Integer>(count + more, kMaxPendingFaults));
@@ -147,9 +145,9 @@ void add_delay(lua_State* L, const char* what, lua_Integer requested_ms) {
     lua_Debug caller;
     const int line = lua_getstack(L, 1, &caller) && lua_getinfo(L, "l", &caller) ? caller.currentline : 0;
     char message[160];
-    const int length = std::snprintf(message, sizeof message, "line %d: %s asks for %lld ms of delay; cut to %lld ms",
-                                     line, what, static_cast<long long>(requested_ms),
-                                     static_cast<long long>(kMaxCardDelay.count()));
+    const int length =
+        std::snprintf(message, sizeof message, "line %d: %s asks for %lld ms of delay; cut to %lld ms", line, what,
+                      static_cast<long long>(requested_ms), static_cast<long long>(kMaxCardDelay.count()));
     card.log_from_script(message, static_cast<std::size_t>(std::clamp(length, 0, int{sizeof message} - 1)));
   }
   card.faults.delay = std::chrono::milliseconds(std::min<lua_Integer>(asked, kMaxCardDelay.count()));
@@ -287,8 +285,7 @@ int open_card_api(lua_State* L) {
                                             {nullptr, nullptr}};
   luaL_newlib(L, card_functions);
   lua_setglobal(L, "card");
-  static const luaL_Reg hex_functions[] = {
-      {"encode", hex_encode}, {"decode", hex_decode}, {nullptr, nullptr}};
+  static const luaL_Reg hex_functions[] = {{"encode", hex_encode}, {"decode", hex_decode}, {nullptr, nullptr}};
   luaL_newlib(L, hex_functions);
   lua_setglobal(L, "hex");
   lua_pushcfunction(L, card_log);
@@ -362,8 +359,8 @@ std::string default_name(const std::string& chunk_name) {
 bool plain_card_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name.front() == '.') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
   });
 }
 
@@ -372,30 +369,14 @@ bool plain_card_name(std::string_view name) {
 LuaCard::LuaCard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LuaCard::~LuaCard() = default;
 
-std::string LuaCard::name() const {
-  return impl_->name;
-}
-const std::string& LuaCard::description() const {
-  return impl_->description;
-}
-const std::string& LuaCard::file() const {
-  return impl_->file;
-}
-bool LuaCard::broken() const {
-  return !impl_->sandbox;
-}
-const std::string& LuaCard::last_error() const {
-  return impl_->last_error;
-}
-const Bytes& LuaCard::declared_atr() const {
-  return impl_->declared_atr;
-}
-const IsoCard& LuaCard::iso_card() const {
-  return *impl_->iso;
-}
-std::size_t LuaCard::memory_in_use() const {
-  return impl_->sandbox ? impl_->sandbox->memory_in_use() : 0;
-}
+std::string LuaCard::name() const { return impl_->name; }
+const std::string& LuaCard::description() const { return impl_->description; }
+const std::string& LuaCard::file() const { return impl_->file; }
+bool LuaCard::broken() const { return !impl_->sandbox; }
+const std::string& LuaCard::last_error() const { return impl_->last_error; }
+const Bytes& LuaCard::declared_atr() const { return impl_->declared_atr; }
+const IsoCard& LuaCard::iso_card() const { return *impl_->iso; }
+std::size_t LuaCard::memory_in_use() const { return impl_->sandbox ? impl_->sandbox->memory_in_use() : 0; }
 
 std::optional<Bytes> LuaCard::reset(ResetKind kind) {
   Impl& card = *impl_;
@@ -418,8 +399,7 @@ std::optional<Bytes> LuaCard::reset(ResetKind kind) {
   }
   std::string problem;
   switch (lua_type(L, -1)) {
-    case LUA_TNIL:
-      break;
+    case LUA_TNIL: break;
     case LUA_TBOOLEAN:
       if (lua_toboolean(L, -1)) {
         problem = "on_reset returned true (nil for the declared ATR, false for none, or hex)";
@@ -440,8 +420,7 @@ std::optional<Bytes> LuaCard::reset(ResetKind kind) {
       }
       break;
     }
-    default:
-      problem = std::string("on_reset returned a ") + lua_typename(L, lua_type(L, -1));
+    default: problem = std::string("on_reset returned a ") + lua_typename(L, lua_type(L, -1));
   }
   lua_pop(L, 1);
   if (!problem.empty()) {
@@ -462,9 +441,7 @@ void LuaCard::deactivate() {
   card.iso->deactivate();
 }
 
-void LuaCard::select_protocol(Protocol protocol) {
-  impl_->iso->select_protocol(protocol);
-}
+void LuaCard::select_protocol(Protocol protocol) { impl_->iso->select_protocol(protocol); }
 
 std::optional<Bytes> LuaCard::answer_pps(std::span<const std::uint8_t> request) {
   Impl& card = *impl_;
@@ -476,8 +453,7 @@ std::optional<Bytes> LuaCard::answer_pps(std::span<const std::uint8_t> request) 
   auto answer = answer_pps_request(*parsed.atr, card.iso->profile().pps_reaction, request);
   if (answer.agreed) {
     card.fi_di = answer.agreed->fi_di;
-    if (answer.agreed->protocol <= 1)
-      card.iso->select_protocol(static_cast<Protocol>(answer.agreed->protocol));
+    if (answer.agreed->protocol <= 1) card.iso->select_protocol(static_cast<Protocol>(answer.agreed->protocol));
   }
   return answer.response;
 }
@@ -580,9 +556,7 @@ ProtocolBehaviour LuaCard::protocol_behaviour() const {
   return impl_->iso->protocol_behaviour();
 }
 
-ProtocolFaults LuaCard::take_protocol_faults() {
-  return std::exchange(impl_->faults, ProtocolFaults{});
-}
+ProtocolFaults LuaCard::take_protocol_faults() { return std::exchange(impl_->faults, ProtocolFaults{}); }
 
 namespace {
 
@@ -641,8 +615,7 @@ std::filesystem::path bundled_lua_card_directory() {
   return std::filesystem::path(READERLAB_SOURCE_DIR) / "cards/profiles";
 }
 
-std::optional<std::filesystem::path> find_lua_card(std::string_view name,
-                                                   const std::filesystem::path& directory) {
+std::optional<std::filesystem::path> find_lua_card(std::string_view name, const std::filesystem::path& directory) {
   if (!plain_card_name(name)) return std::nullopt;
   auto path = directory / (std::string(name) + ".lua");
   std::error_code error;
@@ -666,8 +639,7 @@ std::unique_ptr<Card> make_lua_card(std::string_view name, LuaCardOptions option
 std::vector<LuaCardInfo> list_lua_cards(const std::filesystem::path& directory) {
   std::vector<std::filesystem::path> paths;
   std::error_code error;
-  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
-       it.increment(error)) {
+  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
     if (it->path().extension() == ".lua" && it->is_regular_file(error)) paths.push_back(it->path());
   }
   std::sort(paths.begin(), paths.end());

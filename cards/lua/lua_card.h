@@ -150,7 +150,6 @@ struct LuaCardInfo {
   std::string error;  // the load error of a card file that does not load
 };
 // Every *.lua card in `directory`, by file name; each is loaded to read its name and description.
-std::vector<LuaCardInfo> list_lua_cards(
-    const std::filesystem::path& directory = bundled_lua_card_directory());
+std::vector<LuaCardInfo> list_lua_cards(const std::filesystem::path& directory = bundled_lua_card_directory());
 
 }  // namespace readerlab::cards

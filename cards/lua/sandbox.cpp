@@ -199,13 +199,13 @@ int guarded_pattern_function(lua_State* L) {
 // How a library function's work is measured before it runs (what it returns is charged
 // after, by its bytes).
 enum class Work : int {
-  string_bytes,    // the bytes of its string arguments (scanning, copying, formatting)
-  repetition,      // string.rep(s, n, sep): the bytes it builds
-  element_range,   // table.move(a, f, e, t): e - f + 1 elements
-  table_length,    // table.insert, table.remove: up to #t elements shift
-  sorting,         // table.sort: #t * log2(#t) comparisons
-  concat_slice,    // table.concat(t, sep, i, j): elements i..j
-  unpack_slice,    // table.unpack(t, i, j): elements i..j
+  string_bytes,   // the bytes of its string arguments (scanning, copying, formatting)
+  repetition,     // string.rep(s, n, sep): the bytes it builds
+  element_range,  // table.move(a, f, e, t): e - f + 1 elements
+  table_length,   // table.insert, table.remove: up to #t elements shift
+  sorting,        // table.sort: #t * log2(#t) comparisons
+  concat_slice,   // table.concat(t, sep, i, j): elements i..j
+  unpack_slice,   // table.unpack(t, i, j): elements i..j
 };
 
 double table_length(lua_State* L, int index) {
@@ -214,8 +214,8 @@ double table_length(lua_State* L, int index) {
 
 double slice_length(lua_State* L, int table, int first) {
   const double i = static_cast<double>(luaL_optinteger(L, first, 1));
-  const double j = lua_isnoneornil(L, first + 1) ? table_length(L, table)
-                                                 : static_cast<double>(luaL_checkinteger(L, first + 1));
+  const double j =
+      lua_isnoneornil(L, first + 1) ? table_length(L, table) : static_cast<double>(luaL_checkinteger(L, first + 1));
   return j - i + 1.0;
 }
 
@@ -242,16 +242,13 @@ std::uint64_t work_before(lua_State* L, Work work) {
       const double last = static_cast<double>(luaL_checkinteger(L, 3));
       return saturated(last - first + 1.0);
     }
-    case Work::table_length:
-      return saturated(table_length(L, 1));
+    case Work::table_length: return saturated(table_length(L, 1));
     case Work::sorting: {
       const double n = table_length(L, 1);
       return saturated(n * std::log2(std::max(n, 2.0)));
     }
-    case Work::concat_slice:
-      return saturated(slice_length(L, 1, 3));
-    case Work::unpack_slice:
-      return saturated(slice_length(L, 1, 2));
+    case Work::concat_slice: return saturated(slice_length(L, 1, 3));
+    case Work::unpack_slice: return saturated(slice_length(L, 1, 2));
   }
   return 0;
 }
@@ -367,12 +364,10 @@ bool has_location(std::string_view message) {
   for (std::size_t colon = first_line.find(':'); colon != std::string_view::npos;
        colon = first_line.find(':', colon + 1)) {
     std::size_t digits_end = colon + 1;
-    while (digits_end < first_line.size() &&
-           std::isdigit(static_cast<unsigned char>(first_line[digits_end]))) {
+    while (digits_end < first_line.size() && std::isdigit(static_cast<unsigned char>(first_line[digits_end]))) {
       ++digits_end;
     }
-    if (digits_end > colon + 1 && digits_end < first_line.size() && first_line[digits_end] == ':')
-      return true;
+    if (digits_end > colon + 1 && digits_end < first_line.size() && first_line[digits_end] == ':') return true;
   }
   return false;
 }
@@ -401,8 +396,8 @@ Expected<std::unique_ptr<Sandbox>> Sandbox::create(const SandboxLimits& limits, 
   std::unique_ptr<Sandbox> sandbox(new Sandbox(limits, std::move(chunk_name)));
   sandbox->L_ = lua_newstate(allocate, &sandbox->memory_);
   if (!sandbox->L_) {
-    return error(sandbox->chunk_name_, "the memory cap of " + std::to_string(limits.memory_bytes) +
-                                           " bytes cannot hold a Lua state");
+    return error(sandbox->chunk_name_,
+                 "the memory cap of " + std::to_string(limits.memory_bytes) + " bytes cannot hold a Lua state");
   }
   *static_cast<Sandbox**>(lua_getextraspace(sandbox->L_)) = sandbox.get();
   lua_sethook(sandbox->L_, hook, LUA_MASKCOUNT | LUA_MASKLINE, kHookInterval);
@@ -424,13 +419,9 @@ Sandbox::~Sandbox() {
   if (L_) lua_close(L_);
 }
 
-Sandbox& Sandbox::of(lua_State* L) {
-  return **static_cast<Sandbox**>(lua_getextraspace(L));
-}
+Sandbox& Sandbox::of(lua_State* L) { return **static_cast<Sandbox**>(lua_getextraspace(L)); }
 
-void* Sandbox::host_of(lua_State* L) {
-  return of(L).host_;
-}
+void* Sandbox::host_of(lua_State* L) { return of(L).host_; }
 
 Status Sandbox::open_libraries() {
   lua_pushcfunction(L_, open_sandbox);
@@ -522,12 +513,10 @@ std::string Sandbox::failure_message(int status) {
       return location() + ": the instruction budget of " + std::to_string(limits_.instructions_per_call) +
              " per call is spent (an endless loop?)" + traceback;
     case Fatal::time_limit:
-      return location() + ": the time budget of " + describe_duration(limits_.time_per_call) + " is spent" +
-             traceback;
+      return location() + ": the time budget of " + describe_duration(limits_.time_per_call) + " is spent" + traceback;
     case Fatal::memory_cap:
       return location() + ": the memory cap of " + std::to_string(limits_.memory_bytes) + " bytes is reached";
-    case Fatal::none:
-      break;
+    case Fatal::none: break;
   }
   if (lua_type(L_, -1) == LUA_TSTRING) {
     std::string message = lua_tostring(L_, -1);
@@ -598,14 +587,13 @@ Status Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
   LineByLine reader{text};
   const int status = lua_load(L_, &LineByLine::next, &reader, source_name.c_str(), "t");
   if (status != LUA_OK) {
-    std::string message = status == LUA_ERRMEM && memory_.refused
-                              ? name + ": the memory cap of " + std::to_string(limits_.memory_bytes) +
-                                    " bytes is reached while compiling"
-                          : lua_type(L_, -1) == LUA_TSTRING ? std::string(lua_tostring(L_, -1))
-                                                            : name + ": cannot compile";
+    std::string message =
+        status == LUA_ERRMEM && memory_.refused
+            ? name + ": the memory cap of " + std::to_string(limits_.memory_bytes) + " bytes is reached while compiling"
+        : lua_type(L_, -1) == LUA_TSTRING ? std::string(lua_tostring(L_, -1))
+                                          : name + ": cannot compile";
     lua_pop(L_, 1);
-    if (message.rfind(name + ":", 0) != 0)
-      message = name + ":" + std::to_string(reader.lines_given) + ": " + message;
+    if (message.rfind(name + ":", 0) != 0) message = name + ":" + std::to_string(reader.lines_given) + ": " + message;
     return located_error(message);
   }
   return call(0, 0);

@@ -53,8 +53,7 @@ PpsParseResult parse_pps(std::span<const std::uint8_t> bytes) {
   Pps pps;
   pps.protocol = pps0 & kPps0ProtocolMask;
   std::size_t index = 2;
-  for (auto [flag, field] : {std::pair{kPps0Pps1Present, &pps.pps1},
-                             std::pair{kPps0Pps2Present, &pps.pps2},
+  for (auto [flag, field] : {std::pair{kPps0Pps1Present, &pps.pps1}, std::pair{kPps0Pps2Present, &pps.pps2},
                              std::pair{kPps0Pps3Present, &pps.pps3}}) {
     if (!(pps0 & flag)) continue;
     if (index >= bytes.size()) return fail(PpsError::truncated, bytes.size());
@@ -84,8 +83,7 @@ Bytes build_pps(const Pps& pps) {
   return bytes;
 }
 
-PpsCardAnswer answer_pps_request(const Atr& atr, PpsReaction reaction,
-                                 std::span<const std::uint8_t> request) {
+PpsCardAnswer answer_pps_request(const Atr& atr, PpsReaction reaction, std::span<const std::uint8_t> request) {
   if (reaction == PpsReaction::silent) return {};
   const auto parsed = parse_pps(request);
   if (!parsed.pps) return {};  // an erroneous request gets no answer, ISO 7816-3 9.3
@@ -95,16 +93,14 @@ PpsCardAnswer answer_pps_request(const Atr& atr, PpsReaction reaction,
   Pps answer;
   answer.protocol = parsed.pps->protocol;
   NegotiatedParameters agreed{answer.protocol, kDefaultFiDi};
-  if (parsed.pps->pps1 && reaction == PpsReaction::accept &&
-      within_card_range(*parsed.pps->pps1, atr.fi_di())) {
+  if (parsed.pps->pps1 && reaction == PpsReaction::accept && within_card_range(*parsed.pps->pps1, atr.fi_di())) {
     answer.pps1 = parsed.pps->pps1;
     agreed.fi_di = *parsed.pps->pps1;
   }
   return {build_pps(answer), agreed};
 }
 
-std::optional<NegotiatedParameters> pps_outcome(const Pps& request,
-                                                std::span<const std::uint8_t> response) {
+std::optional<NegotiatedParameters> pps_outcome(const Pps& request, std::span<const std::uint8_t> response) {
   const auto parsed = parse_pps(response);
   if (!parsed.pps) return std::nullopt;
   const Pps& answer = *parsed.pps;

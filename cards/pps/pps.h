@@ -67,12 +67,10 @@ struct PpsCardAnswer {
 // not offer, or in specific mode (TA2 present: the card does not negotiate); otherwise PPS0's
 // protocol is echoed, PPS1 echoed when its F lies in Fd..Fi and its D in Dd..Di of TA1 (else
 // omitted), PPS2 and PPS3 omitted (no SPU use, RFU).
-PpsCardAnswer answer_pps_request(const Atr& atr, PpsReaction reaction,
-                                 std::span<const std::uint8_t> request);
+PpsCardAnswer answer_pps_request(const Atr& atr, PpsReaction reaction, std::span<const std::uint8_t> request);
 
 // The interface device side, ISO 7816-3 9.3: the parameters to use when `response` is a
 // successful answer to `request`, nullopt when the exchange failed (the reader deactivates).
-std::optional<NegotiatedParameters> pps_outcome(const Pps& request,
-                                                std::span<const std::uint8_t> response);
+std::optional<NegotiatedParameters> pps_outcome(const Pps& request, std::span<const std::uint8_t> response);
 
 }  // namespace readerlab::cards

@@ -13,10 +13,10 @@ constexpr std::uint8_t kComplement = 0xFF;      // INS xor FF: one data byte, IS
 constexpr std::uint8_t kSw1HighNibble6 = 0x60;  // SW1 is 6x (x != 0) or 9x, ISO 7816-3 10.3.3
 constexpr std::uint8_t kSw1HighNibble9 = 0x90;
 constexpr std::size_t kHeaderSize = 5;
-constexpr std::size_t kMaxP3Data = 256;         // P3 = 00 asks for 256 bytes, ISO 7816-3 10.3.2
+constexpr std::size_t kMaxP3Data = 256;            // P3 = 00 asks for 256 bytes, ISO 7816-3 10.3.2
 constexpr std::uint8_t kSw1BytesRemaining = 0x61;  // ISO 7816-3 12.2.2 / ISO 7816-4 5.1.3
 constexpr std::uint8_t kSw1ExactLength = 0x6C;
-constexpr std::uint8_t kInsGetResponse = 0xC0;  // ISO 7816-4 7.6.1
+constexpr std::uint8_t kInsGetResponse = 0xC0;       // ISO 7816-4 7.6.1
 constexpr std::size_t kMaxGetResponses = 65536 + 2;  // one per byte at worst, then stop
 
 bool is_sw1(std::uint8_t byte) {
@@ -44,12 +44,22 @@ Direction iso_direction(const Header& header) {
   if (cla == 0xFF) return Direction::refuse;
   if ((cla & 0x80) != 0) return ins == 0x10 && cla == 0x80 ? sending() : Direction::refuse;
   switch (ins) {
-    case 0xB0: case 0xB2: case 0x84: case 0xCA: case 0xC0:  // READ BINARY/RECORD, GET CHALLENGE/DATA/RESPONSE
+    case 0xB0:
+    case 0xB2:
+    case 0x84:
+    case 0xCA:
+    case 0xC0:  // READ BINARY/RECORD, GET CHALLENGE/DATA/RESPONSE
       return Direction::from_card;
     case 0x70:  // MANAGE CHANNEL: only "open, card assigns" returns a byte
       return p1 == 0x00 && p2 == 0x00 ? Direction::from_card : Direction::none;
-    case 0xA4: case 0xD6: case 0xDC: case 0xE2: case 0x20: case 0x24: case 0x2C: case 0xDA:
-      return sending();
+    case 0xA4:
+    case 0xD6:
+    case 0xDC:
+    case 0xE2:
+    case 0x20:
+    case 0x24:
+    case 0x2C:
+    case 0xDA: return sending();
     default: return Direction::refuse;
   }
 }
@@ -142,13 +152,12 @@ void CardSide::on_header(Bytes& out) {
         return;
       }
       if (size != expected) {  // a card that did not say 6Cxx itself
-        send_final(out, status_only(static_cast<std::uint16_t>(
-                            sw::exact_length | std::min<std::size_t>(size, kMaxP3Data) % 256)));
+        send_final(out, status_only(static_cast<std::uint16_t>(sw::exact_length |
+                                                               std::min<std::size_t>(size, kMaxP3Data) % 256)));
         return;
       }
       out.insert(out.end(), options_.null_bytes, kNull);  // the card computed before answering
-      const std::uint8_t procedure =
-          options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins;
+      const std::uint8_t procedure = options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins;
       for (std::size_t i = 0; i < size; ++i) {
         if ((i == 0 || options_.one_byte_at_a_time) && !send_procedure(out, procedure)) return;
         out.push_back((*response)[i]);
@@ -223,8 +232,7 @@ Result InterfaceSide::transmit_tpdu(std::span<const std::uint8_t> tpdu, CardSide
   std::size_t sent = 0;
   Bytes received;
 
-  Bytes incoming = from_wire(card.receive(to_wire(tpdu.first(kHeaderSize), options_.convention)),
-                             options_.convention);
+  Bytes incoming = from_wire(card.receive(to_wire(tpdu.first(kHeaderSize), options_.convention)), options_.convention);
   std::size_t position = 0;
   auto fail = [&](Error error) {
     if (error == Error::mute && card.last_card_status() == CardStatus::deactivated) {
@@ -325,8 +333,7 @@ struct Answer {
 
 // 61xx: xx (00 = 256 or more) bytes wait; GET RESPONSE until Ne bytes are in, ISO 7816-3 12.2.
 Error get_remaining(const TpduRunner& run, std::uint8_t cla, std::size_t ne, Answer& answer) {
-  for (std::size_t round = 0; answer.sw1 == kSw1BytesRemaining && answer.data.size() < ne &&
-                              round < kMaxGetResponses;
+  for (std::size_t round = 0; answer.sw1 == kSw1BytesRemaining && answer.data.size() < ne && round < kMaxGetResponses;
        ++round) {
     const std::size_t available = answer.sw2 == 0 ? kMaxP3Data : answer.sw2;
     const std::size_t le = std::min(available, ne - answer.data.size());

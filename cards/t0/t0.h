@@ -40,11 +40,11 @@ enum class Direction {
 Direction iso_direction(const Header& header);
 
 struct CardSideOptions {
-  unsigned null_bytes = 0;          // NULLs (60) before each answer that follows processing
-  bool one_byte_at_a_time = false;  // procedure byte INS xor FF before every data byte
+  unsigned null_bytes = 0;                         // NULLs (60) before each answer that follows processing
+  bool one_byte_at_a_time = false;                 // procedure byte INS xor FF before every data byte
   std::optional<std::uint8_t> bad_procedure_byte;  // fault: sent once instead of a procedure byte
-  bool mute = false;                // fault: never answers a header
-  Convention convention = Convention::direct;  // bytes in and out are wire bytes of this convention
+  bool mute = false;                               // fault: never answers a header
+  Convention convention = Convention::direct;      // bytes in and out are wire bytes of this convention
   std::function<Direction(const Header&)> direction = iso_direction;
 };
 
@@ -95,7 +95,7 @@ std::string to_string(Error error);
 
 struct Result {
   Error error = Error::none;
-  Bytes response;            // data followed by SW1 SW2 when error is none
+  Bytes response;              // data followed by SW1 SW2 when error is none
   std::size_t null_bytes = 0;  // NULL procedure bytes seen (each restarts the waiting time)
   std::size_t tpdus = 0;       // TPDUs sent, GET RESPONSE and re-issues included
 };

@@ -7,16 +7,16 @@ namespace readerlab::cards::t1 {
 namespace {
 
 // PCB bits, ISO 7816-3 11.3.2.2.
-constexpr std::uint8_t kPcbNotInformation = 0x80;  // b8 = 1: R- or S-block
-constexpr std::uint8_t kPcbSupervisory = 0x40;     // with b8: b7 = 1 S-block, 0 R-block
-constexpr std::uint8_t kPcbSendSequence = 0x40;    // I-block N(S), b7
-constexpr std::uint8_t kPcbMore = 0x20;            // I-block M, b6
-constexpr std::uint8_t kPcbInformationRfu = 0x1F;  // I-block b5..b1 are RFU
-constexpr std::uint8_t kPcbReceiveSequence = 0x10; // R-block N(R), b5
-constexpr std::uint8_t kPcbReceiveRfu = 0x20;      // R-block b6 is 0
-constexpr std::uint8_t kPcbReceiveError = 0x0F;    // R-block b4..b1
-constexpr std::uint8_t kPcbResponse = 0x20;        // S-block b6
-constexpr std::uint8_t kPcbSupervisoryType = 0x1F; // S-block b5..b1
+constexpr std::uint8_t kPcbNotInformation = 0x80;   // b8 = 1: R- or S-block
+constexpr std::uint8_t kPcbSupervisory = 0x40;      // with b8: b7 = 1 S-block, 0 R-block
+constexpr std::uint8_t kPcbSendSequence = 0x40;     // I-block N(S), b7
+constexpr std::uint8_t kPcbMore = 0x20;             // I-block M, b6
+constexpr std::uint8_t kPcbInformationRfu = 0x1F;   // I-block b5..b1 are RFU
+constexpr std::uint8_t kPcbReceiveSequence = 0x10;  // R-block N(R), b5
+constexpr std::uint8_t kPcbReceiveRfu = 0x20;       // R-block b6 is 0
+constexpr std::uint8_t kPcbReceiveError = 0x0F;     // R-block b4..b1
+constexpr std::uint8_t kPcbResponse = 0x20;         // S-block b6
+constexpr std::uint8_t kPcbSupervisoryType = 0x1F;  // S-block b5..b1
 
 // ISO/IEC 13239 FCS: x^16 + x^12 + x^5 + 1 processed least significant bit first, so the
 // register shifts right and the polynomial appears bit-reversed (8408).
@@ -45,20 +45,16 @@ std::uint16_t crc_register(std::span<const std::uint8_t> head, std::span<const s
 
 bool inf_allowed(const BlockView& block) {
   switch (block.kind()) {
-    case BlockKind::information:
-      return true;
-    case BlockKind::receive_ready:
-      return block.inf.empty();  // ISO 7816-3 11.3.2.3: an R-block has LEN 0
+    case BlockKind::information: return true;
+    case BlockKind::receive_ready: return block.inf.empty();  // ISO 7816-3 11.3.2.3: an R-block has LEN 0
     case BlockKind::supervisory:
       switch (block.supervisory_type()) {
         case SupervisoryType::ifs: {
           // One byte, IFS 01..FE; 00 and FF are RFU, ISO 7816-3 11.4.2.
           return block.inf.size() == 1 && block.inf[0] != 0x00 && block.inf[0] != 0xFF;
         }
-        case SupervisoryType::wtx:
-          return block.inf.size() == 1;  // one byte: the BWT multiplier, ISO 7816-3 11.4.3
-        default:
-          return block.inf.empty();
+        case SupervisoryType::wtx: return block.inf.size() == 1;  // one byte: the BWT multiplier, ISO 7816-3 11.4.3
+        default: return block.inf.empty();
       }
   }
   return false;
@@ -93,29 +89,20 @@ BlockKind BlockView::kind() const {
 
 std::uint8_t BlockView::sequence() const {
   switch (kind()) {
-    case BlockKind::information:
-      return (pcb & kPcbSendSequence) ? 1 : 0;
-    case BlockKind::receive_ready:
-      return (pcb & kPcbReceiveSequence) ? 1 : 0;
-    case BlockKind::supervisory:
-      break;
+    case BlockKind::information: return (pcb & kPcbSendSequence) ? 1 : 0;
+    case BlockKind::receive_ready: return (pcb & kPcbReceiveSequence) ? 1 : 0;
+    case BlockKind::supervisory: break;
   }
   return 0;
 }
 
 bool BlockView::more() const { return kind() == BlockKind::information && (pcb & kPcbMore); }
 
-ReceiveError BlockView::receive_error() const {
-  return static_cast<ReceiveError>(pcb & kPcbReceiveError);
-}
+ReceiveError BlockView::receive_error() const { return static_cast<ReceiveError>(pcb & kPcbReceiveError); }
 
-SupervisoryType BlockView::supervisory_type() const {
-  return static_cast<SupervisoryType>(pcb & kPcbSupervisoryType);
-}
+SupervisoryType BlockView::supervisory_type() const { return static_cast<SupervisoryType>(pcb & kPcbSupervisoryType); }
 
-bool BlockView::is_response() const {
-  return kind() == BlockKind::supervisory && (pcb & kPcbResponse);
-}
+bool BlockView::is_response() const { return kind() == BlockKind::supervisory && (pcb & kPcbResponse); }
 
 std::string to_string(BlockError error) {
   switch (error) {
@@ -154,24 +141,20 @@ BlockParseResult parse_block(std::span<const std::uint8_t> bytes, EdcKind edc) {
 }
 
 std::uint8_t pcb_information(std::uint8_t send_sequence, bool more) {
-  return static_cast<std::uint8_t>((send_sequence & 1 ? kPcbSendSequence : 0) |
-                                   (more ? kPcbMore : 0));
+  return static_cast<std::uint8_t>((send_sequence & 1 ? kPcbSendSequence : 0) | (more ? kPcbMore : 0));
 }
 
 std::uint8_t pcb_receive_ready(std::uint8_t receive_sequence, ReceiveError error) {
-  return static_cast<std::uint8_t>(kPcbNotInformation |
-                                   (receive_sequence & 1 ? kPcbReceiveSequence : 0) |
+  return static_cast<std::uint8_t>(kPcbNotInformation | (receive_sequence & 1 ? kPcbReceiveSequence : 0) |
                                    static_cast<std::uint8_t>(error));
 }
 
 std::uint8_t pcb_supervisory(SupervisoryType type, bool response) {
-  return static_cast<std::uint8_t>(kPcbNotInformation | kPcbSupervisory |
-                                   (response ? kPcbResponse : 0) |
+  return static_cast<std::uint8_t>(kPcbNotInformation | kPcbSupervisory | (response ? kPcbResponse : 0) |
                                    static_cast<std::uint8_t>(type));
 }
 
-void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb,
-                  std::span<const std::uint8_t> inf, EdcKind edc) {
+void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf, EdcKind edc) {
   assert(inf.size() <= kMaxInfSize);
   out.clear();
   out.reserve(kPrologueSize + inf.size() + edc_size(edc));
@@ -188,29 +171,26 @@ void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb,
   }
 }
 
-Bytes encode_block(std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf,
-                   EdcKind edc) {
+Bytes encode_block(std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf, EdcKind edc) {
   Bytes out;
   encode_block(out, nad, pcb, inf, edc);
   return out;
 }
 
-Bytes make_i_block(std::uint8_t nad, std::uint8_t send_sequence, bool more,
-                   std::span<const std::uint8_t> inf, EdcKind edc) {
+Bytes make_i_block(std::uint8_t nad, std::uint8_t send_sequence, bool more, std::span<const std::uint8_t> inf,
+                   EdcKind edc) {
   return encode_block(nad, pcb_information(send_sequence, more), inf, edc);
 }
 
-Bytes make_r_block(std::uint8_t nad, std::uint8_t receive_sequence, ReceiveError error,
-                   EdcKind edc) {
+Bytes make_r_block(std::uint8_t nad, std::uint8_t receive_sequence, ReceiveError error, EdcKind edc) {
   return encode_block(nad, pcb_receive_ready(receive_sequence, error), {}, edc);
 }
 
-Bytes make_s_block(std::uint8_t nad, SupervisoryType type, bool response, EdcKind edc,
-                   std::uint8_t parameter) {
+Bytes make_s_block(std::uint8_t nad, SupervisoryType type, bool response, EdcKind edc, std::uint8_t parameter) {
   const bool has_parameter = type == SupervisoryType::ifs || type == SupervisoryType::wtx;
   const std::uint8_t inf[1] = {parameter};
-  return encode_block(nad, pcb_supervisory(type, response),
-                      std::span<const std::uint8_t>(inf, has_parameter ? 1 : 0), edc);
+  return encode_block(nad, pcb_supervisory(type, response), std::span<const std::uint8_t>(inf, has_parameter ? 1 : 0),
+                      edc);
 }
 
 std::uint8_t answer_nad(std::uint8_t nad) {

@@ -101,18 +101,14 @@ std::uint8_t pcb_receive_ready(std::uint8_t receive_sequence, ReceiveError error
 std::uint8_t pcb_supervisory(SupervisoryType type, bool response);
 
 // Appends NAD PCB LEN INF EDC to `out` (cleared first). INF must hold at most 254 bytes.
-void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb,
-                  std::span<const std::uint8_t> inf, EdcKind edc);
-Bytes encode_block(std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf,
-                   EdcKind edc);
+void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf, EdcKind edc);
+Bytes encode_block(std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf, EdcKind edc);
 
-Bytes make_i_block(std::uint8_t nad, std::uint8_t send_sequence, bool more,
-                   std::span<const std::uint8_t> inf, EdcKind edc);
-Bytes make_r_block(std::uint8_t nad, std::uint8_t receive_sequence, ReceiveError error,
+Bytes make_i_block(std::uint8_t nad, std::uint8_t send_sequence, bool more, std::span<const std::uint8_t> inf,
                    EdcKind edc);
+Bytes make_r_block(std::uint8_t nad, std::uint8_t receive_sequence, ReceiveError error, EdcKind edc);
 // S(RESYNCH), S(ABORT), S(VPP error) carry no INF; S(IFS) and S(WTX) carry `parameter`.
-Bytes make_s_block(std::uint8_t nad, SupervisoryType type, bool response, EdcKind edc,
-                   std::uint8_t parameter = 0);
+Bytes make_s_block(std::uint8_t nad, SupervisoryType type, bool response, EdcKind edc, std::uint8_t parameter = 0);
 
 // The NAD of an answer: source and destination addresses swapped, ISO 7816-3 11.3.2.1
 // (SAD in b3..b1, DAD in b7..b5; b8 and b4 are 0).

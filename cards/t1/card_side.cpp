@@ -5,8 +5,7 @@
 
 namespace readerlab::cards::t1 {
 
-CardSide::CardSide(ApduHandler handler, std::uint8_t ifsc, EdcKind edc,
-                   CardParameters parameters)
+CardSide::CardSide(ApduHandler handler, std::uint8_t ifsc, EdcKind edc, CardParameters parameters)
     : handler_(std::move(handler)),
       initial_ifsc_(std::clamp<std::uint8_t>(ifsc, 1, kMaxInfSize)),
       edc_(edc),
@@ -60,8 +59,7 @@ std::optional<Bytes> CardSide::receive(std::span<const std::uint8_t> block) {
     last_parse_error_ = parsed.error;
     // ISO 7816-3 11.6.3 rule 7: an invalid block is answered with an R-block whose error bits say
     // whether the EDC (or parity) was wrong or something else.
-    send_error(parsed.error == BlockError::bad_edc ? ReceiveError::edc_or_parity
-                                                   : ReceiveError::other);
+    send_error(parsed.error == BlockError::bad_edc ? ReceiveError::edc_or_parity : ReceiveError::other);
   } else {
     handle(*parsed.block);
   }
@@ -96,13 +94,12 @@ void CardSide::handle(const BlockView& block) {
 void CardSide::handle_information(const BlockView& block) {
   // An I-block is out of turn while the card waits for an S-response or for the R-block
   // acknowledging its chained answer; it must carry the expected N(S) and fit in IFSC.
-  if (awaiting_ != Awaiting::nothing || response_chaining_ ||
-      block.sequence() != expected_sequence_ || block.inf.size() > ifsc_ ||
-      command_.size() + block.inf.size() > parameters_.max_command_length) {
+  if (awaiting_ != Awaiting::nothing || response_chaining_ || block.sequence() != expected_sequence_ ||
+      block.inf.size() > ifsc_ || command_.size() + block.inf.size() > parameters_.max_command_length) {
     send_error(ReceiveError::other);
     return;
   }
-  expected_sequence_ ^= 1;  // ISO 7816-3 11.6.2 rule 2: N(S) counts modulo 2
+  expected_sequence_ ^= 1;          // ISO 7816-3 11.6.2 rule 2: N(S) counts modulo 2
   i_block_unacknowledged_ = false;  // an I-block from the interface device acknowledges the card's
   command_.insert(command_.end(), block.inf.begin(), block.inf.end());
   if (block.more()) {
@@ -185,9 +182,8 @@ void CardSide::handle_receive_ready(const BlockView& block) {
 void CardSide::handle_supervisory(const BlockView& block) {
   const auto type = block.supervisory_type();
   if (block.is_response()) {
-    const bool expected =
-        (awaiting_ == Awaiting::ifs_response && type == SupervisoryType::ifs) ||
-        (awaiting_ == Awaiting::wtx_response && type == SupervisoryType::wtx);
+    const bool expected = (awaiting_ == Awaiting::ifs_response && type == SupervisoryType::ifs) ||
+                          (awaiting_ == Awaiting::wtx_response && type == SupervisoryType::wtx);
     // ISO 7816-3 11.6.2 rules 3 and 4: the response repeats the INF of the request.
     if (!expected || block.parameter() != awaited_parameter_) {
       send_error(ReceiveError::other);
@@ -227,14 +223,10 @@ void CardSide::handle_supervisory(const BlockView& block) {
   send_error(ReceiveError::other);
 }
 
-void CardSide::send_error(ReceiveError error) {
-  send(Sent::r_block, pcb_receive_ready(expected_sequence_, error), {});
-}
+void CardSide::send_error(ReceiveError error) { send(Sent::r_block, pcb_receive_ready(expected_sequence_, error), {}); }
 
 void CardSide::send(Sent kind, std::uint8_t pcb, std::span<const std::uint8_t> inf) {
-  Bytes& target = kind == Sent::i_block     ? last_i_block_
-                  : kind == Sent::s_request ? request_block_
-                                            : last_block_;
+  Bytes& target = kind == Sent::i_block ? last_i_block_ : kind == Sent::s_request ? request_block_ : last_block_;
   encode_block(target, reply_nad_, pcb, inf, edc_);
   if (kind == Sent::i_block) i_block_unacknowledged_ = true;
   outgoing_ = &target;

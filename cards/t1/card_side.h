@@ -30,9 +30,9 @@ namespace readerlab::cards::t1 {
 // Misbehaviour a test or a hostile card profile switches on; counters count down as the
 // card uses them.
 struct CardFaults {
-  unsigned corrupt_edc_blocks = 0;  // the next N blocks the card sends carry a wrong EDC
-  unsigned garbage_blocks = 0;      // the next N answers are random bytes instead of a block
-  unsigned mute_blocks = 0;         // the card does not hear the next N blocks (no answer)
+  unsigned corrupt_edc_blocks = 0;                     // the next N blocks the card sends carry a wrong EDC
+  unsigned garbage_blocks = 0;                         // the next N answers are random bytes instead of a block
+  unsigned mute_blocks = 0;                            // the card does not hear the next N blocks (no answer)
   std::optional<std::uint8_t> wtx_before_next_answer;  // S(WTX request) with this multiplier
   // The card answers this many more blocks, then is deactivated (silent until reset()).
   std::optional<unsigned> drop_off_after_blocks;
@@ -109,8 +109,8 @@ class CardSide {
   bool deactivated_ = false;
   bool ifsc_requested_ = false;
 
-  Bytes command_;                // chained command being reassembled
-  Bytes response_;               // the answer being sent
+  Bytes command_;                   // chained command being reassembled
+  Bytes response_;                  // the answer being sent
   std::size_t response_sent_ = 0;   // bytes of response_ acknowledged or in the last block
   bool response_chaining_ = false;  // the last I-block had M=1 and waits for R(N(R))
   Awaiting awaiting_ = Awaiting::nothing;

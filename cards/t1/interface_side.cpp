@@ -30,8 +30,7 @@ std::string to_string(LineFault fault) {
 }
 
 InterfaceSide::InterfaceSide(InterfaceParameters parameters)
-    : parameters_(std::move(parameters)),
-      ifsc_(std::clamp<std::uint8_t>(parameters_.ifsc, 1, kMaxInfSize)) {
+    : parameters_(std::move(parameters)), ifsc_(std::clamp<std::uint8_t>(parameters_.ifsc, 1, kMaxInfSize)) {
   parameters_.ifsd = std::clamp<std::uint8_t>(parameters_.ifsd, 1, kMaxInfSize);
   i_block_.reserve(kPrologueSize + kMaxInfSize + 2);
 }
@@ -45,8 +44,7 @@ void InterfaceSide::reset() {
   wtx_multiplier_ = 1;
 }
 
-TransmitResult InterfaceSide::transmit(std::span<const std::uint8_t> apdu,
-                                       const Channel& channel) {
+TransmitResult InterfaceSide::transmit(std::span<const std::uint8_t> apdu, const Channel& channel) {
   TransmitResult result;
   if (apdu.empty() || apdu.size() > parameters_.max_command_length) {
     result.error = TransmitError::invalid_command;
@@ -89,8 +87,7 @@ void InterfaceSide::prepare_chunk(std::span<const std::uint8_t> apdu) {
                apdu.subspan(chunk_offset_, chunk_size_), parameters_.edc);
 }
 
-void InterfaceSide::set_pending(Pending kind, std::uint8_t pcb,
-                                std::span<const std::uint8_t> inf) {
+void InterfaceSide::set_pending(Pending kind, std::uint8_t pcb, std::span<const std::uint8_t> inf) {
   pending_ = kind;
   encode_block(pending_block_, parameters_.nad, pcb, inf, parameters_.edc);
 }
@@ -99,8 +96,7 @@ const Bytes* InterfaceSide::recovery_block(ReceiveError error) {
   // ISO 7816-3 11.6.3 rule 7: an S-request without a valid response is sent again; otherwise
   // an R-block asks for the I-block expected from the card.
   if (pending_ == Pending::s_request) return &pending_block_;
-  encode_block(error_block_, parameters_.nad, pcb_receive_ready(expected_sequence_, error), {},
-               parameters_.edc);
+  encode_block(error_block_, parameters_.nad, pcb_receive_ready(expected_sequence_, error), {}, parameters_.edc);
   return &error_block_;
 }
 
@@ -110,8 +106,8 @@ bool InterfaceSide::count_failure(LineFault fault, TransmitResult& result) {
   return ++failures_ < parameters_.max_tries;
 }
 
-InterfaceSide::Step InterfaceSide::exchange(std::span<const std::uint8_t> apdu,
-                                            const Channel& channel, TransmitResult& result) {
+InterfaceSide::Step InterfaceSide::exchange(std::span<const std::uint8_t> apdu, const Channel& channel,
+                                            TransmitResult& result) {
   const Bytes* outgoing = pending_ == Pending::i_block ? &i_block_ : &pending_block_;
   for (;;) {
     ++statistics_.blocks_sent;
@@ -123,8 +119,7 @@ InterfaceSide::Step InterfaceSide::exchange(std::span<const std::uint8_t> apdu,
   }
 }
 
-InterfaceSide::Turn InterfaceSide::answer(const std::optional<Bytes>& reply,
-                                          std::span<const std::uint8_t> apdu,
+InterfaceSide::Turn InterfaceSide::answer(const std::optional<Bytes>& reply, std::span<const std::uint8_t> apdu,
                                           const Channel& channel, TransmitResult& result) {
   if (!reply) return try_again(LineFault::timeout, ReceiveError::none, result);
   const auto parsed = parse_block(*reply, parameters_.edc);
@@ -142,8 +137,7 @@ InterfaceSide::Turn InterfaceSide::answer(const std::optional<Bytes>& reply,
   return try_again(LineFault::protocol_error, ReceiveError::other, result);
 }
 
-InterfaceSide::Turn InterfaceSide::try_again(LineFault fault, ReceiveError error,
-                                             TransmitResult& result) {
+InterfaceSide::Turn InterfaceSide::try_again(LineFault fault, ReceiveError error, TransmitResult& result) {
   if (!count_failure(fault, result)) return {nullptr, Step::resynchronise};
   return {recovery_block(error), Step::again};
 }
@@ -171,8 +165,7 @@ InterfaceSide::Turn InterfaceSide::on_information(const BlockView& block, const 
   failures_ = 0;
   if (result.response.size() + block.inf.size() > parameters_.max_response_length) {
     // Stop the card's chain (ISO 7816-3 11.6.3 rule 9); its answer is not awaited.
-    const auto abort = make_s_block(parameters_.nad, SupervisoryType::abort, false,
-                                    parameters_.edc);
+    const auto abort = make_s_block(parameters_.nad, SupervisoryType::abort, false, parameters_.edc);
     ++statistics_.blocks_sent;
     (void)channel(abort);
     return give_up(TransmitError::response_too_long, result);
@@ -181,18 +174,15 @@ InterfaceSide::Turn InterfaceSide::on_information(const BlockView& block, const 
   if (!block.more()) return {nullptr, Step::done};
   // ISO 7816-3 11.6.2 rule 5: acknowledge a chained block with N(R) of the next one.
   phase_ = Phase::receiving;
-  set_pending(Pending::acknowledgement, pcb_receive_ready(expected_sequence_, ReceiveError::none),
-              {});
+  set_pending(Pending::acknowledgement, pcb_receive_ready(expected_sequence_, ReceiveError::none), {});
   return {&pending_block_, Step::again};
 }
 
-InterfaceSide::Turn InterfaceSide::on_receive_ready(const BlockView& block,
-                                                    std::span<const std::uint8_t> apdu,
+InterfaceSide::Turn InterfaceSide::on_receive_ready(const BlockView& block, std::span<const std::uint8_t> apdu,
                                                     TransmitResult& result) {
   const bool about_our_i_block =
-      phase_ == Phase::sending &&
-      (pending_ == Pending::i_block ||
-       (pending_ == Pending::s_response && block.receive_error() == ReceiveError::none));
+      phase_ == Phase::sending && (pending_ == Pending::i_block ||
+                                   (pending_ == Pending::s_response && block.receive_error() == ReceiveError::none));
   // Otherwise the card did not receive our last R- or S-block: send it again.
   if (!about_our_i_block) return send_again(pending_block_, result);
   if (block.sequence() == send_sequence_) {
@@ -212,8 +202,7 @@ InterfaceSide::Turn InterfaceSide::on_receive_ready(const BlockView& block,
   return {&i_block_, Step::again};
 }
 
-InterfaceSide::Turn InterfaceSide::on_supervisory(const BlockView& block,
-                                                  std::span<const std::uint8_t> apdu,
+InterfaceSide::Turn InterfaceSide::on_supervisory(const BlockView& block, std::span<const std::uint8_t> apdu,
                                                   const Channel& channel, TransmitResult& result) {
   const auto type = block.supervisory_type();
   if (block.is_response()) return on_supervisory_response(block, apdu, result);
@@ -221,8 +210,7 @@ InterfaceSide::Turn InterfaceSide::on_supervisory(const BlockView& block,
     return on_card_request(block, result);
   }
   if (type == SupervisoryType::abort) {
-    const auto answer = make_s_block(parameters_.nad, SupervisoryType::abort, true,
-                                     parameters_.edc);
+    const auto answer = make_s_block(parameters_.nad, SupervisoryType::abort, true, parameters_.edc);
     ++statistics_.blocks_sent;
     (void)channel(answer);
     return give_up(TransmitError::aborted_by_card, result);
@@ -232,11 +220,9 @@ InterfaceSide::Turn InterfaceSide::on_supervisory(const BlockView& block,
 }
 
 // The only S-response awaited here answers our S(IFS request) announcing IFSD.
-InterfaceSide::Turn InterfaceSide::on_supervisory_response(const BlockView& block,
-                                                           std::span<const std::uint8_t> apdu,
+InterfaceSide::Turn InterfaceSide::on_supervisory_response(const BlockView& block, std::span<const std::uint8_t> apdu,
                                                            TransmitResult& result) {
-  const bool ifs_answer = phase_ == Phase::negotiating_ifsd &&
-                          block.supervisory_type() == SupervisoryType::ifs &&
+  const bool ifs_answer = phase_ == Phase::negotiating_ifsd && block.supervisory_type() == SupervisoryType::ifs &&
                           block.parameter() == parameters_.ifsd;
   if (!ifs_answer) return try_again(LineFault::protocol_error, ReceiveError::other, result);
   ifsd_ = parameters_.ifsd;
@@ -268,8 +254,7 @@ InterfaceSide::Turn InterfaceSide::on_card_request(const BlockView& block, Trans
 }
 
 bool InterfaceSide::resynchronise(const Channel& channel) {
-  const auto request = make_s_block(parameters_.nad, SupervisoryType::resynch, false,
-                                    parameters_.edc);
+  const auto request = make_s_block(parameters_.nad, SupervisoryType::resynch, false, parameters_.edc);
   while (resynch_requests_ < parameters_.max_resynch_requests) {
     ++resynch_requests_;
     ++statistics_.resynch_requests;
@@ -277,8 +262,7 @@ bool InterfaceSide::resynchronise(const Channel& channel) {
     const auto reply = channel(request);
     if (!reply) continue;
     const auto parsed = parse_block(*reply, parameters_.edc);
-    if (parsed.block && parsed.block->kind() == BlockKind::supervisory &&
-        parsed.block->is_response() &&
+    if (parsed.block && parsed.block->kind() == BlockKind::supervisory && parsed.block->is_response() &&
         parsed.block->supervisory_type() == SupervisoryType::resynch) {
       reset();  // ISO 7816-3 11.6.3 rule 6: both sides start again from the initial state
       return true;

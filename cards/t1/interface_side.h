@@ -34,7 +34,7 @@ struct InterfaceParameters {
   // S(RESYNCH request) blocks per APDU before giving up, ISO 7816-3 11.6.3.
   unsigned max_resynch_requests = 3;
   std::size_t max_command_length = 4 + 3 + 65535 + 3;  // extended case 4, ISO 7816-4 5.1
-  std::size_t max_response_length = 65536 + 2;  // extended Ne and SW1 SW2, ISO 7816-4 5.1
+  std::size_t max_response_length = 65536 + 2;         // extended Ne and SW1 SW2, ISO 7816-4 5.1
   // A card may ask for more waiting time (or a new IFSC) again and again; past this many
   // S-requests in one APDU the interface device treats the card as unresponsive.
   unsigned max_card_requests = 1000;
@@ -42,21 +42,21 @@ struct InterfaceParameters {
 
 enum class TransmitError : std::uint8_t {
   none,
-  invalid_command,    // empty, or longer than a chain can reasonably carry
-  deactivate_card,    // error recovery failed: deactivate or warm-reset the card
-  aborted_by_card,    // the card sent S(ABORT request)
-  response_too_long,  // the chained response exceeded max_response_length
+  invalid_command,        // empty, or longer than a chain can reasonably carry
+  deactivate_card,        // error recovery failed: deactivate or warm-reset the card
+  aborted_by_card,        // the card sent S(ABORT request)
+  response_too_long,      // the chained response exceeded max_response_length
   too_many_card_requests  // the card kept sending S(WTX) or S(IFS) requests
 };
 
 // The last problem seen on the line, to say why an APDU failed.
 enum class LineFault : std::uint8_t {
   none,
-  timeout,          // no block within BWT
-  bad_edc,          // EDC or parity error
-  invalid_block,    // too short, bad LEN, invalid PCB or INF
-  protocol_error,   // a well-formed block out of turn (wrong N(S), unexpected type, ...)
-  retransmission    // the card asked for a retransmission
+  timeout,         // no block within BWT
+  bad_edc,         // EDC or parity error
+  invalid_block,   // too short, bad LEN, invalid PCB or INF
+  protocol_error,  // a well-formed block out of turn (wrong N(S), unexpected type, ...)
+  retransmission   // the card asked for a retransmission
 };
 
 std::string to_string(TransmitError error);
@@ -115,18 +115,15 @@ class InterfaceSide {
     Step step = Step::again;
   };
 
-  Step exchange(std::span<const std::uint8_t> apdu, const Channel& channel,
-                TransmitResult& result);
+  Step exchange(std::span<const std::uint8_t> apdu, const Channel& channel, TransmitResult& result);
   // The card's reply, or nothing within BWT, per block kind (ISO 7816-3 11.6).
-  Turn answer(const std::optional<Bytes>& reply, std::span<const std::uint8_t> apdu,
-              const Channel& channel, TransmitResult& result);
+  Turn answer(const std::optional<Bytes>& reply, std::span<const std::uint8_t> apdu, const Channel& channel,
+              TransmitResult& result);
   Turn on_information(const BlockView& block, const Channel& channel, TransmitResult& result);
-  Turn on_receive_ready(const BlockView& block, std::span<const std::uint8_t> apdu,
-                        TransmitResult& result);
-  Turn on_supervisory(const BlockView& block, std::span<const std::uint8_t> apdu,
-                      const Channel& channel, TransmitResult& result);
-  Turn on_supervisory_response(const BlockView& block, std::span<const std::uint8_t> apdu,
-                               TransmitResult& result);
+  Turn on_receive_ready(const BlockView& block, std::span<const std::uint8_t> apdu, TransmitResult& result);
+  Turn on_supervisory(const BlockView& block, std::span<const std::uint8_t> apdu, const Channel& channel,
+                      TransmitResult& result);
+  Turn on_supervisory_response(const BlockView& block, std::span<const std::uint8_t> apdu, TransmitResult& result);
   Turn on_card_request(const BlockView& block, TransmitResult& result);
   // A failed try: the recovery block next, or resynchronisation when the tries are used up.
   Turn try_again(LineFault fault, ReceiveError error, TransmitResult& result);

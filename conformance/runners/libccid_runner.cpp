@@ -24,7 +24,8 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
     return summary;
   }
   std::cout << "guest up: QEMU start to agent ready " << format_seconds(session.agent_ready_after()) << " ("
-            << (session.used_kvm() ? "KVM" : "TCG") << ")\n" << std::flush;
+            << (session.used_kvm() ? "KVM" : "TCG") << ")\n"
+            << std::flush;
   summary.facts.emplace_back("accelerator", session.used_kvm() ? "KVM" : "TCG");
   summary.facts.emplace_back("QEMU start to agent ready", format_seconds(session.agent_ready_after()));
   const auto expectations = load_expectations(run.expectations_dir / "libccid.txt");

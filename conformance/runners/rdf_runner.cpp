@@ -39,8 +39,9 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
     windows_model::RdfPort port(rig, transport, *driver);
     // One known-failures file per driver, for both transports: its own, or <expectations>/NAME.txt.
     const std::string own_file = driver->expectations;
-    const auto expectations = load_expectations(
-        own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt") : std::filesystem::path(own_file));
+    const auto expectations =
+        load_expectations(own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt")
+                                           : std::filesystem::path(own_file));
     std::size_t number = 0;
     for (const auto& info : cases) {
       auto result = run_case(info, rig, port, expectations);

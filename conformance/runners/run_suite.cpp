@@ -59,10 +59,12 @@ std::vector<std::string> known_drivers() {
 
 Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string>& names) {
   if (names.empty()) return std::vector<std::string>{"libccid"};
-  if (names.size() == 1 && names[0] == "all") return std::vector<std::string>{"libccid", "reference-rdf", "reference-rdf-usbredir"};
+  if (names.size() == 1 && names[0] == "all")
+    return std::vector<std::string>{"libccid", "reference-rdf", "reference-rdf-usbredir"};
   std::vector<std::string> drivers;
   for (const auto& name : names) {
-    if (name == "all") return error("--driver", "all stands alone (it is libccid, reference-rdf and reference-rdf-usbredir)");
+    if (name == "all")
+      return error("--driver", "all stands alone (it is libccid, reference-rdf and reference-rdf-usbredir)");
     if (name != "libccid" && !is_rdf_driver(name)) {
       std::string known;
       for (const auto& driver : known_drivers()) known += (known.empty() ? "" : ", ") + driver;
@@ -99,8 +101,9 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     if (cases.empty()) continue;
     const auto out_dir = run.drivers.size() == 1 ? run.out_dir : run.out_dir / driver;
     std::filesystem::create_directories(out_dir);
-    std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << run.seed
-              << ", output in " << out_dir.string() << "\n" << std::flush;
+    std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << run.seed << ", output in "
+              << out_dir.string() << "\n"
+              << std::flush;
     auto summary = driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver);
     write_junit(out_dir / "junit.xml", summary);
     write_markdown(out_dir / "report.md", summary);

@@ -18,150 +18,151 @@ using nlohmann::json;
 constexpr std::size_t kMaxLine = 1u << 20;  // PROTOCOL.md: at most 1 MiB per line
 
 class Agent {
-public:
-    explicit Agent(agent::Port port) : port_(std::move(port)) {}
+ public:
+  explicit Agent(agent::Port port) : port_(std::move(port)) {}
 
-    void run() {
-        send(json{{"event", "ready"}, {"agent", "readerlab-agent"}, {"version", "0.1"}, {"api", "pcsc-lite"}});
-        std::thread worker([this] { work(); });
-        worker.detach();  // the process ends through Poweroff or a dead port
-        read_loop();
+  void run() {
+    send(json{{"event", "ready"}, {"agent", "readerlab-agent"}, {"version", "0.1"}, {"api", "pcsc-lite"}});
+    std::thread worker([this] { work(); });
+    worker.detach();  // the process ends through Poweroff or a dead port
+    read_loop();
+  }
+
+ private:
+  void send(const json& message) {
+    std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
+    line.push_back('\n');
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    port_.write_all(line);
+  }
+
+  void reply(const json& id, json body) {
+    body["id"] = id;
+    send(body);
+  }
+
+  void read_loop() {
+    std::string pending;
+    bool discarding = false;  // inside an over-long line: drop bytes up to its newline
+    char buffer[65536];
+    for (;;) {
+      long n = port_.read_some(buffer, sizeof(buffer));
+      if (n < 0) {
+        std::fprintf(stderr, "readerlab-agent: port read failed, exiting\n");
+        std::exit(2);
+      }
+      if (n == 0) {  // host not connected (virtio-serial returns 0): wait and retry
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      for (long i = 0; i < n; ++i) {
+        char c = buffer[i];
+        if (c == '\n') {
+          if (discarding) {
+            discarding = false;
+            reply(nullptr, json{{"rv", nullptr}, {"error", "line longer than 1 MiB"}});
+          } else {
+            handle_line(pending);
+          }
+          pending.clear();
+        } else if (!discarding) {
+          if (pending.size() >= kMaxLine) {
+            discarding = true;
+            pending.clear();
+            pending.shrink_to_fit();
+          } else {
+            pending.push_back(c);
+          }
+        }
+      }
     }
+  }
 
-private:
-    void send(const json& message) {
-        std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
-        line.push_back('\n');
-        std::lock_guard<std::mutex> lock(write_mutex_);
-        port_.write_all(line);
+  void handle_line(std::string& line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) return;
+    json request = json::parse(line, nullptr, false);
+    if (request.is_discarded()) {
+      reply(nullptr, json{{"rv", nullptr}, {"error", "malformed JSON"}});
+      return;
     }
-
-    void reply(const json& id, json body) {
-        body["id"] = id;
-        send(body);
+    if (!request.is_object()) {
+      reply(nullptr, json{{"rv", nullptr}, {"error", "request must be a JSON object"}});
+      return;
     }
-
-    void read_loop() {
-        std::string pending;
-        bool discarding = false;  // inside an over-long line: drop bytes up to its newline
-        char buffer[65536];
-        for (;;) {
-            long n = port_.read_some(buffer, sizeof(buffer));
-            if (n < 0) {
-                std::fprintf(stderr, "readerlab-agent: port read failed, exiting\n");
-                std::exit(2);
-            }
-            if (n == 0) {  // host not connected (virtio-serial returns 0): wait and retry
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                continue;
-            }
-            for (long i = 0; i < n; ++i) {
-                char c = buffer[i];
-                if (c == '\n') {
-                    if (discarding) {
-                        discarding = false;
-                        reply(nullptr, json{{"rv", nullptr}, {"error", "line longer than 1 MiB"}});
-                    } else {
-                        handle_line(pending);
-                    }
-                    pending.clear();
-                } else if (!discarding) {
-                    if (pending.size() >= kMaxLine) {
-                        discarding = true;
-                        pending.clear();
-                        pending.shrink_to_fit();
-                    } else {
-                        pending.push_back(c);
-                    }
-                }
-            }
-        }
+    json id = request.contains("id") ? request["id"] : json(nullptr);
+    if (!id.is_number_integer()) {
+      reply(nullptr, json{{"rv", nullptr}, {"error", "request needs an integer 'id'"}});
+      return;
     }
-
-    void handle_line(std::string& line) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.find_first_not_of(" \t") == std::string::npos) return;
-        json request = json::parse(line, nullptr, false);
-        if (request.is_discarded()) {
-            reply(nullptr, json{{"rv", nullptr}, {"error", "malformed JSON"}});
-            return;
-        }
-        if (!request.is_object()) {
-            reply(nullptr, json{{"rv", nullptr}, {"error", "request must be a JSON object"}});
-            return;
-        }
-        json id = request.contains("id") ? request["id"] : json(nullptr);
-        if (!id.is_number_integer()) {
-            reply(nullptr, json{{"rv", nullptr}, {"error", "request needs an integer 'id'"}});
-            return;
-        }
-        auto call = request.find("call");
-        if (call == request.end() || !call->is_string()) {
-            reply(id, json{{"rv", nullptr}, {"error", "request needs a string 'call'"}});
-            return;
-        }
-        if (*call == "Cancel") {
-            reply(id, agent::handle_cancel(request));
-            return;
-        }
-        {
-            std::lock_guard<std::mutex> lock(queue_mutex_);
-            queue_.push_back(std::move(request));
-        }
-        queue_cv_.notify_one();
+    auto call = request.find("call");
+    if (call == request.end() || !call->is_string()) {
+      reply(id, json{{"rv", nullptr}, {"error", "request needs a string 'call'"}});
+      return;
     }
-
-    void work() {
-        for (;;) {
-            json request;
-            {
-                std::unique_lock<std::mutex> lock(queue_mutex_);
-                queue_cv_.wait(lock, [this] { return !queue_.empty(); });
-                request = std::move(queue_.front());
-                queue_.pop_front();
-            }
-            json id = request["id"];
-            if (request["call"] == "Poweroff") {
-                reply(id, json{{"rv", 0}, {"rv_name", "SCARD_S_SUCCESS"}});
-                std::fflush(nullptr);
-                std::_Exit(0);  // the guest's init powers off when the agent exits
-            }
-            reply(id, agent::handle_pcsc_request(request));
-        }
+    if (*call == "Cancel") {
+      reply(id, agent::handle_cancel(request));
+      return;
     }
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      queue_.push_back(std::move(request));
+    }
+    queue_cv_.notify_one();
+  }
 
-    agent::Port port_;
-    std::mutex write_mutex_;
-    std::mutex queue_mutex_;
-    std::condition_variable queue_cv_;
-    std::deque<json> queue_;
+  void work() {
+    for (;;) {
+      json request;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_cv_.wait(lock, [this] { return !queue_.empty(); });
+        request = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      json id = request["id"];
+      if (request["call"] == "Poweroff") {
+        reply(id, json{{"rv", 0}, {"rv_name", "SCARD_S_SUCCESS"}});
+        std::fflush(nullptr);
+        std::_Exit(0);  // the guest's init powers off when the agent exits
+      }
+      reply(id, agent::handle_pcsc_request(request));
+    }
+  }
+
+  agent::Port port_;
+  std::mutex write_mutex_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<json> queue_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string port_path;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "--port" && i + 1 < argc) {
-            port_path = argv[++i];
-        } else if (arg == "--help" || arg == "-h") {
-            std::printf("usage: readerlab-agent [--port PATH]\n"
-                        "Speaks readerlab's JSON-line protocol on PATH (default: the virtio port "
-                        "named readerlab.agent).\n");
-            return 0;
-        } else {
-            std::fprintf(stderr, "readerlab-agent: unknown argument '%s'\n", arg.c_str());
-            return 2;
-        }
+  std::string port_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--port" && i + 1 < argc) {
+      port_path = argv[++i];
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "usage: readerlab-agent [--port PATH]\n"
+          "Speaks readerlab's JSON-line protocol on PATH (default: the virtio port "
+          "named readerlab.agent).\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "readerlab-agent: unknown argument '%s'\n", arg.c_str());
+      return 2;
     }
-    std::string error;
-    auto port = agent::Port::open(port_path, error);
-    if (!port) {
-        std::fprintf(stderr, "readerlab-agent: %s\n", error.c_str());
-        return 1;
-    }
-    Agent agent(std::move(*port));
-    agent.run();
-    return 0;
+  }
+  std::string error;
+  auto port = agent::Port::open(port_path, error);
+  if (!port) {
+    std::fprintf(stderr, "readerlab-agent: %s\n", error.c_str());
+    return 1;
+  }
+  Agent agent(std::move(*port));
+  agent.run();
+  return 0;
 }

@@ -57,8 +57,8 @@ void CcidChannel::attach(UsbIo* io, uint8_t slot, uint32_t max_message_length) {
   if (max_message_ > kMaxCcidMessage || max_message_ < ccid::kHeaderSize + 1) max_message_ = kMaxCcidMessage;
 }
 
-CcidAnswer CcidChannel::exchange(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data,
-                                 uint32_t length, uint32_t timeout_ms) {
+CcidAnswer CcidChannel::exchange(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data, uint32_t length,
+                                 uint32_t timeout_ms) {
   CcidAnswer answer{};
   answer.outcome = CcidOutcome::transport;
   if (io_ == nullptr) return answer;

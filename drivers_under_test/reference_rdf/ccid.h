@@ -106,9 +106,9 @@ enum class CcidOutcome : uint8_t {
 struct CcidAnswer {
   CcidOutcome outcome;
   uint8_t type;
-  uint8_t status;  // bStatus
-  uint8_t error;   // bError
-  uint8_t specific;  // byte 9: bChainParameter / bClockStatus / bProtocolNum
+  uint8_t status;       // bStatus
+  uint8_t error;        // bError
+  uint8_t specific;     // byte 9: bChainParameter / bClockStatus / bProtocolNum
   const uint8_t* data;  // into the channel's buffer, valid until the next exchange
   uint32_t length;
 
@@ -133,8 +133,8 @@ class CcidChannel {
   }
   CcidAnswer xfr_block(const uint8_t* data, uint32_t length, uint32_t timeout_ms,
                        uint16_t level_parameter = ccid::kChainComplete) {
-    return exchange(ccid::kXfrBlock, 0, static_cast<uint8_t>(level_parameter), static_cast<uint8_t>(level_parameter >> 8),
-                    data, length, timeout_ms);
+    return exchange(ccid::kXfrBlock, 0, static_cast<uint8_t>(level_parameter),
+                    static_cast<uint8_t>(level_parameter >> 8), data, length, timeout_ms);
   }
   CcidAnswer set_parameters(uint8_t protocol, const uint8_t* data, uint32_t length, uint32_t timeout_ms) {
     return exchange(ccid::kSetParameters, protocol, 0, 0, data, length, timeout_ms);

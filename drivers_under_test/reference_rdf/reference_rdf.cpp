@@ -6,8 +6,8 @@ namespace {
 
 constexpr ULONG kDefaultTimeoutMs = 10000;  // a command the reader does not answer at all
 constexpr ULONG kControlTimeoutMs = 5000;
-constexpr ULONG kPoolTag = 0x52726466;  // 'fdrR' as the WDK spells pool tags
-constexpr ULONG kBufferSize = 4096 + 16;    // SmartcardRequest/Reply (>= MIN_BUFFER_SIZE 288)
+constexpr ULONG kPoolTag = 0x52726466;    // 'fdrR' as the WDK spells pool tags
+constexpr ULONG kBufferSize = 4096 + 16;  // SmartcardRequest/Reply (>= MIN_BUFFER_SIZE 288)
 
 using PReader = PREADER_EXTENSION;
 
@@ -40,16 +40,11 @@ ULONG unpowered_state(BOOLEAN present) { return present ? SCARD_SWALLOWED : SCAR
 NTSTATUS status_of(PSMARTCARD_EXTENSION ext, const CcidAnswer& answer) {
   PReader reader = reader_of(ext);
   switch (answer.outcome) {
-    case CcidOutcome::ok:
-      return STATUS_SUCCESS;
-    case CcidOutcome::timeout:
-      return STATUS_IO_TIMEOUT;
-    case CcidOutcome::transport:
-      return STATUS_DEVICE_NOT_CONNECTED;
-    case CcidOutcome::malformed:
-      return STATUS_DEVICE_PROTOCOL_ERROR;
-    case CcidOutcome::failed:
-      break;
+    case CcidOutcome::ok: return STATUS_SUCCESS;
+    case CcidOutcome::timeout: return STATUS_IO_TIMEOUT;
+    case CcidOutcome::transport: return STATUS_DEVICE_NOT_CONNECTED;
+    case CcidOutcome::malformed: return STATUS_DEVICE_PROTOCOL_ERROR;
+    case CcidOutcome::failed: break;
   }
   if (answer.icc_status() == ccid::kIccAbsent) {
     reader->CardPresent = FALSE;
@@ -62,19 +57,13 @@ NTSTATUS status_of(PSMARTCARD_EXTENSION ext, const CcidAnswer& answer) {
     set_state(ext, SCARD_SWALLOWED);
   }
   switch (answer.error) {
-    case ccid::kErrorIccMute:
-      return STATUS_IO_TIMEOUT;
+    case ccid::kErrorIccMute: return STATUS_IO_TIMEOUT;
     case ccid::kErrorBadAtrTs:
-    case ccid::kErrorBadAtrTck:
-      return STATUS_UNRECOGNIZED_MEDIA;
-    case ccid::kErrorXfrOverrun:
-      return STATUS_BUFFER_TOO_SMALL;
-    case ccid::kErrorXfrParity:
-      return STATUS_DEVICE_DATA_ERROR;
-    case ccid::kErrorCmdNotSupported:
-      return STATUS_NOT_SUPPORTED;
-    default:
-      return STATUS_IO_DEVICE_ERROR;
+    case ccid::kErrorBadAtrTck: return STATUS_UNRECOGNIZED_MEDIA;
+    case ccid::kErrorXfrOverrun: return STATUS_BUFFER_TOO_SMALL;
+    case ccid::kErrorXfrParity: return STATUS_DEVICE_DATA_ERROR;
+    case ccid::kErrorCmdNotSupported: return STATUS_NOT_SUPPORTED;
+    default: return STATUS_IO_DEVICE_ERROR;
   }
 }
 
@@ -261,8 +250,7 @@ NTSTATUS transmit_tpdu(PSMARTCARD_EXTENSION ext) {
         if (status != STATUS_MORE_PROCESSING_REQUIRED) return status;
       }
       return STATUS_DEVICE_PROTOCOL_ERROR;
-    default:
-      return STATUS_INVALID_DEVICE_REQUEST;
+    default: return STATUS_INVALID_DEVICE_REQUEST;
   }
 }
 
@@ -347,9 +335,12 @@ NTSTATUS set_protocol(PSMARTCARD_EXTENSION ext) {
   if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
   ULONG protocol = SCARD_PROTOCOL_UNDEFINED;
   // The library's documentation asks drivers to prefer T=1.
-  if ((mask & SCARD_PROTOCOL_T1) && (supported & SCARD_PROTOCOL_T1)) protocol = SCARD_PROTOCOL_T1;
-  else if ((mask & SCARD_PROTOCOL_T0) && (supported & SCARD_PROTOCOL_T0)) protocol = SCARD_PROTOCOL_T0;
-  else if ((mask & SCARD_PROTOCOL_RAW) && (supported & SCARD_PROTOCOL_RAW)) protocol = SCARD_PROTOCOL_RAW;
+  if ((mask & SCARD_PROTOCOL_T1) && (supported & SCARD_PROTOCOL_T1))
+    protocol = SCARD_PROTOCOL_T1;
+  else if ((mask & SCARD_PROTOCOL_T0) && (supported & SCARD_PROTOCOL_T0))
+    protocol = SCARD_PROTOCOL_T0;
+  else if ((mask & SCARD_PROTOCOL_RAW) && (supported & SCARD_PROTOCOL_RAW))
+    protocol = SCARD_PROTOCOL_RAW;
   if (protocol == SCARD_PROTOCOL_UNDEFINED) return STATUS_INVALID_DEVICE_REQUEST;
   if (!reader->CardPowered) return STATUS_INVALID_DEVICE_STATE;
 
@@ -449,8 +440,7 @@ NTSTATUS ccid_escape(PSMARTCARD_EXTENSION ext) {
     return STATUS_INVALID_PARAMETER;
   copy_bytes(ext->SmartcardRequest.Buffer, ext->IoRequest.RequestBuffer, length);
   const CcidAnswer answer = reader->Channel.escape(ext->SmartcardRequest.Buffer, length, kControlTimeoutMs);
-  if (answer.outcome == CcidOutcome::failed && answer.error == ccid::kErrorCmdNotSupported)
-    return STATUS_NOT_SUPPORTED;
+  if (answer.outcome == CcidOutcome::failed && answer.error == ccid::kErrorCmdNotSupported) return STATUS_NOT_SUPPORTED;
   if (answer.outcome != CcidOutcome::ok) {
     if (answer.outcome == CcidOutcome::failed) return STATUS_IO_DEVICE_ERROR;
     return status_of(ext, answer);
@@ -539,9 +529,7 @@ void set_vendor_string(UCHAR* buffer, USHORT* length, const char* text) {
 
 }  // namespace
 
-NTSTATUS RdfDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
-  return SmartcardDeviceControl(extension_of(device), irp);
-}
+NTSTATUS RdfDeviceControl(PDEVICE_OBJECT device, PIRP irp) { return SmartcardDeviceControl(extension_of(device), irp); }
 
 NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   if (device == nullptr || device->DeviceExtension == nullptr || usb == nullptr) return STATUS_INVALID_PARAMETER;
@@ -556,7 +544,8 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   const ExchangeLevel level = exchange_level(descriptor);
   if (level == ExchangeLevel::character) return STATUS_NOT_SUPPORTED;  // character level is not driven
 
-  auto* reader = static_cast<PREADER_EXTENSION>(ExAllocatePoolWithTag(NonPagedPool, sizeof(_READER_EXTENSION), kPoolTag));
+  auto* reader =
+      static_cast<PREADER_EXTENSION>(ExAllocatePoolWithTag(NonPagedPool, sizeof(_READER_EXTENSION), kPoolTag));
   if (reader == nullptr) return STATUS_INSUFFICIENT_RESOURCES;
   RtlZeroMemory(reader, sizeof(_READER_EXTENSION));
   reader->Usb = usb;
@@ -712,6 +701,10 @@ VOID stop_entry(PDEVICE_OBJECT device) { reference_rdf::RdfStopDevice(smartcard_
 }  // namespace
 
 READERLAB_RDF_DRIVER_ENTRY(ReaderlabReferenceRdfDriver) = {
-    sizeof(RDF_DEVICE_EXTENSION), FIELD_OFFSET(RDF_DEVICE_EXTENSION, SmartcardExtension),
-    start_entry, reference_rdf::RdfDeviceControl, interrupt_entry, stop_entry,
+    sizeof(RDF_DEVICE_EXTENSION),
+    FIELD_OFFSET(RDF_DEVICE_EXTENSION, SmartcardExtension),
+    start_entry,
+    reference_rdf::RdfDeviceControl,
+    interrupt_entry,
+    stop_entry,
 };

@@ -114,8 +114,7 @@ cards::t0::Result Reader::run_t0(Slot& slot, std::span<const std::uint8_t> bytes
 Bytes Reader::t0_answer(Slot& slot, const Message& m, const cards::t0::Result& outcome) {
   using cards::t0::Error;
   switch (outcome.error) {
-    case Error::none:
-      return deliver_response(slot, m, outcome.response);
+    case Error::none: return deliver_response(slot, m, outcome.response);
     case Error::procedure_byte_conflict:
       return data_block(m.slot, m.seq, failed_status(slot), error::procedure_byte_conflict, {});
     case Error::malformed_command:
@@ -126,8 +125,7 @@ Bytes Reader::t0_answer(Slot& slot, const Message& m, const cards::t0::Result& o
     case Error::card_deactivated:
       slot.powered = false;
       return data_block(m.slot, m.seq, failed_status(slot), error::hw_error, {});
-    case Error::mute:
-      break;
+    case Error::mute: break;
   }
   return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
 }

@@ -18,10 +18,8 @@ bool carries_no_data(std::uint8_t type) {
     case Command::get_slot_status:
     case Command::get_parameters:
     case Command::reset_parameters:
-    case Command::abort:
-      return true;
-    default:
-      return false;
+    case Command::abort: return true;
+    default: return false;
   }
 }
 
@@ -71,8 +69,9 @@ std::vector<Bytes> Reader::take_time_extensions() { return std::exchange(time_ex
 Bytes Reader::answer_message(std::span<const std::uint8_t> bytes) {
   const auto decoded = decode(bytes, config_.max_message_length);
   if (!decoded.message) {
-    const std::uint8_t slot_status_bits =
-        decoded.slot < slots_.size() ? failed_status(slots_[decoded.slot]) : status_byte(IccStatus::absent, CommandStatus::failed);
+    const std::uint8_t slot_status_bits = decoded.slot < slots_.size()
+                                              ? failed_status(slots_[decoded.slot])
+                                              : status_byte(IccStatus::absent, CommandStatus::failed);
     return failure(decoded.type, decoded.slot, decoded.seq, slot_status_bits, error::offset_length);
   }
   const Message& m = *decoded.message;
@@ -88,28 +87,20 @@ Bytes Reader::answer_message(std::span<const std::uint8_t> bytes) {
 
 Bytes Reader::dispatch(Slot& slot, const Message& m) {
   switch (static_cast<Command>(m.type)) {
-    case Command::icc_power_on:
-      return power_on(slot, m);
-    case Command::icc_power_off:
-      return power_off(slot, m);
+    case Command::icc_power_on: return power_on(slot, m);
+    case Command::icc_power_off: return power_off(slot, m);
     case Command::get_slot_status:
       return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);  // bClockStatus 0: running (CCID 6.2.2)
-    case Command::xfr_block:
-      return xfr_block(slot, m);
-    case Command::get_parameters:
-      return get_parameters(slot, m);
-    case Command::reset_parameters:
-      return reset_parameters(slot, m);
-    case Command::set_parameters:
-      return set_parameters(slot, m);
+    case Command::xfr_block: return xfr_block(slot, m);
+    case Command::get_parameters: return get_parameters(slot, m);
+    case Command::reset_parameters: return reset_parameters(slot, m);
+    case Command::set_parameters: return set_parameters(slot, m);
     case Command::escape:
       // No vendor escape commands: answer with the Escape response type (CCID 6.2.4) and
       // bError CMD_NOT_SUPPORTED, which libccid reads.
       return escape_response(m.slot, m.seq, failed_status(slot), error::cmd_not_supported, {});
-    case Command::abort:
-      return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
-    default:
-      return failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_not_supported);
+    case Command::abort: return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
+    default: return failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_not_supported);
   }
 }
 

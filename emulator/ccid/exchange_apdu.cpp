@@ -30,10 +30,8 @@ Bytes Reader::complete_apdu(Slot& slot, const Message& m, std::span<const std::u
   }
   cards::CardResponse response = transmit_t1(slot, m, apdu);
   switch (response.status) {
-    case cards::CardStatus::ok:
-      return deliver_response(slot, m, std::move(response.data));
-    case cards::CardStatus::mute:
-      return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+    case cards::CardStatus::ok: return deliver_response(slot, m, std::move(response.data));
+    case cards::CardStatus::mute: return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
     case cards::CardStatus::deactivated:
       slot.powered = false;
       return data_block(m.slot, m.seq, failed_status(slot), error::hw_error, {});
@@ -53,9 +51,8 @@ cards::CardResponse Reader::transmit_t1(Slot& slot, const Message& m, std::span<
     ++time_extensions_sent_;
   });
   auto* card_side = slot.t1.get();
-  const auto result = slot.t1_reader->transmit(apdu, [card_side](std::span<const std::uint8_t> block) {
-    return card_side->receive(block);
-  });
+  const auto result = slot.t1_reader->transmit(
+      apdu, [card_side](std::span<const std::uint8_t> block) { return card_side->receive(block); });
   slot.t1_reader->on_wtx(nullptr);
   finish_exchange(slot, true);
   cards::CardResponse response;

@@ -19,15 +19,12 @@ Bytes Reader::extended_xfr_block(Slot& slot, const Message& m) {
       if (m.data.empty() || m.data.size() > kMaxExtendedApdu) return chain_failure(slot, m, error::offset_length);
       return complete_apdu(slot, m, m.data);
     case kChainBegins:
-    case kChainContinues:
-      return add_to_command_chain(slot, m, level_parameter == kChainBegins);
-    case kChainEnds:
-      return end_command_chain(slot, m);
+    case kChainContinues: return add_to_command_chain(slot, m, level_parameter == kChainBegins);
+    case kChainEnds: return end_command_chain(slot, m);
     case kChainMoreExpected:
       if (slot.response_chain.empty()) return chain_failure(slot, m, error::offset_byte8);
       return next_response_part(slot, m);
-    default:
-      return chain_failure(slot, m, error::offset_byte8);
+    default: return chain_failure(slot, m, error::offset_byte8);
   }
 }
 
@@ -72,8 +69,8 @@ Bytes Reader::next_response_part(Slot& slot, const Message& m) {
   Bytes data(begin, begin + static_cast<std::ptrdiff_t>(part));
   slot.response_chain_sent += part;
   const bool last = slot.response_chain_sent == slot.response_chain.size();
-  std::uint8_t chain = first ? static_cast<std::uint8_t>(kChainBegins)
-                             : static_cast<std::uint8_t>(last ? kChainEnds : kChainContinues);
+  std::uint8_t chain =
+      first ? static_cast<std::uint8_t>(kChainBegins) : static_cast<std::uint8_t>(last ? kChainEnds : kChainContinues);
   if (last) {
     slot.response_chain.clear();
     slot.response_chain_sent = 0;

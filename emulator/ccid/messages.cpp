@@ -83,8 +83,8 @@ std::uint8_t status_byte(IccStatus icc, CommandStatus command) {
 
 Bytes data_block(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error,
                  std::span<const std::uint8_t> data, std::uint8_t chain_parameter) {
-  Bytes out = header(static_cast<std::uint8_t>(Response::data_block), data.size(), slot, seq, status, error,
-                     chain_parameter);
+  Bytes out =
+      header(static_cast<std::uint8_t>(Response::data_block), data.size(), slot, seq, status, error, chain_parameter);
   out.insert(out.end(), data.begin(), data.end());
   return out;
 }
@@ -96,8 +96,8 @@ Bytes slot_status(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std:
 
 Bytes parameters(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error,
                  std::uint8_t protocol_num, std::span<const std::uint8_t> protocol_data) {
-  Bytes out = header(static_cast<std::uint8_t>(Response::parameters), protocol_data.size(), slot, seq, status,
-                     error, protocol_num);
+  Bytes out = header(static_cast<std::uint8_t>(Response::parameters), protocol_data.size(), slot, seq, status, error,
+                     protocol_num);
   out.insert(out.end(), protocol_data.begin(), protocol_data.end());
   return out;
 }
@@ -111,8 +111,8 @@ Bytes escape_response(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, 
 
 Bytes data_rate_and_clock(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error,
                           std::uint32_t clock_khz, std::uint32_t data_rate) {
-  Bytes out = header(static_cast<std::uint8_t>(Response::data_rate_and_clock_frequency), 8, slot, seq, status,
-                     error, 0);
+  Bytes out =
+      header(static_cast<std::uint8_t>(Response::data_rate_and_clock_frequency), 8, slot, seq, status, error, 0);
   put32(out, clock_khz);
   put32(out, data_rate);
   return out;
@@ -133,18 +133,14 @@ std::uint8_t response_type_for(std::uint8_t command_type) {
   switch (static_cast<Command>(command_type)) {
     case Command::icc_power_on:
     case Command::xfr_block:
-    case Command::secure:
-      return static_cast<std::uint8_t>(Response::data_block);
+    case Command::secure: return static_cast<std::uint8_t>(Response::data_block);
     case Command::get_parameters:
     case Command::reset_parameters:
-    case Command::set_parameters:
-      return static_cast<std::uint8_t>(Response::parameters);
-    case Command::escape:
-      return static_cast<std::uint8_t>(Response::escape);
+    case Command::set_parameters: return static_cast<std::uint8_t>(Response::parameters);
+    case Command::escape: return static_cast<std::uint8_t>(Response::escape);
     case Command::set_data_rate_and_clock_frequency:
       return static_cast<std::uint8_t>(Response::data_rate_and_clock_frequency);
-    default:
-      return static_cast<std::uint8_t>(Response::slot_status);
+    default: return static_cast<std::uint8_t>(Response::slot_status);
   }
 }
 

@@ -69,11 +69,11 @@ inline constexpr std::uint8_t pin_cancelled = 0xEF;
 inline constexpr std::uint8_t cmd_slot_busy = 0xE0;
 inline constexpr std::uint8_t cmd_not_supported = 0x00;
 // Values 1..127 name the offset of the bad field in the command (CCID 6.2.6).
-inline constexpr std::uint8_t offset_length = 1;     // dwLength
-inline constexpr std::uint8_t offset_slot = 5;       // bSlot
-inline constexpr std::uint8_t offset_byte7 = 7;      // first message-specific byte
+inline constexpr std::uint8_t offset_length = 1;  // dwLength
+inline constexpr std::uint8_t offset_slot = 5;    // bSlot
+inline constexpr std::uint8_t offset_byte7 = 7;   // first message-specific byte
 inline constexpr std::uint8_t offset_byte8 = 8;
-inline constexpr std::uint8_t offset_data = 10;      // abData
+inline constexpr std::uint8_t offset_data = 10;  // abData
 }  // namespace error
 
 struct Message {

@@ -77,7 +77,7 @@ void Reader::reconfigure(ReaderConfig config) {
   if (config_.slot_count == 0) config_.slot_count = 1;
   slots_.resize(config_.slot_count);
   description_ = {};
-  description_.identity = {usb::Speed::full, 0, 0, 0, config_.vendor_id, config_.product_id,
+  description_.identity = {usb::Speed::full,          0, 0, 0, config_.vendor_id, config_.product_id,
                            config_.device_version_bcd};
   description_.manufacturer = config_.manufacturer;
   description_.product = config_.product;
@@ -92,31 +92,31 @@ void Reader::reconfigure(ReaderConfig config) {
 Bytes Reader::class_descriptor() const {
   // CCID 5.1 Table 5.1-1, 54 bytes.
   Bytes d;
-  d.push_back(0x36);                  // bLength
-  d.push_back(0x21);                  // bDescriptorType: CCID functional descriptor
-  d.push_back(0x10);                  // bcdCCID 1.10
+  d.push_back(0x36);  // bLength
+  d.push_back(0x21);  // bDescriptorType: CCID functional descriptor
+  d.push_back(0x10);  // bcdCCID 1.10
   d.push_back(0x01);
   d.push_back(static_cast<std::uint8_t>(config_.slot_count - 1));  // bMaxSlotIndex
-  d.push_back(0x07);                  // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
-  put32(d, 0x00000003);               // dwProtocols: T=0 and T=1
-  put32(d, kDefaultClockKhz);         // dwDefaultClock (kHz)
-  put32(d, kDefaultClockKhz);         // dwMaximumClock
-  d.push_back(1);                     // bNumClockSupported
+  d.push_back(0x07);                                               // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
+  put32(d, 0x00000003);                                            // dwProtocols: T=0 and T=1
+  put32(d, kDefaultClockKhz);                                      // dwDefaultClock (kHz)
+  put32(d, kDefaultClockKhz);                                      // dwMaximumClock
+  d.push_back(1);                                                  // bNumClockSupported
   const auto rates = supported_data_rates();
-  put32(d, rates.front());            // dwDataRate (bps)
-  put32(d, rates.back());             // dwMaxDataRate
+  put32(d, rates.front());                               // dwDataRate (bps)
+  put32(d, rates.back());                                // dwMaxDataRate
   d.push_back(static_cast<std::uint8_t>(rates.size()));  // bNumDataRatesSupported
-  put32(d, 254);                      // dwMaxIFSD
-  put32(d, 0);                        // dwSynchProtocols
-  put32(d, 0);                        // dwMechanical
-  put32(d, config_.features);         // dwFeatures
-  put32(d, config_.max_message_length);  // dwMaxCCIDMessageLength
-  d.push_back(0xFF);                  // bClassGetResponse: echo the APDU's class
-  d.push_back(0xFF);                  // bClassEnvelope
-  d.push_back(0);                     // wLcdLayout: no LCD
+  put32(d, 254);                                         // dwMaxIFSD
+  put32(d, 0);                                           // dwSynchProtocols
+  put32(d, 0);                                           // dwMechanical
+  put32(d, config_.features);                            // dwFeatures
+  put32(d, config_.max_message_length);                  // dwMaxCCIDMessageLength
+  d.push_back(0xFF);                                     // bClassGetResponse: echo the APDU's class
+  d.push_back(0xFF);                                     // bClassEnvelope
+  d.push_back(0);                                        // wLcdLayout: no LCD
   d.push_back(0);
-  d.push_back(0);                     // bPINSupport: none
-  d.push_back(1);                     // bMaxCCIDBusySlots
+  d.push_back(0);  // bPINSupport: none
+  d.push_back(1);  // bMaxCCIDBusySlots
   return d;
 }
 
@@ -175,8 +175,8 @@ void Reader::queue_slot_change() {
     changed[i] = slots_[i].changed;
     slots_[i].changed = false;
   }
-  Bytes message = notify_slot_change(std::span<const bool>(present, slots_.size()),
-                                     std::span<const bool>(changed, slots_.size()));
+  Bytes message =
+      notify_slot_change(std::span<const bool>(present, slots_.size()), std::span<const bool>(changed, slots_.size()));
   // A notification not yet read is replaced: its change bits carry over (CCID 6.3.1 reports
   // every change since the last report).
   if (!interrupt_in_.empty()) {
@@ -226,8 +226,7 @@ usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<cons
   if (auto standard = usb::standard_request(description_, setup, configuration_)) return *standard;
   if (setup.type() == 1 && setup.recipient() == 1) {
     switch (setup.request) {
-      case kRequestAbort:
-        return {};
+      case kRequestAbort: return {};
       case kRequestGetClockFrequencies: {
         Bytes out;
         put32(out, kDefaultClockKhz);
@@ -240,8 +239,7 @@ usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<cons
         if (out.size() > setup.length) out.resize(setup.length);
         return {usb::TransferStatus::ok, out};
       }
-      default:
-        break;
+      default: break;
     }
   }
   return {usb::TransferStatus::stall, {}};
@@ -260,9 +258,12 @@ usb::TransferStatus Reader::transfer_out(std::uint8_t endpoint, std::span<const 
 
 std::optional<usb::Device::InResult> Reader::transfer_in(std::uint8_t endpoint, std::size_t max_length) {
   std::deque<Bytes>* queue = nullptr;
-  if (endpoint == kBulkIn) queue = &bulk_in_;
-  else if (endpoint == kInterruptIn) queue = &interrupt_in_;
-  else return InResult{usb::TransferStatus::stall, {}};
+  if (endpoint == kBulkIn)
+    queue = &bulk_in_;
+  else if (endpoint == kInterruptIn)
+    queue = &interrupt_in_;
+  else
+    return InResult{usb::TransferStatus::stall, {}};
   if (queue->empty()) return std::nullopt;
   if (queue == &bulk_in_ && answer_held_until_) {
     if (bulk_in_.size() == 1 && std::chrono::steady_clock::now() < *answer_held_until_) return std::nullopt;

@@ -3,9 +3,9 @@
 // notifications on the interrupt endpoint.
 #pragma once
 
-#include "cards/card.h"
 #include "cards/atr/atr.h"
 #include "cards/atr/convention.h"
+#include "cards/card.h"
 #include "cards/t0/t0.h"
 #include "cards/t1/card_side.h"
 #include "cards/t1/interface_side.h"
@@ -50,8 +50,7 @@ struct ReaderConfig {
   std::string serial_number = "RL0001";
   std::uint8_t slot_count = 1;
   std::uint32_t features = feature::auto_parameters_from_atr | feature::auto_voltage | feature::auto_clock |
-                           feature::auto_baud_rate | feature::auto_parameter_negotiation |
-                           feature::short_apdu_level;
+                           feature::auto_baud_rate | feature::auto_parameter_negotiation | feature::short_apdu_level;
   // Header plus a short APDU response of 256 data bytes and SW1 SW2, with room to spare (CCID 5.1).
   std::uint32_t max_message_length = 271;
   std::uint8_t interrupt_interval_ms = 10;
@@ -105,7 +104,9 @@ class Reader : public usb::Device {
   // The transmission protocol in force (0 T=0, 1 T=1) and its CCID 6.1.7 parameters; the
   // first parameter byte is the Fi/Di in use (TA1 coding).
   std::uint8_t protocol(std::uint8_t slot = 0) const { return slot < slots_.size() ? slots_[slot].protocol : 0; }
-  Bytes protocol_data(std::uint8_t slot = 0) const { return slot < slots_.size() ? slots_[slot].protocol_data : Bytes{}; }
+  Bytes protocol_data(std::uint8_t slot = 0) const {
+    return slot < slots_.size() ? slots_[slot].protocol_data : Bytes{};
+  }
   std::uint64_t time_extensions_sent() const { return time_extensions_sent_; }
   std::uint64_t pps_exchanges() const { return pps_exchanges_; }
   // A slot change the host has not read from the interrupt endpoint yet.
@@ -137,12 +138,12 @@ class Reader : public usb::Device {
     std::unique_ptr<cards::Card> card;
     bool powered = false;
     Bytes atr;
-    cards::Atr atr_fields;       // slot.atr decoded once at activation (defaults if it is malformed)
-    std::uint8_t protocol = 0;   // bProtocolNum: 0 T=0, 1 T=1
-    Bytes protocol_data;         // abProtocolData of CCID 6.1.7
-    bool changed = false;        // a change not yet reported on the interrupt endpoint
-    Bytes command_chain;         // extended APDU level: a command arriving in several XfrBlocks
-    Bytes response_chain;        // extended APDU level: a response sent in several DataBlocks
+    cards::Atr atr_fields;      // slot.atr decoded once at activation (defaults if it is malformed)
+    std::uint8_t protocol = 0;  // bProtocolNum: 0 T=0, 1 T=1
+    Bytes protocol_data;        // abProtocolData of CCID 6.1.7
+    bool changed = false;       // a change not yet reported on the interrupt endpoint
+    Bytes command_chain;        // extended APDU level: a command arriving in several XfrBlocks
+    Bytes response_chain;       // extended APDU level: a response sent in several DataBlocks
     std::size_t response_chain_sent = 0;
     // The card's side of T=1: fed the host driver's blocks at TPDU level, the reader's own
     // blocks (t1_reader) at APDU level.

@@ -130,8 +130,7 @@ std::optional<ControlResult> standard_request(const DeviceDescription& d, const 
       current_configuration = value;
       return ControlResult{};
     }
-    case kRequestSetAddress:
-      return ControlResult{};
+    case kRequestSetAddress: return ControlResult{};
     case kRequestGetStatus:
       if (recipient == 0) return answer({static_cast<std::uint8_t>(d.self_powered ? 1 : 0), 0}, setup.length);
       if (recipient == 1) return answer({0, 0}, setup.length);
@@ -146,8 +145,7 @@ std::optional<ControlResult> standard_request(const DeviceDescription& d, const 
     case kRequestSetFeature:
       if (recipient == 2) return std::nullopt;
       return ControlResult{};
-    default:
-      return stall();
+    default: return stall();
   }
 }
 

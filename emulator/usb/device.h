@@ -19,10 +19,10 @@ enum class TransferType : std::uint8_t { control = 0, isochronous = 1, bulk = 2,
 
 enum class TransferStatus {
   ok,
-  stall,       // the endpoint answered STALL (USB 2.0 8.4.5)
-  io_error,    // a transport-level failure, e.g. an injected fault
+  stall,     // the endpoint answered STALL (USB 2.0 8.4.5)
+  io_error,  // a transport-level failure, e.g. an injected fault
   cancelled,
-  invalid      // no such endpoint or a malformed request
+  invalid  // no such endpoint or a malformed request
 };
 
 // USB 2.0 9.3 setup data.
@@ -34,8 +34,8 @@ struct SetupPacket {
   std::uint16_t length = 0;
 
   bool device_to_host() const { return (request_type & 0x80) != 0; }
-  std::uint8_t type() const { return (request_type >> 5) & 0x03; }      // 0 standard, 1 class, 2 vendor
-  std::uint8_t recipient() const { return request_type & 0x1F; }       // 0 device, 1 interface, 2 endpoint
+  std::uint8_t type() const { return (request_type >> 5) & 0x03; }  // 0 standard, 1 class, 2 vendor
+  std::uint8_t recipient() const { return request_type & 0x1F; }    // 0 device, 1 interface, 2 endpoint
 };
 
 struct ControlResult {

@@ -45,7 +45,8 @@ std::shared_ptr<Client> Client::connect(boost::asio::io_context& io, const Socke
       if (!ec) {
         tcp.set_option(boost::asio::ip::tcp::no_delay(true), ec);
         const auto protocol = tcp.local_endpoint().protocol();
-        socket.emplace(io, boost::asio::generic::stream_protocol(protocol.family(), protocol.protocol()), tcp.release());
+        socket.emplace(io, boost::asio::generic::stream_protocol(protocol.family(), protocol.protocol()),
+                       tcp.release());
       }
     }
   }
@@ -71,7 +72,9 @@ void Client::install_callbacks(usbredirparser& p) {
     ++s.disconnect_count_;
     s.interrupts_.clear();
   };
-  p.interface_info_func = [](void* priv, usb_redir_interface_info_header* header) { self(priv).interface_info_ = *header; };
+  p.interface_info_func = [](void* priv, usb_redir_interface_info_header* header) {
+    self(priv).interface_info_ = *header;
+  };
   p.ep_info_func = [](void* priv, usb_redir_ep_info_header* header) { self(priv).ep_info_ = *header; };
   p.configuration_status_func = [](void* priv, uint64_t id, usb_redir_configuration_status_header* header) {
     self(priv).keep_reply(id, {true, header->status, {}});
@@ -121,11 +124,15 @@ void Client::install_callbacks(usbredirparser& p) {
 }
 
 bool Client::wait_for_device(Ms timeout) {
-  return run_until(io_, [this] { return connected_ || !is_open(); }, timeout) && connected_;
+  return run_until(
+             io_, [this] { return connected_ || !is_open(); }, timeout) &&
+         connected_;
 }
 
 bool Client::wait_for_disconnect(Ms timeout) {
-  return run_until(io_, [this] { return !connected_ || !is_open(); }, timeout) && !connected_;
+  return run_until(
+             io_, [this] { return !connected_ || !is_open(); }, timeout) &&
+         !connected_;
 }
 
 void Client::keep_reply(std::uint64_t id, Reply reply) {
@@ -135,7 +142,8 @@ void Client::keep_reply(std::uint64_t id, Reply reply) {
 std::optional<Client::Reply> Client::wait_reply(std::uint64_t id, Ms timeout) {
   awaited_.insert(id);
   flush();
-  const bool answered = run_until(io_, [&] { return replies_.count(id) != 0 || !is_open(); }, timeout);
+  const bool answered = run_until(
+      io_, [&] { return replies_.count(id) != 0 || !is_open(); }, timeout);
   awaited_.erase(id);
   if (!answered) return std::nullopt;
   auto it = replies_.find(id);
@@ -167,13 +175,15 @@ std::optional<usb::ControlResult> Client::control(const usb::SetupPacket& setup,
   return usb::ControlResult{transfer_status_from_redir(reply->status), std::move(reply->data)};
 }
 
-std::optional<usb::TransferStatus> Client::bulk_out(std::uint8_t endpoint, std::span<const std::uint8_t> data, Ms timeout) {
+std::optional<usb::TransferStatus> Client::bulk_out(std::uint8_t endpoint, std::span<const std::uint8_t> data,
+                                                    Ms timeout) {
   usb_redir_bulk_packet_header header{};
   header.endpoint = endpoint;
   header.length = static_cast<uint16_t>(data.size() & 0xFFFF);
   header.length_high = static_cast<uint16_t>(data.size() >> 16);
   const auto id = next_id_++;
-  usbredirparser_send_bulk_packet(parser(), id, &header, const_cast<uint8_t*>(data.data()), static_cast<int>(data.size()));
+  usbredirparser_send_bulk_packet(parser(), id, &header, const_cast<uint8_t*>(data.data()),
+                                  static_cast<int>(data.size()));
   auto reply = wait_reply(id, timeout);
   if (!reply) return std::nullopt;
   return transfer_status_from_redir(reply->status);
@@ -212,7 +222,9 @@ bool Client::start_interrupt_receiving(std::uint8_t endpoint, Ms timeout) {
 }
 
 std::optional<usb::Bytes> Client::next_interrupt(std::uint8_t endpoint, Ms timeout) {
-  if (!run_until(io_, [&] { return !interrupts_[endpoint].empty() || !is_open(); }, timeout)) return std::nullopt;
+  if (!run_until(
+          io_, [&] { return !interrupts_[endpoint].empty() || !is_open(); }, timeout))
+    return std::nullopt;
   auto& queue = interrupts_[endpoint];
   if (queue.empty()) return std::nullopt;
   auto data = std::move(queue.front());

@@ -253,7 +253,8 @@ Connection::Connection(Socket socket, Role role, Logger logger)
   parser_->device_disconnect_func = &R::ignore<kDeviceDisconnect>;
   parser_->interface_info_func = &R::ignore<kInterfaceInfo, usb_redir_interface_info_header*>;
   parser_->ep_info_func = &R::ignore<kEpInfo, usb_redir_ep_info_header*>;
-  parser_->configuration_status_func = &R::ignore<kConfigurationStatus, uint64_t, usb_redir_configuration_status_header*>;
+  parser_->configuration_status_func =
+      &R::ignore<kConfigurationStatus, uint64_t, usb_redir_configuration_status_header*>;
   parser_->alt_setting_status_func = &R::ignore<kAltSettingStatus, uint64_t, usb_redir_alt_setting_status_header*>;
   parser_->iso_stream_status_func = &R::ignore<kIsoStreamStatus, uint64_t, usb_redir_iso_stream_status_header*>;
   parser_->interrupt_receiving_status_func =
@@ -315,9 +316,12 @@ void Connection::read_more() {
     if (!open_) return;
     if (ec) {
       std::string reason;
-      if (ec == boost::asio::error::eof) reason = "peer closed the connection";
-      else if (ec == boost::asio::error::connection_reset) reason = "peer reset the connection";
-      else reason = "read failed: " + ec.message();
+      if (ec == boost::asio::error::eof)
+        reason = "peer closed the connection";
+      else if (ec == boost::asio::error::connection_reset)
+        reason = "peer reset the connection";
+      else
+        reason = "read failed: " + ec.message();
       if (inside_packet()) reason += " in the middle of a packet";
       close(reason);
       return;

@@ -295,8 +295,7 @@ void HostSession::cancel_cb(void* priv, uint64_t id) {
   }
 }
 
-void HostSession::control_cb(void* priv, uint64_t id, usb_redir_control_packet_header* header, uint8_t* data,
-                             int len) {
+void HostSession::control_cb(void* priv, uint64_t id, usb_redir_control_packet_header* header, uint8_t* data, int len) {
   auto& s = self(priv);
   ++s.packets_handled_;
   usb_redir_control_packet_header reply = *header;
@@ -311,7 +310,8 @@ void HostSession::control_cb(void* priv, uint64_t id, usb_redir_control_packet_h
   reply.status = redir_status(result.status);
   if (header->requesttype & 0x80) {
     reply.length = static_cast<uint16_t>(result.data.size());
-    usbredirparser_send_control_packet(s.parser(), id, &reply, result.data.data(), static_cast<int>(result.data.size()));
+    usbredirparser_send_control_packet(s.parser(), id, &reply, result.data.data(),
+                                       static_cast<int>(result.data.size()));
   } else {
     usbredirparser_send_control_packet(s.parser(), id, &reply, nullptr, 0);
   }
@@ -342,8 +342,8 @@ void HostSession::bulk_cb(void* priv, uint64_t id, usb_redir_bulk_packet_header*
       s.complete_pending_in(header->endpoint);
     }
   } else {
-    const auto status =
-        s.device_->transfer_out(header->endpoint, std::span<const std::uint8_t>(data, data ? static_cast<std::size_t>(len) : 0));
+    const auto status = s.device_->transfer_out(
+        header->endpoint, std::span<const std::uint8_t>(data, data ? static_cast<std::size_t>(len) : 0));
     reply.status = redir_status(status);
     usbredirparser_send_bulk_packet(s.parser(), id, &reply, nullptr, 0);
   }
@@ -355,9 +355,10 @@ void HostSession::interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_pack
                                int len) {
   auto& s = self(priv);
   usb_redir_interrupt_packet_header reply = *header;
-  const auto status = s.attached_ ? s.device_->transfer_out(header->endpoint,
-                                                            std::span<const std::uint8_t>(data, data ? static_cast<std::size_t>(len) : 0))
-                                  : usb::TransferStatus::io_error;
+  const auto status =
+      s.attached_ ? s.device_->transfer_out(
+                        header->endpoint, std::span<const std::uint8_t>(data, data ? static_cast<std::size_t>(len) : 0))
+                  : usb::TransferStatus::io_error;
   reply.status = redir_status(status);
   usbredirparser_send_interrupt_packet(s.parser(), id, &reply, nullptr, 0);
   if (data) usbredirparser_free_packet_data(s.parser(), data);

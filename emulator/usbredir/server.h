@@ -54,8 +54,7 @@ class HostSession : public Connection {
   static void cancel_cb(void* priv, uint64_t id);
   static void control_cb(void* priv, uint64_t id, usb_redir_control_packet_header* header, uint8_t* data, int len);
   static void bulk_cb(void* priv, uint64_t id, usb_redir_bulk_packet_header* header, uint8_t* data, int len);
-  static void interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data,
-                           int len);
+  static void interrupt_cb(void* priv, uint64_t id, usb_redir_interrupt_packet_header* header, uint8_t* data, int len);
   bool has_endpoint(std::uint8_t address, usb::TransferType type) const;
   void answer_alt_setting(std::uint64_t id, std::uint8_t interface, std::uint8_t wanted_alt);
 

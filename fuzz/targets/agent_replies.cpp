@@ -2,8 +2,8 @@
 // whatever an agent sends: the input's bytes arrive on the agent socket as they are, then the
 // agent hangs up. The client must keep its state consistent (replies by id, the ready event,
 // unsolicited lines, malformed lines counted) and never crash.
-#include "hosts/linux_guest/agent_client.h"
 #include "fuzz/fuzz_input.h"
+#include "hosts/linux_guest/agent_client.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>

@@ -27,8 +27,8 @@ namespace {
 const std::vector<cards::CardProfile>& profiles() {
   static const std::vector<cards::CardProfile> loaded = [] {
     std::vector<cards::CardProfile> all;
-    for (const char* name : {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow", "mute",
-                             "bad-atr"})
+    for (const char* name :
+         {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow", "mute", "bad-atr"})
       all.push_back(*cards::builtin_profile(name));
     return all;
   }();
@@ -95,8 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!answer || answer->data.empty()) break;
         READERLAB_FUZZ_CHECK(answer->data.size() <= max_length);
         auto& message = answer->data;
-        const bool whole = message.size() >= ccid::kHeaderSize &&
-                           le32(&message[1]) == message.size() - ccid::kHeaderSize;
+        const bool whole =
+            message.size() >= ccid::kHeaderSize && le32(&message[1]) == message.size() - ccid::kHeaderSize;
         if (!whole) {
           const auto rest = reader.transfer_in(ccid::kBulkIn, 1u << 20);
           READERLAB_FUZZ_CHECK(rest.has_value());
@@ -105,9 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_whole_answer(reader, message);
         break;
       }
-      case 3:
-        (void)reader.transfer_in(ccid::kInterruptIn, 64);
-        break;
+      case 3: (void)reader.transfer_in(ccid::kInterruptIn, 64); break;
       case 4: {
         usb::SetupPacket setup;
         setup.request_type = input.byte();
@@ -123,14 +121,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 5: {
         const std::uint8_t choice = input.byte();
         const auto slot = static_cast<std::uint8_t>(choice & 0x01);
-        if (choice & 0x80) (void)reader.remove(slot);
-        else reader.insert(std::make_unique<cards::IsoCard>(all[(choice >> 1) % all.size()], 1), slot);
+        if (choice & 0x80)
+          (void)reader.remove(slot);
+        else
+          reader.insert(std::make_unique<cards::IsoCard>(all[(choice >> 1) % all.size()], 1), slot);
         break;
       }
       case 6: {
         const std::uint8_t choice = input.byte();
-        if (choice & 0x80) reader.bus_reset();
-        else reader.set_configuration(choice & 0x01);
+        if (choice & 0x80)
+          reader.bus_reset();
+        else
+          reader.set_configuration(choice & 0x01);
         break;
       }
     }

@@ -45,18 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (parsed && parsed->ne) READERLAB_FUZZ_CHECK(answer.data.size() - 2 <= *parsed->ne);
         break;
       }
-      case 1:
-        (void)card.reset(input.flag() ? ResetKind::warm : ResetKind::cold);
-        break;
+      case 1: (void)card.reset(input.flag() ? ResetKind::warm : ResetKind::cold); break;
       case 2: {
         const auto request = input.record8();
         const auto answer = card.answer_pps(request);
         if (answer) READERLAB_FUZZ_CHECK(parse_pps(*answer).pps.has_value());
         break;
       }
-      case 3:
-        card.select_protocol(input.flag() ? Protocol::t1 : Protocol::t0);
-        break;
+      case 3: card.select_protocol(input.flag() ? Protocol::t1 : Protocol::t0); break;
     }
   }
   (void)card.pin_tries_left();

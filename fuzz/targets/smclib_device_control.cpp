@@ -36,31 +36,74 @@ struct _READER_EXTENSION {
 
 namespace {
 
-constexpr ULONG kIoctls[] = {
-    IOCTL_SMARTCARD_POWER,      IOCTL_SMARTCARD_GET_ATTRIBUTE, IOCTL_SMARTCARD_SET_ATTRIBUTE,
-    IOCTL_SMARTCARD_CONFISCATE, IOCTL_SMARTCARD_TRANSMIT,      IOCTL_SMARTCARD_EJECT,
-    IOCTL_SMARTCARD_SWALLOW,    IOCTL_SMARTCARD_READ,          IOCTL_SMARTCARD_WRITE,
-    IOCTL_SMARTCARD_IS_PRESENT, IOCTL_SMARTCARD_IS_ABSENT,     IOCTL_SMARTCARD_SET_PROTOCOL,
-    IOCTL_SMARTCARD_GET_STATE,  IOCTL_SMARTCARD_GET_LAST_ERROR, IOCTL_SMARTCARD_GET_PERF_CNTR,
-    IOCTL_SMARTCARD_GET_FEATURE_REQUEST, SCARD_CTL_CODE(SCARD_CTL_CODE_VENDOR_FIRST),
-    SCARD_CTL_CODE(SCARD_CTL_CODE_VENDOR_LAST), SCARD_CTL_CODE(13), SCARD_CTL_CODE(4096)};
+constexpr ULONG kIoctls[] = {IOCTL_SMARTCARD_POWER,
+                             IOCTL_SMARTCARD_GET_ATTRIBUTE,
+                             IOCTL_SMARTCARD_SET_ATTRIBUTE,
+                             IOCTL_SMARTCARD_CONFISCATE,
+                             IOCTL_SMARTCARD_TRANSMIT,
+                             IOCTL_SMARTCARD_EJECT,
+                             IOCTL_SMARTCARD_SWALLOW,
+                             IOCTL_SMARTCARD_READ,
+                             IOCTL_SMARTCARD_WRITE,
+                             IOCTL_SMARTCARD_IS_PRESENT,
+                             IOCTL_SMARTCARD_IS_ABSENT,
+                             IOCTL_SMARTCARD_SET_PROTOCOL,
+                             IOCTL_SMARTCARD_GET_STATE,
+                             IOCTL_SMARTCARD_GET_LAST_ERROR,
+                             IOCTL_SMARTCARD_GET_PERF_CNTR,
+                             IOCTL_SMARTCARD_GET_FEATURE_REQUEST,
+                             SCARD_CTL_CODE(SCARD_CTL_CODE_VENDOR_FIRST),
+                             SCARD_CTL_CODE(SCARD_CTL_CODE_VENDOR_LAST),
+                             SCARD_CTL_CODE(13),
+                             SCARD_CTL_CODE(4096)};
 
-constexpr ULONG kAttributes[] = {
-    SCARD_ATTR_VENDOR_NAME, SCARD_ATTR_VENDOR_IFD_TYPE, SCARD_ATTR_VENDOR_IFD_VERSION,
-    SCARD_ATTR_VENDOR_IFD_SERIAL_NO, SCARD_ATTR_CHANNEL_ID, SCARD_ATTR_PROTOCOL_TYPES,
-    SCARD_ATTR_DEFAULT_CLK, SCARD_ATTR_MAX_CLK, SCARD_ATTR_DEFAULT_DATA_RATE, SCARD_ATTR_MAX_DATA_RATE,
-    SCARD_ATTR_MAX_IFSD, SCARD_ATTR_SYNC_PROTOCOL_TYPES, SCARD_ATTR_POWER_MGMT_SUPPORT,
-    SCARD_ATTR_USER_TO_CARD_AUTH_DEVICE, SCARD_ATTR_USER_AUTH_INPUT_DEVICE, SCARD_ATTR_CHARACTERISTICS,
-    SCARD_ATTR_CURRENT_PROTOCOL_TYPE, SCARD_ATTR_CURRENT_CLK, SCARD_ATTR_CURRENT_F, SCARD_ATTR_CURRENT_D,
-    SCARD_ATTR_CURRENT_N, SCARD_ATTR_CURRENT_W, SCARD_ATTR_CURRENT_IFSC, SCARD_ATTR_CURRENT_IFSD,
-    SCARD_ATTR_CURRENT_BWT, SCARD_ATTR_CURRENT_CWT, SCARD_ATTR_CURRENT_EBC_ENCODING, SCARD_ATTR_EXTENDED_BWT,
-    SCARD_ATTR_ICC_PRESENCE, SCARD_ATTR_ICC_INTERFACE_STATUS, SCARD_ATTR_CURRENT_IO_STATE,
-    SCARD_ATTR_ATR_STRING, SCARD_ATTR_ICC_TYPE_PER_ATR, SCARD_ATTR_ESC_RESET, SCARD_ATTR_ESC_CANCEL,
-    SCARD_ATTR_ESC_AUTHREQUEST, SCARD_ATTR_MAXINPUT, SCARD_ATTR_VENDOR_SPECIFIC_INFO, SCARD_ATTR_DEVICE_UNIT,
-    SCARD_ATTR_DEVICE_IN_USE, SCARD_ATTR_DEVICE_FRIENDLY_NAME_A, SCARD_ATTR_DEVICE_SYSTEM_NAME_A,
-    SCARD_ATTR_DEVICE_FRIENDLY_NAME_W, SCARD_ATTR_DEVICE_SYSTEM_NAME_W, SCARD_ATTR_SUPRESS_T1_IFS_REQUEST};
+constexpr ULONG kAttributes[] = {SCARD_ATTR_VENDOR_NAME,
+                                 SCARD_ATTR_VENDOR_IFD_TYPE,
+                                 SCARD_ATTR_VENDOR_IFD_VERSION,
+                                 SCARD_ATTR_VENDOR_IFD_SERIAL_NO,
+                                 SCARD_ATTR_CHANNEL_ID,
+                                 SCARD_ATTR_PROTOCOL_TYPES,
+                                 SCARD_ATTR_DEFAULT_CLK,
+                                 SCARD_ATTR_MAX_CLK,
+                                 SCARD_ATTR_DEFAULT_DATA_RATE,
+                                 SCARD_ATTR_MAX_DATA_RATE,
+                                 SCARD_ATTR_MAX_IFSD,
+                                 SCARD_ATTR_SYNC_PROTOCOL_TYPES,
+                                 SCARD_ATTR_POWER_MGMT_SUPPORT,
+                                 SCARD_ATTR_USER_TO_CARD_AUTH_DEVICE,
+                                 SCARD_ATTR_USER_AUTH_INPUT_DEVICE,
+                                 SCARD_ATTR_CHARACTERISTICS,
+                                 SCARD_ATTR_CURRENT_PROTOCOL_TYPE,
+                                 SCARD_ATTR_CURRENT_CLK,
+                                 SCARD_ATTR_CURRENT_F,
+                                 SCARD_ATTR_CURRENT_D,
+                                 SCARD_ATTR_CURRENT_N,
+                                 SCARD_ATTR_CURRENT_W,
+                                 SCARD_ATTR_CURRENT_IFSC,
+                                 SCARD_ATTR_CURRENT_IFSD,
+                                 SCARD_ATTR_CURRENT_BWT,
+                                 SCARD_ATTR_CURRENT_CWT,
+                                 SCARD_ATTR_CURRENT_EBC_ENCODING,
+                                 SCARD_ATTR_EXTENDED_BWT,
+                                 SCARD_ATTR_ICC_PRESENCE,
+                                 SCARD_ATTR_ICC_INTERFACE_STATUS,
+                                 SCARD_ATTR_CURRENT_IO_STATE,
+                                 SCARD_ATTR_ATR_STRING,
+                                 SCARD_ATTR_ICC_TYPE_PER_ATR,
+                                 SCARD_ATTR_ESC_RESET,
+                                 SCARD_ATTR_ESC_CANCEL,
+                                 SCARD_ATTR_ESC_AUTHREQUEST,
+                                 SCARD_ATTR_MAXINPUT,
+                                 SCARD_ATTR_VENDOR_SPECIFIC_INFO,
+                                 SCARD_ATTR_DEVICE_UNIT,
+                                 SCARD_ATTR_DEVICE_IN_USE,
+                                 SCARD_ATTR_DEVICE_FRIENDLY_NAME_A,
+                                 SCARD_ATTR_DEVICE_SYSTEM_NAME_A,
+                                 SCARD_ATTR_DEVICE_FRIENDLY_NAME_W,
+                                 SCARD_ATTR_DEVICE_SYSTEM_NAME_W,
+                                 SCARD_ATTR_SUPRESS_T1_IFS_REQUEST};
 
-constexpr NTSTATUS kCallbackStatuses[] = {STATUS_SUCCESS, STATUS_IO_TIMEOUT, STATUS_NO_MEDIA,
+constexpr NTSTATUS kCallbackStatuses[] = {STATUS_SUCCESS,      STATUS_IO_TIMEOUT,  STATUS_NO_MEDIA,
                                           STATUS_UNSUCCESSFUL, STATUS_DEVICE_BUSY, STATUS_NOT_SUPPORTED};
 
 constexpr ULONG kMaxBufferLength = 1024;
@@ -144,7 +187,8 @@ struct Rig {
       e->ReaderCapabilities.CurrentState = SCARD_SWALLOWED;
       return STATUS_SUCCESS;
     }
-    const auto length = static_cast<UCHAR>(std::min<std::size_t>(rig.atr.size(), sizeof e->CardCapabilities.ATR.Buffer));
+    const auto length =
+        static_cast<UCHAR>(std::min<std::size_t>(rig.atr.size(), sizeof e->CardCapabilities.ATR.Buffer));
     if (length) std::memcpy(e->CardCapabilities.ATR.Buffer, rig.atr.data(), length);
     e->CardCapabilities.ATR.Length = length;
     if (length && e->IoRequest.ReplyBufferLength >= length) {
@@ -251,9 +295,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         issued.push_back(std::move(ioctl));
         break;
       }
-      case 1:
-        rig.ext.ReaderCapabilities.CurrentState = input.byte() % 8;
-        break;
+      case 1: rig.ext.ReaderCapabilities.CurrentState = input.byte() % 8; break;
       case 2: {
         const bool append_tck = input.flag();
         rig.atr = input.record8();
@@ -269,9 +311,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         rig.ext.ReaderCapabilities.CurrentState = input.flag() ? SCARD_PRESENT : SCARD_ABSENT;
         SmartcardCompleteCardTracking(&rig.ext);
         break;
-      case 4:
-        rig.callback_status = kCallbackStatuses[input.byte() % std::size(kCallbackStatuses)];
-        break;
+      case 4: rig.callback_status = kCallbackStatuses[input.byte() % std::size(kCallbackStatuses)]; break;
       case 5: {
         // Most mutations of a T=1 block fail its EDC; the harness can add the right one.
         const std::uint8_t flags = input.byte();
@@ -289,9 +329,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 6:
         if (rig.ext.OsData->NotificationIrp) IoCancelIrp(rig.ext.OsData->NotificationIrp);
         break;
-      case 7:
-        rig.ext.ReaderCapabilities.SupportedProtocols = input.byte() & 0x07;
-        break;
+      case 7: rig.ext.ReaderCapabilities.SupportedProtocols = input.byte() & 0x07; break;
     }
   }
   if (rig.ext.OsData->NotificationIrp) IoCancelIrp(rig.ext.OsData->NotificationIrp);

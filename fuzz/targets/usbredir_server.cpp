@@ -42,10 +42,10 @@ void put32(std::vector<std::uint8_t>& out, std::uint32_t value) {
 // ids lengthen the header, 32-bit bulk lengths the bulk packet header.
 std::vector<std::uint8_t> hello_packet(std::uint8_t capability_choice) {
   std::uint32_t caps = 0;
-  const int chosen[] = {usb_redir_cap_bulk_streams,         usb_redir_cap_connect_device_version,
-                        usb_redir_cap_filter,               usb_redir_cap_device_disconnect_ack,
-                        usb_redir_cap_ep_info_max_packet_size, usb_redir_cap_64bits_ids,
-                        usb_redir_cap_32bits_bulk_length,   usb_redir_cap_bulk_receiving};
+  const int chosen[] = {
+      usb_redir_cap_bulk_streams,          usb_redir_cap_connect_device_version,  usb_redir_cap_filter,
+      usb_redir_cap_device_disconnect_ack, usb_redir_cap_ep_info_max_packet_size, usb_redir_cap_64bits_ids,
+      usb_redir_cap_32bits_bulk_length,    usb_redir_cap_bulk_receiving};
   for (int bit = 0; bit < 8; ++bit)
     if (capability_choice & (1 << bit)) caps |= 1u << chosen[bit];
   std::vector<std::uint8_t> packet;

@@ -13,9 +13,9 @@ namespace readerlab::qemu {
 std::filesystem::path default_guest_dir();
 
 struct GuestBuildOptions {
-    std::filesystem::path out_dir;               // empty: default_guest_dir()
-    std::filesystem::path agent;                 // empty: readerlab-agent beside this executable
-    std::vector<std::string> with_packages;      // further installed Debian packages to carry
+  std::filesystem::path out_dir;           // empty: default_guest_dir()
+  std::filesystem::path agent;             // empty: readerlab-agent beside this executable
+  std::vector<std::string> with_packages;  // further installed Debian packages to carry
 };
 
 // Runs hosts/linux_guest/guest/build-guest.sh (its messages go to standard error); an error

@@ -1,7 +1,7 @@
 #include "hosts/linux_guest/guest_session.h"
 
-#include "hosts/linux_guest/guest_builder.h"
 #include "emulator/usbredir/client.h"
+#include "hosts/linux_guest/guest_builder.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -48,7 +48,8 @@ Status GuestSession::start() {
   }
   // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
   char pattern[] = "/tmp/readerlab-XXXXXX";
-  if (!::mkdtemp(pattern)) return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
+  if (!::mkdtemp(pattern))
+    return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
   socket_dir_ = pattern;
 
   log_.open(options_.out_dir / "readerlab.log");
@@ -84,8 +85,8 @@ Status GuestSession::start() {
   if (auto started = qemu_.start(argv, options_.out_dir / "qemu.log"); !started) return started.error();
   if (!agent_->accept(options_.boot_timeout)) {
     return error("guest", "the agent did not come up within " + std::to_string(options_.boot_timeout.count()) +
-                              " s (QEMU " + (qemu_.running() ? "still running" : "exited") + "); last console lines:\n" +
-                              console_tail(15));
+                              " s (QEMU " + (qemu_.running() ? "still running" : "exited") +
+                              "); last console lines:\n" + console_tail(15));
   }
   agent_ready_after_ = qemu_.since_start();
   return {};

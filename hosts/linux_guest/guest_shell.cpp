@@ -14,8 +14,8 @@ Expected<int> run_guest_shell(const GuestShellOptions& options) {
   int status = 0;
   for (const auto& command : options.commands) {
     std::cerr << "guest$ " << command << "\n";
-    auto reply = session.agent().call({{"call", "Exec"}, {"command", command}, {"timeout_ms", 60000}},
-                                      std::chrono::seconds(70));
+    auto reply =
+        session.agent().call({{"call", "Exec"}, {"command", command}, {"timeout_ms", 60000}}, std::chrono::seconds(70));
     if (!reply) {
       std::cerr << "(no answer from the agent)\n";
       status = 1;

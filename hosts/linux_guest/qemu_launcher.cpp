@@ -1,15 +1,15 @@
 #include "hosts/linux_guest/qemu_launcher.h"
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <thread>
 
 extern char** environ;
 
@@ -18,173 +18,186 @@ namespace readerlab::qemu {
 namespace {
 
 bool probe_kvm_once() {
-    int kvm = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (kvm < 0) return false;
-    bool ok = false;
-    if (ioctl(kvm, KVM_GET_API_VERSION, 0) == KVM_API_VERSION) {
-        int vm = ioctl(kvm, KVM_CREATE_VM, 0UL);
-        if (vm >= 0) {
-            int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
-            if (vcpu >= 0) {
-                ok = true;
-                ::close(vcpu);
-            }
-            ::close(vm);
-        }
+  int kvm = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0) return false;
+  bool ok = false;
+  if (ioctl(kvm, KVM_GET_API_VERSION, 0) == KVM_API_VERSION) {
+    int vm = ioctl(kvm, KVM_CREATE_VM, 0UL);
+    if (vm >= 0) {
+      int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+      if (vcpu >= 0) {
+        ok = true;
+        ::close(vcpu);
+      }
+      ::close(vm);
     }
-    ::close(kvm);
-    if (!ok) return false;
-    // The ioctls can work while QEMU still fails to set up a vCPU (seen here: "failed to set
-    // MSR 0x10a" and an assertion). Start a paused QEMU with KVM: usable if it stays up.
-    QemuProcess probe;
-    if (!probe.start({"qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "16", "-nodefaults",
-                      "-display", "none", "-S", "-monitor", "none", "-serial", "none"},
-                     {})) {
-        return false;
-    }
-    if (probe.wait(std::chrono::milliseconds(1500))) return false;  // exited: KVM unusable
-    probe.terminate(std::chrono::milliseconds(1000));
-    return true;
+  }
+  ::close(kvm);
+  if (!ok) return false;
+  // The ioctls can work while QEMU still fails to set up a vCPU (seen here: "failed to set
+  // MSR 0x10a" and an assertion). Start a paused QEMU with KVM: usable if it stays up.
+  QemuProcess probe;
+  if (!probe.start({"qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "16", "-nodefaults", "-display",
+                    "none", "-S", "-monitor", "none", "-serial", "none"},
+                   {})) {
+    return false;
+  }
+  if (probe.wait(std::chrono::milliseconds(1500))) return false;  // exited: KVM unusable
+  probe.terminate(std::chrono::milliseconds(1000));
+  return true;
 }
 
 }  // namespace
 
 bool kvm_usable() {
-    static const bool usable = probe_kvm_once();  // probed once per process
-    return usable;
+  static const bool usable = probe_kvm_once();  // probed once per process
+  return usable;
 }
 
 std::string default_kernel_cmdline() { return "console=ttyS0 quiet panic=-1"; }
 
 std::vector<std::string> qemu_command_line(const GuestOptions& o) {
-    bool kvm = o.try_kvm && o.probe_kvm && kvm_usable();
-    std::vector<std::string> a = {
-        "qemu-system-x86_64",
-        "-accel", kvm ? "kvm" : "tcg",
-        // +rdrand: the guest's random pool is ready at once, so pcscd's getrandom() does not block.
-        "-cpu", kvm ? "host" : "qemu64,+rdrand",
-        "-smp", "1",
-        "-m", std::to_string(o.memory_mb),
-        "-nographic", "-no-reboot", "-nic", "none",
-        "-kernel", o.kernel.string(),
-        "-initrd", o.initrd.string(),
-        "-append", o.kernel_cmdline.empty() ? default_kernel_cmdline() : o.kernel_cmdline,
-        "-serial", o.console_log.empty() ? std::string("null") : "file:" + o.console_log.string(),
-        "-monitor", "none",
-        "-device", "qemu-xhci,id=xhci",
-    };
-    for (std::size_t i = 0; i < o.usbredir_sockets.size(); ++i) {
-        std::string id = "usbredir" + std::to_string(i);
-        a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + o.usbredir_sockets[i].string(),
-                           "-device", "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0"});
-    }
-    a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser"});
-    if (!o.agent_socket.empty()) {
-        a.insert(a.end(), {"-chardev", "socket,id=agent,path=" + o.agent_socket.string(),
-                           "-device", "virtserialport,bus=vser.0,chardev=agent,name=readerlab.agent"});
-    }
-    if (!o.pcscd_log.empty()) {
-        a.insert(a.end(), {"-chardev", "file,id=pcscdlog,path=" + o.pcscd_log.string(),
-                           "-device", "virtserialport,bus=vser.0,chardev=pcscdlog,name=readerlab.log"});
-    }
-    a.insert(a.end(), o.extra_args.begin(), o.extra_args.end());
-    return a;
+  bool kvm = o.try_kvm && o.probe_kvm && kvm_usable();
+  std::vector<std::string> a = {
+      "qemu-system-x86_64",
+      "-accel",
+      kvm ? "kvm" : "tcg",
+      // +rdrand: the guest's random pool is ready at once, so pcscd's getrandom() does not block.
+      "-cpu",
+      kvm ? "host" : "qemu64,+rdrand",
+      "-smp",
+      "1",
+      "-m",
+      std::to_string(o.memory_mb),
+      "-nographic",
+      "-no-reboot",
+      "-nic",
+      "none",
+      "-kernel",
+      o.kernel.string(),
+      "-initrd",
+      o.initrd.string(),
+      "-append",
+      o.kernel_cmdline.empty() ? default_kernel_cmdline() : o.kernel_cmdline,
+      "-serial",
+      o.console_log.empty() ? std::string("null") : "file:" + o.console_log.string(),
+      "-monitor",
+      "none",
+      "-device",
+      "qemu-xhci,id=xhci",
+  };
+  for (std::size_t i = 0; i < o.usbredir_sockets.size(); ++i) {
+    std::string id = "usbredir" + std::to_string(i);
+    a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + o.usbredir_sockets[i].string(), "-device",
+                       "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0"});
+  }
+  a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser"});
+  if (!o.agent_socket.empty()) {
+    a.insert(a.end(), {"-chardev", "socket,id=agent,path=" + o.agent_socket.string(), "-device",
+                       "virtserialport,bus=vser.0,chardev=agent,name=readerlab.agent"});
+  }
+  if (!o.pcscd_log.empty()) {
+    a.insert(a.end(), {"-chardev", "file,id=pcscdlog,path=" + o.pcscd_log.string(), "-device",
+                       "virtserialport,bus=vser.0,chardev=pcscdlog,name=readerlab.log"});
+  }
+  a.insert(a.end(), o.extra_args.begin(), o.extra_args.end());
+  return a;
 }
 
 QemuProcess::QemuProcess(QemuProcess&& other) noexcept
     : pid_(other.pid_), status_(other.status_), start_time_(other.start_time_) {
-    other.pid_ = -1;
+  other.pid_ = -1;
 }
 
 QemuProcess& QemuProcess::operator=(QemuProcess&& other) noexcept {
-    if (this != &other) {
-        if (pid_ > 0 && !status_) {
-            ::kill(pid_, SIGKILL);
-            reap(true);
-        }
-        pid_ = other.pid_;
-        status_ = other.status_;
-        start_time_ = other.start_time_;
-        other.pid_ = -1;
+  if (this != &other) {
+    if (pid_ > 0 && !status_) {
+      ::kill(pid_, SIGKILL);
+      reap(true);
     }
-    return *this;
+    pid_ = other.pid_;
+    status_ = other.status_;
+    start_time_ = other.start_time_;
+    other.pid_ = -1;
+  }
+  return *this;
 }
 
 QemuProcess::~QemuProcess() {
-    if (pid_ > 0 && !status_) {
-        ::kill(pid_, SIGKILL);
-        reap(true);
-    }
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    reap(true);
+  }
 }
 
 Status QemuProcess::start(const std::vector<std::string>& argv, const std::filesystem::path& output_log) {
-    if (argv.empty()) return error("qemu", "empty command line");
-    if (pid_ > 0 && !status_) return error(argv[0], "already running (pid " + std::to_string(pid_) + ")");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    std::string log = output_log.empty() ? std::string("/dev/null") : output_log.string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<char*> args;
-    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-    args.push_back(nullptr);
-    start_time_ = std::chrono::steady_clock::now();
-    pid_t child = -1;
-    int rc = posix_spawnp(&child, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return error(argv[0], std::string("cannot start: ") + std::strerror(rc));
-    pid_ = child;
-    status_.reset();
-    return {};
+  if (argv.empty()) return error("qemu", "empty command line");
+  if (pid_ > 0 && !status_) return error(argv[0], "already running (pid " + std::to_string(pid_) + ")");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  std::string log = output_log.empty() ? std::string("/dev/null") : output_log.string();
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+  args.push_back(nullptr);
+  start_time_ = std::chrono::steady_clock::now();
+  pid_t child = -1;
+  int rc = posix_spawnp(&child, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return error(argv[0], std::string("cannot start: ") + std::strerror(rc));
+  pid_ = child;
+  status_.reset();
+  return {};
 }
 
 bool QemuProcess::reap(bool block) {
-    if (pid_ <= 0) return true;
-    if (status_) return true;
-    int st = 0;
-    pid_t r;
-    do {
-        r = ::waitpid(pid_, &st, block ? 0 : WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-        return true;
-    }
-    if (r < 0) {  // not our child any more (ECHILD): treat as gone
-        status_ = -1;
-        return true;
-    }
-    return false;
+  if (pid_ <= 0) return true;
+  if (status_) return true;
+  int st = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &st, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    return true;
+  }
+  if (r < 0) {  // not our child any more (ECHILD): treat as gone
+    status_ = -1;
+    return true;
+  }
+  return false;
 }
 
 bool QemuProcess::running() { return pid_ > 0 && !reap(false); }
 
 std::optional<int> QemuProcess::wait(std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) return status_;
-    if (timeout.count() < 0) {
-        reap(true);
-        return status_;
-    }
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!reap(false)) {
-        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+  if (pid_ <= 0) return status_;
+  if (timeout.count() < 0) {
+    reap(true);
     return status_;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reap(false)) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status_;
 }
 
 std::optional<int> QemuProcess::terminate(std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) return status_;
-    if (!running()) return status_;
-    ::kill(pid_, SIGTERM);
-    if (auto st = wait(timeout)) return st;
-    ::kill(pid_, SIGKILL);
-    return wait();
+  if (pid_ <= 0) return status_;
+  if (!running()) return status_;
+  ::kill(pid_, SIGTERM);
+  if (auto st = wait(timeout)) return st;
+  ::kill(pid_, SIGKILL);
+  return wait();
 }
 
 std::chrono::milliseconds QemuProcess::since_start() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_time_);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_time_);
 }
 
 }  // namespace readerlab::qemu

@@ -3,11 +3,11 @@
 
 #include "base/error.h"
 
+#include <sys/types.h>
 #include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace readerlab::qemu {
@@ -17,17 +17,17 @@ namespace readerlab::qemu {
 bool kvm_usable();
 
 struct GuestOptions {
-    std::filesystem::path kernel, initrd, console_log, pcscd_log, agent_socket;
-    // Each path is a unix socket readerlab already listens on; QEMU connects as a client.
-    std::vector<std::filesystem::path> usbredir_sockets;
-    int memory_mb = 512;
-    bool try_kvm = true;
-    // Appended verbatim (e.g. "-device", "usb-ccid", or "-monitor", "unix:...").
-    std::vector<std::string> extra_args;
-    // Kernel command line; empty = default_kernel_cmdline().
-    std::string kernel_cmdline;
-    // Whether kvm is probed with kvm_usable() (tests turn this off to get a fixed line).
-    bool probe_kvm = true;
+  std::filesystem::path kernel, initrd, console_log, pcscd_log, agent_socket;
+  // Each path is a unix socket readerlab already listens on; QEMU connects as a client.
+  std::vector<std::filesystem::path> usbredir_sockets;
+  int memory_mb = 512;
+  bool try_kvm = true;
+  // Appended verbatim (e.g. "-device", "usb-ccid", or "-monitor", "unix:...").
+  std::vector<std::string> extra_args;
+  // Kernel command line; empty = default_kernel_cmdline().
+  std::string kernel_cmdline;
+  // Whether kvm is probed with kvm_usable() (tests turn this off to get a fixed line).
+  bool probe_kvm = true;
 };
 
 // "console=ttyS0 quiet panic=-1": the options the guest's /init expects.
@@ -38,34 +38,34 @@ std::string default_kernel_cmdline();
 std::vector<std::string> qemu_command_line(const GuestOptions& options);
 
 class QemuProcess {
-public:
-    QemuProcess() = default;
-    QemuProcess(const QemuProcess&) = delete;
-    QemuProcess& operator=(const QemuProcess&) = delete;
-    QemuProcess(QemuProcess&& other) noexcept;
-    QemuProcess& operator=(QemuProcess&& other) noexcept;
-    ~QemuProcess();  // kills a running child (SIGKILL) and reaps it
+ public:
+  QemuProcess() = default;
+  QemuProcess(const QemuProcess&) = delete;
+  QemuProcess& operator=(const QemuProcess&) = delete;
+  QemuProcess(QemuProcess&& other) noexcept;
+  QemuProcess& operator=(QemuProcess&& other) noexcept;
+  ~QemuProcess();  // kills a running child (SIGKILL) and reaps it
 
-    // Starts argv (stdin /dev/null, stdout+stderr appended to output_log or /dev/null).
-    // The error names the program ("qemu-system-x86_64: No such file or directory").
-    Status start(const std::vector<std::string>& argv, const std::filesystem::path& output_log);
+  // Starts argv (stdin /dev/null, stdout+stderr appended to output_log or /dev/null).
+  // The error names the program ("qemu-system-x86_64: No such file or directory").
+  Status start(const std::vector<std::string>& argv, const std::filesystem::path& output_log);
 
-    pid_t pid() const { return pid_; }
-    bool running();
-    // SIGTERM, then SIGKILL after timeout; returns the exit status (see wait()).
-    std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
-    // Waits for exit (timeout < 0: forever). Returns the exit code, or 128+signal; nullopt if still running.
-    std::optional<int> wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
-    std::optional<int> exit_status() const { return status_; }
+  pid_t pid() const { return pid_; }
+  bool running();
+  // SIGTERM, then SIGKILL after timeout; returns the exit status (see wait()).
+  std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+  // Waits for exit (timeout < 0: forever). Returns the exit code, or 128+signal; nullopt if still running.
+  std::optional<int> wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
+  std::optional<int> exit_status() const { return status_; }
 
-    std::chrono::steady_clock::time_point start_time() const { return start_time_; }
-    std::chrono::milliseconds since_start() const;
+  std::chrono::steady_clock::time_point start_time() const { return start_time_; }
+  std::chrono::milliseconds since_start() const;
 
-private:
-    bool reap(bool block);
-    pid_t pid_ = -1;
-    std::optional<int> status_;
-    std::chrono::steady_clock::time_point start_time_{};
+ private:
+  bool reap(bool block);
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::chrono::steady_clock::time_point start_time_{};
 };
 
 }  // namespace readerlab::qemu

@@ -29,6 +29,7 @@ TEST_CASE("bytes print as upper-case pairs with an optional separator") {
   const Bytes bytes{0x3B, 0x0a, 0xFF};
   CHECK(readerlab::to_hex(bytes) == "3B0AFF");
   CHECK(readerlab::to_hex(bytes, " ") == "3B 0A FF");
+  CHECK(readerlab::to_hex(bytes, {}, readerlab::HexCase::lower) == "3b0aff");
   CHECK(readerlab::to_hex(Bytes{}, " ").empty());
   CHECK(readerlab::hex_byte(0x0F) == "0F");
   CHECK(readerlab::hex_word(0x3F00) == "3F00");

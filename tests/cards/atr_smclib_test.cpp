@@ -18,8 +18,8 @@ TEST_CASE("the IBM T=1 test card's ATR of the PC/SC test suite") {
   CHECK(atr.supports(1));
   CHECK_FALSE(atr.supports(0));
   CHECK(atr.extra_guard_time() == 0xFF);  // TC1 = FF: the minimum guard time (N = 255)
-  CHECK(atr.ifsc() == 0x86);               // TA3: IFSC 134
-  CHECK(atr.bwi_cwi() == 0x45);            // TB3: BWI 4, CWI 5
+  CHECK(atr.ifsc() == 0x86);              // TA3: IFSC 134
+  CHECK(atr.bwi_cwi() == 0x45);           // TB3: BWI 4, CWI 5
   CHECK_FALSE(atr.uses_crc());
   CHECK(std::string(atr.historical.begin(), atr.historical.end()) == "IBM MFC40000831");
   CHECK(build_atr(atr) == hex("3B EF 00 FF 81 31 86 45 49 42 4D 20 4D 46 43 34 30 30 30 30 38 33 31 43"));
@@ -31,13 +31,13 @@ TEST_CASE("ATRs smclib answers with UNRECOGNIZED_MEDIA are errors here too") {
     AtrError error;
   };
   const Case cases[] = {
-      {"3C 00", AtrError::bad_ts},                       // TS neither 3B nor 3F
-      {"3B 9B 13 81 31 FE", AtrError::truncated},        // T0 promises more
-      {"3B 10 10", AtrError::rfu_fi_di},                 // Dl 0
-      {"3B 10 1A", AtrError::rfu_fi_di},                 // Dl 0xA
-      {"3B 10 71", AtrError::rfu_fi_di},                 // Fl 7
-      {"3B 80 01", AtrError::missing_tck},               // T=1 indicated, no TCK
-      {"3B 80 01 80", AtrError::wrong_tck},              // T=1 indicated, TCK wrong (81 expected)
+      {"3C 00", AtrError::bad_ts},                 // TS neither 3B nor 3F
+      {"3B 9B 13 81 31 FE", AtrError::truncated},  // T0 promises more
+      {"3B 10 10", AtrError::rfu_fi_di},           // Dl 0
+      {"3B 10 1A", AtrError::rfu_fi_di},           // Dl 0xA
+      {"3B 10 71", AtrError::rfu_fi_di},           // Fl 7
+      {"3B 80 01", AtrError::missing_tck},         // T=1 indicated, no TCK
+      {"3B 80 01 80", AtrError::wrong_tck},        // T=1 indicated, TCK wrong (81 expected)
   };
   for (const auto& c : cases) {
     CAPTURE(c.atr);

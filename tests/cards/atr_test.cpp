@@ -169,16 +169,16 @@ TEST_CASE("each malformed ATR is reported distinctly with its offset") {
   check_error("3B 02 14 50 00", AtrError::trailing_bytes, 4);
   check_error("3B 02 14 50 44", AtrError::trailing_bytes, 4);  // no TCK for T=0 only
   // Four full groups and 15 historical bytes announce 34 bytes: one beyond the limit.
-  check_error("3B FF 11 00 00 F1 00 00 00 F1 20 45 00 F1 20 45 00 01"
-              " 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F",
-              AtrError::too_long, 33);
+  check_error(
+      "3B FF 11 00 00 F1 00 00 00 F1 20 45 00 F1 20 45 00 01"
+      " 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F",
+      AtrError::too_long, 33);
 }
 
 TEST_CASE("error names are distinct") {
   std::set<std::string> names;
-  for (auto error : {AtrError::none, AtrError::empty, AtrError::bad_ts, AtrError::truncated,
-                     AtrError::too_long, AtrError::missing_tck, AtrError::wrong_tck,
-                     AtrError::trailing_bytes, AtrError::rfu_fi_di}) {
+  for (auto error : {AtrError::none, AtrError::empty, AtrError::bad_ts, AtrError::truncated, AtrError::too_long,
+                     AtrError::missing_tck, AtrError::wrong_tck, AtrError::trailing_bytes, AtrError::rfu_fi_di}) {
     CHECK_FALSE(to_string(error).empty());
     names.insert(to_string(error));
   }
@@ -186,8 +186,7 @@ TEST_CASE("error names are distinct") {
 }
 
 TEST_CASE("describe_atr_bytes shows the structure of an ATR with a wrong TCK") {
-  const std::string text =
-      describe_atr_bytes(hex("3B F8 13 00 00 81 31 FE 45 4A 43 4F 50 76 32 34 31 B6"));
+  const std::string text = describe_atr_bytes(hex("3B F8 13 00 00 81 31 FE 45 4A 43 4F 50 76 32 34 31 B6"));
   INFO(text);
   CHECK(text.find("JCOPv241") != std::string::npos);
   CHECK(text.find("wrong (expected B7)") != std::string::npos);

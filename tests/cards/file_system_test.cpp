@@ -10,23 +10,23 @@ using namespace readerlab::cards::test;
 
 TEST_CASE("SELECT child DF, child EF, parent, and paths from the MF and the current DF") {
   IsoCard card = powered_card("t1-fs");
-  CHECK(send(card, "00 A4 01 0C 02 50 00") == "90 00");       // child DF of the MF
-  CHECK(send(card, "00 A4 02 0C 02 50 00") == "6A 82");       // 5000 is no EF
-  CHECK(send(card, "00 A4 02 0C 02 50 01") == "90 00");       // child EF of DF 5000
-  CHECK(send(card, "00 A4 01 0C 02 51 00") == "90 00");       // nested DF
+  CHECK(send(card, "00 A4 01 0C 02 50 00") == "90 00");  // child DF of the MF
+  CHECK(send(card, "00 A4 02 0C 02 50 00") == "6A 82");  // 5000 is no EF
+  CHECK(send(card, "00 A4 02 0C 02 50 01") == "90 00");  // child EF of DF 5000
+  CHECK(send(card, "00 A4 01 0C 02 51 00") == "90 00");  // nested DF
   CHECK(send(card, "00 A4 02 04 02 51 01 00") ==
-        "62 0E 80 02 00 08 82 01 01 83 02 51 01 88 01 08 90 00");  // FCP of EF 5101
-  CHECK(send(card, "00 A4 03 0C") == "90 00");                // parent of 5100: 5000
-  CHECK(send(card, "00 A4 03 0C") == "90 00");                // parent of 5000: the MF
-  CHECK(send(card, "00 A4 03 0C") == "6A 82");                // the MF has no parent
-  CHECK(send(card, "00 A4 08 0C 04 50 00 51 00") == "90 00");  // path from the MF
+        "62 0E 80 02 00 08 82 01 01 83 02 51 01 88 01 08 90 00");    // FCP of EF 5101
+  CHECK(send(card, "00 A4 03 0C") == "90 00");                       // parent of 5100: 5000
+  CHECK(send(card, "00 A4 03 0C") == "90 00");                       // parent of 5000: the MF
+  CHECK(send(card, "00 A4 03 0C") == "6A 82");                       // the MF has no parent
+  CHECK(send(card, "00 A4 08 0C 04 50 00 51 00") == "90 00");        // path from the MF
   CHECK(send(card, "00 A4 08 0C 06 3F 00 50 00 50 02") == "90 00");  // leading 3F00 tolerated
-  CHECK(send(card, "00 A4 09 0C 02 50 03") == "90 00");       // path from the current DF 5000
-  CHECK(send(card, "00 A4 09 0C 04 50 01 50 02") == "6A 82");  // an EF cannot hold files
+  CHECK(send(card, "00 A4 09 0C 02 50 03") == "90 00");              // path from the current DF 5000
+  CHECK(send(card, "00 A4 09 0C 04 50 01 50 02") == "6A 82");        // an EF cannot hold files
   CHECK(send(card, "00 A4 08 0C 03 50 00 51") == "67 00");
   CHECK(send(card, "00 A4 08 0C 04 50 00 59 99") == "6A 82");
   CHECK(send(card, "00 A4 0A 0C 02 50 00") == "6A 86");
-  CHECK(send(card, "00 A4 08 02 02 50 00") == "6A 86");        // occurrence only for names
+  CHECK(send(card, "00 A4 08 02 02 50 00") == "6A 86");  // occurrence only for names
   // P1=00 finds the parent's children from a nested DF: 5001 from inside 5100.
   CHECK(send(card, "00 A4 08 0C 04 50 00 51 00") == "90 00");
   CHECK(send(card, "00 A4 00 0C 02 50 01") == "90 00");
@@ -34,8 +34,9 @@ TEST_CASE("SELECT child DF, child EF, parent, and paths from the MF and the curr
 
 TEST_CASE("SELECT answers FCI, FCP, FMD or nothing as P2 asks") {
   IsoCard card = powered_card("t1-fs");
-  const std::string body = "82 01 38 83 02 50 00 84 0B F0 72 65 61 64 65 72 6C 61 62 02 A5 09 50 07 "
-                           "72 65 63 6F 72 64 73";
+  const std::string body =
+      "82 01 38 83 02 50 00 84 0B F0 72 65 61 64 65 72 6C 61 62 02 A5 09 50 07 "
+      "72 65 63 6F 72 64 73";
   CHECK(send(card, "00 A4 00 00 02 50 00 00") == "6F 1F " + body + " 90 00");
   CHECK(send(card, "00 A4 00 04 02 50 00 00") == "62 1F " + body + " 90 00");
   CHECK(send(card, "00 A4 00 08 02 50 00 00") == "64 1F " + body + " 90 00");
@@ -48,7 +49,7 @@ TEST_CASE("READ RECORD by number, current, first, last, next, previous; SFI addr
   IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "00 B2 01 0C 00") == "69 81");  // SFI 1 of the MF is transparent EF 0101
   CHECK(send(card, "00 A4 01 0C 02 50 00") == "90 00");
-  CHECK(send(card, "00 B2 01 04 00") == "69 86");  // no current EF yet
+  CHECK(send(card, "00 B2 01 04 00") == "69 86");                          // no current EF yet
   CHECK(send(card, "00 B2 02 0C 00") == "02 02 02 02 02 02 02 02 90 00");  // SFI 1, record 2
   CHECK(send(card, "00 B2 00 04 00") == "02 02 02 02 02 02 02 02 90 00");  // current record
   CHECK(send(card, "00 B2 00 02 00") == "03 03 03 03 03 03 03 03 90 00");  // next
@@ -119,12 +120,12 @@ TEST_CASE("CHANGE REFERENCE DATA with old and new, or new after VERIFY") {
   CHECK(send(card, "00 20 00 80 04 31 32 33 34") == "63 C2");
   CHECK(send(card, "00 20 00 80 04 35 35 35 35") == "90 00");
   CHECK(send(card, "00 24 01 80 05 36 36 36 36 36") == "90 00");  // verified: new only
-  CHECK(send(card, "00 24 01 80 02 36 36") == "6A 80");            // too short
-  CHECK(send(card, "00 24 00 80 04 36 36 36 36") == "67 00");      // no new value
+  CHECK(send(card, "00 24 01 80 02 36 36") == "6A 80");           // too short
+  CHECK(send(card, "00 24 00 80 04 36 36 36 36") == "67 00");     // no new value
   CHECK(send(card, "00 24 02 80 04 36 36 36 36") == "6A 86");
   CHECK(send(card, "00 24 00 85 08 31 32 33 34 35 35 35 35") == "6A 88");
   REQUIRE(card.reset(ResetKind::warm));
-  CHECK(send(card, "00 24 01 80 04 37 37 37 37") == "69 82");      // not verified after reset
+  CHECK(send(card, "00 24 01 80 04 37 37 37 37") == "69 82");  // not verified after reset
   CHECK(send(card, "00 20 00 80 05 36 36 36 36 36") == "90 00");
 }
 
@@ -147,8 +148,7 @@ TEST_CASE("RESET RETRY COUNTER with the PUK unblocks and sets a new PIN") {
   CHECK(send(card, "00 2C 03 80") == "6A 86");
   // The PUK blocks after 10 wrong tries: 63C0 on the last, then 6983.
   for (int i = 9; i >= 1; --i) {
-    CHECK(send(card, "00 2C 01 80 08 30 30 30 30 30 30 30 30") ==
-          "63 C" + std::string(1, "0123456789"[i]));
+    CHECK(send(card, "00 2C 01 80 08 30 30 30 30 30 30 30 30") == "63 C" + std::string(1, "0123456789"[i]));
   }
   CHECK(send(card, "00 2C 01 80 08 30 30 30 30 30 30 30 30") == "63 C0");
   CHECK(send(card, "00 2C 01 80 08 31 32 33 34 35 36 37 38") == "69 83");
@@ -176,24 +176,24 @@ TEST_CASE("MANAGE CHANNEL opens and closes channels 1..3, each with its own curr
   CHECK(send(card, "01 A4 08 0C 04 50 00 51 00") == "90 00");
   CHECK(send(card, "01 A4 02 0C 02 51 01") == "90 00");  // channel 1: EF 5101
   CHECK(send(card, "00 B0 00 00 02") == "00 01 90 00");
-  CHECK(send(card, "01 B0 00 00 02") == "69 82");         // EF 5101 needs the PIN
+  CHECK(send(card, "01 B0 00 00 02") == "69 82");  // EF 5101 needs the PIN
   CHECK(send(card, "01 20 00 80 04 31 32 33 34") == "90 00");
-  CHECK(send(card, "01 B0 00 00 02") == "73 65 90 00");   // the security status is shared
+  CHECK(send(card, "01 B0 00 00 02") == "73 65 90 00");  // the security status is shared
   // Opened from channel 1, channel 2 starts with channel 1's current files.
   CHECK(send(card, "01 70 00 00 01") == "02 90 00");
   CHECK(send(card, "02 B0 00 02 02") == "63 72 90 00");
-  CHECK(send(card, "00 70 00 03") == "90 00");            // open channel 3 by number
-  CHECK(send(card, "00 70 00 03") == "69 85");            // already open
-  CHECK(send(card, "00 70 00 00 01") == "6A 81");         // none free
-  CHECK(send(card, "03 B0 00 00 01") == "69 86");         // opened from 0: MF, no EF
+  CHECK(send(card, "00 70 00 03") == "90 00");     // open channel 3 by number
+  CHECK(send(card, "00 70 00 03") == "69 85");     // already open
+  CHECK(send(card, "00 70 00 00 01") == "6A 81");  // none free
+  CHECK(send(card, "03 B0 00 00 01") == "69 86");  // opened from 0: MF, no EF
   CHECK(send(card, "00 70 80 02") == "90 00");
   CHECK(send(card, "02 B0 00 00 01") == "68 81");
-  CHECK(send(card, "03 70 80 00") == "90 00");            // P2=00 closes the CLA's channel
+  CHECK(send(card, "03 70 80 00") == "90 00");  // P2=00 closes the CLA's channel
   CHECK_FALSE(card.channel_open(3));
-  CHECK(send(card, "00 70 80 00") == "6A 86");            // the basic channel stays open
+  CHECK(send(card, "00 70 80 00") == "6A 86");  // the basic channel stays open
   CHECK(send(card, "00 70 80 02") == "68 81");
   CHECK(send(card, "00 70 40 00") == "6A 86");
-  CHECK(send(card, "00 70 00 00") == "67 00");            // opening with P2=00 needs Le
+  CHECK(send(card, "00 70 00 00") == "67 00");  // opening with P2=00 needs Le
   REQUIRE(card.reset(ResetKind::warm));
   CHECK_FALSE(card.channel_open(1));
   CHECK(send(card, "01 B0 00 00 01") == "68 81");

@@ -19,8 +19,7 @@ std::string counting_bytes(std::size_t from, std::size_t count) {
 }
 
 // FCI of the readerlab application: 6F { 84 AID, A5 { 50 "readerlab", 87 01 01 } }.
-const std::string kFci = "6F 1D 84 0B " + std::string(kAid) +
-                         " A5 0E 50 09 72 65 61 64 65 72 6C 61 62 87 01 01";
+const std::string kFci = "6F 1D 84 0B " + std::string(kAid) + " A5 0E 50 09 72 65 61 64 65 72 6C 61 62 87 01 01";
 
 }  // namespace
 
@@ -59,9 +58,8 @@ TEST_CASE("command APDU cases, short and extended (ISO 7816-4 5.1)") {
   CHECK(c4e->apdu_case() == 4);
   CHECK(c4e->ne == 256);
 
-  for (std::string_view bad : {"", "00", "00 A4", "00 A4 04", "00 A4 04 00 00 00",
-                               "00 A4 04 00 0B F0 72", "00 A4 04 00 02 F0 72 00 00",
-                               "00 A4 04 00 00 00 00 00", "00 D6 00 00 00 00 03 AA BB",
+  for (std::string_view bad : {"", "00", "00 A4", "00 A4 04", "00 A4 04 00 00 00", "00 A4 04 00 0B F0 72",
+                               "00 A4 04 00 02 F0 72 00 00", "00 A4 04 00 00 00 00 00", "00 D6 00 00 00 00 03 AA BB",
                                "00 D6 00 00 00 00 02 AA BB 00", "00 D6 00 00 00 00 02 AA BB 00 00 00"}) {
     INFO(bad);
     CHECK_FALSE(parse_command_apdu(hex(bad)).has_value());
@@ -70,9 +68,8 @@ TEST_CASE("command APDU cases, short and extended (ISO 7816-4 5.1)") {
 
 TEST_CASE("malformed APDUs get 6700 and the card keeps serving") {
   IsoCard card = powered_card("t1-fs");
-  for (std::string_view bad : {"", "00", "00 A4", "00 A4 04", "00 A4 04 00 0B F0 72",
-                               "00 A4 04 00 00 00", "00 A4 04 00 00 00 00 00",
-                               "00 A4 04 00 00 00 0B F0 72", "00 B0 00 00 00 00 01 00 00"}) {
+  for (std::string_view bad : {"", "00", "00 A4", "00 A4 04", "00 A4 04 00 0B F0 72", "00 A4 04 00 00 00",
+                               "00 A4 04 00 00 00 00 00", "00 A4 04 00 00 00 0B F0 72", "00 B0 00 00 00 00 01 00 00"}) {
     INFO(bad);
     CHECK(send(card, bad) == "67 00");
   }
@@ -83,8 +80,8 @@ TEST_CASE("SELECT by AID returns the FCI") {
   IsoCard card = powered_card("t1-fs");
   const std::string select = "00 A4 04 00 0B " + std::string(kAid);
   CHECK(send(card, select + " 00") == kFci + " 90 00");
-  CHECK(send(card, select) == "90 00");                  // case 3: no data expected
-  CHECK(send(card, "00 A4 04 0C 0B " + std::string(kAid)) == "90 00");  // P2: no answer
+  CHECK(send(card, select) == "90 00");                                                // case 3: no data expected
+  CHECK(send(card, "00 A4 04 0C 0B " + std::string(kAid)) == "90 00");                 // P2: no answer
   CHECK(sw_of(send(card, "00 A4 04 04 0B " + std::string(kAid) + " 00")) == "90 00");  // FCP
   // Extended encoding of the same command.
   CHECK(send(card, "00 A4 04 00 00 00 0B " + std::string(kAid) + " 00 00") == kFci + " 90 00");
@@ -119,8 +116,7 @@ TEST_CASE("SELECT by FID: MF, EF, not found") {
   CHECK(send(card, "00 A4 00 00 02 3F 00") == "90 00");
   CHECK(send(card, "00 A4 00 00 02 3F 00 00") == "6F 07 82 01 38 83 02 3F 00 90 00");
   CHECK(send(card, "00 A4 00 00") == "90 00");  // empty data selects the MF
-  CHECK(send(card, "00 A4 02 00 02 01 01 00") ==
-        "6F 0E 80 02 01 00 82 01 01 83 02 01 01 88 01 08 90 00");
+  CHECK(send(card, "00 A4 02 00 02 01 01 00") == "6F 0E 80 02 01 00 82 01 01 83 02 01 01 88 01 08 90 00");
   CHECK(send(card, "00 A4 00 00 02 01 01") == "90 00");
   CHECK(send(card, "00 A4 00 00 02 7F 7F") == "6A 82");
   CHECK(send(card, "00 A4 00 00 01 3F") == "67 00");
@@ -138,7 +134,7 @@ TEST_CASE("READ BINARY: offsets, end of file, beyond the end, no current EF") {
   CHECK(send(card, "00 B0 00 F0 20") == counting_bytes(0xF0, 16) + " 62 82");
   CHECK(send(card, "00 B0 01 00 01") == "6B 00");
   CHECK(send(card, "00 B0 7F FF 01") == "6B 00");
-  CHECK(send(card, "00 B0 00 00") == "67 00");                // no Le
+  CHECK(send(card, "00 B0 00 00") == "67 00");                                     // no Le
   CHECK(send(card, "00 B0 00 00 00 01 00") == counting_bytes(0, 256) + " 90 00");  // extended
   CHECK(send(card, "00 B0 00 00 00 00 00") == counting_bytes(0, 256) + " 62 82");  // Ne 65536
 }
@@ -249,8 +245,8 @@ TEST_CASE("ECHO returns the command data byte for byte") {
 TEST_CASE("class and instruction checks") {
   IsoCard card = powered_card("t1-fs");
   CHECK(send(card, "FF A4 04 00 05 F0 72 65 61 64 00") == "6E 00");
-  CHECK(send(card, "FF CA 00 00 00") == "6E 00");   // a PC/SC reader pseudo-APDU
-  CHECK(send(card, "20 A4 00 00") == "6E 00");      // reserved class
+  CHECK(send(card, "FF CA 00 00 00") == "6E 00");  // a PC/SC reader pseudo-APDU
+  CHECK(send(card, "20 A4 00 00") == "6E 00");     // reserved class
   CHECK(send(card, "90 10 00 00 01 AA") == "6E 00");
   CHECK(send(card, "01 A4 00 00") == "68 81");
   CHECK(send(card, "41 A4 00 00") == "68 81");

@@ -35,11 +35,11 @@ TEST_CASE("malformed PPS are told apart") {
     PpsError error;
     std::size_t offset;
   };
-  for (const Case& c : {Case{"", PpsError::truncated, 0}, Case{"FE 00 FE", PpsError::bad_ppss, 0},
-                        Case{"FF", PpsError::truncated, 1}, Case{"FF 80 7F", PpsError::reserved_bit, 1},
-                        Case{"FF 10 96", PpsError::truncated, 3}, Case{"FF 10", PpsError::truncated, 2},
-                        Case{"FF 10 96 78", PpsError::wrong_pck, 3},
-                        Case{"FF 00 FF 00", PpsError::trailing_bytes, 3}}) {
+  for (const Case& c :
+       {Case{"", PpsError::truncated, 0}, Case{"FE 00 FE", PpsError::bad_ppss, 0}, Case{"FF", PpsError::truncated, 1},
+        Case{"FF 80 7F", PpsError::reserved_bit, 1}, Case{"FF 10 96", PpsError::truncated, 3},
+        Case{"FF 10", PpsError::truncated, 2}, Case{"FF 10 96 78", PpsError::wrong_pck, 3},
+        Case{"FF 00 FF 00", PpsError::trailing_bytes, 3}}) {
     INFO(c.bytes);
     const auto parsed = parse_pps(hex(c.bytes));
     CHECK_FALSE(parsed.pps.has_value());
@@ -86,11 +86,11 @@ TEST_CASE("the interface device accepts an echo or a declined PPS1, nothing else
   const Pps request{0, 0x96, {}, {}};
   CHECK(pps_outcome(request, hex("FF 10 96 79")) == NegotiatedParameters{0, 0x96});
   CHECK(pps_outcome(request, hex("FF 00 FF")) == NegotiatedParameters{0, 0x11});
-  CHECK_FALSE(pps_outcome(request, hex("FF 01 FE")));          // another protocol
-  CHECK_FALSE(pps_outcome(request, hex("FF 10 95 7A")));       // PPS1 changed
-  CHECK_FALSE(pps_outcome(request, hex("FF 10 96 78")));       // bad PCK
-  CHECK_FALSE(pps_outcome(request, hex("FF 20 01 DE")));       // PPS2 never asked
-  CHECK_FALSE(pps_outcome(request, {}));                       // silence
+  CHECK_FALSE(pps_outcome(request, hex("FF 01 FE")));     // another protocol
+  CHECK_FALSE(pps_outcome(request, hex("FF 10 95 7A")));  // PPS1 changed
+  CHECK_FALSE(pps_outcome(request, hex("FF 10 96 78")));  // bad PCK
+  CHECK_FALSE(pps_outcome(request, hex("FF 20 01 DE")));  // PPS2 never asked
+  CHECK_FALSE(pps_outcome(request, {}));                  // silence
 }
 
 TEST_CASE("IsoCard::answer_pps: once, right after the ATR, and it switches the protocol") {

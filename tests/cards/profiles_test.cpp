@@ -15,11 +15,11 @@ using readerlab::cards::test::to_hex;
 
 TEST_CASE("built-in profiles are listed with descriptions") {
   const auto profiles = builtin_profiles();
-  for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended",
-                                "slow", "mute", "bad-atr", "ibm-test"}) {
+  for (std::string_view name :
+       {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow", "mute", "bad-atr", "ibm-test"}) {
     INFO(name);
-    const auto found = std::find_if(profiles.begin(), profiles.end(),
-                                    [&](const ProfileInfo& info) { return info.name == name; });
+    const auto found =
+        std::find_if(profiles.begin(), profiles.end(), [&](const ProfileInfo& info) { return info.name == name; });
     REQUIRE(found != profiles.end());
     CHECK_FALSE(found->description.empty());
     CHECK(make_builtin_card(name) != nullptr);
@@ -35,14 +35,12 @@ TEST_CASE("built-in ATRs: exact bytes, and a card answers exactly them") {
   CHECK(to_hex(*builtin_atr("t0-t1")) == "3B 97 96 80 31 80 45 80 55 74 30 2D 74 31 8C");
   CHECK(to_hex(*builtin_atr("specific-ta2")) == "3B 9A 13 91 81 31 FE 45 80 58 73 70 65 63 69 66 69 63 CB");
   CHECK(to_hex(*builtin_atr("inverse")) == "3F 09 80 57 69 6E 76 65 72 73 65");
-  CHECK(to_hex(*builtin_atr("extended")) ==
-        "3B 8E 81 31 FE 45 80 73 00 00 40 58 65 78 74 65 6E 64 65 64 69");
+  CHECK(to_hex(*builtin_atr("extended")) == "3B 8E 81 31 FE 45 80 73 00 00 40 58 65 78 74 65 6E 64 65 64 69");
   CHECK(to_hex(*builtin_atr("slow")) == "3B 86 80 31 80 15 80 54 73 6C 6F 77 71");
   // smclib.md 6 D, byte for byte
-  CHECK(to_hex(*builtin_atr("ibm-test")) ==
-        "3B EF 00 FF 81 31 86 45 49 42 4D 20 4D 46 43 34 30 30 30 30 38 33 31 43");
-  for (std::string_view name : {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow",
-                                "ibm-test"}) {
+  CHECK(to_hex(*builtin_atr("ibm-test")) == "3B EF 00 FF 81 31 86 45 49 42 4D 20 4D 46 43 34 30 30 30 30 38 33 31 43");
+  for (std::string_view name :
+       {"t1-fs", "t0-basic", "t0-t1", "specific-ta2", "inverse", "extended", "slow", "ibm-test"}) {
     INFO(name);
     auto card = make_builtin_card(name);
     CHECK(card->name() == name);
@@ -137,8 +135,8 @@ TEST_CASE("inverse: the ATR decodes from 03 on the wire and T=0 runs inverted") 
 TEST_CASE("extended: the ATR announces extended Lc/Le; 64 KB and 4 KB files") {
   const auto atr = *parse_atr(*builtin_atr("extended")).atr;
   const Bytes capabilities = {0x73, 0x00, 0x00, 0x40};  // ISO 7816-4 8.1.1.2.7, b7 of byte 3
-  CHECK(std::search(atr.historical.begin(), atr.historical.end(), capabilities.begin(),
-                    capabilities.end()) != atr.historical.end());
+  CHECK(std::search(atr.historical.begin(), atr.historical.end(), capabilities.begin(), capabilities.end()) !=
+        atr.historical.end());
   auto card = make_builtin_card("extended");
   REQUIRE(card->reset(ResetKind::cold));
   const auto whole = card->transmit_apdu(hex("00 B0 84 00 00 00 00"));  // SFI 4, offset 0
@@ -212,7 +210,8 @@ TEST_CASE("ibm-test: write and read back 1 to 254 bytes; above 128 writes fail, 
     const auto read = card->transmit_apdu(Bytes{0x00, 0xB0, 0x00, 0x00, static_cast<std::uint8_t>(n)});
     REQUIRE(read.data.size() == std::min<std::size_t>(n, 128) + 2);
     REQUIRE(to_hex(std::span(read.data).last(2)) == "90 00");
-    const Bytes expected(last_written.begin(), last_written.begin() + static_cast<std::ptrdiff_t>(read.data.size() - 2));
+    const Bytes expected(last_written.begin(),
+                         last_written.begin() + static_cast<std::ptrdiff_t>(read.data.size() - 2));
     REQUIRE(Bytes(read.data.begin(), read.data.end() - 2) == expected);
   }
 }
@@ -222,8 +221,7 @@ TEST_CASE("the readerlab application answers SELECT by AID on every file-system 
     INFO(name);
     auto card = make_builtin_card(name);
     REQUIRE(card->reset(ResetKind::cold));
-    const auto response =
-        card->transmit_apdu(hex("00 A4 04 00 0B F0 72 65 61 64 65 72 6C 61 62 01 00"));
+    const auto response = card->transmit_apdu(hex("00 A4 04 00 0B F0 72 65 61 64 65 72 6C 61 62 01 00"));
     REQUIRE(response.data.size() > 2);
     CHECK(response.data[0] == 0x6F);
     CHECK(to_hex(std::span(response.data).last(2)) == "90 00");

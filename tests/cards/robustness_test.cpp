@@ -34,8 +34,8 @@ TEST_CASE("20000 random ATRs: parse never fails to return; valid ones round-trip
 
 TEST_CASE("20000 random APDUs: the card always answers with a status word") {
   std::mt19937 random(7816);
-  const std::uint8_t instructions[] = {0xA4, 0xB0, 0xD6, 0x84, 0x20, 0xCA, 0xC0, 0x10, 0x00, 0xB2,
-                                       0xDC, 0xE2, 0x24, 0x2C, 0xDA, 0x70};
+  const std::uint8_t instructions[] = {0xA4, 0xB0, 0xD6, 0x84, 0x20, 0xCA, 0xC0, 0x10,
+                                       0x00, 0xB2, 0xDC, 0xE2, 0x24, 0x2C, 0xDA, 0x70};
   const std::uint8_t classes[] = {0x00, 0x80, 0xFF, 0x01, 0x02, 0x03, 0x40, 0x10};
   for (std::string_view name : {"t1-fs", "t0-basic"}) {
     auto card = make_builtin_card(name);
@@ -47,8 +47,7 @@ TEST_CASE("20000 random APDUs: the card always answers with a status word") {
         apdu.resize(random() % 300);
         for (auto& byte : apdu) byte = static_cast<std::uint8_t>(random());
       } else {  // a plausible header, then a random body that may or may not be consistent
-        apdu = {classes[random() % std::size(classes)],
-                instructions[random() % std::size(instructions)],
+        apdu = {classes[random() % std::size(classes)], instructions[random() % std::size(instructions)],
                 static_cast<std::uint8_t>(random() % 4 == 0 ? random() : random() % 3),
                 static_cast<std::uint8_t>(random() % 4 == 0 ? random() : 0)};
         const auto body = random() % 5;
@@ -148,7 +147,9 @@ TEST_CASE("20000 random byte chunks to t0::CardSide, and random APDUs through bo
     const auto body = random() % 5;
     for (unsigned i = 0; i < body * 3; ++i) apdu.push_back(static_cast<std::uint8_t>(random()));
     const auto result = reader.transmit(apdu, faulty);
-    if (result.error == t0::Error::none) REQUIRE(result.response.size() >= 2);
-    else REQUIRE(result.response.empty());
+    if (result.error == t0::Error::none)
+      REQUIRE(result.response.size() >= 2);
+    else
+      REQUIRE(result.response.empty());
   }
 }

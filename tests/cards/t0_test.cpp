@@ -31,7 +31,7 @@ TEST_CASE("T=0 case 2: INS, then all Le bytes, then SW1 SW2; header in pieces") 
   t0::CardSide side(card);
   CHECK(card_says(side, "00 A4 00 0C 02") == "A4");  // SELECT: the card asks for Lc bytes
   CHECK(card_says(side, "01 01") == "90 00");
-  CHECK(card_says(side, "00 B0 00") == "");           // half a header: the card waits
+  CHECK(card_says(side, "00 B0 00") == "");  // half a header: the card waits
   CHECK(card_says(side, "02 04") == "B0 02 03 04 05 90 00");
 }
 

@@ -1,8 +1,8 @@
 // Helpers shared by the CCID tests: hex bytes, PC_to_RDR builders and RDR_to_PC field reads.
 #pragma once
 
-#include "emulator/ccid/messages.h"
 #include "../support/hex.h"
+#include "emulator/ccid/messages.h"
 
 #include <cstdint>
 #include <span>
@@ -15,8 +15,8 @@ using readerlab::test::hex;
 using readerlab::test::to_hex;
 
 // A PC_to_RDR message with a correct dwLength.
-inline Bytes command(std::uint8_t type, std::uint8_t seq, Bytes data = {}, std::uint8_t slot = 0,
-                     std::uint8_t b7 = 0, std::uint8_t b8 = 0, std::uint8_t b9 = 0) {
+inline Bytes command(std::uint8_t type, std::uint8_t seq, Bytes data = {}, std::uint8_t slot = 0, std::uint8_t b7 = 0,
+                     std::uint8_t b8 = 0, std::uint8_t b9 = 0) {
   Message m;
   m.type = type;
   m.slot = slot;

@@ -21,27 +21,27 @@ usb::ControlResult class_request(Reader& reader, std::uint8_t request, std::uint
 }
 
 // Derived by hand from CCID rev 1.1 Table 5.1-1 for the default ReaderConfig.
-const Bytes kExpectedClassDescriptor = hex(
-    "36 21"         // bLength 54, bDescriptorType CCID functional
-    "10 01"         // bcdCCID 1.10
-    "00"            // bMaxSlotIndex: one slot
-    "07"            // bVoltageSupport 5 V, 3 V, 1.8 V
-    "03 00 00 00"   // dwProtocols T=0 and T=1
-    "FC 0D 00 00"   // dwDefaultClock 3580 kHz
-    "FC 0D 00 00"   // dwMaximumClock 3580 kHz
-    "01"            // bNumClockSupported
-    "97 25 00 00"   // dwDataRate 9623 bps (3.58 MHz / 372)
-    "E9 65 09 00"   // dwMaxDataRate 615913 bps (Fi 372, Di 64)
-    "2D"            // bNumDataRatesSupported: 45 (Fi/Di pairs of ISO 7816-3 Tables 7, 8 at or above Fd/Dd)
-    "FE 00 00 00"   // dwMaxIFSD 254
-    "00 00 00 00"   // dwSynchProtocols
-    "00 00 00 00"   // dwMechanical
-    "7A 00 02 00"   // dwFeatures: 02 | 08 | 10 | 20 | 40 | short APDU level 00020000
-    "0F 01 00 00"   // dwMaxCCIDMessageLength 271
-    "FF FF"         // bClassGetResponse, bClassEnvelope
-    "00 00"         // wLcdLayout
-    "00"            // bPINSupport
-    "01");          // bMaxCCIDBusySlots
+const Bytes kExpectedClassDescriptor =
+    hex("36 21"        // bLength 54, bDescriptorType CCID functional
+        "10 01"        // bcdCCID 1.10
+        "00"           // bMaxSlotIndex: one slot
+        "07"           // bVoltageSupport 5 V, 3 V, 1.8 V
+        "03 00 00 00"  // dwProtocols T=0 and T=1
+        "FC 0D 00 00"  // dwDefaultClock 3580 kHz
+        "FC 0D 00 00"  // dwMaximumClock 3580 kHz
+        "01"           // bNumClockSupported
+        "97 25 00 00"  // dwDataRate 9623 bps (3.58 MHz / 372)
+        "E9 65 09 00"  // dwMaxDataRate 615913 bps (Fi 372, Di 64)
+        "2D"           // bNumDataRatesSupported: 45 (Fi/Di pairs of ISO 7816-3 Tables 7, 8 at or above Fd/Dd)
+        "FE 00 00 00"  // dwMaxIFSD 254
+        "00 00 00 00"  // dwSynchProtocols
+        "00 00 00 00"  // dwMechanical
+        "7A 00 02 00"  // dwFeatures: 02 | 08 | 10 | 20 | 40 | short APDU level 00020000
+        "0F 01 00 00"  // dwMaxCCIDMessageLength 271
+        "FF FF"        // bClassGetResponse, bClassEnvelope
+        "00 00"        // wLcdLayout
+        "00"           // bPINSupport
+        "01");         // bMaxCCIDBusySlots
 
 }  // namespace
 
@@ -62,14 +62,14 @@ TEST_CASE("reader CCID class descriptor is the 54 bytes of CCID 5.1") {
 
 TEST_CASE("reader configuration descriptor byte for byte") {
   Reader reader;
-  Bytes expected = hex(
-      "09 02 5D 00 01 01 00 80 32"      // CONFIGURATION: wTotalLength 93, one interface, bus powered, 100 mA
-      "09 04 00 00 03 0B 00 00 00");    // INTERFACE 0: three endpoints, class 0B (CCID 4.3)
+  Bytes expected =
+      hex("09 02 5D 00 01 01 00 80 32"    // CONFIGURATION: wTotalLength 93, one interface, bus powered, 100 mA
+          "09 04 00 00 03 0B 00 00 00");  // INTERFACE 0: three endpoints, class 0B (CCID 4.3)
   expected.insert(expected.end(), kExpectedClassDescriptor.begin(), kExpectedClassDescriptor.end());
-  const Bytes endpoints = hex(
-      "07 05 01 02 40 00 00"            // bulk OUT 0x01, 64 bytes
-      "07 05 82 02 40 00 00"            // bulk IN 0x82, 64 bytes
-      "07 05 83 03 08 00 0A");          // interrupt IN 0x83, 8 bytes, every 10 ms
+  const Bytes endpoints =
+      hex("07 05 01 02 40 00 00"    // bulk OUT 0x01, 64 bytes
+          "07 05 82 02 40 00 00"    // bulk IN 0x82, 64 bytes
+          "07 05 83 03 08 00 0A");  // interrupt IN 0x83, 8 bytes, every 10 ms
   expected.insert(expected.end(), endpoints.begin(), endpoints.end());
   REQUIRE(expected.size() == 93);
 

@@ -100,8 +100,9 @@ TEST_CASE("a command chained over several XfrBlocks and a response chained back"
     const std::size_t part = std::min<std::size_t>(1000, apdu.size() - sent);
     const bool first = sent == 0, last = sent + part == apdu.size();
     const std::uint8_t level = first ? 0x01 : (last ? 0x02 : 0x03);
-    answer = reader.handle_message(command(Command::xfr_block, seq, Bytes(apdu.begin() + static_cast<std::ptrdiff_t>(sent),
-                                                                          apdu.begin() + static_cast<std::ptrdiff_t>(sent + part)),
+    answer = reader.handle_message(command(Command::xfr_block, seq,
+                                           Bytes(apdu.begin() + static_cast<std::ptrdiff_t>(sent),
+                                                 apdu.begin() + static_cast<std::ptrdiff_t>(sent + part)),
                                            0, 0, level, 0));
     CHECK(seq_of(answer) == seq);
     ++seq;
@@ -134,7 +135,8 @@ TEST_CASE("a continuation request with no response pending, or an unknown wLevel
   const Bytes lonely = reader.handle_message(command(Command::xfr_block, 3, {}, 0, 0, 0x10, 0));
   CHECK(status_of(lonely) == kActiveFailed);
   CHECK(error_of(lonely) == error::offset_byte8);
-  const Bytes unknown = reader.handle_message(command(Command::xfr_block, 4, {0x00, 0x84, 0x00, 0x00, 0x08}, 0, 0, 0x07, 0));
+  const Bytes unknown =
+      reader.handle_message(command(Command::xfr_block, 4, {0x00, 0x84, 0x00, 0x00, 0x08}, 0, 0, 0x07, 0));
   CHECK(error_of(unknown) == error::offset_byte8);
 }
 

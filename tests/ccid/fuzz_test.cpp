@@ -13,11 +13,20 @@ namespace {
 
 using namespace test;
 
-constexpr Command kCommands[] = {
-    Command::set_parameters, Command::icc_power_on,  Command::icc_power_off,   Command::get_slot_status,
-    Command::secure,         Command::t0_apdu,       Command::escape,          Command::get_parameters,
-    Command::reset_parameters, Command::icc_clock,   Command::xfr_block,       Command::mechanical,
-    Command::abort,          Command::set_data_rate_and_clock_frequency};
+constexpr Command kCommands[] = {Command::set_parameters,
+                                 Command::icc_power_on,
+                                 Command::icc_power_off,
+                                 Command::get_slot_status,
+                                 Command::secure,
+                                 Command::t0_apdu,
+                                 Command::escape,
+                                 Command::get_parameters,
+                                 Command::reset_parameters,
+                                 Command::icc_clock,
+                                 Command::xfr_block,
+                                 Command::mechanical,
+                                 Command::abort,
+                                 Command::set_data_rate_and_clock_frequency};
 
 // Half pure noise, half a plausible header (known type, right dwLength, mostly slot 0) with
 // random fields and body, so the state machines are reached and not only the decoder.

@@ -1,7 +1,7 @@
 // The CCID reader as a host driver sees it: commands answered through handle_message and
 // through the bulk endpoints, slot changes on the interrupt endpoint (CCID rev 1.1).
-#include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
+#include "cards/profiles.h"
 #include "tests/ccid/ccid_support.h"
 
 #include <doctest/doctest.h>
@@ -21,7 +21,9 @@ std::unique_ptr<Reader> reader_with(std::string_view card_name) {
   return reader;
 }
 
-Bytes power_on(Reader& reader, std::uint8_t seq = 1) { return reader.handle_message(command(Command::icc_power_on, seq)); }
+Bytes power_on(Reader& reader, std::uint8_t seq = 1) {
+  return reader.handle_message(command(Command::icc_power_on, seq));
+}
 
 Bytes read_all_bulk_in(Reader& reader, std::size_t piece) {
   Bytes all;
@@ -149,7 +151,8 @@ TEST_CASE("XfrBlock without a card or before power on fails with ICC_MUTE") {
 TEST_CASE("XfrBlock with a wLevelParameter at short APDU level is refused at byte 8") {
   auto reader = reader_with("t1-fs");
   power_on(*reader);
-  const auto answer = reader->handle_message(command(Command::xfr_block, 1, select_readerlab_application(), 0, 0, 0x01));
+  const auto answer =
+      reader->handle_message(command(Command::xfr_block, 1, select_readerlab_application(), 0, 0, 0x01));
   CHECK(status_of(answer) == kActiveFailed);
   CHECK(error_of(answer) == error::offset_byte8);
 }
@@ -336,9 +339,10 @@ TEST_CASE("a malformed length fails at dwLength (offset 1) and keeps bSeq") {
 
 TEST_CASE("bSeq is echoed in every answer") {
   auto reader = reader_with("t1-fs");
-  const Command sequence[] = {Command::get_slot_status, Command::icc_power_on,  Command::get_parameters,
-                              Command::reset_parameters, Command::xfr_block,   Command::escape,
-                              Command::abort,            Command::icc_clock,   Command::icc_power_off};
+  const Command sequence[] = {
+      Command::get_slot_status, Command::icc_power_on, Command::get_parameters, Command::reset_parameters,
+      Command::xfr_block,       Command::escape,       Command::abort,          Command::icc_clock,
+      Command::icc_power_off};
   for (unsigned seq = 0; seq < 256; ++seq) {
     const auto type_byte = sequence[seq % std::size(sequence)];
     Bytes data = type_byte == Command::xfr_block ? select_readerlab_application() : Bytes{};

@@ -41,8 +41,9 @@ struct Bench {
 TEST_CASE("a case with a syntax error fails with its file and line, and the next case still runs") {
   Bench bench;
   auto broken = bench.write("broken.lua", "-- @title: broken\nlocal x = = 1\n");
-  auto good = bench.write("good.lua",
-                          "-- @title: good\nlab.reader(1):insert('t1-fs')\nlab.check(lab.reader(1):info().present, 'present')\n");
+  auto good = bench.write(
+      "good.lua",
+      "-- @title: good\nlab.reader(1):insert('t1-fs')\nlab.check(lab.reader(1):info().present, 'present')\n");
   const auto first = conformance::run_case(broken, bench.rig, bench.port, {});
   CHECK(first.outcome == conformance::Outcome::fail);
   CHECK(first.message.find("broken.lua:2:") != std::string::npos);
@@ -75,8 +76,8 @@ TEST_CASE("a header without a title or with an unknown key fails the case") {
 
 TEST_CASE("failed checks fail the case with the line of the first one; the case runs to its end") {
   Bench bench;
-  auto info = bench.write("checks.lua",
-                          "-- @title: checks\nlab.check_eq(1, 2, 'one')\nlab.check(false, 'two')\nlab.metric('m', 3, 'u')\n");
+  auto info = bench.write(
+      "checks.lua", "-- @title: checks\nlab.check_eq(1, 2, 'one')\nlab.check(false, 'two')\nlab.metric('m', 3, 'u')\n");
   const auto result = conformance::run_case(info, bench.rig, bench.port, {});
   CHECK(result.outcome == conformance::Outcome::fail);
   CHECK(result.message.find("checks.lua:2:") != std::string::npos);

@@ -13,12 +13,12 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <cerrno>
-#include <filesystem>
-#include <fstream>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
 
 namespace readerlab::hostile {
 namespace {
@@ -73,7 +73,8 @@ class GuestEnd {
   int fd_ = -1;
 };
 
-constexpr const char* kReady = "{\"event\":\"ready\",\"agent\":\"readerlab-agent\",\"version\":\"0.1\",\"api\":\"pcsc-lite\"}\n";
+constexpr const char* kReady =
+    "{\"event\":\"ready\",\"agent\":\"readerlab-agent\",\"version\":\"0.1\",\"api\":\"pcsc-lite\"}\n";
 
 std::string good_reply(std::uint64_t id) {
   return "{\"id\":" + std::to_string(id) + ",\"rv\":0,\"rv_name\":\"SCARD_S_SUCCESS\",\"context\":7}\n";
@@ -138,7 +139,8 @@ const LineEntry kLines[] = {
 };
 
 struct Agent {
-  Agent(boost::asio::io_context& io, const std::string& tag) : client(io, socket_path(tag)), guest(client.socket_path(), io) {
+  Agent(boost::asio::io_context& io, const std::string& tag)
+      : client(io, socket_path(tag)), guest(client.socket_path(), io) {
     REQUIRE(guest.write(kReady));
     REQUIRE(client.accept(kWait));
   }

@@ -11,8 +11,8 @@ namespace {
 
 struct Entry {
   const char* name;
-  const char* apdu;            // the command, hex ("XX*N" repeats)
-  std::uint16_t sw;            // SW1 SW2 it must get, ISO 7816-4 5.1.3
+  const char* apdu;              // the command, hex ("XX*N" repeats)
+  std::uint16_t sw;              // SW1 SW2 it must get, ISO 7816-4 5.1.3
   const char* before = nullptr;  // a command sent first (to make a file current)
 };
 

@@ -12,9 +12,9 @@ using cards::AtrError;
 
 struct Entry {
   const char* name;
-  const char* atr;     // as the reader decodes it, TS first (hex, "XX*N" repeats)
-  AtrError error;      // the parser's error
-  std::size_t offset;  // the byte at fault (the length when bytes are missing)
+  const char* atr;          // as the reader decodes it, TS first (hex, "XX*N" repeats)
+  AtrError error;           // the parser's error
+  std::size_t offset;       // the byte at fault (the length when bytes are missing)
   std::uint8_t ccid_error;  // bError of the IccPowerOn answer
 };
 
@@ -41,8 +41,8 @@ const Entry kCatalogue[] = {
     {"T=1 indicated, TCK missing", "3B 80 01", AtrError::missing_tck, 3, kBadAtrTck},
     {"T=15 indicated, TCK missing", "3B 80 0F", AtrError::missing_tck, 3, kBadAtrTck},
     {"T=1 with TCK 00 instead of 81", "3B 80 01 00", AtrError::wrong_tck, 3, kBadAtrTck},
-    {"the bad-atr card: TCK 87 instead of 78", "3B 89 81 31 FE 45 80 57 62 61 64 2D 61 74 72 87",
-     AtrError::wrong_tck, 15, kBadAtrTck},
+    {"the bad-atr card: TCK 87 instead of 78", "3B 89 81 31 FE 45 80 57 62 61 64 2D 61 74 72 87", AtrError::wrong_tck,
+     15, kBadAtrTck},
     // TA1 naming an RFU Fi or Di (Tables 7 and 8).
     {"TA1 Fi code 7 (RFU)", "3B 10 71", AtrError::rfu_fi_di, 2, kIccMute},
     {"TA1 Fi code F (RFU)", "3B 10 F1", AtrError::rfu_fi_di, 2, kIccMute},
@@ -61,7 +61,9 @@ class AtrCard final : public cards::Card {
   std::optional<Bytes> reset(cards::ResetKind) override { return atr_; }
   void deactivate() override {}
   void select_protocol(cards::Protocol) override {}
-  cards::CardResponse transmit_apdu(std::span<const std::uint8_t>) override { return {cards::CardStatus::ok, {0x6D, 0x00}}; }
+  cards::CardResponse transmit_apdu(std::span<const std::uint8_t>) override {
+    return {cards::CardStatus::ok, {0x6D, 0x00}};
+  }
 
  private:
   Bytes atr_;

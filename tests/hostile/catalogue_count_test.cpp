@@ -8,8 +8,12 @@ TEST_CASE("the malformed-input catalogue holds at least 100 hostile inputs") {
     const char* area;
     std::size_t rows;
   } areas[] = {
-      {"usbredir", usbredir_catalogue_size()}, {"ccid", ccid_catalogue_size() + ccid_extended_catalogue_size()}, {"t1", t1_catalogue_size()},
-      {"atr", atr_catalogue_size()},           {"apdu", apdu_catalogue_size()}, {"lua", lua_catalogue_size()},
+      {"usbredir", usbredir_catalogue_size()},
+      {"ccid", ccid_catalogue_size() + ccid_extended_catalogue_size()},
+      {"t1", t1_catalogue_size()},
+      {"atr", atr_catalogue_size()},
+      {"apdu", apdu_catalogue_size()},
+      {"lua", lua_catalogue_size()},
       {"agent", agent_catalogue_size()},
   };
   std::size_t total = 0;

@@ -14,26 +14,25 @@ enum class Power { off, on };
 
 struct Entry {
   const char* name;
-  Power power;          // slot 0 (t1-fs) powered before the message, or not
-  const char* message;  // the bulk-OUT transfer, hex ("XX*N" repeats)
-  std::uint8_t type;    // RDR_to_PC bMessageType
-  std::uint8_t status;  // bStatus
-  std::uint8_t error;   // bError
+  Power power;            // slot 0 (t1-fs) powered before the message, or not
+  const char* message;    // the bulk-OUT transfer, hex ("XX*N" repeats)
+  std::uint8_t type;      // RDR_to_PC bMessageType
+  std::uint8_t status;    // bStatus
+  std::uint8_t error;     // bError
   const char* data = "";  // abData, hex; nullptr: not checked
 };
 
 // RDR_to_PC types, CCID 6.2.
-constexpr std::uint8_t kDataBlock = 0x80, kSlotStatus = 0x81, kParameters = 0x82, kEscape = 0x83,
-                       kRateAndClock = 0x84;
+constexpr std::uint8_t kDataBlock = 0x80, kSlotStatus = 0x81, kParameters = 0x82, kEscape = 0x83, kRateAndClock = 0x84;
 // bStatus = bmICCStatus | bmCommandStatus << 6, CCID 6.2.6.
 constexpr std::uint8_t kActive = 0x40, kInactive = 0x41, kAbsent = 0x42;  // command failed
 // bError, CCID 6.2.6 Table 6.2-2 and the field offsets of 6.1.
-constexpr std::uint8_t kNotSupported = 0x00;   // CMD_NOT_SUPPORTED
-constexpr std::uint8_t kAtLength = 1;          // dwLength
-constexpr std::uint8_t kAtSlot = 5;            // bSlot
-constexpr std::uint8_t kAtByte7 = 7;           // bPowerSelect, bProtocolNum, ...
-constexpr std::uint8_t kAtByte8 = 8;           // wLevelParameter
-constexpr std::uint8_t kIccMute = 0xFE;        // ICC_MUTE
+constexpr std::uint8_t kNotSupported = 0x00;  // CMD_NOT_SUPPORTED
+constexpr std::uint8_t kAtLength = 1;         // dwLength
+constexpr std::uint8_t kAtSlot = 5;           // bSlot
+constexpr std::uint8_t kAtByte7 = 7;          // bPowerSelect, bProtocolNum, ...
+constexpr std::uint8_t kAtByte8 = 8;          // wLevelParameter
+constexpr std::uint8_t kIccMute = 0xFE;       // ICC_MUTE
 
 // Slot 0 holds t1-fs (the target), slot 1 t0-basic (the neighbour), slot 2 is empty.
 const Entry kCatalogue[] = {
@@ -74,8 +73,7 @@ const Entry kCatalogue[] = {
     {"Mechanical eject", Power::off, "71 00000000 00 5A 01 0000", kSlotStatus, kInactive, kNotSupported},
     {"SetDataRateAndClockFrequency of FFFFFFFF", Power::off, "73 08000000 00 5A 000000 FFFFFFFF FFFFFFFF",
      kRateAndClock, kInactive, kNotSupported, nullptr},
-    {"Escape with vendor bytes", Power::off, "6B 04000000 00 5A 000000 DEADBEEF", kEscape, kInactive,
-     kNotSupported},
+    {"Escape with vendor bytes", Power::off, "6B 04000000 00 5A 000000 DEADBEEF", kEscape, kInactive, kNotSupported},
     // Fields out of range (CCID 6.1.1 bPowerSelect 0..3, 6.1.7 bProtocolNum 0..1 and 5 or 7 bytes).
     {"IccPowerOn bPowerSelect 04", Power::off, "62 00000000 00 5A 04 0000", kDataBlock, kInactive, kAtByte7},
     {"IccPowerOn bPowerSelect FF", Power::off, "62 00000000 00 5A FF 0000", kDataBlock, kInactive, kAtByte7},
@@ -90,8 +88,8 @@ const Entry kCatalogue[] = {
      kInactive, kAtLength, nullptr},
     {"SetParameters T=1 without data", Power::off, "61 00000000 00 5A 01 0000", kParameters, kInactive, kAtLength,
      nullptr},
-    {"SetParameters T=0 to a powered T=1-only card", Power::on, "61 05000000 00 5A 00 0000 11 00 00 0A 00",
-     kParameters, kActive, kAtByte7, nullptr},
+    {"SetParameters T=0 to a powered T=1-only card", Power::on, "61 05000000 00 5A 00 0000 11 00 00 0A 00", kParameters,
+     kActive, kAtByte7, nullptr},
     // dwLength of commands that carry no data is 0 (CCID 6.1.2, 6.1.3, 6.1.5, 6.1.6, 6.1.13).
     {"GetSlotStatus with 4 data bytes", Power::off, "65 04000000 00 5A 000000 01020304", kSlotStatus, kInactive,
      kAtLength},
@@ -104,20 +102,17 @@ const Entry kCatalogue[] = {
     // XfrBlock at short APDU level (CCID 6.1.4: wLevelParameter 0000; abData one short APDU).
     {"XfrBlock to an unpowered card", Power::off, "6F 05000000 00 5A 000000 00B0000000", kDataBlock, kInactive,
      kIccMute},
-    {"XfrBlock wLevelParameter 0001", Power::on, "6F 05000000 00 5A 00 0100 00B0000000", kDataBlock, kActive,
-     kAtByte8},
-    {"XfrBlock wLevelParameter 0010", Power::on, "6F 05000000 00 5A 00 1000 00B0000000", kDataBlock, kActive,
-     kAtByte8},
-    {"XfrBlock wLevelParameter FFFF", Power::on, "6F 05000000 00 5A 00 FFFF 00B0000000", kDataBlock, kActive,
-     kAtByte8},
+    {"XfrBlock wLevelParameter 0001", Power::on, "6F 05000000 00 5A 00 0100 00B0000000", kDataBlock, kActive, kAtByte8},
+    {"XfrBlock wLevelParameter 0010", Power::on, "6F 05000000 00 5A 00 1000 00B0000000", kDataBlock, kActive, kAtByte8},
+    {"XfrBlock wLevelParameter FFFF", Power::on, "6F 05000000 00 5A 00 FFFF 00B0000000", kDataBlock, kActive, kAtByte8},
     {"XfrBlock without an APDU", Power::on, "6F 00000000 00 5A 000000", kDataBlock, kActive, kAtLength},
     // A malformed APDU is no CCID error: the card answers it (ISO 7816-4 5.1, 6700 / 6E00).
     {"XfrBlock of a 3-byte APDU", Power::on, "6F 03000000 00 5A 000000 00A404", kDataBlock, 0x00, 0x00, "67 00"},
     {"XfrBlock of a 1-byte APDU", Power::on, "6F 01000000 00 5A 000000 00", kDataBlock, 0x00, 0x00, "67 00"},
     {"XfrBlock with Lc over the data", Power::on, "6F 07000000 00 5A 000000 00A404000BF072", kDataBlock, 0x00, 0x00,
      "67 00"},
-    {"XfrBlock of a PPS request at APDU level", Power::on, "6F 04000000 00 5A 000000 FF1011FE", kDataBlock, 0x00,
-     0x00, "6E 00"},
+    {"XfrBlock of a PPS request at APDU level", Power::on, "6F 04000000 00 5A 000000 FF1011FE", kDataBlock, 0x00, 0x00,
+     "6E 00"},
     // The empty slot 2: no card (bmICCStatus 2), the reader cannot reach one (ICC_MUTE).
     {"IccPowerOn to the empty slot", Power::off, "62 00000000 02 5A 000000", kDataBlock, kAbsent, kIccMute},
     {"XfrBlock to the empty slot", Power::off, "6F 04000000 02 5A 000000 00A40400", kDataBlock, kAbsent, kIccMute},
@@ -125,8 +120,8 @@ const Entry kCatalogue[] = {
      nullptr},
     {"ResetParameters to the empty slot", Power::off, "6D 00000000 02 5A 000000", kParameters, kAbsent, kIccMute,
      nullptr},
-    {"SetParameters to the empty slot", Power::off, "61 05000000 02 5A 00 0000 11 00 00 0A 00", kParameters,
-     kAbsent, kIccMute, nullptr},
+    {"SetParameters to the empty slot", Power::off, "61 05000000 02 5A 00 0000 11 00 00 0A 00", kParameters, kAbsent,
+     kIccMute, nullptr},
 };
 
 std::unique_ptr<ccid::Reader> three_slot_reader() {
@@ -187,8 +182,8 @@ const Entry kExtendedLevel[] = {
     {"wLevelParameter 0002: a chain ended that never began", Power::on, "6F 05000000 00 5A 00 0200 00B0000000",
      kDataBlock, kActive, kAtByte8},
     {"XfrBlock without an APDU", Power::on, "6F 00000000 00 5A 000000", kDataBlock, kActive, kAtLength},
-    {"65545 bytes, over the longest extended APDU", Power::on, "6F 09000100 00 5A 000000 00*65545", kDataBlock,
-     kActive, kAtLength},
+    {"65545 bytes, over the longest extended APDU", Power::on, "6F 09000100 00 5A 000000 00*65545", kDataBlock, kActive,
+     kAtLength},
 };
 
 }  // namespace
@@ -207,8 +202,8 @@ TEST_CASE("hostile chaining at extended APDU level fails at wLevelParameter or d
     reader.insert(cards::make_builtin_card("t0-basic"), 1);
     REQUIRE(status_of(reader.handle_message(command(ccid::Command::icc_power_on, 1))) == kActiveOk);
     const Bytes answer = reader.handle_message(bytes_of(entry.message));
-    const std::string answer_hex = to_hex(Bytes(answer.begin(), answer.begin() + std::min<std::ptrdiff_t>(
-                                                                                  static_cast<std::ptrdiff_t>(answer.size()), 16)));
+    const std::string answer_hex = to_hex(Bytes(
+        answer.begin(), answer.begin() + std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(answer.size()), 16)));
     CAPTURE(answer_hex);
     REQUIRE(answer.size() >= ccid::kHeaderSize);
     CHECK(type_of(answer) == entry.type);

@@ -53,8 +53,10 @@ const Entry kCatalogue[] = {
      "cards/hostile.lua:1: attempt to index a nil value (global 'io')"},
     {"os.execute", Fails::at_load, "os.execute('reboot')\n",
      "cards/hostile.lua:1: attempt to index a nil value (global 'os')"},
-    {"require", Fails::at_load, "require('os')\n", "cards/hostile.lua:1: attempt to call a nil value (global 'require')"},
-    {"load", Fails::at_load, "load('return 1')()\n", "cards/hostile.lua:1: attempt to call a nil value (global 'load')"},
+    {"require", Fails::at_load, "require('os')\n",
+     "cards/hostile.lua:1: attempt to call a nil value (global 'require')"},
+    {"load", Fails::at_load, "load('return 1')()\n",
+     "cards/hostile.lua:1: attempt to call a nil value (global 'load')"},
     {"dofile", Fails::at_load, "dofile('/etc/passwd')\n",
      "cards/hostile.lua:1: attempt to call a nil value (global 'dofile')"},
     {"string.dump", Fails::at_load, "atr = '3B 00'\nlocal b = string.dump(print)\n",
@@ -96,11 +98,9 @@ const Entry kCatalogue[] = {
      "cards/hostile.lua:4: on_apdu returned \"zz\", not a response in hex..."},
     {"on_apdu returns 70000 bytes", Fails::at_apdu, on_apdu("  return string.rep('x', 70000), 0x9000"),
      "cards/hostile.lua:4: on_apdu returned 70000 bytes of data, more than 65536"},
-    {"on_apdu loops for ever", Fails::at_apdu, on_apdu("  while true do end"),
-     "cards/hostile.lua:4: the ..."},
+    {"on_apdu loops for ever", Fails::at_apdu, on_apdu("  while true do end"), "cards/hostile.lua:4: the ..."},
     {"on_apdu loops in pcall for ever", Fails::at_apdu,
-     on_apdu("  while true do pcall(function() while true do end end) end"),
-     "cards/hostile.lua:4: the ..."},
+     on_apdu("  while true do pcall(function() while true do end end) end"), "cards/hostile.lua:4: the ..."},
     {"on_apdu eats memory", Fails::at_apdu, on_apdu("  local t = {} while true do t[#t+1] = string.rep('x', 1e6) end"),
      "cards/hostile.lua:4: the memory cap of 8388608 bytes is reached"},
     // Work done in C that the instruction count alone never sees (issue 8's hangs).
@@ -123,8 +123,7 @@ const Entry kCatalogue[] = {
     {"on_reset raises an error", Fails::at_reset, on_reset("  return nil .. kind"),
      "cards/hostile.lua:4: attempt to concatenate a nil value"},
     {"on_reset answers 'zz'", Fails::at_reset, on_reset("  return 'zz'"), "cards/hostile.lua:4: ..."},
-    {"on_reset loops for ever", Fails::at_reset, on_reset("  while true do end"),
-     "cards/hostile.lua:4: the ..."},
+    {"on_reset loops for ever", Fails::at_reset, on_reset("  while true do end"), "cards/hostile.lua:4: the ..."},
 };
 
 void check_message(const std::string& actual, const std::string& expected) {
@@ -169,9 +168,10 @@ TEST_CASE("hostile Lua cards fail alone with file and line, and the card beside 
         CHECK(error_of(atr) == 0xFE);
       } else {
         REQUIRE(status_of(atr) == kActiveOk);
-        const Bytes answer = reader->handle_message(command(ccid::Command::xfr_block, 2, bytes_of("80 10 00 00 01 AA")));
+        const Bytes answer =
+            reader->handle_message(command(ccid::Command::xfr_block, 2, bytes_of("80 10 00 00 01 AA")));
         CHECK((status_of(answer) & 0xC0) == 0x40);  // bmCommandStatus 1: failed
-        CHECK(error_of(answer) == 0xFE);           // ICC_MUTE
+        CHECK(error_of(answer) == 0xFE);            // ICC_MUTE
       }
       CHECK(card->broken());
       check_message(card->last_error(), entry.message);

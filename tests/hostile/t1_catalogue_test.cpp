@@ -129,9 +129,8 @@ cards::t1::InterfaceParameters interface_parameters() {
 
 // The echo goes through a healthy line: what every row must still get afterwards.
 void check_echo_comes_through(cards::t1::InterfaceSide& reader, cards::t1::CardSide& card) {
-  const auto result = reader.transmit(bytes_of(kEcho), [&card](std::span<const std::uint8_t> block) {
-    return card.receive(block);
-  });
+  const auto result =
+      reader.transmit(bytes_of(kEcho), [&card](std::span<const std::uint8_t> block) { return card.receive(block); });
   INFO("the next APDU on the same line: ", cards::t1::to_string(result.error));
   CHECK(result.ok());
   CHECK(to_hex(result.response) == kEchoAnswer);

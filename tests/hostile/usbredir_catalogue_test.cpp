@@ -14,9 +14,9 @@
 namespace readerlab::hostile {
 namespace {
 
+using usbredir::test::kWait;
 using usbredir::test::Lab;
 using usbredir::test::Transport;
-using usbredir::test::kWait;
 
 // usbredir integers are little endian.
 void append_le(Bytes& out, std::uint64_t value, int bytes) {
@@ -24,7 +24,8 @@ void append_le(Bytes& out, std::uint64_t value, int bytes) {
 }
 std::uint32_t le(const Bytes& in, std::size_t at, int bytes) {
   std::uint32_t value = 0;
-  for (int i = 0; i < bytes; ++i) value |= static_cast<std::uint32_t>(in.at(at + static_cast<std::size_t>(i))) << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    value |= static_cast<std::uint32_t>(in.at(at + static_cast<std::size_t>(i))) << (8 * i);
   return value;
 }
 
@@ -121,16 +122,16 @@ class RawRedirPeer {
     auto alive = alive_;
     auto closed = closed_;
     auto chunk = chunk_;
-    socket_.async_read_some(boost::asio::buffer(*chunk), [this, alive, closed, chunk](boost::system::error_code ec,
-                                                                                      std::size_t n) {
-      if (!*alive) return;
-      if (ec) {
-        *closed = true;
-        return;
-      }
-      received_.insert(received_.end(), chunk->begin(), chunk->begin() + static_cast<std::ptrdiff_t>(n));
-      read();
-    });
+    socket_.async_read_some(
+        boost::asio::buffer(*chunk), [this, alive, closed, chunk](boost::system::error_code ec, std::size_t n) {
+          if (!*alive) return;
+          if (ec) {
+            *closed = true;
+            return;
+          }
+          received_.insert(received_.end(), chunk->begin(), chunk->begin() + static_cast<std::ptrdiff_t>(n));
+          read();
+        });
   }
 
   void split() {
@@ -167,8 +168,8 @@ std::size_t status_offset(std::uint32_t type) {
   }
 }
 
-constexpr std::uint32_t kNoReply = 0xFFFFFFFF;  // the server answers nothing; the session stays
-constexpr std::uint32_t kClosed = 0xFFFFFFFE;   // the server closes the connection
+constexpr std::uint32_t kNoReply = 0xFFFFFFFF;   // the server answers nothing; the session stays
+constexpr std::uint32_t kClosed = 0xFFFFFFFE;    // the server closes the connection
 constexpr std::uint32_t kRawBytes = 0xFFFFFFFF;  // the payload goes out as it is, with no header
 // An endpoint the device does not have: usbredir's usb_redir_inval (no such endpoint in
 // ep_info) and the device's usb_redir_stall are both refusals a usb-guest understands.
@@ -193,8 +194,8 @@ const Entry kCatalogue[] = {
     {"SetConfiguration 5", usb_redir_set_configuration, "05", usb_redir_configuration_status, usb_redir_stall},
     {"SetInterface 0 to alternate setting 1", usb_redir_set_alt_setting, "00 01", usb_redir_alt_setting_status,
      usb_redir_stall},
-    {"GET_DESCRIPTOR of string EE", usb_redir_control_packet, "80 06 80 00 EE03 0000 FFFF",
-     usb_redir_control_packet, usb_redir_stall, 0},
+    {"GET_DESCRIPTOR of string EE", usb_redir_control_packet, "80 06 80 00 EE03 0000 FFFF", usb_redir_control_packet,
+     usb_redir_stall, 0},
     {"GET_DESCRIPTOR of descriptor type 42", usb_redir_control_packet, "80 06 80 00 0042 0000 FFFF",
      usb_redir_control_packet, usb_redir_stall, 0},
     {"a vendor request", usb_redir_control_packet, "80 01 C0 00 0000 0000 FFFF", usb_redir_control_packet,
@@ -236,8 +237,7 @@ const Entry kCatalogue[] = {
     // logged refusal, packets that need a capability nobody announced close the connection.
     {"stop interrupt receiving on the bulk-IN endpoint", usb_redir_stop_interrupt_receiving, "82",
      usb_redir_interrupt_receiving_status, usb_redir_inval},
-    {"start an iso stream on 84", usb_redir_start_iso_stream, "84 08 04", usb_redir_iso_stream_status,
-     usb_redir_inval},
+    {"start an iso stream on 84", usb_redir_start_iso_stream, "84 08 04", usb_redir_iso_stream_status, usb_redir_inval},
     {"stop an iso stream on 83", usb_redir_stop_iso_stream, "83", usb_redir_iso_stream_status, usb_redir_inval},
     {"allocate 2^32-1 bulk streams", usb_redir_alloc_bulk_streams, "04000000 FFFFFFFF", usb_redir_bulk_streams_status,
      usb_redir_inval},
@@ -266,8 +266,8 @@ const Entry kCatalogue[] = {
      false, 0x80000000u},
     {"a header announcing 2^32-1 bytes", usb_redir_control_packet, "", kClosed, 0, -1,
      "announces a length of 4294967295", false, 0xFFFFFFFFu},
-    {"a device_connect from the usb-guest side", usb_redir_device_connect, "01 00 00 00 0912 0100 0001 0001",
-     kClosed, 0, -1, "malformed usbredir stream"},
+    {"a device_connect from the usb-guest side", usb_redir_device_connect, "01 00 00 00 0912 0100 0001 0001", kClosed,
+     0, -1, "malformed usbredir stream"},
     // Before hello.
     {"reset before hello", usb_redir_reset, "", kClosed, 0, -1, "first packet is of type 3, not hello", true},
     {"a bulk packet before hello", usb_redir_bulk_packet, "01 00 0000 00000000 0000", kClosed, 0, -1,
@@ -278,10 +278,26 @@ const Entry kCatalogue[] = {
     {"32 random bytes instead of a hello", kRawBytes,
      "F7 E1 C3 A5 5A 3C 1E 0F 99 88 77 66 55 44 33 22 11 00 FF EE DD CC BB AA 01 23 45 67 89 AB CD EF", kClosed, 0, -1,
      "first packet is of type 2781078007, not hello", true},
-    {"5 of the 12 bytes of a header, then the peer leaves", kRawBytes, "00000000 44", kClosed, 0, -1,
-     "peer closed the connection in the middle of a packet", true, {}, true},
-    {"half a bulk packet after hello, then the peer leaves", kRawBytes, "65000000 0E000000 01000000 01 00 0400",
-     kClosed, 0, -1, "peer closed the connection in the middle of a packet", false, {}, true},
+    {"5 of the 12 bytes of a header, then the peer leaves",
+     kRawBytes,
+     "00000000 44",
+     kClosed,
+     0,
+     -1,
+     "peer closed the connection in the middle of a packet",
+     true,
+     {},
+     true},
+    {"half a bulk packet after hello, then the peer leaves",
+     kRawBytes,
+     "65000000 0E000000 01000000 01 00 0400",
+     kClosed,
+     0,
+     -1,
+     "peer closed the connection in the middle of a packet",
+     false,
+     {},
+     true},
 };
 
 // Mutated CCID messages through bulk OUT: the transfer succeeds and the reader's answer on
@@ -339,7 +355,8 @@ TEST_CASE("hostile usbredir packets get a status packet or a closed connection w
     auto session = usbredir::test::session_of_newest(lab, 1);
     if (!entry.before_hello) hello_and_device(peer);
 
-    peer.send(entry.type == kRawBytes ? bytes_of(entry.payload) : packet(entry.type, 77, bytes_of(entry.payload), entry.length));
+    peer.send(entry.type == kRawBytes ? bytes_of(entry.payload)
+                                      : packet(entry.type, 77, bytes_of(entry.payload), entry.length));
     if (entry.leaves) peer.leave();
     if (entry.reply_type == kClosed) {
       if (!lab.run_until([&] { return !session->is_open(); })) {
@@ -356,8 +373,8 @@ TEST_CASE("hostile usbredir packets get a status packet or a closed connection w
     } else {
       const auto reply = peer.next(entry.reply_type);
       if (!reply) {
-        FAIL_CHECK("no reply; session open: " << session->is_open() << ", reason: " << session->close_reason()
-                                                << "\n" << lab.all_log());
+        FAIL_CHECK("no reply; session open: " << session->is_open() << ", reason: " << session->close_reason() << "\n"
+                                              << lab.all_log());
         continue;
       }
       CHECK(reply->id == 77);

@@ -95,8 +95,7 @@ TEST_CASE("applet: the wallet commands are the script's, the rest is ISO 7816-4"
   // Selecting the MF leaves the wallet; READ BINARY by SFI is built in.
   CHECK(exchange(*card, "00 A4 00 0C 02 3F 00") == "9000");
   CHECK(exchange(*card, kGetBalance) == "6985");
-  CHECK(exchange(*card, "00 B0 81 00 09") ==
-        to_hex(Bytes{'r', 'e', 'a', 'd', 'e', 'r', 'l', 'a', 'b'}) + "9000");
+  CHECK(exchange(*card, "00 B0 81 00 09") == to_hex(Bytes{'r', 'e', 'a', 'd', 'e', 'r', 'l', 'a', 'b'}) + "9000");
   CHECK(card->iso_card().pin_tries_left() == 3);
   CHECK_FALSE(card->broken());
 }

@@ -23,21 +23,18 @@ void check_message(const std::string& actual, std::string_view expected) {
 }
 
 const FieldCase kFieldCases[] = {
-    {"name = 'x'\natr = '3B ZZ'\n",
-     "cards/test.lua:2: field 'atr': not hex (pairs of digits 0-9 A-F, spaces allowed)"},
+    {"name = 'x'\natr = '3B ZZ'\n", "cards/test.lua:2: field 'atr': not hex (pairs of digits 0-9 A-F, spaces allowed)"},
     {"atr = '3B 8'\n", "cards/test.lua:1: field 'atr': not hex..."},
     {"atr = '3B'\n", "cards/test.lua:1: field 'atr': 1 bytes, expected 2..33"},
     {"atr = 42\n", "cards/test.lua:1: field 'atr': a table expected, got number"},
     {"-- a comment\natr = {\n  protocols = {0},\n  ifsc = 32,\n}\n",
      "cards/test.lua:4: field 'atr.ifsc': T=1 parameters, but T=1 is not offered"},
-    {"atr = {\n  protocols = {2},\n}\n",
-     "cards/test.lua:2: field 'atr.protocols[1]': 2 is out of range 0..1"},
+    {"atr = {\n  protocols = {2},\n}\n", "cards/test.lua:2: field 'atr.protocols[1]': 2 is out of range 0..1"},
     {"atr = {\n  protocols = {1, 1},\n}\n", "cards/test.lua:2: field 'atr.protocols[2]': listed twice"},
     {"atr = {\n  protocols = {},\n}\n", "cards/test.lua:2: field 'atr.protocols': empty..."},
     {"atr = {\n  protocols = {1},\n  ifsc = 255,\n}\n",
      "cards/test.lua:3: field 'atr.ifsc': 255 is out of range 1..254"},
-    {"atr = {\n  protocols = {1},\n  bwi = 10,\n}\n",
-     "cards/test.lua:3: field 'atr.bwi': 10 is out of range 0..9"},
+    {"atr = {\n  protocols = {1},\n  bwi = 10,\n}\n", "cards/test.lua:3: field 'atr.bwi': 10 is out of range 0..9"},
     {"atr = {\n  convention = 'sideways',\n}\n",
      "cards/test.lua:2: field 'atr.convention': 'sideways' is not direct or inverse"},
     {"atr = {\n  ta1 = 0x10,\n}\n", "cards/test.lua:1: field 'atr': the ATR built is invalid: ..."},
@@ -96,13 +93,10 @@ const FieldCase kFieldCases[] = {
     {"atr = '3B 00'\ndata_objects = {\n  { tag = 0x10000, value = '00' },\n}\n",
      "cards/test.lua:2: field 'data_objects[1].tag': 65536 is out of range 0..65535"},  // plain tables: the
                                                                                         // list's line
-    {"atr = '3B 00'\npps = 'maybe'\n",
-     "cards/test.lua:2: field 'pps': 'maybe' is not accept, decline or silent"},
+    {"atr = '3B 00'\npps = 'maybe'\n", "cards/test.lua:2: field 'pps': 'maybe' is not accept, decline or silent"},
     {"atr = '3B 00'\nwtx_multiplier = 2.5\n", "cards/test.lua:2: field 'wtx_multiplier': not an integer"},
-    {"atr = '3B 00'\nlogical_channels = 5\n",
-     "cards/test.lua:2: field 'logical_channels': 5 is out of range 1..4"},
-    {"atr = '3B 00'\nimplicit_ef = 0xFFFF\n",
-     "cards/test.lua:2: field 'implicit_ef': FID FFFF is reserved..."},
+    {"atr = '3B 00'\nlogical_channels = 5\n", "cards/test.lua:2: field 'logical_channels': 5 is out of range 1..4"},
+    {"atr = '3B 00'\nimplicit_ef = 0xFFFF\n", "cards/test.lua:2: field 'implicit_ef': FID FFFF is reserved..."},
     {"atr = '3B 00'\non_apdu = 'not a function'\n",
      "cards/test.lua:2: field 'on_apdu': a function expected, got string"},
 };
@@ -122,13 +116,11 @@ TEST_CASE("a field set in a function called by the chunk names the line of the a
       "  atr = 'not hex'\n"
       "end\n"
       "describe()\n";
-  CHECK(load_error(text) ==
-        "cards/test.lua:2: field 'atr': not hex (pairs of digits 0-9 A-F, spaces allowed)");
+  CHECK(load_error(text) == "cards/test.lua:2: field 'atr': not hex (pairs of digits 0-9 A-F, spaces allowed)");
 }
 
 TEST_CASE("syntax errors name the file and the line") {
-  const std::string error =
-      load_error("name = 'x'\natr = '3B 00'\nfunction on_apdu(apdu)\n  return 0x9000\n");
+  const std::string error = load_error("name = 'x'\natr = '3B 00'\nfunction on_apdu(apdu)\n  return 0x9000\n");
   INFO(error);
   CHECK(error == "cards/test.lua:5: 'end' expected (to close 'function' at line 3) near <eof>");
   CHECK(load_error("x = = 1").rfind("cards/test.lua:1: ", 0) == 0);

@@ -82,15 +82,9 @@ TEST_CASE("fuzz: 5000 random byte strings and mutated card files to the loader")
         for (int e = 0; e < edits && !text.empty(); ++e) {
           const std::size_t at = random() % text.size();
           switch (random() % 3) {
-            case 0:
-              text[at] = static_cast<char>(random());
-              break;
-            case 1:
-              text.erase(at, random() % 16);
-              break;
-            default:
-              text.insert(at, tokens[random() % std::size(tokens)]);
-              break;
+            case 0: text[at] = static_cast<char>(random()); break;
+            case 1: text.erase(at, random() % 16); break;
+            default: text.insert(at, tokens[random() % std::size(tokens)]); break;
           }
         }
       }

@@ -75,8 +75,7 @@ TEST_CASE("the global table's metatable and __gc finalizers are out of reach") {
   CHECK(load_error("setmetatable(_G, nil)") == "cards/test.lua:1: cannot change a protected metatable");
   CHECK(load_error("setmetatable({}, { __gc = function() end })") ==
         "cards/test.lua:1: __gc finalizers are not available to a script");
-  CHECK(load_error("assert(getmetatable(_G) == false, 'visible')\nerror('done', 0)") ==
-        "cards/test.lua:2: done");
+  CHECK(load_error("assert(getmetatable(_G) == false, 'visible')\nerror('done', 0)") == "cards/test.lua:2: done");
 }
 
 TEST_CASE("a runtime error in on_apdu: the card goes mute, the message names file and line") {
@@ -98,7 +97,8 @@ TEST_CASE("an error in on_reset: no ATR, and the card stays broken") {
 
 TEST_CASE("an endless loop in on_apdu spends the instruction budget: mute") {
   std::vector<std::string> log;
-  auto card = load_ok(handler_card("  local n = 0\n  while true do\n    n = n + 1\n  end"), &log, with_budget(10'000'000));
+  auto card =
+      load_ok(handler_card("  local n = 0\n  while true do\n    n = n + 1\n  end"), &log, with_budget(10'000'000));
   check_breaks(*card, "cards/test.lua:", log);
   CHECK(card->last_error().find("instruction budget of 10000000 per call is spent") != std::string::npos);
   const int line = std::stoi(card->last_error().substr(std::string("cards/test.lua:").size()));
@@ -118,8 +118,8 @@ TEST_CASE("pcall and xpcall cannot catch the instruction budget") {
 }
 
 TEST_CASE("the budget is per call: many calls that each stay within it are fine") {
-  auto card = load_ok(handler_card("  local n = 0\n  for i = 1, 20000 do n = n + i end\n  return 0x9000"),
-                      nullptr, with_budget(200'000));
+  auto card = load_ok(handler_card("  local n = 0\n  for i = 1, 20000 do n = n + i end\n  return 0x9000"), nullptr,
+                      with_budget(200'000));
   REQUIRE(card->reset(ResetKind::cold));
   for (int i = 0; i < 50; ++i) CHECK(exchange(*card, "00 00 00 00") == "9000");
   CHECK_FALSE(card->broken());
@@ -184,14 +184,14 @@ TEST_CASE("on_apdu answers that are not answers break the card at the return") {
 }
 
 TEST_CASE("on_apdu answers: status word, hex, bytes and status word, silence, fall-through") {
-  auto card = load_ok(
-      handler_card("  if apdu.ins == 1 then return 0x6A82 end\n"
-                   "  if apdu.ins == 2 then return '01 02 90 00' end\n"
-                   "  if apdu.ins == 3 then return apdu.data, 0x9000 end\n"
-                   "  if apdu.ins == 4 then return false end\n"
-                   "  if apdu.ins == 5 then return hex.encode(apdu.bytes) .. '9000' end\n"
-                   "  if apdu.ins == 6 then return string.pack('>I4B', apdu.ne, apdu.case), 0x9000 end\n"
-                   "  if apdu.malformed then return 0x6F00 end"));
+  auto card =
+      load_ok(handler_card("  if apdu.ins == 1 then return 0x6A82 end\n"
+                           "  if apdu.ins == 2 then return '01 02 90 00' end\n"
+                           "  if apdu.ins == 3 then return apdu.data, 0x9000 end\n"
+                           "  if apdu.ins == 4 then return false end\n"
+                           "  if apdu.ins == 5 then return hex.encode(apdu.bytes) .. '9000' end\n"
+                           "  if apdu.ins == 6 then return string.pack('>I4B', apdu.ne, apdu.case), 0x9000 end\n"
+                           "  if apdu.malformed then return 0x6F00 end"));
   REQUIRE(card->reset(ResetKind::cold));
   CHECK(exchange(*card, "80 01 00 00") == "6A82");
   CHECK(exchange(*card, "80 02 00 00") == "01029000");
@@ -207,8 +207,7 @@ TEST_CASE("on_apdu answers: status word, hex, bytes and status word, silence, fa
 TEST_CASE("print and card.log write to the card's log - a throwing logger changes nothing") {
   std::vector<std::string> log;
   auto card = load_ok(
-      handler_card("  print('ins', apdu.ins, nil, true)\n  card.log(hex.encode('\\1\\2'))\n  return 0x9000"),
-      &log);
+      handler_card("  print('ins', apdu.ins, nil, true)\n  card.log(hex.encode('\\1\\2'))\n  return 0x9000"), &log);
   REQUIRE(card->reset(ResetKind::cold));
   CHECK(exchange(*card, "80 2A 00 00") == "9000");
   REQUIRE(log.size() == 2);
@@ -231,10 +230,10 @@ TEST_CASE("hook arguments are checked - a bad one is a script error") {
 }
 
 TEST_CASE("misbehaviour hooks accumulate into ProtocolFaults - a reset forgets them") {
-  auto card = load_ok(
-      handler_card("  card.mute() card.mute(2) card.wrong_edc() card.garbage(4) card.wtx(9)\n"
-                   "  card.bad_procedure_byte(0x6E) card.drop_off() card.delay_ms(5) card.delay_ms(7)\n"
-                   "  return 0x9000"));
+  auto card =
+      load_ok(handler_card("  card.mute() card.mute(2) card.wrong_edc() card.garbage(4) card.wtx(9)\n"
+                           "  card.bad_procedure_byte(0x6E) card.drop_off() card.delay_ms(5) card.delay_ms(7)\n"
+                           "  return 0x9000"));
   REQUIRE(card->reset(ResetKind::cold));
   CHECK(exchange(*card, "00 00 00 00") == "9000");
   const auto faults = card->take_protocol_faults();
@@ -278,8 +277,7 @@ TEST_CASE("on_reset answers that are not ATRs break the card") {
   std::vector<std::string> log;
   auto card = load_ok(card_text("function on_reset(kind)\n  return 'nope'\nend\n"), &log);
   CHECK_FALSE(card->reset(ResetKind::cold));
-  CHECK(card->last_error() ==
-        "cards/test.lua:4: on_reset returned \"nope\", not an ATR in hex (2..33 bytes)");
+  CHECK(card->last_error() == "cards/test.lua:4: on_reset returned \"nope\", not an ATR in hex (2..33 bytes)");
 }
 
 TEST_CASE("math.random is seeded from the options: the same seed, the same card") {
@@ -292,13 +290,13 @@ TEST_CASE("math.random is seeded from the options: the same seed, the same card"
 }
 
 TEST_CASE("card.iso is the built-in behaviour - card.protocol and card.pin_verified report it") {
-  auto card = load_ok(card_text(
-      "pin = '1234'\n"
-      "function on_apdu(apdu)\n"
-      "  if apdu.ins ~= 0x01 then return nil end\n"
-      "  local verify = card.iso(hex.decode('00 20 00 80 04 31 32 33 34'))\n"
-      "  return string.char(card.protocol(), card.pin_verified() and 1 or 0) .. verify:sub(1, -3), 0x9000\n"
-      "end\n"));
+  auto card = load_ok(
+      card_text("pin = '1234'\n"
+                "function on_apdu(apdu)\n"
+                "  if apdu.ins ~= 0x01 then return nil end\n"
+                "  local verify = card.iso(hex.decode('00 20 00 80 04 31 32 33 34'))\n"
+                "  return string.char(card.protocol(), card.pin_verified() and 1 or 0) .. verify:sub(1, -3), 0x9000\n"
+                "end\n"));
   REQUIRE(card->reset(ResetKind::cold));
   CHECK(exchange(*card, "80 01 00 00") == "01019000");
   CHECK(card->iso_card().pin_verified());
@@ -307,8 +305,8 @@ TEST_CASE("card.iso is the built-in behaviour - card.protocol and card.pin_verif
 TEST_CASE("card functions called while the card file runs: no card yet, no crash") {
   CHECK(load_error("atr = '3B 00'\ncard.iso('\\0\\164\\0\\0')\n") ==
         "cards/test.lua:2: card.iso: no answer (call it from a handler, with the card powered)");
-  auto card = load_ok(
-      "atr = '3B 00'\nassert(card.protocol() == nil)\nassert(card.pin_verified() == false)\ncard.mute(3)\n");
+  auto card =
+      load_ok("atr = '3B 00'\nassert(card.protocol() == nil)\nassert(card.pin_verified() == false)\ncard.mute(3)\n");
   REQUIRE(card->reset(ResetKind::cold));
   CHECK_FALSE(card->take_protocol_faults().any());  // the reset forgot them
 }
@@ -390,9 +388,10 @@ TEST_CASE("string building in a loop spends the budget: upper, hex.encode, print
     CAPTURE(work);
     std::vector<std::string> log;
     // Each call handles a MiB; 20 of them passed a budget of 100000 instructions.
-    auto card = load_ok(handler_card("  local s = string.rep('a', 1 << 20)\n  for i = 1, 20 do local r = " +
-                                     std::string(work) + " end\n  return 0x9000"),
-                        &log, with_budget(100'000));
+    auto card =
+        load_ok(handler_card("  local s = string.rep('a', 1 << 20)\n  for i = 1, 20 do local r = " + std::string(work) +
+                             " end\n  return 0x9000"),
+                &log, with_budget(100'000));
     check_breaks(*card, "cards/test.lua:", log);
     CHECK(card->last_error().find("instruction budget of 100000") != std::string::npos);
   }
@@ -409,17 +408,19 @@ TEST_CASE("a character class as long as the pattern counts: a huge set over a lo
 
 TEST_CASE("an xpcall handler runs under the budget: it cannot loop on after the budget is spent") {
   std::vector<std::string> log;
-  auto card = load_ok(handler_card("  xpcall(function() while true do end end,\n"
-                                   "         function(m) for i = 1, 2e6 do end print('handler finished') return m end)\n"
-                                   "  return 0x9000"),
-                      &log, with_budget(100'000));
+  auto card =
+      load_ok(handler_card("  xpcall(function() while true do end end,\n"
+                           "         function(m) for i = 1, 2e6 do end print('handler finished') return m end)\n"
+                           "  return 0x9000"),
+              &log, with_budget(100'000));
   check_breaks(*card, "cards/test.lua:", log);
   CHECK(card->last_error().find("instruction budget of 100000") != std::string::npos);
   for (const auto& line : log) CHECK(line.find("handler finished") == std::string::npos);
   // An ordinary error still reaches the handler, whose answer xpcall returns.
-  auto handled = load_ok(handler_card("  local ok, m = xpcall(function() error('inner', 0) end,\n"
-                                      "                       function(m) return 'handled ' .. m end)\n"
-                                      "  assert(not ok and m == 'handled inner', tostring(m))\n  return 0x9000"));
+  auto handled =
+      load_ok(handler_card("  local ok, m = xpcall(function() error('inner', 0) end,\n"
+                           "                       function(m) return 'handled ' .. m end)\n"
+                           "  assert(not ok and m == 'handled inner', tostring(m))\n  return 0x9000"));
   REQUIRE(handled->reset(ResetKind::cold));
   CHECK(exchange(*handled, "00 00 00 00") == "9000");
 }

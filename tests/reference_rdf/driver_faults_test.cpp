@@ -396,14 +396,14 @@ TEST_CASE("TRANSMIT: failed CCID answers map to NTSTATUS and update the card sta
     std::uint8_t error;
     NTSTATUS status;
   } errors[] = {
-      {0xFE, STATUS_IO_TIMEOUT},           // ICC_MUTE
-      {0xFD, STATUS_DEVICE_DATA_ERROR},    // XFR_PARITY_ERROR
-      {0xFC, STATUS_BUFFER_TOO_SMALL},     // XFR_OVERRUN
-      {0xFB, STATUS_IO_DEVICE_ERROR},      // HW_ERROR
-      {0xF8, STATUS_UNRECOGNIZED_MEDIA},   // BAD_ATR_TS
-      {0xF7, STATUS_UNRECOGNIZED_MEDIA},   // BAD_ATR_TCK
-      {0xF6, STATUS_IO_DEVICE_ERROR},      // ICC_PROTOCOL_NOT_SUPPORTED
-      {0x00, STATUS_NOT_SUPPORTED},        // command not supported
+      {0xFE, STATUS_IO_TIMEOUT},          // ICC_MUTE
+      {0xFD, STATUS_DEVICE_DATA_ERROR},   // XFR_PARITY_ERROR
+      {0xFC, STATUS_BUFFER_TOO_SMALL},    // XFR_OVERRUN
+      {0xFB, STATUS_IO_DEVICE_ERROR},     // HW_ERROR
+      {0xF8, STATUS_UNRECOGNIZED_MEDIA},  // BAD_ATR_TS
+      {0xF7, STATUS_UNRECOGNIZED_MEDIA},  // BAD_ATR_TCK
+      {0xF6, STATUS_IO_DEVICE_ERROR},     // ICC_PROTOCOL_NOT_SUPPORTED
+      {0x00, STATUS_NOT_SUPPORTED},       // command not supported
   };
   for (const auto& e : errors) {
     CAPTURE(int{e.error});
@@ -477,7 +477,7 @@ TEST_CASE("PPS at TPDU level: a confirmation without PPS1 means Fd/Dd") {
   CHECK(ulong_at(r.output) == SCARD_PROTOCOL_T1);
   CHECK(rig.usb->sent_types(from) == std::vector<std::uint8_t>{kXfrBlock, kSetParameters});
   CHECK(rig.usb->sent[from][kHeader + 2] != 0x11);  // the optimal Fi/Di was asked
-  CHECK(rig.usb->last_sent()[kHeader] == 0x11);      // bmFindexDindex: Fd/Dd
+  CHECK(rig.usb->last_sent()[kHeader] == 0x11);     // bmFindexDindex: Fd/Dd
 }
 
 TEST_CASE("PPS at TPDU level: a PPS refused or not answered means a warm reset and Fd/Dd") {
@@ -499,7 +499,7 @@ TEST_CASE("PPS at TPDU level: a PPS refused or not answered means a warm reset a
   CHECK(rig.usb->sent_types(from) == std::vector<std::uint8_t>{kXfrBlock, kIccPowerOn, kXfrBlock, kSetParameters});
   const Bytes& first = rig.usb->sent[from];
   const Bytes& second = rig.usb->sent[from + 2];
-  CHECK(first[kHeader + 2] != 0x11);                                          // the optimal Fi/Di
+  CHECK(first[kHeader + 2] != 0x11);                                           // the optimal Fi/Di
   CHECK(Bytes(second.begin() + kHeader, second.end()) == hex("FF 11 11 FF"));  // then Fd/Dd
   CHECK(rig.driver->extension()->CardCapabilities.PtsData.Type == PTS_TYPE_DEFAULT);
   auto reply = rig.transmit(SCARD_PROTOCOL_T1, kSelectAid);
@@ -513,7 +513,7 @@ TEST_CASE("TPDU level: a T=1 block the card does not answer in time is asked aga
   REQUIRE(rig.power().status == STATUS_SUCCESS);
   REQUIRE(rig.set_protocol(SCARD_PROTOCOL_T1).status == STATUS_SUCCESS);
   const std::size_t from = rig.usb->sent.size();
-  rig.usb->bulk_in_steps.push_back(passed());                         // S(IFS response)
+  rig.usb->bulk_in_steps.push_back(passed());                        // S(IFS response)
   rig.usb->bulk_in_steps.push_back(usb_status(UsbStatus::timeout));  // the answer to our I-block
   auto reply = rig.transmit(SCARD_PROTOCOL_T1, kSelectAid);
   REQUIRE(reply.status == STATUS_SUCCESS);

@@ -11,10 +11,10 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <filesystem>
 #include <thread>
-#include <unistd.h>
 
 namespace {
 
@@ -43,7 +43,8 @@ ULONG ulong_at(const Bytes& bytes, std::size_t offset = 0) {
 }
 
 struct InProcess {
-  explicit InProcess(const char* card, readerlab::ccid::ExchangeLevel level = readerlab::ccid::ExchangeLevel::short_apdu) {
+  explicit InProcess(const char* card,
+                     readerlab::ccid::ExchangeLevel level = readerlab::ccid::ExchangeLevel::short_apdu) {
     readerlab::ccid::ReaderConfig config;
     config.set_exchange_level(level);
     reader = std::make_unique<readerlab::ccid::Reader>(config);

@@ -123,8 +123,7 @@ TEST_CASE("a case has the card's memory cap unless its header raises it") {
   more.memory_bytes = 64u << 20;
   Lab roomy(more);
   CHECK(roomy.run("local s = string.rep('x', 16 * 1024 * 1024) assert(#s == 16 * 1024 * 1024)").empty());
-  CHECK(roomy.run("local s = string.rep('x', 2^31 - 1)").find("the memory cap of 67108864 bytes") !=
-        std::string::npos);
+  CHECK(roomy.run("local s = string.rep('x', 2^31 - 1)").find("the memory cap of 67108864 bytes") != std::string::npos);
 }
 
 TEST_CASE("a case sees neither coroutine nor string.dump, and cannot set __gc finalizers") {

@@ -33,8 +33,8 @@ TEST_CASE("a runtime error names the line and carries a traceback") {
 
 TEST_CASE("the sandbox has no io, os, package, require, load, dofile, debug or coroutine") {
   LuaSandbox sandbox;
-  for (const char* name : {"io", "os", "package", "require", "load", "loadfile", "dofile", "debug", "coroutine",
-                           "collectgarbage"}) {
+  for (const char* name :
+       {"io", "os", "package", "require", "load", "loadfile", "dofile", "debug", "coroutine", "collectgarbage"}) {
     CAPTURE(name);
     const auto error = run(sandbox, std::string("assert(") + name + " == nil, 'present')", "probe.lua", 1s);
     CHECK(error.empty());
@@ -77,12 +77,13 @@ TEST_CASE("a case starts with the limits a card has: the same memory cap and ins
 TEST_CASE("a case's pattern that could backtrack for ages fails the case; cheap patterns run") {
   LuaSandbox sandbox;
   const auto costly = run(sandbox, "local subject = string.rep('a', 200)\nreturn string.find(subject, 'a-a-a-a-b')",
-                                  "cases/patterns.lua", 10s);
+                          "cases/patterns.lua", 10s);
   CHECK(costly.find("cases/patterns.lua:2:") == 0);
   CHECK(costly.find("too costly") != std::string::npos);
-  CHECK(run(sandbox, "assert(string.match('abc123', '%a+(%d+)') == '123')\n"
-                    "assert(string.find('readerlab case', 'case', 1, true) == 11)",
-                    "cases/cheap.lua", 10s)
+  CHECK(run(sandbox,
+            "assert(string.match('abc123', '%a+(%d+)') == '123')\n"
+            "assert(string.find('readerlab case', 'case', 1, true) == 11)",
+            "cases/cheap.lua", 10s)
             .empty());
 }
 

@@ -21,7 +21,6 @@ std::string run(readerlab::scenarios::LuaSandbox& sandbox, const std::string& so
   return ran ? std::string() : ran.error().message();
 }
 
-
 // The case under test never calls the driver.
 class UnusedDriver : public scenarios::DriverPort {
  public:
@@ -40,7 +39,7 @@ std::vector<std::string> case_draws(std::uint64_t seed) {
   scenarios::LuaSandbox sandbox({}, "cases/seed.lua");
   scenarios::install_lab(sandbox, rig, port, record);
   const auto error = run(sandbox, "for i = 1, 3 do lab.log(string.format('%d', math.random(0, 1 << 50))) end",
-                                 "cases/seed.lua", std::chrono::seconds(10));
+                         "cases/seed.lua", std::chrono::seconds(10));
   REQUIRE(error.empty());
   return record.log;
 }

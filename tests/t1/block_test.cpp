@@ -42,8 +42,7 @@ TEST_CASE("LRC: the exclusive-or of prologue and INF, checked on blocks worked b
   CHECK(lrc(hex("00 C1 01 FE")) == 0x3E);
   CHECK(make_s_block(0, SupervisoryType::ifs, false, EdcKind::lrc, 254) == hex("00 C1 01 FE 3E"));
   // I(0,0) with GET CHALLENGE 00 84 00 00 08: 00 ^ 00 ^ 05 ^ 00 ^ 84 ^ 00 ^ 00 ^ 08 = 89.
-  CHECK(make_i_block(0, 0, false, hex("00 84 00 00 08"), EdcKind::lrc) ==
-        hex("00 00 05 00 84 00 00 08 89"));
+  CHECK(make_i_block(0, 0, false, hex("00 84 00 00 08"), EdcKind::lrc) == hex("00 00 05 00 84 00 00 08 89"));
   // R(1) error free: only the PCB 90 is not zero.
   CHECK(make_r_block(0, 1, ReceiveError::none, EdcKind::lrc) == hex("00 90 00 90"));
   // R(0) with the EDC error bit: PCB 81.
@@ -141,7 +140,7 @@ TEST_CASE("the parser names each malformed block distinctly") {
     CHECK_FALSE(result.block.has_value());
   };
   check({}, BlockError::too_short);
-  check(hex("00 00 00"), BlockError::too_short);              // no epilogue
+  check(hex("00 00 00"), BlockError::too_short);  // no epilogue
   check(hex("00 00 00 00"), BlockError::too_short, EdcKind::crc);
   check(hex("00 00 02 01 03"), BlockError::length_mismatch);  // LEN 2, one INF byte
   check(hex("00 00 00 00 00"), BlockError::length_mismatch);  // one byte too many
@@ -169,8 +168,7 @@ TEST_CASE("the parser names each malformed block distinctly") {
 
 TEST_CASE("the parser reads only the bytes it is given") {
   // A block cut at every length: never a read past the end (ASan watches), always an error.
-  const auto full = make_i_block(0, 1, false, hex("00 A4 04 00 07 A0 00 00 00 03 10 10"),
-                                 EdcKind::crc);
+  const auto full = make_i_block(0, 1, false, hex("00 A4 04 00 07 A0 00 00 00 03 10 10"), EdcKind::crc);
   for (std::size_t size = 0; size < full.size(); ++size) {
     const Bytes cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(size));
     CHECK_FALSE(parse_block(cut, EdcKind::crc).block.has_value());

@@ -42,8 +42,8 @@ TEST_CASE("IFSD is announced once with S(IFS request), then I-blocks alternate N
   CHECK(result.response == echo_apdu(apdu));
   result = reader.transmit(apdu, channel);
   REQUIRE(result.ok());
-  CHECK(link.transcript == Transcript{"S(IFS request,254) -> S(IFS response,254)",
-                                      "I(0,0) -> I(0,0)", "I(1,0) -> I(1,0)"});
+  CHECK(link.transcript ==
+        Transcript{"S(IFS request,254) -> S(IFS response,254)", "I(0,0) -> I(0,0)", "I(1,0) -> I(1,0)"});
   CHECK(card.ifsd() == 254);
   CHECK(reader.ifsd() == 254);
 }
@@ -56,8 +56,7 @@ TEST_CASE("chaining both ways: a command longer than IFSC, a response longer tha
   const auto result = reader.transmit(apdu, link.channel());
   REQUIRE(result.ok());
   CHECK(result.response == echo_apdu(apdu));
-  CHECK(link.transcript == Transcript{"I(0,1) -> R(1)", "I(1,1) -> R(0)", "I(0,0) -> I(0,1)",
-                                      "R(1) -> I(1,0)"});
+  CHECK(link.transcript == Transcript{"I(0,1) -> R(1)", "I(1,1) -> R(0)", "I(0,0) -> I(0,1)", "R(1) -> I(1,0)"});
 }
 
 TEST_CASE("chaining with CRC as the error detection code") {
@@ -90,8 +89,7 @@ TEST_CASE("the card asks for a waiting time extension; the reader extends BWT fo
   auto result = reader.transmit(apdu, channel);
   REQUIRE(result.ok());
   CHECK(result.response == echo_apdu(apdu));
-  CHECK(link.transcript == Transcript{"I(0,0) -> S(WTX request,5)",
-                                      "S(WTX response,5) -> I(0,0)"});
+  CHECK(link.transcript == Transcript{"I(0,0) -> S(WTX request,5)", "S(WTX response,5) -> I(0,0)"});
   CHECK(announced == std::vector<int>{5});
   CHECK(multipliers_in_force == std::vector<int>{1, 5});
   CHECK(reader.last_wtx_request() == 5);
@@ -120,8 +118,7 @@ TEST_CASE("the card changes IFSC with S(IFS request); later commands use the new
   const auto result = reader.transmit(apdu, channel);
   REQUIRE(result.ok());
   CHECK(result.response == echo_apdu(apdu));
-  CHECK(link.transcript == Transcript{"I(0,0) -> S(IFS request,20)",
-                                      "S(IFS response,20) -> I(0,0)", "I(1,1) -> R(0)",
+  CHECK(link.transcript == Transcript{"I(0,0) -> S(IFS request,20)", "S(IFS response,20) -> I(0,0)", "I(1,1) -> R(0)",
                                       "I(0,1) -> R(1)", "I(1,0) -> I(1,1)", "R(0) -> I(0,0)"});
 }
 
@@ -146,8 +143,7 @@ TEST_CASE("the card answers a corrupted block with R(N(R)) and the error bits") 
     Bytes on_the_line(block.begin(), block.end());
     if (sent++ == 0) on_the_line[3] ^= 0x10;  // a bit flips in the first INF byte
     auto reply = card.receive(on_the_line);
-    transcript.push_back(describe(on_the_line, EdcKind::lrc) + " -> " +
-                         describe(*reply, EdcKind::lrc));
+    transcript.push_back(describe(on_the_line, EdcKind::lrc) + " -> " + describe(*reply, EdcKind::lrc));
     return reply;
   };
   const auto apdu = hex("00 B0 00 00 04");
@@ -218,10 +214,8 @@ TEST_CASE("repeated failures lead to S(RESYNCH request), then the APDU is sent a
   const auto result = reader.transmit(apdu, link.channel());
   REQUIRE(result.ok());
   CHECK(result.response == echo_apdu(apdu));
-  CHECK(link.transcript == Transcript{"I(0,0) -> invalid(bad EDC)",
-                                      "R(0,EDC) -> invalid(bad EDC)",
-                                      "R(0,EDC) -> invalid(bad EDC)",
-                                      "S(RESYNCH request) -> S(RESYNCH response)",
+  CHECK(link.transcript == Transcript{"I(0,0) -> invalid(bad EDC)", "R(0,EDC) -> invalid(bad EDC)",
+                                      "R(0,EDC) -> invalid(bad EDC)", "S(RESYNCH request) -> S(RESYNCH response)",
                                       "I(0,0) -> I(0,0)"});
   CHECK(reader.statistics().resynch_requests == 1);
 }
@@ -239,9 +233,8 @@ TEST_CASE("a card that drops off: the reader gives up with deactivate_card") {
   CHECK(failed.last_fault == LineFault::timeout);
   CHECK(failed.response.empty());
   CHECK(card.deactivated());
-  CHECK(link.transcript == Transcript{"I(0,0) -> I(0,0)", "I(1,0) -> timeout", "R(1) -> timeout",
-                                      "R(1) -> timeout", "S(RESYNCH request) -> timeout",
-                                      "S(RESYNCH request) -> timeout",
+  CHECK(link.transcript == Transcript{"I(0,0) -> I(0,0)", "I(1,0) -> timeout", "R(1) -> timeout", "R(1) -> timeout",
+                                      "S(RESYNCH request) -> timeout", "S(RESYNCH request) -> timeout",
                                       "S(RESYNCH request) -> timeout"});
   // After a new activation both sides start again from N(S) = 0.
   card.reset();
@@ -260,8 +253,7 @@ TEST_CASE("a response longer than the reader accepts is stopped with S(ABORT req
   const auto channel = link.channel();
   const auto result = reader.transmit(pattern(98), channel);  // a 100-byte echo
   CHECK(result.error == TransmitError::response_too_long);
-  CHECK(link.transcript == Transcript{"I(0,0) -> I(0,1)", "R(1) -> I(1,1)",
-                                      "S(ABORT request) -> S(ABORT response)"});
+  CHECK(link.transcript == Transcript{"I(0,0) -> I(0,1)", "R(1) -> I(1,1)", "S(ABORT request) -> S(ABORT response)"});
   // The card dropped its chain and the next exchange goes on with the next N(S).
   link.transcript.clear();
   const auto apdu = hex("00 84 00 00 08");
@@ -299,9 +291,7 @@ TEST_CASE("a card that asks for more time forever is given up after max_card_req
 
 TEST_CASE("a silent card: three tries, three S(RESYNCH request), then deactivate_card") {
   InterfaceSide reader(without_ifs_negotiation());
-  const InterfaceSide::Channel mute = [](std::span<const std::uint8_t>) {
-    return std::optional<Bytes>();
-  };
+  const InterfaceSide::Channel mute = [](std::span<const std::uint8_t>) { return std::optional<Bytes>(); };
   const auto result = reader.transmit(hex("00 B0 00 00 04"), mute);
   CHECK(result.error == TransmitError::deactivate_card);
   CHECK(reader.statistics().blocks_sent == 6);
@@ -315,11 +305,11 @@ TEST_CASE("card side: answers to malformed and out-of-turn blocks") {
     const auto reply = card.receive(block);
     return reply ? describe(*reply, EdcKind::lrc) : std::string("silent");
   };
-  CHECK(answer(hex("00 00 FF 00")) == "R(0,other)");        // LEN FF
+  CHECK(answer(hex("00 00 FF 00")) == "R(0,other)");  // LEN FF
   CHECK(card.last_parse_error() == BlockError::len_reserved);
-  CHECK(answer(hex("00 00 01 55 55")) == "R(0,EDC)");       // bad LRC
-  CHECK(answer(hex("00 00")) == "R(0,other)");              // too short
-  CHECK(answer(make_i_block(0, 1, false, hex("01"), EdcKind::lrc)) == "R(0,other)");  // N(S)
+  CHECK(answer(hex("00 00 01 55 55")) == "R(0,EDC)");                                  // bad LRC
+  CHECK(answer(hex("00 00")) == "R(0,other)");                                         // too short
+  CHECK(answer(make_i_block(0, 1, false, hex("01"), EdcKind::lrc)) == "R(0,other)");   // N(S)
   CHECK(answer(make_i_block(0, 0, false, pattern(5), EdcKind::lrc)) == "R(0,other)");  // > IFSC
   CHECK(answer(make_s_block(0, SupervisoryType::wtx, false, EdcKind::lrc, 1)) == "R(0,other)");
   CHECK(answer(make_s_block(0, SupervisoryType::ifs, true, EdcKind::lrc, 9)) == "R(0,other)");
@@ -327,18 +317,15 @@ TEST_CASE("card side: answers to malformed and out-of-turn blocks") {
 
   // S(ABORT request) in the middle of a chained command drops it.
   CHECK(answer(make_i_block(0, 0, true, hex("00 B0"), EdcKind::lrc)) == "R(1)");
-  CHECK(answer(make_s_block(0, SupervisoryType::abort, false, EdcKind::lrc)) ==
-        "S(ABORT response)");
+  CHECK(answer(make_s_block(0, SupervisoryType::abort, false, EdcKind::lrc)) == "S(ABORT response)");
   const auto reply = card.receive(make_i_block(0, 1, false, hex("00 84 00 00"), EdcKind::lrc));
   REQUIRE(reply);
   const auto parsed = parse_block(*reply, EdcKind::lrc);
   REQUIRE(parsed.block);
-  CHECK(Bytes(parsed.block->inf.begin(), parsed.block->inf.end()) ==
-        echo_apdu(hex("00 84 00 00")));
+  CHECK(Bytes(parsed.block->inf.begin(), parsed.block->inf.end()) == echo_apdu(hex("00 84 00 00")));
 
   // S(RESYNCH request) brings N(S) back to 0 on both directions.
-  CHECK(card.receive(make_s_block(0, SupervisoryType::resynch, false, EdcKind::lrc)) ==
-        hex("00 E0 00 E0"));
+  CHECK(card.receive(make_s_block(0, SupervisoryType::resynch, false, EdcKind::lrc)) == hex("00 E0 00 E0"));
   CHECK(answer(make_i_block(0, 0, false, hex("01 02"), EdcKind::lrc)) == "I(0,0)");
 }
 

@@ -27,11 +27,10 @@ Bytes random_input(std::mt19937_64& random, EdcKind edc) {
   for (auto& byte : inf) byte = static_cast<std::uint8_t>(random());
   const auto nad = static_cast<std::uint8_t>(random() % 8 == 0 ? random() : 0);
   // PCBs of every block type the standard defines, and from time to time any byte at all.
-  static constexpr std::uint8_t kDefinedPcbs[] = {0x00, 0x20, 0x40, 0x60, 0x80, 0x81, 0x82,
-                                                  0x90, 0x91, 0x92, 0xC0, 0xC1, 0xC2, 0xC3,
-                                                  0xE0, 0xE1, 0xE2, 0xE3, 0xE4};
-  const auto pcb = random() % 4 == 0 ? static_cast<std::uint8_t>(random())
-                                     : kDefinedPcbs[random() % std::size(kDefinedPcbs)];
+  static constexpr std::uint8_t kDefinedPcbs[] = {0x00, 0x20, 0x40, 0x60, 0x80, 0x81, 0x82, 0x90, 0x91, 0x92,
+                                                  0xC0, 0xC1, 0xC2, 0xC3, 0xE0, 0xE1, 0xE2, 0xE3, 0xE4};
+  const auto pcb =
+      random() % 4 == 0 ? static_cast<std::uint8_t>(random()) : kDefinedPcbs[random() % std::size(kDefinedPcbs)];
   return encode_block(nad, pcb, inf, edc);
 }
 
@@ -77,9 +76,7 @@ TEST_CASE("fuzz: CardSide answers random blocks with valid blocks and keeps work
     InterfaceParameters parameters;
     parameters.edc = edc;
     InterfaceSide reader(parameters);
-    const InterfaceSide::Channel channel = [&](std::span<const std::uint8_t> block) {
-      return card.receive(block);
-    };
+    const InterfaceSide::Channel channel = [&](std::span<const std::uint8_t> block) { return card.receive(block); };
     const Bytes apdu = {0x00, 0x84, 0x00, 0x00, 0x08};
     const auto result = reader.transmit(apdu, channel);
     REQUIRE(result.ok());
@@ -91,8 +88,7 @@ TEST_CASE("fuzz: InterfaceSide against a card answering random bytes always term
   std::mt19937_64 random(0xf022'0004);
   InterfaceSide reader;
   std::size_t calls = 0;
-  const InterfaceSide::Channel channel =
-      [&](std::span<const std::uint8_t>) -> std::optional<Bytes> {
+  const InterfaceSide::Channel channel = [&](std::span<const std::uint8_t>) -> std::optional<Bytes> {
     ++calls;
     if (random() % 10 == 0) return std::nullopt;
     return random_input(random, EdcKind::lrc);

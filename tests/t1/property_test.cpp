@@ -59,8 +59,7 @@ struct CheckedLine {
 
   std::optional<Bytes> carry(std::span<const std::uint8_t> block) {
     const auto sent = parse_block(block, edc);
-    if (sent.block && sent.block->kind() == BlockKind::information &&
-        sent.block->inf.size() > card.ifsc()) {
+    if (sent.block && sent.block->kind() == BlockKind::information && sent.block->inf.size() > card.ifsc()) {
       ++oversized;
     }
     auto reply = card.receive(block);
@@ -84,15 +83,12 @@ TEST_CASE("property: interface side and card side agree byte for byte on a clean
     CardSide card(echo_apdu, setup.ifsc, setup.edc);
     InterfaceSide reader(reader_parameters(setup));
     CheckedLine line{card, reader, setup.edc};
-    const InterfaceSide::Channel channel = [&](std::span<const std::uint8_t> block) {
-      return line.carry(block);
-    };
+    const InterfaceSide::Channel channel = [&](std::span<const std::uint8_t> block) { return line.carry(block); };
     // Several APDUs on one session, so sequence numbers carry over between them.
     for (int apdu_index = 0; apdu_index < 3; ++apdu_index) {
       const auto apdu = apdu_index == 0 ? setup.apdu : random_apdu(random);
       const auto result = reader.transmit(apdu, channel);
-      INFO("round ", round, " size ", apdu.size(), " IFSC ", int(setup.ifsc), " IFSD ",
-           int(setup.ifsd));
+      INFO("round ", round, " size ", apdu.size(), " IFSC ", int(setup.ifsc), " IFSD ", int(setup.ifsd));
       REQUIRE(result.ok());
       REQUIRE(result.response == echo_apdu(apdu));
     }
@@ -117,8 +113,7 @@ TEST_CASE("property: they still agree byte for byte on a line that corrupts and 
     const auto setup = random_setup(random);
     CardSide card(echo_apdu, setup.ifsc, setup.edc);
     InterfaceSide reader(reader_parameters(setup));
-    const InterfaceSide::Channel channel =
-        [&](std::span<const std::uint8_t> block) -> std::optional<Bytes> {
+    const InterfaceSide::Channel channel = [&](std::span<const std::uint8_t> block) -> std::optional<Bytes> {
       if (happens()) return std::nullopt;  // the card never hears the block
       Bytes on_the_line(block.begin(), block.end());
       if (happens()) corrupt(on_the_line);
@@ -129,8 +124,7 @@ TEST_CASE("property: they still agree byte for byte on a line that corrupts and 
     };
     for (int apdu_index = 0; apdu_index < 2; ++apdu_index) {
       const auto apdu = apdu_index == 0 ? setup.apdu : random_apdu(random);
-      INFO("round ", round, " size ", apdu.size(), " IFSC ", int(setup.ifsc), " IFSD ",
-           int(setup.ifsd));
+      INFO("round ", round, " size ", apdu.size(), " IFSC ", int(setup.ifsc), " IFSD ", int(setup.ifsd));
       // A reader whose recovery fails deactivates the card and activates it again.
       TransmitResult result;
       for (int activation = 0; activation < 10; ++activation) {
@@ -146,8 +140,7 @@ TEST_CASE("property: they still agree byte for byte on a line that corrupts and 
     retransmissions += reader.statistics().retransmissions;
     resynchs += reader.statistics().resynch_requests;
   }
-  MESSAGE("retransmissions ", retransmissions, ", S(RESYNCH) ", resynchs, ", deactivations ",
-          deactivations);
+  MESSAGE("retransmissions ", retransmissions, ", S(RESYNCH) ", resynchs, ", deactivations ", deactivations);
   CHECK(retransmissions > 100);  // the noise did reach the protocol
   CHECK(resynchs > 0);
 }

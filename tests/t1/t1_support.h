@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "../support/hex.h"
 #include "cards/t1/block.h"
 #include "cards/t1/card_side.h"
 #include "cards/t1/interface_side.h"
-#include "../support/hex.h"
 
 namespace readerlab::cards::t1::test {
 
@@ -36,8 +36,7 @@ struct RecordingLink {
   InterfaceSide::Channel channel() {
     return [this](std::span<const std::uint8_t> block) -> std::optional<Bytes> {
       auto reply = card.receive(block);
-      transcript.push_back(describe(block, edc) + " -> " +
-                           (reply ? describe(*reply, edc) : std::string("timeout")));
+      transcript.push_back(describe(block, edc) + " -> " + (reply ? describe(*reply, edc) : std::string("timeout")));
       return reply;
     };
   }

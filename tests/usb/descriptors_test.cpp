@@ -37,16 +37,15 @@ ControlResult request(const DeviceDescription& d, const SetupPacket& setup) {
 }  // namespace
 
 TEST_CASE("device descriptor is the 18 bytes of USB 2.0 Table 9-8") {
-  const Bytes expected = {
-      18, 0x01,    // bLength, DEVICE
-      0x00, 0x02,  // bcdUSB 2.00
-      0xEF, 0x02, 0x01,
-      64,          // bMaxPacketSize0
-      0x34, 0x12,  // idVendor
-      0x78, 0x56,  // idProduct
-      0x02, 0x01,  // bcdDevice
-      1, 2, 3,     // iManufacturer, iProduct, iSerialNumber
-      1};          // bNumConfigurations
+  const Bytes expected = {18,   0x01,  // bLength, DEVICE
+                          0x00, 0x02,  // bcdUSB 2.00
+                          0xEF, 0x02, 0x01,
+                          64,             // bMaxPacketSize0
+                          0x34, 0x12,     // idVendor
+                          0x78, 0x56,     // idProduct
+                          0x02, 0x01,     // bcdDevice
+                          1,    2,    3,  // iManufacturer, iProduct, iSerialNumber
+                          1};             // bNumConfigurations
   CHECK(device_descriptor(example_device()) == expected);
 }
 
@@ -62,13 +61,12 @@ TEST_CASE("device descriptor leaves string indexes at zero for absent strings") 
 }
 
 TEST_CASE("configuration descriptor carries interface, class descriptor and endpoints in order") {
-  const Bytes expected = {
-      9, 0x02, 36, 0,            // CONFIGURATION, wTotalLength 9 + 9 + 4 + 7 + 7
-      1, 1, 0, 0x80, 25,         // one interface, value 1, no string, bus powered, 50 mA
-      9, 0x04, 0, 0, 2, 0xFF, 0x01, 0x02, 0,  // INTERFACE 0, two endpoints
-      0x04, 0x24, 0xAA, 0xBB,    // class-specific descriptor, verbatim
-      7, 0x05, 0x81, 0x03, 16, 0, 4,     // interrupt IN
-      7, 0x05, 0x02, 0x02, 0x00, 0x02, 0};  // bulk OUT, 512 bytes
+  const Bytes expected = {9,    0x02, 36,   0,         // CONFIGURATION, wTotalLength 9 + 9 + 4 + 7 + 7
+                          1,    1,    0,    0x80, 25,  // one interface, value 1, no string, bus powered, 50 mA
+                          9,    0x04, 0,    0,    2,    0xFF, 0x01, 0x02, 0,  // INTERFACE 0, two endpoints
+                          0x04, 0x24, 0xAA, 0xBB,                             // class-specific descriptor, verbatim
+                          7,    0x05, 0x81, 0x03, 16,   0,    4,              // interrupt IN
+                          7,    0x05, 0x02, 0x02, 0x00, 0x02, 0};             // bulk OUT, 512 bytes
   CHECK(configuration_descriptor(example_device()) == expected);
 }
 

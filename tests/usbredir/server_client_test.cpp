@@ -11,7 +11,6 @@ using namespace test;
 
 constexpr Transport kTransports[] = {Transport::unix_socket, Transport::tcp};
 
-
 }  // namespace
 
 TEST_CASE("a client sees the reader connect with its IDs, interface and endpoints") {

@@ -15,12 +15,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <unistd.h>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace readerlab::usbredir::test {
@@ -125,8 +125,10 @@ class RawPeer {
   }
 
   void send(const Bytes& bytes) {
-    if (is_unix_) boost::asio::write(local_, boost::asio::buffer(bytes));
-    else boost::asio::write(tcp_, boost::asio::buffer(bytes));
+    if (is_unix_)
+      boost::asio::write(local_, boost::asio::buffer(bytes));
+    else
+      boost::asio::write(tcp_, boost::asio::buffer(bytes));
   }
 
   // Collects what the server sends while the io_context runs.
@@ -139,8 +141,10 @@ class RawPeer {
       received_.insert(received_.end(), chunk_.begin(), chunk_.begin() + static_cast<std::ptrdiff_t>(n));
       start_reading();
     };
-    if (is_unix_) local_.async_read_some(boost::asio::buffer(chunk_), on_read);
-    else tcp_.async_read_some(boost::asio::buffer(chunk_), on_read);
+    if (is_unix_)
+      local_.async_read_some(boost::asio::buffer(chunk_), on_read);
+    else
+      tcp_.async_read_some(boost::asio::buffer(chunk_), on_read);
   }
   bool read_closed() const { return read_closed_; }
 
@@ -170,8 +174,10 @@ class RawPeer {
   // Ends the peer's side of the stream (the server reads end of file) without resetting it.
   void close() {
     boost::system::error_code ignored;
-    if (is_unix_) local_.shutdown(boost::asio::socket_base::shutdown_send, ignored);
-    else tcp_.shutdown(boost::asio::socket_base::shutdown_send, ignored);
+    if (is_unix_)
+      local_.shutdown(boost::asio::socket_base::shutdown_send, ignored);
+    else
+      tcp_.shutdown(boost::asio::socket_base::shutdown_send, ignored);
   }
 
  private:
@@ -236,7 +242,8 @@ inline void check_power_on_gives_atr(Client& client, std::uint8_t seq, const std
 }
 
 inline void check_select_answers_9000(Client& client, std::uint8_t seq) {
-  const Bytes answer = ccid_exchange(client, ccid_command(ccid::Command::xfr_block, seq, select_readerlab_application()));
+  const Bytes answer =
+      ccid_exchange(client, ccid_command(ccid::Command::xfr_block, seq, select_readerlab_application()));
   REQUIRE(answer.size() >= ccid::kHeaderSize + 2);
   CHECK(answer[6] == seq);
   CHECK(answer[7] == 0x00);

@@ -9,7 +9,7 @@
 #define CCID_HEADER 10              /* CCID 6.1: every bulk message starts with 10 bytes */
 #define CCID_MAX_DATA 512           /* a short APDU or its answer (CCID 6.1.4 at short APDU level) */
 #define CCID_TIMEOUT_MS 10000
-#define CCID_FEATURE_LEVEL_MASK 0x00070000  /* CCID 5.1 dwFeatures, exchange level */
+#define CCID_FEATURE_LEVEL_MASK 0x00070000 /* CCID 5.1 dwFeatures, exchange level */
 #define CCID_FEATURE_SHORT_APDU 0x00020000
 
 /* CCID 6.1 / 6.2 / 6.3 message types. */
@@ -20,7 +20,7 @@
 #define RDR_TO_PC_NOTIFY_SLOT_CHANGE 0x50
 
 /* CCID 6.2.6 bStatus. */
-#define ICC_STATUS(status) ((status) & 0x03)
+#define ICC_STATUS(status) ((status)&0x03)
 #define COMMAND_STATUS(status) (((status) >> 6) & 0x03)
 #define ICC_ABSENT 2
 #define COMMAND_FAILED 1
@@ -181,9 +181,12 @@ static NTSTATUS MinimalSetProtocol(PSMARTCARD_EXTENSION ext) {
   const ULONG supported = ext->CardCapabilities.Protocol.Supported;
   ULONG protocol;
   *ext->IoRequest.Information = 0;
-  if (mask & supported & SCARD_PROTOCOL_T1) protocol = SCARD_PROTOCOL_T1;
-  else if (mask & supported & SCARD_PROTOCOL_T0) protocol = SCARD_PROTOCOL_T0;
-  else return STATUS_INVALID_DEVICE_REQUEST;
+  if (mask & supported & SCARD_PROTOCOL_T1)
+    protocol = SCARD_PROTOCOL_T1;
+  else if (mask & supported & SCARD_PROTOCOL_T0)
+    protocol = SCARD_PROTOCOL_T0;
+  else
+    return STATUS_INVALID_DEVICE_REQUEST;
   ext->CardCapabilities.Protocol.Selected = protocol;
   SetState(ext, SCARD_SPECIFIC);
   RtlCopyMemory(ext->IoRequest.ReplyBuffer, &protocol, sizeof(protocol));
@@ -317,6 +320,10 @@ static VOID MinimalStopDevice(PDEVICE_OBJECT device) {
 }
 
 READERLAB_RDF_DRIVER_ENTRY(MinimalCcidDriver) = {
-    sizeof(MINIMAL_DEVICE_EXTENSION), FIELD_OFFSET(MINIMAL_DEVICE_EXTENSION, SmartcardExtension),
-    MinimalStartDevice, MinimalDeviceControl, MinimalInterruptIn, MinimalStopDevice,
+    sizeof(MINIMAL_DEVICE_EXTENSION),
+    FIELD_OFFSET(MINIMAL_DEVICE_EXTENSION, SmartcardExtension),
+    MinimalStartDevice,
+    MinimalDeviceControl,
+    MinimalInterruptIn,
+    MinimalStopDevice,
 };

@@ -63,8 +63,7 @@ void RdfPort::arm_interrupt_poll() {
 }
 
 std::string RdfPort::name() const {
-  return std::string(registered_.name) +
-         (transport_ == RdfTransport::in_process ? " (in-process USB)" : " (usbredir)");
+  return std::string(registered_.name) + (transport_ == RdfTransport::in_process ? " (in-process USB)" : " (usbredir)");
 }
 
 void RdfPort::begin_case() {
@@ -140,7 +139,8 @@ Status RdfPort::ensure_driver() {
   const NTSTATUS started = driver_->start();
   if (started != STATUS_SUCCESS) {
     start_failed_ = true;
-    start_error_ = error(registered_.name, "the driver did not start: " + ntstatus_name(static_cast<std::uint32_t>(started)));
+    start_error_ =
+        error(registered_.name, "the driver did not start: " + ntstatus_name(static_cast<std::uint32_t>(started)));
     stop_driver(true, "the driver did not start");
     return start_error_;
   }
@@ -164,7 +164,8 @@ void RdfPort::run_queued_until(std::uint64_t id) {
     if (call == "GetStatusChange" && next.request.contains("timeout_ms")) {
       if (const auto timeout = wire_u32(next.request, "timeout_ms"); timeout && *timeout != 0xFFFFFFFF) {
         const auto spent = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent).count());
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - next.sent)
+                .count());
         next.request["timeout_ms"] = *timeout > spent ? *timeout - spent : 0;
       }
     }

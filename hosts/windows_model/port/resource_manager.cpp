@@ -216,8 +216,8 @@ std::uint32_t ResourceManager::check_card(std::uint64_t card, Connection*& conne
   return kSuccess;
 }
 
-std::pair<std::uint32_t, std::uint32_t> ResourceManager::activate(HostDriver& driver,
-                                                                  std::uint32_t preferred, bool reset_first) {
+std::pair<std::uint32_t, std::uint32_t> ResourceManager::activate(HostDriver& driver, std::uint32_t preferred,
+                                                                  bool reset_first) {
   const std::uint32_t wanted = preferred & (SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1);
   if (wanted == 0) return {kInvalidValue, 0};
   if (!reset_first && driver.state() == SCARD_SPECIFIC) {
@@ -300,8 +300,8 @@ std::optional<nlohmann::json> ResourceManager::handle(const std::string& call, c
 nlohmann::json ResourceManager::get_status_change(const nlohmann::json& request) {
   if (!contexts_.count(request.value("context", std::uint64_t{0}))) return reply_rv(kInvalidHandle);
   const auto timeout_ms = request.value("timeout_ms", std::uint32_t{0});
-  const auto wait = timeout_ms == 0xFFFFFFFF ? kLongestWait
-                                             : std::min(kLongestWait, std::chrono::milliseconds(timeout_ms));
+  const auto wait =
+      timeout_ms == 0xFFFFFFFF ? kLongestWait : std::min(kLongestWait, std::chrono::milliseconds(timeout_ms));
   const auto deadline = Clock::now() + wait;
   const auto readers = request.value("readers", nlohmann::json::array());
   for (;;) {
@@ -318,8 +318,8 @@ nlohmann::json ResourceManager::get_status_change(const nlohmann::json& request)
                            ((current >> 16) != 0 && (current >> 16) != (event >> 16));
       if (differs) event |= kStateChanged;
       changed = changed || differs;
-      states.push_back({{"name", name}, {"current_state", current}, {"event_state", event},
-                        {"atr", wire_hex(reader_.atr)}});
+      states.push_back(
+          {{"name", name}, {"current_state", current}, {"event_state", event}, {"atr", wire_hex(reader_.atr)}});
     }
     if (changed || Clock::now() >= deadline) {
       auto reply = reply_rv(changed ? kSuccess : kTimeout);
@@ -430,8 +430,10 @@ nlohmann::json ResourceManager::transmit(const nlohmann::json& request, bool rep
     last = result;
     if (result != kSuccess) break;
     const auto text = wire_hex(response);
-    if (expect.empty() || text == expect) ++ok;
-    else if (first_bad.empty()) first_bad = text;
+    if (expect.empty() || text == expect)
+      ++ok;
+    else if (first_bad.empty())
+      first_bad = text;
   }
   auto reply = reply_rv(last, last_status);
   reply["count_done"] = done;
@@ -473,8 +475,7 @@ nlohmann::json ResourceManager::control(const nlohmann::json& request) {
   const auto [driver, generation] = device_.driver();
   std::uint32_t code = request.value("code", 0u);
   // A case written for pcsc-lite sends its encoding of SCARD_CTL_CODE(n).
-  if (code >= kPcscLiteCtlBase && code < kPcscLiteCtlBase + 4096)
-    code = SCARD_CTL_CODE(code - kPcscLiteCtlBase);
+  if (code >= kPcscLiteCtlBase && code < kPcscLiteCtlBase + 4096) code = SCARD_CTL_CODE(code - kPcscLiteCtlBase);
   const auto max_response = std::min(request.value("max_response", 1024u), 65536u);
   const auto data = wire_bytes(request, "data");
   if (!data) return error_reply(data.error());

@@ -75,8 +75,7 @@ class ResourceManager {
   // 0 when the handle's card is still the one it connected to, else the PC/SC error.
   std::uint32_t check_card(std::uint64_t card, Connection*& connection);
   // Cold reset when the card is not powered, then SET_PROTOCOL: 0 and the protocol, or an error.
-  std::pair<std::uint32_t, std::uint32_t> activate(HostDriver& driver, std::uint32_t preferred,
-                                                   bool reset_first);
+  std::pair<std::uint32_t, std::uint32_t> activate(HostDriver& driver, std::uint32_t preferred, bool reset_first);
   std::uint32_t dispose(HostDriver& driver, std::uint32_t disposition);
 
   nlohmann::json get_status_change(const nlohmann::json& request);

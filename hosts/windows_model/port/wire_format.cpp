@@ -9,12 +9,7 @@
 
 namespace readerlab::windows_model {
 
-std::string wire_hex(ByteView bytes) {
-  std::string text = to_hex(bytes);
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
+std::string wire_hex(ByteView bytes) { return to_hex(bytes, {}, HexCase::lower); }
 
 Expected<Bytes> wire_bytes(const nlohmann::json& request, const char* field) {
   const auto it = request.find(field);

@@ -9,9 +9,8 @@ HostDriver::HostDriver(UsbIo& usb, const READERLAB_RDF_DRIVER& driver)
     : usb_(usb),
       driver_(driver),
       // new[] of std::byte is aligned for any fundamental type, as pool memory is.
-      extension_(std::make_unique<std::byte[]>(std::max<std::size_t>(driver.DeviceExtensionSize,
-                                                                     driver.SmartcardExtensionOffset +
-                                                                         sizeof(SMARTCARD_EXTENSION)))) {
+      extension_(std::make_unique<std::byte[]>(std::max<std::size_t>(
+          driver.DeviceExtensionSize, driver.SmartcardExtensionOffset + sizeof(SMARTCARD_EXTENSION)))) {
   device_.DeviceExtension = extension_.get();
   device_.DeviceType = FILE_DEVICE_SMARTCARD;
   device_.Flags = DO_BUFFERED_IO | DO_EXCLUSIVE;

@@ -55,8 +55,10 @@ UsbStatus InProcessUsb::poll_in(uint8_t endpoint, uint8_t* buffer, uint32_t capa
     // Sleep until the device says the data is ready, in slices of at most 2 ms otherwise.
     auto wake = std::min(deadline, now + std::chrono::milliseconds(2));
     if (auto ready = device_.in_ready_at(endpoint)) wake = std::min(deadline, std::max(*ready, now));
-    if (wait_) wait_(wake);
-    else std::this_thread::sleep_until(wake);
+    if (wait_)
+      wait_(wake);
+    else
+      std::this_thread::sleep_until(wake);
   }
 }
 
@@ -71,8 +73,8 @@ UsbStatus InProcessUsb::interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_
 UsbStatus InProcessUsb::control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) {
   *transferred = 0;
   const bool in = (setup.request_type & 0x80) != 0;
-  const auto result = device_.control(to_setup(setup), in ? std::span<const uint8_t>()
-                                                          : std::span<const uint8_t>(data, setup.length));
+  const auto result =
+      device_.control(to_setup(setup), in ? std::span<const uint8_t>() : std::span<const uint8_t>(data, setup.length));
   if (result.status != readerlab::usb::TransferStatus::ok) return from_transfer_status(result.status);
   if (!in) {
     *transferred = setup.length;
@@ -102,8 +104,7 @@ UsbredirUsb::UsbredirUsb(std::shared_ptr<readerlab::usbredir::Client> client, Cc
     : client_(std::move(client)), endpoints_(endpoints) {}
 
 UsbStatus UsbredirUsb::bulk_out(const uint8_t* data, uint32_t length) {
-  const auto status =
-      client_->bulk_out(endpoints_.bulk_out, std::span<const uint8_t>(data, length), transfer_timeout_);
+  const auto status = client_->bulk_out(endpoints_.bulk_out, std::span<const uint8_t>(data, length), transfer_timeout_);
   if (!status) return UsbStatus::error;
   return from_transfer_status(*status);
 }
@@ -129,9 +130,9 @@ UsbStatus UsbredirUsb::interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_t
 UsbStatus UsbredirUsb::control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) {
   *transferred = 0;
   const bool in = (setup.request_type & 0x80) != 0;
-  const auto result = client_->control(
-      to_setup(setup), in ? std::span<const uint8_t>() : std::span<const uint8_t>(data, setup.length),
-      transfer_timeout_);
+  const auto result =
+      client_->control(to_setup(setup), in ? std::span<const uint8_t>() : std::span<const uint8_t>(data, setup.length),
+                       transfer_timeout_);
   if (!result) return UsbStatus::error;
   if (result->status != readerlab::usb::TransferStatus::ok) return from_transfer_status(result->status);
   if (!in) {

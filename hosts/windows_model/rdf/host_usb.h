@@ -4,9 +4,9 @@
 #pragma once
 
 #include "base/error.h"
-#include "hosts/windows_model/rdf/usb_io.h"
 #include "emulator/usb/device.h"
 #include "emulator/usbredir/client.h"
+#include "hosts/windows_model/rdf/usb_io.h"
 
 #include <boost/asio/io_context.hpp>
 
@@ -51,10 +51,9 @@ class InProcessUsb final : public UsbIo {
 class UsbredirUsb final : public UsbIo {
  public:
   // The client of a device on the server, or why there is none (unreachable, no device offered).
-  static Expected<std::unique_ptr<UsbredirUsb>> connect(boost::asio::io_context& io,
-                                                        const readerlab::usbredir::SocketAddress& address,
-                                                        CcidEndpoints endpoints = {},
-                                                        std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
+  static Expected<std::unique_ptr<UsbredirUsb>> connect(
+      boost::asio::io_context& io, const readerlab::usbredir::SocketAddress& address, CcidEndpoints endpoints = {},
+      std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
   UsbredirUsb(std::shared_ptr<readerlab::usbredir::Client> client, CcidEndpoints endpoints);
 
   UsbStatus bulk_out(const uint8_t* data, uint32_t length) override;

@@ -10,7 +10,7 @@
 namespace readerlab::windows_model {
 
 struct RegisteredRdfDriver {
-  const char* name;          // e.g. "reference-rdf"
+  const char* name;  // e.g. "reference-rdf"
   const READERLAB_RDF_DRIVER* entry;
   const char* expectations;  // the driver's known-failures file, "" when it has none
 };

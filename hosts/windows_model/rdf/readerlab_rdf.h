@@ -19,10 +19,10 @@ typedef struct READERLAB_USB READERLAB_USB;  // the reader's USB device; opaque
 
 typedef enum _READERLAB_USB_STATUS {
   ReaderlabUsbOk = 0,
-  ReaderlabUsbTimeout = 1,   // nothing arrived within the timeout
-  ReaderlabUsbStall = 2,     // the endpoint answered STALL (USB 2.0 8.4.5)
-  ReaderlabUsbError = 3,     // the device is gone or the transport failed
-  ReaderlabUsbOverflow = 4   // the device sent more than the buffer holds
+  ReaderlabUsbTimeout = 1,  // nothing arrived within the timeout
+  ReaderlabUsbStall = 2,    // the endpoint answered STALL (USB 2.0 8.4.5)
+  ReaderlabUsbError = 3,    // the device is gone or the transport failed
+  ReaderlabUsbOverflow = 4  // the device sent more than the buffer holds
 } READERLAB_USB_STATUS;
 
 // One transfer on the bulk-OUT endpoint (CCID: a PC_to_RDR message).

@@ -19,7 +19,8 @@ READERLAB_USB_STATUS to_c(readerlab::windows_model::UsbStatus status) {
 
 // One IN transfer on the bulk or the interrupt pipe.
 READERLAB_USB_STATUS transfer_in(READERLAB_USB* usb,
-                                 readerlab::windows_model::UsbStatus (readerlab::windows_model::UsbIo::*pipe)(uint8_t*, uint32_t, uint32_t*, uint32_t),
+                                 readerlab::windows_model::UsbStatus (readerlab::windows_model::UsbIo::*pipe)(
+                                     uint8_t*, uint32_t, uint32_t*, uint32_t),
                                  UCHAR* buffer, ULONG capacity, ULONG* received, ULONG timeout_ms) {
   if (usb == nullptr || received == nullptr || (buffer == nullptr && capacity != 0)) return ReaderlabUsbError;
   uint32_t got = 0;

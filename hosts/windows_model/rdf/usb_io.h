@@ -13,10 +13,10 @@ namespace readerlab::windows_model {
 
 enum class UsbStatus : uint8_t {
   ok,
-  timeout,    // nothing arrived within the timeout
-  stall,      // the endpoint answered STALL (USB 2.0 8.4.5)
-  error,      // transport failure: device gone, socket closed, malformed answer
-  overflow    // the device sent more than the buffer holds
+  timeout,  // nothing arrived within the timeout
+  stall,    // the endpoint answered STALL (USB 2.0 8.4.5)
+  error,    // transport failure: device gone, socket closed, malformed answer
+  overflow  // the device sent more than the buffer holds
 };
 
 // USB 2.0 9.3 setup data.

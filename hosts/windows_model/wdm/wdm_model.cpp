@@ -18,8 +18,7 @@ std::atomic_flag g_cancel_lock = ATOMIC_FLAG_INIT;  // the system-wide cancel sp
 void spin_acquire(PKSPIN_LOCK lock) {
   for (;;) {
     ULONG_PTR expected = 0;
-    if (__atomic_compare_exchange_n(lock, &expected, ULONG_PTR{1}, false, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED)) {
+    if (__atomic_compare_exchange_n(lock, &expected, ULONG_PTR{1}, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
       return;
     }
     std::this_thread::yield();
@@ -82,8 +81,7 @@ VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString
   }
   DestinationString->Buffer = const_cast<PWSTR>(SourceString);
   DestinationString->Length = static_cast<USHORT>(chars * sizeof(WCHAR));
-  DestinationString->MaximumLength =
-      static_cast<USHORT>(SourceString != nullptr ? (chars + 1) * sizeof(WCHAR) : 0);
+  DestinationString->MaximumLength = static_cast<USHORT>(SourceString != nullptr ? (chars + 1) * sizeof(WCHAR) : 0);
 }
 
 NTSTATUS IoCreateSymbolicLink(PUNICODE_STRING SymbolicLinkName, PUNICODE_STRING DeviceName) {
@@ -157,8 +155,7 @@ PIRP IoAllocateIrp(CCHAR StackSize, BOOLEAN ChargeQuota) {
 
 VOID IoFreeIrp(PIRP Irp) { std::free(Irp); }
 
-VOID ReaderlabBuildIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, UCHAR MajorFunction,
-                       UCHAR MinorFunction) {
+VOID ReaderlabBuildIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, UCHAR MajorFunction, UCHAR MinorFunction) {
   std::memset(Irp, 0, sizeof(IRP));
   Irp->Size = static_cast<USHORT>(sizeof(IRP));
   Irp->IoStatus.Status = STATUS_PENDING;
@@ -168,9 +165,8 @@ VOID ReaderlabBuildIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, UCHAR MajorFunctio
   InitializeListHead(&Irp->Tail.Overlay.ListEntry);
 }
 
-VOID ReaderlabBuildDeviceControlIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, ULONG IoControlCode,
-                                    PVOID SystemBuffer, ULONG InputBufferLength,
-                                    ULONG OutputBufferLength) {
+VOID ReaderlabBuildDeviceControlIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, ULONG IoControlCode, PVOID SystemBuffer,
+                                    ULONG InputBufferLength, ULONG OutputBufferLength) {
   ReaderlabBuildIrp(Irp, DeviceObject, IRP_MJ_DEVICE_CONTROL, 0);
   Irp->AssociatedIrp.SystemBuffer = SystemBuffer;
   Irp->ReaderlabStack.Parameters.DeviceIoControl.IoControlCode = IoControlCode;

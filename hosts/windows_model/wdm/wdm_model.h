@@ -71,58 +71,58 @@ typedef LONG NTSTATUS;
 #define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
 
 // ---- NTSTATUS values (spec smclib.md status table; ntstatus.h) ----
-#define STATUS_SUCCESS                  ((NTSTATUS)0x00000000L)
-#define STATUS_TIMEOUT                  ((NTSTATUS)0x00000102L)  // ntstatus.h
-#define STATUS_PENDING                  ((NTSTATUS)0x00000103L)
-#define STATUS_BUFFER_OVERFLOW          ((NTSTATUS)0x80000005L)
-#define STATUS_DEVICE_BUSY              ((NTSTATUS)0x80000011L)
-#define STATUS_UNSUCCESSFUL             ((NTSTATUS)0xC0000001L)
-#define STATUS_NOT_IMPLEMENTED          ((NTSTATUS)0xC0000002L)  // ntstatus.h
-#define STATUS_INVALID_PARAMETER        ((NTSTATUS)0xC000000DL)
-#define STATUS_INVALID_DEVICE_REQUEST   ((NTSTATUS)0xC0000010L)
-#define STATUS_UNRECOGNIZED_MEDIA       ((NTSTATUS)0xC0000014L)
+#define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
+#define STATUS_TIMEOUT ((NTSTATUS)0x00000102L)  // ntstatus.h
+#define STATUS_PENDING ((NTSTATUS)0x00000103L)
+#define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005L)
+#define STATUS_DEVICE_BUSY ((NTSTATUS)0x80000011L)
+#define STATUS_UNSUCCESSFUL ((NTSTATUS)0xC0000001L)
+#define STATUS_NOT_IMPLEMENTED ((NTSTATUS)0xC0000002L)  // ntstatus.h
+#define STATUS_INVALID_PARAMETER ((NTSTATUS)0xC000000DL)
+#define STATUS_INVALID_DEVICE_REQUEST ((NTSTATUS)0xC0000010L)
+#define STATUS_UNRECOGNIZED_MEDIA ((NTSTATUS)0xC0000014L)
 #define STATUS_MORE_PROCESSING_REQUIRED ((NTSTATUS)0xC0000016L)
-#define STATUS_NO_MEMORY                ((NTSTATUS)0xC0000017L)  // ntstatus.h
-#define STATUS_ACCESS_DENIED            ((NTSTATUS)0xC0000022L)  // ntstatus.h
-#define STATUS_BUFFER_TOO_SMALL         ((NTSTATUS)0xC0000023L)
-#define STATUS_OBJECT_NAME_NOT_FOUND    ((NTSTATUS)0xC0000034L)  // ntstatus.h
-#define STATUS_OBJECT_NAME_COLLISION    ((NTSTATUS)0xC0000035L)  // ntstatus.h
-#define STATUS_DELETE_PENDING           ((NTSTATUS)0xC0000056L)
-#define STATUS_INSUFFICIENT_RESOURCES   ((NTSTATUS)0xC000009AL)
-#define STATUS_DEVICE_DATA_ERROR        ((NTSTATUS)0xC000009CL)  // ntstatus.h
-#define STATUS_DEVICE_NOT_CONNECTED     ((NTSTATUS)0xC000009DL)  // ntstatus.h
-#define STATUS_DEVICE_POWER_FAILURE     ((NTSTATUS)0xC000009EL)
-#define STATUS_IO_TIMEOUT               ((NTSTATUS)0xC00000B5L)
-#define STATUS_NOT_SUPPORTED            ((NTSTATUS)0xC00000BBL)
-#define STATUS_INTERNAL_ERROR           ((NTSTATUS)0xC00000E5L)
-#define STATUS_INVALID_PARAMETER_1      ((NTSTATUS)0xC00000EFL)  // ntstatus.h
-#define STATUS_INVALID_PARAMETER_2      ((NTSTATUS)0xC00000F0L)  // ntstatus.h
-#define STATUS_CANCELLED                ((NTSTATUS)0xC0000120L)
-#define STATUS_NO_MEDIA                 ((NTSTATUS)0xC0000178L)
-#define STATUS_INVALID_DEVICE_STATE     ((NTSTATUS)0xC0000184L)
-#define STATUS_IO_DEVICE_ERROR          ((NTSTATUS)0xC0000185L)  // ntstatus.h
-#define STATUS_DEVICE_PROTOCOL_ERROR    ((NTSTATUS)0xC0000186L)
-#define STATUS_DEVICE_REMOVED           ((NTSTATUS)0xC00002B6L)  // ntstatus.h
+#define STATUS_NO_MEMORY ((NTSTATUS)0xC0000017L)      // ntstatus.h
+#define STATUS_ACCESS_DENIED ((NTSTATUS)0xC0000022L)  // ntstatus.h
+#define STATUS_BUFFER_TOO_SMALL ((NTSTATUS)0xC0000023L)
+#define STATUS_OBJECT_NAME_NOT_FOUND ((NTSTATUS)0xC0000034L)  // ntstatus.h
+#define STATUS_OBJECT_NAME_COLLISION ((NTSTATUS)0xC0000035L)  // ntstatus.h
+#define STATUS_DELETE_PENDING ((NTSTATUS)0xC0000056L)
+#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
+#define STATUS_DEVICE_DATA_ERROR ((NTSTATUS)0xC000009CL)     // ntstatus.h
+#define STATUS_DEVICE_NOT_CONNECTED ((NTSTATUS)0xC000009DL)  // ntstatus.h
+#define STATUS_DEVICE_POWER_FAILURE ((NTSTATUS)0xC000009EL)
+#define STATUS_IO_TIMEOUT ((NTSTATUS)0xC00000B5L)
+#define STATUS_NOT_SUPPORTED ((NTSTATUS)0xC00000BBL)
+#define STATUS_INTERNAL_ERROR ((NTSTATUS)0xC00000E5L)
+#define STATUS_INVALID_PARAMETER_1 ((NTSTATUS)0xC00000EFL)  // ntstatus.h
+#define STATUS_INVALID_PARAMETER_2 ((NTSTATUS)0xC00000F0L)  // ntstatus.h
+#define STATUS_CANCELLED ((NTSTATUS)0xC0000120L)
+#define STATUS_NO_MEDIA ((NTSTATUS)0xC0000178L)
+#define STATUS_INVALID_DEVICE_STATE ((NTSTATUS)0xC0000184L)
+#define STATUS_IO_DEVICE_ERROR ((NTSTATUS)0xC0000185L)  // ntstatus.h
+#define STATUS_DEVICE_PROTOCOL_ERROR ((NTSTATUS)0xC0000186L)
+#define STATUS_DEVICE_REMOVED ((NTSTATUS)0xC00002B6L)  // ntstatus.h
 
 // ---- IOCTL codes (devioctl.h layout) ----
 #define CTL_CODE(DeviceType, Function, Method, Access) \
   ((((ULONG)(DeviceType)) << 16) | (((ULONG)(Access)) << 14) | (((ULONG)(Function)) << 2) | ((ULONG)(Method)))
 #define DEVICE_TYPE_FROM_CTL_CODE(ctrlCode) ((((ULONG)(ctrlCode)) & 0xffff0000u) >> 16)
 #define METHOD_FROM_CTL_CODE(ctrlCode) (((ULONG)(ctrlCode)) & 3u)
-#define METHOD_BUFFERED   0
-#define METHOD_IN_DIRECT  1
+#define METHOD_BUFFERED 0
+#define METHOD_IN_DIRECT 1
 #define METHOD_OUT_DIRECT 2
-#define METHOD_NEITHER    3
-#define FILE_ANY_ACCESS     0
-#define FILE_READ_ACCESS    1
-#define FILE_WRITE_ACCESS   2
+#define METHOD_NEITHER 3
+#define FILE_ANY_ACCESS 0
+#define FILE_READ_ACCESS 1
+#define FILE_WRITE_ACCESS 2
 #define FILE_DEVICE_SMARTCARD 0x00000031  // winsmcrd.h
 
 // ---- IRQL and spin locks ----
 typedef UCHAR KIRQL;
 typedef KIRQL* PKIRQL;
-#define PASSIVE_LEVEL  0
-#define APC_LEVEL      1
+#define PASSIVE_LEVEL 0
+#define APC_LEVEL 1
 #define DISPATCH_LEVEL 2
 typedef ULONG_PTR KSPIN_LOCK;
 typedef KSPIN_LOCK* PKSPIN_LOCK;
@@ -135,14 +135,22 @@ VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
 KIRQL KeGetCurrentIrql(void);
 
 // ---- Interlocked operations ----
-static inline LONG InterlockedIncrement(LONG volatile* Addend) { return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST); }
-static inline LONG InterlockedDecrement(LONG volatile* Addend) { return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST); }
-static inline LONG InterlockedExchange(LONG volatile* Target, LONG Value) { return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST); }
+static inline LONG InterlockedIncrement(LONG volatile* Addend) {
+  return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedDecrement(LONG volatile* Addend) {
+  return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchange(LONG volatile* Target, LONG Value) {
+  return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
 static inline LONG InterlockedCompareExchange(LONG volatile* Destination, LONG Exchange, LONG Comparand) {
   __atomic_compare_exchange_n(Destination, &Comparand, Exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return Comparand;
 }
-static inline PVOID InterlockedExchangePointer(PVOID volatile* Target, PVOID Value) { return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST); }
+static inline PVOID InterlockedExchangePointer(PVOID volatile* Target, PVOID Value) {
+  return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
 
 // ---- Memory ----
 typedef enum _POOL_TYPE { NonPagedPool = 0, PagedPool = 1, NonPagedPoolNx = 512 } POOL_TYPE;
@@ -162,7 +170,7 @@ typedef struct _LIST_ENTRY {
   struct _LIST_ENTRY* Flink;
   struct _LIST_ENTRY* Blink;
 } LIST_ENTRY, *PLIST_ENTRY;
-#define CONTAINING_RECORD(address, type, field) ((type*)((char*)(address) - offsetof(type, field)))
+#define CONTAINING_RECORD(address, type, field) ((type*)((char*)(address)-offsetof(type, field)))
 static inline VOID InitializeListHead(PLIST_ENTRY ListHead) { ListHead->Flink = ListHead->Blink = ListHead; }
 static inline BOOLEAN IsListEmpty(const LIST_ENTRY* ListHead) { return (BOOLEAN)(ListHead->Flink == ListHead); }
 static inline BOOLEAN RemoveEntryList(PLIST_ENTRY Entry) {
@@ -227,30 +235,30 @@ typedef DRIVER_ADD_DEVICE* PDRIVER_ADD_DEVICE;
 // Model extension: called by IoCompleteRequest after the IRP is complete.
 typedef VOID (*PREADERLAB_IRP_COMPLETION)(PIRP Irp, PVOID Context);
 
-#define IRP_MJ_CREATE          0x00
-#define IRP_MJ_CLOSE           0x02
-#define IRP_MJ_READ            0x03
-#define IRP_MJ_WRITE           0x04
-#define IRP_MJ_DEVICE_CONTROL  0x0e
+#define IRP_MJ_CREATE 0x00
+#define IRP_MJ_CLOSE 0x02
+#define IRP_MJ_READ 0x03
+#define IRP_MJ_WRITE 0x04
+#define IRP_MJ_DEVICE_CONTROL 0x0e
 #define IRP_MJ_INTERNAL_DEVICE_CONTROL 0x0f
-#define IRP_MJ_SHUTDOWN        0x10
-#define IRP_MJ_CLEANUP         0x12
-#define IRP_MJ_POWER           0x16
-#define IRP_MJ_SYSTEM_CONTROL  0x17
-#define IRP_MJ_PNP             0x1b
+#define IRP_MJ_SHUTDOWN 0x10
+#define IRP_MJ_CLEANUP 0x12
+#define IRP_MJ_POWER 0x16
+#define IRP_MJ_SYSTEM_CONTROL 0x17
+#define IRP_MJ_PNP 0x1b
 #define IRP_MJ_MAXIMUM_FUNCTION 0x1b
-#define IRP_MN_START_DEVICE         0x00
-#define IRP_MN_QUERY_REMOVE_DEVICE  0x01
-#define IRP_MN_REMOVE_DEVICE        0x02
+#define IRP_MN_START_DEVICE 0x00
+#define IRP_MN_QUERY_REMOVE_DEVICE 0x01
+#define IRP_MN_REMOVE_DEVICE 0x02
 #define IRP_MN_CANCEL_REMOVE_DEVICE 0x03
-#define IRP_MN_STOP_DEVICE          0x04
-#define IRP_MN_QUERY_STOP_DEVICE    0x05
-#define IRP_MN_CANCEL_STOP_DEVICE   0x06
-#define IRP_MN_SURPRISE_REMOVAL     0x17
-#define IRP_MN_WAIT_WAKE            0x00
-#define IRP_MN_POWER_SEQUENCE       0x01
-#define IRP_MN_SET_POWER            0x02
-#define IRP_MN_QUERY_POWER          0x03
+#define IRP_MN_STOP_DEVICE 0x04
+#define IRP_MN_QUERY_STOP_DEVICE 0x05
+#define IRP_MN_CANCEL_STOP_DEVICE 0x06
+#define IRP_MN_SURPRISE_REMOVAL 0x17
+#define IRP_MN_WAIT_WAKE 0x00
+#define IRP_MN_POWER_SEQUENCE 0x01
+#define IRP_MN_SET_POWER 0x02
+#define IRP_MN_QUERY_POWER 0x03
 #define IO_NO_INCREMENT 0
 #define SL_PENDING_RETURNED 0x01
 
@@ -313,8 +321,8 @@ struct _IRP {
     } Overlay;
   } Tail;
   // ---- model extensions ----
-  IO_STACK_LOCATION ReaderlabStack;          // the one stack location (IoGetCurrentIrpStackLocation)
-  LONG ReaderlabCompleteCount;               // times IoCompleteRequest ran on this IRP (1 is right)
+  IO_STACK_LOCATION ReaderlabStack;               // the one stack location (IoGetCurrentIrpStackLocation)
+  LONG ReaderlabCompleteCount;                    // times IoCompleteRequest ran on this IRP (1 is right)
   PREADERLAB_IRP_COMPLETION ReaderlabCompletion;  // optional, called by IoCompleteRequest
   PVOID ReaderlabCompletionContext;
 };
@@ -331,9 +339,9 @@ struct _DEVICE_OBJECT {
   DEVICE_TYPE DeviceType;
   CCHAR StackSize;
 };
-#define DO_BUFFERED_IO        0x00000004
-#define DO_EXCLUSIVE          0x00000008
-#define DO_POWER_PAGABLE      0x00002000
+#define DO_BUFFERED_IO 0x00000004
+#define DO_EXCLUSIVE 0x00000008
+#define DO_POWER_PAGABLE 0x00002000
 #define DO_DEVICE_INITIALIZING 0x00000080
 
 typedef struct _DRIVER_EXTENSION {
@@ -370,9 +378,8 @@ VOID IoFreeIrp(PIRP Irp);
 // Zeroes `Irp` and prepares it as an IRP_MJ_DEVICE_CONTROL for `DeviceObject`. `SystemBuffer`
 // is the caller's METHOD_BUFFERED buffer holding the input; it must be at least
 // max(InputBufferLength, OutputBufferLength) bytes (or NULL when both are 0).
-VOID ReaderlabBuildDeviceControlIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, ULONG IoControlCode,
-                                    PVOID SystemBuffer, ULONG InputBufferLength,
-                                    ULONG OutputBufferLength);
+VOID ReaderlabBuildDeviceControlIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, ULONG IoControlCode, PVOID SystemBuffer,
+                                    ULONG InputBufferLength, ULONG OutputBufferLength);
 // Same for other major functions (create, close, cleanup, pnp, power): Irp zeroed, stack set.
 VOID ReaderlabBuildIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, UCHAR MajorFunction, UCHAR MinorFunction);
 

@@ -10,9 +10,9 @@
 
 #include <filesystem>
 
+using nlohmann::json;
 using readerlab::windows_model::RdfPort;
 using readerlab::windows_model::RdfTransport;
-using nlohmann::json;
 
 namespace {
 
@@ -22,8 +22,8 @@ constexpr std::uint32_t kStateChanged = 0x2, kStateEmpty = 0x10, kStatePresent =
 struct Lab {
   boost::asio::io_context io;
   readerlab::scenarios::Rig rig{io, nullptr};
-  std::filesystem::path socket = std::filesystem::temp_directory_path() /
-                                 ("readerlab-rm-test-" + std::to_string(::getpid()) + ".sock");
+  std::filesystem::path socket =
+      std::filesystem::temp_directory_path() / ("readerlab-rm-test-" + std::to_string(::getpid()) + ".sock");
   std::unique_ptr<RdfPort> port;
 
   explicit Lab(RdfTransport transport = RdfTransport::in_process) {
@@ -53,7 +53,8 @@ struct Lab {
     return readers[0].get<std::string>();
   }
   json status_change(std::uint64_t context, const std::string& name, std::uint32_t current, std::uint32_t timeout_ms) {
-    return call("GetStatusChange", {{"context", context}, {"timeout_ms", timeout_ms},
+    return call("GetStatusChange", {{"context", context},
+                                    {"timeout_ms", timeout_ms},
                                     {"readers", json::array({{{"name", name}, {"current_state", current}}})}});
   }
 };
@@ -93,8 +94,11 @@ TEST_CASE("card events: an insertion counts once, the ATR comes from a cold rese
   CHECK(same["rv_name"] == "SCARD_E_TIMEOUT");
 
   // Sent before the insertion, answered after it: the change with the ATR, one event more.
-  const auto id = lab.port->send({{"call", "GetStatusChange"}, {"context", context}, {"timeout_ms", 2000},
-                                  {"readers", json::array({{{"name", name}, {"current_state", empty & ~kStateChanged}}})}});
+  const auto id =
+      lab.port->send({{"call", "GetStatusChange"},
+                      {"context", context},
+                      {"timeout_ms", 2000},
+                      {"readers", json::array({{{"name", name}, {"current_state", empty & ~kStateChanged}}})}});
   lab.rig.insert(0, "t1-fs");
   const auto change = *lab.port->wait(id, std::chrono::seconds(5));
   REQUIRE(change["rv_name"] == "SCARD_S_SUCCESS");
@@ -111,8 +115,8 @@ TEST_CASE("connect powers and selects the protocol; transmit; a removed card's h
   lab.rig.insert(0, "t1-fs");
   const auto context = lab.context();
   const auto name = lab.reader(context);
-  const auto connected = lab.call("Connect", {{"context", context}, {"reader", name}, {"share_mode", 2},
-                                              {"preferred_protocols", 3}});
+  const auto connected =
+      lab.call("Connect", {{"context", context}, {"reader", name}, {"share_mode", 2}, {"preferred_protocols", 3}});
   REQUIRE(connected["rv_name"] == "SCARD_S_SUCCESS");
   CHECK(connected["active_protocol"] == 2);
   CHECK(has(ioctls_of(connected), "IOCTL_SMARTCARD_SET_PROTOCOL"));

@@ -15,12 +15,19 @@ Issued get(Harness& h, ULONG tag, ULONG out = 64) {
 std::string text(const Issued& r) { return {reinterpret_cast<const char*>(r.buffer.get()), r.info()}; }
 
 // IFD_PROTOCOL-class tags, ATR_STRING and ICC_TYPE_PER_ATR: a reset card only (§4 state rules).
-const ULONG kProtocolTags[] = {
-    SCARD_ATTR_CURRENT_PROTOCOL_TYPE, SCARD_ATTR_CURRENT_CLK,  SCARD_ATTR_CURRENT_F,
-    SCARD_ATTR_CURRENT_D,             SCARD_ATTR_CURRENT_N,    SCARD_ATTR_CURRENT_W,
-    SCARD_ATTR_CURRENT_IFSC,          SCARD_ATTR_CURRENT_IFSD, SCARD_ATTR_CURRENT_BWT,
-    SCARD_ATTR_CURRENT_CWT,           SCARD_ATTR_CURRENT_EBC_ENCODING, SCARD_ATTR_ATR_STRING,
-    SCARD_ATTR_ICC_TYPE_PER_ATR};
+const ULONG kProtocolTags[] = {SCARD_ATTR_CURRENT_PROTOCOL_TYPE,
+                               SCARD_ATTR_CURRENT_CLK,
+                               SCARD_ATTR_CURRENT_F,
+                               SCARD_ATTR_CURRENT_D,
+                               SCARD_ATTR_CURRENT_N,
+                               SCARD_ATTR_CURRENT_W,
+                               SCARD_ATTR_CURRENT_IFSC,
+                               SCARD_ATTR_CURRENT_IFSD,
+                               SCARD_ATTR_CURRENT_BWT,
+                               SCARD_ATTR_CURRENT_CWT,
+                               SCARD_ATTR_CURRENT_EBC_ENCODING,
+                               SCARD_ATTR_ATR_STRING,
+                               SCARD_ATTR_ICC_TYPE_PER_ATR};
 
 }  // namespace
 
@@ -53,7 +60,7 @@ TEST_CASE("smclib: reader attributes are VendorAttr and ReaderCapabilities, the 
       {SCARD_ATTR_CHARACTERISTICS, SCARD_READER_EJECTS | SCARD_READER_SWALLOWS},
       {SCARD_ATTR_DEVICE_UNIT, 1},
       {SCARD_ATTR_CHANNEL_ID, (SCARD_READER_TYPE_USB << 16) | 3u},  // 0xDDDDCCCC [X]
-      {SCARD_ATTR_VENDOR_IFD_VERSION, 0x04030102u},                   // Major<<24 | Minor<<16 | Build
+      {SCARD_ATTR_VENDOR_IFD_VERSION, 0x04030102u},                 // Major<<24 | Minor<<16 | Build
   };
   for (const auto& u : ulongs) {
     auto r = get(h, u.tag);
@@ -84,14 +91,13 @@ TEST_CASE("smclib: tags the Win11 library refused stay NOT_SUPPORTED in every st
   Harness h;
   for (ULONG state = SCARD_ABSENT; state <= SCARD_SPECIFIC; ++state) {
     h.set_state(state);
-    for (ULONG tag : {SCARD_ATTR_SYNC_PROTOCOL_TYPES, SCARD_ATTR_USER_TO_CARD_AUTH_DEVICE,
-                      SCARD_ATTR_USER_AUTH_INPUT_DEVICE, SCARD_ATTR_EXTENDED_BWT, SCARD_ATTR_CURRENT_IO_STATE,
-                      SCARD_ATTR_ESC_RESET, SCARD_ATTR_ESC_CANCEL, SCARD_ATTR_ESC_AUTHREQUEST,
-                      SCARD_ATTR_MAXINPUT, SCARD_ATTR_VENDOR_SPECIFIC_INFO, SCARD_ATTR_DEVICE_IN_USE,
-                      SCARD_ATTR_DEVICE_FRIENDLY_NAME_A, SCARD_ATTR_DEVICE_SYSTEM_NAME_A,
-                      SCARD_ATTR_DEVICE_FRIENDLY_NAME_W, SCARD_ATTR_DEVICE_SYSTEM_NAME_W,
-                      SCARD_ATTR_SUPRESS_T1_IFS_REQUEST, SCARD_PERF_NUM_TRANSMISSIONS,
-                      SCARD_PERF_BYTES_TRANSMITTED, SCARD_PERF_TRANSMISSION_TIME}) {
+    for (ULONG tag :
+         {SCARD_ATTR_SYNC_PROTOCOL_TYPES, SCARD_ATTR_USER_TO_CARD_AUTH_DEVICE, SCARD_ATTR_USER_AUTH_INPUT_DEVICE,
+          SCARD_ATTR_EXTENDED_BWT, SCARD_ATTR_CURRENT_IO_STATE, SCARD_ATTR_ESC_RESET, SCARD_ATTR_ESC_CANCEL,
+          SCARD_ATTR_ESC_AUTHREQUEST, SCARD_ATTR_MAXINPUT, SCARD_ATTR_VENDOR_SPECIFIC_INFO, SCARD_ATTR_DEVICE_IN_USE,
+          SCARD_ATTR_DEVICE_FRIENDLY_NAME_A, SCARD_ATTR_DEVICE_SYSTEM_NAME_A, SCARD_ATTR_DEVICE_FRIENDLY_NAME_W,
+          SCARD_ATTR_DEVICE_SYSTEM_NAME_W, SCARD_ATTR_SUPRESS_T1_IFS_REQUEST, SCARD_PERF_NUM_TRANSMISSIONS,
+          SCARD_PERF_BYTES_TRANSMITTED, SCARD_PERF_TRANSMISSION_TIME}) {
       auto r = get(h, tag);
       CHECK_MESSAGE(r.status() == STATUS_NOT_SUPPORTED, "tag ", tag, " state ", state);
       CHECK_EQ(r.info(), 0u);

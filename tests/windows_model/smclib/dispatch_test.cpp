@@ -81,9 +81,9 @@ TEST_CASE("smclib: POWER clears Selected, ATR and PtsData before the callback") 
 TEST_CASE("smclib: a callback table with holes") {
   Harness h(false);
   h.set_state(SCARD_SPECIFIC);
-  for (ULONG code : {IOCTL_SMARTCARD_POWER, IOCTL_SMARTCARD_TRANSMIT, IOCTL_SMARTCARD_EJECT,
-                     IOCTL_SMARTCARD_SWALLOW, IOCTL_SMARTCARD_CONFISCATE, IOCTL_SMARTCARD_SET_PROTOCOL,
-                     IOCTL_SMARTCARD_IS_PRESENT, IOCTL_SMARTCARD_IS_ABSENT}) {
+  for (ULONG code : {IOCTL_SMARTCARD_POWER, IOCTL_SMARTCARD_TRANSMIT, IOCTL_SMARTCARD_EJECT, IOCTL_SMARTCARD_SWALLOW,
+                     IOCTL_SMARTCARD_CONFISCATE, IOCTL_SMARTCARD_SET_PROTOCOL, IOCTL_SMARTCARD_IS_PRESENT,
+                     IOCTL_SMARTCARD_IS_ABSENT}) {
     auto r = h.ioctl(code, Harness::u32(1), 64);
     CHECK_MESSAGE(r.status() == STATUS_NOT_SUPPORTED, "code ", code);
     CHECK(r.completed());
@@ -105,9 +105,9 @@ TEST_CASE("smclib: vendor range and unhandled codes") {
     CHECK_EQ(h.last_minor, 0x12345678u);
   }
   h.calls.clear();
-  for (ULONG code : {IOCTL_SMARTCARD_GET_LAST_ERROR, IOCTL_SMARTCARD_GET_PERF_CNTR, IOCTL_SMARTCARD_READ,
-                     IOCTL_SMARTCARD_WRITE, SCARD_CTL_CODE(13), SCARD_CTL_CODE(17), SCARD_CTL_CODE(18),
-                     SCARD_CTL_CODE(100), SCARD_CTL_CODE(2047)}) {
+  for (ULONG code :
+       {IOCTL_SMARTCARD_GET_LAST_ERROR, IOCTL_SMARTCARD_GET_PERF_CNTR, IOCTL_SMARTCARD_READ, IOCTL_SMARTCARD_WRITE,
+        SCARD_CTL_CODE(13), SCARD_CTL_CODE(17), SCARD_CTL_CODE(18), SCARD_CTL_CODE(100), SCARD_CTL_CODE(2047)}) {
     CHECK_EQ(h.ioctl(code, {}, 64).status(), STATUS_INVALID_DEVICE_REQUEST);
   }
   CHECK_EQ(h.ioctl(CTL_CODE(FILE_DEVICE_SMARTCARD, 2, METHOD_NEITHER, FILE_ANY_ACCESS), {}, 64).status(),
@@ -213,15 +213,14 @@ TEST_CASE("smclib: SET_PROTOCOL") {
     CHECK(h.calls.empty());
   }
   SUBCASE("IBM T=1 card: T0 not supported, T1 through the driver") {
-    h.atr = {0x3B, 0xEF, 0x00, 0xFF, 0x81, 0x31, 0x86, 0x45, 0x49, 0x42, 0x4D, 0x20, 0x4D, 0x46,
-             0x43, 0x34, 0x30, 0x30, 0x30, 0x30, 0x38, 0x33, 0x31, 0x43};
+    h.atr = {0x3B, 0xEF, 0x00, 0xFF, 0x81, 0x31, 0x86, 0x45, 0x49, 0x42, 0x4D, 0x20,
+             0x4D, 0x46, 0x43, 0x34, 0x30, 0x30, 0x30, 0x30, 0x38, 0x33, 0x31, 0x43};
     UCHAR tck = 0;
     for (size_t i = 1; i < h.atr.size(); ++i) tck = static_cast<UCHAR>(tck ^ h.atr[i]);
     h.atr.push_back(tck);
     REQUIRE_EQ(h.power(SCARD_COLD_RESET).status(), STATUS_SUCCESS);
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});  // single protocol, default F/D
-    CHECK_EQ(h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T0), 4).status(),
-             STATUS_NOT_SUPPORTED);
+    CHECK_EQ(h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T0), 4).status(), STATUS_NOT_SUPPORTED);
     h.set_state(SCARD_NEGOTIABLE);
     auto r = h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T1), 4);
     CHECK_EQ(r.status(), STATUS_SUCCESS);

@@ -21,7 +21,11 @@ struct Issued {
   bool completed() const { return irp->ReaderlabCompleteCount == 1; }
   NTSTATUS status() const { return irp->IoStatus.Status; }
   ULONG info() const { return static_cast<ULONG>(irp->IoStatus.Information); }
-  ULONG out_ulong() const { ULONG v = 0; std::memcpy(&v, buffer.get(), 4); return v; }
+  ULONG out_ulong() const {
+    ULONG v = 0;
+    std::memcpy(&v, buffer.get(), 4);
+    return v;
+  }
 };
 
 struct Harness {
@@ -30,7 +34,7 @@ struct Harness {
   _READER_EXTENSION reader{this};
   std::vector<int> calls;  // RDF_* indexes in call order
   std::vector<UCHAR> atr{0x3B, 0x00};
-  NTSTATUS status = STATUS_SUCCESS;         // returned by power/eject/... callbacks
+  NTSTATUS status = STATUS_SUCCESS;  // returned by power/eject/... callbacks
   NTSTATUS tracking_status = STATUS_PENDING;
   ULONG last_minor = 0, last_major = 0;
 
@@ -82,8 +86,8 @@ struct Harness {
       r.buffer = std::make_unique<UCHAR[]>(r.size);
       if (!in.empty()) std::memcpy(r.buffer.get(), in.data(), in.size());
     }
-    ReaderlabBuildDeviceControlIrp(r.irp.get(), &device, code, r.buffer.get(),
-                                   static_cast<ULONG>(in.size()), out_length);
+    ReaderlabBuildDeviceControlIrp(r.irp.get(), &device, code, r.buffer.get(), static_cast<ULONG>(in.size()),
+                                   out_length);
     r.returned = SmartcardDeviceControl(&ext, r.irp.get());
     return r;
   }

@@ -55,15 +55,15 @@ TEST_CASE("smclib: ATR parsing") {
   }
   SUBCASE("unrecognised ATRs leave the state alone") {
     const std::vector<std::vector<UCHAR>> bad = {
-        {0x3C, 0x00},                          // bad TS
-        {0x3B, 0x12, 0x11},                    // truncated (TB1 missing)
-        {0x3B, 0x02, 0x41},                    // truncated historical bytes
-        {0x3B, 0x10, 0x70},                    // Fl 7 RFU
-        {0x3B, 0x10, 0x10},                    // Dl 0 RFU
-        {0x3B, 0x10, 0x1A},                    // Dl A RFU
-        {0x3B, 0x80, 0x01},                    // T=1 without TCK
-        {0x3B, 0x80, 0x01, 0x00},              // wrong TCK
-        {0x3B},                                // too short
+        {0x3C, 0x00},              // bad TS
+        {0x3B, 0x12, 0x11},        // truncated (TB1 missing)
+        {0x3B, 0x02, 0x41},        // truncated historical bytes
+        {0x3B, 0x10, 0x70},        // Fl 7 RFU
+        {0x3B, 0x10, 0x10},        // Dl 0 RFU
+        {0x3B, 0x10, 0x1A},        // Dl A RFU
+        {0x3B, 0x80, 0x01},        // T=1 without TCK
+        {0x3B, 0x80, 0x01, 0x00},  // wrong TCK
+        {0x3B},                    // too short
     };
     for (const auto& atr : bad) {
       h.set_state(SCARD_POWERED);
@@ -216,7 +216,7 @@ TEST_CASE("smclib: T=1 errors, resynch and failures") {
   bad.back() ^= 1;
   CHECK_EQ(h.card_says(bad), STATUS_MORE_PROCESSING_REQUIRED);
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-  CHECK_EQ(h.t1_sent(), t1_block(0x81));  // R(0) with EDC error
+  CHECK_EQ(h.t1_sent(), t1_block(0x81));                                 // R(0) with EDC error
   CHECK_EQ(h.card_says({0x00, 0x00}), STATUS_MORE_PROCESSING_REQUIRED);  // too short
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
   CHECK_EQ(h.t1_sent(), t1_block(0x82));

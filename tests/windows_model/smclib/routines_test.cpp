@@ -3,12 +3,12 @@
 // WDM model routines the library and drivers use.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 #include "harness.h"
 

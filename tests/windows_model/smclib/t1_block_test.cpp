@@ -66,7 +66,7 @@ TEST_CASE("smclib T=1 codec: the frame is checked before the PCB, so a damaged P
 
 TEST_CASE("smclib T=1 codec: a cut block, a LEN that disagrees and LEN FF are other errors") {
   CHECK_EQ(verdict({}), t1::Verdict::other_error);
-  CHECK_EQ(verdict({0x00, 0x90, 0x00}), t1::Verdict::other_error);            // no epilogue
+  CHECK_EQ(verdict({0x00, 0x90, 0x00}), t1::Verdict::other_error);                    // no epilogue
   CHECK_EQ(verdict({0x00, 0x00, 0x03, 0x90, 0x00, 0x93}), t1::Verdict::other_error);  // LEN 3, 2 bytes
   CHECK_EQ(verdict({0x00, 0x00, 0x01, 0x90, 0x00, 0x92}), t1::Verdict::other_error);  // LEN 1, 2 bytes
   Bytes rfu_len(3 + 0xFF + 1, 0x00);
@@ -76,9 +76,7 @@ TEST_CASE("smclib T=1 codec: a cut block, a LEN that disagrees and LEN FF are ot
 }
 
 TEST_CASE("smclib T=1 codec: PCB codings ISO 7816-3 leaves RFU are other errors") {
-  const auto block = [](std::uint8_t pcb, Bytes inf = {}) {
-    return written(0x00, pcb, std::move(inf), t1::Edc::lrc);
-  };
+  const auto block = [](std::uint8_t pcb, Bytes inf = {}) { return written(0x00, pcb, std::move(inf), t1::Edc::lrc); };
   CHECK_EQ(verdict(block(0x00, {0x01})), t1::Verdict::usable);
   CHECK_EQ(verdict(block(0x01, {0x01})), t1::Verdict::other_error);  // I-block b1 set
   CHECK_EQ(verdict(block(0x92)), t1::Verdict::usable);               // R-block N(R)=1, other error
@@ -90,9 +88,7 @@ TEST_CASE("smclib T=1 codec: PCB codings ISO 7816-3 leaves RFU are other errors"
 }
 
 TEST_CASE("smclib T=1 codec: each block kind carries only the INF it may") {
-  const auto block = [](std::uint8_t pcb, Bytes inf = {}) {
-    return written(0x00, pcb, std::move(inf), t1::Edc::lrc);
-  };
+  const auto block = [](std::uint8_t pcb, Bytes inf = {}) { return written(0x00, pcb, std::move(inf), t1::Edc::lrc); };
   CHECK_EQ(verdict(block(0x80, {0x00})), t1::Verdict::other_error);  // an R-block has LEN 0
   CHECK_EQ(verdict(block(0xC1, {0x20})), t1::Verdict::usable);       // S(IFS request) IFS 32
   CHECK_EQ(verdict(block(0xC1, {0x00})), t1::Verdict::other_error);  // IFS 00 is RFU

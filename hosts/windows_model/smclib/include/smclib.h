@@ -5,62 +5,62 @@
 #ifndef READERLAB_SMCLIB_H
 #define READERLAB_SMCLIB_H
 
-#include "wdm_model.h"
-#include "winsmcrd.h"
 #include "smcdbg.h"
 #include "smcnt.h"
+#include "wdm_model.h"
+#include "winsmcrd.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 // ---- Constants (spec §3, [H]) ----
-#define SMCLIB_VERSION          0x150  // [H]
+#define SMCLIB_VERSION 0x150           // [H]
 #define SMCLIB_VERSION_REQUIRED 0x100  // [H]
-#define MIN_BUFFER_SIZE         288    // [H]
-#define MAXIMUM_ATR_LENGTH      33     // [H]
+#define MIN_BUFFER_SIZE 288            // [H]
+#define MAXIMUM_ATR_LENGTH 33          // [H]
 #define MAXIMUM_ATTR_STRING_LENGTH 32  // VENDOR_ATTR string buffers, spec §3
-#define MAXIMUM_SERIAL_READERS  4
+#define MAXIMUM_SERIAL_READERS 4
 
 // ReaderFunction[] indexes (spec §2, [H])
-#define RDF_CARD_POWER      0
-#define RDF_TRANSMIT        1
-#define RDF_CARD_EJECT      2
-#define RDF_READER_SWALLOW  3
-#define RDF_CARD_TRACKING   4
-#define RDF_SET_PROTOCOL    5
-#define RDF_DEBUG_LEVEL     6
+#define RDF_CARD_POWER 0
+#define RDF_TRANSMIT 1
+#define RDF_CARD_EJECT 2
+#define RDF_READER_SWALLOW 3
+#define RDF_CARD_TRACKING 4
+#define RDF_SET_PROTOCOL 5
+#define RDF_DEBUG_LEVEL 6
 #define RDF_CARD_CONFISCATE 7
-#define RDF_IOCTL_VENDOR    8
-#define RDF_ATR_PARSE       9
+#define RDF_IOCTL_VENDOR 8
+#define RDF_ATR_PARSE 9
 
 // PTS_DATA.Type (spec §3)
 #define PTS_TYPE_DEFAULT 0x00
 #define PTS_TYPE_OPTIMAL 0x01
-#define PTS_TYPE_USER    0x02
+#define PTS_TYPE_USER 0x02
 
 // T=1 engine states and S-block PCBs (spec §3, [H])
-#define T1_INIT             0
-#define T1_START            1
-#define T1_I_BLOCK          2
-#define T1_R_BLOCK          3
-#define T1_RESTART          4
-#define T1_RESYNCH_REQUEST  0xC0
+#define T1_INIT 0
+#define T1_START 1
+#define T1_I_BLOCK 2
+#define T1_R_BLOCK 3
+#define T1_RESTART 4
+#define T1_RESYNCH_REQUEST 0xC0
 #define T1_RESYNCH_RESPONSE 0xE0
-#define T1_IFS_REQUEST      0xC1
-#define T1_IFS_RESPONSE     0xE1
-#define T1_ABORT_REQUEST    0xC2
-#define T1_ABORT_RESPONSE   0xE2
-#define T1_WTX_REQUEST      0xC3
-#define T1_WTX_RESPONSE     0xE3
-#define T1_VPP_ERROR        0xE4
-#define T1_MORE_DATA        0x20  // [H]
-#define T1_IFSD             254   // [H]
-#define T1_IFSD_DEFAULT     32    // [H]
-#define T1_MAX_RETRIES      2     // [H]
-#define T1_CRC_CHECK        1     // [H]
-#define T1_CWI_DEFAULT      13    // [H]
-#define T1_BWI_DEFAULT      4     // [H]
+#define T1_IFS_REQUEST 0xC1
+#define T1_IFS_RESPONSE 0xE1
+#define T1_ABORT_REQUEST 0xC2
+#define T1_ABORT_RESPONSE 0xE2
+#define T1_WTX_REQUEST 0xC3
+#define T1_WTX_RESPONSE 0xE3
+#define T1_VPP_ERROR 0xE4
+#define T1_MORE_DATA 0x20   // [H]
+#define T1_IFSD 254         // [H]
+#define T1_IFSD_DEFAULT 32  // [H]
+#define T1_MAX_RETRIES 2    // [H]
+#define T1_CRC_CHECK 1      // [H]
+#define T1_CWI_DEFAULT 13   // [H]
+#define T1_BWI_DEFAULT 4    // [H]
 
 // ---- Structures (spec §3) ----
 typedef struct _CLOCK_RATE_CONVERSION {
@@ -233,8 +233,8 @@ struct _SMARTCARD_EXTENSION {
   SCARD_CARD_CAPABILITIES CardCapabilities;
   ULONG LastError;  // unused
   struct {
-    PULONG Information;      // the driver sets *Information to the bytes it wrote
-    PUCHAR RequestBuffer;    // the IRP's SystemBuffer (same as ReplyBuffer)
+    PULONG Information;    // the driver sets *Information to the bytes it wrote
+    PUCHAR RequestBuffer;  // the IRP's SystemBuffer (same as ReplyBuffer)
     ULONG RequestBufferLength;
     PUCHAR ReplyBuffer;
     ULONG ReplyBufferLength;

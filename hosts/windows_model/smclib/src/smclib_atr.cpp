@@ -6,15 +6,13 @@ namespace readerlab::smclib {
 
 // F and maximum clock by Fl, ISO 7816-3 Table 7 (spec §5); F = 0 marks RFU values.
 const CLOCK_RATE_CONVERSION kClockRateConversion[16] = {
-    {372, 4000000}, {372, 5000000}, {558, 6000000},  {744, 8000000},
-    {1116, 12000000}, {1488, 16000000}, {1860, 20000000}, {0, 0},
-    {0, 0},         {512, 5000000}, {768, 7500000},  {1024, 10000000},
-    {1536, 15000000}, {2048, 20000000}, {0, 0},        {0, 0}};
+    {372, 4000000},   {372, 5000000},   {558, 6000000}, {744, 8000000}, {1116, 12000000}, {1488, 16000000},
+    {1860, 20000000}, {0, 0},           {0, 0},         {512, 5000000}, {768, 7500000},   {1024, 10000000},
+    {1536, 15000000}, {2048, 20000000}, {0, 0},         {0, 0}};
 
 // D by Dl, ISO 7816-3 Table 8 (spec §5: Dl 0 and A..F are RFU here); D = 0 marks RFU values.
-const BIT_RATE_ADJUSTMENT kBitRateAdjustment[16] = {
-    {0, 1}, {1, 1}, {2, 1},  {4, 1},  {8, 1}, {16, 1}, {32, 1}, {64, 1},
-    {12, 1}, {20, 1}, {0, 1}, {0, 1}, {0, 1}, {0, 1},  {0, 1},  {0, 1}};
+const BIT_RATE_ADJUSTMENT kBitRateAdjustment[16] = {{0, 1},  {1, 1},  {2, 1}, {4, 1}, {8, 1}, {16, 1}, {32, 1}, {64, 1},
+                                                    {12, 1}, {20, 1}, {0, 1}, {0, 1}, {0, 1}, {0, 1},  {0, 1},  {0, 1}};
 
 namespace {
 
@@ -70,10 +68,22 @@ bool parse_atr(const SCARD_CARD_CAPABILITIES& cc, Parsed& out) {
 
   for (;;) {
     int ta = -1, tb = -1, tc = -1, td = -1;
-    if (y & 1) { if (i >= len) return false; ta = a[i++]; }
-    if (y & 2) { if (i >= len) return false; tb = a[i++]; }
-    if (y & 4) { if (i >= len) return false; tc = a[i++]; }
-    if (y & 8) { if (i >= len) return false; td = a[i++]; }
+    if (y & 1) {
+      if (i >= len) return false;
+      ta = a[i++];
+    }
+    if (y & 2) {
+      if (i >= len) return false;
+      tb = a[i++];
+    }
+    if (y & 4) {
+      if (i >= len) return false;
+      tc = a[i++];
+    }
+    if (y & 8) {
+      if (i >= len) return false;
+      td = a[i++];
+    }
 
     if (level == 1) {
       if (ta >= 0) {
@@ -214,7 +224,7 @@ NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protoco
   ULONG state = SCARD_NEGOTIABLE;
   ULONG selected = SCARD_PROTOCOL_UNDEFINED;
   UCHAR run_fl = 1, run_dl = 1;  // the F/D the card is running at now
-  if (p.ta2_present) {  // specific mode, ISO 7816-3 6.3.1
+  if (p.ta2_present) {           // specific mode, ISO 7816-3 6.3.1
     state = SCARD_SPECIFIC;
     selected = 1u << (p.ta2 & 0x0F);
     if ((p.ta2 & 0x10) == 0) {

@@ -33,13 +33,9 @@ namespace {
 
 std::atomic<ULONG> g_debug_level{0};  // default 0 [R]
 
-Private* priv(PSMARTCARD_EXTENSION ext) {
-  return static_cast<Private*>(ext->OsData->ReaderlabPrivate);
-}
+Private* priv(PSMARTCARD_EXTENSION ext) { return static_cast<Private*>(ext->OsData->ReaderlabPrivate); }
 
-PREADER_FUNCTION callback(PSMARTCARD_EXTENSION ext, int index) {
-  return ext->ReaderFunction[index];
-}
+PREADER_FUNCTION callback(PSMARTCARD_EXTENSION ext, int index) { return ext->ReaderFunction[index]; }
 
 constexpr ULONG kFunctionMask = 0x0FFFu;
 ULONG function_of(ULONG code) { return (code >> 2) & kFunctionMask; }
@@ -52,8 +48,7 @@ bool is_vendor_code(ULONG code) {
 
 bool minor_from_input(ULONG code) {
   return code == IOCTL_SMARTCARD_POWER || code == IOCTL_SMARTCARD_SET_PROTOCOL ||
-         code == IOCTL_SMARTCARD_GET_ATTRIBUTE || code == IOCTL_SMARTCARD_SET_ATTRIBUTE ||
-         is_vendor_code(code);
+         code == IOCTL_SMARTCARD_GET_ATTRIBUTE || code == IOCTL_SMARTCARD_SET_ATTRIBUTE || is_vendor_code(code);
 }
 
 // ---- GET_ATTRIBUTE (spec §4) ----
@@ -104,8 +99,7 @@ NTSTATUS get_attribute(PSMARTCARD_EXTENSION ext, ULONG tag, const AttrOut& out) 
     case SCARD_ATTR_VENDOR_NAME: return put_string(out, va.VendorName);
     case SCARD_ATTR_VENDOR_IFD_TYPE: return put_string(out, va.IfdType);
     case SCARD_ATTR_VENDOR_IFD_VERSION:
-      return put_ulong(out, (ULONG{va.IfdVersion.VersionMajor} << 24) |
-                                (ULONG{va.IfdVersion.VersionMinor} << 16) |
+      return put_ulong(out, (ULONG{va.IfdVersion.VersionMajor} << 24) | (ULONG{va.IfdVersion.VersionMinor} << 16) |
                                 ULONG{va.IfdVersion.BuildNumber});
     case SCARD_ATTR_VENDOR_IFD_SERIAL_NO: return put_string(out, va.IfdSerialNo);
     case SCARD_ATTR_CHANNEL_ID: return put_ulong(out, (rc.ReaderType << 16) | rc.Channel);  // [X]
@@ -161,8 +155,7 @@ NTSTATUS get_attribute(PSMARTCARD_EXTENSION ext, ULONG tag, const AttrOut& out) 
     case SCARD_ATTR_ICC_PRESENCE:
       if (state == SCARD_UNKNOWN) return STATUS_INVALID_DEVICE_STATE;
       return put_uchar(out, state == SCARD_ABSENT ? 0 : (state == SCARD_PRESENT ? 1 : 2));
-    case SCARD_ATTR_ICC_INTERFACE_STATUS:
-      return put_uchar(out, state >= SCARD_SWALLOWED ? 0xFF : 0x00);
+    case SCARD_ATTR_ICC_INTERFACE_STATUS: return put_uchar(out, state >= SCARD_SWALLOWED ? 0xFF : 0x00);
     case SCARD_ATTR_ATR_STRING: {
       if (!protocol_info_ok) return STATUS_INVALID_DEVICE_STATE;
       ULONG n = cc.ATR.Length;
@@ -265,7 +258,8 @@ NTSTATUS power(PSMARTCARD_EXTENSION ext, PIRP irp, bool* pending) {
   if (callback(ext, RDF_CARD_POWER) == nullptr) return STATUS_NOT_SUPPORTED;
   if (minor > SCARD_WARM_RESET) return STATUS_INVALID_DEVICE_REQUEST;
   if (current_state(ext) <= SCARD_ABSENT) return STATUS_INVALID_DEVICE_STATE;
-  if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH) return STATUS_BUFFER_TOO_SMALL;
+  if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH)
+    return STATUS_BUFFER_TOO_SMALL;
   ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
   ext->CardCapabilities.ATR.Length = 0;
   std::memset(&ext->CardCapabilities.PtsData, 0, sizeof(PTS_DATA));
@@ -306,9 +300,9 @@ NTSTATUS dispatch_exclusive(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool
     case IOCTL_SMARTCARD_SET_PROTOCOL: return select_protocol(ext, pending);
     case IOCTL_SMARTCARD_TRANSMIT: return transmit(ext, irp, pending);
     case IOCTL_SMARTCARD_GET_ATTRIBUTE:
-      return get_attribute(ext, ext->MinorIoControlCode,
-                           AttrOut{ext->IoRequest.ReplyBuffer, ext->IoRequest.ReplyBufferLength,
-                                   ext->IoRequest.Information});
+      return get_attribute(
+          ext, ext->MinorIoControlCode,
+          AttrOut{ext->IoRequest.ReplyBuffer, ext->IoRequest.ReplyBufferLength, ext->IoRequest.Information});
     case IOCTL_SMARTCARD_SET_ATTRIBUTE: return set_attribute(ext);
     case IOCTL_SMARTCARD_EJECT: return call_driver(ext, irp, RDF_CARD_EJECT, STATUS_NOT_SUPPORTED, pending);
     case IOCTL_SMARTCARD_SWALLOW: return call_driver(ext, irp, RDF_READER_SWALLOW, STATUS_NOT_SUPPORTED, pending);

@@ -91,7 +91,8 @@ NTSTATUS finish(PSMARTCARD_EXTENSION ext, NTSTATUS status) {
   ext->T1.State = T1_START;
   ext->T1.WaitForReply = FALSE;
   priv(ext).t1_awaiting = 0;
-  if (!NT_SUCCESS(status)) SmartcardDebug(DEBUG_PROTOCOL, ("smclib: T=1 exchange failed %08x\n", static_cast<ULONG>(status)));
+  if (!NT_SUCCESS(status))
+    SmartcardDebug(DEBUG_PROTOCOL, ("smclib: T=1 exchange failed %08x\n", static_cast<ULONG>(status)));
   return status;
 }
 
@@ -133,8 +134,7 @@ NTSTATUS on_i_block(PSMARTCARD_EXTENSION ext, UCHAR pcb, const UCHAR* inf, ULONG
   Private& p = priv(ext);
   const UCHAR ns = static_cast<UCHAR>((pcb >> 6) & 1);
   const bool more = (pcb & kPcbMoreBit) != 0;
-  if (t1.OriginalState == T1_INIT || (t1.OriginalState == T1_I_BLOCK && t1.MoreData) ||
-      ns != (t1.RSN & 1)) {
+  if (t1.OriginalState == T1_INIT || (t1.OriginalState == T1_I_BLOCK && t1.MoreData) || ns != (t1.RSN & 1)) {
     return on_error(ext, 2, sent);  // other error, ISO 7816-3 11.6.3
   }
   if (t1.OriginalState == T1_I_BLOCK) {  // our last block is acknowledged by the answer
@@ -170,11 +170,9 @@ NTSTATUS on_r_block(PSMARTCARD_EXTENSION ext, UCHAR pcb, UCHAR sent) {
         return STATUS_MORE_PROCESSING_REQUIRED;
       }
       if (sent == T1_R_BLOCK && nr != (t1.SSN & 1)) return retransmit(ext, T1_R_BLOCK);
-      return retransmit(ext, T1_I_BLOCK);  // the card asks for our block again
-    case T1_R_BLOCK:
-      return retransmit(ext, T1_R_BLOCK);  // the card did not get our R-block
-    default:
-      return retransmit(ext, T1_IFS_REQUEST);
+      return retransmit(ext, T1_I_BLOCK);                 // the card asks for our block again
+    case T1_R_BLOCK: return retransmit(ext, T1_R_BLOCK);  // the card did not get our R-block
+    default: return retransmit(ext, T1_IFS_REQUEST);
   }
 }
 
@@ -182,8 +180,7 @@ NTSTATUS on_s_block(PSMARTCARD_EXTENSION ext, UCHAR pcb, const UCHAR* inf, ULONG
   T1_DATA& t1 = ext->T1;
   Private& p = priv(ext);
   switch (pcb) {
-    case T1_VPP_ERROR:
-      return finish(ext, STATUS_DEVICE_POWER_FAILURE);
+    case T1_VPP_ERROR: return finish(ext, STATUS_DEVICE_POWER_FAILURE);
     case T1_IFS_RESPONSE:
       if (p.t1_awaiting != T1_IFS_REQUEST || n != 1) return finish(ext, STATUS_DEVICE_PROTOCOL_ERROR);
       p.t1_awaiting = 0;
@@ -210,9 +207,7 @@ NTSTATUS on_s_block(PSMARTCARD_EXTENSION ext, UCHAR pcb, const UCHAR* inf, ULONG
       t1.IFSC = inf[0];
       t1.State = T1_IFS_RESPONSE;
       return STATUS_MORE_PROCESSING_REQUIRED;
-    case T1_ABORT_REQUEST:
-      t1.State = T1_ABORT_RESPONSE;
-      return STATUS_MORE_PROCESSING_REQUIRED;
+    case T1_ABORT_REQUEST: t1.State = T1_ABORT_RESPONSE; return STATUS_MORE_PROCESSING_REQUIRED;
     default:  // unsolicited or unknown S-block (spec §5)
       return finish(ext, STATUS_DEVICE_PROTOCOL_ERROR);
   }
@@ -325,8 +320,7 @@ NTSTATUS SmartcardT1Request(PSMARTCARD_EXTENSION SmartcardExtension) {
       t1.OriginalState = T1_I_BLOCK;
       t1.State = T1_I_BLOCK;
       return send_i_block(ext);
-    case T1_I_BLOCK:
-      return send_i_block(ext);
+    case T1_I_BLOCK: return send_i_block(ext);
     case T1_R_BLOCK: {
       const UCHAR pcb = static_cast<UCHAR>(kRBlock | ((t1.RSN & 1) << 4) | (t1.LastError & 0x0F));
       return put_block(ext, pcb, nullptr, 0);
@@ -339,13 +333,9 @@ NTSTATUS SmartcardT1Request(PSMARTCARD_EXTENSION SmartcardExtension) {
       const UCHAR inf = t1.Wtx;
       return put_block(ext, T1_WTX_RESPONSE, &inf, 1);
     }
-    case T1_ABORT_RESPONSE:
-      return put_block(ext, T1_ABORT_RESPONSE, nullptr, 0);
-    case T1_RESYNCH_REQUEST:
-      p.t1_awaiting = T1_RESYNCH_REQUEST;
-      return put_block(ext, T1_RESYNCH_REQUEST, nullptr, 0);
-    default:
-      return STATUS_INTERNAL_ERROR;
+    case T1_ABORT_RESPONSE: return put_block(ext, T1_ABORT_RESPONSE, nullptr, 0);
+    case T1_RESYNCH_REQUEST: p.t1_awaiting = T1_RESYNCH_REQUEST; return put_block(ext, T1_RESYNCH_REQUEST, nullptr, 0);
+    default: return STATUS_INTERNAL_ERROR;
   }
 }
 

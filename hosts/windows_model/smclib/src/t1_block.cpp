@@ -11,14 +11,14 @@ constexpr std::uint8_t kLenRfu = 0xFF;  // LEN FF is RFU, ISO 7816-3 11.3.2.3
 constexpr std::uint8_t kBlockClassMask = 0xC0;  // b8 b7: 0x I-block, 10 R-block, 11 S-block
 constexpr std::uint8_t kRBlockClass = 0x80;
 constexpr std::uint8_t kSBlockClass = 0xC0;
-constexpr std::uint8_t kIBlockRfuBits = 0x1F;   // I-block b5..b1 are 0
-constexpr std::uint8_t kRBlockB6 = 0x20;        // R-block b6 is 0
-constexpr std::uint8_t kRBlockErrorBits = 0x0F; // R-block b4..b1: 0, 1 (EDC/parity) or 2 (other)
+constexpr std::uint8_t kIBlockRfuBits = 0x1F;    // I-block b5..b1 are 0
+constexpr std::uint8_t kRBlockB6 = 0x20;         // R-block b6 is 0
+constexpr std::uint8_t kRBlockErrorBits = 0x0F;  // R-block b4..b1: 0, 1 (EDC/parity) or 2 (other)
 constexpr std::uint8_t kSBlockResponseBit = 0x20;
 constexpr std::uint8_t kSBlockTypeBits = 0x1F;  // 0 RESYNCH, 1 IFS, 2 ABORT, 3 WTX, 4 VPP error
 constexpr std::uint8_t kSBlockIfs = 1;
 constexpr std::uint8_t kSBlockWtx = 3;
-constexpr std::uint8_t kSBlockVppError = 4;     // a response only
+constexpr std::uint8_t kSBlockVppError = 4;  // a response only
 
 // ISO/IEC 13239 generator x^16 + x^12 + x^5 + 1, bit-reversed for least-significant-first
 // processing.
@@ -26,8 +26,7 @@ constexpr std::uint16_t kCrcGeneratorLsbFirst = 0x8408;
 
 bool pcb_coding_valid(std::uint8_t pcb) {
   switch (pcb & kBlockClassMask) {
-    case kRBlockClass:
-      return (pcb & kRBlockB6) == 0 && (pcb & kRBlockErrorBits) <= 2;
+    case kRBlockClass: return (pcb & kRBlockB6) == 0 && (pcb & kRBlockErrorBits) <= 2;
     case kSBlockClass: {
       const std::uint8_t type = pcb & kSBlockTypeBits;
       return type < kSBlockVppError || (type == kSBlockVppError && (pcb & kSBlockResponseBit) != 0);
@@ -40,20 +39,16 @@ bool pcb_coding_valid(std::uint8_t pcb) {
 // The INF each kind of block may carry, ISO 7816-3 11.3.2.3 and 11.4.2-11.4.3.
 bool inf_allowed(std::uint8_t pcb, std::span<const std::uint8_t> inf) {
   switch (kind_of(pcb)) {
-    case BlockKind::information:
-      return true;
-    case BlockKind::receive_ready:
-      return inf.empty();
-    case BlockKind::supervisory:
-      break;
+    case BlockKind::information: return true;
+    case BlockKind::receive_ready: return inf.empty();
+    case BlockKind::supervisory: break;
   }
   switch (pcb & kSBlockTypeBits) {
     case kSBlockIfs:  // one byte, IFS 01..FE (00 and FF are RFU), ISO 7816-3 11.4.2
       return inf.size() == 1 && inf[0] != 0x00 && inf[0] != 0xFF;
     case kSBlockWtx:  // one byte, the BWT multiplier, ISO 7816-3 11.4.3
       return inf.size() == 1;
-    default:
-      return inf.empty();
+    default: return inf.empty();
   }
 }
 
@@ -95,7 +90,7 @@ std::size_t write_block(std::uint8_t* out, std::uint8_t nad, std::uint8_t pcb, s
   const std::size_t covered = kPrologueLength + inf.size();
   if (edc == Edc::crc) {
     const std::uint16_t value = crc({out, covered});
-    out[covered] = static_cast<std::uint8_t>(value);       // low-order byte first
+    out[covered] = static_cast<std::uint8_t>(value);  // low-order byte first
     out[covered + 1] = static_cast<std::uint8_t>(value >> 8);
   } else {
     out[covered] = lrc({out, covered});

@@ -14,8 +14,8 @@
 
 namespace readerlab::smclib::t1_block {
 
-inline constexpr std::size_t kPrologueLength = 3;   // NAD PCB LEN, ISO 7816-3 11.3.1
-inline constexpr std::size_t kMaxInfLength = 254;   // LEN 00..FE, ISO 7816-3 11.3.2.3
+inline constexpr std::size_t kPrologueLength = 3;  // NAD PCB LEN, ISO 7816-3 11.3.1
+inline constexpr std::size_t kMaxInfLength = 254;  // LEN 00..FE, ISO 7816-3 11.3.2.3
 
 // Error detection code, ISO 7816-3 11.4.4.
 enum class Edc : std::uint8_t { lrc, crc };
