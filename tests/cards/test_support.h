@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include "../support/hex.h"
 #include "cards/apdu/iso_card.h"
 #include "cards/card.h"
 #include "cards/profiles.h"
+#include "tests/support/hex.h"
 
 namespace readerlab::cards::test {
 

@@ -6,9 +6,9 @@ set -euo pipefail
 build=$1 source=$2 floor=$3
 command -v gcovr >/dev/null || { echo "gcovr is missing: apt-get install gcovr" >&2; exit 1; }
 find "$build" -name '*.gcda' -delete
-"$build/bin/tests_windows_model_smclib" >/dev/null
-"$build/bin/tests_windows_model_rdf" >/dev/null
-"$build/bin/tests_reference_rdf" >/dev/null
+"$build/bin/tests_hosts_windows_model_smclib" >/dev/null
+"$build/bin/tests_hosts_windows_model_rdf" >/dev/null
+"$build/bin/tests_drivers_under_test_reference_rdf" >/dev/null
 "$build/bin/readerlab" run --driver reference-rdf --driver reference-rdf-usbredir --out "$build/coverage-out" >/dev/null || true
 report=$(gcovr --root "$source" --object-directory "$build" \
   --filter "$source/hosts/windows_model/(smclib/src|wdm)/" --filter "$source/drivers_under_test/reference_rdf/(ccid|reference_rdf)\.cpp" \

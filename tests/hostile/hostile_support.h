@@ -5,7 +5,7 @@
 #include "cards/profiles.h"
 #include "cards/t1/block.h"
 #include "emulator/ccid/reader.h"
-#include "tests/ccid/ccid_support.h"
+#include "tests/emulator/ccid/ccid_support.h"
 
 #include <doctest/doctest.h>
 

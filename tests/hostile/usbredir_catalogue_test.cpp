@@ -4,8 +4,8 @@
 // connection with its reason logged. Where the connection is kept, the same peer then powers
 // the card and runs an APDU through bulk packets; in every row a second connection on the
 // same server does power-on + SELECT.
+#include "tests/emulator/usbredir/usbredir_support.h"
 #include "tests/hostile/hostile_support.h"
-#include "tests/usbredir/usbredir_support.h"
 
 #include <array>
 #include <cstring>

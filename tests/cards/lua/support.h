@@ -7,10 +7,10 @@
 #include <string_view>
 #include <vector>
 
-#include "../support/hex.h"
 #include "cards/apdu/apdu.h"
 #include "cards/lua/card_file.h"
 #include "cards/lua/lua_card.h"
+#include "tests/support/hex.h"
 
 namespace readerlab::cards::test_lua {
 

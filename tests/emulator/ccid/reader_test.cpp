@@ -2,7 +2,7 @@
 // through the bulk endpoints, slot changes on the interrupt endpoint (CCID rev 1.1).
 #include "emulator/ccid/reader.h"
 #include "cards/profiles.h"
-#include "tests/ccid/ccid_support.h"
+#include "tests/emulator/ccid/ccid_support.h"
 
 #include <doctest/doctest.h>
 

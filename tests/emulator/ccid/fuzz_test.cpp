@@ -2,7 +2,7 @@
 // RDR_to_PC answer: a driver that sends junk still gets an answer it can parse.
 #include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
-#include "tests/ccid/ccid_support.h"
+#include "tests/emulator/ccid/ccid_support.h"
 
 #include <doctest/doctest.h>
 

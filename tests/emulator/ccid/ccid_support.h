@@ -1,8 +1,8 @@
 // Helpers shared by the CCID tests: hex bytes, PC_to_RDR builders and RDR_to_PC field reads.
 #pragma once
 
-#include "../support/hex.h"
 #include "emulator/ccid/messages.h"
+#include "tests/support/hex.h"
 
 #include <cstdint>
 #include <span>

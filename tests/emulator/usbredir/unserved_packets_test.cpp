@@ -1,7 +1,7 @@
 // Packets a CCID reader does not serve (isochronous streams, bulk streams, bulk receiving,
 // filters, interfaces and settings it lacks): each gets the answer the usbredir protocol gives, or closes only its own
 // connection with a logged reason, while a well-behaved client beside it keeps working.
-#include "tests/usbredir/usbredir_support.h"
+#include "tests/emulator/usbredir/usbredir_support.h"
 
 namespace readerlab::usbredir {
 namespace {

@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "../support/hex.h"
 #include "cards/t1/block.h"
 #include "cards/t1/card_side.h"
 #include "cards/t1/interface_side.h"
+#include "tests/support/hex.h"
 
 namespace readerlab::cards::t1::test {
 

@@ -1,7 +1,7 @@
 // What a host reads at enumeration: the reader's descriptors byte for byte (USB 2.0 9.6,
 // CCID rev 1.1 section 5.1) and the CCID class requests of section 5.3.
 #include "emulator/ccid/reader.h"
-#include "tests/ccid/ccid_support.h"
+#include "tests/emulator/ccid/ccid_support.h"
 
 #include <doctest/doctest.h>
 

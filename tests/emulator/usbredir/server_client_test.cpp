@@ -1,6 +1,6 @@
 // The usbredir server (usb-host side) against readerlab's usbredir client (the role QEMU
 // plays) over real unix and TCP sockets, with a CCID reader as the device.
-#include "tests/usbredir/usbredir_support.h"
+#include "tests/emulator/usbredir/usbredir_support.h"
 
 #include <cstdio>
 

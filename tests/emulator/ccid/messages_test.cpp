@@ -1,7 +1,7 @@
 // The CCID message codec: PC_to_RDR decoding with its three malformations, encoding, the
 // NotifySlotChange bitmap and the answer type of every command (CCID rev 1.1 chapter 6).
 #include "emulator/ccid/messages.h"
-#include "tests/ccid/ccid_support.h"
+#include "tests/emulator/ccid/ccid_support.h"
 
 #include <doctest/doctest.h>
 

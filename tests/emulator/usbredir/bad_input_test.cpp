@@ -1,6 +1,6 @@
 // Peers that do not speak usbredir properly: each loses its own connection, with the reason
 // logged, while a well-behaved client on the same server keeps working.
-#include "tests/usbredir/usbredir_support.h"
+#include "tests/emulator/usbredir/usbredir_support.h"
 
 namespace readerlab::usbredir {
 namespace {
