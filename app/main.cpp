@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "print the options of every command");
   app.footer(
       "readerlab COMMAND --help prints a command's options. Exit status: 0 when everything passed, 1 on\n"
-      "a failure, 2 on a usage error.");
+      "a failure, 2 on a usage error.\n");
 
   RunArguments run_arguments;
   auto* run = app.add_subcommand("run",
