@@ -52,11 +52,8 @@ const CLI::Validator kListenAddress(
 
 const CLI::Validator kDriverName(
     [](std::string& name) -> std::string {
-      const auto known = readerlab::conformance::runners::known_drivers();
-      if (std::find(known.begin(), known.end(), name) != known.end()) return {};
-      std::string list;
-      for (const auto& driver : known) list += (list.empty() ? "" : ", ") + driver;
-      return "unknown driver '" + name + "' (" + list + ")";
+      const auto drivers = readerlab::conformance::runners::resolve_drivers({name});
+      return drivers ? std::string() : drivers.error().what;
     },
     "", "driver");
 

@@ -1,7 +1,6 @@
 #include "conformance/runners/runners.h"
 
 #include "hosts/windows_model/port/rdf_port.h"
-#include "hosts/windows_model/rdf/rdf_registry.h"
 
 #include <algorithm>
 #include <iomanip>
@@ -11,7 +10,12 @@
 namespace readerlab::conformance::runners {
 namespace {
 
-constexpr std::string_view kUsbredirSuffix = "-usbredir";
+// "libccid, reference-rdf, reference-rdf-usbredir, ..., all": the RDF names as the Windows model
+// spells them.
+std::string known_driver_names() {
+  const auto rdf = windows_model::rdf_driver_names();
+  return "libccid, " + (rdf.empty() ? std::string() : rdf + ", ") + "all";
+}
 
 bool is_rdf_driver(const std::string& name) { return windows_model::choose_rdf_driver(name).has_value(); }
 
@@ -47,16 +51,6 @@ void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std
   }
 }
 
-std::vector<std::string> known_drivers() {
-  std::vector<std::string> names = {"libccid"};
-  for (const auto& driver : windows_model::registered_rdf_drivers()) {
-    names.push_back(driver.name);
-    names.push_back(std::string(driver.name) + std::string(kUsbredirSuffix));
-  }
-  names.push_back("all");
-  return names;
-}
-
 Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string>& names) {
   if (names.empty()) return std::vector<std::string>{"libccid"};
   if (names.size() == 1 && names[0] == "all")
@@ -65,11 +59,8 @@ Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string
   for (const auto& name : names) {
     if (name == "all")
       return error("--driver", "all stands alone (it is libccid, reference-rdf and reference-rdf-usbredir)");
-    if (name != "libccid" && !is_rdf_driver(name)) {
-      std::string known;
-      for (const auto& driver : known_drivers()) known += (known.empty() ? "" : ", ") + driver;
-      return error("--driver", "unknown driver '" + name + "' (" + known + ")");
-    }
+    if (name != "libccid" && !is_rdf_driver(name))
+      return error("--driver", "unknown driver '" + name + "' (" + known_driver_names() + ")");
     if (std::find(drivers.begin(), drivers.end(), name) == drivers.end()) drivers.push_back(name);
   }
   return drivers;

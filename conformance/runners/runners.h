@@ -14,10 +14,6 @@
 
 namespace readerlab::conformance::runners {
 
-// Every name `--driver` takes: libccid, each registered RDF driver's NAME and NAME-usbredir,
-// and "all".
-std::vector<std::string> known_drivers();
-
 // The drivers a list of `--driver` values names: "all" alone is libccid and the reference RDF
 // driver both ways (the drivers the suite is kept green for), nothing is libccid. The error
 // names the first unknown driver and lists the known ones.
