@@ -34,6 +34,9 @@ void set_state(PSMARTCARD_EXTENSION ext, ULONG state);
 // ATR evaluation shared by SmartcardUpdateCardCapabilities and SET_PROTOCOL.
 // `for_set_protocol`: a DEFAULT PtsData.Type then presets SPECIFIC for single-protocol cards.
 NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol);
+// The PTS parameters for CardCapabilities.PtsData.Type from the card's Fl/Dl/N and the reader's
+// clocks and rates (issue 10 rule 25).
+void choose_pts(PSMARTCARD_EXTENSION ext);
 // Fresh T=1 engine state (the next exchange starts with S(IFS request)).
 void reset_t1(PSMARTCARD_EXTENSION ext);
 

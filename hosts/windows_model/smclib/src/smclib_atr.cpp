@@ -20,6 +20,7 @@ constexpr ULONG kRecordedClockKHz = 3571;  // clock of the [R] recording, used w
 constexpr UCHAR kDefaultP = 50;            // 5.0 V, spec §5 defaults
 constexpr UCHAR kDefaultWI = 10;           // ISO 7816-3 10.2, spec §5 defaults
 constexpr UCHAR kDefaultIFSC = 32;         // ISO 7816-3 11.4.2, spec §5 defaults
+constexpr ULONG kMaxGroups = 64;           // one TD per interface group: never more than the buffer's bytes
 
 bool fl_valid(ULONG fl) { return fl < 16 && kClockRateConversion[fl].F != 0; }
 bool dl_valid(ULONG dl) { return dl < 16 && kBitRateAdjustment[dl].DNumerator != 0; }
@@ -29,153 +30,174 @@ ULONG rate_of(ULONG clk_khz, ULONG fl, ULONG dl) {
   return static_cast<ULONG>(hz * kBitRateAdjustment[dl].DNumerator / kClockRateConversion[fl].F);
 }
 
-struct Parsed {
-  UCHAR atr[64] = {};
-  UCHAR length = 0;
-  bool inverse = false;
-  UCHAR fl = 1, dl = 1;
-  UCHAR ii = 0, p = kDefaultP, n = 0;
-  UCHAR wi = kDefaultWI;
-  UCHAR ifsc = kDefaultIFSC, cwi = T1_CWI_DEFAULT, bwi = T1_BWI_DEFAULT, edc = 0;
-  bool ta2_present = false;
-  UCHAR ta2 = 0;
-  ULONG protocols = 0;  // T0/T1 bits
-  UCHAR historical[16] = {};
-  UCHAR historical_length = 0;
+ULONG clock_of(const SCARD_READER_CAPABILITIES& rc) {
+  return rc.CLKFrequency.Default != 0 ? rc.CLKFrequency.Default : kRecordedClockKHz;
+}
+
+// One interface-byte group: TAi TBi TCi TDi (-1 when absent) and the protocol of the TD(i-1)
+// that announced it (ISO 7816-3 8.2.3; -1 for the global group 1).
+struct Group {
+  int ta = -1, tb = -1, tc = -1, td = -1;
+  int protocol = -1;
 };
 
-bool parse_atr(const SCARD_CARD_CAPABILITIES& cc, Parsed& out) {
-  ULONG len = cc.ATR.Length;
-  if (len < 2 || len > sizeof out.atr) return false;
-  std::memcpy(out.atr, cc.ATR.Buffer, len);
-  out.length = static_cast<UCHAR>(len);
-  if (out.atr[0] == 0x03) {  // inverse convention read as direct (spec §5)
-    SmartcardInvertData(out.atr, len);
-    out.inverse = true;
-  }
-  if (out.atr[0] != 0x3B && out.atr[0] != 0x3F) return false;  // TS, ISO 7816-3 8.1
+// The ATR's structure: its groups and where the historical bytes are. Windows checks the whole
+// structure (length, TCK, nothing after the end) before it takes any value from it.
+struct Structure {
+  Group groups[kMaxGroups];
+  ULONG count = 0;
+  ULONG historical_at = 0;
+  ULONG historical_length = 0;
+};
 
-  const UCHAR* a = out.atr;
-  ULONG i = 1;
-  UCHAR y = static_cast<UCHAR>(a[i] >> 4);
-  const ULONG k = a[i] & 0x0Fu;
-  ++i;
-  ULONG level = 1;
+bool walk_structure(const UCHAR* a, ULONG len, Structure& out) {
+  ULONG i = 2;
+  UCHAR y = static_cast<UCHAR>(a[1] >> 4);
+  int protocol = -1;
   bool tck_needed = false;
-  bool any_td = false;
-  ULONG previous_t = 0;  // protocol announced by the TD that introduced this level
-  bool t1_bytes_seen = false;
-
   for (;;) {
-    int ta = -1, tb = -1, tc = -1, td = -1;
-    if (y & 1) {
-      if (i >= len) return false;
-      ta = a[i++];
+    if (out.count == kMaxGroups) return false;
+    Group& g = out.groups[out.count++];
+    g.protocol = protocol;
+    int* const bytes[4] = {&g.ta, &g.tb, &g.tc, &g.td};
+    for (int k = 0; k < 4; ++k) {
+      if ((y & (1u << k)) == 0) continue;
+      if (i >= len) return false;  // truncated interface bytes
+      *bytes[k] = a[i++];
     }
-    if (y & 2) {
-      if (i >= len) return false;
-      tb = a[i++];
-    }
-    if (y & 4) {
-      if (i >= len) return false;
-      tc = a[i++];
-    }
-    if (y & 8) {
-      if (i >= len) return false;
-      td = a[i++];
-    }
-
-    if (level == 1) {
-      if (ta >= 0) {
-        out.fl = static_cast<UCHAR>(ta >> 4);
-        out.dl = static_cast<UCHAR>(ta & 0x0F);
-      }
-      if (tb >= 0) {
-        out.ii = static_cast<UCHAR>((tb >> 5) & 0x03);
-        out.p = static_cast<UCHAR>((tb & 0x1F) * 10);  // PI1 volts -> 0.1 V
-      }
-      if (tc >= 0) out.n = static_cast<UCHAR>(tc);
-    } else if (level == 2) {
-      if (ta >= 0) {
-        out.ta2_present = true;
-        out.ta2 = static_cast<UCHAR>(ta);
-      }
-      if (tc >= 0 && previous_t == 0) out.wi = static_cast<UCHAR>(tc);
-    } else if (previous_t == 1 && !t1_bytes_seen) {
-      t1_bytes_seen = true;  // the first T=1 specific group, ISO 7816-3 11.4
-      if (ta >= 0 && ta != 0x00 && ta != 0xFF) out.ifsc = static_cast<UCHAR>(ta);
-      if (tb >= 0) {
-        out.cwi = static_cast<UCHAR>(tb & 0x0F);
-        out.bwi = static_cast<UCHAR>(tb >> 4);
-      }
-      if (tc >= 0) out.edc = static_cast<UCHAR>(tc & T1_CRC_CHECK);
-    }
-
-    if (td < 0) break;
-    any_td = true;
-    previous_t = static_cast<ULONG>(td & 0x0F);
-    if (previous_t != 0) tck_needed = true;
-    if (previous_t == 0) out.protocols |= SCARD_PROTOCOL_T0;
-    if (previous_t == 1) out.protocols |= SCARD_PROTOCOL_T1;
-    y = static_cast<UCHAR>(td >> 4);
-    ++level;
+    if (g.td < 0) break;
+    protocol = g.td & 0x0F;
+    if (protocol != 0) tck_needed = true;  // ISO 7816-3 8.2.5
+    y = static_cast<UCHAR>(g.td >> 4);
   }
-  if (!any_td || out.protocols == 0) out.protocols |= SCARD_PROTOCOL_T0;  // T=0 implied
-
-  if (i + k > len) return false;  // truncated historical bytes
-  std::memcpy(out.historical, a + i, k);
-  out.historical_length = static_cast<UCHAR>(k);
-  i += k;
+  out.historical_at = i;
+  if (i + out.historical_length > len) return false;  // truncated historical bytes
+  i += out.historical_length;
   if (tck_needed) {
     if (i >= len) return false;  // missing TCK
     UCHAR x = 0;
     for (ULONG j = 1; j <= i; ++j) x = static_cast<UCHAR>(x ^ a[j]);
     if (x != 0) return false;  // wrong TCK, ISO 7816-3 8.2.5
+    ++i;
   }
-  if (!fl_valid(out.fl) || !dl_valid(out.dl)) return false;  // RFU Fl/Dl (spec §5)
-  return true;
+  return i == len;  // issue 10 rule 9: bytes after the computed end are refused
 }
 
-void choose_pts(PSMARTCARD_EXTENSION ext, const Parsed& p, ULONG clk) {
-  PTS_DATA& pts = ext->CardCapabilities.PtsData;
+// The protocols the TD list offers (issue 10 rule 8).
+struct Offer {
+  bool t0 = false, t1 = false;
+  bool negotiable = false;  // T=0 after T=1, or another protocol next to T=0/T=1
+};
+
+Offer offered_protocols(const Structure& s) {
+  Offer o;
+  if (s.groups[0].td < 0) o.t0 = true;  // no TD1: T=0 implied
+  bool other = false;
+  for (ULONG g = 1; g < s.count; ++g) {
+    const int t = s.groups[g].protocol;
+    if (t == 0) {
+      if (o.t1) {
+        o.negotiable = true;
+      } else {
+        o.t0 = true;
+      }
+    } else if (t == 1) {
+      o.t1 = true;
+    } else {
+      other = true;
+    }
+  }
+  if (other && (o.t0 || o.t1)) o.negotiable = true;
+  return o;
+}
+
+// The T=1 parameters: the first TA, TB and TC of the groups a T=1 TD announced, TD1 included
+// (issue 10 rules 6 and 7).
+struct T1Parameters {
+  UCHAR ifsc = kDefaultIFSC, cwi = T1_CWI_DEFAULT, bwi = T1_BWI_DEFAULT, edc = 0;
+};
+
+T1Parameters t1_parameters(const Structure& s) {
+  T1Parameters p;
+  bool ta_seen = false, tb_seen = false, tc_seen = false;
+  for (ULONG g = 1; g < s.count; ++g) {
+    const Group& group = s.groups[g];
+    if (group.protocol != 1) continue;
+    if (group.ta >= 0 && !ta_seen) {
+      ta_seen = true;
+      if (group.ta != 0) p.ifsc = static_cast<UCHAR>(group.ta);  // 00 keeps 32, FF is 255
+    }
+    if (group.tb >= 0 && !tb_seen) {
+      tb_seen = true;
+      if ((group.tb & 0x0F) != 0) p.cwi = static_cast<UCHAR>(group.tb & 0x0F);
+      if ((group.tb >> 4) != 0) p.bwi = static_cast<UCHAR>(group.tb >> 4);
+    }
+    if (group.tc >= 0 && !tc_seen) {
+      tc_seen = true;
+      p.edc = static_cast<UCHAR>(group.tc & T1_CRC_CHECK);
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+void choose_pts(PSMARTCARD_EXTENSION ext) {
+  SCARD_CARD_CAPABILITIES& cc = ext->CardCapabilities;
+  PTS_DATA& pts = cc.PtsData;
   const SCARD_READER_CAPABILITIES& rc = ext->ReaderCapabilities;
-  pts.CLKFrequency = clk;
-  pts.StopBits = static_cast<UCHAR>(p.n == 255 ? 1 : 2);
+  const ULONG default_clk = clock_of(rc);
+  pts.CLKFrequency = default_clk;
+  pts.StopBits = static_cast<UCHAR>(cc.N == 255 ? 1 : 2);
   if (pts.Type == PTS_TYPE_USER) return;
   pts.Fl = 1;
   pts.Dl = 1;
-  pts.DataRate = rc.DataRate.Default != 0 ? rc.DataRate.Default : rate_of(clk, 1, 1);
-  if (pts.Type != PTS_TYPE_OPTIMAL) return;
+  pts.DataRate = rc.DataRate.Default != 0 ? rc.DataRate.Default : rate_of(default_clk, 1, 1);
+  if (pts.Type != PTS_TYPE_OPTIMAL || !fl_valid(cc.Fl) || !dl_valid(cc.Dl)) return;
 
-  // OPTIMAL: the fastest Fl/Dl not above the card's rate that the reader can run (spec §1.2).
-  const ULONG card_rate = rate_of(clk, p.fl, p.dl);
-  ULONG best = 0;
-  for (ULONG fl = 1; fl < 16; ++fl) {
-    if (!fl_valid(fl) || static_cast<unsigned long long>(clk) * 1000ull > kClockRateConversion[fl].fs) continue;
-    for (ULONG dl = 1; dl <= p.dl; ++dl) {
-      if (!dl_valid(dl)) continue;
-      const ULONG rate = rate_of(clk, fl, dl);
-      if (rate > card_rate || (rc.DataRate.Max != 0 && rate > rc.DataRate.Max)) continue;
-      ULONG accepted = rate;
-      if (rc.DataRatesSupported.List != nullptr && rc.DataRatesSupported.Entries != 0) {
-        accepted = 0;
-        for (ULONG e = 0; e < rc.DataRatesSupported.Entries; ++e) {
-          const ULONG listed = rc.DataRatesSupported.List[e];
-          const ULONG diff = listed > rate ? listed - rate : rate - listed;
-          if (diff * 100 <= listed) accepted = listed;  // within 1 %
-        }
+  // Issue 10 rule 25: only a rate the reader lists (DataRate.Default or Max when it lists none)
+  // is offered, and the listed value is reported. Each F gets the highest clock the reader
+  // lists (Default or Max when it lists none) that F's fmax allows.
+  const ULONG unlisted_rates[2] = {rc.DataRate.Default, rc.DataRate.Max};
+  const ULONG unlisted_clocks[2] = {default_clk, rc.CLKFrequency.Max};
+  const bool rates_listed = rc.DataRatesSupported.List != nullptr && rc.DataRatesSupported.Entries != 0;
+  const bool clocks_listed = rc.CLKFrequenciesSupported.List != nullptr && rc.CLKFrequenciesSupported.Entries != 0;
+  const ULONG* rates = rates_listed ? rc.DataRatesSupported.List : unlisted_rates;
+  const ULONG rate_count = rates_listed ? rc.DataRatesSupported.Entries : 2;
+  const ULONG* clocks = clocks_listed ? rc.CLKFrequenciesSupported.List : unlisted_clocks;
+  const ULONG clock_count = clocks_listed ? rc.CLKFrequenciesSupported.Entries : 2;
+  const ULONG card_f = kClockRateConversion[cc.Fl].F;
+
+  // D from the card's Dl down, then every F not above the card's, highest Fl index first: the
+  // order that reproduces the [R] recording (e.g. TA1 D5 gives F 1488 / D 4, not F 372 / D 1).
+  for (ULONG dl = cc.Dl; dl >= 1; --dl) {
+    if (!dl_valid(dl)) continue;
+    for (ULONG fl = 16; fl-- > 0;) {
+      if (!fl_valid(fl) || kClockRateConversion[fl].F > card_f) continue;
+      ULONG clk = 0;
+      for (ULONG c = 0; c < clock_count; ++c) {
+        const ULONG candidate = clocks[c];
+        if (candidate == 0 || candidate <= clk) continue;
+        if (rc.CLKFrequency.Max != 0 && candidate > rc.CLKFrequency.Max && candidate != default_clk) continue;
+        if (static_cast<unsigned long long>(candidate) * 1000ull > kClockRateConversion[fl].fs) continue;
+        clk = candidate;
       }
-      if (accepted > best) {
-        best = accepted;
+      if (clk == 0) continue;
+      const ULONG rate = rate_of(clk, fl, dl);
+      for (ULONG r = 0; r < rate_count; ++r) {
+        const ULONG listed = rates[r];
+        const ULONG diff = listed > rate ? listed - rate : rate - listed;
+        // "Equal" up to the rounding of a kHz clock: 3571 kHz and F 372 give 9599 for 9600.
+        if (listed == 0 || static_cast<unsigned long long>(diff) * 100ull > listed) continue;
         pts.Fl = static_cast<UCHAR>(fl);
         pts.Dl = static_cast<UCHAR>(dl);
-        pts.DataRate = accepted;
+        pts.CLKFrequency = clk;
+        pts.DataRate = listed;
+        return;
       }
     }
   }
 }
-
-}  // namespace
 
 void reset_t1(PSMARTCARD_EXTENSION ext) {
   T1_DATA& t1 = ext->T1;
@@ -189,69 +211,96 @@ void reset_t1(PSMARTCARD_EXTENSION ext) {
 
 NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol) {
   SCARD_CARD_CAPABILITIES& cc = ext->CardCapabilities;
-  Parsed p;
-  if (!parse_atr(cc, p)) {
-    SmartcardDebug(DEBUG_ATR, ("smclib: ATR not recognised\n"));
-    return STATUS_UNRECOGNIZED_MEDIA;  // state unchanged (spec §5)
-  }
-  ULONG clk = ext->ReaderCapabilities.CLKFrequency.Default;
-  if (clk == 0) clk = kRecordedClockKHz;
+  const SCARD_READER_CAPABILITIES& rc = ext->ReaderCapabilities;
+  ext->T1.NAD = 0;  // issue 10 rule 13: a new ATR, a new addressing
 
-  if (p.inverse) std::memcpy(cc.ATR.Buffer, p.atr, p.length);
-  cc.InversConvention = p.inverse ? TRUE : FALSE;
+  // Too short, too long or a bad TS: nothing is touched (spec §5, [R]).
+  const ULONG len = cc.ATR.Length;
+  UCHAR a[sizeof cc.ATR.Buffer];
+  if (len < 2 || len > sizeof a) return STATUS_UNRECOGNIZED_MEDIA;
+  std::memcpy(a, cc.ATR.Buffer, len);
+  const bool inverse = a[0] == 0x03;
+  if (inverse) SmartcardInvertData(a, len);                            // inverse convention read as direct (spec §5)
+  if (a[0] != 0x3B && a[0] != 0x3F) return STATUS_UNRECOGNIZED_MEDIA;  // TS, ISO 7816-3 8.1
+
+  // From here a failure leaves what was taken so far and offers no protocol (issue 10 rule 4).
+  cc.Protocol.Supported = 0;
+  Structure structure;
+  Structure* const s = &structure;
+  s->historical_length = a[1] & 0x0Fu;
+  cc.HistoricalChars.Length = static_cast<UCHAR>(s->historical_length);
+  if (!walk_structure(a, len, *s)) {
+    SmartcardDebug(DEBUG_ATR, ("smclib: ATR structure not recognised\n"));
+    return STATUS_UNRECOGNIZED_MEDIA;
+  }
   std::memset(cc.HistoricalChars.Buffer, 0, sizeof cc.HistoricalChars.Buffer);
-  std::memcpy(cc.HistoricalChars.Buffer, p.historical, p.historical_length);
-  cc.HistoricalChars.Length = p.historical_length;
+  std::memcpy(cc.HistoricalChars.Buffer, a + s->historical_at, s->historical_length);
+
+  // Global bytes: TA1 Fl/Dl, TB1 II and PI1, TB2 PI2, TC1 N (ISO 7816-3 8.3; issue 10 rule 5).
+  const Group& g1 = s->groups[0];
+  const Group* g2 = s->count > 1 ? &s->groups[1] : nullptr;
+  cc.Fl = g1.ta >= 0 ? static_cast<UCHAR>(g1.ta >> 4) : 1;
+  cc.Dl = g1.ta >= 0 ? static_cast<UCHAR>(g1.ta & 0x0F) : 1;
+  cc.II = g1.tb >= 0 ? static_cast<UCHAR>(g1.tb >> 6) : 0;
+  cc.P = g1.tb >= 0 ? static_cast<UCHAR>((g1.tb & 0x1F) * 10) : kDefaultP;  // PI1 volts in 0.1 V, kept in a UCHAR
+  if (g2 != nullptr && g2->tb >= 0) cc.P = static_cast<UCHAR>(g2->tb);      // PI2 is already 0.1 V
+  cc.N = g1.tc >= 0 ? static_cast<UCHAR>(g1.tc) : 0;
+  if (!fl_valid(cc.Fl) || !dl_valid(cc.Dl)) {
+    SmartcardDebug(DEBUG_ATR, ("smclib: ATR with RFU Fl/Dl\n"));
+    return STATUS_UNRECOGNIZED_MEDIA;  // RFU Fl/Dl (spec §5)
+  }
+
+  if (inverse) std::memcpy(cc.ATR.Buffer, a, len);
+  cc.InversConvention = inverse ? TRUE : FALSE;
   cc.ClockRateConversion = kClockRateConversion;
   cc.BitRateAdjustment = kBitRateAdjustment;
-  cc.Fl = p.fl;
-  cc.Dl = p.dl;
-  cc.II = p.ii;
-  cc.P = p.p;
-  cc.N = p.n;
-  cc.T0.WI = p.wi;
-  cc.T1.IFSC = p.ifsc;
-  cc.T1.CWI = p.cwi;
-  cc.T1.BWI = p.bwi;
-  cc.T1.EDC = p.edc;
-  cc.Protocol.Supported = p.protocols | SCARD_PROTOCOL_RAW;  // RAW always (spec §5)
-  ext->T1.IFSC = p.ifsc;
+  const Offer offer = offered_protocols(*s);
+  cc.Protocol.Supported = SCARD_PROTOCOL_RAW;  // RAW always (spec §5)
+  if (offer.t0) cc.Protocol.Supported |= SCARD_PROTOCOL_T0;
+  if (offer.t1) cc.Protocol.Supported |= SCARD_PROTOCOL_T1;
+  const ULONG max_ifsd = rc.MaxIFSD;
+  ext->T1.IFSD = static_cast<UCHAR>(max_ifsd >= 1 && max_ifsd <= T1_IFSD ? max_ifsd : T1_IFSD_DEFAULT);
 
-  choose_pts(ext, p, clk);
+  // Timing at F 372 / D 1 whatever TA1 says, fitted to the [R] recording (spec §5; issue 10
+  // rules 2, 7 and 10), in Windows' 32-bit unsigned arithmetic.
+  const ULONG clk = clock_of(rc);
+  const ULONG etu = 1 + (372u * 1000u) / clk;
+  cc.etu = etu;
+  cc.GT = cc.N == 255 ? 0 : ULONG{cc.N} * etu;
+  cc.T0 = {};
+  if (offer.t0) {
+    cc.T0.WI = (g2 != nullptr && g2->protocol == 0 && g2->tc >= 0) ? static_cast<UCHAR>(g2->tc) : kDefaultWI;
+    cc.T0.WT = 960u * ULONG{cc.T0.WI} * etu + 1;
+  }
+  cc.T1 = {};
+  if (offer.t1) {
+    const T1Parameters t1 = t1_parameters(*s);
+    cc.T1.IFSC = t1.ifsc;
+    cc.T1.CWI = t1.cwi;
+    cc.T1.BWI = t1.bwi;
+    cc.T1.EDC = t1.edc;
+    cc.T1.CWT = ((1u << t1.cwi) + 11u) * etu + 1;
+    // 2^BWI * 960 * 372 wraps at 32 bits before the division: BWI 15 gives 872668001 [R].
+    const ULONG bwi_units = (1u << t1.bwi) * 960u * 372u;
+    cc.T1.BWT = (bwi_units / clk + 11u * etu) * 1000u + 1;
+  }
 
-  const bool single = p.protocols == SCARD_PROTOCOL_T0 || p.protocols == SCARD_PROTOCOL_T1;
-  const bool default_fd = (p.fl == 0 || p.fl == 1) && p.dl == 1;
+  choose_pts(ext);
+
+  // TA2 makes the card specific with its protocol; otherwise one protocol at F 372 / D 1 (Fl 0
+  // is not the default) is specific, anything else negotiable (issue 10 rules 8 and 10).
+  const int protocol_count = (offer.t0 ? 1 : 0) + (offer.t1 ? 1 : 0);
+  const bool default_fd = cc.Fl == 1 && cc.Dl == 1;
   ULONG state = SCARD_NEGOTIABLE;
   ULONG selected = SCARD_PROTOCOL_UNDEFINED;
-  UCHAR run_fl = 1, run_dl = 1;  // the F/D the card is running at now
-  if (p.ta2_present) {           // specific mode, ISO 7816-3 6.3.1
+  if (g2 != nullptr && g2->ta >= 0) {
     state = SCARD_SPECIFIC;
-    selected = 1u << (p.ta2 & 0x0F);
-    if ((p.ta2 & 0x10) == 0) {
-      run_fl = p.fl;
-      run_dl = p.dl;
-    }
-  } else if (single && (default_fd || (for_set_protocol && cc.PtsData.Type == PTS_TYPE_DEFAULT))) {
+    selected = 1u << (g2->ta & 0x0F);
+  } else if (!offer.negotiable && protocol_count <= 1 &&
+             (default_fd || (for_set_protocol && protocol_count == 1 && cc.PtsData.Type == PTS_TYPE_DEFAULT))) {
     state = SCARD_SPECIFIC;
-    selected = p.protocols;
+    selected = cc.Protocol.Supported & SCARD_PROTOCOL_Tx;
   }
-  if (for_set_protocol && !p.ta2_present) {
-    run_fl = cc.PtsData.Fl;
-    run_dl = cc.PtsData.Dl;
-  }
-  if (!fl_valid(run_fl) || !dl_valid(run_dl)) run_fl = run_dl = 1;
-
-  // Timing, fitted to the [R] recording (spec §5).
-  const ULONG f = kClockRateConversion[run_fl].F;
-  const ULONG d = kBitRateAdjustment[run_dl].DNumerator;
-  const ULONG etu = 1 + (f * 1000u) / (d * clk);
-  cc.etu = etu;
-  cc.GT = p.n == 255 ? 0 : ULONG{p.n} * etu;
-  cc.T0.WT = 960u * ULONG{p.wi} * etu + 1;
-  cc.T1.CWT = ((1u << (p.cwi & 0x0F)) + 11u) * etu + 1;
-  cc.T1.BWT = ((1u << (p.bwi & 0x0F)) * ((960u * 372u) / clk) + 11u * etu) * 1000u + 1;
-  cc.T1.BGT = 22u * etu;  // ISO 7816-3 11.2
-
   cc.Protocol.Selected = selected;
   set_state(ext, state);
   return STATUS_SUCCESS;

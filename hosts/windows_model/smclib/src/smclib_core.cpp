@@ -364,7 +364,10 @@ NTSTATUS SmartcardInitialize(PSMARTCARD_EXTENSION SmartcardExtension) {
   os->RemoveLock.RefCount = 1;  // [R]
   os->ReaderlabPrivate = p;
   ext->OsData = os;
-  SmartcardInitializeCardCapabilities(ext);
+  // Only the F/D tables: the card capabilities stay zero, RAW and IFSD included, until
+  // SmartcardInitializeCardCapabilities or an ATR (issue 10 rule 1).
+  ext->CardCapabilities.ClockRateConversion = kClockRateConversion;
+  ext->CardCapabilities.BitRateAdjustment = kBitRateAdjustment;
   return STATUS_SUCCESS;
 }
 

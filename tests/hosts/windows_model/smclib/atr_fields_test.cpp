@@ -11,7 +11,7 @@ TEST_CASE("smclib: ATR global bytes TB1 and TC1") {
   h.set_state(SCARD_POWERED);
   const auto& cc = h.ext.CardCapabilities;
   SUBCASE("TB1 gives II and P, TC1 the extra guard time") {
-    REQUIRE_EQ(h.update_atr({0x3B, 0x60, 0x2A, 0x02}), STATUS_SUCCESS);  // TB1 2A: II 1, PI1 10 V
+    REQUIRE_EQ(h.update_atr({0x3B, 0x60, 0x6A, 0x02}), STATUS_SUCCESS);  // TB1 6A: II (bits 8-7) 1, PI1 10 V
     CHECK_EQ(cc.II, 1);
     CHECK_EQ(cc.P, 100);  // 0.1 V units
     CHECK_EQ(cc.N, 2);
@@ -35,9 +35,11 @@ TEST_CASE("smclib: TC2 is the T=0 work waiting integer") {
   REQUIRE_EQ(h.update_atr({0x3B, 0x80, 0x40, 0x14}), STATUS_SUCCESS);
   CHECK_EQ(cc.T0.WI, 20);
   CHECK_EQ(cc.T0.WT, 960u * 20u * 105u + 1u);
-  // after a TD1 for T=1, TC2 is not T=0's: WI keeps its default
-  REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x41, 0x14})), STATUS_SUCCESS);
-  CHECK_EQ(cc.T0.WI, 10);
+  // after a TD1 for T=1, TC2 is T=1's EDC; the card offers no T=0, so no WI (issue 10 rules 2, 6)
+  REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x41, 0x15})), STATUS_SUCCESS);
+  CHECK_EQ(cc.T0.WI, 0);
+  CHECK_EQ(cc.T0.WT, 0u);
+  CHECK_EQ(cc.T1.EDC, 1);
 }
 
 TEST_CASE("smclib: the first T=1 group gives IFSC, CWI, BWI and the EDC") {
@@ -48,7 +50,7 @@ TEST_CASE("smclib: the first T=1 group gives IFSC, CWI, BWI and the EDC") {
     // TD1 81: TD2, T=1; TD2 71: TA3 TB3 TC3, T=1; IFSC 80, BWI 3 CWI 5, CRC
     REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x81, 0x71, 0x80, 0x35, 0x01})), STATUS_SUCCESS);
     CHECK_EQ(cc.T1.IFSC, 128);
-    CHECK_EQ(h.ext.T1.IFSC, 128);
+    CHECK_EQ(h.ext.T1.IFSC, 0);  // the engine's own IFSC is not the card's (issue 10 rule 3)
     CHECK_EQ(cc.T1.CWI, 5);
     CHECK_EQ(cc.T1.BWI, 3);
     CHECK_EQ(cc.T1.EDC, 1);
@@ -57,9 +59,11 @@ TEST_CASE("smclib: the first T=1 group gives IFSC, CWI, BWI and the EDC") {
     CHECK_EQ(cc.Protocol.Selected, SCARD_PROTOCOL_T1);
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});
   }
-  SUBCASE("IFSC FF is RFU and keeps the default 32") {
+  SUBCASE("IFSC FF is taken as 255 (Windows, issue 10 rule 7), 00 keeps the default 32") {
     // TD2 11: TA3, T=1; TA3 FF
     REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x81, 0x11, 0xFF})), STATUS_SUCCESS);
+    CHECK_EQ(cc.T1.IFSC, 255);
+    REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x81, 0x11, 0x00})), STATUS_SUCCESS);
     CHECK_EQ(cc.T1.IFSC, 32);
     CHECK_EQ(cc.T1.EDC, 0);  // no TC3: LRC
   }
@@ -79,12 +83,14 @@ TEST_CASE("smclib: TA2 selects the specific mode and whether TA1 is in force") {
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});
     CHECK_EQ(cc.Protocol.Selected, 0x8000u);
   }
-  SUBCASE("TA2 b5 = 0: the card runs at TA1's F and D at once") {
+  SUBCASE("TA2 b5 = 0: TA1's F and D are kept, the timing stays at F 372 / D 1 (issue 10 rule 10)") {
     // TA1 94 (F 512, D 8); TD1 10: TA2, T=0; TA2 01: specific T=1
     REQUIRE_EQ(h.update_atr({0x3B, 0x90, 0x94, 0x10, 0x01}), STATUS_SUCCESS);
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});
     CHECK_EQ(cc.Protocol.Selected, SCARD_PROTOCOL_T1);
-    CHECK_EQ(cc.etu, 18u);  // 512 / 8 / 3.571 MHz, rounded up as 372/1 gives 105
+    CHECK_EQ(cc.Fl, 9);
+    CHECK_EQ(cc.Dl, 4);
+    CHECK_EQ(cc.etu, 105u);
   }
   SUBCASE("TA2 b5 = 1: implicit values, default F and D") {
     REQUIRE_EQ(h.update_atr({0x3B, 0x90, 0x94, 0x10, 0x11}), STATUS_SUCCESS);

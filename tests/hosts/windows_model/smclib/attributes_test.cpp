@@ -161,7 +161,7 @@ TEST_CASE("smclib: after SET_PROTOCOL the protocol attributes describe the card 
       {SCARD_ATTR_CURRENT_F, 372},  // Fl 1
       {SCARD_ATTR_CURRENT_D, 4},    // Dl 3
       {SCARD_ATTR_CURRENT_N, 2},
-      {SCARD_ATTR_CURRENT_W, 10},  // no TC2: WI default
+      {SCARD_ATTR_CURRENT_W, 0},  // a T=1-only card has no T=0 WI (issue 10 rule 2)
       {SCARD_ATTR_CURRENT_IFSC, 128},
       {SCARD_ATTR_CURRENT_IFSD, 254},
       {SCARD_ATTR_CURRENT_BWT, 3},  // BWI and CWI integers, not times [R]

@@ -18,7 +18,7 @@ TEST_CASE("smclib: SmartcardInitialize checks the version and Exit frees") {
   CHECK_EQ(e.SmartcardRequest.BufferSize, 1000u);
   CHECK_EQ(e.OsData->RemoveLock.RefCount, 1);
   CHECK_EQ(e.CardCapabilities.ClockRateConversion[9].F, 512u);
-  CHECK_EQ(e.CardCapabilities.Protocol.Supported, SCARD_PROTOCOL_RAW);
+  CHECK_EQ(e.CardCapabilities.Protocol.Supported, 0u);  // nothing offered before an ATR (issue 10 rule 1)
   SmartcardExit(&e);
   CHECK(e.OsData == nullptr);
   CHECK(e.SmartcardReply.Buffer == nullptr);
@@ -214,10 +214,7 @@ TEST_CASE("smclib: SET_PROTOCOL") {
   }
   SUBCASE("IBM T=1 card: T0 not supported, T1 through the driver") {
     h.atr = {0x3B, 0xEF, 0x00, 0xFF, 0x81, 0x31, 0x86, 0x45, 0x49, 0x42, 0x4D, 0x20,
-             0x4D, 0x46, 0x43, 0x34, 0x30, 0x30, 0x30, 0x30, 0x38, 0x33, 0x31, 0x43};
-    UCHAR tck = 0;
-    for (size_t i = 1; i < h.atr.size(); ++i) tck = static_cast<UCHAR>(tck ^ h.atr[i]);
-    h.atr.push_back(tck);
+             0x4D, 0x46, 0x43, 0x34, 0x30, 0x30, 0x30, 0x30, 0x38, 0x33, 0x31, 0x43};  // TCK 43 included
     REQUIRE_EQ(h.power(SCARD_COLD_RESET).status(), STATUS_SUCCESS);
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});  // single protocol, default F/D
     CHECK_EQ(h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T0), 4).status(), STATUS_NOT_SUPPORTED);

@@ -19,13 +19,14 @@ TEST_CASE("smclib: ATR parsing") {
     CHECK_EQ(cc.Dl, 1);
     CHECK_EQ(cc.P, 50);
     CHECK_EQ(cc.T0.WI, 10);
-    CHECK_EQ(cc.T1.IFSC, 32);
-    CHECK_EQ(cc.T1.CWI, 13);
-    CHECK_EQ(cc.T1.BWI, 4);
     CHECK_EQ(cc.etu, 105u);
     CHECK_EQ(cc.T0.WT, 960u * 10u * 105u + 1u);
-    CHECK_EQ(cc.T1.CWT, (8192u + 11u) * 105u + 1u);
-    CHECK_EQ(cc.T1.BWT, 2755001u);
+    // A T=0 card gets no T=1 parameters (issue 10 rule 2).
+    CHECK_EQ(cc.T1.IFSC, 0);
+    CHECK_EQ(cc.T1.CWI, 0);
+    CHECK_EQ(cc.T1.BWI, 0);
+    CHECK_EQ(cc.T1.CWT, 0u);
+    CHECK_EQ(cc.T1.BWT, 0u);
   }
   SUBCASE("two protocols: NEGOTIABLE with nothing selected; BWI 2") {
     REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x80, 0x21, 0x25})), STATUS_SUCCESS);  // TD1 T0, TD2 T1, TB3 25
@@ -37,7 +38,7 @@ TEST_CASE("smclib: ATR parsing") {
     CHECK_EQ(h.ext.CardCapabilities.T1.BWT, 1555001u);
   }
   SUBCASE("TA2 gives SPECIFIC with its protocol") {
-    REQUIRE_EQ(h.update_atr(with_tck({0x3B, 0x80, 0x10, 0x01})), STATUS_SUCCESS);  // TD1 T0 -> TA2 = 01
+    REQUIRE_EQ(h.update_atr({0x3B, 0x80, 0x10, 0x01}), STATUS_SUCCESS);  // TD1 T0 -> TA2 = 01; T=0 only: no TCK
     CHECK_EQ(h.state(), ULONG{SCARD_SPECIFIC});
     CHECK_EQ(h.ext.CardCapabilities.Protocol.Selected, SCARD_PROTOCOL_T1);
   }
@@ -109,8 +110,8 @@ TEST_CASE("smclib: attributes by state") {
   CHECK_EQ(get(SCARD_ATTR_ICC_TYPE_PER_ATR, 1).buffer[0], 0);
   CHECK_EQ(get(SCARD_ATTR_CURRENT_F).out_ulong(), 512u);
   CHECK_EQ(get(SCARD_ATTR_CURRENT_D).out_ulong(), 8u);
-  CHECK_EQ(get(SCARD_ATTR_CURRENT_BWT).out_ulong(), 4u);
-  CHECK_EQ(get(SCARD_ATTR_CURRENT_CWT).out_ulong(), 13u);
+  CHECK_EQ(get(SCARD_ATTR_CURRENT_BWT).out_ulong(), 0u);  // a T=0 card: no T=1 parameters (issue 10 rule 2)
+  CHECK_EQ(get(SCARD_ATTR_CURRENT_CWT).out_ulong(), 0u);
   CHECK_EQ(get(SCARD_ATTR_CURRENT_IFSD).out_ulong(), 254u);
   CHECK_EQ(get(SCARD_ATTR_CURRENT_CLK).out_ulong(), 3571u);
 }
