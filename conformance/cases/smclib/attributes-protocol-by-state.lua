@@ -45,7 +45,7 @@ lab.check_eq(power.output, T1_ATR, "the ATR POWER returned")
 lab.check_eq(smc.state(), smc.SCARD_NEGOTIABLE, "state after the ATR of t1-fs")
 local t1 = {
   CURRENT_PROTOCOL_TYPE = 0, CURRENT_CLK = CLOCK_KHZ, CURRENT_F = 372, CURRENT_D = 4, CURRENT_N = 0,
-  CURRENT_W = 10,  -- smclib.md 5: WI defaults to 10
+  CURRENT_W = 0,  -- issue 10 rule 2: a card without T=0 gets no WI
   CURRENT_IFSC = 254, CURRENT_IFSD = MAX_IFSD,
   CURRENT_BWT = 4, CURRENT_CWT = 5,  -- smclib.md 4: the BWI and CWI integers, not times
   CURRENT_EBC_ENCODING = 0,          -- smclib.md 4: 0 = LRC
@@ -65,7 +65,7 @@ check_refused("after power down")
 lab.reader(1):remove()
 check_refused("after the removal")
 
--- t0-basic: no interface bytes at all, so every default of smclib.md 5 shows; one protocol at
+-- t0-basic: no interface bytes at all, so the T=0 defaults of smclib.md 5 show; one protocol at
 -- the default Fi/Di gives SPECIFIC with T=0 at once.
 local T0_ATR = "3b0a805874302d6261736963"
 smc.insert("t0-basic")
@@ -73,9 +73,9 @@ smc.expect(smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET),
 lab.check_eq(smc.state(), smc.SCARD_SPECIFIC, "state after the ATR of t0-basic")
 check_values({
   CURRENT_PROTOCOL_TYPE = smc.SCARD_PROTOCOL_T0, CURRENT_CLK = CLOCK_KHZ, CURRENT_F = 372, CURRENT_D = 1,
-  CURRENT_N = 0, CURRENT_W = 10,
-  CURRENT_IFSC = 32,                 -- smclib.md 5: IFSC defaults to 32
+  CURRENT_N = 0, CURRENT_W = 10,     -- smclib.md 5: WI defaults to 10
+  CURRENT_IFSC = 0,                  -- issue 10 rule 2: a card without T=1 gets no T=1 parameters
   CURRENT_IFSD = MAX_IFSD,
-  CURRENT_BWT = 4, CURRENT_CWT = 13, -- smclib.md 5: BWI 4, CWI 13 by default
+  CURRENT_BWT = 0, CURRENT_CWT = 0,
   CURRENT_EBC_ENCODING = 0,
 }, T0_ATR, "01", "in SPECIFIC with T=0")
