@@ -167,11 +167,13 @@ void choose_pts(PSMARTCARD_EXTENSION ext) {
   const ULONG* clocks = clocks_listed ? rc.CLKFrequenciesSupported.List : unlisted_clocks;
   const ULONG clock_count = clocks_listed ? rc.CLKFrequenciesSupported.Entries : 2;
   const ULONG card_f = kClockRateConversion[cc.Fl].F;
+  const ULONG card_d = kBitRateAdjustment[cc.Dl].DNumerator;
 
-  // D from the card's Dl down, then every F not above the card's, highest Fl index first: the
+  // Dl from the card's down, then every F not above the card's, highest Fl index first: the
   // order that reproduces the [R] recording (e.g. TA1 D5 gives F 1488 / D 4, not F 372 / D 1).
+  // A D above the card's (Dl 7 = 64 below Dl 8 = 12) is never offered.
   for (ULONG dl = cc.Dl; dl >= 1; --dl) {
-    if (!dl_valid(dl)) continue;
+    if (!dl_valid(dl) || kBitRateAdjustment[dl].DNumerator > card_d) continue;
     for (ULONG fl = 16; fl-- > 0;) {
       if (!fl_valid(fl) || kClockRateConversion[fl].F > card_f) continue;
       ULONG clk = 0;
@@ -187,7 +189,8 @@ void choose_pts(PSMARTCARD_EXTENSION ext) {
       for (ULONG r = 0; r < rate_count; ++r) {
         const ULONG listed = rates[r];
         const ULONG diff = listed > rate ? listed - rate : rate - listed;
-        // "Equal" up to the rounding of a kHz clock: 3571 kHz and F 372 give 9599 for 9600.
+        // "Equal" within 1 %: 3571 kHz and F 372 give 9599 for the listed 9600, while F 512 / D 8
+        // gives 55797, which is not 57600 (3 %) [R].
         if (listed == 0 || static_cast<unsigned long long>(diff) * 100ull > listed) continue;
         pts.Fl = static_cast<UCHAR>(fl);
         pts.Dl = static_cast<UCHAR>(dl);

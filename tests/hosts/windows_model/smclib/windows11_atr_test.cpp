@@ -570,6 +570,23 @@ TEST_CASE("smclib windows11 rule 25: only a listed rate, the clock raised from t
   }
 }
 
+TEST_CASE("smclib windows11 rule 25 (readerlab's choice): never a D above the card's") {
+  // TA1 19 (F 372, D 20) on a reader listing 9600 and 614400 bps. F 372 / D 64 (Dl 7, an index
+  // below the card's Dl 9) would reach 614400 at 3.571 MHz, faster than the card: 9600 it is.
+  static ULONG rates[] = {9600, 614400};
+  Harness h;
+  h.ext.ReaderFunction[RDF_SET_PROTOCOL] = record_pts;
+  g_set_protocol_calls = 0;
+  REQUIRE_EQ(evaluate(h, "3B10 19", 2), STATUS_SUCCESS);
+  h.ext.ReaderCapabilities.DataRatesSupported.List = rates;
+  h.ext.ReaderCapabilities.DataRatesSupported.Entries = 2;
+  h.set_state(SCARD_NEGOTIABLE);
+  REQUIRE_EQ(h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T0), 4).status(), STATUS_SUCCESS);
+  REQUIRE_EQ(g_set_protocol_calls, 1);
+  CHECK_EQ(g_offered.Dl, 1);
+  CHECK_EQ(g_offered.DataRate, 9600u);
+}
+
 TEST_CASE("smclib windows11 rule 25: SET_PROTOCOL with DEFAULT offers F 372 / D 1 at the default rate") {
   CHECK_EQ(offered_pts("3B10 94", 2, SCARD_PROTOCOL_DEFAULT | SCARD_PROTOCOL_T0), "0/1/1/3571/9600");
   CHECK_EQ(offered_pts("3B90 94 01*", 2, SCARD_PROTOCOL_DEFAULT | SCARD_PROTOCOL_T1), "0/1/1/3571/9600");
