@@ -34,11 +34,11 @@ void set_state(PSMARTCARD_EXTENSION ext, ULONG state);
 // ATR evaluation shared by SmartcardUpdateCardCapabilities and SET_PROTOCOL.
 // `for_set_protocol`: a DEFAULT PtsData.Type then presets SPECIFIC for single-protocol cards.
 NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol);
+// Fresh T=1 engine state (the next exchange starts with S(IFS request)).
+void reset_t1(PSMARTCARD_EXTENSION ext);
 // The PTS parameters for CardCapabilities.PtsData.Type from the card's Fl/Dl/N and the reader's
 // clocks and rates (issue 10 rule 25).
 void choose_pts(PSMARTCARD_EXTENSION ext);
-// Fresh T=1 engine state (the next exchange starts with S(IFS request)).
-void reset_t1(PSMARTCARD_EXTENSION ext);
 
 extern const CLOCK_RATE_CONVERSION kClockRateConversion[16];
 extern const BIT_RATE_ADJUSTMENT kBitRateAdjustment[16];
