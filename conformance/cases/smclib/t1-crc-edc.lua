@@ -1,4 +1,4 @@
--- @title: a T=1 card announcing CRC EDC computes ISO/IEC 13239's CRC, Windows' smclib CRC-16/ARC: at TPDU level no block gets through, and TRANSMIT fails with DEVICE_PROTOCOL_ERROR after two R-blocks and three resynchs, the way Windows fails it
+-- @title: a T=1 card announcing CRC EDC computes ISO/IEC 13239's CRC, Windows' smclib CRC-16/ARC: at TPDU level no block gets through, and TRANSMIT fails with DEVICE_PROTOCOL_ERROR after two R-blocks and three resynchs, the way Windows fails it; a card computing Windows' CRC (t1_crc = "windows") gets through
 -- @covers: t1:CRC EDC, t1:error recovery, callback:RDF_TRANSMIT/DEVICE_PROTOCOL_ERROR, ioctl:IOCTL_SMARTCARD_TRANSMIT
 -- @drivers: reference-rdf
 -- @spec: issue 10 rules 17 (Windows' CRC: polynomial 0x8005 reflected, preset 0, high byte first) and 18 (R-blocks in the S(IFS) exchange, the third resynch fails); ISO 7816-3 11.4.4 and 11.6.3
@@ -33,3 +33,13 @@ lab.check_eq(first_blocks, 5, "blocks: S(IFS request), two R-blocks, two S(RESYN
 local second, second_blocks = transmit("00b0000008")
 smc.expect(second, "STATUS_DEVICE_PROTOCOL_ERROR", "the next TRANSMIT")
 lab.check_eq(second_blocks, 5, "blocks: the I-block, two R-blocks, two S(RESYNCH request)s")
+
+-- The same card computing Windows' CRC instead (cards/profiles/README.md, t1_crc = "windows"):
+-- the exchange that works, S(IFS request) then the I-block.
+lab.reader(1):remove()
+smc.insert("t1-crc-windows")
+smc.power_and_select(smc.SCARD_PROTOCOL_T1)
+local windows, windows_blocks = transmit("00a4000c023f00")
+smc.expect(windows, "STATUS_SUCCESS", "TRANSMIT to a card computing Windows' CRC")
+lab.check_eq(hex.sw(windows.output), "9000", "SELECT MF through Windows' CRC")
+lab.check_eq(windows_blocks, 2, "blocks: S(IFS request), then the I-block")
