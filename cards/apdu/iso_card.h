@@ -91,6 +91,7 @@ struct CardProfile {
   PpsReaction pps_reaction = PpsReaction::accept;
   unsigned t0_null_bytes = 0;   // T=0: NULL procedure bytes (60) sent before each answer
   unsigned wtx_multiplier = 0;  // T=1: S(WTX) request with this multiplier before answering
+  bool t1_crc_windows = false;  // T=1 with CRC (TC3): compute Windows' CRC, not ISO/IEC 13239's
   unsigned processing_ms = 0;   // time a command takes, for scenarios that ask real delays
 };
 

@@ -728,6 +728,11 @@ void read_behaviour(Reader& reader, const Globals& global, CardProfile& profile)
       global("wtx_multiplier", [&](const Field& f) { return reader.integer(f, 0, 255); }).value_or(0));
   profile.processing_ms = static_cast<unsigned>(
       global("processing_ms", [&](const Field& f) { return reader.integer(f, 0, 600'000); }).value_or(0));
+  if (const auto crc = global("t1_crc", [&](const Field& f) { return reader.text(f, 16); })) {
+    if (*crc != "iso" && *crc != "windows")
+      reader.fail(reader.global("t1_crc"), "'" + *crc + "' is not iso or windows");
+    profile.t1_crc_windows = *crc == "windows";
+  }
 }
 
 void check_handlers(Reader& reader, const Globals& global) {

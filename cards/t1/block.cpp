@@ -36,6 +36,9 @@ constexpr std::array<std::uint16_t, 256> make_crc_table() {
 }
 constexpr auto kCrcTable = make_crc_table();
 
+// CRC-16/ARC as Windows' smclib computes it: 8005 reflected, preset 0000, no complement.
+constexpr std::uint16_t kWindowsCrcPolynomialReflected = 0xA001;
+
 std::uint16_t crc_register(std::span<const std::uint8_t> head, std::span<const std::uint8_t> tail) {
   unsigned reg = kCrcPreset;
   for (const auto byte : head) reg = (reg >> 8) ^ kCrcTable[(reg ^ byte) & 0xFFU];
@@ -72,7 +75,7 @@ bool pcb_valid(std::uint8_t pcb) {
 
 }  // namespace
 
-std::size_t edc_size(EdcKind kind) { return kind == EdcKind::crc ? 2 : 1; }
+std::size_t edc_size(EdcKind kind) { return kind == EdcKind::lrc ? 1 : 2; }
 
 std::uint8_t lrc(std::span<const std::uint8_t> bytes) {
   std::uint8_t value = 0;
@@ -81,6 +84,15 @@ std::uint8_t lrc(std::span<const std::uint8_t> bytes) {
 }
 
 std::uint16_t crc16(std::span<const std::uint8_t> bytes) { return crc_register(bytes, {}); }
+
+std::uint16_t crc16_windows(std::span<const std::uint8_t> bytes) {
+  unsigned reg = 0x0000;
+  for (const auto byte : bytes) {
+    reg ^= byte;
+    for (int bit = 0; bit < 8; ++bit) reg = (reg & 1U) ? (reg >> 1) ^ kWindowsCrcPolynomialReflected : reg >> 1;
+  }
+  return static_cast<std::uint16_t>(reg);
+}
 
 BlockKind BlockView::kind() const {
   if ((pcb & kPcbNotInformation) == 0) return BlockKind::information;
@@ -128,9 +140,14 @@ BlockParseResult parse_block(std::span<const std::uint8_t> bytes, EdcKind edc) {
   const auto covered = bytes.first(kPrologueSize + len);
   if (edc == EdcKind::lrc) {
     if (lrc(covered) != bytes[covered.size()]) return {BlockError::bad_edc, std::nullopt};
-  } else {
+  } else if (edc == EdcKind::crc) {
     const auto crc = crc16(covered);
     if (bytes[covered.size()] != (crc & 0xFF) || bytes[covered.size() + 1] != (crc >> 8)) {
+      return {BlockError::bad_edc, std::nullopt};
+    }
+  } else {
+    const auto crc = crc16_windows(covered);  // high-order byte first
+    if (bytes[covered.size()] != (crc >> 8) || bytes[covered.size() + 1] != (crc & 0xFF)) {
       return {BlockError::bad_edc, std::nullopt};
     }
   }
@@ -164,10 +181,14 @@ void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb, std::span<cons
   out.insert(out.end(), inf.begin(), inf.end());
   if (edc == EdcKind::lrc) {
     out.push_back(lrc(out));
-  } else {
+  } else if (edc == EdcKind::crc) {
     const auto crc = crc16(out);
     out.push_back(static_cast<std::uint8_t>(crc & 0xFF));
     out.push_back(static_cast<std::uint8_t>(crc >> 8));
+  } else {
+    const auto crc = crc16_windows(out);
+    out.push_back(static_cast<std::uint8_t>(crc >> 8));  // high-order byte first
+    out.push_back(static_cast<std::uint8_t>(crc & 0xFF));
   }
 }
 

@@ -29,8 +29,10 @@ inline constexpr std::size_t kMaxInfSize = 254;     // LEN 00..FE, ISO 7816-3 11
 inline constexpr std::uint8_t kLenReserved = 0xFF;  // LEN FF is RFU, ISO 7816-3 11.3.2.3
 inline constexpr std::uint8_t kDefaultIfs = 32;     // IFSC/IFSD before negotiation, ISO 7816-3 11.4.2
 
-// Error detection code, ISO 7816-3 11.4.4.
-enum class EdcKind : std::uint8_t { lrc, crc };
+// Error detection code, ISO 7816-3 11.4.4. `crc_windows` is no ISO code: the CRC Windows'
+// smclib computes instead of crc16 (see crc16_windows), for a card set to answer Windows the way
+// Windows expects (a Lua card's `t1_crc = "windows"`); its ATR announces CRC like any other.
+enum class EdcKind : std::uint8_t { lrc, crc, crc_windows };
 
 std::size_t edc_size(EdcKind kind);
 
@@ -43,6 +45,12 @@ std::uint8_t lrc(std::span<const std::uint8_t> bytes);
 // low-order byte first. This is the frame check sequence also known as CRC-16/X-25; its
 // check value over the ASCII digits "123456789" is 906E.
 std::uint16_t crc16(std::span<const std::uint8_t> bytes);
+
+// The CRC Windows 11's smclib.sys puts on T=1 blocks when the ATR announces CRC (measured; not
+// ISO 7816-3): polynomial x^16 + x^15 + x^2 + 1 (8005) processed least significant bit first
+// (A001), register preset 0000, no complement, sent high-order byte first. It is the
+// catalogue's CRC-16/ARC, check value BB3D over "123456789".
+std::uint16_t crc16_windows(std::span<const std::uint8_t> bytes);
 
 enum class BlockKind : std::uint8_t { information, receive_ready, supervisory };
 

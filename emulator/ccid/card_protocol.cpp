@@ -41,7 +41,10 @@ void Reader::start_protocol(Slot& slot) {
   slot.t1_reader.reset();
   if (slot.protocol != 1 || !slot.card) return;
   const cards::Atr& atr = slot.atr_fields;
-  const auto edc = atr.uses_crc() ? cards::t1::EdcKind::crc : cards::t1::EdcKind::lrc;
+  const bool windows_crc = slot.card->protocol_behaviour().t1_crc_windows;
+  const auto edc = !atr.uses_crc() ? cards::t1::EdcKind::lrc
+                   : windows_crc   ? cards::t1::EdcKind::crc_windows
+                                   : cards::t1::EdcKind::crc;
   cards::t1::CardParameters card_parameters;
   card_parameters.wtx_before_every_answer = slot.card->protocol_behaviour().t1_wtx_multiplier;
   card_parameters.garbage_seed = config_.seed;

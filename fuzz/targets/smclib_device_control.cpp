@@ -10,7 +10,7 @@
 //     2 the ATR the next power-up gives: flags (01: append the TCK), length byte + bytes
 //     3 a card event completing card tracking (state byte)
 //     4 the status the driver's callbacks return
-//     5 a card answer: flags (01: append an LRC, 02: a CRC, as a T=1 block ends), 16-bit
+//     5 a card answer: flags (01: append an LRC, 02: Windows' CRC, as a T=1 block ends), 16-bit
 //       length + bytes
 //     6 cancel the pending tracking IRP   7 the protocols the reader supports
 #include "cards/t1/block.h"
@@ -319,9 +319,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (flags & 0x01) {
           answer.push_back(readerlab::cards::t1::lrc(answer));
         } else if (flags & 0x02) {
-          const std::uint16_t crc = readerlab::cards::t1::crc16(answer);
-          answer.push_back(static_cast<UCHAR>(crc & 0xFF));  // ISO 7816-3 11.4.4: low-order byte first
+          // The CRC the model accepts: Windows' (issue 10 rule 17), high-order byte first.
+          const std::uint16_t crc = readerlab::cards::t1::crc16_windows(answer);
           answer.push_back(static_cast<UCHAR>(crc >> 8));
+          answer.push_back(static_cast<UCHAR>(crc & 0xFF));
         }
         rig.card_answers.push_back(std::move(answer));
         break;

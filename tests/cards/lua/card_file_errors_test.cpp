@@ -95,6 +95,7 @@ const FieldCase kFieldCases[] = {
                                                                                         // list's line
     {"atr = '3B 00'\npps = 'maybe'\n", "cards/test.lua:2: field 'pps': 'maybe' is not accept, decline or silent"},
     {"atr = '3B 00'\nwtx_multiplier = 2.5\n", "cards/test.lua:2: field 'wtx_multiplier': not an integer"},
+    {"atr = '3B 00'\nt1_crc = 'ccitt'\n", "cards/test.lua:2: field 't1_crc': 'ccitt' is not iso or windows"},
     {"atr = '3B 00'\nlogical_channels = 5\n", "cards/test.lua:2: field 'logical_channels': 5 is out of range 1..4"},
     {"atr = '3B 00'\nimplicit_ef = 0xFFFF\n", "cards/test.lua:2: field 'implicit_ef': FID FFFF is reserved..."},
     {"atr = '3B 00'\non_apdu = 'not a function'\n",
@@ -171,6 +172,7 @@ pps = "decline"
 t0_null_bytes = 2
 wtx_multiplier = 3
 processing_ms = 10
+t1_crc = "windows"
 )";
   auto card = load_ok(text);
   const auto& profile = card->iso_card().profile();
@@ -191,6 +193,7 @@ processing_ms = 10
   CHECK(behaviour.t0_null_bytes == 2);
   CHECK(behaviour.t1_wtx_multiplier == 3);
   CHECK(behaviour.processing_time == std::chrono::milliseconds(10));
+  CHECK(behaviour.t1_crc_windows);
 
   REQUIRE(card->reset(ResetKind::cold));
   CHECK(exchange(*card, "00 CA 5F 52 04") == "646174619000");

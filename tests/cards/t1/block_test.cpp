@@ -81,6 +81,19 @@ TEST_CASE("CRC: the ISO/IEC 13239 frame check sequence named by ISO 7816-3 11.4.
   }
 }
 
+TEST_CASE("CRC: a card set to Windows' CRC (t1_crc = \"windows\") writes and reads CRC-16/ARC, high byte first") {
+  const std::string digits = "123456789";
+  CHECK(crc16_windows(Bytes(digits.begin(), digits.end())) == 0xBB3D);  // the catalogue's check value
+  // The S(IFS request) of issue 10 rule 17: 00 C1 01 FE gets EC D1 from Windows.
+  CHECK(make_s_block(0, SupervisoryType::ifs, false, EdcKind::crc_windows, 254) == hex("00 C1 01 FE EC D1"));
+  CHECK(parse_ok(hex("00 E1 01 FE 26 D0"), EdcKind::crc_windows).pcb == 0xE1);
+  // Each CRC is an EDC error to a card expecting the other.
+  CHECK(parse_block(hex("00 C1 01 FE EC D1"), EdcKind::crc).error == BlockError::bad_edc);
+  CHECK(parse_block(make_s_block(0, SupervisoryType::ifs, false, EdcKind::crc, 254), EdcKind::crc_windows).error ==
+        BlockError::bad_edc);
+  CHECK(edc_size(EdcKind::crc_windows) == 2);
+}
+
 TEST_CASE("PCB coding of I-, R- and S-blocks, ISO 7816-3 11.3.2.2") {
   CHECK(pcb_information(0, false) == 0x00);
   CHECK(pcb_information(1, false) == 0x40);

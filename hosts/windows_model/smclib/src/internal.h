@@ -15,10 +15,14 @@ struct Private {
   std::recursive_mutex callbacks;  // callbacks are serialized [D]
   ULONG information = 0;           // IoRequest.Information points here during a dispatch
   // T=1 engine: the APDU being sent (a copy, since request and reply share one buffer), the
-  // response gathered so far, and the S-block request of ours that awaits its response.
+  // response gathered so far, the S-block request of ours that awaits its response, the last
+  // block sent (T1_I_BLOCK, T1_R_BLOCK or an S-block PCB: T1.State names the next state, not
+  // this one) and whether our last I-block still waits for the card's acknowledgment.
   std::vector<UCHAR> t1_apdu;
   std::vector<UCHAR> t1_reply;
   UCHAR t1_awaiting = 0;
+  UCHAR t1_last_sent = 0;
+  bool t1_i_block_unacknowledged = false;
 };
 
 inline ULONG load_ulong(const UCHAR* p) {

@@ -20,9 +20,11 @@ constexpr std::uint8_t kSBlockIfs = 1;
 constexpr std::uint8_t kSBlockWtx = 3;
 constexpr std::uint8_t kSBlockVppError = 4;  // a response only
 
-// ISO/IEC 13239 generator x^16 + x^12 + x^5 + 1, bit-reversed for least-significant-first
-// processing.
-constexpr std::uint16_t kCrcGeneratorLsbFirst = 0x8408;
+// Windows 11 smclib's CRC (issue 10 rule 17): polynomial 0x8005 reflected, register preset 0.
+constexpr std::uint16_t kWindowsCrcPolynomialReflected = 0xA001;
+constexpr std::uint16_t kWindowsCrcPreset = 0x0000;
+constexpr std::uint8_t kSBlockRequestIfs = 0xC1;  // S(IFS request), ISO 7816-3 11.3.2.2
+constexpr std::uint8_t kSBlockRequestWtx = 0xC3;  // S(WTX request)
 
 bool pcb_coding_valid(std::uint8_t pcb) {
   switch (pcb & kBlockClassMask) {
@@ -36,16 +38,21 @@ bool pcb_coding_valid(std::uint8_t pcb) {
   }
 }
 
-// The INF each kind of block may carry, ISO 7816-3 11.3.2.3 and 11.4.2-11.4.3.
-bool inf_allowed(std::uint8_t pcb, std::span<const std::uint8_t> inf) {
+bool ifs_valid(std::uint8_t ifs) { return ifs != 0x00 && ifs != 0xFF; }  // 00 and FF are RFU, ISO 7816-3 11.4.2
+
+// The INF each kind of block may carry, ISO 7816-3 11.3.2.3 and 11.4.2-11.4.3, except that the
+// card's S(IFS request) and S(WTX request) are taken whatever their LEN (rule 19).
+bool inf_allowed(std::uint8_t pcb, std::span<const std::uint8_t> inf, std::uint8_t first_inf_byte) {
   switch (kind_of(pcb)) {
     case BlockKind::information: return true;
     case BlockKind::receive_ready: return inf.empty();
     case BlockKind::supervisory: break;
   }
+  if (pcb == kSBlockRequestIfs) return ifs_valid(first_inf_byte);
+  if (pcb == kSBlockRequestWtx) return true;
   switch (pcb & kSBlockTypeBits) {
     case kSBlockIfs:  // one byte, IFS 01..FE (00 and FF are RFU), ISO 7816-3 11.4.2
-      return inf.size() == 1 && inf[0] != 0x00 && inf[0] != 0xFF;
+      return inf.size() == 1 && ifs_valid(inf[0]);
     case kSBlockWtx:  // one byte, the BWT multiplier, ISO 7816-3 11.4.3
       return inf.size() == 1;
     default: return inf.empty();
@@ -54,8 +61,8 @@ bool inf_allowed(std::uint8_t pcb, std::span<const std::uint8_t> inf) {
 
 bool edc_matches(std::span<const std::uint8_t> covered, const std::uint8_t* epilogue, Edc edc) {
   if (edc == Edc::lrc) return epilogue[0] == lrc(covered);
-  const std::uint16_t expected = crc(covered);
-  return epilogue[0] == static_cast<std::uint8_t>(expected) && epilogue[1] == static_cast<std::uint8_t>(expected >> 8);
+  const std::uint16_t expected = crc(covered);  // high byte first
+  return epilogue[0] == static_cast<std::uint8_t>(expected >> 8) && epilogue[1] == static_cast<std::uint8_t>(expected);
 }
 
 }  // namespace
@@ -69,16 +76,16 @@ std::uint8_t lrc(std::span<const std::uint8_t> covered) {
 }
 
 std::uint16_t crc(std::span<const std::uint8_t> covered) {
-  std::uint16_t shift_register = 0xFFFF;  // preset, ISO/IEC 13239
+  std::uint16_t shift_register = kWindowsCrcPreset;
   for (const std::uint8_t byte : covered) {
     shift_register = static_cast<std::uint16_t>(shift_register ^ byte);
     for (int bit = 0; bit < 8; ++bit) {
       const bool carry = (shift_register & 1U) != 0;
       shift_register = static_cast<std::uint16_t>(shift_register >> 1);
-      if (carry) shift_register = static_cast<std::uint16_t>(shift_register ^ kCrcGeneratorLsbFirst);
+      if (carry) shift_register = static_cast<std::uint16_t>(shift_register ^ kWindowsCrcPolynomialReflected);
     }
   }
-  return static_cast<std::uint16_t>(~shift_register);
+  return shift_register;  // no final exclusive-or
 }
 
 std::size_t write_block(std::uint8_t* out, std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf,
@@ -90,8 +97,8 @@ std::size_t write_block(std::uint8_t* out, std::uint8_t nad, std::uint8_t pcb, s
   const std::size_t covered = kPrologueLength + inf.size();
   if (edc == Edc::crc) {
     const std::uint16_t value = crc({out, covered});
-    out[covered] = static_cast<std::uint8_t>(value);  // low-order byte first
-    out[covered + 1] = static_cast<std::uint8_t>(value >> 8);
+    out[covered] = static_cast<std::uint8_t>(value >> 8);  // high-order byte first, as Windows sends it
+    out[covered + 1] = static_cast<std::uint8_t>(value);
   } else {
     out[covered] = lrc({out, covered});
   }
@@ -119,7 +126,10 @@ ReceivedBlock check_block(std::span<const std::uint8_t> bytes, Edc edc) {
   block.nad = bytes[0];
   block.pcb = bytes[1];
   block.inf = bytes.subspan(kPrologueLength, len);
-  if (pcb_coding_valid(block.pcb) && inf_allowed(block.pcb, block.inf)) block.verdict = Verdict::usable;
+  block.first_inf_byte = bytes[kPrologueLength];  // present: the epilogue follows LEN at least
+  if (pcb_coding_valid(block.pcb) && inf_allowed(block.pcb, block.inf, block.first_inf_byte)) {
+    block.verdict = Verdict::usable;
+  }
   return block;
 }
 

@@ -23,8 +23,10 @@ std::size_t edc_length(Edc edc);
 
 // LRC: exclusive-or of prologue and INF, ISO 7816-3 11.4.4.
 std::uint8_t lrc(std::span<const std::uint8_t> covered);
-// CRC: ISO 7816-3 11.4.4 names the ISO/IEC 13239 frame check sequence (x^16 + x^12 + x^5 + 1,
-// preset FFFF, least significant bit first, ones' complement sent low-order byte first).
+// CRC as Windows 11's smclib computes it (issue 10 rule 17), not the ISO/IEC 13239 frame check
+// sequence that ISO 7816-3 11.4.4 names: CRC-16 with the polynomial 0x8005 taken reflected
+// (0xA001), register preset 0, no final exclusive-or; write_block sends it high byte first.
+// A card computing the ISO CRC therefore fails against the model, as it does against Windows.
 std::uint16_t crc(std::span<const std::uint8_t> covered);
 
 // Writes NAD PCB LEN INF EDC at `out`; the caller has checked that out holds
@@ -46,10 +48,15 @@ struct ReceivedBlock {
   std::uint8_t nad = 0;
   std::uint8_t pcb = 0;
   std::span<const std::uint8_t> inf;  // into the bytes given to check_block
+  // The byte after LEN: the first INF byte, or the first EDC byte when LEN is 0. Windows takes
+  // the parameter of the card's S(IFS request) and S(WTX request) from here (rule 19).
+  std::uint8_t first_inf_byte = 0;
 };
 
 // Checks the frame first (size, LEN, EDC), then the PCB and the INF its kind allows, so a PCB
-// damaged on the line shows up as an EDC error as a receiver sees it.
+// damaged on the line shows up as an EDC error as a receiver sees it. The card's S(IFS
+// request) and S(WTX request) may have any LEN (Windows does not check it, rule 19); the IFS
+// they announce (first_inf_byte) must still be 01..FE.
 ReceivedBlock check_block(std::span<const std::uint8_t> bytes, Edc edc);
 
 }  // namespace readerlab::smclib::t1_block

@@ -1,6 +1,6 @@
 // The smclib model's own T=1 block codec (hosts/windows_model/smclib/src/t1_block.h), checked
-// against blocks written out by hand from ISO 7816-3 11.3 and the CRC check value of
-// ISO/IEC 13239, not against the card side's codec.
+// against blocks written out by hand from ISO 7816-3 11.3 and against Windows 11's CRC (issue
+// 10 rule 17: CRC-16/ARC and its check value), not against the card side's codec.
 #include "hosts/windows_model/smclib/src/t1_block.h"
 
 #include <doctest/doctest.h>
@@ -31,14 +31,16 @@ TEST_CASE("smclib T=1 codec: an I-block with LRC is NAD PCB LEN INF and the XOR 
   CHECK_EQ(t1::lrc(std::array<std::uint8_t, 0>{}), 0x00);
 }
 
-TEST_CASE("smclib T=1 codec: the CRC is ISO/IEC 13239's, sent low-order byte first") {
+TEST_CASE("smclib T=1 codec: the CRC is Windows' CRC-16 (0xA001 reflected, preset 0), sent high byte first") {
   const Bytes digits{'1', '2', '3', '4', '5', '6', '7', '8', '9'};
-  CHECK_EQ(t1::crc(digits), 0x906E);  // the check value of the ISO/IEC 13239 FCS
-  // S(IFS request) with IFSD FE: CRC over 00 C1 01 FE is ABB1.
-  CHECK_EQ(written(0x00, 0xC1, {0xFE}, t1::Edc::crc), Bytes{0x00, 0xC1, 0x01, 0xFE, 0xB1, 0xAB});
-  CHECK_EQ(verdict({0x00, 0xC1, 0x01, 0xFE, 0xB1, 0xAB}, t1::Edc::crc), t1::Verdict::usable);
-  // The same bytes with the CRC high byte first are an EDC error.
-  CHECK_EQ(verdict({0x00, 0xC1, 0x01, 0xFE, 0xAB, 0xB1}, t1::Edc::crc), t1::Verdict::edc_error);
+  CHECK_EQ(t1::crc(digits), 0xBB3D);  // the check value of CRC-16/ARC
+  // S(IFS request) with IFSD FE: the example of issue 10 rule 17.
+  CHECK_EQ(written(0x00, 0xC1, {0xFE}, t1::Edc::crc), Bytes{0x00, 0xC1, 0x01, 0xFE, 0xEC, 0xD1});
+  CHECK_EQ(verdict({0x00, 0xC1, 0x01, 0xFE, 0xEC, 0xD1}, t1::Edc::crc), t1::Verdict::usable);
+  // The same bytes low byte first are an EDC error.
+  CHECK_EQ(verdict({0x00, 0xC1, 0x01, 0xFE, 0xD1, 0xEC}, t1::Edc::crc), t1::Verdict::edc_error);
+  // So is the ISO/IEC 13239 CRC of the same block (ABB1, low byte first) that an ISO card sends.
+  CHECK_EQ(verdict({0x00, 0xC1, 0x01, 0xFE, 0xB1, 0xAB}, t1::Edc::crc), t1::Verdict::edc_error);
   // An LRC block read as a CRC one has the wrong size: another error, not an EDC error.
   CHECK_EQ(verdict({0x00, 0x40, 0x02, 0x90, 0x00, 0xD2}, t1::Edc::crc), t1::Verdict::other_error);
 }
@@ -93,9 +95,21 @@ TEST_CASE("smclib T=1 codec: each block kind carries only the INF it may") {
   CHECK_EQ(verdict(block(0xC1, {0x20})), t1::Verdict::usable);       // S(IFS request) IFS 32
   CHECK_EQ(verdict(block(0xC1, {0x00})), t1::Verdict::other_error);  // IFS 00 is RFU
   CHECK_EQ(verdict(block(0xE1, {0xFF})), t1::Verdict::other_error);  // IFS FF is RFU
-  CHECK_EQ(verdict(block(0xC1)), t1::Verdict::other_error);          // S(IFS) without its byte
+  CHECK_EQ(verdict(block(0xE1)), t1::Verdict::other_error);          // S(IFS response) without its byte
   CHECK_EQ(verdict(block(0xC3, {0x05})), t1::Verdict::usable);       // S(WTX request) x5
-  CHECK_EQ(verdict(block(0xC3, {0x05, 0x01})), t1::Verdict::other_error);
+  CHECK_EQ(verdict(block(0xE3, {0x05, 0x01})), t1::Verdict::other_error);
   CHECK_EQ(verdict(block(0xC0, {0x00})), t1::Verdict::other_error);  // S(RESYNCH) has no INF
   CHECK_EQ(verdict(block(0xE0)), t1::Verdict::usable);
+}
+
+TEST_CASE("smclib T=1 codec: the card's S(IFS request) and S(WTX request) are taken whatever their LEN") {
+  // Windows reads the byte after LEN (issue 10 rule 19): with LEN 0 it is the EDC byte.
+  const auto no_inf = t1::check_block(Bytes{0x00, 0xC1, 0x00, 0xC1}, t1::Edc::lrc);
+  CHECK_EQ(no_inf.verdict, t1::Verdict::usable);
+  CHECK_EQ(no_inf.first_inf_byte, 0xC1);
+  const auto two = t1::check_block(written(0x00, 0xC3, {0x05, 0x01}, t1::Edc::lrc), t1::Edc::lrc);
+  CHECK_EQ(two.verdict, t1::Verdict::usable);
+  CHECK_EQ(two.first_inf_byte, 0x05);
+  // The IFS itself must still be 01..FE: LEN 0 with an LRC of 00 (NAD C1) announces IFS 00.
+  CHECK_EQ(verdict({0xC1, 0xC1, 0x00, 0x00}), t1::Verdict::other_error);
 }

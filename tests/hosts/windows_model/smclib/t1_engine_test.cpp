@@ -1,8 +1,10 @@
 // The library's T=1 engine block by block (spec smclib.md §5 T=1 engine; ISO 7816-3 11): the
 // card's S-requests, R-blocks asking for retransmission, invalid blocks, RESYNCH and the CRC.
+// The step-by-step transcripts of Windows 11's rules 14-20 are in windows11_t1_test.cpp.
 #include <doctest/doctest.h>
 
 #include "harness.h"
+#include "windows_t1_blocks.h"
 
 using smc::t1_block;
 using smc::UserBuffer;
@@ -21,32 +23,34 @@ std::vector<UCHAR> response(const UserBuffer& io) {
 
 }  // namespace
 
+// The CRC is Windows' (CRC-16/ARC, high byte first; issue 10 rule 17), not ISO/IEC 13239's.
 TEST_CASE("smclib: T=1 with the CRC of TC3 and the driver's NAD") {
-  CHECK_EQ(smc::crc16({'1', '2', '3', '4', '5', '6', '7', '8', '9'}), 0x906E);  // ISO/IEC 13239 check value
+  using smc_windows::block;
   Harness h;
   h.ext.CardCapabilities.T1.EDC = T1_CRC_CHECK;
   h.ext.T1.NAD = 0x21;
   UserBuffer io(h, {0x00, 0xB0, 0x00, 0x00, 0x02}, 64);
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-  CHECK_EQ(h.t1_sent(), t1_block(0xC1, {0xFE}, true, 0x21));
-  CHECK_EQ(h.card_says(t1_block(0xE1, {0xFE}, true, 0x12)), STATUS_MORE_PROCESSING_REQUIRED);
+  CHECK_EQ(h.t1_sent(), block(0xC1, {0xFE}, true, 0x21));
+  CHECK_EQ(h.card_says(block(0xE1, {0xFE}, true, 0x12)), STATUS_MORE_PROCESSING_REQUIRED);
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-  CHECK_EQ(h.t1_sent(), t1_block(0x00, {0x00, 0xB0, 0x00, 0x00, 0x02}, true, 0x21));
-  auto corrupted = t1_block(0x00, {0xAB, 0xCD, 0x90, 0x00}, true, 0x12);
+  CHECK_EQ(h.t1_sent(), block(0x00, {0x00, 0xB0, 0x00, 0x00, 0x02}, true, 0x21));
+  auto corrupted = block(0x00, {0xAB, 0xCD, 0x90, 0x00}, true, 0x12);
   corrupted.back() ^= 0x01;
   CHECK_EQ(h.card_says(corrupted), STATUS_MORE_PROCESSING_REQUIRED);
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-  CHECK_EQ(h.t1_sent(), t1_block(0x81, {}, true, 0x21));  // R(0), EDC error
+  CHECK_EQ(h.t1_sent(), block(0x81, {}, true, 0x21));  // R(0), EDC error
   // an LRC block where a CRC is due has the wrong length: R(0), other error
-  CHECK_EQ(h.card_says(t1_block(0x00, {0x90, 0x00}, false, 0x12)), STATUS_MORE_PROCESSING_REQUIRED);
+  CHECK_EQ(h.card_says(block(0x00, {0x90, 0x00}, false, 0x12)), STATUS_MORE_PROCESSING_REQUIRED);
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-  CHECK_EQ(h.t1_sent(), t1_block(0x82, {}, true, 0x21));
-  CHECK_EQ(h.card_says(t1_block(0x00, {0xAB, 0xCD, 0x90, 0x00}, true, 0x12)), STATUS_SUCCESS);
+  CHECK_EQ(h.t1_sent(), block(0x82, {}, true, 0x21));
+  CHECK_EQ(h.card_says(block(0x00, {0xAB, 0xCD, 0x90, 0x00}, true, 0x12)), STATUS_SUCCESS);
   CHECK_EQ(io.information, 12u);
   CHECK_EQ(response(io), (std::vector<UCHAR>{0xAB, 0xCD, 0x90, 0x00}));
 }
 
-TEST_CASE("smclib: T=1 the card's S(IFS request) is answered and its IFSC used from then on") {
+// Windows re-reads the IFSC from the card capabilities at every APDU (issue 10 rule 20).
+TEST_CASE("smclib: T=1 the card's S(IFS request) is answered and its IFSC used for the rest of that APDU") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 32;
   skip_ifs_request(h);
@@ -62,7 +66,7 @@ TEST_CASE("smclib: T=1 the card's S(IFS request) is answered and its IFSC used f
   }
   UserBuffer io(h, {1, 2, 3, 4, 5, 6}, 64);
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-  CHECK_EQ(h.t1_sent(), t1_block(0x60, {1, 2, 3, 4}));  // N(S) 1, chained at the card's 4 bytes
+  CHECK_EQ(h.t1_sent(), t1_block(0x40, {1, 2, 3, 4, 5, 6}));  // N(S) 1, IFSC 32 again: one block
 }
 
 TEST_CASE("smclib: T=1 S-blocks from the card in the middle of an exchange") {
@@ -167,7 +171,8 @@ TEST_CASE("smclib: T=1 an I-block with the wrong N(S) gets R-block, other error"
   SUBCASE("an R-block acknowledging more than we sent makes us repeat our R-block") {
     CHECK_EQ(h.card_says(t1_block(0x90)), STATUS_MORE_PROCESSING_REQUIRED);
     REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-    CHECK_EQ(h.t1_sent(), t1_block(0x82));
+    // LastError was cleared when the first R-block was built (issue 10 rule 16)
+    CHECK_EQ(h.t1_sent(), t1_block(0x80));
   }
   SUBCASE("the right block then completes the exchange") {
     CHECK_EQ(h.card_says(t1_block(0x00, {0x90, 0x00})), STATUS_SUCCESS);
@@ -180,29 +185,29 @@ TEST_CASE("smclib: T=1 answers to our S(IFS request) other than S(IFS response)"
   REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
   const auto ifs_request = t1_block(0xC1, {0xFE});
   REQUIRE_EQ(h.t1_sent(), ifs_request);
-  SUBCASE("an R-block or an I-block: the request again") {
+  SUBCASE("an R-block: the request again") {
     CHECK_EQ(h.card_says(t1_block(0x80)), STATUS_MORE_PROCESSING_REQUIRED);
-    REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-    CHECK_EQ(h.t1_sent(), ifs_request);
-    CHECK_EQ(h.card_says(t1_block(0x00, {0x90, 0x00})), STATUS_MORE_PROCESSING_REQUIRED);
     REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
     CHECK_EQ(h.t1_sent(), ifs_request);
     CHECK_EQ(h.card_says(t1_block(0xE1, {0xFE})), STATUS_MORE_PROCESSING_REQUIRED);
     REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
     CHECK_EQ(h.t1_sent(), t1_block(0x00, {0xA0}));
   }
-  SUBCASE("silence: twice again, then RESYNCH, then the IFS request starts over") {
+  SUBCASE("an I-block ends the exchange (issue 10 rule 20)") {
+    CHECK_EQ(h.card_says(t1_block(0x00, {0x90, 0x00})), STATUS_DEVICE_PROTOCOL_ERROR);
+  }
+  SUBCASE("silence: R-blocks twice, then RESYNCH, then the I-block (issue 10 rule 18)") {
     for (int resend = 0; resend < T1_MAX_RETRIES; ++resend) {
       CHECK_EQ(h.card_says({}), STATUS_MORE_PROCESSING_REQUIRED);
       REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-      CHECK_EQ(h.t1_sent(), ifs_request);
+      CHECK_EQ(h.t1_sent(), t1_block(0x82));
     }
     CHECK_EQ(h.card_says({}), STATUS_MORE_PROCESSING_REQUIRED);
     REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
     CHECK_EQ(h.t1_sent(), t1_block(0xC0));
     CHECK_EQ(h.card_says(t1_block(0xE0)), STATUS_MORE_PROCESSING_REQUIRED);
     REQUIRE_EQ(h.t1_next(), STATUS_SUCCESS);
-    CHECK_EQ(h.t1_sent(), ifs_request);
+    CHECK_EQ(h.t1_sent(), t1_block(0x00, {0xA0}));
   }
 }
 
