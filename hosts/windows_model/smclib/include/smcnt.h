@@ -20,8 +20,8 @@ typedef struct _OS_DEP_DATA {
   KSPIN_LOCK SpinLock;          // guards ReaderCapabilities.CurrentState [DDI]
   struct {
     BOOLEAN Removed;
-    LONG RefCount;  // 1 after SmartcardInitialize [R]
-    PVOID TagList;  // model: unused
+    LONG RefCount;       // 1 after SmartcardInitialize [R]
+    LIST_ENTRY TagList;  // an empty list head after SmartcardInitialize; Win11's free build adds no entries [R]
   } RemoveLock;
   PVOID ReaderlabPrivate;  // model: library-private state (callback serialization)
 } OS_DEP_DATA, *POS_DEP_DATA;
