@@ -379,8 +379,9 @@ NTSTATUS SmartcardInitialize(PSMARTCARD_EXTENSION SmartcardExtension) {
   ext->SmartcardReply.Buffer = reply;
   ext->SmartcardReply.BufferLength = 0;
   KeInitializeSpinLock(&os->SpinLock);
-  InitializeListHead(&os->RemoveLock.TagList);  // [R] osdata: list=1
-  os->RemoveLock.RefCount = 1;                  // [R]
+  // An empty list head ([R] osdata: list=1); Win11's free build never adds entries to it.
+  InitializeListHead(&os->RemoveLock.TagList);
+  os->RemoveLock.RefCount = 1;  // [R]
   os->ReaderlabPrivate = p;
   ext->OsData = os;
   SmartcardInitializeCardCapabilities(ext);
