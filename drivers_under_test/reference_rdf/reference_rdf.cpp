@@ -334,19 +334,28 @@ NTSTATUS set_protocol(PSMARTCARD_EXTENSION ext) {
   if (!reader->CardPresent) return STATUS_NO_MEDIA;
   if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
   ULONG protocol = SCARD_PROTOCOL_UNDEFINED;
-  // The library's documentation asks drivers to prefer T=1.
-  if ((mask & SCARD_PROTOCOL_T1) && (supported & SCARD_PROTOCOL_T1))
-    protocol = SCARD_PROTOCOL_T1;
-  else if ((mask & SCARD_PROTOCOL_T0) && (supported & SCARD_PROTOCOL_T0))
+  // A card with a single way to run (specific mode, or one protocol at the default F/D) comes
+  // preset SPECIFIC with that protocol in Selected, whatever the mask (issue 10 rule 24): it is
+  // the protocol, or only RAW is left.
+  const bool preset = get_state(ext) == SCARD_SPECIFIC;  // specific mode: no PPS (ISO 7816-3 6.3.1)
+  const ULONG preset_protocol = preset ? ext->CardCapabilities.Protocol.Selected & SCARD_PROTOCOL_Tx : 0;
+  if (preset_protocol != 0) {
+    if (mask & preset_protocol)
+      protocol = preset_protocol;
+    else if ((mask & SCARD_PROTOCOL_RAW) && (supported & SCARD_PROTOCOL_RAW))
+      protocol = SCARD_PROTOCOL_RAW;
+  } else if ((mask & SCARD_PROTOCOL_T1) && (supported & SCARD_PROTOCOL_T1)) {
+    protocol = SCARD_PROTOCOL_T1;  // the library's documentation asks drivers to prefer T=1
+  } else if ((mask & SCARD_PROTOCOL_T0) && (supported & SCARD_PROTOCOL_T0)) {
     protocol = SCARD_PROTOCOL_T0;
-  else if ((mask & SCARD_PROTOCOL_RAW) && (supported & SCARD_PROTOCOL_RAW))
+  } else if ((mask & SCARD_PROTOCOL_RAW) && (supported & SCARD_PROTOCOL_RAW)) {
     protocol = SCARD_PROTOCOL_RAW;
+  }
   if (protocol == SCARD_PROTOCOL_UNDEFINED) return STATUS_INVALID_DEVICE_REQUEST;
   if (!reader->CardPowered) return STATUS_INVALID_DEVICE_STATE;
 
   NTSTATUS status = STATUS_SUCCESS;
   if (protocol != SCARD_PROTOCOL_RAW) {
-    const bool preset = get_state(ext) == SCARD_SPECIFIC;  // specific mode: no PPS (ISO 7816-3 6.3.1)
     if (reader->Level == ExchangeLevel::tpdu && !preset) {
       status = send_pps(ext, protocol);
       if (status == STATUS_DEVICE_PROTOCOL_ERROR || status == STATUS_IO_TIMEOUT) {

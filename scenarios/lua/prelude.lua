@@ -331,11 +331,14 @@ function smc.wait_pending(timeout_ms)
   return reply
 end
 
--- Cold reset, then SET_PROTOCOL; returns the ATR hex and the selected protocol.
+-- Cold reset, then SET_PROTOCOL; returns the ATR hex and the selected protocol. A card already
+-- SPECIFIC with a protocol of the mask gets SUCCESS from the library alone, with nothing written
+-- (Information 0, issue 10 rule 24): its protocol is then CURRENT_PROTOCOL_TYPE.
 function smc.power_and_select(protocols)
   local power = smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET), 64)
   smc.expect(power, "STATUS_SUCCESS", "POWER cold reset")
   local set = smc.ioctl(smc.IOCTL_SMARTCARD_SET_PROTOCOL, smc.ulong(protocols or (smc.SCARD_PROTOCOL_T0 | smc.SCARD_PROTOCOL_T1)), 4)
   smc.expect(set, "STATUS_SUCCESS", "SET_PROTOCOL")
+  if set.information == 0 then return power.output, smc.attribute_ulong("CURRENT_PROTOCOL_TYPE") end
   return power.output, smc.ulong_at(set.output)
 end

@@ -20,8 +20,8 @@ typedef struct _OS_DEP_DATA {
   KSPIN_LOCK SpinLock;          // guards ReaderCapabilities.CurrentState [DDI]
   struct {
     BOOLEAN Removed;
-    LONG RefCount;  // 1 after SmartcardInitialize [R]
-    PVOID TagList;  // model: unused
+    LONG RefCount;       // 1 after SmartcardInitialize [R]
+    LIST_ENTRY TagList;  // an empty list head after SmartcardInitialize; Win11's free build adds no entries [R]
   } RemoveLock;
   PVOID ReaderlabPrivate;  // model: library-private state (callback serialization)
 } OS_DEP_DATA, *POS_DEP_DATA;
@@ -39,8 +39,10 @@ NTSTATUS SmartcardAcquireRemoveLock(struct _SMARTCARD_EXTENSION* SmartcardExtens
 NTSTATUS SmartcardAcquireRemoveLockWithTag(struct _SMARTCARD_EXTENSION* SmartcardExtension, ULONG Tag);
 VOID SmartcardReleaseRemoveLock(struct _SMARTCARD_EXTENSION* SmartcardExtension);
 VOID SmartcardReleaseRemoveLockWithTag(struct _SMARTCARD_EXTENSION* SmartcardExtension, ULONG Tag);
-// Marks the device removed, drops the reference SmartcardInitialize took and waits until every
-// acquired reference is released (RefCount 0). Release your own acquisitions first.
+// Marks the device removed and drops two references: the caller's own (acquired when its
+// IRP_MN_REMOVE_DEVICE dispatch began; do not release it first) and the one SmartcardInitialize
+// took. Returns at once when no other dispatch routine holds one (RefCount 0) [R], else waits
+// for their release [PV].
 VOID SmartcardReleaseRemoveLockAndWait(struct _SMARTCARD_EXTENSION* SmartcardExtension);
 
 #ifdef __cplusplus

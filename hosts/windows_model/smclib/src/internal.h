@@ -35,9 +35,17 @@ inline void store_ulong(UCHAR* p, ULONG v) { std::memcpy(p, &v, sizeof v); }
 ULONG current_state(PSMARTCARD_EXTENSION ext);
 void set_state(PSMARTCARD_EXTENSION ext, ULONG state);
 
-// ATR evaluation shared by SmartcardUpdateCardCapabilities and SET_PROTOCOL.
-// `for_set_protocol`: a DEFAULT PtsData.Type then presets SPECIFIC for single-protocol cards.
+// The ATR evaluation of SmartcardUpdateCardCapabilities; it computes PtsData for the
+// PtsData.Type it finds. `for_set_protocol` (a DEFAULT PtsData.Type then presets SPECIFIC for
+// single-protocol cards) is passed as false everywhere now: SET_PROTOCOL does not re-parse the
+// ATR and presets nothing for DEFAULT (issue 10 rule 24, [R] ioctl 100, 111).
 NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol);
+// SET_PROTOCOL's view of the card (issue 10 rule 24), implemented at the end of smclib_atr.cpp:
+// the PTS parameters for pts->Type and, for a card with a single way to run (one protocol at the
+// default F/D, or the specific mode of TA2), that protocol in *specific_protocol (else 0), as the
+// ATR evaluation decides them. Nothing of `ext` changes: SET_PROTOCOL does not re-parse the ATR.
+// Fails with STATUS_UNRECOGNIZED_MEDIA for an ATR the evaluation refuses.
+NTSTATUS evaluate_protocol_choice(PSMARTCARD_EXTENSION ext, PTS_DATA* pts, ULONG* specific_protocol);
 // Fresh T=1 engine state (the next exchange starts with S(IFS request)).
 void reset_t1(PSMARTCARD_EXTENSION ext);
 // The PTS parameters for CardCapabilities.PtsData.Type from the card's Fl/Dl/N and the reader's

@@ -333,3 +333,25 @@ VOID SmartcardInitializeCardCapabilities(PSMARTCARD_EXTENSION SmartcardExtension
 }
 
 }  // extern "C"
+
+// ---- SET_PROTOCOL's protocol choice (issue 10 rule 24; declared in internal.h, called by
+// smclib_core.cpp's set_protocol) ----
+// The ATR evaluation runs on a scratch copy of the extension, with PtsData.Type as SET_PROTOCOL
+// asks, and only its PTS choice and the card's mode come back: Windows does not re-parse the ATR
+// at SET_PROTOCOL, so timing, T=1 parameters and the T=1 engine keep what
+// SmartcardUpdateCardCapabilities gave them.
+namespace readerlab::smclib {
+
+NTSTATUS evaluate_protocol_choice(PSMARTCARD_EXTENSION ext, PTS_DATA* pts, ULONG* specific_protocol) {
+  SMARTCARD_EXTENSION scratch = *ext;
+  scratch.CardCapabilities.PtsData = *pts;
+  const NTSTATUS status = update_card_capabilities(&scratch, false);
+  if (!NT_SUCCESS(status)) return status;
+  *pts = scratch.CardCapabilities.PtsData;
+  *specific_protocol = scratch.ReaderCapabilities.CurrentState == SCARD_SPECIFIC
+                           ? scratch.CardCapabilities.Protocol.Selected
+                           : SCARD_PROTOCOL_UNDEFINED;
+  return STATUS_SUCCESS;
+}
+
+}  // namespace readerlab::smclib

@@ -46,10 +46,12 @@ bool is_vendor_code(ULONG code) {
   return fn >= SCARD_CTL_CODE_VENDOR_FIRST && fn <= SCARD_CTL_CODE_VENDOR_LAST;  // [D][R]
 }
 
-bool minor_from_input(ULONG code) {
-  return code == IOCTL_SMARTCARD_POWER || code == IOCTL_SMARTCARD_SET_PROTOCOL ||
-         code == IOCTL_SMARTCARD_GET_ATTRIBUTE || code == IOCTL_SMARTCARD_SET_ATTRIBUTE || is_vendor_code(code);
+// A smartcard code with METHOD_NEITHER: its buffers cannot be trusted, Windows refuses it [R].
+bool is_method_neither(ULONG code) {
+  return DEVICE_TYPE_FROM_CTL_CODE(code) == FILE_DEVICE_SMARTCARD && METHOD_FROM_CTL_CODE(code) == METHOD_NEITHER;
 }
+
+bool is_tracking(ULONG code) { return code == IOCTL_SMARTCARD_IS_PRESENT || code == IOCTL_SMARTCARD_IS_ABSENT; }
 
 // ---- GET_ATTRIBUTE (spec §4) ----
 
@@ -173,8 +175,11 @@ NTSTATUS get_attribute(PSMARTCARD_EXTENSION ext, ULONG tag, const AttrOut& out) 
   }
 }
 
-// ---- SET_PROTOCOL (spec §1.2) ----
+// ---- SET_PROTOCOL (spec §1.2; issue 10 rule 24) ----
 
+// Windows works on the card as SmartcardUpdateCardCapabilities evaluated it and does not re-parse
+// the ATR: only PtsData, the state and Protocol.Selected change before RDF_SET_PROTOCOL [R ioctl
+// 27-45, 77-208].
 NTSTATUS set_protocol(PSMARTCARD_EXTENSION ext) {
   const ULONG mask = ext->MinorIoControlCode;
   if (ext->IoRequest.ReplyBufferLength < sizeof(ULONG)) return STATUS_BUFFER_TOO_SMALL;
@@ -182,28 +187,43 @@ NTSTATUS set_protocol(PSMARTCARD_EXTENSION ext) {
   if (state <= SCARD_ABSENT) return STATUS_INVALID_DEVICE_STATE;
 
   SCARD_CARD_CAPABILITIES& cc = ext->CardCapabilities;
-  if (state == SCARD_SPECIFIC && (mask & cc.Protocol.Selected) != 0) {
-    store_ulong(ext->IoRequest.ReplyBuffer, cc.Protocol.Selected);
-    *ext->IoRequest.Information = sizeof(ULONG);
-    return STATUS_SUCCESS;
-  }
+  // Already running a protocol the caller accepts: nothing to do. The reply buffer keeps the
+  // caller's mask and Information stays 0 [R ioctl 41, 43, 178].
+  if (state == SCARD_SPECIFIC && (mask & cc.Protocol.Selected) != 0) return STATUS_SUCCESS;
 
-  cc.PtsData.Type = (mask & SCARD_PROTOCOL_DEFAULT) != 0 ? PTS_TYPE_DEFAULT : PTS_TYPE_OPTIMAL;
-  const NTSTATUS parsed = update_card_capabilities(ext, true);
-  if (!NT_SUCCESS(parsed) || (mask & SCARD_PROTOCOL_Tx) == 0) {
+  // A T=0/T=1 request has the library choose the PTS and preset the card's mode: SPECIFIC with
+  // its protocol for a card that has only one way to run, NEGOTIABLE (Selected kept) otherwise.
+  // Without those bits (RAW, 0, 8, DEFAULT alone) PtsData, state and Selected stay as they are.
+  bool evaluated = false;
+  if ((mask & SCARD_PROTOCOL_Tx) != 0) {
+    cc.PtsData.Type = (mask & SCARD_PROTOCOL_DEFAULT) != 0 ? PTS_TYPE_DEFAULT : PTS_TYPE_OPTIMAL;
+    PTS_DATA pts = cc.PtsData;
+    ULONG specific_protocol = SCARD_PROTOCOL_UNDEFINED;
+    if (NT_SUCCESS(evaluate_protocol_choice(ext, &pts, &specific_protocol))) {
+      cc.PtsData = pts;
+      if (specific_protocol != SCARD_PROTOCOL_UNDEFINED) {
+        cc.Protocol.Selected = specific_protocol;
+        set_state(ext, SCARD_SPECIFIC);
+      } else {
+        set_state(ext, SCARD_NEGOTIABLE);
+      }
+      evaluated = true;
+    }
+  }
+  // The driver's own ATR parser for what the library does not handle: masks without T=0/T=1
+  // [R ioctl 32-36, 83-85, 189-190], and (readerlab, spec note) an ATR the library refuses.
+  if (!evaluated) {
     if (PREADER_FUNCTION parse = callback(ext, RDF_ATR_PARSE); parse != nullptr) {
       const NTSTATUS status = parse(ext);
-      if (!NT_SUCCESS(status)) return status;
+      if (!NT_SUCCESS(status)) return status;  // state and Selected as they were
     }
   }
 
-  const ULONG wanted = mask & ~SCARD_PROTOCOL_DEFAULT;
-  bool common = (wanted & cc.Protocol.Supported) != 0;
-  if (common && current_state(ext) == SCARD_SPECIFIC && (wanted & cc.Protocol.Selected) == 0) {
-    common = false;  // a specific-mode card offers only its protocol
-  }
-  if (!common) {
+  // RAW is always among the card's protocols, so T0|RAW reaches the driver even on a T=1 card
+  // [R ioctl 116, 126].
+  if ((mask & ~SCARD_PROTOCOL_DEFAULT & cc.Protocol.Supported) == 0) {
     cc.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+    if (evaluated) set_state(ext, SCARD_NEGOTIABLE);  // [R ioctl 42]
     return STATUS_NOT_SUPPORTED;
   }
   PREADER_FUNCTION fn = callback(ext, RDF_SET_PROTOCOL);
@@ -251,19 +271,20 @@ NTSTATUS get_state(PSMARTCARD_EXTENSION ext) {
   return STATUS_SUCCESS;
 }
 
-// IOCTL_SMARTCARD_POWER: checks the minor code, the state and the room for an ATR, forgets the
-// card's protocol state, then RDF_CARD_POWER.
+// IOCTL_SMARTCARD_POWER: with a card in the reader the library forgets the card's protocol and
+// ATR, and only then checks the minor code and the room for an ATR, so a refused POWER still
+// leaves them cleared (issue 10 rule 23, [R] ioctl 18-26); then RDF_CARD_POWER.
 NTSTATUS power(PSMARTCARD_EXTENSION ext, PIRP irp, bool* pending) {
   const ULONG minor = ext->MinorIoControlCode;
   if (callback(ext, RDF_CARD_POWER) == nullptr) return STATUS_NOT_SUPPORTED;
-  if (minor > SCARD_WARM_RESET) return STATUS_INVALID_DEVICE_REQUEST;
   if (current_state(ext) <= SCARD_ABSENT) return STATUS_INVALID_DEVICE_STATE;
-  if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH)
-    return STATUS_BUFFER_TOO_SMALL;
   ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
   ext->CardCapabilities.ATR.Length = 0;
   std::memset(&ext->CardCapabilities.PtsData, 0, sizeof(PTS_DATA));
   reset_t1(ext);
+  if (minor > SCARD_WARM_RESET) return STATUS_INVALID_DEVICE_REQUEST;
+  if (minor != SCARD_POWER_DOWN && ext->IoRequest.ReplyBufferLength < MAXIMUM_ATR_LENGTH)
+    return STATUS_BUFFER_TOO_SMALL;
   return call_driver(ext, irp, RDF_CARD_POWER, STATUS_NOT_SUPPORTED, pending);
 }
 
@@ -315,10 +336,7 @@ NTSTATUS dispatch_exclusive(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool
 }
 
 NTSTATUS dispatch(PSMARTCARD_EXTENSION ext, PIRP irp, ULONG code, bool* pending) {
-  if (code == IOCTL_SMARTCARD_IS_PRESENT || code == IOCTL_SMARTCARD_IS_ABSENT) return track(ext, irp, code, pending);
-  if (DEVICE_TYPE_FROM_CTL_CODE(code) == FILE_DEVICE_SMARTCARD && METHOD_FROM_CTL_CODE(code) == METHOD_NEITHER) {
-    return STATUS_INVALID_PARAMETER;  // [R]
-  }
+  if (is_tracking(code)) return track(ext, irp, code, pending);
   if (code == IOCTL_SMARTCARD_GET_STATE) return get_state(ext);
   // A driver request left pending makes the library busy until the driver clears CurrentIrp.
   POS_DEP_DATA os = ext->OsData;
@@ -361,6 +379,8 @@ NTSTATUS SmartcardInitialize(PSMARTCARD_EXTENSION SmartcardExtension) {
   ext->SmartcardReply.Buffer = reply;
   ext->SmartcardReply.BufferLength = 0;
   KeInitializeSpinLock(&os->SpinLock);
+  // An empty list head ([R] osdata: list=1); Win11's free build never adds entries to it.
+  InitializeListHead(&os->RemoveLock.TagList);
   os->RemoveLock.RefCount = 1;  // [R]
   os->ReaderlabPrivate = p;
   ext->OsData = os;
@@ -396,6 +416,13 @@ NTSTATUS SmartcardDeviceControl(PSMARTCARD_EXTENSION SmartcardExtension, PIRP Ir
   }
   PIO_STACK_LOCATION stack = IoGetCurrentIrpStackLocation(Irp);
   const ULONG code = stack->Parameters.DeviceIoControl.IoControlCode;
+  if (is_method_neither(code)) {
+    // Refused before anything is read or written; IoStatus.Information as the caller left it
+    // (issue 10 rule 22, [R] ioctl 188).
+    Irp->IoStatus.Status = STATUS_INVALID_PARAMETER;
+    IoCompleteRequest(Irp, IO_NO_INCREMENT);
+    return STATUS_INVALID_PARAMETER;
+  }
   auto* buffer = static_cast<PUCHAR>(Irp->AssociatedIrp.SystemBuffer);
   ULONG in_length = stack->Parameters.DeviceIoControl.InputBufferLength;
   ULONG out_length = stack->Parameters.DeviceIoControl.OutputBufferLength;
@@ -404,9 +431,9 @@ NTSTATUS SmartcardDeviceControl(PSMARTCARD_EXTENSION SmartcardExtension, PIRP Ir
   Private* p = priv(ext);
   std::lock_guard<std::recursive_mutex> lock(p->callbacks);
   ext->MajorIoControlCode = code;
-  if (in_length >= sizeof(ULONG) && minor_from_input(code)) {
-    ext->MinorIoControlCode = load_ulong(buffer);  // shorter input keeps the stale value [R]
-  }
+  // Every IOCTL, whatever its code, takes its first input ULONG as the minor code; a shorter
+  // input keeps the stale value (issue 10 rule 21, [R] ioctl 3, 19, 46, 65, 180-184).
+  if (in_length >= sizeof(ULONG)) ext->MinorIoControlCode = load_ulong(buffer);
   p->information = 0;
   ext->IoRequest.Information = &p->information;
   ext->IoRequest.RequestBuffer = buffer;
@@ -420,12 +447,17 @@ NTSTATUS SmartcardDeviceControl(PSMARTCARD_EXTENSION SmartcardExtension, PIRP Ir
     IoMarkIrpPending(Irp);
     return STATUS_PENDING;
   }
-  ULONG information = p->information;
-  if (information > out_length) information = out_length;  // never report past the buffer
   Irp->IoStatus.Status = status;
-  Irp->IoStatus.Information = information;
+  // IS_PRESENT / IS_ABSENT completed here (at once, refused, or the driver did not pend) leave
+  // IoStatus.Information as the caller left it (issue 10 rule 22, [R] ioctl 5-13, tracking).
+  if (!is_tracking(code)) {
+    ULONG information = p->information;
+    if (information > out_length) information = out_length;  // never report past the buffer
+    Irp->IoStatus.Information = information;
+  }
   if (SmartcardGetDebugLevel() & DEBUG_IOCTL) {
-    DbgPrint("smclib: ioctl %08x -> %08x (%u bytes)\n", code, static_cast<ULONG>(status), information);
+    DbgPrint("smclib: ioctl %08x -> %08x (%u bytes)\n", code, static_cast<ULONG>(status),
+             static_cast<ULONG>(Irp->IoStatus.Information));
   }
   IoCompleteRequest(Irp, IO_NO_INCREMENT);
   return status;
@@ -451,7 +483,7 @@ NTSTATUS SmartcardAcquireRemoveLock(PSMARTCARD_EXTENSION SmartcardExtension) {
 }
 
 NTSTATUS SmartcardAcquireRemoveLockWithTag(PSMARTCARD_EXTENSION SmartcardExtension, ULONG Tag) {
-  (void)Tag;
+  (void)Tag;  // Win11's free build records no entry in RemoveLock.TagList [R acquire tag: list=1]
   POS_DEP_DATA os = SmartcardExtension->OsData;
   if (os == nullptr || __atomic_load_n(&os->RemoveLock.Removed, __ATOMIC_SEQ_CST)) return STATUS_DELETE_PENDING;
   InterlockedIncrement(&os->RemoveLock.RefCount);
@@ -480,9 +512,19 @@ VOID SmartcardReleaseRemoveLockAndWait(PSMARTCARD_EXTENSION SmartcardExtension) 
   POS_DEP_DATA os = SmartcardExtension->OsData;
   if (os == nullptr) return;
   __atomic_store_n(&os->RemoveLock.Removed, BOOLEAN{TRUE}, __ATOMIC_SEQ_CST);
-  SmartcardReleaseRemoveLockWithTag(SmartcardExtension, 0);  // the reference from Initialize
-  // Wait for outstanding references. A model guard gives up after 5 s so a leaked reference
-  // shows as an error message instead of a hung test.
+  // The caller's own reference (taken when its IRP_MN_REMOVE_DEVICE dispatch began) and the one
+  // SmartcardInitialize took both go: with no other holder the count is 0 and the call returns
+  // at once (issue 10 rule 26, [R] wait: ref=0 removed=1).
+  InterlockedDecrement(&os->RemoveLock.RefCount);
+  if (InterlockedDecrement(&os->RemoveLock.RefCount) < 0) {
+    // A driver that released its own reference first: Windows' count would go below zero.
+    DbgPrint("smclib: SmartcardReleaseRemoveLockAndWait: the caller held no remove lock reference\n");
+    __atomic_store_n(&os->RemoveLock.RefCount, LONG{0}, __ATOMIC_SEQ_CST);
+    return;
+  }
+  // Other dispatch routines still inside: wait for their release, as the documentation says
+  // [PV]. A model guard gives up after 5 s so a leaked reference shows as an error message
+  // instead of a hung test.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (__atomic_load_n(&os->RemoveLock.RefCount, __ATOMIC_SEQ_CST) > 0) {
     if (std::chrono::steady_clock::now() > deadline) {

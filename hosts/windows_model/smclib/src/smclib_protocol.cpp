@@ -23,6 +23,16 @@ bool request_payload(PSMARTCARD_EXTENSION ext, const UCHAR** data, ULONG* length
   return true;
 }
 
+// Raw and T=0 requests take the caller's whole input (SCARD_IO_REQUEST included) into account:
+// Windows refuses once the driver's prefix plus that input reaches SmartcardRequest.BufferSize,
+// i.e. a T=0 command may end at byte 279 of the 288-byte minimum buffer (issue 10 rule 12; [R]
+// T0 14-35, raw request fits / full). This also leaves room for the byte a case-1 APDU gains.
+bool request_has_room(PSMARTCARD_EXTENSION ext) {
+  const SMARTCARD_REQUEST& rq = ext->SmartcardRequest;
+  const ULONG input = ext->IoRequest.RequestBuffer != nullptr ? ext->IoRequest.RequestBufferLength : 0;
+  return rq.Buffer != nullptr && rq.BufferLength < rq.BufferSize && rq.BufferSize - rq.BufferLength > input;
+}
+
 ULONG reply_length(PSMARTCARD_EXTENSION ext) {
   ULONG n = ext->SmartcardReply.BufferLength;
   if (n > ext->SmartcardReply.BufferSize) n = ext->SmartcardReply.BufferSize;
@@ -272,9 +282,7 @@ NTSTATUS SmartcardRawRequest(PSMARTCARD_EXTENSION SmartcardExtension) {
   PSMARTCARD_EXTENSION ext = SmartcardExtension;
   SMARTCARD_REQUEST& rq = ext->SmartcardRequest;
   const ULONG n = ext->IoRequest.RequestBuffer != nullptr ? ext->IoRequest.RequestBufferLength : 0;
-  if (rq.Buffer == nullptr || rq.BufferLength > rq.BufferSize || rq.BufferSize - rq.BufferLength < n) {
-    return STATUS_BUFFER_TOO_SMALL;  // [R] (the docs say BUFFER_OVERFLOW)
-  }
+  if (!request_has_room(ext)) return STATUS_BUFFER_TOO_SMALL;  // [R] (the docs say BUFFER_OVERFLOW)
   if (n != 0) std::memcpy(rq.Buffer + rq.BufferLength, ext->IoRequest.RequestBuffer, n);
   rq.BufferLength += n;
   return STATUS_SUCCESS;
@@ -293,33 +301,31 @@ NTSTATUS SmartcardT0Request(PSMARTCARD_EXTENSION SmartcardExtension) {
   PSMARTCARD_EXTENSION ext = SmartcardExtension;
   const UCHAR* apdu = nullptr;
   ULONG n = 0;
-  if (!request_payload(ext, &apdu, &n) || n < 4) return STATUS_INVALID_PARAMETER;
-  UCHAR header[SCARD_T0_CMD_LENGTH] = {};
-  std::memcpy(header, apdu, 4);
-  const UCHAR* data = nullptr;
-  ULONG lc = 0;
-  ULONG le = 0;
-  if (n == 4) {  // case 1: P3 = 0
-    header[4] = 0;
-  } else if (n == 5) {  // case 2: Le = P3, 0 means 256
-    header[4] = apdu[4];
-    le = apdu[4] == 0 ? 256 : apdu[4];
-  } else {  // case 3: Lc = P3 must match the data; case 4 and mismatches are refused [R]
-    header[4] = apdu[4];
-    lc = apdu[4];
-    if (lc == 0 || n != SCARD_T0_CMD_LENGTH + lc) return STATUS_INVALID_PARAMETER;
-    data = apdu + SCARD_T0_CMD_LENGTH;
-  }
+  if (!request_payload(ext, &apdu, &n)) return STATUS_INVALID_PARAMETER;
+  if (!request_has_room(ext)) return STATUS_BUFFER_OVERFLOW;  // nothing written [R]
+  // Windows copies first and judges the APDU afterwards: a refused APDU is left in the buffer
+  // with BufferLength, Lc and Le updated (issue 10 rule 11, [R] T0 4-13).
   SMARTCARD_REQUEST& rq = ext->SmartcardRequest;
-  const ULONG total = SCARD_T0_CMD_LENGTH + lc;
-  if (rq.Buffer == nullptr || rq.BufferLength > rq.BufferSize || rq.BufferSize - rq.BufferLength < total) {
-    return STATUS_BUFFER_OVERFLOW;  // [R]
+  UCHAR* command = rq.Buffer + rq.BufferLength;
+  if (n != 0) std::memcpy(command, apdu, n);
+  rq.BufferLength += n;
+  if (n < 4) return STATUS_INVALID_PARAMETER;  // no CLA INS P1 P2: Lc and Le untouched
+  if (n == 4) {                                // case 1: P3 = 0
+    command[4] = 0;
+    rq.BufferLength += 1;
+    ext->T0.Lc = 0;
+    ext->T0.Le = 0;
+    return STATUS_SUCCESS;
   }
-  std::memcpy(rq.Buffer + rq.BufferLength, header, SCARD_T0_CMD_LENGTH);
-  if (lc != 0) std::memcpy(rq.Buffer + rq.BufferLength + SCARD_T0_CMD_LENGTH, data, lc);
-  rq.BufferLength += total;
-  ext->T0.Lc = lc;
-  ext->T0.Le = le;
+  if (n == SCARD_T0_CMD_LENGTH) {  // case 2: Le = P3, 0 means 256
+    ext->T0.Lc = 0;
+    ext->T0.Le = apdu[4] == 0 ? 256 : apdu[4];
+    return STATUS_SUCCESS;
+  }
+  // Case 3: Lc = P3 must announce the data that follows; case 4 and mismatches are refused [R].
+  ext->T0.Lc = apdu[4];
+  ext->T0.Le = 0;
+  if (ext->T0.Lc == 0 || n != SCARD_T0_CMD_LENGTH + ext->T0.Lc) return STATUS_INVALID_PARAMETER;
   return STATUS_SUCCESS;
 }
 

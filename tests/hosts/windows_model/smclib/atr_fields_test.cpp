@@ -138,7 +138,9 @@ TEST_CASE("smclib: SmartcardInitializeCardCapabilities resets the card data and 
   }
 }
 
-TEST_CASE("smclib: SET_PROTOCOL DEFAULT presets SPECIFIC for a single-protocol card at F/D 1/1") {
+// Windows presets nothing for DEFAULT: the card stays NEGOTIABLE and its timing as the ATR gave
+// it (issue 10 rule 24, [R] ioctl 111).
+TEST_CASE("smclib: SET_PROTOCOL DEFAULT leaves a negotiable single-protocol card NEGOTIABLE") {
   Harness h;
   static ULONG seen_state, seen_selected;
   static PTS_DATA seen_pts;
@@ -155,16 +157,18 @@ TEST_CASE("smclib: SET_PROTOCOL DEFAULT presets SPECIFIC for a single-protocol c
   auto r = h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T1 | SCARD_PROTOCOL_DEFAULT), 4);
   CHECK_EQ(r.status(), STATUS_SUCCESS);
   CHECK_EQ(r.out_ulong(), SCARD_PROTOCOL_T1);
-  CHECK_EQ(seen_state, ULONG{SCARD_SPECIFIC});
-  CHECK_EQ(seen_selected, SCARD_PROTOCOL_T1);
+  CHECK_EQ(seen_state, ULONG{SCARD_NEGOTIABLE});
+  CHECK_EQ(seen_selected, 0u);
   CHECK_EQ(seen_pts.Type, PTS_TYPE_DEFAULT);
   CHECK_EQ(seen_pts.Fl, 1);
   CHECK_EQ(seen_pts.Dl, 1);
   CHECK_EQ(seen_pts.DataRate, 9600u);
-  CHECK_EQ(h.ext.CardCapabilities.etu, 105u);  // timing at the F/D that will be in force
+  CHECK_EQ(h.ext.CardCapabilities.etu, 105u);  // the timing SmartcardUpdateCardCapabilities gave
 }
 
-TEST_CASE("smclib: a specific-mode card offers only its TA2 protocol") {
+// The protocols in common come from the TD bytes; the TA2 protocol is what the driver is handed
+// (issue 10 rule 24, [R] ioctl 202, 208).
+TEST_CASE("smclib: a specific-mode card goes to RDF_SET_PROTOCOL as SPECIFIC with its TA2 protocol") {
   Harness h;
   // TD1 90: TA2 TD2, T=0; TA2 00: specific T=0; TD2 01: T=1 offered too; TCK
   h.atr = with_tck({0x3B, 0x80, 0x90, 0x00, 0x01});
@@ -172,10 +176,16 @@ TEST_CASE("smclib: a specific-mode card offers only its TA2 protocol") {
   REQUIRE_EQ(h.power(SCARD_COLD_RESET).status(), STATUS_SUCCESS);
   REQUIRE_EQ(h.state(), ULONG{SCARD_SPECIFIC});
   REQUIRE_EQ(h.ext.CardCapabilities.Protocol.Selected, SCARD_PROTOCOL_T0);
-  h.calls.clear();
-  CHECK_EQ(h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T1), 4).status(), STATUS_NOT_SUPPORTED);
-  CHECK_EQ(h.ext.CardCapabilities.Protocol.Selected, 0u);
-  CHECK(h.calls.empty());
+  static ULONG seen_state, seen_selected;
+  h.ext.ReaderFunction[RDF_SET_PROTOCOL] = [](PSMARTCARD_EXTENSION e) -> NTSTATUS {
+    seen_state = e->ReaderCapabilities.CurrentState;
+    seen_selected = e->CardCapabilities.Protocol.Selected;
+    return STATUS_SUCCESS;
+  };
+  h.set_state(SCARD_NEGOTIABLE);
+  CHECK_EQ(h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T1), 4).status(), STATUS_SUCCESS);
+  CHECK_EQ(seen_state, ULONG{SCARD_SPECIFIC});
+  CHECK_EQ(seen_selected, SCARD_PROTOCOL_T0);
 }
 
 TEST_CASE("smclib: SET_PROTOCOL calls RDF_ATR_PARSE for an unknown ATR or a mask without T=0/T=1") {

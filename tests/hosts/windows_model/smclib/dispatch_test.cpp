@@ -205,7 +205,8 @@ TEST_CASE("smclib: SET_PROTOCOL") {
     h.calls.clear();
     auto r = h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(3), 4);
     CHECK_EQ(r.status(), STATUS_SUCCESS);
-    CHECK_EQ(r.out_ulong(), SCARD_PROTOCOL_T0);
+    CHECK_EQ(r.info(), 0u);  // nothing written: the buffer keeps the mask [R ioctl 43]
+    CHECK_EQ(r.out_ulong(), 3u);
     CHECK(h.calls.empty());
     r = h.ioctl(IOCTL_SMARTCARD_SET_PROTOCOL, Harness::u32(SCARD_PROTOCOL_T1), 4);
     CHECK_EQ(r.status(), STATUS_NOT_SUPPORTED);
@@ -306,9 +307,8 @@ TEST_CASE("smclib: remove lock, InvertData and debug level") {
   CHECK_EQ(SmartcardAcquireRemoveLock(&h.ext), STATUS_SUCCESS);
   CHECK_EQ(SmartcardAcquireRemoveLockWithTag(&h.ext, 7), STATUS_SUCCESS);
   CHECK_EQ(h.ext.OsData->RemoveLock.RefCount, 3);
-  SmartcardReleaseRemoveLock(&h.ext);
   SmartcardReleaseRemoveLockWithTag(&h.ext, 7);
-  SmartcardReleaseRemoveLockAndWait(&h.ext);
+  SmartcardReleaseRemoveLockAndWait(&h.ext);  // drops the caller's reference and the initial one
   CHECK_EQ(h.ext.OsData->RemoveLock.RefCount, 0);
   CHECK(h.ext.OsData->RemoveLock.Removed);
   CHECK_EQ(SmartcardAcquireRemoveLock(&h.ext), STATUS_DELETE_PENDING);

@@ -148,8 +148,9 @@ TEST_CASE("smclib: remove lock: an unbalanced release does not go below zero") {
   CHECK_EQ(h.ext.OsData->RemoveLock.RefCount, 1);
 }
 
-TEST_CASE("smclib: SmartcardReleaseRemoveLockAndWait waits for the last reference") {
+TEST_CASE("smclib: SmartcardReleaseRemoveLockAndWait waits for another dispatch routine's reference") {
   Harness h;
+  REQUIRE_EQ(SmartcardAcquireRemoveLock(&h.ext), STATUS_SUCCESS);  // the caller's, dropped by the call
   REQUIRE_EQ(SmartcardAcquireRemoveLockWithTag(&h.ext, 0x31505249u), STATUS_SUCCESS);
   std::atomic<bool> released{false};
   std::thread dispatch([&] {
