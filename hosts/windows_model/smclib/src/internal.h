@@ -36,10 +36,9 @@ ULONG current_state(PSMARTCARD_EXTENSION ext);
 void set_state(PSMARTCARD_EXTENSION ext, ULONG state);
 
 // The ATR evaluation of SmartcardUpdateCardCapabilities; it computes PtsData for the
-// PtsData.Type it finds. `for_set_protocol` (a DEFAULT PtsData.Type then presets SPECIFIC for
-// single-protocol cards) is passed as false everywhere now: SET_PROTOCOL does not re-parse the
-// ATR and presets nothing for DEFAULT (issue 10 rule 24, [R] ioctl 100, 111).
-NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol);
+// PtsData.Type it finds. A DEFAULT PtsData.Type presets nothing: SET_PROTOCOL does not re-parse
+// the ATR (issue 10 rule 24, [R] ioctl 100, 111).
+NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext);
 // SET_PROTOCOL's view of the card (issue 10 rule 24), implemented at the end of smclib_atr.cpp:
 // the PTS parameters for pts->Type and, for a card with a single way to run (one protocol at the
 // default F/D, or the specific mode of TA2), that protocol in *specific_protocol (else 0), as the

@@ -212,7 +212,7 @@ void reset_t1(PSMARTCARD_EXTENSION ext) {
   t1.State = T1_INIT;
 }
 
-NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protocol) {
+NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext) {
   SCARD_CARD_CAPABILITIES& cc = ext->CardCapabilities;
   const SCARD_READER_CAPABILITIES& rc = ext->ReaderCapabilities;
   ext->T1.NAD = 0;  // issue 10 rule 13: a new ATR, a new addressing
@@ -299,8 +299,7 @@ NTSTATUS update_card_capabilities(PSMARTCARD_EXTENSION ext, bool for_set_protoco
   if (g2 != nullptr && g2->ta >= 0) {
     state = SCARD_SPECIFIC;
     selected = 1u << (g2->ta & 0x0F);
-  } else if (!offer.negotiable && protocol_count <= 1 &&
-             (default_fd || (for_set_protocol && protocol_count == 1 && cc.PtsData.Type == PTS_TYPE_DEFAULT))) {
+  } else if (!offer.negotiable && protocol_count <= 1 && default_fd) {
     state = SCARD_SPECIFIC;
     selected = cc.Protocol.Supported & SCARD_PROTOCOL_Tx;
   }
@@ -317,7 +316,7 @@ extern "C" {
 
 NTSTATUS SmartcardUpdateCardCapabilities(PSMARTCARD_EXTENSION SmartcardExtension) {
   if (SmartcardExtension == nullptr) return STATUS_INVALID_PARAMETER;
-  return update_card_capabilities(SmartcardExtension, false);
+  return update_card_capabilities(SmartcardExtension);
 }
 
 VOID SmartcardInitializeCardCapabilities(PSMARTCARD_EXTENSION SmartcardExtension) {
@@ -345,7 +344,7 @@ namespace readerlab::smclib {
 NTSTATUS evaluate_protocol_choice(PSMARTCARD_EXTENSION ext, PTS_DATA* pts, ULONG* specific_protocol) {
   SMARTCARD_EXTENSION scratch = *ext;
   scratch.CardCapabilities.PtsData = *pts;
-  const NTSTATUS status = update_card_capabilities(&scratch, false);
+  const NTSTATUS status = update_card_capabilities(&scratch);
   if (!NT_SUCCESS(status)) return status;
   *pts = scratch.CardCapabilities.PtsData;
   *specific_protocol = scratch.ReaderCapabilities.CurrentState == SCARD_SPECIFIC
