@@ -426,7 +426,7 @@ void check_rows(int rule) {
 
 }  // namespace
 
-TEST_CASE("smclib windows11 rule 1: after SmartcardInitialize the card capabilities are all zero") {
+TEST_CASE("Windows 11 rule 1: after SmartcardInitialize the card capabilities are all zero") {
   Harness h;  // SmartcardInitialize with MaxIFSD 254 already set, as a driver does
   const SCARD_CARD_CAPABILITIES& cc = h.ext.CardCapabilities;
   CHECK_EQ(cc.Protocol.Supported, 0u);
@@ -452,9 +452,9 @@ TEST_CASE("smclib windows11 rule 1: after SmartcardInitialize the card capabilit
   CHECK_EQ(cc.etu, 0u);
 }
 
-TEST_CASE("smclib windows11 rule 2: T=0 and T=1 parameters only for the protocols the card offers") { check_rows(2); }
+TEST_CASE("Windows 11 rule 2: T=0 and T=1 parameters only for the protocols the card offers") { check_rows(2); }
 
-TEST_CASE("smclib windows11 rule 3: the card's IFSC stays in CardCapabilities.T1, not in the engine's T1.IFSC") {
+TEST_CASE("Windows 11 rule 3: the card's IFSC stays in CardCapabilities.T1, not in the engine's T1.IFSC") {
   Harness h;
   // TD1 81, TD2 11: TA3 = IFSC 128
   REQUIRE_EQ(evaluate(h, "3B80 81 11 80*", 0), STATUS_SUCCESS);
@@ -466,25 +466,25 @@ TEST_CASE("smclib windows11 rule 3: the card's IFSC stays in CardCapabilities.T1
   CHECK_EQ(h.ext.T1.IFSC, 77);  // not written by the update
 }
 
-TEST_CASE("smclib windows11 rule 4: a rejected ATR keeps what was parsed and offers no protocol") { check_rows(4); }
+TEST_CASE("Windows 11 rule 4: a rejected ATR keeps what was parsed and offers no protocol") { check_rows(4); }
 
-TEST_CASE("smclib windows11 rule 5: II from TB1 bits 8-7, P from TB2 when present") { check_rows(5); }
+TEST_CASE("Windows 11 rule 5: II from TB1 bits 8-7, P from TB2 when present") { check_rows(5); }
 
-TEST_CASE("smclib windows11 rule 6: after a TD1 for T=1, TA2/TB2/TC2 carry the T=1 parameters") { check_rows(6); }
+TEST_CASE("Windows 11 rule 6: after a TD1 for T=1, TA2/TB2/TC2 carry the T=1 parameters") { check_rows(6); }
 
-TEST_CASE("smclib windows11 rule 7: CWI/BWI 0 keep the defaults, IFSC FF is 255, BWT wraps in 32 bits") {
+TEST_CASE("Windows 11 rule 7: CWI/BWI 0 keep the defaults, IFSC FF is 255, BWT wraps in 32 bits") {
   check_rows(7);
 }
 
-TEST_CASE("smclib windows11 rule 8: protocols from the TD list; TA1 01 is not the default") { check_rows(8); }
+TEST_CASE("Windows 11 rule 8: protocols from the TD list; TA1 01 is not the default") { check_rows(8); }
 
-TEST_CASE("smclib windows11 rule 9: an ATR with bytes after its end is STATUS_UNRECOGNIZED_MEDIA") { check_rows(9); }
+TEST_CASE("Windows 11 rule 9: an ATR with bytes after its end is STATUS_UNRECOGNIZED_MEDIA") { check_rows(9); }
 
-TEST_CASE("smclib windows11 rule 10: a specific-mode card keeps the F 372 / D 1 timing") { check_rows(10); }
+TEST_CASE("Windows 11 rule 10: a specific-mode card keeps the F 372 / D 1 timing") { check_rows(10); }
 
-TEST_CASE("smclib windows11: the rest of the recorded ATR table") { check_rows(0); }
+TEST_CASE("Windows 11: the rest of the recorded ATR table") { check_rows(0); }
 
-TEST_CASE("smclib windows11 rule 13: evaluating an ATR resets T1.NAD") {
+TEST_CASE("Windows 11 rule 13: evaluating an ATR resets T1.NAD") {
   Harness h;
   REQUIRE_EQ(evaluate(h, "3B80 01*", 0), STATUS_SUCCESS);
   h.ext.T1.NAD = 0x21;  // the driver addressed the previous card
@@ -536,7 +536,7 @@ struct PtsRow {
 
 }  // namespace
 
-TEST_CASE("smclib windows11 rule 25: only a listed rate, the clock raised from the list to reach it") {
+TEST_CASE("Windows 11 rule 25: only a listed rate, the clock raised from the list to reach it") {
   const PtsRow rows[] = {
       // No lists: DataRate.Default (or Max) only, at the default clock; 9600 is reported, not 9599.
       {"3B10 94", 0, "1/1/1/3571/9600"},
@@ -570,7 +570,7 @@ TEST_CASE("smclib windows11 rule 25: only a listed rate, the clock raised from t
   }
 }
 
-TEST_CASE("smclib windows11 rule 25 (readerlab's choice): never a D above the card's") {
+TEST_CASE("Windows 11 rule 25 (readerlab's choice): never a D above the card's") {
   // TA1 19 (F 372, D 20) on a reader listing 9600 and 614400 bps. F 372 / D 64 (Dl 7, an index
   // below the card's Dl 9) would reach 614400 at 3.571 MHz, faster than the card: 9600 it is.
   static ULONG rates[] = {9600, 614400};
@@ -587,7 +587,7 @@ TEST_CASE("smclib windows11 rule 25 (readerlab's choice): never a D above the ca
   CHECK_EQ(g_offered.DataRate, 9600u);
 }
 
-TEST_CASE("smclib windows11 rule 25: SET_PROTOCOL with DEFAULT offers F 372 / D 1 at the default rate") {
+TEST_CASE("Windows 11 rule 25: SET_PROTOCOL with DEFAULT offers F 372 / D 1 at the default rate") {
   CHECK_EQ(offered_pts("3B10 94", 2, SCARD_PROTOCOL_DEFAULT | SCARD_PROTOCOL_T0), "0/1/1/3571/9600");
   CHECK_EQ(offered_pts("3B90 94 01*", 2, SCARD_PROTOCOL_DEFAULT | SCARD_PROTOCOL_T1), "0/1/1/3571/9600");
 }

@@ -91,7 +91,7 @@ struct StringMaker<T1Fields> {
 };
 }  // namespace doctest
 
-TEST_CASE("windows 11 T=1 rule 14: BytesToSend from the S(IFS) step, counted down by acknowledgments") {
+TEST_CASE("Windows 11 rule 14: BytesToSend from the S(IFS) step, counted down by acknowledgments") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 4;
   UserBuffer io(h, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 64);
@@ -122,7 +122,7 @@ TEST_CASE("windows 11 T=1 rule 14: BytesToSend from the S(IFS) step, counted dow
   CHECK_EQ(response(io), (std::vector<UCHAR>{0x90, 0x00}));
 }
 
-TEST_CASE("windows 11 T=1 rule 15: State is the next state to run; OriginalState only around S(IFS)") {
+TEST_CASE("Windows 11 rule 15: State is the next state to run; OriginalState only around S(IFS)") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 32;
   {
@@ -159,7 +159,7 @@ TEST_CASE("windows 11 T=1 rule 15: State is the next state to run; OriginalState
   CHECK_EQ(t1_fields(h), T1Fields{.State = T1_START, .BytesToSend = 1, .InfBytesSent = 1, .RSN = 1, .IFSC = 0x10});
 }
 
-TEST_CASE("windows 11 T=1 rule 16: Resynch counts at the start, LastError cleared by the R-block, Wtx by the answer") {
+TEST_CASE("Windows 11 rule 16: Resynch counts at the start, LastError cleared by the R-block, Wtx by the answer") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 32;
   skip_ifs_request(h);
@@ -204,7 +204,7 @@ TEST_CASE("windows 11 T=1 rule 16: Resynch counts at the start, LastError cleare
   CHECK_EQ(response(io), (std::vector<UCHAR>{0x90, 0x00}));
 }
 
-TEST_CASE("windows 11 T=1 rule 17: the CRC is CRC-16 0xA001 reflected, preset 0, high byte first") {
+TEST_CASE("Windows 11 rule 17: the CRC is CRC-16 0xA001 reflected, preset 0, high byte first") {
   CHECK_EQ(smc_windows::windows_crc16({'1', '2', '3', '4', '5', '6', '7', '8', '9'}), 0xBB3D);
   Harness h;
   h.ext.CardCapabilities.T1.EDC = T1_CRC_CHECK;
@@ -231,7 +231,7 @@ TEST_CASE("windows 11 T=1 rule 17: the CRC is CRC-16 0xA001 reflected, preset 0,
   CHECK_EQ(response(io), (std::vector<UCHAR>{0xAB, 0xCD, 0x90, 0x00}));
 }
 
-TEST_CASE("windows 11 T=1 rule 18: errors during the S(IFS) exchange") {
+TEST_CASE("Windows 11 rule 18: errors during the S(IFS) exchange") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 32;
   UserBuffer io(h, {0xA0}, 64);
@@ -297,7 +297,7 @@ TEST_CASE("windows 11 T=1 rule 18: errors during the S(IFS) exchange") {
   }
 }
 
-TEST_CASE("windows 11 T=1 rule 19: the card's S(IFS request) and S(WTX request) are taken without a LEN check") {
+TEST_CASE("Windows 11 rule 19: the card's S(IFS request) and S(WTX request) are taken without a LEN check") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 32;
   skip_ifs_request(h);
@@ -323,7 +323,7 @@ TEST_CASE("windows 11 T=1 rule 19: the card's S(IFS request) and S(WTX request) 
   CHECK_EQ(response(io), (std::vector<UCHAR>{0x90, 0x00}));
 }
 
-TEST_CASE("windows 11 T=1 rule 20: which answers are accepted") {
+TEST_CASE("Windows 11 rule 20: which answers are accepted") {
   Harness h;
   h.ext.CardCapabilities.T1.IFSC = 4;
   SUBCASE("an I-block answer while our chain is unfinished, after S(IFS)") {
