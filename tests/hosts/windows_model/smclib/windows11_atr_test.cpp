@@ -472,9 +472,7 @@ TEST_CASE("Windows 11 rule 5: II from TB1 bits 8-7, P from TB2 when present") { 
 
 TEST_CASE("Windows 11 rule 6: after a TD1 for T=1, TA2/TB2/TC2 carry the T=1 parameters") { check_rows(6); }
 
-TEST_CASE("Windows 11 rule 7: CWI/BWI 0 keep the defaults, IFSC FF is 255, BWT wraps in 32 bits") {
-  check_rows(7);
-}
+TEST_CASE("Windows 11 rule 7: CWI/BWI 0 keep the defaults, IFSC FF is 255, BWT wraps in 32 bits") { check_rows(7); }
 
 TEST_CASE("Windows 11 rule 8: protocols from the TD list; TA1 01 is not the default") { check_rows(8); }
 

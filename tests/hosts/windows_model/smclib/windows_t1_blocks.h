@@ -3,8 +3,10 @@
 // library's codec, so a test compares two independent computations.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "harness.h"
 #include "smclib.h"
 
 namespace smc_windows {
@@ -20,23 +22,14 @@ inline std::uint16_t windows_crc16(const std::vector<UCHAR>& bytes) {
   return static_cast<std::uint16_t>(reg);
 }
 
-// NAD PCB LEN INF EDC with an LRC, or with Windows' CRC sent high byte first.
+// NAD PCB LEN INF EDC with an LRC (harness.h's builder), or with Windows' CRC sent high byte first.
 inline std::vector<UCHAR> block(UCHAR pcb, std::vector<UCHAR> inf = {}, bool crc = false, UCHAR nad = 0) {
-  std::vector<UCHAR> b;
-  b.reserve(3 + inf.size() + 2);
-  b.push_back(nad);
-  b.push_back(pcb);
-  b.push_back(static_cast<UCHAR>(inf.size()));
-  for (UCHAR c : inf) b.push_back(c);
-  if (crc) {
-    const std::uint16_t c = windows_crc16(b);
-    b.push_back(static_cast<UCHAR>(c >> 8));
-    b.push_back(static_cast<UCHAR>(c & 0xFF));
-  } else {
-    UCHAR x = 0;
-    for (UCHAR c : b) x = static_cast<UCHAR>(x ^ c);
-    b.push_back(x);
-  }
+  std::vector<UCHAR> b = smc::t1_block(pcb, std::move(inf), false, nad);
+  if (!crc) return b;
+  b.pop_back();  // the LRC
+  const std::uint16_t c = windows_crc16(b);
+  b.push_back(static_cast<UCHAR>(c >> 8));
+  b.push_back(static_cast<UCHAR>(c & 0xFF));
   return b;
 }
 
