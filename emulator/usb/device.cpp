@@ -124,17 +124,26 @@ void Device::set_configuration(std::uint8_t value) {
   report(event);
 }
 
+void Device::report_cancelled_in(std::uint8_t endpoint_address, const WaitingIn& waiting) {
+  if (!tap_) return;
+  TransferEvent event;
+  event.id = waiting.id;
+  event.phase = TransferEvent::Phase::completed;
+  event.type = endpoint_type(endpoint_address, &event.interval);
+  event.endpoint = endpoint_address;
+  event.status = TransferStatus::cancelled;
+  report(event);
+}
+
+void Device::cancel_in(std::uint8_t endpoint_address) {
+  const auto waiting = waiting_in_.find(endpoint_address);
+  if (waiting == waiting_in_.end()) return;
+  report_cancelled_in(endpoint_address, waiting->second);
+  waiting_in_.erase(waiting);
+}
+
 void Device::bus_reset() {
-  for (const auto& [endpoint, waiting] : waiting_in_) {
-    if (!tap_) break;
-    TransferEvent event;
-    event.id = waiting.id;
-    event.phase = TransferEvent::Phase::completed;
-    event.type = endpoint_type(endpoint, &event.interval);
-    event.endpoint = endpoint;
-    event.status = TransferStatus::cancelled;
-    report(event);
-  }
+  for (const auto& [endpoint, waiting] : waiting_in_) report_cancelled_in(endpoint, waiting);
   waiting_in_.clear();
   handle_bus_reset();
 }

@@ -104,6 +104,9 @@ class Device {
     Bytes data;
   };
   std::optional<InResult> transfer_in(std::uint8_t endpoint_address, std::size_t max_length);
+  // The host gave up the IN request waiting on this endpoint (a usbredir cancel): the tap sees
+  // it completed as cancelled, and the next request is a new transfer.
+  void cancel_in(std::uint8_t endpoint_address);
 
   // When data held back for time (a slow card's answer) becomes available on an IN endpoint;
   // nullopt when nothing waits for time. A transport sets a timer and asks again then.
@@ -147,6 +150,7 @@ class Device {
   std::uint64_t next_transfer_id();
   void report(const TransferEvent& event);
   void report_submitted_in(std::uint8_t endpoint_address, const WaitingIn& waiting);
+  void report_cancelled_in(std::uint8_t endpoint_address, const WaitingIn& waiting);
   TransferType endpoint_type(std::uint8_t endpoint_address, std::uint8_t* interval) const;
 
   InDataReadyHandler in_data_ready_;

@@ -242,6 +242,29 @@ TEST_CASE("a reader's trace starts with its descriptors, then pairs each submiss
   CHECK(records[7].length == answer->data.size());
 }
 
+TEST_CASE("an IN request given up, or ended by a bus reset, is completed in the trace as killed (-ENOENT)") {
+  TempFolder folder;
+  const auto file = folder.path / "reader1.pcap";
+  auto reader = reader_with_card();
+  reader->set_transfer_tap(std::make_shared<UsbmonPcapWriter>(file, UsbAddress{}, nullptr));
+  CHECK_FALSE(reader->transfer_in(ccid::kBulkIn, 64).has_value());
+  reader->cancel_in(ccid::kBulkIn);
+  CHECK_FALSE(reader->transfer_in(ccid::kBulkIn, 64).has_value());
+  reader->bus_reset();
+  reader->set_transfer_tap(nullptr);
+  const auto records = read_records(file);
+  REQUIRE(records.size() == 8);  // 4 of descriptors, then two requests, each submitted and killed
+  CHECK(records[4].type == 'S');
+  CHECK(records[5].type == 'C');
+  CHECK(records[5].id == records[4].id);
+  CHECK(records[5].status == -2);
+  CHECK(records[6].type == 'S');
+  CHECK(records[6].id != records[4].id);  // the request after a cancel is a transfer of its own
+  CHECK(records[7].type == 'C');
+  CHECK(records[7].id == records[6].id);
+  CHECK(records[7].status == -2);
+}
+
 TEST_CASE("a full disk gives one warning, the reader goes on answering") {
   auto reader = reader_with_card();
   std::vector<std::string> warnings;
