@@ -98,7 +98,9 @@ class Device {
 
   // IN transfer: nullopt while nothing is waiting (the transport then holds the request
   // until the ready handler fires, or asks again). A stalled endpoint answers with status stall.
-  // Asking again while an earlier request waits continues that request (one transfer, not many).
+  // Asking again while an earlier request waits continues that request (one transfer, not many):
+  // a device sees one IN request per endpoint at a time, so a host's queue of several shows in a
+  // trace as each one submitted when it reaches the head of the queue.
   struct InResult {
     TransferStatus status = TransferStatus::ok;
     Bytes data;
