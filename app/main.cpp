@@ -62,6 +62,7 @@ struct RunArguments {
   std::filesystem::path guest_dir;
   std::vector<std::string> cases, drivers;
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
+  bool no_traces = false;
 };
 
 struct GuestShellArguments {
@@ -163,6 +164,7 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.expectations_dir = readerlab::app::expectations_dir();
   suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
   suite.seed = seed_of(arguments.seed);
+  suite.traces = !arguments.no_traces;
   switch (runners::run_suite(suite)) {
     case runners::SuiteOutcome::all_passed: return 0;
     case runners::SuiteOutcome::some_failed: return 1;
@@ -254,6 +256,9 @@ int main(int argc, char** argv) {
                   "drives every random choice; the report prints the one drawn without it")
       ->check(kSeed)
       ->type_name("N");
+  run->add_flag("--no-traces", run_arguments.no_traces,
+                "write no USB traces (by default every case writes a pcap per reader,\n"
+                "OUT/traces/<case id>/readerN.pcap, linked from the reports)");
 
   ServeArguments serve_arguments;
   auto* serve =

@@ -92,7 +92,27 @@ std::string closing_line(const RunSummary& summary) {
 
 namespace {
 
-void write_testsuite(std::ostream& out, const RunSummary& summary) {
+// A case's traces as paths from the report's folder, so that the links work wherever the
+// output folder is moved.
+std::vector<std::string> trace_paths(const CaseResult& result, const std::filesystem::path& report_folder) {
+  std::vector<std::string> paths;
+  for (const auto& trace : result.traces) {
+    std::error_code ec;
+    auto relative = std::filesystem::relative(trace, report_folder.empty() ? "." : report_folder, ec);
+    paths.push_back((ec || relative.empty() ? trace : relative).generic_string());
+  }
+  return paths;
+}
+
+// "[reader1.pcap](traces/<case>/reader1.pcap)", one link per reader.
+std::string trace_links(const CaseResult& result, const std::filesystem::path& report_folder) {
+  std::string links;
+  for (const auto& path : trace_paths(result, report_folder))
+    links += (links.empty() ? "" : " ") + ("[" + std::filesystem::path(path).filename().string() + "](" + path + ")");
+  return links;
+}
+
+void write_testsuite(std::ostream& out, const RunSummary& summary, const std::filesystem::path& report_folder) {
   std::chrono::milliseconds total{0};
   for (const auto& r : summary.results) total += r.duration;
   out << "<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver) << "\" tests=\""
@@ -105,6 +125,13 @@ void write_testsuite(std::ostream& out, const RunSummary& summary) {
   for (const auto& r : summary.results) {
     out << "  <testcase classname=\"" << xml_escape(summary.driver) << "\" name=\"" << xml_escape(r.info.id)
         << "\" time=\"" << seconds(r.duration) << "\">\n";
+    const auto traces = trace_paths(r, report_folder);
+    if (!traces.empty()) {
+      out << "    <properties>\n";
+      for (const auto& trace : traces)
+        out << "      <property name=\"trace\" value=\"" << xml_escape(trace) << "\"/>\n";
+      out << "    </properties>\n";
+    }
     if (counts_as_failure(r.outcome))
       out << "    <failure message=\"" << xml_escape(first_line(r.message)) << "\">" << xml_escape(r.message)
           << "</failure>\n";
@@ -112,6 +139,7 @@ void write_testsuite(std::ostream& out, const RunSummary& summary) {
     for (const auto& line : r.record.log) output += line + "\n";
     const auto metrics = metrics_text(r);
     if (!metrics.empty()) output += metrics + "\n";
+    for (const auto& trace : traces) output += "trace: " + trace + "\n";
     if (!output.empty()) out << "    <system-out>" << xml_escape(output) << "</system-out>\n";
     out << "  </testcase>\n";
   }
@@ -145,7 +173,7 @@ void write_junit(const std::filesystem::path& file, const RunSummary& summary) {
 void write_junit(const std::filesystem::path& file, const std::vector<RunSummary>& summaries) {
   std::ofstream out(file);
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  for (const auto& summary : summaries) write_testsuite(out, summary);
+  for (const auto& summary : summaries) write_testsuite(out, summary, file.parent_path());
   out << "</testsuites>\n";
 }
 
@@ -192,7 +220,8 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
         out << " – |";
         continue;
       }
-      out << " " << to_string(it->second->outcome) << " |";
+      const auto links = trace_links(*it->second, file.parent_path());
+      out << " " << to_string(it->second->outcome) << (links.empty() ? "" : " " + markdown_cell(links)) << " |";
       for (const auto& call : it->second->record.calls_made) {
         // A host driver port records the IOCTLs each call caused, by name.
         if (call.starts_with("IOCTL_") || call.starts_with("SCARD_CTL_CODE"))
@@ -238,11 +267,12 @@ void write_markdown(const std::filesystem::path& file, const RunSummary& summary
   out << "- driver under test: " << summary.driver << "\n- seed: " << summary.seed << "\n";
   for (const auto& [name, value] : summary.facts) out << "- " << name << ": " << value << "\n";
   out << "- result: " << closing_line(summary) << "\n\n";
-  out << "## Cases\n\n| case | title | result | time (s) | notes |\n|---|---|---|---|---|\n";
+  out << "## Cases\n\n| case | title | result | time (s) | USB trace | notes |\n|---|---|---|---|---|---|\n";
   for (const auto& r : summary.results) {
     const std::string notes = r.message.empty() ? metrics_text(r) : r.message;
     out << "| " << markdown_cell(r.info.id) << " | " << markdown_cell(r.info.title) << " | " << to_string(r.outcome)
-        << " | " << seconds(r.duration) << " | " << markdown_cell(notes) << " |\n";
+        << " | " << seconds(r.duration) << " | " << markdown_cell(trace_links(r, file.parent_path())) << " | "
+        << markdown_cell(notes) << " |\n";
   }
   // Coverage: each item a case declares (@covers) with the cases that reached it.
   std::map<std::string, std::set<std::string>> coverage;

@@ -170,7 +170,7 @@ const char* to_string(Outcome outcome) {
 bool counts_as_failure(Outcome outcome) { return outcome == Outcome::fail || outcome == Outcome::unexpected_pass; }
 
 CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
-                    const Expectations& expectations) {
+                    const Expectations& expectations, const std::filesystem::path& trace_folder) {
   CaseResult result;
   result.info = info;
   const auto started = std::chrono::steady_clock::now();
@@ -179,6 +179,7 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
     try {
       // The last case's driver stops on the reader as that case left it, then the rig resets.
       port.begin_case();
+      if (!trace_folder.empty()) result.traces = rig.start_traces(trace_folder / info.id);
       rig.reset_to_baseline();
       const std::string source = read_file(info.path);
       scenarios::LuaSandbox sandbox(info.limits, info.path.generic_string());

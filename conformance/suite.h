@@ -59,10 +59,14 @@ struct CaseResult {
   std::string message;  // first failure, with file and line
   std::chrono::milliseconds duration{0};
   scenarios::CaseRecord record;
+  std::vector<std::filesystem::path> traces;  // the case's pcap files, one per reader (may be none)
 };
 
-// Runs one case in a fresh sandbox against the rig (reset to its baseline first).
+// Runs one case in a fresh sandbox against the rig (reset to its baseline first). With a trace
+// folder, every reader's USB transfers from the case's start go to
+// <trace_folder>/<case id>/readerN.pcap, until the next case starts its traces: the driver's
+// stop that the next case causes belongs to this case, which left the driver that way.
 CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
-                    const Expectations& expectations);
+                    const Expectations& expectations, const std::filesystem::path& trace_folder = {});
 
 }  // namespace readerlab::conformance

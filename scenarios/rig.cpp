@@ -1,8 +1,10 @@
 #include "scenarios/rig.h"
 
 #include "cards/profiles.h"
+#include "emulator/trace/usbmon_pcap.h"
 #include "emulator/usbredir/client.h"
 
+#include <iostream>
 #include <stdexcept>
 
 namespace readerlab::scenarios {
@@ -27,6 +29,35 @@ std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::Reader
   entry.address = server_.listen(address, [device] { return device; });
   readers_.push_back(std::move(entry));
   return readers_.size() - 1;
+}
+
+std::vector<std::filesystem::path> Rig::start_traces(const std::filesystem::path& folder) {
+  stop_traces();
+  auto warn = [given = trace_warning_given_](const std::string& what) {
+    if (*given) return;
+    *given = true;
+    std::cerr << "readerlab: warning: " << what << " (later trace trouble is not reported)\n" << std::flush;
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) {
+    warn("trace folder " + folder.string() + ": " + ec.message() + "; no traces there, the run goes on");
+    return {};
+  }
+  std::vector<std::filesystem::path> files;
+  for (std::size_t i = 0; i < readers_.size(); ++i) {
+    const auto file = folder / ("reader" + std::to_string(i + 1) + ".pcap");
+    // Device addresses 1-127 (USB 2.0 9.4.6): reader N is device N on bus 1.
+    const trace::UsbAddress address{1, static_cast<std::uint8_t>(i % 127 + 1)};
+    auto writer = std::make_shared<trace::UsbmonPcapWriter>(file, address, warn);
+    if (writer->healthy()) files.push_back(file);
+    readers_[i].reader->set_transfer_tap(std::move(writer));
+  }
+  return files;
+}
+
+void Rig::stop_traces() {
+  for (auto& entry : readers_) entry.reader->set_transfer_tap(nullptr);
 }
 
 void Rig::insert(std::size_t index, const std::string& profile) {

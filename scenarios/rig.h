@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,14 @@ class Rig {
   void set_seed(std::uint64_t seed) { seed_ = seed; }
   std::uint64_t seed() const { return seed_; }
 
+  // Traces: from now on every USB transfer of every reader goes to a pcap file of its own in the
+  // folder (reader1.pcap, reader2.pcap, ...; see emulator/trace/usbmon_pcap.h), until
+  // stop_traces() or the next start_traces(). Returns the files started. Trouble (a folder that
+  // cannot be made, a full disk) never stops a reader: the first one of the rig's life is one
+  // warning on standard error, the traces concerned stop, the run goes on.
+  std::vector<std::filesystem::path> start_traces(const std::filesystem::path& folder);
+  void stop_traces();
+
   boost::asio::io_context& io() { return io_; }
   void sleep(std::chrono::milliseconds duration);
   usbredir::Server& server() { return server_; }
@@ -65,6 +74,7 @@ class Rig {
   usbredir::Server server_;
   std::vector<RigReader> readers_;
   std::uint64_t seed_ = 1;
+  std::shared_ptr<bool> trace_warning_given_ = std::make_shared<bool>(false);
 };
 
 }  // namespace readerlab::scenarios

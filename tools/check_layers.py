@@ -14,9 +14,11 @@ ALLOWED = {
     "base/": [],
     "cards/": ["base/"],
     "emulator/usb/": ["base/"],
+    # The trace writer sees transfers only, as usb::Device reports them to its tap.
+    "emulator/trace/": ["base/", "emulator/usb/"],
     "emulator/ccid/": ["base/", "cards/", "emulator/usb/"],
     "emulator/usbredir/": ["base/", "cards/", "emulator/usb/", "emulator/ccid/"],
-    "scenarios/": ["base/", "cards/", "emulator/usb/", "emulator/ccid/", "emulator/usbredir/"],
+    "scenarios/": ["base/", "cards/", "emulator/usb/", "emulator/ccid/", "emulator/usbredir/", "emulator/trace/"],
     # Where drivers run. The Windows model's WDM and smclib parts follow Windows, not ISO: they
     # share no protocol code with cards/ and know nothing of the emulator.
     "hosts/linux_guest/": ["base/", "cards/", "emulator/", "scenarios/"],

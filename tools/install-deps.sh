@@ -6,7 +6,8 @@ set -euo pipefail
 build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev libcli11-dev
                 doctest-dev nlohmann-json3-dev libpcsclite-dev libbenchmark-dev gcovr
                 python3 clang-format  # tools/check_layers.py, tools/check_format.sh
-                clang libclang-rt-14-dev libfuzzer-14-dev)  # the last three: fuzz/ (libFuzzer)
+                clang libclang-rt-14-dev libfuzzer-14-dev  # these three: fuzz/ (libFuzzer)
+                tshark)  # the trace test decodes a reader's pcap (tests/emulator/trace)
 # The guest is assembled from these installed packages; QEMU runs it.
 guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip)
 
@@ -31,6 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "installing: ${missing[*]}" >&2
+# wireshark-common (under tshark) asks whether non-superusers may capture: keep its default, ask nothing.
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >&2
 apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

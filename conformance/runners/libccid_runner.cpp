@@ -31,7 +31,7 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
   const auto expectations = load_expectations(run.expectations_dir / "libccid.txt");
   std::size_t number = 0;
   for (const auto& info : cases) {
-    auto result = run_case(info, session.rig(), session.port(), expectations);
+    auto result = run_case(info, session.rig(), session.port(), expectations, trace_folder(run, out_dir));
     print_progress(++number, cases.size(), result);
     summary.results.push_back(std::move(result));
   }
@@ -40,6 +40,7 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
   else
     summary.facts.emplace_back("QEMU start to first successful APDU", "no APDU succeeded");
   session.stop();
+  session.rig().stop_traces();
   summary.facts.emplace_back("guest logs",
                              (out_dir / "guest-console.log").string() + ", " + (out_dir / "pcscd.log").string());
   return summary;

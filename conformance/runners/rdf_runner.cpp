@@ -11,7 +11,8 @@
 
 namespace readerlab::conformance::runners {
 
-RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver_name) {
+RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver_name,
+                          const std::filesystem::path& out_dir) {
   RunSummary summary;
   summary.driver = driver_name;
   summary.seed = run.seed;
@@ -44,7 +45,7 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
                                            : std::filesystem::path(own_file));
     std::size_t number = 0;
     for (const auto& info : cases) {
-      auto result = run_case(info, rig, port, expectations);
+      auto result = run_case(info, rig, port, expectations, trace_folder(run, out_dir));
       print_progress(++number, cases.size(), result);
       summary.results.push_back(std::move(result));
     }

@@ -27,6 +27,10 @@ bool matches(const CaseInfo& info, const std::string& filter) {
 
 }  // namespace
 
+std::filesystem::path trace_folder(const SuiteRun& run, const std::filesystem::path& out_dir) {
+  return run.traces ? out_dir / "traces" : std::filesystem::path();
+}
+
 std::string format_seconds(std::chrono::nanoseconds duration) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(2) << std::chrono::duration<double>(duration).count() << " s";
@@ -95,7 +99,7 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << run.seed << ", output in "
               << out_dir.string() << "\n"
               << std::flush;
-    auto summary = driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver);
+    auto summary = driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir);
     write_junit(out_dir / "junit.xml", summary);
     write_markdown(out_dir / "report.md", summary);
     summaries.push_back(std::move(summary));

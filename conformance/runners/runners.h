@@ -32,6 +32,7 @@ struct SuiteRun {
   std::filesystem::path expectations_dir;  // <driver>.txt known failures
   std::filesystem::path coverage_items;    // the side-by-side report's coverage list
   std::uint64_t seed = 0;                  // drives every random choice of the run
+  bool traces = true;                      // a pcap per reader per case under <out>/traces/<case id>/
 };
 
 // The outcome of a run as a command reports it.
@@ -44,7 +45,10 @@ SuiteOutcome run_suite(const SuiteRun& run);
 // One driver's run; the reports are its caller's. A driver that cannot start fails every case
 // with the reason.
 RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::filesystem::path& out_dir);
-RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver);
+RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver,
+                          const std::filesystem::path& out_dir);
+// Where a driver's run puts its cases' traces: <out_dir>/traces, or nothing when they are off.
+std::filesystem::path trace_folder(const SuiteRun& run, const std::filesystem::path& out_dir);
 
 // What the runners share: one progress line per case, every case failed for one reason.
 void print_progress(std::size_t number, std::size_t total, const CaseResult& result);

@@ -190,7 +190,7 @@ void Reader::queue_slot_change() {
   notify_in_data_ready(kInterruptIn);
 }
 
-void Reader::bus_reset() {
+void Reader::handle_bus_reset() {
   bulk_in_.clear();
   answer_held_until_.reset();
   interrupt_in_.clear();
@@ -207,7 +207,7 @@ void Reader::bus_reset() {
   if (any_present) queue_slot_change();
 }
 
-usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<const std::uint8_t>) {
+usb::ControlResult Reader::handle_control(const usb::SetupPacket& setup, std::span<const std::uint8_t>) {
   if (setup.type() == 0 && setup.recipient() == 2) {
     // Endpoint requests (USB 2.0 9.4.1, 9.4.5): no endpoint halts on its own here. An endpoint
     // the device does not have (wIndex low byte) is a Request Error, a STALL (9.4.1, 9.4.5, 9.4.9).
@@ -245,7 +245,7 @@ usb::ControlResult Reader::control(const usb::SetupPacket& setup, std::span<cons
   return {usb::TransferStatus::stall, {}};
 }
 
-usb::TransferStatus Reader::transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) {
+usb::TransferStatus Reader::handle_transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) {
   if (endpoint != kBulkOut) return usb::TransferStatus::stall;
   Bytes answer = handle_message(data);
   for (auto& interim : take_time_extensions()) bulk_in_.push_back(std::move(interim));
@@ -256,7 +256,7 @@ usb::TransferStatus Reader::transfer_out(std::uint8_t endpoint, std::span<const 
   return usb::TransferStatus::ok;
 }
 
-std::optional<usb::Device::InResult> Reader::transfer_in(std::uint8_t endpoint, std::size_t max_length) {
+std::optional<usb::Device::InResult> Reader::handle_transfer_in(std::uint8_t endpoint, std::size_t max_length) {
   std::deque<Bytes>* queue = nullptr;
   if (endpoint == kBulkIn)
     queue = &bulk_in_;

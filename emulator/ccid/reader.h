@@ -125,13 +125,15 @@ class Reader : public usb::Device {
   usb::DeviceIdentity identity() const override { return description_.identity; }
   std::vector<usb::InterfaceInfo> interfaces() const override;
   std::vector<usb::EndpointInfo> endpoints() const override;
-  usb::ControlResult control(const usb::SetupPacket& setup, std::span<const std::uint8_t> out_data) override;
-  usb::TransferStatus transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) override;
-  std::optional<InResult> transfer_in(std::uint8_t endpoint, std::size_t max_length) override;
   std::optional<std::chrono::steady_clock::time_point> in_ready_at(std::uint8_t endpoint) const override;
-  void set_configuration(std::uint8_t value) override { configuration_ = value; }
   std::uint8_t configuration() const override { return configuration_; }
-  void bus_reset() override;
+
+ protected:
+  usb::ControlResult handle_control(const usb::SetupPacket& setup, std::span<const std::uint8_t> out_data) override;
+  usb::TransferStatus handle_transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) override;
+  std::optional<InResult> handle_transfer_in(std::uint8_t endpoint, std::size_t max_length) override;
+  void handle_set_configuration(std::uint8_t value) override { configuration_ = value; }
+  void handle_bus_reset() override;
 
  private:
   struct Slot {

@@ -284,6 +284,8 @@ void HostSession::cancel_cb(void* priv, uint64_t id) {
   for (auto& [endpoint, queue] : s.pending_in_) {
     for (auto it = queue.begin(); it != queue.end(); ++it) {
       if (it->id != id) continue;
+      // The first request waiting is the one the device was asked for.
+      if (it == queue.begin()) s.device_->cancel_in(endpoint);
       usb_redir_bulk_packet_header header{};
       header.endpoint = endpoint;
       header.status = usb_redir_cancelled;
