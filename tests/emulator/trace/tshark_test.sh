@@ -5,9 +5,13 @@
 # and, with the payload decoded as ISO 7816, the APDUs' CLA/INS and the status words; the
 # reports link each case's trace; --no-traces writes none; an --out whose traces folder cannot
 # be made gives one warning and the run still passes.
-#   tshark_test.sh READERLAB_BINARY
+#   tshark_test.sh READERLAB_BINARY [DRIVER...]   (default: the reference RDF driver in-process and
+#   over usbredir; `libccid` checks a trace of the guest's pcscd + libccid, the run ./run.sh makes)
 set -u
 readerlab=$1
+shift
+drivers=("$@")
+[ ${#drivers[@]} -gt 0 ] || drivers=(reference-rdf reference-rdf-usbredir)
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (tools/install-deps.sh)"; exit 1; }
@@ -15,7 +19,7 @@ work=$(mktemp -d /tmp/readerlab-tshark-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 case_id=pcsc/connect-t1-select
 
-for driver in reference-rdf reference-rdf-usbredir; do
+for driver in "${drivers[@]}"; do
   out=$work/$driver
   "$readerlab" run --driver "$driver" --case "$case_id" --seed 7 --out "$out" >"$work/$driver.log" 2>&1 ||
     fail "$driver: the run failed: $(tail -5 "$work/$driver.log")"
