@@ -1,5 +1,6 @@
 #include "cards/t1/block.h"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 
@@ -94,6 +95,32 @@ std::uint16_t crc16_windows(std::span<const std::uint8_t> bytes) {
   return static_cast<std::uint16_t>(reg);
 }
 
+namespace {
+
+// The EDC bytes that follow NAD PCB LEN INF, in the order they go on the wire: the LRC; ISO/IEC
+// 13239's CRC low-order byte first (ISO 7816-3 11.4.4); Windows' CRC high-order byte first.
+struct Epilogue {
+  std::array<std::uint8_t, 2> bytes{};
+  std::size_t size = 0;
+};
+
+Epilogue epilogue_of(std::span<const std::uint8_t> covered, EdcKind edc) {
+  switch (edc) {
+    case EdcKind::lrc: return {{lrc(covered), 0}, 1};
+    case EdcKind::crc: {
+      const auto crc = crc16(covered);
+      return {{static_cast<std::uint8_t>(crc & 0xFF), static_cast<std::uint8_t>(crc >> 8)}, 2};
+    }
+    case EdcKind::crc_windows: {
+      const auto crc = crc16_windows(covered);
+      return {{static_cast<std::uint8_t>(crc >> 8), static_cast<std::uint8_t>(crc & 0xFF)}, 2};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 BlockKind BlockView::kind() const {
   if ((pcb & kPcbNotInformation) == 0) return BlockKind::information;
   return (pcb & kPcbSupervisory) ? BlockKind::supervisory : BlockKind::receive_ready;
@@ -138,18 +165,9 @@ BlockParseResult parse_block(std::span<const std::uint8_t> bytes, EdcKind edc) {
     return {BlockError::length_mismatch, std::nullopt};
   }
   const auto covered = bytes.first(kPrologueSize + len);
-  if (edc == EdcKind::lrc) {
-    if (lrc(covered) != bytes[covered.size()]) return {BlockError::bad_edc, std::nullopt};
-  } else if (edc == EdcKind::crc) {
-    const auto crc = crc16(covered);
-    if (bytes[covered.size()] != (crc & 0xFF) || bytes[covered.size() + 1] != (crc >> 8)) {
-      return {BlockError::bad_edc, std::nullopt};
-    }
-  } else {
-    const auto crc = crc16_windows(covered);  // high-order byte first
-    if (bytes[covered.size()] != (crc >> 8) || bytes[covered.size() + 1] != (crc & 0xFF)) {
-      return {BlockError::bad_edc, std::nullopt};
-    }
+  const Epilogue expected = epilogue_of(covered, edc);
+  if (!std::equal(expected.bytes.begin(), expected.bytes.begin() + expected.size, bytes.begin() + covered.size())) {
+    return {BlockError::bad_edc, std::nullopt};
   }
   BlockView block{bytes[0], bytes[1], bytes.subspan(kPrologueSize, len)};
   if (!pcb_valid(block.pcb)) return {BlockError::invalid_pcb, std::nullopt};
@@ -179,17 +197,8 @@ void encode_block(Bytes& out, std::uint8_t nad, std::uint8_t pcb, std::span<cons
   out.push_back(pcb);
   out.push_back(static_cast<std::uint8_t>(inf.size()));
   out.insert(out.end(), inf.begin(), inf.end());
-  if (edc == EdcKind::lrc) {
-    out.push_back(lrc(out));
-  } else if (edc == EdcKind::crc) {
-    const auto crc = crc16(out);
-    out.push_back(static_cast<std::uint8_t>(crc & 0xFF));
-    out.push_back(static_cast<std::uint8_t>(crc >> 8));
-  } else {
-    const auto crc = crc16_windows(out);
-    out.push_back(static_cast<std::uint8_t>(crc >> 8));  // high-order byte first
-    out.push_back(static_cast<std::uint8_t>(crc & 0xFF));
-  }
+  const Epilogue epilogue = epilogue_of(out, edc);
+  out.insert(out.end(), epilogue.bytes.begin(), epilogue.bytes.begin() + epilogue.size);
 }
 
 Bytes encode_block(std::uint8_t nad, std::uint8_t pcb, std::span<const std::uint8_t> inf, EdcKind edc) {
