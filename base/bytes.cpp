@@ -65,4 +65,8 @@ std::string hex_word(std::uint16_t value) {
   return hex_byte(static_cast<std::uint8_t>(value >> 8)) + hex_byte(static_cast<std::uint8_t>(value & 0xFF));
 }
 
+void append_le(Bytes& out, std::uint64_t value, std::size_t width) {
+  for (std::size_t i = 0; i < width; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+}
+
 }  // namespace readerlab

@@ -17,6 +17,10 @@ namespace readerlab {
 using Bytes = std::vector<std::uint8_t>;
 using ByteView = std::span<const std::uint8_t>;
 
+// Appends the `width` low-order bytes of `value`, least significant first: the byte order of USB,
+// CCID and pcap fields.
+void append_le(Bytes& out, std::uint64_t value, std::size_t width);
+
 // Hex text to bytes; nullopt when a character is not a digit or blank, or a byte is cut.
 std::optional<Bytes> parse_hex(std::string_view text);
 

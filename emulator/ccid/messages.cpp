@@ -1,11 +1,9 @@
 #include "emulator/ccid/messages.h"
 
+#include "base/bytes.h"
+
 namespace readerlab::ccid {
 namespace {
-
-void put32(Bytes& out, std::uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-}
 
 std::uint32_t get32(std::span<const std::uint8_t> in) {
   return static_cast<std::uint32_t>(in[0]) | static_cast<std::uint32_t>(in[1]) << 8 |
@@ -17,7 +15,7 @@ Bytes header(std::uint8_t type, std::size_t length, std::uint8_t slot, std::uint
   Bytes out;
   out.reserve(kHeaderSize + length);
   out.push_back(type);
-  put32(out, static_cast<std::uint32_t>(length));
+  append_le(out, static_cast<std::uint32_t>(length), 4);
   out.push_back(slot);
   out.push_back(seq);
   out.push_back(b7);
@@ -113,8 +111,8 @@ Bytes data_rate_and_clock(std::uint8_t slot, std::uint8_t seq, std::uint8_t stat
                           std::uint32_t clock_khz, std::uint32_t data_rate) {
   Bytes out =
       header(static_cast<std::uint8_t>(Response::data_rate_and_clock_frequency), 8, slot, seq, status, error, 0);
-  put32(out, clock_khz);
-  put32(out, data_rate);
+  append_le(out, clock_khz, 4);
+  append_le(out, data_rate, 4);
   return out;
 }
 

@@ -5,20 +5,14 @@
 // and the protocol with the card in card_protocol.cpp.
 #include "emulator/ccid/reader.h"
 
+#include "base/bytes.h"
+
 #include "emulator/ccid/exchange_limits.h"
 
 #include <algorithm>
 #include <utility>
 
 namespace readerlab::ccid {
-namespace {
-
-void put32(Bytes& out, std::uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-}
-
-}  // namespace
-
 const char* to_string(ExchangeLevel level) {
   switch (level) {
     case ExchangeLevel::tpdu: return "tpdu";
@@ -98,19 +92,19 @@ Bytes Reader::class_descriptor() const {
   d.push_back(0x01);
   d.push_back(static_cast<std::uint8_t>(config_.slot_count - 1));  // bMaxSlotIndex
   d.push_back(0x07);                                               // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
-  put32(d, 0x00000003);                                            // dwProtocols: T=0 and T=1
-  put32(d, kDefaultClockKhz);                                      // dwDefaultClock (kHz)
-  put32(d, kDefaultClockKhz);                                      // dwMaximumClock
+  append_le(d, 0x00000003, 4);                                     // dwProtocols: T=0 and T=1
+  append_le(d, kDefaultClockKhz, 4);                               // dwDefaultClock (kHz)
+  append_le(d, kDefaultClockKhz, 4);                               // dwMaximumClock
   d.push_back(1);                                                  // bNumClockSupported
   const auto rates = supported_data_rates();
-  put32(d, rates.front());                               // dwDataRate (bps)
-  put32(d, rates.back());                                // dwMaxDataRate
+  append_le(d, rates.front(), 4);                        // dwDataRate (bps)
+  append_le(d, rates.back(), 4);                         // dwMaxDataRate
   d.push_back(static_cast<std::uint8_t>(rates.size()));  // bNumDataRatesSupported
-  put32(d, 254);                                         // dwMaxIFSD
-  put32(d, 0);                                           // dwSynchProtocols
-  put32(d, 0);                                           // dwMechanical
-  put32(d, config_.features);                            // dwFeatures
-  put32(d, config_.max_message_length);                  // dwMaxCCIDMessageLength
+  append_le(d, 254, 4);                                  // dwMaxIFSD
+  append_le(d, 0, 4);                                    // dwSynchProtocols
+  append_le(d, 0, 4);                                    // dwMechanical
+  append_le(d, config_.features, 4);                     // dwFeatures
+  append_le(d, config_.max_message_length, 4);           // dwMaxCCIDMessageLength
   d.push_back(0xFF);                                     // bClassGetResponse: echo the APDU's class
   d.push_back(0xFF);                                     // bClassEnvelope
   d.push_back(0);                                        // wLcdLayout: no LCD
@@ -229,13 +223,13 @@ usb::ControlResult Reader::handle_control(const usb::SetupPacket& setup, std::sp
       case kRequestAbort: return {};
       case kRequestGetClockFrequencies: {
         Bytes out;
-        put32(out, kDefaultClockKhz);
+        append_le(out, kDefaultClockKhz, 4);
         if (out.size() > setup.length) out.resize(setup.length);
         return {usb::TransferStatus::ok, out};
       }
       case kRequestGetDataRates: {
         Bytes out;
-        for (auto rate : supported_data_rates()) put32(out, rate);
+        for (auto rate : supported_data_rates()) append_le(out, rate, 4);
         if (out.size() > setup.length) out.resize(setup.length);
         return {usb::TransferStatus::ok, out};
       }

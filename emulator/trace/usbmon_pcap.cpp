@@ -1,5 +1,7 @@
 #include "emulator/trace/usbmon_pcap.h"
 
+#include "base/bytes.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -48,29 +50,17 @@ std::int32_t usbmon_status(const usb::TransferEvent& event) {
 // Linux include/linux/usb.h transfer_flags: URB_DIR_IN.
 constexpr std::uint32_t kUrbDirIn = 0x0200;
 
-void put8(std::vector<std::uint8_t>& out, std::uint8_t value) { out.push_back(value); }
-void put16(std::vector<std::uint8_t>& out, std::uint16_t value) {
-  out.push_back(static_cast<std::uint8_t>(value & 0xFF));
-  out.push_back(static_cast<std::uint8_t>(value >> 8));
-}
-void put32(std::vector<std::uint8_t>& out, std::uint32_t value) {
-  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>(value >> shift));
-}
-void put64(std::vector<std::uint8_t>& out, std::uint64_t value) {
-  for (int shift = 0; shift < 64; shift += 8) out.push_back(static_cast<std::uint8_t>(value >> shift));
-}
-
 }  // namespace
 
 std::vector<std::uint8_t> pcap_file_header() {
   std::vector<std::uint8_t> out;
-  put32(out, kPcapMagic);
-  put16(out, kPcapVersionMajor);
-  put16(out, kPcapVersionMinor);
-  put32(out, 0);  // thiszone
-  put32(out, 0);  // sigfigs
-  put32(out, static_cast<std::uint32_t>(kUsbmonHeaderLength) + kSnapshotLength);
-  put32(out, kLinktypeUsbLinuxMmapped);
+  append_le(out, kPcapMagic, 4);
+  append_le(out, kPcapVersionMajor, 2);
+  append_le(out, kPcapVersionMinor, 2);
+  append_le(out, 0, 4);  // thiszone
+  append_le(out, 0, 4);  // sigfigs
+  append_le(out, static_cast<std::uint32_t>(kUsbmonHeaderLength) + kSnapshotLength, 4);
+  append_le(out, kLinktypeUsbLinuxMmapped, 4);
   return out;
 }
 
@@ -85,43 +75,42 @@ std::vector<std::uint8_t> usbmon_record(const usb::TransferEvent& event, UsbAddr
   std::vector<std::uint8_t> out;
   out.reserve(16 + kUsbmonHeaderLength + captured);
   // pcap record header: time, bytes included, bytes the packet had.
-  put32(out, static_cast<std::uint32_t>(seconds));
-  put32(out, microseconds);
-  put32(out, static_cast<std::uint32_t>(kUsbmonHeaderLength) + captured);
-  put32(out,
-        static_cast<std::uint32_t>(kUsbmonHeaderLength + std::min<std::size_t>(event.data.size(), UINT32_MAX - 64)));
+  append_le(out, static_cast<std::uint32_t>(seconds), 4);
+  append_le(out, microseconds, 4);
+  append_le(out, static_cast<std::uint32_t>(kUsbmonHeaderLength) + captured, 4);
+  append_le(out, kUsbmonHeaderLength + std::min<std::size_t>(event.data.size(), UINT32_MAX - 64), 4);
 
   // The usbmon binary header (Linux Documentation/usb/usbmon.rst, struct usbmon_packet).
-  put64(out, event.id);                         // 0: id, the same in 'S' and 'C'
-  put8(out, submitted ? 'S' : 'C');             // 8: type
-  put8(out, usbmon_transfer_type(event.type));  // 9: xfer_type
-  put8(out, event.endpoint);                    // 10: epnum, bit 7 = IN
-  put8(out, address.device);                    // 11: devnum
-  put16(out, address.bus);                      // 12: busnum
-  put8(out, event.setup ? 0 : '-');             // 14: flag_setup: 0 when setup[] holds one
+  append_le(out, event.id, 8);                      // 0: id, the same in 'S' and 'C'
+  out.push_back(submitted ? 'S' : 'C');             // 8: type
+  out.push_back(usbmon_transfer_type(event.type));  // 9: xfer_type
+  out.push_back(event.endpoint);                    // 10: epnum, bit 7 = IN
+  out.push_back(address.device);                    // 11: devnum
+  append_le(out, address.bus, 2);                   // 12: busnum
+  out.push_back(event.setup ? 0 : '-');             // 14: flag_setup: 0 when setup[] holds one
   const bool in = event.direction_in();
   std::uint8_t data_flag = 0;              // 15: flag_data: 0 when data follows,
   if (submitted && in) data_flag = '<';    //     '<' an IN request has none yet,
   if (!submitted && !in) data_flag = '>';  //     '>' an OUT completion carries none
-  put8(out, data_flag);
-  put64(out, static_cast<std::uint64_t>(seconds));               // 16: ts_sec
-  put32(out, microseconds);                                      // 24: ts_usec
-  put32(out, static_cast<std::uint32_t>(usbmon_status(event)));  // 28: status
-  put32(out, event.length);                                      // 32: length
-  put32(out, captured);                                          // 36: len_cap
-  if (event.setup) {                                             // 40: setup (USB 2.0 9.3, little-endian)
-    put8(out, event.setup->request_type);
-    put8(out, event.setup->request);
-    put16(out, event.setup->value);
-    put16(out, event.setup->index);
-    put16(out, event.setup->length);
+  out.push_back(data_flag);
+  append_le(out, static_cast<std::uint64_t>(seconds), 8);               // 16: ts_sec
+  append_le(out, microseconds, 4);                                      // 24: ts_usec
+  append_le(out, static_cast<std::uint32_t>(usbmon_status(event)), 4);  // 28: status
+  append_le(out, event.length, 4);                                      // 32: length
+  append_le(out, captured, 4);                                          // 36: len_cap
+  if (event.setup) {                                                    // 40: setup (USB 2.0 9.3, little-endian)
+    out.push_back(event.setup->request_type);
+    out.push_back(event.setup->request);
+    append_le(out, event.setup->value, 2);
+    append_le(out, event.setup->index, 2);
+    append_le(out, event.setup->length, 2);
   } else {
-    put64(out, 0);
+    append_le(out, 0, 8);
   }
-  put32(out, event.type == usb::TransferType::interrupt ? event.interval : 0);  // 48: interval
-  put32(out, 0);                                                                // 52: start_frame
-  put32(out, in ? kUrbDirIn : 0);                                               // 56: xfer_flags
-  put32(out, 0);                                                                // 60: ndesc
+  append_le(out, event.type == usb::TransferType::interrupt ? event.interval : 0, 4);  // 48: interval
+  append_le(out, 0, 4);                                                                // 52: start_frame
+  append_le(out, in ? kUrbDirIn : 0, 4);                                               // 56: xfer_flags
+  append_le(out, 0, 4);                                                                // 60: ndesc
   out.insert(out.end(), event.data.begin(), event.data.begin() + captured);
   return out;
 }
