@@ -2,6 +2,8 @@
 // transfers. Transports (usbredir, in-process) drive a Device; functions (CCID) implement it.
 #pragma once
 
+#include "base/fault_trigger.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -132,7 +134,15 @@ class Device {
   // the interface class from them), and the submissions of IN requests still waiting.
   void set_transfer_tap(std::shared_ptr<TransferTap> tap);
 
+  // Where the faults armed on this device (every level: USB here, CCID in the function) write
+  // their firings; nullptr: nowhere.
+  void set_fault_log(std::shared_ptr<faults::FaultLog> log) { fault_log_ = std::move(log); }
+
  protected:
+  void record_firing(faults::Firing firing) {
+    if (fault_log_) fault_log_->firings.push_back(std::move(firing));
+  }
+
   virtual ControlResult handle_control(const SetupPacket& setup, std::span<const std::uint8_t> out_data) = 0;
   virtual TransferStatus handle_transfer_out(std::uint8_t endpoint_address, std::span<const std::uint8_t> data) = 0;
   virtual std::optional<InResult> handle_transfer_in(std::uint8_t endpoint_address, std::size_t max_length) = 0;
@@ -157,6 +167,7 @@ class Device {
 
   InDataReadyHandler in_data_ready_;
   std::shared_ptr<TransferTap> tap_;
+  std::shared_ptr<faults::FaultLog> fault_log_;
   std::uint64_t last_transfer_id_ = 0;
   std::map<std::uint8_t, WaitingIn> waiting_in_;
 };
