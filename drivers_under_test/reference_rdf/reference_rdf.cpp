@@ -688,6 +688,48 @@ NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION ext, ULONG timeout_ms) {
   return STATUS_SUCCESS;
 }
 
+// D3: the card is powered down (a sleeping reader keeps no card powered) and the state says so.
+// D0: the card may have been taken out, or swapped, while the system slept and the reader's
+// notification of it may be lost (a reset on resume), so a card that was in before sleeping
+// is reported removed, as a swap would be, and the slot is read afresh.
+NTSTATUS RdfSetDevicePower(PSMARTCARD_EXTENSION ext, DEVICE_POWER_STATE state) {
+  PReader reader = reader_of(ext);
+  if (reader == nullptr) return STATUS_INVALID_DEVICE_STATE;
+  if (state == PowerDeviceD3) {
+    if (reader->CardPowered) status_of(ext, reader->Channel.power_off(kControlTimeoutMs));
+    reader->CardPowered = FALSE;
+    reader->CardPresentBeforeSleep = reader->CardPresent;
+    ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+    set_state(ext, unpowered_state(reader->CardPresent));
+    return STATUS_SUCCESS;
+  }
+  if (state != PowerDeviceD0) return STATUS_SUCCESS;
+  const CcidAnswer answer = reader->Channel.slot_status(kControlTimeoutMs);
+  const BOOLEAN present = answer.outcome == CcidOutcome::ok || answer.outcome == CcidOutcome::failed
+                              ? answer.icc_status() != ccid::kIccAbsent
+                              : FALSE;
+  reader->CardPresent = present;
+  reader->CardPowered = FALSE;
+  ext->CardCapabilities.ATR.Length = 0;
+  set_state(ext, unpowered_state(present));
+  KIRQL irql;
+  KeAcquireSpinLock(&ext->OsData->SpinLock, &irql);
+  PIRP irp = ext->OsData->NotificationIrp;
+  KeReleaseSpinLock(&ext->OsData->SpinLock, irql);
+  const bool tracking_done = irp != nullptr && (reader->TrackingIoctl == IOCTL_SMARTCARD_IS_PRESENT
+                                                    ? present == TRUE
+                                                    : reader->CardPresentBeforeSleep == TRUE || !present);
+  if (tracking_done) {
+    KIRQL cancel_irql;
+    IoAcquireCancelSpinLock(&cancel_irql);
+    IoSetCancelRoutine(irp, nullptr);
+    IoReleaseCancelSpinLock(cancel_irql);
+    reader->TrackingIoctl = 0;
+    SmartcardCompleteCardTracking(ext);
+  }
+  return STATUS_SUCCESS;
+}
+
 }  // namespace reference_rdf
 
 // The reference driver as readerlab runs any RDF driver under test (readerlab_rdf.h).
@@ -707,6 +749,18 @@ NTSTATUS interrupt_entry(PDEVICE_OBJECT device, ULONG timeout_ms) {
 
 VOID stop_entry(PDEVICE_OBJECT device) { reference_rdf::RdfStopDevice(smartcard_extension_of(device)); }
 
+NTSTATUS power_entry(PDEVICE_OBJECT device, PIRP irp) {
+  PIO_STACK_LOCATION stack = IoGetCurrentIrpStackLocation(irp);
+  NTSTATUS status = STATUS_SUCCESS;
+  if (stack->MinorFunction == IRP_MN_SET_POWER && stack->Parameters.Power.Type == DevicePowerState)
+    status =
+        reference_rdf::RdfSetDevicePower(smartcard_extension_of(device), stack->Parameters.Power.State.DeviceState);
+  irp->IoStatus.Status = status;
+  irp->IoStatus.Information = 0;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+  return status;
+}
+
 }  // namespace
 
 READERLAB_RDF_DRIVER_ENTRY(ReaderlabReferenceRdfDriver) = {
@@ -716,4 +770,5 @@ READERLAB_RDF_DRIVER_ENTRY(ReaderlabReferenceRdfDriver) = {
     reference_rdf::RdfDeviceControl,
     interrupt_entry,
     stop_entry,
+    power_entry,
 };

@@ -28,6 +28,7 @@ struct _READER_EXTENSION {
   ULONG TrackingIoctl;  // IS_PRESENT or IS_ABSENT of the pending NotificationIrp, else 0
   ULONG DefaultTimeoutMs;
   reference_rdf::CcidChannel Channel;
+  BOOLEAN CardPresentBeforeSleep;  // at the last D3
 };
 
 // The driver's device extension (DEVICE_OBJECT.DeviceExtension); the smclib extension first.
@@ -61,6 +62,10 @@ void RdfStopDevice(PSMARTCARD_EXTENSION extension);
 // event is the one it waits for. Returns STATUS_SUCCESS when a notification was handled,
 // STATUS_IO_TIMEOUT when none came.
 NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION extension, ULONG timeout_ms);
+
+// IRP_MN_SET_POWER of a device power state: D3 powers the card down, D0 reads the slot again
+// and reports a card that was in before sleeping as removed (it may have been swapped).
+NTSTATUS RdfSetDevicePower(PSMARTCARD_EXTENSION extension, DEVICE_POWER_STATE state);
 
 // Cancels the pending card-tracking IRP (what IRP_MJ_CLEANUP does): CANCELLED.
 void RdfCancelTracking(PSMARTCARD_EXTENSION extension);

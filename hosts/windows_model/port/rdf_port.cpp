@@ -57,7 +57,7 @@ void RdfPort::arm_interrupt_poll() {
     if (ec || alive.expired()) return;
     // Only between calls: drivers serialize their own work, and the interrupt completion
     // makes no transfer of its own here (readerlab_rdf.h, InterruptIn).
-    if (!busy_ && driver_) driver_->poll_slot_change(0);
+    if (!busy_ && driver_ && !asleep_) driver_->poll_slot_change(0);
     arm_interrupt_poll();
   });
 }
@@ -72,6 +72,7 @@ void RdfPort::begin_case() {
   queued_.clear();
   replies_.clear();
   start_failed_ = false;
+  asleep_ = false;
   stop_driver(false, "the case ended");
   resource_manager_.reset();
 }
@@ -94,8 +95,9 @@ void RdfPort::pump(std::chrono::milliseconds time) {
     if (rig_.io().poll() == 0) break;
   }
   if (time.count() > 0) rig_.sleep(time);
-  // Every notification that arrived, as the interrupt pipe's completion would have run.
-  for (int round = 0; driver_ && round < 16; ++round)
+  // Every notification that arrived, as the interrupt pipe's completion would have run; a
+  // suspended device's interrupt pipe is not read.
+  for (int round = 0; driver_ && !asleep_ && round < 16; ++round)
     if (driver_->poll_slot_change(0) != STATUS_SUCCESS) break;
 }
 
@@ -203,6 +205,9 @@ std::optional<nlohmann::json> RdfPort::wait(std::uint64_t id, std::chrono::milli
 
 nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   const std::string call = request.value("call", "");
+  if (call == "SystemSleep" || call == "SystemResume") return system_power(call, request);
+  // Nothing reaches a sleeping system's resource manager or drivers.
+  if (asleep_) return error_reply(error(call, "the system is asleep (SystemSleep without SystemResume)"));
   if (call != "Ioctl" && call != "WaitPending" && call != "CancelPending" && call != "State") {
     pump(std::chrono::milliseconds(0));
     auto reply = resource_manager_.handle(call, request);
@@ -255,6 +260,29 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   }
   if (call == "State") return {{"rv", 0}, {"state", driver_->state()}};
   return error_reply(error(call, "the host RDF port has no such call"));
+}
+
+// System sleep and resume as the power manager runs them for a function driver: IRP_MN_SET_POWER
+// D3 before the system sleeps (the device is suspended after it), D0 after it resumes; the
+// driver's interrupt pipe is not read in between, so whatever happened to the card while asleep
+// reaches the driver only through what it does at D0 and the notifications it reads after.
+nlohmann::json RdfPort::system_power(const std::string& call, const nlohmann::json& request) {
+  const bool sleep = call == "SystemSleep";
+  if (sleep == asleep_)
+    return error_reply(error(call, sleep ? "the system is asleep already" : "the system is not asleep"));
+  if (sleep) {
+    pump(std::chrono::milliseconds(0));
+    if (const auto started = ensure_driver(); !started) return error_reply(started.error());
+  }
+  if (!driver_) return error_reply(error(call, "no driver instance to power"));
+  const std::string how = request.value("how", "sleep");
+  if (how != "sleep" && how != "hibernate") return error_reply(error("how", "must be \"sleep\" or \"hibernate\""));
+  const POWER_ACTION action = !sleep ? PowerActionNone : how == "sleep" ? PowerActionSleep : PowerActionHibernate;
+  const NTSTATUS status = driver_->set_device_power(sleep ? PowerDeviceD3 : PowerDeviceD0, action);
+  asleep_ = sleep;
+  if (!sleep) pump(std::chrono::milliseconds(0));
+  const auto value = static_cast<std::uint32_t>(status);
+  return {{"rv", value}, {"rv_name", ntstatus_name(value)}, {"state", driver_ ? driver_->state() : 0}};
 }
 
 }  // namespace readerlab::windows_model

@@ -6,6 +6,8 @@
 //   {"call":"WaitPending","timeout_ms":N} -> the pending IRP's status once it completed
 //   {"call":"CancelPending"}                -> cancels it as a close would
 //   {"call":"State"}                        -> {"state":N}
+//   {"call":"SystemSleep","how":"sleep"|"hibernate"}, {"call":"SystemResume"}
+//                                           -> the device power IRP's {"rv":NTSTATUS,"state":N}
 // and the PC/SC calls of the guest agent's protocol through a model of the Windows resource
 // manager (resource_manager.h). Every reply lists the IOCTLs it caused ("ioctls"). A call that
 // could not be made at all answers {"rv": null, "error": "..."} (wire_format.h).
@@ -60,6 +62,7 @@ class RdfPort : public scenarios::DriverPort {
 
  private:
   nlohmann::json execute(const nlohmann::json& request);
+  nlohmann::json system_power(const std::string& call, const nlohmann::json& request);
   // The driver instance on the reader now, started if need be; why not when it cannot run.
   Status ensure_driver();
   void stop_driver(bool device_gone, const char* why);
@@ -76,6 +79,7 @@ class RdfPort : public scenarios::DriverPort {
   std::uint64_t driver_plug_count_ = 0;  // the reader's plug_count when the driver started
   std::uint64_t driver_generation_ = 0;  // driver instances started so far
   bool start_failed_ = false;            // on the device of driver_plug_count_
+  bool asleep_ = false;                  // between SystemSleep and SystemResume
   Error start_error_;
   ResourceManager resource_manager_;
   void run_queued_until(std::uint64_t id);

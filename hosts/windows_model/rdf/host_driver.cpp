@@ -69,6 +69,17 @@ void HostDriver::release_pending() {
   if (pending_completed()) pending_.reset();
 }
 
+NTSTATUS HostDriver::set_device_power(DEVICE_POWER_STATE state, POWER_ACTION action) {
+  if (!started_) return STATUS_INVALID_DEVICE_STATE;
+  if (!driver_.Power) return STATUS_INVALID_DEVICE_REQUEST;
+  // Kept until the next one: a driver that pends it may still hold it.
+  power_irp_ = std::make_unique<IRP>();
+  ReaderlabBuildSetDevicePowerIrp(power_irp_.get(), &device_, state, action);
+  const NTSTATUS status = driver_.Power(&device_, power_irp_.get());
+  if (power_irp_->ReaderlabCompleteCount == 0) return STATUS_PENDING;
+  return status == STATUS_PENDING ? power_irp_->IoStatus.Status : status;
+}
+
 NTSTATUS HostDriver::poll_slot_change(ULONG timeout_ms) {
   if (!started_) return STATUS_INVALID_DEVICE_STATE;
   if (!driver_.InterruptIn) return STATUS_NOT_SUPPORTED;

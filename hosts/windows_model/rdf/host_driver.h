@@ -49,6 +49,11 @@ class HostDriver {
   // Forgets a completed pending IRP.
   void release_pending();
 
+  // One IRP_MJ_POWER IRP_MN_SET_POWER of a device power state (D3 as the system goes to sleep,
+  // D0 as it resumes), completed by the driver; STATUS_INVALID_DEVICE_REQUEST without a Power
+  // dispatch. A driver that returns without completing it is a bug: STATUS_PENDING comes back.
+  NTSTATUS set_device_power(DEVICE_POWER_STATE state, POWER_ACTION action);
+
   // Pumps the interrupt endpoint: the driver's InterruptIn.
   NTSTATUS poll_slot_change(ULONG timeout_ms = 0);
 
@@ -70,6 +75,7 @@ class HostDriver {
   DEVICE_OBJECT device_{};
   bool started_ = false;
   std::unique_ptr<Request> pending_;
+  std::unique_ptr<IRP> power_irp_;
   std::vector<ULONG> issued_;
 };
 

@@ -54,6 +54,12 @@ typedef struct _READERLAB_RDF_DRIVER {
   NTSTATUS (*InterruptIn)(PDEVICE_OBJECT DeviceObject, ULONG TimeoutMs);
   // IRP_MN_REMOVE_DEVICE: cancel what is pending, SmartcardExit, free.
   VOID (*StopDevice)(PDEVICE_OBJECT DeviceObject);
+  // IRP_MJ_POWER, IRP_MN_SET_POWER of a device power state (Parameters.Power): D3 before the
+  // system sleeps or hibernates (the device is suspended once the IRP completes: no transfer
+  // until D0), D0 when it has resumed. The driver completes the IRP. NULL: the driver has no
+  // power dispatch, and the host fails the IRP with STATUS_INVALID_DEVICE_REQUEST as the I/O
+  // manager's default dispatch does.
+  PDRIVER_DISPATCH Power;
 } READERLAB_RDF_DRIVER;
 
 #ifdef __cplusplus

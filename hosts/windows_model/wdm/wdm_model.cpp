@@ -174,4 +174,12 @@ VOID ReaderlabBuildDeviceControlIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, ULONG
   Irp->ReaderlabStack.Parameters.DeviceIoControl.OutputBufferLength = OutputBufferLength;
 }
 
+VOID ReaderlabBuildSetDevicePowerIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, DEVICE_POWER_STATE State,
+                                     POWER_ACTION Action) {
+  ReaderlabBuildIrp(Irp, DeviceObject, IRP_MJ_POWER, IRP_MN_SET_POWER);
+  Irp->ReaderlabStack.Parameters.Power.Type = DevicePowerState;
+  Irp->ReaderlabStack.Parameters.Power.State.DeviceState = State;
+  Irp->ReaderlabStack.Parameters.Power.ShutdownType = Action;
+}
+
 }  // extern "C"

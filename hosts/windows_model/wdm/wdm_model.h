@@ -272,6 +272,45 @@ typedef struct _FILE_OBJECT {
   PVOID FsContext;
 } FILE_OBJECT, *PFILE_OBJECT;
 
+// Power states and the IRP_MN_SET_POWER parameters (wdm.h names and values).
+typedef enum _SYSTEM_POWER_STATE {
+  PowerSystemUnspecified = 0,
+  PowerSystemWorking = 1,
+  PowerSystemSleeping1 = 2,
+  PowerSystemSleeping2 = 3,
+  PowerSystemSleeping3 = 4,
+  PowerSystemHibernate = 5,
+  PowerSystemShutdown = 6,
+  PowerSystemMaximum = 7
+} SYSTEM_POWER_STATE,
+    *PSYSTEM_POWER_STATE;
+typedef enum _DEVICE_POWER_STATE {
+  PowerDeviceUnspecified = 0,
+  PowerDeviceD0 = 1,
+  PowerDeviceD1 = 2,
+  PowerDeviceD2 = 3,
+  PowerDeviceD3 = 4,
+  PowerDeviceMaximum = 5
+} DEVICE_POWER_STATE,
+    *PDEVICE_POWER_STATE;
+typedef enum _POWER_STATE_TYPE { SystemPowerState = 0, DevicePowerState = 1 } POWER_STATE_TYPE, *PPOWER_STATE_TYPE;
+typedef union _POWER_STATE {
+  SYSTEM_POWER_STATE SystemState;
+  DEVICE_POWER_STATE DeviceState;
+} POWER_STATE, *PPOWER_STATE;
+typedef enum _POWER_ACTION {
+  PowerActionNone = 0,
+  PowerActionReserved = 1,
+  PowerActionSleep = 2,
+  PowerActionHibernate = 3,
+  PowerActionShutdown = 4,
+  PowerActionShutdownReset = 5,
+  PowerActionShutdownOff = 6,
+  PowerActionWarmEject = 7,
+  PowerActionDisplayOff = 8
+} POWER_ACTION,
+    *PPOWER_ACTION;
+
 typedef struct _IO_STACK_LOCATION {
   UCHAR MajorFunction;
   UCHAR MinorFunction;
@@ -289,6 +328,12 @@ typedef struct _IO_STACK_LOCATION {
       ULONG Key;
       LONGLONG ByteOffset;
     } Read;
+    struct {
+      ULONG SystemContext;
+      POWER_STATE_TYPE Type;
+      POWER_STATE State;
+      POWER_ACTION ShutdownType;
+    } Power;
     struct {
       PVOID Argument1;
       PVOID Argument2;
@@ -382,6 +427,9 @@ VOID ReaderlabBuildDeviceControlIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, ULONG
                                     ULONG InputBufferLength, ULONG OutputBufferLength);
 // Same for other major functions (create, close, cleanup, pnp, power): Irp zeroed, stack set.
 VOID ReaderlabBuildIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, UCHAR MajorFunction, UCHAR MinorFunction);
+// An IRP_MJ_POWER IRP_MN_SET_POWER of a device power state, for the system action that caused it.
+VOID ReaderlabBuildSetDevicePowerIrp(PIRP Irp, PDEVICE_OBJECT DeviceObject, DEVICE_POWER_STATE State,
+                                     POWER_ACTION Action);
 
 #ifdef __cplusplus
 }  // extern "C"
