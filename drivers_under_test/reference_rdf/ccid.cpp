@@ -108,8 +108,9 @@ void CcidChannel::attach(UsbIo* io, uint8_t slot, uint32_t max_message_length, c
   rejected_ = 0;
   stalls_cleared_ = 0;
   busy_retries_ = 0;
-  max_message_ = max_message_length;
-  if (max_message_ > kMaxCcidMessage || max_message_ < ccid::kHeaderSize + 1) max_message_ = kMaxCcidMessage;
+  // What the reader takes, as far as the driver's buffer goes (RdfStartDevice refuses a reader
+  // whose messages cannot carry a header and one byte).
+  max_message_ = max_message_length > kMaxCcidMessage ? kMaxCcidMessage : max_message_length;
 }
 
 UsbStatus CcidChannel::send(uint32_t length) {
@@ -146,7 +147,7 @@ CcidAnswer CcidChannel::exchange_once(uint8_t type, uint8_t b7, uint8_t b8, uint
   answer.outcome = CcidOutcome::transport;
   if (io_ == nullptr) return answer;
   if (length > max_message_ - ccid::kHeaderSize) {
-    answer.outcome = CcidOutcome::malformed;
+    answer.outcome = CcidOutcome::too_long;
     return answer;
   }
   const uint8_t seq = seq_++;

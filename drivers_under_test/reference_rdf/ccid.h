@@ -128,6 +128,7 @@ enum class CcidOutcome : uint8_t {
   timeout,    // no answer in time
   transport,  // USB failure
   malformed,  // an answer the driver cannot read (short, bad length, overflow)
+  too_long,   // not sent: the command is longer than the reader's dwMaxCCIDMessageLength
   rejected    // a readable answer that is not the answer to this command: another slot, a bSeq
               // not sent yet, a message type that does not answer this command
 };

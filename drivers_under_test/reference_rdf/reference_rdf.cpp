@@ -95,6 +95,7 @@ NTSTATUS status_of(PSMARTCARD_EXTENSION ext, const CcidAnswer& answer) {
     case CcidOutcome::transport: return STATUS_DEVICE_NOT_CONNECTED;
     case CcidOutcome::malformed:
     case CcidOutcome::rejected: return STATUS_DEVICE_PROTOCOL_ERROR;
+    case CcidOutcome::too_long: return STATUS_INVALID_PARAMETER;
     case CcidOutcome::failed: break;
   }
   if (answer.icc_status() == ccid::kIccAbsent) {
@@ -601,6 +602,8 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   if (!parse_ccid_descriptor(config, got, &descriptor)) return STATUS_NOT_SUPPORTED;  // no CCID functional descriptor
   const ExchangeLevel level = exchange_level(descriptor);
   if (level == ExchangeLevel::character) return STATUS_NOT_SUPPORTED;  // character level is not driven
+  // CCID 5.1: messages that cannot carry the 10-byte header and a byte of data carry no command.
+  if (descriptor.max_message_length <= ccid::kHeaderSize) return STATUS_NOT_SUPPORTED;
 
   auto* reader =
       static_cast<PREADER_EXTENSION>(ExAllocatePoolWithTag(NonPagedPool, sizeof(_READER_EXTENSION), kPoolTag));
@@ -642,7 +645,9 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   caps.CLKFrequency.Max = descriptor.max_clock_khz;
   caps.DataRate.Default = descriptor.data_rate;
   caps.DataRate.Max = descriptor.max_data_rate;
-  caps.MaxIFSD = descriptor.max_ifsd >= 1 && descriptor.max_ifsd <= 254 ? descriptor.max_ifsd : 254;
+  // IFSD is 1..254 (ISO 7816-3 11.4.2); a reader that says otherwise gets the default 32, the
+  // size a card may assume without being told.
+  caps.MaxIFSD = descriptor.max_ifsd >= 1 && descriptor.max_ifsd <= 254 ? descriptor.max_ifsd : 32;
   caps.PowerMgmtSupport = 0;
   caps.CurrentState = SCARD_UNKNOWN;
   read_lists(ext);

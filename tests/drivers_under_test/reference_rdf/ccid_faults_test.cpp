@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -334,4 +335,66 @@ TEST_CASE("missing-slot-change: the removal is learnt from the next answer: NO_M
   CHECK(rig.driver->state() == SCARD_SWALLOWED);
   rig.power_up();
   rig.check_transmit_works();
+}
+
+namespace {
+
+// The driver started on a reader whose descriptors are malformed as `change` makes them.
+struct MalformedReader {
+  explicit MalformedReader(const std::function<void(readerlab::ccid::ReaderConfig&)>& change) {
+    readerlab::ccid::ReaderConfig config;
+    change(config);
+    reader = std::make_unique<readerlab::ccid::Reader>(config);
+    reader->insert(readerlab::cards::make_builtin_card("t1-fs"));
+    usb = std::make_unique<readerlab::windows_model::InProcessUsb>(*reader);
+    driver = std::make_unique<HostDriver>(*usb, ReaderlabReferenceRdfDriver);
+    start_status = driver->start();
+  }
+  std::unique_ptr<readerlab::ccid::Reader> reader;
+  std::unique_ptr<readerlab::windows_model::InProcessUsb> usb;
+  std::unique_ptr<HostDriver> driver;
+  NTSTATUS start_status = STATUS_UNSUCCESSFUL;
+};
+
+}  // namespace
+
+TEST_CASE("malformed descriptor: a class descriptor whose bLength is short is not driven") {
+  MalformedReader rig([](readerlab::ccid::ReaderConfig& config) { config.class_descriptor_length = 0x20; });
+  CHECK(rig.start_status == STATUS_NOT_SUPPORTED);
+  CHECK(rig.reader->commands_handled() == 0);
+}
+
+TEST_CASE("malformed descriptor: dwMaxIFSD 0 gives the default IFSD 32, and T=1 works") {
+  MalformedReader rig([](readerlab::ccid::ReaderConfig& config) {
+    config.max_ifsd = 0;
+    config.set_exchange_level(ExchangeLevel::tpdu);
+  });
+  REQUIRE(rig.start_status == STATUS_SUCCESS);
+  CHECK(rig.driver->extension()->ReaderCapabilities.MaxIFSD == 32);
+  REQUIRE(rig.driver->ioctl_ulong(IOCTL_SMARTCARD_POWER, SCARD_COLD_RESET, 64).status == STATUS_SUCCESS);
+  REQUIRE(rig.driver->ioctl_ulong(IOCTL_SMARTCARD_SET_PROTOCOL, SCARD_PROTOCOL_T1, 4).status == STATUS_SUCCESS);
+  const auto reply = rig.driver->ioctl(IOCTL_SMARTCARD_TRANSMIT, transmit_request(SCARD_PROTOCOL_T1, kSelectAid), 300);
+  REQUIRE(reply.status == STATUS_SUCCESS);
+  CHECK(reply.output[reply.output.size() - 2] == 0x90);
+}
+
+TEST_CASE("malformed descriptor: dwMaxCCIDMessageLength that cannot carry a header and a byte is not driven") {
+  MalformedReader rig([](readerlab::ccid::ReaderConfig& config) { config.max_message_length = 10; });
+  CHECK(rig.start_status == STATUS_NOT_SUPPORTED);
+  CHECK(rig.reader->commands_handled() == 0);
+}
+
+TEST_CASE("a small dwMaxCCIDMessageLength: what fits goes, a longer command is refused before it is sent") {
+  MalformedReader rig([](readerlab::ccid::ReaderConfig& config) { config.max_message_length = 64; });
+  REQUIRE(rig.start_status == STATUS_SUCCESS);
+  REQUIRE(rig.driver->ioctl_ulong(IOCTL_SMARTCARD_POWER, SCARD_COLD_RESET, 64).status == STATUS_SUCCESS);
+  REQUIRE(rig.driver->ioctl_ulong(IOCTL_SMARTCARD_SET_PROTOCOL, SCARD_PROTOCOL_T1, 4).status == STATUS_SUCCESS);
+  const auto reply = rig.driver->ioctl(IOCTL_SMARTCARD_TRANSMIT, transmit_request(SCARD_PROTOCOL_T1, kSelectAid), 300);
+  REQUIRE(reply.status == STATUS_SUCCESS);
+  const auto handled = rig.reader->commands_handled();
+  Bytes update = hex("00 D6 00 00 40");
+  update.resize(5 + 0x40, 0x55);
+  CHECK(rig.driver->ioctl(IOCTL_SMARTCARD_TRANSMIT, transmit_request(SCARD_PROTOCOL_T1, update), 300).status ==
+        STATUS_INVALID_PARAMETER);
+  CHECK(rig.reader->commands_handled() == handled);
 }
