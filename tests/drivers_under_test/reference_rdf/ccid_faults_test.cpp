@@ -8,6 +8,7 @@
 #include "cards/profiles.h"
 #include "emulator/ccid/faults.h"
 #include "emulator/ccid/reader.h"
+#include "emulator/usb/faults.h"
 #include "tests/support/hex.h"
 
 #include <doctest/doctest.h>
@@ -397,4 +398,32 @@ TEST_CASE("a small dwMaxCCIDMessageLength: what fits goes, a longer command is r
   CHECK(rig.driver->ioctl(IOCTL_SMARTCARD_TRANSMIT, transmit_request(SCARD_PROTOCOL_T1, update), 300).status ==
         STATUS_INVALID_PARAMETER);
   CHECK(rig.reader->commands_handled() == handled);
+}
+
+TEST_CASE(
+    "a stalled bulk or interrupt pipe of the device: cleared with CLEAR_FEATURE(ENDPOINT_HALT), the work goes on") {
+  for (const std::uint8_t endpoint : {readerlab::ccid::kBulkOut, readerlab::ccid::kBulkIn}) {
+    CAPTURE(int{endpoint});
+    Rig rig(ExchangeLevel::short_apdu);
+    readerlab::usb::Fault stall;
+    stall.kind = readerlab::usb::FaultKind::stall;
+    stall.endpoint = endpoint;
+    rig.reader->arm_usb_fault(stall, 5, 1);
+    rig.check_transmit_works();
+    REQUIRE(rig.log->firings.size() == 1);
+    CHECK(rig.log->firings[0].kind == "stall");
+    CHECK(rig.channel().stalls_cleared() == 1);
+    CHECK_FALSE(rig.reader->endpoint_halted(endpoint));
+    rig.check_transmit_works();
+  }
+  Rig rig(ExchangeLevel::short_apdu);
+  readerlab::usb::Fault stall;
+  stall.kind = readerlab::usb::FaultKind::stall;
+  stall.endpoint = readerlab::ccid::kInterruptIn;
+  rig.reader->arm_usb_fault(stall, 5, 1);
+  auto card = rig.reader->remove();
+  CHECK(rig.driver->poll_slot_change(0) == STATUS_SUCCESS);  // the stall, cleared
+  CHECK(rig.reader_extension()->InterruptStallsCleared == 1);
+  CHECK(rig.driver->poll_slot_change(0) == STATUS_SUCCESS);  // the removal
+  CHECK(rig.driver->state() == SCARD_ABSENT);
 }
