@@ -29,7 +29,7 @@ using readerlab::windows_model::HostDriver;
 
 constexpr std::uint8_t kXfrBlock = 0x6F;  // CCID 6.1.4
 // A timeout short enough for a test that waits for a reader that does not answer.
-constexpr ULONG kTestTimeoutMs = 150;
+constexpr ULONG kTestTimeoutMs = 1000;
 
 const ExchangeLevel kLevels[] = {ExchangeLevel::tpdu, ExchangeLevel::short_apdu, ExchangeLevel::extended_apdu};
 
@@ -245,10 +245,10 @@ TEST_CASE("late: within the timeout the transmit works; past it IO_TIMEOUT, and 
   Fault fault;
   fault.kind = FaultKind::late;
   fault.command = kXfrBlock;
-  fault.delay = std::chrono::milliseconds(kTestTimeoutMs / 5);
+  fault.delay = std::chrono::milliseconds(kTestTimeoutMs / 20);
   rig.arm(fault);
   rig.check_transmit_works();
-  fault.delay = std::chrono::milliseconds(kTestTimeoutMs * 2);
+  fault.delay = std::chrono::milliseconds(kTestTimeoutMs * 3 / 2);
   rig.arm(fault);
   CHECK(rig.transmit().status == STATUS_IO_TIMEOUT);
   // The late answer is on its way when the next command goes out.
