@@ -151,8 +151,9 @@ bool UsbredirUsb::configure() {
 
 bool UsbredirUsb::ready() {
   if (!client_->is_open()) {
-    // The server dropped the connection: the reader is still there, so connect again.
-    if (!address_) return false;
+    // The server dropped the connection: the reader is still there, so connect again. A
+    // connection closed on this side (the host stopping the driver) stays closed.
+    if (!address_ || !client_->closed_by_peer()) return false;
     std::shared_ptr<readerlab::usbredir::Client> again;
     try {
       again = readerlab::usbredir::Client::connect(client_->io(), *address_, {});
