@@ -15,10 +15,15 @@
 namespace readerlab::usbredir {
 
 enum class TransportFaultKind {
-  latency,       // each packet to the peer leaves `delay` late (event: each packet written)
-  split_writes,  // each packet to the peer goes out in writes of `chunk` bytes
-  drop,          // the connection is closed while a transfer is in flight (event: each bulk-OUT
-                 // packet from the peer); the peer reconnects and finds the device again
+  // Event: each packet written to the peer. It leaves `delay` late (an asio timer on the
+  // connection's writer); the packets behind it wait, so the order is kept.
+  latency,
+  // Event: each packet written to the peer. It goes out in socket writes of `chunk` bytes.
+  split_writes,
+  // Event: each bulk-OUT packet from the peer. The device takes it (the command reaches the
+  // reader), then the connection closes before its status is sent. The device, its card and the
+  // answer it queued stay: a peer that connects again reads that answer first (a stale bSeq).
+  drop,
 };
 
 const char* to_string(TransportFaultKind kind);  // "latency", "split-writes", "drop"
