@@ -54,19 +54,38 @@ Bytes Reader::failure_answer(std::uint8_t response_type, std::uint8_t slot, std:
 Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
   time_extensions_.clear();
   answer_delay_ = std::chrono::milliseconds(0);
+  answer_late_by_ = std::chrono::milliseconds(0);
+  answer_copies_ = 1;
   if (trace_) trace_({true, Bytes(bytes.begin(), bytes.end())});
   ++commands_handled_;
-  Bytes answer = answer_message(bytes);
+  const auto fired = fire_answer_faults(bytes);
+  std::optional<Bytes> answer;
+  for (const ArmedFault* armed : fired)
+    if (!answer) answer = replace_command(*armed, bytes);
+  if (!answer) answer = answer_message(bytes);
+  for (const ArmedFault* armed : fired) change_answer(*armed, bytes, *answer);
   if (trace_) {
     for (const auto& interim : time_extensions_) trace_({false, interim});
-    trace_({false, answer});
+    for (std::size_t copy = 0; copy < answer_copies_; ++copy) trace_({false, *answer});
   }
-  return answer;
+  if (answer_copies_ == 0) return {};
+  return std::move(*answer);
 }
 
 std::vector<Bytes> Reader::take_time_extensions() { return std::exchange(time_extensions_, {}); }
 
 Bytes Reader::answer_message(std::span<const std::uint8_t> bytes) {
+  Bytes answer = dispatch_message(bytes);
+  // A reader configured with a dwMaxCCIDMessageLength too small for its answer sends none
+  // longer: the data that does not fit is an overrun (CCID 6.2.6), the header always goes.
+  if (answer.size() > kHeaderSize && answer.size() > config_.max_message_length) {
+    const std::uint8_t status = static_cast<std::uint8_t>((answer[7] & 0x03) | 0x40);  // bmCommandStatus failed
+    answer = failure_answer(answer[0], answer[5], answer[6], status, error::xfr_overrun);
+  }
+  return answer;
+}
+
+Bytes Reader::dispatch_message(std::span<const std::uint8_t> bytes) {
   const auto decoded = decode(bytes, config_.max_message_length);
   if (!decoded.message) {
     const std::uint8_t slot_status_bits = decoded.slot < slots_.size()

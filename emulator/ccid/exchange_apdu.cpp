@@ -75,7 +75,8 @@ cards::CardResponse Reader::transmit_t1(Slot& slot, const Message& m, std::span<
 Bytes Reader::deliver_response(Slot& slot, const Message& m, Bytes response) {
   if (response.size() + kHeaderSize <= config_.max_message_length)
     return data_block(m.slot, m.seq, ok_status(slot), 0, response);
-  if (config_.exchange_level() != ExchangeLevel::extended_apdu)
+  // Chaining needs room for at least one byte after the header in every part.
+  if (config_.exchange_level() != ExchangeLevel::extended_apdu || config_.max_message_length <= kHeaderSize)
     return data_block(m.slot, m.seq, failed_status(slot), error::xfr_overrun, {});
   return start_response_chain(slot, m, std::move(response));
 }

@@ -1,5 +1,5 @@
 // Faults at the CCID message level (issue 11): what a misbehaving reader's firmware sends. They
-// are armed on a Reader (Reader::arm_fault) and applied to its RDR_to_PC answers and its
+// are armed on a Reader (Reader::arm_ccid_fault) and applied to its RDR_to_PC answers and its
 // interrupt-IN messages; a firing goes to the reader's fault log.
 #pragma once
 

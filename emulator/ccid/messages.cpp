@@ -162,4 +162,16 @@ const char* command_name(std::uint8_t type) {
   return "unknown";
 }
 
+std::string response_name(std::uint8_t type) {
+  switch (static_cast<Response>(type)) {
+    case Response::data_block: return "RDR_to_PC_DataBlock";
+    case Response::slot_status: return "RDR_to_PC_SlotStatus";
+    case Response::parameters: return "RDR_to_PC_Parameters";
+    case Response::escape: return "RDR_to_PC_Escape";
+    case Response::data_rate_and_clock_frequency: return "RDR_to_PC_DataRateAndClockFrequency";
+  }
+  static const char digits[] = "0123456789ABCDEF";
+  return std::string("RDR_to_PC message ") + digits[type >> 4] + digits[type & 0x0F];
+}
+
 }  // namespace readerlab::ccid

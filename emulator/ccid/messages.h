@@ -120,5 +120,7 @@ Bytes notify_slot_change(std::span<const bool> present, std::span<const bool> ch
 std::uint8_t response_type_for(std::uint8_t command_type);
 
 const char* command_name(std::uint8_t type);
+// "RDR_to_PC_DataBlock", ... and "RDR_to_PC message 8F" for a type CCID 6.2 does not define.
+std::string response_name(std::uint8_t type);
 
 }  // namespace readerlab::ccid

@@ -86,9 +86,9 @@ void Reader::reconfigure(ReaderConfig config) {
 Bytes Reader::class_descriptor() const {
   // CCID 5.1 Table 5.1-1, 54 bytes.
   Bytes d;
-  d.push_back(0x36);  // bLength
-  d.push_back(0x21);  // bDescriptorType: CCID functional descriptor
-  d.push_back(0x10);  // bcdCCID 1.10
+  d.push_back(config_.class_descriptor_length.value_or(0x36));  // bLength
+  d.push_back(0x21);                                            // bDescriptorType: CCID functional descriptor
+  d.push_back(0x10);                                            // bcdCCID 1.10
   d.push_back(0x01);
   d.push_back(static_cast<std::uint8_t>(config_.slot_count - 1));  // bMaxSlotIndex
   d.push_back(0x07);                                               // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
@@ -100,7 +100,7 @@ Bytes Reader::class_descriptor() const {
   append_le(d, rates.front(), 4);                        // dwDataRate (bps)
   append_le(d, rates.back(), 4);                         // dwMaxDataRate
   d.push_back(static_cast<std::uint8_t>(rates.size()));  // bNumDataRatesSupported
-  append_le(d, 254, 4);                                  // dwMaxIFSD
+  append_le(d, config_.max_ifsd, 4);                     // dwMaxIFSD
   append_le(d, 0, 4);                                    // dwSynchProtocols
   append_le(d, 0, 4);                                    // dwMechanical
   append_le(d, config_.features, 4);                     // dwFeatures
@@ -148,13 +148,20 @@ std::unique_ptr<cards::Card> Reader::remove(std::uint8_t slot_index) {
 
 // A card pulled out while it still works on a command never answers: the reader gives up on it
 // at once and reports the slot empty (bmICCStatus 2, bmCommandStatus 1, ICC_MUTE; CCID 6.2.6).
+// An answer a late fault holds is the reader's, not the card's: it stays as it is.
 void Reader::abort_held_answer(std::uint8_t slot_index) {
-  if (!answer_held_until_ || bulk_in_.empty()) return;
-  const Bytes& held = bulk_in_.back();
-  if (held.size() < kHeaderSize || held[5] != slot_index) return;
-  const std::uint8_t status = status_byte(IccStatus::absent, CommandStatus::failed);
-  bulk_in_.back() = failure_answer(held[0], held[5], held[6], status, error::icc_mute);
-  answer_held_until_.reset();
+  bool aborted = false;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& held : held_answers_) {
+    if (!held.waits_for_card || held.bytes.size() < kHeaderSize || held.bytes[5] != slot_index) continue;
+    const std::uint8_t status = status_byte(IccStatus::absent, CommandStatus::failed);
+    held.bytes = failure_answer(held.bytes[0], held.bytes[5], held.bytes[6], status, error::icc_mute);
+    held.ready_at = now;
+    held.waits_for_card = false;
+    aborted = true;
+  }
+  if (!aborted) return;
+  release_held_answers(now);
   notify_in_data_ready(kBulkIn);
 }
 
@@ -171,9 +178,14 @@ void Reader::queue_slot_change() {
   }
   Bytes message =
       notify_slot_change(std::span<const bool>(present, slots_.size()), std::span<const bool>(changed, slots_.size()));
+  if (drop_slot_change(message)) return;
+  queue_notification(std::move(message));
+}
+
+void Reader::queue_notification(Bytes message) {
   // A notification not yet read is replaced: its change bits carry over (CCID 6.3.1 reports
-  // every change since the last report).
-  if (!interrupt_in_.empty()) {
+  // every change since the last report). A hardware error in between is a message of its own.
+  if (message.at(0) == kNotifySlotChange && !interrupt_in_.empty() && interrupt_in_.back().at(0) == kNotifySlotChange) {
     Bytes& pending = interrupt_in_.back();
     for (std::size_t i = 1; i < message.size() && i < pending.size(); ++i)
       message[i] = static_cast<std::uint8_t>(message[i] | (pending[i] & 0xAA));
@@ -186,7 +198,7 @@ void Reader::queue_slot_change() {
 
 void Reader::handle_bus_reset() {
   bulk_in_.clear();
-  answer_held_until_.reset();
+  held_answers_.clear();
   interrupt_in_.clear();
   configuration_ = 0;
   bool any_present = false;
@@ -242,27 +254,44 @@ usb::ControlResult Reader::handle_control(const usb::SetupPacket& setup, std::sp
 usb::TransferStatus Reader::handle_transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) {
   if (endpoint != kBulkOut) return usb::TransferStatus::stall;
   Bytes answer = handle_message(data);
-  for (auto& interim : take_time_extensions()) bulk_in_.push_back(std::move(interim));
-  bulk_in_.push_back(std::move(answer));
-  // The answer is the last message queued; it waits while the card takes its time.
-  if (answer_delay_.count() > 0) answer_held_until_ = std::chrono::steady_clock::now() + answer_delay_;
+  // Time extensions go out at once; the answer waits while the card (or a late fault) takes its
+  // time. Whatever waits already keeps its place in front.
+  for (auto& interim : take_time_extensions()) queue_bulk_in(std::move(interim), std::chrono::milliseconds(0), false);
+  for (std::size_t copy = 0; copy < answer_copies_; ++copy)
+    queue_bulk_in(answer, answer_delay_ + answer_late_by_, answer_delay_.count() > 0);
   notify_in_data_ready(kBulkIn);
   return usb::TransferStatus::ok;
 }
 
+void Reader::queue_bulk_in(Bytes message, std::chrono::milliseconds delay, bool waits_for_card) {
+  if (delay.count() <= 0 && held_answers_.empty()) {
+    bulk_in_.push_back(std::move(message));
+    return;
+  }
+  auto ready_at = std::chrono::steady_clock::now() + delay;
+  // Sent in order: never before an answer held in front of it.
+  if (!held_answers_.empty()) ready_at = std::max(ready_at, held_answers_.back().ready_at);
+  held_answers_.push_back({std::move(message), ready_at, waits_for_card});
+}
+
+void Reader::release_held_answers(std::chrono::steady_clock::time_point now) {
+  while (!held_answers_.empty() && held_answers_.front().ready_at <= now) {
+    bulk_in_.push_back(std::move(held_answers_.front().bytes));
+    held_answers_.pop_front();
+  }
+}
+
 std::optional<usb::Device::InResult> Reader::handle_transfer_in(std::uint8_t endpoint, std::size_t max_length) {
   std::deque<Bytes>* queue = nullptr;
-  if (endpoint == kBulkIn)
+  if (endpoint == kBulkIn) {
     queue = &bulk_in_;
-  else if (endpoint == kInterruptIn)
+    release_held_answers(std::chrono::steady_clock::now());
+  } else if (endpoint == kInterruptIn) {
     queue = &interrupt_in_;
-  else
+  } else {
     return InResult{usb::TransferStatus::stall, {}};
-  if (queue->empty()) return std::nullopt;
-  if (queue == &bulk_in_ && answer_held_until_) {
-    if (bulk_in_.size() == 1 && std::chrono::steady_clock::now() < *answer_held_until_) return std::nullopt;
-    if (bulk_in_.size() == 1) answer_held_until_.reset();
   }
+  if (queue->empty()) return std::nullopt;
   Bytes& front = queue->front();
   InResult result;
   if (front.size() <= max_length) {
@@ -277,8 +306,8 @@ std::optional<usb::Device::InResult> Reader::handle_transfer_in(std::uint8_t end
 }
 
 std::optional<std::chrono::steady_clock::time_point> Reader::in_ready_at(std::uint8_t endpoint) const {
-  if (endpoint != kBulkIn || bulk_in_.size() != 1) return std::nullopt;
-  return answer_held_until_;
+  if (endpoint != kBulkIn || !bulk_in_.empty() || held_answers_.empty()) return std::nullopt;
+  return held_answers_.front().ready_at;
 }
 
 }  // namespace readerlab::ccid

@@ -9,10 +9,12 @@
 #include "cards/t0/t0.h"
 #include "cards/t1/card_side.h"
 #include "cards/t1/interface_side.h"
+#include "emulator/ccid/faults.h"
 #include "emulator/ccid/messages.h"
 #include "emulator/usb/descriptors.h"
 #include "emulator/usb/device.h"
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -59,6 +61,12 @@ struct ReaderConfig {
   bool card_timing = false;
   // The run's seed: the bytes of the garbage answers a card asks for (T=1) come from it.
   std::uint64_t seed = 1;
+  // Malformed descriptors, as a broken reader's firmware has them (issue 11): a class
+  // descriptor whose bLength says this (the 54 bytes are sent all the same), and dwMaxIFSD
+  // (0 allowed, though CCID 5.1 asks for at least 1). A max_message_length below what the
+  // exchange level needs is allowed too: the reader then refuses what does not fit (CCID 6.2.6).
+  std::optional<std::uint8_t> class_descriptor_length;
+  std::uint32_t max_ifsd = 254;
 
   bool operator==(const ReaderConfig&) const = default;
 
@@ -121,6 +129,14 @@ class Reader : public usb::Device {
   Bytes handle_message(std::span<const std::uint8_t> message);
   std::vector<Bytes> take_time_extensions();
 
+  // Faults at the CCID message level (faults.cpp): each armed fault asks its trigger at every
+  // event of its kind (an answer to its command type, or a slot change) and, when it fires,
+  // changes what the host sees and writes a firing (level "ccid") to the device's fault log.
+  // In-process callers of handle_message see a changed answer (an empty one for no-response);
+  // the bulk-IN queue that the transfer functions serve also shows duplicates and late answers.
+  void arm_ccid_fault(const Fault& fault, std::uint64_t seed, std::size_t fault_index);
+  void clear_ccid_faults();
+
   // usb::Device
   usb::DeviceIdentity identity() const override { return description_.identity; }
   std::vector<usb::InterfaceInfo> interfaces() const override;
@@ -163,6 +179,7 @@ class Reader : public usb::Device {
   std::uint8_t ok_status(const Slot& slot) const;
   std::uint8_t failed_status(const Slot& slot) const;
   Bytes answer_message(std::span<const std::uint8_t> bytes);
+  Bytes dispatch_message(std::span<const std::uint8_t> bytes);
   Bytes dispatch(Slot& slot, const Message& m);
   Bytes xfr_block(Slot& slot, const Message& m);
   Bytes failure(std::uint8_t type, std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error) const;
@@ -207,9 +224,28 @@ class Reader : public usb::Device {
   Bytes start_response_chain(Slot& slot, const Message& m, Bytes response);
   Bytes next_response_part(Slot& slot, const Message& m);
 
+  // CCID message faults (faults.cpp).
+  struct ArmedFault {
+    Fault fault;
+    faults::ArmedTrigger trigger;
+    std::size_t index = 0;
+  };
+  // The faults that fire on the answer to this command: asked once each, in arming order.
+  std::vector<const ArmedFault*> fire_answer_faults(std::span<const std::uint8_t> command);
+  // An answer instead of running the command (error, hardware-error), or nullopt.
+  std::optional<Bytes> replace_command(const ArmedFault& armed, std::span<const std::uint8_t> command);
+  void change_answer(const ArmedFault& armed, std::span<const std::uint8_t> command, Bytes& answer);
+  // Whether an armed fault drops this slot change report (missing-slot-change).
+  bool drop_slot_change(const Bytes& report);
+  void record_ccid_firing(const ArmedFault& armed, std::string detail);
+
   // The USB function (reader.cpp).
   void abort_held_answer(std::uint8_t slot_index);
   void queue_slot_change();
+  // An interrupt-IN message; a NotifySlotChange merges into one the host has not read yet.
+  void queue_notification(Bytes message);
+  void queue_bulk_in(Bytes message, std::chrono::milliseconds delay, bool waits_for_card);
+  void release_held_answers(std::chrono::steady_clock::time_point now);
 
   ReaderConfig config_;
   usb::DeviceDescription description_;
@@ -220,8 +256,17 @@ class Reader : public usb::Device {
   std::function<void(const TraceEvent&)> trace_;
   std::uint64_t commands_handled_ = 0;
   std::vector<Bytes> time_extensions_;
-  std::chrono::milliseconds answer_delay_{0};  // for the message being handled
-  std::optional<std::chrono::steady_clock::time_point> answer_held_until_;
+  std::chrono::milliseconds answer_delay_{0};    // the card's time for the message being handled
+  std::chrono::milliseconds answer_late_by_{0};  // a late fault's, for the message being handled
+  std::size_t answer_copies_ = 1;                // 0: no-response, 2: duplicate
+  // Answers held back for time (a slow card, a late fault), sent in order when their time comes.
+  struct HeldAnswer {
+    Bytes bytes;
+    std::chrono::steady_clock::time_point ready_at;
+    bool waits_for_card = false;  // a removal ends the wait with ICC_MUTE
+  };
+  std::deque<HeldAnswer> held_answers_;
+  std::vector<ArmedFault> ccid_faults_;
   std::uint64_t time_extensions_sent_ = 0;
   std::uint64_t pps_exchanges_ = 0;
 };
