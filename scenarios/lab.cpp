@@ -259,6 +259,30 @@ int driver_name(lua_State* L, LabContext& lab) {
   return 1;
 }
 
+// lab._failed_check_count(): how many checks failed so far (lab.under_faults).
+int failed_check_count(lua_State* L, LabContext& lab) {
+  lua_pushinteger(L, static_cast<lua_Integer>(lab.record->failed_checks.size()));
+  return 1;
+}
+
+// lab._forgive_failed_checks(n): the checks failed after the first n become log lines: what the
+// driver did under injected faults, which a case run by readerlab fuzz does not count.
+int forgive_failed_checks(lua_State* L, LabContext& lab) {
+  const lua_Integer kept = luaL_checkinteger(L, 1);
+  auto& failed = lab.record->failed_checks;
+  if (kept < 0 || static_cast<std::size_t>(kept) > failed.size()) throw std::out_of_range("no such failed check");
+  for (auto it = failed.begin() + kept; it != failed.end(); ++it)
+    lab.record->log.push_back("under the faults (not counted): " + *it);
+  failed.resize(static_cast<std::size_t>(kept));
+  return 0;
+}
+
+// lab._disarm_faults(index): readerlab fuzz's "the faults are gone" (lab.check_driver_healthy).
+int disarm_faults(lua_State* L, LabContext& lab) {
+  lab.rig->disarm_faults(reader_index(L, lab, 1));
+  return 0;
+}
+
 }  // namespace
 
 void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& record) {
@@ -287,6 +311,9 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
                                          {"send", guarded<send>},
                                          {"wait", guarded<wait>},
                                          {"driver_name", guarded<driver_name>},
+                                         {"_failed_check_count", guarded<failed_check_count>},
+                                         {"_forgive_failed_checks", guarded<forgive_failed_checks>},
+                                         {"_disarm_faults", guarded<disarm_faults>},
                                          {nullptr, nullptr}};
     lua_newtable(L);
     lua_pushlightuserdata(L, lab);

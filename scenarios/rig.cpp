@@ -169,4 +169,11 @@ void Rig::sleep(std::chrono::milliseconds duration) {
       io_, [&] { return std::chrono::steady_clock::now() >= deadline; }, duration);
 }
 
+void Rig::disarm_faults(std::size_t index) {
+  auto& reader = *readers_.at(index).reader;
+  reader.clear_ccid_faults();
+  reader.disarm_usb_faults();
+  server_.clear_transport_faults(&reader);
+}
+
 }  // namespace readerlab::scenarios

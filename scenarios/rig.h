@@ -65,6 +65,11 @@ class Rig {
   std::vector<std::filesystem::path> start_traces(const std::filesystem::path& folder);
   void stop_traces();
 
+  // Stops every fault armed on reader `index` at every level, leaving a halted endpoint halted
+  // (usb::Device::disarm_usb_faults): the driver must clear that itself. readerlab fuzz checks a
+  // driver's health after faults this way (lab.check_driver_healthy).
+  void disarm_faults(std::size_t index);
+
   boost::asio::io_context& io() { return io_; }
   void sleep(std::chrono::milliseconds duration);
   usbredir::Server& server() { return server_; }

@@ -342,3 +342,103 @@ function smc.power_and_select(protocols)
   if set.information == 0 then return power.output, smc.attribute_ulong("CURRENT_PROTOCOL_TYPE") end
   return power.output, smc.ulong_at(set.output)
 end
+
+-- readerlab fuzz (issue 11 item 4): the cases it runs and writes are
+--   lab.faults{...}; lab.under_faults(function() <a case's body> end); lab.check_driver_healthy()
+
+-- Runs fn, a case's body under injected faults: an error or a failed check in it is logged as
+-- what the driver did under the faults, not counted (a driver may fail calls under faults). The
+-- case's time, instruction and memory limits still end the case.
+function lab.under_faults(fn)
+  local counted = lab._failed_check_count()
+  local ok, why = pcall(fn)
+  lab._forgive_failed_checks(counted)
+  if not ok then lab.log("under the faults (not counted), the body stopped: " .. tostring(why)) end
+end
+
+-- What must hold once the faults are gone, whatever the driver did under them. Disarms every
+-- reader's faults (the state they left ends with them, except a halted endpoint: the driver must
+-- clear that itself), then on reader 1, each failure a failed check "driver unhealthy after the
+-- faults: ...":
+--  - the reader is listed (after an unplug and replug when it is not: PnP leaves a device whose
+--    driver failed to start as it is, and a new device gets a new driver instance);
+--  - the slot emptied is reported empty, and a t1-fs card inserted then reported present, each
+--    within 5 s (a card reported present with the slot empty, or absent with a card in it; on an
+--    RDF driver, a tracking IRP still pending after the change is named);
+--  - SCardConnect and SELECT by AID on that fresh card answer 9000;
+--  - on an RDF driver, no remove-lock reference is held with nothing in flight.
+function lab.check_driver_healthy()
+  -- Disarmed, not cleared: a halted endpoint stays halted until the driver clears it (USB 2.0 9.4.5).
+  for index = 1, lab.reader_count() do lab._disarm_faults(index) end
+  local function unhealthy(what) lab.check(false, "driver unhealthy after the faults: " .. what) end
+  -- The driver's own view where the port has it (the RDF drivers: DriverHealth), else nil.
+  local function driver_view()
+    local ok, reply = pcall(lab.call, "DriverHealth", {}, 10000)
+    if not ok or reply.rv == nil then return nil end
+    return reply
+  end
+  local function tracking_note(view)
+    if not view or not view.running then return "" end
+    local note = "; the driver's state is " .. tostring(view.state)
+    if view.tracking == "pending" then note = note .. " and its tracking IRP is still pending (never completed)" end
+    return note
+  end
+  local function step(what, fn)
+    local ok, why = pcall(fn)
+    if not ok then unhealthy(what .. ": " .. tostring(why)) end
+    return ok
+  end
+
+  local reader = lab.reader(1)
+  local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+  local context, name
+  if not step("SCardEstablishContext", function() context = pcsc.establish() end) then return end
+  if not step("listing the reader", function()
+    name = pcsc.wait_for_reader(context, listing_ms)
+    if not name then
+      reader:unplug()
+      reader:replug()
+      name = pcsc.wait_for_reader(context, listing_ms)
+    end
+  end) then return end
+  if not name then return unhealthy("the reader is not listed, even after an unplug and replug") end
+
+  step("watching a removal", function()
+    reader:remove()
+    if not pcsc.wait_state(context, name, pcsc.SCARD_STATE_EMPTY, true, 5000) then
+      unhealthy("the slot is empty but the card is still reported present after 5 s" .. tracking_note(driver_view()))
+    end
+  end)
+  local present = false
+  step("watching an insertion", function()
+    reader:insert("t1-fs")
+    present = pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil
+    if not present then
+      unhealthy("a t1-fs card is in the slot but reported absent after 5 s" .. tracking_note(driver_view()))
+    end
+  end)
+  if present then
+    step("a well-behaved APDU", function()
+      local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
+      if reply.rv ~= 0 then
+        return unhealthy("SCardConnect on a fresh t1-fs card: " .. tostring(reply.rv_name) ..
+          (reply.ntstatus and (", the driver said " .. reply.ntstatus) or ""))
+      end
+      local aid = "f07265616465726c616201"
+      local response, transmitted = pcsc.transmit(card, protocol, "00a40400" .. string.format("%02x", hex.len(aid)) .. aid .. "00")
+      if transmitted.rv ~= 0 then
+        unhealthy("SELECT on a fresh t1-fs card: " .. tostring(transmitted.rv_name) ..
+          (transmitted.ntstatus and (", the driver said " .. transmitted.ntstatus) or ""))
+      elseif hex.sw(response) ~= "9000" then
+        unhealthy("SELECT on a fresh t1-fs card answered " .. tostring(response) .. ", not 9000")
+      end
+      pcsc.disconnect(card)
+    end)
+  end
+  pcall(pcsc.release, context)
+  local view = driver_view()
+  if view and view.remove_lock_references and view.remove_lock_references ~= view.remove_lock_idle then
+    unhealthy(string.format("the remove lock holds %d references with nothing in flight (%d when idle): a reference leaked",
+      view.remove_lock_references, view.remove_lock_idle))
+  end
+end

@@ -203,6 +203,7 @@ std::optional<nlohmann::json> RdfPort::wait(std::uint64_t id, std::chrono::milli
 
 nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   const std::string call = request.value("call", "");
+  if (call == "DriverHealth") return driver_health();
   if (call != "Ioctl" && call != "WaitPending" && call != "CancelPending" && call != "State") {
     pump(std::chrono::milliseconds(0));
     auto reply = resource_manager_.handle(call, request);
@@ -255,6 +256,20 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   }
   if (call == "State") return {{"rv", 0}, {"state", driver_->state()}};
   return error_reply(error(call, "the host RDF port has no such call"));
+}
+
+nlohmann::json RdfPort::driver_health() {
+  // The driver instance as it is: none is started for the question.
+  pump(std::chrono::milliseconds(0));
+  nlohmann::json reply = {{"rv", 0}, {"running", driver_ != nullptr}};
+  if (!driver_) return reply;
+  reply["state"] = driver_->state();
+  reply["tracking"] = !driver_->has_pending() ? "none" : driver_->pending_completed() ? "completed" : "pending";
+  if (const auto* os = driver_->extension()->OsData) {
+    reply["remove_lock_references"] = os->RemoveLock.RefCount;
+    reply["remove_lock_idle"] = 1;  // smcnt.h: SmartcardInitialize's own reference, nothing in flight
+  }
+  return reply;
 }
 
 }  // namespace readerlab::windows_model
