@@ -34,12 +34,13 @@ std::uint8_t usbmon_transfer_type(usb::TransferType type) {
 
 // usbmon reports urb->status, a negative Linux errno: -EINPROGRESS (115) on every submission;
 // on completion 0, -EPIPE (32) for a STALL, -EPROTO (71) for a bus error, -ENOENT (2) for a
-// request killed, -EINVAL (22) for one the host controller refused.
+// request killed, -EINVAL (22) for one the host controller refused, -EOVERFLOW (75) for babble.
 std::int32_t usbmon_status(const usb::TransferEvent& event) {
   if (event.phase == usb::TransferEvent::Phase::submitted) return -115;
   switch (event.status) {
     case usb::TransferStatus::ok: return 0;
     case usb::TransferStatus::stall: return -32;
+    case usb::TransferStatus::babble: return -75;
     case usb::TransferStatus::io_error: return -71;
     case usb::TransferStatus::cancelled: return -2;
     case usb::TransferStatus::invalid: return -22;

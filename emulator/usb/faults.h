@@ -1,6 +1,6 @@
 // Faults at the USB transfer level (issue 11): what a misbehaving device or bus does to
 // transfers, whatever carries them (usbredir or in-process). They are armed on a usb::Device
-// (Device::arm_fault) and applied in its transfer wrappers, so the transfer tap (traces) sees
+// (Device::arm_usb_fault) and applied in its transfer wrappers, so the transfer tap (traces) sees
 // the faulted transfer as the host got it; a firing goes to the device's fault log.
 #pragma once
 

@@ -23,6 +23,7 @@ usb::TransferStatus transfer_status_from_redir(std::uint8_t status) {
   switch (status) {
     case usb_redir_success: return usb::TransferStatus::ok;
     case usb_redir_stall: return usb::TransferStatus::stall;
+    case usb_redir_babble: return usb::TransferStatus::babble;
     case usb_redir_cancelled: return usb::TransferStatus::cancelled;
     case usb_redir_inval: return usb::TransferStatus::invalid;
     default: return usb::TransferStatus::io_error;

@@ -218,7 +218,11 @@ std::vector<std::pair<const char*, bool>> packet_callbacks(const usbredirparser&
 }  // namespace
 
 Connection::Connection(Socket socket, Role role, Logger logger)
-    : socket_(std::move(socket)), role_(role), logger_(std::move(logger)), read_buffer_(kReadChunk) {
+    : socket_(std::move(socket)),
+      role_(role),
+      logger_(std::move(logger)),
+      read_buffer_(kReadChunk),
+      write_timer_(socket_.get_executor()) {
   parser_ = usbredirparser_create();
   parser_->priv = this;
   parser_->log_func = &Connection::log_callback;
@@ -306,6 +310,8 @@ void Connection::close(const std::string& reason) {
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
+  write_timer_.cancel();
+  on_close();
   if (closed_handler_) closed_handler_(reason);
 }
 
@@ -405,7 +411,9 @@ int Connection::write_callback(void* priv, uint8_t* data, int count) {
                 " bytes of replies queued, over the limit of " + std::to_string(kMaxQueuedOutput));
     return -1;
   }
-  self->write_queue_.emplace_back(data, data + count);
+  const auto shape = self->shape_output(size);
+  auto not_before = std::chrono::steady_clock::now() + shape.delay;
+  self->write_queue_.push_back(Outgoing{std::vector<std::uint8_t>(data, data + count), not_before, shape.chunk, 0});
   self->queued_output_ += size;
   self->write_more();
   return count;
@@ -419,16 +427,34 @@ void Connection::write_more() {
   if (writing_ || write_queue_.empty() || !open_) return;
   writing_ = true;
   auto self = shared_from_this();
-  boost::asio::async_write(socket_, boost::asio::buffer(write_queue_.front()),
-                           [this, self](boost::system::error_code ec, std::size_t) {
+  auto& front = write_queue_.front();
+  if (std::chrono::steady_clock::now() < front.not_before) {
+    // A packet held back (transport latency): the ones behind it wait too, so order is kept.
+    write_timer_.expires_at(front.not_before);
+    write_timer_.async_wait([this, self](boost::system::error_code) {
+      writing_ = false;
+      if (!open_) return;
+      write_queue_.front().not_before = {};
+      write_more();
+    });
+    return;
+  }
+  const std::size_t left = front.bytes.size() - front.written;
+  const std::size_t piece = front.chunk == 0 ? left : std::min(front.chunk, left);
+  boost::asio::async_write(socket_, boost::asio::buffer(front.bytes.data() + front.written, piece),
+                           [this, self, piece](boost::system::error_code ec, std::size_t) {
                              writing_ = false;
                              if (!open_) return;
                              if (ec) {
                                close("write failed: " + ec.message());
                                return;
                              }
-                             queued_output_ -= write_queue_.front().size();
-                             write_queue_.pop_front();
+                             auto& sent = write_queue_.front();
+                             sent.written += piece;
+                             if (sent.written == sent.bytes.size()) {
+                               queued_output_ -= sent.bytes.size();
+                               write_queue_.pop_front();
+                             }
                              write_more();
                            });
 }

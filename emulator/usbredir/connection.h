@@ -7,6 +7,9 @@
 
 #include <usbredirparser.h>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -56,6 +59,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Hooks for the roles; the parser callbacks land here.
   virtual void install_callbacks(usbredirparser& parser) = 0;
   virtual void on_hello() {}
+  // Called once when the connection closes, before the closed handler.
+  virtual void on_close() {}
+
+  // How one packet to the peer leaves: `delay` late, in socket writes of at most `chunk` bytes
+  // (0: one write). Packets keep their order whatever their delays. Transport faults shape it.
+  struct OutputShape {
+    std::chrono::steady_clock::duration delay{};
+    std::size_t chunk = 0;
+  };
+  virtual OutputShape shape_output(std::size_t packet_size) {
+    (void)packet_size;
+    return {};
+  }
 
  private:
   struct Refusals;  // the answers to every packet a role does not serve (connection.cpp)
@@ -76,7 +92,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   usbredirparser* parser_ = nullptr;
   std::vector<std::uint8_t> read_buffer_;
   std::size_t read_offset_ = 0, read_length_ = 0;
-  std::deque<std::vector<std::uint8_t>> write_queue_;
+  struct Outgoing {
+    std::vector<std::uint8_t> bytes;
+    std::chrono::steady_clock::time_point not_before;
+    std::size_t chunk = 0;
+    std::size_t written = 0;
+  };
+  std::deque<Outgoing> write_queue_;
+  boost::asio::steady_timer write_timer_;
   std::size_t queued_output_ = 0;
   std::vector<std::string> refused_kinds_;
   bool writing_ = false;

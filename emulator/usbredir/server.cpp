@@ -1,6 +1,7 @@
 #include "emulator/usbredir/server.h"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 
 #include <filesystem>
 #include <stdexcept>
@@ -12,6 +13,7 @@ uint8_t redir_status(usb::TransferStatus status) {
   switch (status) {
     case usb::TransferStatus::ok: return usb_redir_success;
     case usb::TransferStatus::stall: return usb_redir_stall;
+    case usb::TransferStatus::babble: return usb_redir_babble;
     case usb::TransferStatus::io_error: return usb_redir_ioerror;
     case usb::TransferStatus::cancelled: return usb_redir_cancelled;
     case usb::TransferStatus::invalid: return usb_redir_inval;
@@ -78,6 +80,46 @@ void HostSession::install_callbacks(usbredirparser& p) {
     complete_pending_in(endpoint);
     flush();
   });
+  device_->on_disconnect_request([this, weak](std::chrono::milliseconds back_after) {
+    if (weak.expired() || !is_open()) return;
+    leave_bus_for(back_after);
+  });
+}
+
+void HostSession::on_close() {
+  // The transfers this session had waiting on the device end with it; the device and what it
+  // holds (a queued answer) stay for the next session.
+  for (const auto& ep : device_->endpoints()) {
+    if (ep.address & 0x80)
+      device_->cancel_in(ep.address);
+    else
+      device_->cancel_out(ep.address);
+  }
+  pending_in_.clear();
+  pending_out_.clear();
+  for (auto& [endpoint, timer] : ready_timers_) timer->cancel();
+  if (replug_timer_) replug_timer_->cancel();
+}
+
+Connection::OutputShape HostSession::shape_output(std::size_t packet_size) {
+  if (!transport_faults_ || transport_faults_->empty()) return {};
+  const auto shape = transport_faults_->shape_packet(packet_size);
+  return {shape.delay, shape.chunk};
+}
+
+void HostSession::leave_bus_for(std::chrono::milliseconds back_after) {
+  // Asked from inside a transfer: the unplug waits until that transfer is answered.
+  std::weak_ptr<Connection> weak = weak_from_this();
+  boost::asio::post(executor(), [this, weak, back_after] {
+    if (weak.expired() || !is_open()) return;
+    unplug();
+    if (!replug_timer_) replug_timer_ = std::make_unique<boost::asio::steady_timer>(executor());
+    replug_timer_->expires_after(back_after);
+    replug_timer_->async_wait([this, weak](boost::system::error_code ec) {
+      if (ec || weak.expired() || !is_open()) return;
+      replug();
+    });
+  });
 }
 
 void HostSession::on_hello() {
@@ -131,6 +173,7 @@ void HostSession::unplug() {
   if (!attached_ || !is_open()) return;
   attached_ = false;
   pending_in_.clear();
+  pending_out_.clear();
   interrupt_receiving_.clear();
   usbredirparser_send_device_disconnect(parser());
   flush();
@@ -170,16 +213,44 @@ void HostSession::complete_pending_in(std::uint8_t endpoint) {
 }
 
 void HostSession::wake_when_ready(std::uint8_t endpoint) {
-  const auto ready_at = device_->in_ready_at(endpoint);
-  if (!ready_at) return;
-  if (!ready_timer_) ready_timer_ = std::make_unique<boost::asio::steady_timer>(executor());
-  ready_timer_->expires_at(*ready_at);
+  if (const auto ready_at = device_->next_attempt_at(endpoint)) wake_at(endpoint, *ready_at);
+}
+
+void HostSession::wake_at(std::uint8_t endpoint, std::chrono::steady_clock::time_point when) {
+  auto& timer = ready_timers_[endpoint];
+  if (!timer) timer = std::make_unique<boost::asio::steady_timer>(executor());
+  timer->expires_at(when);
   std::weak_ptr<Connection> weak = weak_from_this();
-  ready_timer_->async_wait([this, weak, endpoint](boost::system::error_code ec) {
+  timer->async_wait([this, weak, endpoint](boost::system::error_code ec) {
     if (ec || weak.expired() || !is_open()) return;
-    complete_pending_in(endpoint);
+    if (endpoint & 0x80)
+      complete_pending_in(endpoint);
+    else
+      offer_pending_out();
     flush();
   });
+}
+
+void HostSession::offer_pending_out() {
+  while (!pending_out_.empty()) {
+    auto& front = pending_out_.front();
+    std::optional<usb::TransferStatus> status = usb::TransferStatus::io_error;
+    if (attached_) status = device_->try_transfer_out(front.header.endpoint, front.data);
+    if (!status) {
+      wake_when_ready(front.header.endpoint);
+      return;
+    }
+    const PendingOut taken = std::move(front);
+    pending_out_.pop_front();
+    usb_redir_bulk_packet_header reply = taken.header;
+    reply.status = redir_status(*status);
+    if (*status == usb::TransferStatus::ok && transport_faults_ &&
+        transport_faults_->drop_on_bulk_out(taken.header.endpoint, taken.data.size())) {
+      close("transport fault: connection dropped in the middle of a transfer");
+      return;
+    }
+    usbredirparser_send_bulk_packet(parser(), taken.id, &reply, nullptr, 0);
+  }
 }
 
 void HostSession::send_interrupt_data() {
@@ -188,6 +259,7 @@ void HostSession::send_interrupt_data() {
     std::size_t max_size = 64;
     for (const auto& ep : device_->endpoints())
       if (ep.address == endpoint) max_size = ep.max_packet_size;
+    bool answered = true;
     while (auto result = device_->transfer_in(endpoint, max_size)) {
       usb_redir_interrupt_packet_header header{};
       header.endpoint = endpoint;
@@ -195,8 +267,13 @@ void HostSession::send_interrupt_data() {
       header.length = static_cast<uint16_t>(result->data.size());
       usbredirparser_send_interrupt_packet(parser(), interrupt_packet_id_++, &header, result->data.data(),
                                            static_cast<int>(result->data.size()));
-      if (result->status != usb::TransferStatus::ok) break;
+      if (result->status != usb::TransferStatus::ok) {
+        answered = false;
+        break;
+      }
     }
+    // Data held back for time (a NAK): ask again then.
+    if (answered) wake_when_ready(endpoint);
   }
 }
 
@@ -209,6 +286,7 @@ bool HostSession::has_endpoint(std::uint8_t address, usb::TransferType type) con
 void HostSession::reset_cb(void* priv) {
   auto& s = self(priv);
   s.pending_in_.clear();
+  s.pending_out_.clear();
   s.device_->bus_reset();
 }
 
@@ -344,10 +422,18 @@ void HostSession::bulk_cb(void* priv, uint64_t id, usb_redir_bulk_packet_header*
       s.complete_pending_in(header->endpoint);
     }
   } else {
-    const auto status = s.device_->transfer_out(
-        header->endpoint, std::span<const std::uint8_t>(data, data ? static_cast<std::size_t>(len) : 0));
-    reply.status = redir_status(status);
-    usbredirparser_send_bulk_packet(s.parser(), id, &reply, nullptr, 0);
+    // OUT transfers are taken in order: one a NAK holds keeps the later ones behind it.
+    const std::span<const std::uint8_t> out(data, data ? static_cast<std::size_t>(len) : 0);
+    if (s.pending_out_.size() >= kMaxPendingOut) {
+      s.log_refusal("more than " + std::to_string(kMaxPendingOut) + " bulk OUT transfers held by a NAK");
+      reply.status = usb_redir_inval;
+      usbredirparser_send_bulk_packet(s.parser(), id, &reply, nullptr, 0);
+      if (data) usbredirparser_free_packet_data(s.parser(), data);
+      s.flush();
+      return;
+    }
+    s.pending_out_.push_back({id, *header, std::vector<std::uint8_t>(out.begin(), out.end())});
+    if (s.pending_out_.size() == 1) s.offer_pending_out();
   }
   if (data) usbredirparser_free_packet_data(s.parser(), data);
   s.flush();
@@ -437,7 +523,9 @@ void Server::accept_next(const std::shared_ptr<Listener>& listener) {
 void Server::add_session(Socket socket, const std::shared_ptr<Listener>& listener) {
   auto device = listener->factory();
   if (!device) return;
+  const auto faults = transport_faults_.find(device.get());
   auto session = std::make_shared<HostSession>(std::move(socket), std::move(device), logger_);
+  if (faults != transport_faults_.end()) session->set_transport_faults(faults->second);
   sessions_.push_back(session);
   // A closed session is forgotten at once: nothing stays behind per connection.
   session->on_closed([this, closed = session.get()](const std::string&) {
@@ -448,6 +536,18 @@ void Server::add_session(Socket socket, const std::shared_ptr<Listener>& listene
   });
   if (logger_) logger_("usbredir: peer connected on " + listener->address.to_string());
   session->start();
+}
+
+void Server::arm_transport_fault(const usb::Device* device, const TransportFault& fault, std::uint64_t seed,
+                                 std::size_t fault_index, std::shared_ptr<faults::FaultLog> log) {
+  auto& armed = transport_faults_[device];
+  if (!armed) armed = std::make_shared<ArmedTransportFaults>();
+  armed->arm(fault, seed, fault_index, std::move(log));
+  for (auto& session : sessions_for(device)) session->set_transport_faults(armed);
+}
+
+void Server::clear_transport_faults(const usb::Device* device) {
+  if (const auto armed = transport_faults_.find(device); armed != transport_faults_.end()) armed->second->clear();
 }
 
 std::vector<std::shared_ptr<HostSession>> Server::sessions_for(const usb::Device* device) const {

@@ -4,6 +4,7 @@
 
 #include "emulator/usb/device.h"
 #include "emulator/usbredir/connection.h"
+#include "emulator/usbredir/transport_faults.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -30,17 +31,31 @@ class HostSession : public Connection {
 
   std::uint64_t packets_handled() const { return packets_handled_; }
 
+  // The transport faults armed for this session's device (the server's, shared by every
+  // session of the device); nullptr: none.
+  void set_transport_faults(std::shared_ptr<ArmedTransportFaults> faults) { transport_faults_ = std::move(faults); }
+
   // Bulk IN requests a peer may queue on one endpoint while the device has nothing to send;
   // the ones beyond are answered usb_redir_inval at once.
   static constexpr std::size_t kMaxPendingIn = 64;
+  // Bulk OUT transfers a peer may send while a NAK holds the first; the ones beyond are
+  // answered usb_redir_inval at once.
+  static constexpr std::size_t kMaxPendingOut = 64;
 
  private:
   void install_callbacks(usbredirparser& parser) override;
   void on_hello() override;
+  void on_close() override;
+  OutputShape shape_output(std::size_t packet_size) override;
   void attach();
+  // Offers the bulk-OUT packets a NAK holds to the device again, oldest first.
+  void offer_pending_out();
+  // Shows the peer the device gone (an injected disconnect) and back after the time.
+  void leave_bus_for(std::chrono::milliseconds back_after);
   void complete_pending_in(std::uint8_t endpoint);
-  // Asks again when the device holds data back for time (a slow card's answer).
+  // Asks again when the device holds data back for time (a slow card's answer, a NAK).
   void wake_when_ready(std::uint8_t endpoint);
+  void wake_at(std::uint8_t endpoint, std::chrono::steady_clock::time_point when);
   void send_interrupt_data();
 
   static HostSession& self(void* priv) { return *static_cast<HostSession*>(static_cast<Connection*>(priv)); }
@@ -62,6 +77,11 @@ class HostSession : public Connection {
     std::uint64_t id;
     std::uint32_t length;
   };
+  struct PendingOut {
+    std::uint64_t id;
+    usb_redir_bulk_packet_header header;
+    std::vector<std::uint8_t> data;
+  };
 
   std::shared_ptr<usb::Device> device_;
   bool hello_received_ = false;
@@ -70,7 +90,10 @@ class HostSession : public Connection {
   std::map<std::uint8_t, std::deque<PendingIn>> pending_in_;
   std::map<std::uint8_t, bool> interrupt_receiving_;
   std::uint64_t interrupt_packet_id_ = 0;
-  std::unique_ptr<boost::asio::steady_timer> ready_timer_;
+  std::deque<PendingOut> pending_out_;
+  std::map<std::uint8_t, std::unique_ptr<boost::asio::steady_timer>> ready_timers_;
+  std::unique_ptr<boost::asio::steady_timer> replug_timer_;
+  std::shared_ptr<ArmedTransportFaults> transport_faults_;
   std::uint64_t packets_handled_ = 0;
 };
 
@@ -87,6 +110,13 @@ class Server {
   // std::runtime_error naming the address and the reason.
   SocketAddress listen(const SocketAddress& address, DeviceFactory factory);
 
+  // Transport faults for a device, armed here so that they outlive a dropped connection: the
+  // sessions serving it now and later apply them; firings go to the log given. Throws
+  // std::invalid_argument for a fault that cannot apply (split-writes of 0 bytes).
+  void arm_transport_fault(const usb::Device* device, const TransportFault& fault, std::uint64_t seed,
+                           std::size_t fault_index, std::shared_ptr<faults::FaultLog> log);
+  void clear_transport_faults(const usb::Device* device);
+
   // Live sessions serving this device.
   std::vector<std::shared_ptr<HostSession>> sessions_for(const usb::Device* device) const;
   std::size_t session_count() const;
@@ -101,6 +131,7 @@ class Server {
   Logger logger_;
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::list<std::weak_ptr<HostSession>> sessions_;
+  std::map<const usb::Device*, std::shared_ptr<ArmedTransportFaults>> transport_faults_;
 };
 
 }  // namespace readerlab::usbredir

@@ -14,6 +14,7 @@ UsbStatus from_transfer_status(readerlab::usb::TransferStatus status) {
   switch (status) {
     case TransferStatus::ok: return UsbStatus::ok;
     case TransferStatus::stall: return UsbStatus::stall;
+    case TransferStatus::babble: return UsbStatus::overflow;  // Windows: USBD_STATUS_BABBLE_DETECTED
     default: return UsbStatus::error;
   }
 }
