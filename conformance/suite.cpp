@@ -178,7 +178,8 @@ const char* to_string(Outcome outcome) {
 bool counts_as_failure(Outcome outcome) { return outcome == Outcome::fail || outcome == Outcome::unexpected_pass; }
 
 CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
-                    const Expectations& expectations, const std::filesystem::path& trace_folder) {
+                    const Expectations& expectations, const std::filesystem::path& trace_folder,
+                    const std::vector<scenarios::FaultSpec>& schedule) {
   CaseResult result;
   result.info = info;
   const std::uint64_t run_seed = rig.seed();
@@ -192,6 +193,8 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
       if (info.seed) rig.set_seed(*info.seed);
       if (!trace_folder.empty()) result.traces = rig.start_traces(trace_folder / info.id);
       rig.reset_to_baseline();
+      if (const auto armed = rig.arm_faults(schedule); !armed)
+        throw std::invalid_argument("the fault schedule: " + armed.error().message());
       const std::string source = read_file(info.path);
       scenarios::LuaSandbox sandbox(info.limits, info.path.generic_string());
       scenarios::install_lab(sandbox, rig, port, result.record);
@@ -201,6 +204,8 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
       error = info.path.generic_string() + ": " + e.what();
     }
   }
+  // What fired up to the case's end; a late firing (the driver's stop) belongs to no case.
+  scenarios::collect_faults(rig, result.record);
   rig.set_seed(run_seed);
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   const bool failed = !error.empty() || !result.record.failed_checks.empty();

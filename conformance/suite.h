@@ -68,7 +68,10 @@ struct CaseResult {
 // folder, every reader's USB transfers from the case's start go to
 // <trace_folder>/<case id>/readerN.pcap, until the next case starts its traces: the driver's
 // stop that the next case causes belongs to this case, which left the driver that way.
+// A schedule (readerlab fuzz) is armed after the reset, before the case's first line, as the
+// case's first faults; the record carries every fault armed and every firing.
 CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
-                    const Expectations& expectations, const std::filesystem::path& trace_folder = {});
+                    const Expectations& expectations, const std::filesystem::path& trace_folder = {},
+                    const std::vector<scenarios::FaultSpec>& schedule = {});
 
 }  // namespace readerlab::conformance

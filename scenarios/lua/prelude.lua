@@ -17,6 +17,8 @@ function Reader:remove() lab._remove(self.index) end
 -- The card leaves after delay_ms whatever the driver does then (a transmit in flight, say).
 function Reader:remove_after(delay_ms) lab._remove_after(self.index, delay_ms) end
 function Reader:unplug() lab._unplug(self.index) end
+-- The card loses power and gets it back (the same card, deactivated) after gap_ms (default 0).
+function Reader:power_glitch(gap_ms) lab._power_glitch(self.index, gap_ms or 0) end
 function Reader:replug() lab._replug(self.index) end
 function Reader:info() return lab._reader_info(self.index) end
 -- Waits until the driver has read the last insertion or removal from the interrupt endpoint;
@@ -26,6 +28,11 @@ function Reader:wait_change_read(timeout_ms) return lab._wait_change_read(self.i
 -- serial = ..., max_message_length = n, card_timing = true (answer after the time cards say
 -- they take) }. The new model comes empty. The next case starts from the first model again.
 function Reader:configure(fields) lab._configure(self.index, fields) end
+-- Arms one fault on this reader (the fields of lab.faults, without reader): e.g.
+-- lab.reader(1):fault{kind = "wrong-seq", command = "XfrBlock", after = 1}.
+function Reader:fault(fields) lab._fault(self.index, fields) end
+-- Disarms this reader's faults at every level; what fired stays in lab.firings().
+function Reader:clear_faults() lab._clear_faults(self.index) end
 
 function lab.fail(message) error(message, 2) end
 
@@ -341,6 +348,112 @@ function smc.power_and_select(protocols)
   smc.expect(set, "STATUS_SUCCESS", "SET_PROTOCOL")
   if set.information == 0 then return power.output, smc.attribute_ulong("CURRENT_PROTOCOL_TYPE") end
   return power.output, smc.ulong_at(set.output)
+end
+
+-- Fault cases (conformance/cases/faults): one probe arms a fault, makes one PC/SC call, writes
+-- down what the driver said (lab.outcome, the report's "Faults x drivers" table), clears the
+-- fault and checks what any correct driver must do: no wrong data returned as success, and the
+-- reader working again afterwards.
+faults = {}
+
+-- The ECHO command of the bundled cards (INS 10 answers its data) and the answer it must give.
+function faults.echo(data_hex)
+  local data = hex.clean(data_hex or "a1a2a3a4")
+  return hex.apdu("80100000", data, 0), data .. "9000"
+end
+
+-- A session for probes: a context, the reader's name, a T=1 card connected. fields: a reader
+-- model for pcsc.replug_as (nil: the one the case starts with), profile (default "t1-fs").
+function faults.session(fields, profile)
+  local context, name = pcsc.setup()
+  if fields then name = pcsc.replug_as(context, fields) end
+  local session = { context = context, name = name, profile = profile or "t1-fs" }
+  pcsc.insert_and_wait(context, name, session.profile)
+  session.card, session.protocol = pcsc.connect_ok(context, name)
+  return session
+end
+
+-- How many firings the case has seen so far.
+function faults.fired_count() return #lab.firings() end
+
+-- A PC/SC reply in a few words: "SCARD_S_SUCCESS, right data" / "SCARD_E_NOT_TRANSACTED".
+local function said(reply, response, expected)
+  if reply == nil then return "no answer" end
+  local text = tostring(reply.rv_name)
+  if reply.rv == 0 and expected then
+    text = text .. (hex.clean(response or "") == expected and ", right data" or (", WRONG DATA " .. tostring(response)))
+  end
+  return text
+end
+
+local function transmit_within(session, apdu, timeout_ms)
+  local reply = lab.wait(lab.send("Transmit", { card = session.card, protocol = session.protocol, apdu = hex.clean(apdu) }),
+    timeout_ms)
+  return reply and reply.response, reply
+end
+
+-- Whether the reader works: an ECHO on the session's card; when that fails, once more after
+-- SCardReconnect (reset), then after a new SCardConnect. Returns "ok", "ok after reconnect",
+-- "ok after a new connection" or what failed.
+function faults.recover(session)
+  local apdu, expected = faults.echo("5a5a")
+  local response, reply = transmit_within(session, apdu, 30000)
+  if reply and reply.rv == 0 and response == expected then return "ok" end
+  local first = said(reply, response, expected)
+  local reconnect = lab.call("Reconnect", { card = session.card, share_mode = pcsc.SCARD_SHARE_SHARED,
+    preferred_protocols = pcsc.SCARD_PROTOCOL_ANY, initialization = pcsc.SCARD_RESET_CARD }, 30000)
+  if reconnect.rv == 0 then
+    session.protocol = reconnect.active_protocol or session.protocol
+    response, reply = transmit_within(session, apdu, 30000)
+    if reply and reply.rv == 0 and response == expected then return "ok after reconnect (" .. first .. " first)" end
+  end
+  pcsc.disconnect(session.card, pcsc.SCARD_RESET_CARD)
+  local card, protocol, connect = pcsc.connect(session.context, session.name)
+  if connect.rv == 0 then
+    session.card, session.protocol = card, protocol
+    response, reply = transmit_within(session, apdu, 30000)
+    if reply and reply.rv == 0 and response == expected then return "ok after a new connection (" .. first .. " first)" end
+  end
+  return "the reader did not work again (" .. first .. "; reconnect " .. tostring(reconnect.rv_name) ..
+    "; connect " .. tostring(connect.rv_name) .. ")"
+end
+
+-- Probes one fault on SCardTransmit. spec: the fault (reader 1); options:
+--   label       the row of the fault table (default: the kind)
+--   data        the ECHO data (hex) for the command
+--   must_work   the call must succeed with the right data (a late answer, a storm of time
+--               extensions: the driver must wait, not give up)
+--   recover     "next" (default): the next APDU on the same connection must work;
+--               "reconnect": the driver may need a SCardReconnect first (the card was deactivated)
+--   timeout_ms  how long the call may take (default 30000)
+-- Returns the outcome text.
+function faults.probe_transmit(session, spec, options)
+  options = options or {}
+  local label = options.label or spec.kind
+  local apdu, expected = faults.echo(options.data)
+  local fired_before = faults.fired_count()
+  lab.reader(1):fault(spec)
+  local start = lab.now_ms()
+  local response, reply = transmit_within(session, apdu, options.timeout_ms or 30000)
+  local took = lab.now_ms() - start
+  local fired = faults.fired_count() - fired_before
+  lab.reader(1):clear_faults()
+  local recovery = faults.recover(session)
+  local text = string.format("SCardTransmit -> %s (%.0f ms); next APDU %s", said(reply, response, expected), took, recovery)
+  if fired == 0 then text = text .. "; the fault never fired" end
+  lab.outcome(label, text)
+  lab.log(label .. ": " .. text)
+  lab.check(fired > 0, label .. ": the fault fired")
+  lab.check(reply ~= nil, label .. ": SCardTransmit answered within " .. (options.timeout_ms or 30000) .. " ms")
+  if reply and reply.rv == 0 then
+    lab.check(hex.clean(response or "") == expected, label .. ": no wrong data returned as success (" .. text .. ")")
+  end
+  if options.must_work then
+    lab.check(reply ~= nil and reply.rv == 0, label .. ": the driver waits the fault out and succeeds (" .. text .. ")")
+  end
+  local allowed = recovery == "ok" or (options.recover == "reconnect" and recovery:find("^ok after reconnect") ~= nil)
+  lab.check(allowed, label .. ": the reader works again afterwards (" .. text .. ")")
+  return text
 end
 
 -- readerlab fuzz (issue 11 item 4): the cases it runs and writes are
