@@ -2,6 +2,7 @@
 
 #include "base/fault_trigger.h"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
@@ -95,6 +96,7 @@ Trial draw_trial(std::uint64_t seed, std::uint64_t number, const DrawOptions& op
   for (const auto& name : scenarios::fault_kind_names()) {
     const std::string level = level_of(name);
     if (level == "transport" && !options.transport_faults) continue;
+    if (std::find(options.left_out.begin(), options.left_out.end(), name) != options.left_out.end()) continue;
     kinds.emplace_back(level, name);
   }
 

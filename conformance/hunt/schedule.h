@@ -23,8 +23,9 @@ struct Trial {
 };
 
 struct DrawOptions {
-  bool transport_faults = false;  // the driver reaches the reader over usbredir: socket faults apply
-  std::size_t case_count = 1;     // how many cases there are to choose from (at least 1)
+  bool transport_faults = false;      // the driver reaches the reader over usbredir: socket faults apply
+  std::size_t case_count = 1;         // how many cases there are to choose from (at least 1)
+  std::vector<std::string> left_out;  // kinds the place the driver runs cannot take faithfully
 };
 
 // Trial `number` of the hunt seeded `seed`: 1 to 4 faults over scenarios::fault_kind_names()

@@ -254,6 +254,11 @@ class Hunt {
     DrawOptions draw;
     draw.transport_faults = choice_.transport == windows_model::RdfTransport::usbredir;
     draw.case_count = cases_.size();
+    // The device leaving the bus and coming back: the host model keeps the same driver instance
+    // across it (InProcessUsb and UsbredirUsb re-enumerate the device under it), where Windows PnP
+    // would remove that instance and start a new one. Until the model does, what a driver does
+    // then shows the model, not the driver: the hunt leaves these kinds out.
+    draw.left_out = {"disconnect", "drop"};
     std::uint64_t number = 0;
     while (true) {
       if (options_.runs && number >= *options_.runs) break;

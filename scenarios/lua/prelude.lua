@@ -519,6 +519,8 @@ function lab.check_driver_healthy()
   if not step("listing the reader", function()
     name = pcsc.wait_for_reader(context, listing_ms)
     if not name then
+      -- The device keeps a halted endpoint across the replug: a driver that clears halts starts
+      -- on it, one that never does cannot.
       reader:unplug()
       reader:replug()
       name = pcsc.wait_for_reader(context, listing_ms)
