@@ -7,6 +7,7 @@
 #include "base/bytes.h"
 #include "base/error.h"
 #include "cards/profiles.h"
+#include "conformance/runners/fuzz_runner.h"
 #include "conformance/runners/runners.h"
 #include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_shell.h"
@@ -63,6 +64,13 @@ struct RunArguments {
   std::vector<std::string> cases, drivers;
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
   bool no_traces = false;
+};
+
+struct FuzzArguments {
+  std::string driver;
+  std::string seed;  // checked by kSeed; empty: one is drawn and printed
+  std::optional<std::uint64_t> time_seconds, runs;
+  std::filesystem::path out_dir = "out";
 };
 
 struct GuestShellArguments {
@@ -173,6 +181,33 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   return usage_error(command, "--case: no case selected is written for the driver(s) asked (see readerlab cases)");
 }
 
+int hunt_driver(const FuzzArguments& arguments, const std::string& command) {
+  if (arguments.driver == "libccid")
+    return usage_error(command,
+                       "--driver libccid: the hunt runs the RDF drivers on the host only; libccid in the guest is not "
+                       "supported yet");
+  if (arguments.driver == "all") return usage_error(command, "--driver: the hunt takes one driver, not all");
+  namespace hunt = readerlab::conformance::hunt;
+  hunt::HuntOptions options;
+  options.driver = arguments.driver;
+  options.seed = seed_of(arguments.seed);
+  // --runs and --time exclude each other; neither: a minute.
+  if (arguments.runs)
+    options.runs = *arguments.runs;
+  else
+    options.time = std::chrono::seconds(arguments.time_seconds.value_or(60));
+  options.out_dir = arguments.out_dir;
+  options.cases_dir = readerlab::app::cases_dir();
+  options.expectations_dir = readerlab::app::expectations_dir();
+  const auto outcome = hunt::run_hunt(options);
+  if (!outcome) {
+    if (outcome.error().where == "--driver") return usage_error(command, outcome.error().message());
+    std::cerr << command << ": " << outcome.error().message() << "\n";
+    return 1;
+  }
+  return *outcome == hunt::HuntOutcome::found ? 1 : 0;
+}
+
 int serve_readers(const ServeArguments& arguments, const std::string& command) {
   readerlab::app::ServeOptions options;
   if (auto checked = check_serve(arguments, options); !checked) return usage_error(command, checked.error().message());
@@ -260,6 +295,31 @@ int main(int argc, char** argv) {
                 "write no USB traces (by default every case writes a pcap per reader,\n"
                 "OUT/traces/<case id>/readerN.pcap, linked from the reports)");
 
+  FuzzArguments fuzz_arguments;
+  auto* fuzz = app.add_subcommand("fuzz",
+                                  "hunt driver bugs: run an RDF driver's cases under random fault schedules until\n"
+                                  "it crashes, hangs or breaks an invariant; shrink the schedule and write a case\n"
+                                  "that reproduces it (OUT/fuzz/found-SEED-TRIAL.lua)");
+  fuzz->add_option("--driver", fuzz_arguments.driver, "the RDF driver (NAME in-process, NAME-usbredir)")
+      ->required()
+      ->check(kDriverName)
+      ->type_name("DRIVER");
+  fuzz->add_option("--seed", fuzz_arguments.seed, "draws the cases and the schedules; printed when drawn")
+      ->check(kSeed)
+      ->type_name("N");
+  auto* fuzz_time = fuzz->add_option("--time", fuzz_arguments.time_seconds,
+                                     "stop after this long without a break "
+                                     "(default 60)")
+                        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{7 * 24 * 3600}))
+                        ->type_name("SECONDS");
+  fuzz->add_option("--runs", fuzz_arguments.runs, "stop after this many trials without a break")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}))
+      ->excludes(fuzz_time)
+      ->type_name("N");
+  fuzz->add_option("--out", fuzz_arguments.out_dir, "the cases found and the trials' logs go to OUT/fuzz")
+      ->type_name("DIR")
+      ->capture_default_str();
+
   ServeArguments serve_arguments;
   auto* serve =
       app.add_subcommand("serve", "serve a virtual CCID reader per connection over usbredir, for your own QEMU");
@@ -332,6 +392,7 @@ int main(int argc, char** argv) {
   try {
     if (run->parsed()) return run_cases(run_arguments, command);
     if (serve->parsed()) return serve_readers(serve_arguments, command);
+    if (fuzz->parsed()) return hunt_driver(fuzz_arguments, command);
     if (build->parsed()) return build_the_guest(build_options, command);
     if (shell->parsed()) return open_guest_shell(shell_arguments, after_dashes, command);
     if (atr->parsed()) return decode_atr(atr_words, command);

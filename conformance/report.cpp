@@ -59,6 +59,67 @@ std::string metrics_text(const CaseResult& result) {
   return out.str();
 }
 
+// "ccid wrong-seq event 3 at 12.5 ms: bSeq 07 -> 08 on RDR_to_PC_DataBlock (fault 1)".
+std::string firing_text(const faults::Firing& firing) {
+  std::ostringstream out;
+  out << firing.level << " " << firing.kind << " event " << firing.event << " at " << std::fixed << std::setprecision(1)
+      << firing.at_ms << " ms";
+  if (!firing.detail.empty()) out << ": " << firing.detail;
+  out << " (fault " << firing.fault_index + 1 << ")";
+  return out.str();
+}
+
+bool has_faults(const CaseResult& result) {
+  return !result.record.faults_armed.empty() || !result.record.firings.empty();
+}
+
+// Per case that armed faults: the schedule that ran, each fault and each firing.
+void write_fault_schedules(std::ostream& out, const std::vector<const RunSummary*>& summaries) {
+  bool any = false;
+  for (const auto* summary : summaries)
+    for (const auto& r : summary->results) any = any || has_faults(r);
+  if (!any) return;
+  out << "\n## Fault schedules\n\nWhat each case armed and what fired, in order (`readerlab run --seed N` replays "
+         "the same schedule).\n";
+  for (const auto* summary : summaries) {
+    for (const auto& r : summary->results) {
+      if (!has_faults(r)) continue;
+      out << "\n### " << r.info.id << (summaries.size() > 1 ? " on " + summary->driver : std::string()) << " (seed "
+          << summary->seed << ")\n\n";
+      for (std::size_t i = 0; i < r.record.faults_armed.size(); ++i)
+        out << "- fault " << i + 1 << ": " << r.record.faults_armed[i] << "\n";
+      if (r.record.firings.empty()) out << "- nothing fired\n";
+      for (const auto& firing : r.record.firings) out << "  - fired: " << firing_text(firing) << "\n";
+    }
+  }
+}
+
+// One row per fault kind a case recorded an outcome for (lab.outcome), one column per driver.
+void write_fault_table(std::ostream& out, const std::vector<const RunSummary*>& summaries) {
+  std::map<std::string, std::map<std::string, std::string>> rows;
+  for (const auto* summary : summaries)
+    for (const auto& r : summary->results)
+      for (const auto& [kind, text] : r.record.outcomes) {
+        auto& cell = rows[kind][summary->driver];
+        cell += (cell.empty() ? "" : "\n") + text;
+      }
+  if (rows.empty()) return;
+  out << "\n## Faults x drivers\n\nWhat each driver did under each fault kind, as the fault cases recorded it.\n\n"
+         "| fault |";
+  for (const auto* summary : summaries) out << " " << markdown_cell(summary->driver) << " |";
+  out << "\n|---|";
+  for (std::size_t i = 0; i < summaries.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& [kind, by_driver] : rows) {
+    out << "| " << markdown_cell(kind) << " |";
+    for (const auto* summary : summaries) {
+      const auto it = by_driver.find(summary->driver);
+      out << " " << (it == by_driver.end() ? std::string("–") : markdown_cell(it->second)) << " |";
+    }
+    out << "\n";
+  }
+}
+
 }  // namespace
 
 int RunSummary::passed() const {
@@ -126,10 +187,14 @@ void write_testsuite(std::ostream& out, const RunSummary& summary, const std::fi
     out << "  <testcase classname=\"" << xml_escape(summary.driver) << "\" name=\"" << xml_escape(r.info.id)
         << "\" time=\"" << seconds(r.duration) << "\">\n";
     const auto traces = trace_paths(r, report_folder);
-    if (!traces.empty()) {
+    if (!traces.empty() || has_faults(r)) {
       out << "    <properties>\n";
       for (const auto& trace : traces)
         out << "      <property name=\"trace\" value=\"" << xml_escape(trace) << "\"/>\n";
+      for (const auto& fault : r.record.faults_armed)
+        out << "      <property name=\"fault\" value=\"" << xml_escape(fault) << "\"/>\n";
+      for (const auto& firing : r.record.firings)
+        out << "      <property name=\"firing\" value=\"" << xml_escape(firing_text(firing)) << "\"/>\n";
       out << "    </properties>\n";
     }
     if (counts_as_failure(r.outcome))
@@ -140,6 +205,9 @@ void write_testsuite(std::ostream& out, const RunSummary& summary, const std::fi
     const auto metrics = metrics_text(r);
     if (!metrics.empty()) output += metrics + "\n";
     for (const auto& trace : traces) output += "trace: " + trace + "\n";
+    for (const auto& fault : r.record.faults_armed) output += "fault: " + fault + "\n";
+    for (const auto& firing : r.record.firings) output += "fired: " + firing_text(firing) + "\n";
+    for (const auto& [kind, text] : r.record.outcomes) output += "outcome " + kind + ": " + text + "\n";
     if (!output.empty()) out << "    <system-out>" << xml_escape(output) << "</system-out>\n";
     out << "  </testcase>\n";
   }
@@ -196,7 +264,7 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
   for (const auto& summary : summaries) {
     passed += summary.passed();
     failed += summary.failed();
-    out << "## " << summary.driver << "\n\n- " << closing_line(summary) << "\n";
+    out << "## " << summary.driver << "\n\n- " << closing_line(summary) << "\n- seed: " << summary.seed << "\n";
     for (const auto& [name, value] : summary.facts) out << "- " << name << ": " << value << "\n";
     out << "\n";
   }
@@ -234,6 +302,11 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
     for (const auto& ioctl : measured.empty() ? expected : measured) list += (list.empty() ? "" : "; ") + ioctl;
     out << " " << markdown_cell(list) << " |\n";
   }
+
+  std::vector<const RunSummary*> all;
+  for (const auto& summary : summaries) all.push_back(&summary);
+  write_fault_table(out, all);
+  write_fault_schedules(out, all);
 
   // Coverage: each @covers item, and which drivers' cases reached it.
   std::map<std::string, std::map<std::string, std::set<std::string>>> coverage;
@@ -274,6 +347,8 @@ void write_markdown(const std::filesystem::path& file, const RunSummary& summary
         << " | " << seconds(r.duration) << " | " << markdown_cell(trace_links(r, file.parent_path())) << " | "
         << markdown_cell(notes) << " |\n";
   }
+  write_fault_table(out, {&summary});
+  write_fault_schedules(out, {&summary});
   // Coverage: each item a case declares (@covers) with the cases that reached it.
   std::map<std::string, std::set<std::string>> coverage;
   for (const auto& r : summary.results)

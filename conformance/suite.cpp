@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -103,6 +104,13 @@ CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::file
       info.drivers = split_list(value);
     } else if (key == "spec") {
       info.spec = value;
+    } else if (key == "seed") {
+      std::uint64_t seed = 0;
+      const auto [end, failure] = std::from_chars(value.data(), value.data() + value.size(), seed);
+      if (failure == std::errc() && end == value.data() + value.size())
+        info.seed = seed;
+      else
+        info.metadata_error = file.string() + ":" + std::to_string(number) + ": @seed is not a whole number";
     } else if (key == "timeout" || key == "memory" || key == "instructions") {
       std::uint64_t parsed = 0;
       std::string problem;
@@ -170,17 +178,23 @@ const char* to_string(Outcome outcome) {
 bool counts_as_failure(Outcome outcome) { return outcome == Outcome::fail || outcome == Outcome::unexpected_pass; }
 
 CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
-                    const Expectations& expectations, const std::filesystem::path& trace_folder) {
+                    const Expectations& expectations, const std::filesystem::path& trace_folder,
+                    const std::vector<scenarios::FaultSpec>& schedule) {
   CaseResult result;
   result.info = info;
+  const std::uint64_t run_seed = rig.seed();
   const auto started = std::chrono::steady_clock::now();
   std::string error = info.metadata_error;
   if (error.empty()) {
     try {
       // The last case's driver stops on the reader as that case left it, then the rig resets.
       port.begin_case();
+      // A case with its own seed (@seed) makes its random choices from it; the run's comes back after.
+      if (info.seed) rig.set_seed(*info.seed);
       if (!trace_folder.empty()) result.traces = rig.start_traces(trace_folder / info.id);
       rig.reset_to_baseline();
+      if (const auto armed = rig.arm_faults(schedule); !armed)
+        throw std::invalid_argument("the fault schedule: " + armed.error().message());
       const std::string source = read_file(info.path);
       scenarios::LuaSandbox sandbox(info.limits, info.path.generic_string());
       scenarios::install_lab(sandbox, rig, port, result.record);
@@ -190,6 +204,9 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
       error = info.path.generic_string() + ": " + e.what();
     }
   }
+  // What fired up to the case's end; a late firing (the driver's stop) belongs to no case.
+  scenarios::collect_faults(rig, result.record);
+  rig.set_seed(run_seed);
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   const bool failed = !error.empty() || !result.record.failed_checks.empty();
   if (!error.empty())

@@ -23,6 +23,7 @@ namespace readerlab::conformance {
 //   @memory  the memory cap of the case's Lua state, e.g. "64 MiB" (default 8 MiB, at most 1 GiB)
 //   @instructions  the case's instruction budget, e.g. "50M" (default 10M, at most 10G)
 //   @drivers comma-separated drivers under test the case applies to (default: all)
+//   @seed    the seed the case runs with instead of the run's (the cases readerlab fuzz writes)
 struct CaseInfo {
   std::string id;  // path below the cases folder, without ".lua", e.g. "pcsc/reader-listed"
   std::filesystem::path path;
@@ -33,7 +34,8 @@ struct CaseInfo {
   scenarios::ScriptLimits limits;    // memory and instructions (time comes from timeout)
   std::vector<std::string> drivers;  // empty: every driver
   bool applies_to(const std::string& driver) const;
-  std::string metadata_error;  // non-empty when the header is malformed
+  std::optional<std::uint64_t> seed;  // @seed
+  std::string metadata_error;         // non-empty when the header is malformed
 };
 
 CaseInfo read_case_info(const std::filesystem::path& cases_root, const std::filesystem::path& file);
@@ -66,7 +68,10 @@ struct CaseResult {
 // folder, every reader's USB transfers from the case's start go to
 // <trace_folder>/<case id>/readerN.pcap, until the next case starts its traces: the driver's
 // stop that the next case causes belongs to this case, which left the driver that way.
+// A schedule (readerlab fuzz) is armed after the reset, before the case's first line, as the
+// case's first faults; the record carries every fault armed and every firing.
 CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::DriverPort& port,
-                    const Expectations& expectations, const std::filesystem::path& trace_folder = {});
+                    const Expectations& expectations, const std::filesystem::path& trace_folder = {},
+                    const std::vector<scenarios::FaultSpec>& schedule = {});
 
 }  // namespace readerlab::conformance

@@ -17,6 +17,10 @@ struct LabContext {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
+// A CCID message header alone (CCID 6.1: 10 bytes); anything from there up makes a reader
+// model a driver must cope with, however malformed.
+constexpr std::int64_t kMinConfiguredMessageLength = 10;
+
 LabContext& context(lua_State* L) { return *static_cast<LabContext*>(lua_touserdata(L, lua_upvalueindex(1))); }
 
 // Lua errors unwind with longjmp, which must not cross C++ frames that own objects: the body
@@ -104,6 +108,15 @@ int remove_after(lua_State* L, LabContext& lab) {
   return 0;
 }
 
+int power_glitch(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const auto gap_ms = luaL_optinteger(L, 2, 0);
+  if (gap_ms < 0 || gap_ms > 600000)
+    throw std::out_of_range("gap_ms: " + std::to_string(gap_ms) + " is outside 0..600000");
+  lab.rig->power_glitch(index, bounded_wait(L, gap_ms));
+  return 0;
+}
+
 int unplug(lua_State* L, LabContext& lab) {
   lab.rig->unplug(reader_index(L, lab, 1));
   return 0;
@@ -138,11 +151,20 @@ int configure(lua_State* L, LabContext& lab) {
       config.product = value.get<std::string>();
     } else if (key == "serial" && value.is_string()) {
       config.serial_number = value.get<std::string>();
-    } else if (key == "max_message_length" && value.is_number_integer() && value.get<std::int64_t>() >= 64 &&
-               value.get<std::int64_t>() <= 65554) {
+    } else if (key == "max_message_length" && value.is_number_integer() &&
+               value.get<std::int64_t>() >= kMinConfiguredMessageLength && value.get<std::int64_t>() <= 65554) {
+      // Below CCID's own minimum on purpose: a malformed reader model (issue 11).
       config.max_message_length = static_cast<std::uint32_t>(value.get<std::int64_t>());
+    } else if (key == "class_descriptor_length" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
+               value.get<std::int64_t>() <= 255) {
+      // A wrong bLength of the CCID class descriptor (CCID 5.1: 0x36).
+      config.class_descriptor_length = static_cast<std::uint8_t>(value.get<std::int64_t>());
+    } else if (key == "max_ifsd" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
+               value.get<std::int64_t>() <= 254) {
+      // dwMaxIFSD (CCID 5.1); 0 is the malformed model, 254 the ISO 7816-3 11.4.2 maximum.
+      config.max_ifsd = static_cast<std::uint32_t>(value.get<std::int64_t>());
     } else {
-      throw std::invalid_argument("configure: unknown or invalid field '" + key + "'");
+      throw std::invalid_argument(key + ": unknown field or invalid value " + value.dump() + " for configure");
     }
   }
   lab.rig->configure(index, std::move(config));
@@ -254,12 +276,112 @@ int wait(lua_State* L, LabContext& lab) {
   return 1;
 }
 
+// One fault spec from a Lua table; the error names the field ("kind: unknown fault kind ...").
+FaultSpec fault_from(const nlohmann::json& fields, const std::string& which) {
+  auto spec = parse_fault_spec(fields);
+  if (!spec) throw std::invalid_argument(spec.error().message() + which);
+  return std::move(*spec);
+}
+
+void arm(LabContext& lab, const std::vector<FaultSpec>& schedule) {
+  const auto armed = lab.rig->arm_faults(schedule);
+  if (!armed) throw std::out_of_range(armed.error().message());
+}
+
+// lab.faults{ {kind = ...}, ... }: a whole schedule, armed in order (nothing when one is bad).
+int faults_schedule(lua_State* L, LabContext& lab) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const nlohmann::json list = to_json(L, 1);
+  std::vector<FaultSpec> schedule;
+  if (list.is_array()) {
+    for (std::size_t i = 0; i < list.size(); ++i)
+      schedule.push_back(fault_from(list[i], " (fault " + std::to_string(i + 1) + " of the schedule)"));
+  } else if (!list.empty()) {
+    throw std::invalid_argument("lab.faults takes a list of faults, e.g. lab.faults{ {kind = \"stall\"} }");
+  }
+  arm(lab, schedule);
+  return 0;
+}
+
+// lab._fault(index, {kind = ...}): one fault on reader `index`.
+int fault(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  nlohmann::json fields = to_json(L, 2);
+  if (!fields.is_object()) throw std::invalid_argument("fault: takes a table of named fields");
+  if (fields.contains("reader") && fields["reader"] != static_cast<std::int64_t>(index + 1))
+    throw std::invalid_argument("reader: the fault is for lab.reader(" + std::to_string(index + 1) + ")");
+  fields["reader"] = static_cast<std::int64_t>(index + 1);
+  arm(lab, {fault_from(fields, "")});
+  return 0;
+}
+
+int clear_faults(lua_State* L, LabContext& lab) {
+  lab.rig->clear_faults(reader_index(L, lab, 1));
+  return 0;
+}
+
+// lab.firings(): every firing of the case so far, {level, kind, detail, event, at_ms, fault}
+// (fault: the 1-based place of the fault in the case's schedule).
+int firings(lua_State* L, LabContext& lab) {
+  collect_faults(*lab.rig, *lab.record);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& firing : lab.record->firings)
+    list.push_back({{"level", firing.level},
+                    {"kind", firing.kind},
+                    {"detail", firing.detail},
+                    {"event", firing.event},
+                    {"at_ms", firing.at_ms},
+                    {"fault", firing.fault_index + 1}});
+  push_json(L, list);
+  return 1;
+}
+
+// lab.outcome(kind, text): what the driver did under a fault kind, for the fault x driver table.
+int outcome(lua_State* L, LabContext& lab) {
+  const char* kind = luaL_checkstring(L, 1);
+  const char* text = luaL_checkstring(L, 2);
+  lab.record->outcomes.emplace_back(kind, text);
+  return 0;
+}
+
 int driver_name(lua_State* L, LabContext& lab) {
   push_host_string(L, lab.port->name());
   return 1;
 }
 
+// lab._failed_check_count(): how many checks failed so far (lab.under_faults).
+int failed_check_count(lua_State* L, LabContext& lab) {
+  lua_pushinteger(L, static_cast<lua_Integer>(lab.record->failed_checks.size()));
+  return 1;
+}
+
+// lab._forgive_failed_checks(n): the checks failed after the first n become log lines: what the
+// driver did under injected faults, which a case run by readerlab fuzz does not count.
+int forgive_failed_checks(lua_State* L, LabContext& lab) {
+  const lua_Integer kept = luaL_checkinteger(L, 1);
+  auto& failed = lab.record->failed_checks;
+  if (kept < 0 || static_cast<std::size_t>(kept) > failed.size()) throw std::out_of_range("no such failed check");
+  for (auto it = failed.begin() + kept; it != failed.end(); ++it)
+    lab.record->log.push_back("under the faults (not counted): " + *it);
+  failed.resize(static_cast<std::size_t>(kept));
+  return 0;
+}
+
+// lab._disarm_faults(index): readerlab fuzz's "the faults are gone" (lab.check_driver_healthy).
+int disarm_faults(lua_State* L, LabContext& lab) {
+  lab.rig->disarm_faults(reader_index(L, lab, 1));
+  return 0;
+}
+
 }  // namespace
+
+void collect_faults(Rig& rig, CaseRecord& record) {
+  for (auto& firing : rig.take_firings()) record.firings.push_back(std::move(firing));
+  const auto& armed = rig.armed_faults();
+  for (std::size_t i = record.faults_armed.size(); i < armed.size(); ++i)
+    record.faults_armed.push_back(describe(armed[i]));
+}
 
 void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& record) {
   lua_State* L = sandbox.state();
@@ -275,6 +397,7 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
                                          {"_remove", guarded<remove>},
                                          {"_remove_after", guarded<remove_after>},
                                          {"_unplug", guarded<unplug>},
+                                         {"_power_glitch", guarded<power_glitch>},
                                          {"_replug", guarded<replug>},
                                          {"_reader_info", guarded<reader_info>},
                                          {"_configure", guarded<configure>},
@@ -287,6 +410,14 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
                                          {"send", guarded<send>},
                                          {"wait", guarded<wait>},
                                          {"driver_name", guarded<driver_name>},
+                                         {"faults", guarded<faults_schedule>},
+                                         {"_fault", guarded<fault>},
+                                         {"_clear_faults", guarded<clear_faults>},
+                                         {"firings", guarded<firings>},
+                                         {"outcome", guarded<outcome>},
+                                         {"_failed_check_count", guarded<failed_check_count>},
+                                         {"_forgive_failed_checks", guarded<forgive_failed_checks>},
+                                         {"_disarm_faults", guarded<disarm_faults>},
                                          {nullptr, nullptr}};
     lua_newtable(L);
     lua_pushlightuserdata(L, lab);

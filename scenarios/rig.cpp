@@ -6,6 +6,7 @@
 
 #include <iostream>
 #include <stdexcept>
+#include <utility>
 
 namespace readerlab::scenarios {
 namespace {
@@ -25,6 +26,7 @@ std::size_t Rig::add_reader(const usbredir::SocketAddress& address, ccid::Reader
   RigReader entry;
   entry.baseline = config;
   entry.reader = std::make_shared<ccid::Reader>(std::move(config));
+  entry.reader->set_fault_log(fault_log_);
   auto device = entry.reader;
   entry.address = server_.listen(address, [device] { return device; });
   readers_.push_back(std::move(entry));
@@ -85,6 +87,15 @@ void Rig::remove_after(std::size_t index, std::chrono::milliseconds delay) {
   });
 }
 
+void Rig::power_glitch(std::size_t index, std::chrono::milliseconds gap) {
+  auto& entry = readers_.at(index);
+  if (!entry.reader->card_present()) return;
+  if (entry.removal_timer) entry.removal_timer->cancel();
+  auto card = entry.reader->remove();
+  if (gap.count() > 0) sleep(gap);
+  entry.reader->insert(std::move(card));
+}
+
 void Rig::unplug(std::size_t index) {
   auto& entry = readers_.at(index);
   entry.plugged = false;
@@ -117,7 +128,44 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
   if (was_plugged) replug(index);
 }
 
+Expected<void> Rig::arm_faults(const std::vector<FaultSpec>& schedule) {
+  for (const auto& spec : schedule)
+    if (spec.reader >= readers_.size())
+      return error("reader", "no reader " + std::to_string(spec.reader + 1) + " (the rig has " +
+                                 std::to_string(readers_.size()) + ")");
+  for (const auto& spec : schedule) {
+    const std::size_t index = armed_faults_.size();
+    const std::uint64_t seed = faults::fault_seed(seed_, index);
+    auto& reader = *readers_[spec.reader].reader;
+    if (const auto* ccid_fault = std::get_if<ccid::Fault>(&spec.fault))
+      reader.arm_ccid_fault(*ccid_fault, seed, index);
+    else if (const auto* usb_fault = std::get_if<usb::Fault>(&spec.fault))
+      reader.arm_usb_fault(*usb_fault, seed, index);
+    else
+      server_.arm_transport_fault(&reader, std::get<usbredir::TransportFault>(spec.fault), seed, index, fault_log_);
+    armed_faults_.push_back(spec);
+  }
+  return {};
+}
+
+void Rig::clear_faults() {
+  for (std::size_t i = 0; i < readers_.size(); ++i) clear_faults(i);
+}
+
+void Rig::clear_faults(std::size_t index) {
+  auto& reader = *readers_.at(index).reader;
+  reader.clear_ccid_faults();
+  reader.clear_usb_faults();
+  server_.clear_transport_faults(&reader);
+}
+
+std::vector<faults::Firing> Rig::take_firings() { return std::exchange(fault_log_->firings, {}); }
+
 void Rig::reset_to_baseline() {
+  // Faults first: the replugs and removals below must reach the driver as they are.
+  clear_faults();
+  fault_log_->firings.clear();
+  armed_faults_.clear();
   bool removed_any = false, replugged_any = false;
   for (std::size_t i = 0; i < readers_.size(); ++i) {
     if (readers_[i].removal_timer) readers_[i].removal_timer->cancel();
@@ -167,6 +215,13 @@ void Rig::sleep(std::chrono::milliseconds duration) {
   const auto deadline = std::chrono::steady_clock::now() + duration;
   usbredir::run_until(
       io_, [&] { return std::chrono::steady_clock::now() >= deadline; }, duration);
+}
+
+void Rig::disarm_faults(std::size_t index) {
+  auto& reader = *readers_.at(index).reader;
+  reader.clear_ccid_faults();
+  reader.disarm_usb_faults();
+  server_.clear_transport_faults(&reader);
 }
 
 }  // namespace readerlab::scenarios

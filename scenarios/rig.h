@@ -2,8 +2,11 @@
 // one io_context. Scenarios insert and remove cards and plug and unplug readers through it.
 #pragma once
 
+#include "base/error.h"
+#include "base/fault_trigger.h"
 #include "emulator/ccid/reader.h"
 #include "emulator/usbredir/server.h"
+#include "scenarios/fault_spec.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -41,12 +44,31 @@ class Rig {
   // Removes the card when the delay has passed on the rig's loop, whatever the driver is doing
   // then (e.g. in the middle of a transmit); insert/remove/reset cancel a removal not yet done.
   void remove_after(std::size_t index, std::chrono::milliseconds delay);
+  // A power glitch: the card loses its contacts' power and comes back, the same card (its files
+  // and counters kept), deactivated, after `gap` (0: at once, the driver reads one slot change).
+  // Nothing happens without a card.
+  void power_glitch(std::size_t index, std::chrono::milliseconds gap);
   void unplug(std::size_t index);
   void replug(std::size_t index);
   // Turns the reader into another model: unplugged, reconfigured, plugged again, empty.
   void configure(std::size_t index, ccid::ReaderConfig config);
-  // Back to the state a case starts from: every reader plugged, empty, in its first configuration.
+  // Back to the state a case starts from: every reader plugged, empty, in its first
+  // configuration, with no fault armed and none logged (the next fault armed is fault 0).
   void reset_to_baseline();
+  // Faults (issue 11): arms each fault of the schedule on its reader at its level, in order. The
+  // n-th fault armed since the case started draws its random choices from
+  // faults::fault_seed(seed(), n), so the same run seed replays the same schedule. A fault for a
+  // reader the rig does not have is an Error naming it, and nothing of the schedule is armed.
+  Expected<void> arm_faults(const std::vector<FaultSpec>& schedule);
+  // Disarms every reader's faults at every level (or only reader `index`'s). What fired stays
+  // in the log until take_firings.
+  void clear_faults();
+  void clear_faults(std::size_t index);
+  // What fired since the last call, in order (every reader, every level); the log is emptied.
+  std::vector<faults::Firing> take_firings();
+  // Every fault armed since the case started, as its spec (for the case's record).
+  const std::vector<FaultSpec>& armed_faults() const { return armed_faults_; }
+
   // Whether a usb-guest peer is connected to this reader.
   bool connected(std::size_t index) const;
 
@@ -65,6 +87,11 @@ class Rig {
   std::vector<std::filesystem::path> start_traces(const std::filesystem::path& folder);
   void stop_traces();
 
+  // Stops every fault armed on reader `index` at every level, leaving a halted endpoint halted
+  // (usb::Device::disarm_usb_faults): the driver must clear that itself. readerlab fuzz checks a
+  // driver's health after faults this way (lab.check_driver_healthy).
+  void disarm_faults(std::size_t index);
+
   boost::asio::io_context& io() { return io_; }
   void sleep(std::chrono::milliseconds duration);
   usbredir::Server& server() { return server_; }
@@ -75,6 +102,9 @@ class Rig {
   std::vector<RigReader> readers_;
   std::uint64_t seed_ = 1;
   std::shared_ptr<bool> trace_warning_given_ = std::make_shared<bool>(false);
+  // Every reader's devices and the server's transport write their firings here.
+  std::shared_ptr<faults::FaultLog> fault_log_ = std::make_shared<faults::FaultLog>();
+  std::vector<FaultSpec> armed_faults_;  // since the case started; its size is the next fault's index
 };
 
 }  // namespace readerlab::scenarios

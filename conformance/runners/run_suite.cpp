@@ -73,6 +73,14 @@ Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string
 Expected<std::vector<CaseInfo>> select_cases(const std::filesystem::path& cases_dir,
                                              const std::vector<std::string>& filters) {
   auto all = discover_cases(cases_dir);
+  // A case file anywhere else (e.g. one readerlab fuzz wrote): its id is its name.
+  for (const auto& filter : filters) {
+    std::error_code ignored;
+    const std::filesystem::path file = filter;
+    if (file.extension() != ".lua" || !std::filesystem::is_regular_file(file, ignored)) continue;
+    if (std::none_of(all.begin(), all.end(), [&](const CaseInfo& info) { return matches(info, filter); }))
+      all.push_back(read_case_info(std::filesystem::absolute(file).parent_path(), std::filesystem::absolute(file)));
+  }
   for (const auto& filter : filters) {
     if (std::none_of(all.begin(), all.end(), [&](const CaseInfo& info) { return matches(info, filter); }))
       return error("--case", "no case '" + filter + "' (see readerlab cases)");
@@ -92,7 +100,7 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     const std::string family = driver == "libccid" ? "libccid" : "reference-rdf";
     std::vector<CaseInfo> cases;
     for (const auto& info : run.cases)
-      if (info.applies_to(family)) cases.push_back(info);
+      if (info.applies_to(family) || info.applies_to(driver)) cases.push_back(info);
     if (cases.empty()) continue;
     const auto out_dir = run.drivers.size() == 1 ? run.out_dir : run.out_dir / driver;
     std::filesystem::create_directories(out_dir);

@@ -155,6 +155,10 @@ class Device {
   void arm_usb_fault(const Fault& fault, std::uint64_t seed, std::size_t fault_index);
   // Disarms every USB fault and ends the state they left (halts, NAKs, held data, absence).
   void clear_usb_faults();
+  // Disarms every USB fault as clear_usb_faults does, but a halted endpoint stays halted: the one
+  // state a faulty device leaves that the host must end itself, with CLEAR_FEATURE(ENDPOINT_HALT)
+  // (USB 2.0 9.4.5). readerlab fuzz checks a driver's health after faults this way.
+  void disarm_usb_faults();
   bool endpoint_halted(std::uint8_t endpoint_address) const { return halted_.count(endpoint_address) != 0; }
   bool waiting_for_reset() const { return needs_reset_; }
   // Gone from the bus after an injected disconnect, until it comes back.

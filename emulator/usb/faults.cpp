@@ -141,6 +141,12 @@ void Device::clear_usb_faults() {
   end_fault_state();
 }
 
+void Device::disarm_usb_faults() {
+  auto halted = halted_;
+  clear_usb_faults();
+  halted_ = std::move(halted);
+}
+
 void Device::end_fault_state() {
   halted_.clear();
   nak_until_.clear();

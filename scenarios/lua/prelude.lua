@@ -17,6 +17,8 @@ function Reader:remove() lab._remove(self.index) end
 -- The card leaves after delay_ms whatever the driver does then (a transmit in flight, say).
 function Reader:remove_after(delay_ms) lab._remove_after(self.index, delay_ms) end
 function Reader:unplug() lab._unplug(self.index) end
+-- The card loses power and gets it back (the same card, deactivated) after gap_ms (default 0).
+function Reader:power_glitch(gap_ms) lab._power_glitch(self.index, gap_ms or 0) end
 function Reader:replug() lab._replug(self.index) end
 function Reader:info() return lab._reader_info(self.index) end
 -- Waits until the driver has read the last insertion or removal from the interrupt endpoint;
@@ -26,6 +28,11 @@ function Reader:wait_change_read(timeout_ms) return lab._wait_change_read(self.i
 -- serial = ..., max_message_length = n, card_timing = true (answer after the time cards say
 -- they take) }. The new model comes empty. The next case starts from the first model again.
 function Reader:configure(fields) lab._configure(self.index, fields) end
+-- Arms one fault on this reader (the fields of lab.faults, without reader): e.g.
+-- lab.reader(1):fault{kind = "wrong-seq", command = "XfrBlock", after = 1}.
+function Reader:fault(fields) lab._fault(self.index, fields) end
+-- Disarms this reader's faults at every level; what fired stays in lab.firings().
+function Reader:clear_faults() lab._clear_faults(self.index) end
 
 function lab.fail(message) error(message, 2) end
 
@@ -341,4 +348,222 @@ function smc.power_and_select(protocols)
   smc.expect(set, "STATUS_SUCCESS", "SET_PROTOCOL")
   if set.information == 0 then return power.output, smc.attribute_ulong("CURRENT_PROTOCOL_TYPE") end
   return power.output, smc.ulong_at(set.output)
+end
+
+-- Fault cases (conformance/cases/faults): one probe arms a fault, makes one PC/SC call, writes
+-- down what the driver said (lab.outcome, the report's "Faults x drivers" table), clears the
+-- fault and checks what any correct driver must do: no wrong data returned as success, and the
+-- reader working again afterwards.
+faults = {}
+
+-- The ECHO command of the bundled cards (INS 10 answers its data) and the answer it must give.
+function faults.echo(data_hex)
+  local data = hex.clean(data_hex or "a1a2a3a4")
+  return hex.apdu("80100000", data, 0), data .. "9000"
+end
+
+-- A session for probes: a context, the reader's name, a T=1 card connected. fields: a reader
+-- model for pcsc.replug_as (nil: the one the case starts with), profile (default "t1-fs").
+function faults.session(fields, profile)
+  local context, name = pcsc.setup()
+  if fields then name = pcsc.replug_as(context, fields) end
+  local session = { context = context, name = name, profile = profile or "t1-fs" }
+  pcsc.insert_and_wait(context, name, session.profile)
+  session.card, session.protocol = pcsc.connect_ok(context, name)
+  return session
+end
+
+-- How many firings the case has seen so far.
+function faults.fired_count() return #lab.firings() end
+
+-- A PC/SC reply in a few words: "SCARD_S_SUCCESS, right data" / "SCARD_E_NOT_TRANSACTED".
+local function said(reply, response, expected)
+  if reply == nil then return "no answer" end
+  local text = tostring(reply.rv_name)
+  if reply.rv == 0 and expected then
+    text = text .. (hex.clean(response or "") == expected and ", right data" or (", WRONG DATA " .. tostring(response)))
+  end
+  return text
+end
+
+local function transmit_within(session, apdu, timeout_ms)
+  local reply = lab.wait(lab.send("Transmit", { card = session.card, protocol = session.protocol, apdu = hex.clean(apdu) }),
+    timeout_ms)
+  return reply and reply.response, reply
+end
+
+-- Whether the reader works: an ECHO on the session's card; when that fails, once more after
+-- SCardReconnect (reset), then after a new SCardConnect. Returns "ok", "ok after reconnect",
+-- "ok after a new connection" or what failed.
+function faults.recover(session)
+  local apdu, expected = faults.echo("5a5a")
+  local response, reply = transmit_within(session, apdu, 30000)
+  if reply and reply.rv == 0 and response == expected then return "ok" end
+  local first = said(reply, response, expected)
+  local reconnect = lab.call("Reconnect", { card = session.card, share_mode = pcsc.SCARD_SHARE_SHARED,
+    preferred_protocols = pcsc.SCARD_PROTOCOL_ANY, initialization = pcsc.SCARD_RESET_CARD }, 30000)
+  if reconnect.rv == 0 then
+    session.protocol = reconnect.active_protocol or session.protocol
+    response, reply = transmit_within(session, apdu, 30000)
+    if reply and reply.rv == 0 and response == expected then return "ok after reconnect (" .. first .. " first)" end
+  end
+  pcsc.disconnect(session.card, pcsc.SCARD_RESET_CARD)
+  local card, protocol, connect = pcsc.connect(session.context, session.name)
+  if connect.rv == 0 then
+    session.card, session.protocol = card, protocol
+    response, reply = transmit_within(session, apdu, 30000)
+    if reply and reply.rv == 0 and response == expected then return "ok after a new connection (" .. first .. " first)" end
+  end
+  return "the reader did not work again (" .. first .. "; reconnect " .. tostring(reconnect.rv_name) ..
+    "; connect " .. tostring(connect.rv_name) .. ")"
+end
+
+-- Probes one fault on SCardTransmit. spec: the fault (reader 1); options:
+--   label       the row of the fault table (default: the kind)
+--   data        the ECHO data (hex) for the command
+--   must_work   the call must succeed with the right data (a late answer, a storm of time
+--               extensions: the driver must wait, not give up)
+--   recover     "next" (default): the next APDU on the same connection must work;
+--               "reconnect": the driver may need a SCardReconnect first (the card was deactivated)
+--   timeout_ms  how long the call may take (default 30000)
+-- Returns the outcome text.
+function faults.probe_transmit(session, spec, options)
+  options = options or {}
+  local label = options.label or spec.kind
+  local apdu, expected = faults.echo(options.data)
+  local fired_before = faults.fired_count()
+  lab.reader(1):fault(spec)
+  local start = lab.now_ms()
+  local response, reply = transmit_within(session, apdu, options.timeout_ms or 30000)
+  local took = lab.now_ms() - start
+  local fired = faults.fired_count() - fired_before
+  lab.reader(1):clear_faults()
+  local recovery = faults.recover(session)
+  local text = string.format("SCardTransmit -> %s (%.0f ms); next APDU %s", said(reply, response, expected), took, recovery)
+  if fired == 0 then text = text .. "; the fault never fired" end
+  lab.outcome(label, text)
+  lab.log(label .. ": " .. text)
+  lab.check(fired > 0, label .. ": the fault fired")
+  lab.check(reply ~= nil, label .. ": SCardTransmit answered within " .. (options.timeout_ms or 30000) .. " ms")
+  if reply and reply.rv == 0 then
+    lab.check(hex.clean(response or "") == expected, label .. ": no wrong data returned as success (" .. text .. ")")
+  end
+  if options.must_work then
+    lab.check(reply ~= nil and reply.rv == 0, label .. ": the driver waits the fault out and succeeds (" .. text .. ")")
+  end
+  local allowed = recovery == "ok" or (options.recover == "reconnect" and recovery:find("^ok after reconnect") ~= nil)
+  lab.check(allowed, label .. ": the reader works again afterwards (" .. text .. ")")
+  return text
+end
+
+-- readerlab fuzz (issue 11 item 4): the cases it runs and writes are
+--   lab.faults{...}; lab.under_faults(function() <a case's body> end); lab.check_driver_healthy()
+
+-- Runs fn, a case's body under injected faults: an error or a failed check in it is logged as
+-- what the driver did under the faults, not counted (a driver may fail calls under faults). The
+-- case's time, instruction and memory limits still end the case.
+function lab.under_faults(fn)
+  local counted = lab._failed_check_count()
+  -- On the host the resource manager lists a reader at once or never (see pcsc.replug_as): the
+  -- body's waits for a listing are cut to 3 s there, so that a driver that did not start under
+  -- the faults costs 3 s, not 30.
+  local wait_for_reader = pcsc.wait_for_reader
+  if not lab.driver_name():find("libccid", 1, true) then
+    pcsc.wait_for_reader = function(context, timeout_ms, pattern)
+      return wait_for_reader(context, math.min(timeout_ms or 20000, 3000), pattern)
+    end
+  end
+  local ok, why = pcall(fn)
+  pcsc.wait_for_reader = wait_for_reader
+  lab._forgive_failed_checks(counted)
+  if not ok then lab.log("under the faults (not counted), the body stopped: " .. tostring(why)) end
+end
+
+-- What must hold once the faults are gone, whatever the driver did under them. Disarms every
+-- reader's faults (the state they left ends with them, except a halted endpoint: the driver must
+-- clear that itself), then on reader 1, each failure a failed check "driver unhealthy after the
+-- faults: ...":
+--  - the reader is listed (after an unplug and replug when it is not: PnP leaves a device whose
+--    driver failed to start as it is, and a new device gets a new driver instance);
+--  - the slot emptied is reported empty, and a t1-fs card inserted then reported present, each
+--    within 5 s (a card reported present with the slot empty, or absent with a card in it; on an
+--    RDF driver, a tracking IRP still pending after the change is named);
+--  - SCardConnect and SELECT by AID on that fresh card answer 9000;
+--  - on an RDF driver, no remove-lock reference is held with nothing in flight.
+function lab.check_driver_healthy()
+  -- Disarmed, not cleared: a halted endpoint stays halted until the driver clears it (USB 2.0 9.4.5).
+  for index = 1, lab.reader_count() do lab._disarm_faults(index) end
+  local function unhealthy(what) lab.check(false, "driver unhealthy after the faults: " .. what) end
+  -- The driver's own view where the port has it (the RDF drivers: DriverHealth), else nil.
+  local function driver_view()
+    local ok, reply = pcall(lab.call, "DriverHealth", {}, 10000)
+    if not ok or reply.rv == nil then return nil end
+    return reply
+  end
+  local function tracking_note(view)
+    if not view or not view.running then return "" end
+    local note = "; the driver's state is " .. tostring(view.state)
+    if view.tracking == "pending" then note = note .. " and its tracking IRP is still pending (never completed)" end
+    return note
+  end
+  local function step(what, fn)
+    local ok, why = pcall(fn)
+    if not ok then unhealthy(what .. ": " .. tostring(why)) end
+    return ok
+  end
+
+  local reader = lab.reader(1)
+  local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+  local context, name
+  if not step("SCardEstablishContext", function() context = pcsc.establish() end) then return end
+  if not step("listing the reader", function()
+    name = pcsc.wait_for_reader(context, listing_ms)
+    if not name then
+      -- The device keeps a halted endpoint across the replug: a driver that clears halts starts
+      -- on it, one that never does cannot.
+      reader:unplug()
+      reader:replug()
+      name = pcsc.wait_for_reader(context, listing_ms)
+    end
+  end) then return end
+  if not name then return unhealthy("the reader is not listed, even after an unplug and replug") end
+
+  step("watching a removal", function()
+    reader:remove()
+    if not pcsc.wait_state(context, name, pcsc.SCARD_STATE_EMPTY, true, 5000) then
+      unhealthy("the slot is empty but the card is still reported present after 5 s" .. tracking_note(driver_view()))
+    end
+  end)
+  local present = false
+  step("watching an insertion", function()
+    reader:insert("t1-fs")
+    present = pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil
+    if not present then
+      unhealthy("a t1-fs card is in the slot but reported absent after 5 s" .. tracking_note(driver_view()))
+    end
+  end)
+  if present then
+    step("a well-behaved APDU", function()
+      local card, protocol, reply = pcsc.connect(context, name, pcsc.SCARD_PROTOCOL_ANY)
+      if reply.rv ~= 0 then
+        return unhealthy("SCardConnect on a fresh t1-fs card: " .. tostring(reply.rv_name) ..
+          (reply.ntstatus and (", the driver said " .. reply.ntstatus) or ""))
+      end
+      local aid = "f07265616465726c616201"
+      local response, transmitted = pcsc.transmit(card, protocol, "00a40400" .. string.format("%02x", hex.len(aid)) .. aid .. "00")
+      if transmitted.rv ~= 0 then
+        unhealthy("SELECT on a fresh t1-fs card: " .. tostring(transmitted.rv_name) ..
+          (transmitted.ntstatus and (", the driver said " .. transmitted.ntstatus) or ""))
+      elseif hex.sw(response) ~= "9000" then
+        unhealthy("SELECT on a fresh t1-fs card answered " .. tostring(response) .. ", not 9000")
+      end
+      pcsc.disconnect(card)
+    end)
+  end
+  pcall(pcsc.release, context)
+  local view = driver_view()
+  if view and view.remove_lock_references and view.remove_lock_references ~= view.remove_lock_idle then
+    unhealthy(string.format("the remove lock holds %d references with nothing in flight (%d when idle): a reference leaked",
+      view.remove_lock_references, view.remove_lock_idle))
+  end
 end

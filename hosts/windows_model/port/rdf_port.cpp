@@ -208,6 +208,7 @@ nlohmann::json RdfPort::execute(const nlohmann::json& request) {
   if (call == "SystemSleep" || call == "SystemResume") return system_power(call, request);
   // Nothing reaches a sleeping system's resource manager or drivers.
   if (asleep_) return error_reply(error(call, "the system is asleep (SystemSleep without SystemResume)"));
+  if (call == "DriverHealth") return driver_health();
   if (call != "Ioctl" && call != "WaitPending" && call != "CancelPending" && call != "State") {
     pump(std::chrono::milliseconds(0));
     auto reply = resource_manager_.handle(call, request);
@@ -283,6 +284,20 @@ nlohmann::json RdfPort::system_power(const std::string& call, const nlohmann::js
   if (!sleep) pump(std::chrono::milliseconds(0));
   const auto value = static_cast<std::uint32_t>(status);
   return {{"rv", value}, {"rv_name", ntstatus_name(value)}, {"state", driver_ ? driver_->state() : 0}};
+}
+
+nlohmann::json RdfPort::driver_health() {
+  // The driver instance as it is: none is started for the question.
+  pump(std::chrono::milliseconds(0));
+  nlohmann::json reply = {{"rv", 0}, {"running", driver_ != nullptr}};
+  if (!driver_) return reply;
+  reply["state"] = driver_->state();
+  reply["tracking"] = !driver_->has_pending() ? "none" : driver_->pending_completed() ? "completed" : "pending";
+  if (const auto* os = driver_->extension()->OsData) {
+    reply["remove_lock_references"] = os->RemoveLock.RefCount;
+    reply["remove_lock_idle"] = 1;  // smcnt.h: SmartcardInitialize's own reference, nothing in flight
+  }
+  return reply;
 }
 
 }  // namespace readerlab::windows_model

@@ -8,6 +8,8 @@
 //   {"call":"State"}                        -> {"state":N}
 //   {"call":"SystemSleep","how":"sleep"|"hibernate"}, {"call":"SystemResume"}
 //                                           -> the device power IRP's {"rv":NTSTATUS,"state":N}
+//   {"call":"DriverHealth"}                 -> {"running":bool,"state":N,"tracking":"none"|"pending"|"completed",
+//                                               "remove_lock_references":N,"remove_lock_idle":1}
 // and the PC/SC calls of the guest agent's protocol through a model of the Windows resource
 // manager (resource_manager.h). Every reply lists the IOCTLs it caused ("ioctls"). A call that
 // could not be made at all answers {"rv": null, "error": "..."} (wire_format.h).
@@ -63,6 +65,9 @@ class RdfPort : public scenarios::DriverPort {
  private:
   nlohmann::json execute(const nlohmann::json& request);
   nlohmann::json system_power(const std::string& call, const nlohmann::json& request);
+  // {"call":"DriverHealth"}: the driver instance's state, its tracking IRP ("none", "pending",
+  // "completed") and its remove lock's references, for the invariants readerlab fuzz checks.
+  nlohmann::json driver_health();
   // The driver instance on the reader now, started if need be; why not when it cannot run.
   Status ensure_driver();
   void stop_driver(bool device_gone, const char* why);
