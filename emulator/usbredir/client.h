@@ -27,6 +27,7 @@ class Client : public Connection {
 
   Client(boost::asio::io_context& io, Socket socket, Logger logger);
 
+  boost::asio::io_context& io() { return io_; }
   bool wait_for_device(Ms timeout);
   bool wait_for_disconnect(Ms timeout);
   bool device_connected() const { return connected_; }

@@ -329,6 +329,7 @@ void Connection::read_more() {
       else
         reason = "read failed: " + ec.message();
       if (inside_packet()) reason += " in the middle of a packet";
+      closed_by_peer_ = true;
       close(reason);
       return;
     }

@@ -35,6 +35,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(const std::string& reason);
   bool is_open() const { return open_; }
   const std::string& close_reason() const { return close_reason_; }
+  // Closed because the peer closed or reset its end (not by close() on this side).
+  bool closed_by_peer() const { return closed_by_peer_; }
 
   void on_closed(std::function<void(const std::string&)> handler) { closed_handler_ = std::move(handler); }
 
@@ -104,6 +106,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::string> refused_kinds_;
   bool writing_ = false;
   bool open_ = true;
+  bool closed_by_peer_ = false;
   std::string close_reason_;
   std::string last_parser_error_;
   struct Framing {

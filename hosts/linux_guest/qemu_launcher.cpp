@@ -88,8 +88,10 @@ std::vector<std::string> qemu_command_line(const GuestOptions& o) {
   };
   for (std::size_t i = 0; i < o.usbredir_sockets.size(); ++i) {
     std::string id = "usbredir" + std::to_string(i);
-    a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + o.usbredir_sockets[i].string(), "-device",
-                       "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0"});
+    // reconnect=1: a connection readerlab drops (a transport fault) is made again a second later,
+    // and usb-redir offers the reader to the guest again (QEMU 7.2 chardev socket option).
+    a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + o.usbredir_sockets[i].string() + ",reconnect=1",
+                       "-device", "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0"});
   }
   a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser"});
   if (!o.agent_socket.empty()) {

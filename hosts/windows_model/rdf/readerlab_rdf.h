@@ -37,6 +37,9 @@ READERLAB_USB_STATUS ReaderlabUsbInterruptIn(READERLAB_USB* Usb, UCHAR* Buffer, 
 // A control transfer (USB 2.0 9.3 setup data); device-to-host requests fill up to Length bytes.
 READERLAB_USB_STATUS ReaderlabUsbControl(READERLAB_USB* Usb, UCHAR RequestType, UCHAR Request, USHORT Value,
                                          USHORT Index, USHORT Length, UCHAR* Data, ULONG* Transferred);
+// Resets the reader's port (IOCTL_INTERNAL_USB_RESET_PORT): a bus reset, the configuration
+// restored after it. The device forgets its state (the card is powered down).
+READERLAB_USB_STATUS ReaderlabUsbResetPort(READERLAB_USB* Usb);
 
 typedef struct _READERLAB_RDF_DRIVER {
   // DEVICE_OBJECT.DeviceExtension: this many bytes, zeroed, before StartDevice.

@@ -58,4 +58,9 @@ READERLAB_USB_STATUS ReaderlabUsbControl(READERLAB_USB* usb, UCHAR request_type,
   return to_c(status);
 }
 
+READERLAB_USB_STATUS ReaderlabUsbResetPort(READERLAB_USB* usb) {
+  if (usb == nullptr) return ReaderlabUsbError;
+  return to_c(io(usb)->reset_port());
+}
+
 }  // extern "C"

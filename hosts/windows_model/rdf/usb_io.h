@@ -44,6 +44,10 @@ class UsbIo {
 
   // A control transfer; for device-to-host requests data receives up to setup.length bytes.
   virtual UsbStatus control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) = 0;
+
+  // Resets the device's port (Windows: IOCTL_INTERNAL_USB_RESET_PORT): a bus reset, after which
+  // the host restores the configuration. For a device that needs one to answer again.
+  virtual UsbStatus reset_port() { return UsbStatus::error; }
 };
 
 // READERLAB_USB is a UsbIo: C drivers use the ReaderlabUsb* functions, C++ drivers may use it

@@ -58,8 +58,8 @@ TEST_CASE("qemu command line attaches one usb-redir device per socket, QEMU as t
   auto chardevs = values_of(argv, "-chardev");
   auto devices = values_of(argv, "-device");
   CHECK(contains(devices, "qemu-xhci,id=xhci"));
-  CHECK(contains(chardevs, "socket,id=usbredir0,path=/w/reader0.sock"));
-  CHECK(contains(chardevs, "socket,id=usbredir1,path=/w/reader1.sock"));
+  CHECK(contains(chardevs, "socket,id=usbredir0,path=/w/reader0.sock,reconnect=1"));
+  CHECK(contains(chardevs, "socket,id=usbredir1,path=/w/reader1.sock,reconnect=1"));
   CHECK(contains(devices, "usb-redir,id=usbredir0dev,chardev=usbredir0,bus=xhci.0"));
   CHECK(contains(devices, "usb-redir,id=usbredir1dev,chardev=usbredir1,bus=xhci.0"));
   for (const auto& c : chardevs) CHECK(c.find("server") == std::string::npos);
