@@ -29,8 +29,10 @@ inline constexpr uint8_t kDataBlock = 0x80;
 inline constexpr uint8_t kSlotStatus = 0x81;
 inline constexpr uint8_t kParameters = 0x82;
 inline constexpr uint8_t kEscapeAnswer = 0x83;
-// CCID 6.3.1
+inline constexpr uint8_t kDataRateAndClock = 0x84;
+// CCID 6.3.1, 6.3.2
 inline constexpr uint8_t kNotifySlotChange = 0x50;
+inline constexpr uint8_t kHardwareError = 0x51;
 // CCID 6.2.6 bStatus: bmICCStatus bits 0-1, bmCommandStatus bits 6-7
 inline constexpr uint8_t kIccActive = 0, kIccInactive = 1, kIccAbsent = 2;
 inline constexpr uint8_t kCommandOk = 0, kCommandFailed = 1, kCommandTimeExtension = 2;
@@ -42,6 +44,14 @@ inline constexpr uint8_t kErrorHw = 0xFB;
 inline constexpr uint8_t kErrorBadAtrTs = 0xF8;
 inline constexpr uint8_t kErrorBadAtrTck = 0xF7;
 inline constexpr uint8_t kErrorProtocolNotSupported = 0xF6;
+inline constexpr uint8_t kErrorClassNotSupported = 0xF5;
+inline constexpr uint8_t kErrorProcedureByteConflict = 0xF4;
+inline constexpr uint8_t kErrorDeactivatedProtocol = 0xF3;
+inline constexpr uint8_t kErrorBusyWithAutoSequence = 0xF2;
+inline constexpr uint8_t kErrorPinTimeout = 0xF0;
+inline constexpr uint8_t kErrorPinCancelled = 0xEF;
+inline constexpr uint8_t kErrorCmdSlotBusy = 0xE0;
+inline constexpr uint8_t kErrorCmdAborted = 0xFF;
 inline constexpr uint8_t kErrorCmdNotSupported = 0x00;
 // CCID 6.1.4 wLevelParameter of XfrBlock and 6.2.1 bChainParameter of DataBlock at extended
 // APDU level: how an APDU longer than one message is split.
@@ -62,6 +72,10 @@ inline constexpr uint8_t kFunctionalDescriptorLength = 0x36;
 // CCID 5.3 class requests
 inline constexpr uint8_t kRequestGetClockFrequencies = 0x02;
 inline constexpr uint8_t kRequestGetDataRates = 0x03;
+// USB 2.0 9.4.1 CLEAR_FEATURE to an endpoint (bmRequestType 0x02), 9.4 Table 9-6 ENDPOINT_HALT
+inline constexpr uint8_t kRequestTypeEndpointOut = 0x02;
+inline constexpr uint8_t kRequestClearFeature = 0x01;
+inline constexpr uint16_t kFeatureEndpointHalt = 0x0000;
 }  // namespace ccid
 
 // The largest message the driver sends or takes: a short APDU / TPDU exchange with room for an
@@ -92,6 +106,19 @@ ExchangeLevel exchange_level(const CcidDescriptor& descriptor);
 // 9.6.3 list of descriptors). False when there is none or it is short.
 bool parse_ccid_descriptor(const uint8_t* config, uint32_t length, CcidDescriptor* out);
 
+// The addresses of the CCID interface's pipes (USB 2.0 9.6.6 endpoint descriptors, CCID 4.2);
+// 0 where the configuration has none.
+struct CcidEndpoints {
+  uint8_t bulk_out;
+  uint8_t bulk_in;
+  uint8_t interrupt_in;
+};
+CcidEndpoints parse_ccid_endpoints(const uint8_t* config, uint32_t length);
+
+// A stalled pipe's recovery (USB 2.0 9.4.1, 9.4.5): CLEAR_FEATURE(ENDPOINT_HALT) to the
+// endpoint. True when the device accepted it.
+bool clear_halt(UsbIo* io, uint8_t endpoint);
+
 uint32_t read_le32(const uint8_t* p);
 void write_le32(uint8_t* p, uint32_t value);
 
@@ -100,7 +127,10 @@ enum class CcidOutcome : uint8_t {
   failed,     // bmCommandStatus 1: see error
   timeout,    // no answer in time
   transport,  // USB failure
-  malformed   // an answer the driver cannot read (short, bad length, overflow)
+  malformed,  // an answer the driver cannot read (short, bad length, overflow)
+  too_long,   // not sent: the command is longer than the reader's dwMaxCCIDMessageLength
+  rejected    // a readable answer that is not the answer to this command: another slot, a bSeq
+              // not sent yet, a message type that does not answer this command
 };
 
 struct CcidAnswer {
@@ -115,14 +145,27 @@ struct CcidAnswer {
   uint8_t icc_status() const { return static_cast<uint8_t>(status & 0x03); }
 };
 
+// Bounds of one exchange: a reader that keeps asking for time, or keeps sending answers to
+// earlier commands, is given up on (the request fails with a timeout).
+inline constexpr uint32_t kMaxTimeExtensions = 1000;
+inline constexpr uint32_t kMaxStaleAnswers = 4096;
+// A command the reader refused as busy (CMD_SLOT_BUSY, BUSY_WITH_AUTO_SEQUENCE) is sent this
+// many times at most.
+inline constexpr uint32_t kBusyAttempts = 3;
+
 // One slot's bulk pipe: sends a PC_to_RDR message and reads its answer.
 class CcidChannel {
  public:
-  void attach(UsbIo* io, uint8_t slot, uint32_t max_message_length);
+  void attach(UsbIo* io, uint8_t slot, uint32_t max_message_length, const CcidEndpoints& endpoints);
 
-  // Sends one message and waits for the answer with the same bSeq. A time-extension answer
-  // (CCID 6.2.6 bmCommandStatus 2) restarts the wait; answers with another bSeq (late answers
-  // to an earlier timed-out command) are skipped.
+  // Sends one message and waits for the answer with the same bSeq and bSlot:
+  //  - a time-extension answer (CCID 6.2.6 bmCommandStatus 2) restarts the wait (bounded);
+  //  - an answer with an earlier bSeq (a late answer to a command that timed out, or a
+  //    duplicate) is dropped and the pipe read again (bounded);
+  //  - an answer with a bSeq not sent yet, another bSlot, a wrong dwLength or a type that does
+  //    not answer this command is never taken: the exchange fails (rejected / malformed);
+  //  - a stalled pipe is cleared (CLEAR_FEATURE ENDPOINT_HALT) and the transfer tried once more;
+  //  - a command the reader refused as busy is sent again (kBusyAttempts in all).
   CcidAnswer exchange(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data, uint32_t length,
                       uint32_t timeout_ms);
 
@@ -145,14 +188,29 @@ class CcidChannel {
 
   uint32_t max_payload() const { return max_message_ - ccid::kHeaderSize; }
   uint64_t time_extensions() const { return time_extensions_; }
+  uint64_t stale_answers_dropped() const { return stale_answers_; }
+  uint64_t answers_rejected() const { return rejected_; }
+  uint64_t stalls_cleared() const { return stalls_cleared_; }
+  uint64_t busy_retries() const { return busy_retries_; }
 
  private:
   // Trivial type (no initializers): it lives in driver memory that is zeroed, then attach()ed.
+  CcidAnswer exchange_once(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data, uint32_t length,
+                           uint32_t timeout_ms);
+  // One transfer on a pipe; a stall is cleared and the transfer tried once more.
+  UsbStatus send(uint32_t length);
+  UsbStatus receive(uint32_t* received, uint32_t timeout_ms);
+
   UsbIo* io_;
+  CcidEndpoints endpoints_;
   uint8_t slot_;
   uint8_t seq_;
   uint32_t max_message_;
   uint64_t time_extensions_;
+  uint64_t stale_answers_;
+  uint64_t rejected_;
+  uint64_t stalls_cleared_;
+  uint64_t busy_retries_;
   uint8_t buffer_[kMaxCcidMessage];
 };
 

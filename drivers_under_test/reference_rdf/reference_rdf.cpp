@@ -36,6 +36,56 @@ ULONG get_state(PSMARTCARD_EXTENSION ext) {
 // position, so SWALLOWED (in position, unpowered).
 ULONG unpowered_state(BOOLEAN present) { return present ? SCARD_SWALLOWED : SCARD_ABSENT; }
 
+// CCID 6.2.6 Table 6.2-2 bError -> NTSTATUS. smclib.md §1.2 names NO_MEDIA, UNRECOGNIZED_MEDIA
+// and IO_TIMEOUT as the documented driver results; the rest say what the application can do.
+NTSTATUS status_of_slot_error(uint8_t error) {
+  switch (error) {
+    case ccid::kErrorIccMute:     // the card did not answer
+    case ccid::kErrorPinTimeout:  // nobody entered the PIN in time
+      return STATUS_IO_TIMEOUT;
+    case ccid::kErrorBadAtrTs:
+    case ccid::kErrorBadAtrTck:
+    case ccid::kErrorClassNotSupported:  // no voltage class of the reader's suits the card
+      return STATUS_UNRECOGNIZED_MEDIA;
+    case ccid::kErrorXfrOverrun: return STATUS_BUFFER_TOO_SMALL;
+    case ccid::kErrorXfrParity: return STATUS_DEVICE_DATA_ERROR;
+    case ccid::kErrorProcedureByteConflict: return STATUS_DEVICE_PROTOCOL_ERROR;
+    case ccid::kErrorProtocolNotSupported:
+    case ccid::kErrorCmdNotSupported: return STATUS_NOT_SUPPORTED;
+    case ccid::kErrorDeactivatedProtocol: return STATUS_INVALID_DEVICE_STATE;
+    case ccid::kErrorBusyWithAutoSequence:
+    case ccid::kErrorCmdSlotBusy: return STATUS_DEVICE_BUSY;
+    case ccid::kErrorPinCancelled:
+    case ccid::kErrorCmdAborted: return STATUS_CANCELLED;
+    default: return STATUS_IO_DEVICE_ERROR;  // HW_ERROR, a refused field (1..127), vendor codes
+  }
+}
+
+// A card event the driver learnt of: the state, and the pending tracking IRP when the event is
+// the one it waits for (IS_PRESENT a card, IS_ABSENT its removal; a swap counts as a removal).
+void card_event(PSMARTCARD_EXTENSION ext, BOOLEAN present, BOOLEAN changed) {
+  PReader reader = reader_of(ext);
+  reader->CardPresent = present;
+  reader->CardPowered = FALSE;  // a new card, or none, is not powered
+  ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+  ext->CardCapabilities.ATR.Length = 0;
+  set_state(ext, unpowered_state(present));
+
+  KIRQL irql;
+  KeAcquireSpinLock(&ext->OsData->SpinLock, &irql);
+  PIRP irp = ext->OsData->NotificationIrp;
+  KeReleaseSpinLock(&ext->OsData->SpinLock, irql);
+  if (irp == nullptr) return;
+  const bool done = reader->TrackingIoctl == IOCTL_SMARTCARD_IS_PRESENT ? present == TRUE : (!present || changed);
+  if (!done) return;
+  KIRQL cancel_irql;
+  IoAcquireCancelSpinLock(&cancel_irql);
+  IoSetCancelRoutine(irp, nullptr);
+  IoReleaseCancelSpinLock(cancel_irql);
+  reader->TrackingIoctl = 0;
+  SmartcardCompleteCardTracking(ext);
+}
+
 // CCID answer -> NTSTATUS, and what it says of the card (CCID 6.2.6).
 NTSTATUS status_of(PSMARTCARD_EXTENSION ext, const CcidAnswer& answer) {
   PReader reader = reader_of(ext);
@@ -43,28 +93,26 @@ NTSTATUS status_of(PSMARTCARD_EXTENSION ext, const CcidAnswer& answer) {
     case CcidOutcome::ok: return STATUS_SUCCESS;
     case CcidOutcome::timeout: return STATUS_IO_TIMEOUT;
     case CcidOutcome::transport: return STATUS_DEVICE_NOT_CONNECTED;
-    case CcidOutcome::malformed: return STATUS_DEVICE_PROTOCOL_ERROR;
+    case CcidOutcome::malformed:
+    case CcidOutcome::rejected: return STATUS_DEVICE_PROTOCOL_ERROR;
+    case CcidOutcome::too_long: return STATUS_INVALID_PARAMETER;
     case CcidOutcome::failed: break;
   }
   if (answer.icc_status() == ccid::kIccAbsent) {
-    reader->CardPresent = FALSE;
-    reader->CardPowered = FALSE;
-    set_state(ext, SCARD_ABSENT);
+    // A removal the interrupt pipe did not report (or not yet): the same event as if it had.
+    if (reader->CardPresent) {
+      card_event(ext, FALSE, TRUE);
+    } else {
+      reader->CardPowered = FALSE;
+      set_state(ext, SCARD_ABSENT);
+    }
     return STATUS_NO_MEDIA;
   }
   if (answer.icc_status() == ccid::kIccInactive && reader->CardPowered) {
     reader->CardPowered = FALSE;
     set_state(ext, SCARD_SWALLOWED);
   }
-  switch (answer.error) {
-    case ccid::kErrorIccMute: return STATUS_IO_TIMEOUT;
-    case ccid::kErrorBadAtrTs:
-    case ccid::kErrorBadAtrTck: return STATUS_UNRECOGNIZED_MEDIA;
-    case ccid::kErrorXfrOverrun: return STATUS_BUFFER_TOO_SMALL;
-    case ccid::kErrorXfrParity: return STATUS_DEVICE_DATA_ERROR;
-    case ccid::kErrorCmdNotSupported: return STATUS_NOT_SUPPORTED;
-    default: return STATUS_IO_DEVICE_ERROR;
-  }
+  return status_of_slot_error(answer.error);
 }
 
 // A timeout for an exchange with the card: the protocol's waiting time plus a second of
@@ -240,8 +288,10 @@ NTSTATUS transmit_tpdu(PSMARTCARD_EXTENSION ext) {
         status = SmartcardT1Request(ext);
         if (status != STATUS_SUCCESS) return status;
         status = xfr_to_reply(ext, ext->SmartcardRequest.Buffer, ext->SmartcardRequest.BufferLength);
-        if (status == STATUS_IO_TIMEOUT) {
-          // A block the card did not answer: an empty reply lets the engine retry (ISO 7816-3 11.6.3).
+        if (status == STATUS_IO_TIMEOUT || status == STATUS_DEVICE_DATA_ERROR ||
+            status == STATUS_DEVICE_PROTOCOL_ERROR) {
+          // A block the card did not answer, one with a parity error, or a CCID answer the driver
+          // refused: no block came. An empty reply lets the engine ask again (ISO 7816-3 11.6.3).
           ext->SmartcardReply.BufferLength = 0;
         } else if (status != STATUS_SUCCESS) {
           return status;
@@ -552,6 +602,8 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   if (!parse_ccid_descriptor(config, got, &descriptor)) return STATUS_NOT_SUPPORTED;  // no CCID functional descriptor
   const ExchangeLevel level = exchange_level(descriptor);
   if (level == ExchangeLevel::character) return STATUS_NOT_SUPPORTED;  // character level is not driven
+  // CCID 5.1: messages that cannot carry the 10-byte header and a byte of data carry no command.
+  if (descriptor.max_message_length <= ccid::kHeaderSize) return STATUS_NOT_SUPPORTED;
 
   auto* reader =
       static_cast<PREADER_EXTENSION>(ExAllocatePoolWithTag(NonPagedPool, sizeof(_READER_EXTENSION), kPoolTag));
@@ -561,7 +613,8 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   reader->Descriptor = descriptor;
   reader->Level = level;
   reader->DefaultTimeoutMs = kDefaultTimeoutMs;
-  reader->Channel.attach(usb, 0, descriptor.max_message_length);
+  reader->Endpoints = parse_ccid_endpoints(config, got);
+  reader->Channel.attach(usb, 0, descriptor.max_message_length, reader->Endpoints);
   ext->ReaderExtension = reader;
 
   ext->ReaderFunction[RDF_CARD_POWER] = card_power;
@@ -592,7 +645,9 @@ NTSTATUS RdfStartDevice(PDEVICE_OBJECT device, UsbIo* usb) {
   caps.CLKFrequency.Max = descriptor.max_clock_khz;
   caps.DataRate.Default = descriptor.data_rate;
   caps.DataRate.Max = descriptor.max_data_rate;
-  caps.MaxIFSD = descriptor.max_ifsd >= 1 && descriptor.max_ifsd <= 254 ? descriptor.max_ifsd : 254;
+  // IFSD is 1..254 (ISO 7816-3 11.4.2); a reader that says otherwise gets the default 32, the
+  // size a card may assume without being told.
+  caps.MaxIFSD = descriptor.max_ifsd >= 1 && descriptor.max_ifsd <= 254 ? descriptor.max_ifsd : 32;
   caps.PowerMgmtSupport = 0;
   caps.CurrentState = SCARD_UNKNOWN;
   read_lists(ext);
@@ -659,32 +714,30 @@ NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION ext, ULONG timeout_ms) {
   uint32_t got = 0;
   const UsbStatus usb = reader->Usb->interrupt_in(packet, sizeof(packet), &got, timeout_ms);
   if (usb == UsbStatus::timeout) return STATUS_IO_TIMEOUT;
+  if (usb == UsbStatus::stall) {
+    // USB 2.0 9.4.5: the pipe stays halted until the host clears it; then it is read again.
+    if (!clear_halt(reader->Usb, reader->Endpoints.interrupt_in)) return STATUS_DEVICE_NOT_CONNECTED;
+    ++reader->InterruptStallsCleared;
+    return STATUS_SUCCESS;
+  }
   if (usb != UsbStatus::ok) return STATUS_DEVICE_NOT_CONNECTED;
+  if (got >= 4 && packet[0] == ccid::kHardwareError) {
+    // CCID 6.3.2 RDR_to_PC_HardwareError (bSlot, bSeq, bHardwareErrorCode): the reader cut the
+    // card's power (over-current); the card is still there, unpowered, until a new reset.
+    ++reader->HardwareErrors;
+    if (packet[1] != 0) return STATUS_SUCCESS;  // another slot's
+    reader->CardPowered = FALSE;
+    ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
+    ext->CardCapabilities.ATR.Length = 0;
+    if (reader->CardPresent) set_state(ext, SCARD_SWALLOWED);
+    return STATUS_SUCCESS;
+  }
   // CCID 6.3.1 RDR_to_PC_NotifySlotChange: slot 0 in bits 0 (present) and 1 (changed).
   if (got < 2 || packet[0] != ccid::kNotifySlotChange) return STATUS_SUCCESS;
   const BOOLEAN present = (packet[1] & 0x01) != 0;
   const BOOLEAN changed = (packet[1] & 0x02) != 0;
   if (!changed && present == reader->CardPresent) return STATUS_SUCCESS;
-  reader->CardPresent = present;
-  reader->CardPowered = FALSE;  // a new card, or none, is not powered
-  ext->CardCapabilities.Protocol.Selected = SCARD_PROTOCOL_UNDEFINED;
-  ext->CardCapabilities.ATR.Length = 0;
-  set_state(ext, unpowered_state(present));
-
-  KIRQL irql;
-  KeAcquireSpinLock(&ext->OsData->SpinLock, &irql);
-  PIRP irp = ext->OsData->NotificationIrp;
-  KeReleaseSpinLock(&ext->OsData->SpinLock, irql);
-  if (irp == nullptr) return STATUS_SUCCESS;
-  // IS_PRESENT waits for a card; IS_ABSENT for its removal (a swap counts as a removal).
-  const bool done = reader->TrackingIoctl == IOCTL_SMARTCARD_IS_PRESENT ? present == TRUE : (!present || changed);
-  if (!done) return STATUS_SUCCESS;
-  KIRQL cancel_irql;
-  IoAcquireCancelSpinLock(&cancel_irql);
-  IoSetCancelRoutine(irp, nullptr);
-  IoReleaseCancelSpinLock(cancel_irql);
-  reader->TrackingIoctl = 0;
-  SmartcardCompleteCardTracking(ext);
+  card_event(ext, present, changed);
   return STATUS_SUCCESS;
 }
 

@@ -27,6 +27,9 @@ struct _READER_EXTENSION {
   BOOLEAN CardPresent;
   ULONG TrackingIoctl;  // IS_PRESENT or IS_ABSENT of the pending NotificationIrp, else 0
   ULONG DefaultTimeoutMs;
+  reference_rdf::CcidEndpoints Endpoints;
+  ULONG HardwareErrors;          // CCID 6.3.2 RDR_to_PC_HardwareError messages read
+  ULONG InterruptStallsCleared;  // interrupt-IN stalls the driver cleared (USB 2.0 9.4.5)
   reference_rdf::CcidChannel Channel;
 };
 
@@ -57,9 +60,10 @@ NTSTATUS RdfDeviceControl(PDEVICE_OBJECT device, PIRP irp);
 void RdfStopDevice(PSMARTCARD_EXTENSION extension);
 
 // Reads the interrupt endpoint (waiting up to timeout_ms, 0 = only what is there) and handles
-// every NotifySlotChange: updates CurrentState and completes the pending tracking IRP when the
-// event is the one it waits for. Returns STATUS_SUCCESS when a notification was handled,
-// STATUS_IO_TIMEOUT when none came.
+// what came: a NotifySlotChange updates CurrentState and completes the pending tracking IRP
+// when the event is the one it waits for; a HardwareError (CCID 6.3.2) leaves the card
+// unpowered (SWALLOWED); a stalled pipe is cleared (CLEAR_FEATURE ENDPOINT_HALT). Returns
+// STATUS_SUCCESS when something was handled, STATUS_IO_TIMEOUT when nothing came.
 NTSTATUS RdfPollSlotChange(PSMARTCARD_EXTENSION extension, ULONG timeout_ms);
 
 // Cancels the pending card-tracking IRP (what IRP_MJ_CLEANUP does): CANCELLED.

@@ -63,10 +63,11 @@ class FaultyUsb final : public readerlab::windows_model::UsbIo {
 
   explicit FaultyUsb(readerlab::usb::Device& device) : real_(device) {}
 
-  std::deque<UsbStatus> bulk_out_faults;  // each refuses one PC_to_RDR message
-  std::deque<InStep> bulk_in_steps;       // each stands for one bulk-IN transfer
-  ControlHook control_hook;               // nullopt: the reader answers
-  std::vector<Bytes> sent;                // PC_to_RDR messages that reached the reader
+  std::deque<UsbStatus> bulk_out_faults;   // each refuses one PC_to_RDR message
+  std::deque<InStep> bulk_in_steps;        // each stands for one bulk-IN transfer
+  std::deque<UsbStatus> interrupt_faults;  // each fails one interrupt-IN transfer
+  ControlHook control_hook;                // nullopt: the reader answers
+  std::vector<Bytes> sent;                 // PC_to_RDR messages that reached the reader
 
   UsbStatus bulk_out(const uint8_t* data, uint32_t length) override {
     if (!bulk_out_faults.empty()) {
@@ -90,6 +91,11 @@ class FaultyUsb final : public readerlab::windows_model::UsbIo {
     return UsbStatus::ok;
   }
   UsbStatus interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override {
+    if (!interrupt_faults.empty()) {
+      const UsbStatus fault = interrupt_faults.front();
+      interrupt_faults.pop_front();
+      return fault;
+    }
     return real_.interrupt_in(buffer, capacity, received, timeout_ms);
   }
   UsbStatus control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) override {
@@ -319,7 +325,13 @@ TEST_CASE("CCID transport faults on POWER, and the driver recovers on the next c
     rig.usb->bulk_out_faults.push_back(UsbStatus::error);
     expected = STATUS_DEVICE_NOT_CONNECTED;
   }
-  SUBCASE("bulk-IN stalls") {
+  SUBCASE("bulk-OUT stalls twice: cleared once, then given up") {
+    rig.usb->bulk_out_faults.push_back(UsbStatus::stall);
+    rig.usb->bulk_out_faults.push_back(UsbStatus::stall);
+    expected = STATUS_DEVICE_NOT_CONNECTED;
+  }
+  SUBCASE("bulk-IN stalls twice: cleared once, then given up") {
+    rig.usb->bulk_in_steps.push_back(usb_status(UsbStatus::stall));
     rig.usb->bulk_in_steps.push_back(usb_status(UsbStatus::stall));
     expected = STATUS_DEVICE_NOT_CONNECTED;
   }
@@ -396,14 +408,21 @@ TEST_CASE("TRANSMIT: failed CCID answers map to NTSTATUS and update the card sta
     std::uint8_t error;
     NTSTATUS status;
   } errors[] = {
-      {0xFE, STATUS_IO_TIMEOUT},          // ICC_MUTE
-      {0xFD, STATUS_DEVICE_DATA_ERROR},   // XFR_PARITY_ERROR
-      {0xFC, STATUS_BUFFER_TOO_SMALL},    // XFR_OVERRUN
-      {0xFB, STATUS_IO_DEVICE_ERROR},     // HW_ERROR
-      {0xF8, STATUS_UNRECOGNIZED_MEDIA},  // BAD_ATR_TS
-      {0xF7, STATUS_UNRECOGNIZED_MEDIA},  // BAD_ATR_TCK
-      {0xF6, STATUS_IO_DEVICE_ERROR},     // ICC_PROTOCOL_NOT_SUPPORTED
-      {0x00, STATUS_NOT_SUPPORTED},       // command not supported
+      {0xFE, STATUS_IO_TIMEOUT},             // ICC_MUTE
+      {0xFD, STATUS_DEVICE_DATA_ERROR},      // XFR_PARITY_ERROR
+      {0xFC, STATUS_BUFFER_TOO_SMALL},       // XFR_OVERRUN
+      {0xFB, STATUS_IO_DEVICE_ERROR},        // HW_ERROR
+      {0xF8, STATUS_UNRECOGNIZED_MEDIA},     // BAD_ATR_TS
+      {0xF7, STATUS_UNRECOGNIZED_MEDIA},     // BAD_ATR_TCK
+      {0xF6, STATUS_NOT_SUPPORTED},          // ICC_PROTOCOL_NOT_SUPPORTED
+      {0xF5, STATUS_UNRECOGNIZED_MEDIA},     // ICC_CLASS_NOT_SUPPORTED
+      {0xF4, STATUS_DEVICE_PROTOCOL_ERROR},  // PROCEDURE_BYTE_CONFLICT
+      {0xF3, STATUS_INVALID_DEVICE_STATE},   // DEACTIVATED_PROTOCOL
+      {0xF0, STATUS_IO_TIMEOUT},             // PIN_TIMEOUT
+      {0xEF, STATUS_CANCELLED},              // PIN_CANCELLED
+      {0xFF, STATUS_CANCELLED},              // CMD_ABORTED
+      {0x05, STATUS_IO_DEVICE_ERROR},        // the reader refused bSlot (CCID 6.2.6 offset)
+      {0x00, STATUS_NOT_SUPPORTED},          // command not supported
   };
   for (const auto& e : errors) {
     CAPTURE(int{e.error});
@@ -626,4 +645,53 @@ TEST_CASE("card tracking: cleanup (RdfCancelTracking) completes the pending IRP 
   REQUIRE(rig.driver->poll_slot_change(100) == STATUS_SUCCESS);
   REQUIRE(rig.driver->pending_completed());
   CHECK(rig.driver->pending_status() == STATUS_SUCCESS);
+}
+
+TEST_CASE("a stalled pipe is cleared with CLEAR_FEATURE(ENDPOINT_HALT) and the transfer tried once more") {
+  Rig rig("t1-fs");
+  rig.start();
+  std::vector<UsbSetup> requests;
+  rig.usb->control_hook = [&requests](FaultyUsb&, const UsbSetup& setup, uint8_t*, uint32_t*) {
+    requests.push_back(setup);
+    return std::optional<UsbStatus>();
+  };
+  std::uint16_t endpoint = 0;
+  SUBCASE("bulk OUT") {
+    rig.usb->bulk_out_faults.push_back(UsbStatus::stall);
+    endpoint = readerlab::ccid::kBulkOut;
+  }
+  SUBCASE("bulk IN") {
+    rig.usb->bulk_in_steps.push_back(usb_status(UsbStatus::stall));
+    endpoint = readerlab::ccid::kBulkIn;
+  }
+  auto power = rig.power();
+  CHECK(power.status == STATUS_SUCCESS);
+  CHECK(power.output == *readerlab::cards::builtin_atr("t1-fs"));
+  REQUIRE(requests.size() == 1);
+  // USB 2.0 9.4.1: bmRequestType 02 (endpoint), CLEAR_FEATURE, ENDPOINT_HALT, wIndex the endpoint
+  CHECK(requests[0].request_type == 0x02);
+  CHECK(requests[0].request == 0x01);
+  CHECK(requests[0].value == 0x0000);
+  CHECK(requests[0].index == endpoint);
+  CHECK(requests[0].length == 0);
+  CHECK(rig.reader_extension()->Channel.stalls_cleared() == 1);
+}
+
+TEST_CASE("a stalled interrupt pipe is cleared and the slot change read after it") {
+  Rig rig("t1-fs");
+  rig.start();
+  std::vector<UsbSetup> requests;
+  rig.usb->control_hook = [&requests](FaultyUsb&, const UsbSetup& setup, uint8_t*, uint32_t*) {
+    requests.push_back(setup);
+    return std::optional<UsbStatus>();
+  };
+  rig.usb->interrupt_faults.push_back(UsbStatus::stall);
+  rig.reader->remove();
+  CHECK(rig.driver->poll_slot_change(0) == STATUS_SUCCESS);
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].request_type == 0x02);
+  CHECK(requests[0].index == readerlab::ccid::kInterruptIn);
+  CHECK(rig.reader_extension()->InterruptStallsCleared == 1);
+  CHECK(rig.driver->poll_slot_change(0) == STATUS_SUCCESS);
+  CHECK(rig.driver->state() == SCARD_ABSENT);
 }
