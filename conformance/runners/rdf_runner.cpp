@@ -40,9 +40,15 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
     windows_model::RdfPort port(rig, transport, *driver);
     // One known-failures file per driver, for both transports: its own, or <expectations>/NAME.txt.
     const std::string own_file = driver->expectations;
-    const auto expectations =
-        load_expectations(own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt")
-                                           : std::filesystem::path(own_file));
+    auto expectations = load_expectations(own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt")
+                                                           : std::filesystem::path(own_file));
+    // What fails over the socket only (the transport faults, a usbredir peer that does not come
+    // back): <expectations>/NAME-usbredir.txt adds to the driver's own list for that transport.
+    if (transport == windows_model::RdfTransport::usbredir) {
+      const auto socket_only = load_expectations(run.expectations_dir / (std::string(driver->name) + "-usbredir.txt"));
+      for (const auto& [id, reason] : socket_only.expected_failures) expectations.expected_failures[id] = reason;
+      for (const auto& [id, text] : socket_only.failure_must_contain) expectations.failure_must_contain[id] = text;
+    }
     std::size_t number = 0;
     for (const auto& info : cases) {
       auto result = run_case(info, rig, port, expectations, trace_folder(run, out_dir));
