@@ -42,13 +42,17 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
     const std::string own_file = driver->expectations;
     auto expectations = load_expectations(own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt")
                                                            : std::filesystem::path(own_file));
-    // What fails over the socket only (the transport faults, a usbredir peer that does not come
-    // back): <expectations>/NAME-usbredir.txt adds to the driver's own list for that transport.
-    if (transport == windows_model::RdfTransport::usbredir) {
-      const auto socket_only = load_expectations(run.expectations_dir / (std::string(driver->name) + "-usbredir.txt"));
-      for (const auto& [id, reason] : socket_only.expected_failures) expectations.expected_failures[id] = reason;
-      for (const auto& [id, text] : socket_only.failure_must_contain) expectations.failure_must_contain[id] = text;
-    }
+    // Known failures kept with the suite add to the driver's own list: <expectations>/NAME.txt
+    // for a driver with a file of its own (what the suite's fault cases found in it), and
+    // <expectations>/NAME-usbredir.txt for what fails over the socket only.
+    auto add = [&expectations](const std::filesystem::path& file) {
+      const auto more = load_expectations(file);
+      for (const auto& [id, reason] : more.expected_failures) expectations.expected_failures[id] = reason;
+      for (const auto& [id, text] : more.failure_must_contain) expectations.failure_must_contain[id] = text;
+    };
+    if (!own_file.empty()) add(run.expectations_dir / (std::string(driver->name) + ".txt"));
+    if (transport == windows_model::RdfTransport::usbredir)
+      add(run.expectations_dir / (std::string(driver->name) + "-usbredir.txt"));
     std::size_t number = 0;
     for (const auto& info : cases) {
       auto result = run_case(info, rig, port, expectations, trace_folder(run, out_dir));
