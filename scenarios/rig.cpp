@@ -165,8 +165,23 @@ void Rig::reset_to_baseline() {
   // Faults first: the replugs and removals below must reach the driver as they are.
   clear_faults();
   fault_log_->firings.clear();
+  const bool faulted = !armed_faults_.empty();
   armed_faults_.clear();
   bool removed_any = false, replugged_any = false;
+  // A fault may leave a reader with answers queued that the driver never read (a duplicate, an
+  // answer after the driver gave up): the next case gets the device fresh from a replug, as a
+  // person would do, so that one driver's trouble does not spill into the cases after it.
+  if (faulted) {
+    for (std::size_t i = 0; i < readers_.size(); ++i) {
+      if (!readers_[i].plugged) continue;
+      unplug(i);
+      if (connected(i)) sleep(kSwapTime);
+      // Unplugged, the device loses what it held (answers, halts), as a power cycle does.
+      readers_[i].reader->bus_reset();
+      replug(i);
+      replugged_any = true;
+    }
+  }
   for (std::size_t i = 0; i < readers_.size(); ++i) {
     if (readers_[i].removal_timer) readers_[i].removal_timer->cancel();
     if (readers_[i].reader->config() != readers_[i].baseline) {

@@ -53,7 +53,8 @@ class Rig {
   // Turns the reader into another model: unplugged, reconfigured, plugged again, empty.
   void configure(std::size_t index, ccid::ReaderConfig config);
   // Back to the state a case starts from: every reader plugged, empty, in its first
-  // configuration, with no fault armed and none logged (the next fault armed is fault 0).
+  // configuration, with no fault armed and none logged (the next fault armed is fault 0); after
+  // a case that armed faults every reader is replugged, a fresh device for the next case.
   void reset_to_baseline();
   // Faults (issue 11): arms each fault of the schedule on its reader at its level, in order. The
   // n-th fault armed since the case started draws its random choices from

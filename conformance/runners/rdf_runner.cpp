@@ -40,9 +40,19 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
     windows_model::RdfPort port(rig, transport, *driver);
     // One known-failures file per driver, for both transports: its own, or <expectations>/NAME.txt.
     const std::string own_file = driver->expectations;
-    const auto expectations =
-        load_expectations(own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt")
-                                           : std::filesystem::path(own_file));
+    auto expectations = load_expectations(own_file.empty() ? run.expectations_dir / (std::string(driver->name) + ".txt")
+                                                           : std::filesystem::path(own_file));
+    // Known failures kept with the suite add to the driver's own list: <expectations>/NAME.txt
+    // for a driver with a file of its own (what the suite's fault cases found in it), and
+    // <expectations>/NAME-usbredir.txt for what fails over the socket only.
+    auto add = [&expectations](const std::filesystem::path& file) {
+      const auto more = load_expectations(file);
+      for (const auto& [id, reason] : more.expected_failures) expectations.expected_failures[id] = reason;
+      for (const auto& [id, text] : more.failure_must_contain) expectations.failure_must_contain[id] = text;
+    };
+    if (!own_file.empty()) add(run.expectations_dir / (std::string(driver->name) + ".txt"));
+    if (transport == windows_model::RdfTransport::usbredir)
+      add(run.expectations_dir / (std::string(driver->name) + "-usbredir.txt"));
     std::size_t number = 0;
     for (const auto& info : cases) {
       auto result = run_case(info, rig, port, expectations, trace_folder(run, out_dir));

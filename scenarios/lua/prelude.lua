@@ -451,6 +451,8 @@ function faults.probe_transmit(session, spec, options)
   if options.must_work then
     lab.check(reply ~= nil and reply.rv == 0, label .. ": the driver waits the fault out and succeeds (" .. text .. ")")
   end
+  lab.check(recovery:find("WRONG DATA", 1, true) == nil,
+    label .. ": no wrong data returned as success to the next APDU either (" .. text .. ")")
   local allowed = recovery == "ok" or (options.recover == "reconnect" and recovery:find("^ok after reconnect") ~= nil)
   lab.check(allowed, label .. ": the reader works again afterwards (" .. text .. ")")
   return text
