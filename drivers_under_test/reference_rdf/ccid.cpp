@@ -107,6 +107,7 @@ void CcidChannel::attach(UsbIo* io, uint8_t slot, uint32_t max_message_length, c
   stale_answers_ = 0;
   rejected_ = 0;
   stalls_cleared_ = 0;
+  port_resets_ = 0;
   busy_retries_ = 0;
   // What the reader takes, as far as the driver's buffer goes (RdfStartDevice refuses a reader
   // whose messages cannot carry a header and one byte).
@@ -115,16 +116,32 @@ void CcidChannel::attach(UsbIo* io, uint8_t slot, uint32_t max_message_length, c
 
 UsbStatus CcidChannel::send(uint32_t length) {
   UsbStatus status = io_->bulk_out(buffer_, length);
-  if (status != UsbStatus::stall || !clear_halt(io_, endpoints_.bulk_out)) return status;
-  ++stalls_cleared_;
-  return io_->bulk_out(buffer_, length);
+  if (status != UsbStatus::stall) return status;
+  if (clear_halt(io_, endpoints_.bulk_out)) {
+    ++stalls_cleared_;
+    status = io_->bulk_out(buffer_, length);
+    if (status != UsbStatus::stall) return status;
+  }
+  return reset_after_stalls();
 }
 
 UsbStatus CcidChannel::receive(uint32_t* received, uint32_t timeout_ms) {
   UsbStatus status = io_->bulk_in(buffer_, kMaxCcidMessage, received, timeout_ms);
-  if (status != UsbStatus::stall || !clear_halt(io_, endpoints_.bulk_in)) return status;
-  ++stalls_cleared_;
-  return io_->bulk_in(buffer_, kMaxCcidMessage, received, timeout_ms);
+  if (status != UsbStatus::stall) return status;
+  if (clear_halt(io_, endpoints_.bulk_in)) {
+    ++stalls_cleared_;
+    status = io_->bulk_in(buffer_, kMaxCcidMessage, received, timeout_ms);
+    if (status != UsbStatus::stall) return status;
+  }
+  return reset_after_stalls();
+}
+
+// A halt that CLEAR_FEATURE cannot clear, or that comes back at once, is a device that needs a
+// bus reset (USB 2.0 7.1.7.5; Windows drivers send IOCTL_INTERNAL_USB_RESET_PORT). The transfer
+// still fails: the reset powered the card down, which the reader reports as a slot change.
+UsbStatus CcidChannel::reset_after_stalls() {
+  if (io_->reset_port() == UsbStatus::ok) ++port_resets_;
+  return UsbStatus::error;
 }
 
 CcidAnswer CcidChannel::exchange(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data, uint32_t length,

@@ -165,6 +165,7 @@ class CcidChannel {
   //  - an answer with a bSeq not sent yet, another bSlot, a wrong dwLength or a type that does
   //    not answer this command is never taken: the exchange fails (rejected / malformed);
   //  - a stalled pipe is cleared (CLEAR_FEATURE ENDPOINT_HALT) and the transfer tried once more;
+  //    one that cannot be cleared or stalls again gets a port reset, and the exchange fails;
   //  - a command the reader refused as busy is sent again (kBusyAttempts in all).
   CcidAnswer exchange(uint8_t type, uint8_t b7, uint8_t b8, uint8_t b9, const uint8_t* data, uint32_t length,
                       uint32_t timeout_ms);
@@ -191,6 +192,7 @@ class CcidChannel {
   uint64_t stale_answers_dropped() const { return stale_answers_; }
   uint64_t answers_rejected() const { return rejected_; }
   uint64_t stalls_cleared() const { return stalls_cleared_; }
+  uint64_t port_resets() const { return port_resets_; }
   uint64_t busy_retries() const { return busy_retries_; }
 
  private:
@@ -200,6 +202,7 @@ class CcidChannel {
   // One transfer on a pipe; a stall is cleared and the transfer tried once more.
   UsbStatus send(uint32_t length);
   UsbStatus receive(uint32_t* received, uint32_t timeout_ms);
+  UsbStatus reset_after_stalls();
 
   UsbIo* io_;
   CcidEndpoints endpoints_;
@@ -210,6 +213,7 @@ class CcidChannel {
   uint64_t stale_answers_;
   uint64_t rejected_;
   uint64_t stalls_cleared_;
+  uint64_t port_resets_;
   uint64_t busy_retries_;
   uint8_t buffer_[kMaxCcidMessage];
 };
