@@ -761,25 +761,8 @@ NTSTATUS RdfSetDevicePower(PSMARTCARD_EXTENSION ext, DEVICE_POWER_STATE state) {
   const BOOLEAN present = answer.outcome == CcidOutcome::ok || answer.outcome == CcidOutcome::failed
                               ? answer.icc_status() != ccid::kIccAbsent
                               : FALSE;
-  reader->CardPresent = present;
-  reader->CardPowered = FALSE;
-  ext->CardCapabilities.ATR.Length = 0;
-  set_state(ext, unpowered_state(present));
-  KIRQL irql;
-  KeAcquireSpinLock(&ext->OsData->SpinLock, &irql);
-  PIRP irp = ext->OsData->NotificationIrp;
-  KeReleaseSpinLock(&ext->OsData->SpinLock, irql);
-  const bool tracking_done = irp != nullptr && (reader->TrackingIoctl == IOCTL_SMARTCARD_IS_PRESENT
-                                                    ? present == TRUE
-                                                    : reader->CardPresentBeforeSleep == TRUE || !present);
-  if (tracking_done) {
-    KIRQL cancel_irql;
-    IoAcquireCancelSpinLock(&cancel_irql);
-    IoSetCancelRoutine(irp, nullptr);
-    IoReleaseCancelSpinLock(cancel_irql);
-    reader->TrackingIoctl = 0;
-    SmartcardCompleteCardTracking(ext);
-  }
+  // A card that was in before the sleep counts as changed: IS_ABSENT completes for it.
+  card_event(ext, present, reader->CardPresentBeforeSleep);
   return STATUS_SUCCESS;
 }
 
