@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 namespace readerlab::conformance::hunt {
@@ -254,11 +255,6 @@ class Hunt {
     DrawOptions draw;
     draw.transport_faults = choice_.transport == windows_model::RdfTransport::usbredir;
     draw.case_count = cases_.size();
-    // The device leaving the bus and coming back: the host model keeps the same driver instance
-    // across it (InProcessUsb and UsbredirUsb re-enumerate the device under it), where Windows PnP
-    // would remove that instance and start a new one. Until the model does, what a driver does
-    // then shows the model, not the driver: the hunt leaves these kinds out.
-    draw.left_out = {"disconnect", "drop"};
     std::uint64_t number = 0;
     while (true) {
       if (options_.runs && number >= *options_.runs) break;
@@ -266,6 +262,10 @@ class Hunt {
       const Trial trial = draw_trial(options_.seed, ++number, draw);
       const auto& original = cases_[trial.case_index];
       std::cout << "trial " << trial.number << " [" << original.id << "]: " << describe(trial.schedule) << "\n";
+      if (breaks_alone_.count(trial.case_index)) {
+        std::cout << "  skipped: the case breaks this driver without faults\n" << std::flush;
+        continue;
+      }
       auto verdict = run_trial(trial, original, trial.schedule, "trial");
       if (!verdict) return verdict.error();
       if (verdict->kind == VerdictKind::healthy) {
@@ -274,6 +274,17 @@ class Hunt {
       }
       if (verdict->kind == VerdictKind::out_of_time) {
         std::cout << "  not counted: " << verdict->why << " (" << seconds(verdict->duration) << ")\n" << std::flush;
+        continue;
+      }
+      // A case that breaks the driver with no fault at all is the driver's plain failure (or a
+      // reader model it cannot drive), not what the faults found: it leaves the hunt.
+      auto alone = run_trial(trial, original, Schedule{}, "no-faults");
+      if (!alone) return alone.error();
+      if (alone->kind == VerdictKind::broke) {
+        std::cout << "  BROKE (" << seconds(verdict->duration) << "), but the case breaks this driver without faults"
+                  << " too (" << alone->why << "): no fault finding; the case leaves the hunt\n"
+                  << std::flush;
+        breaks_alone_.insert(trial.case_index);
         continue;
       }
       return report_break(trial, original, *verdict);
@@ -361,6 +372,7 @@ class Hunt {
   std::vector<CaseInfo> cases_;
   std::filesystem::path folder_;
   Clock::time_point started_;
+  std::set<std::size_t> breaks_alone_;  // cases that break the driver with no fault armed
 };
 
 }  // namespace

@@ -116,7 +116,7 @@ void Client::install_callbacks(usbredirparser& p) {
     if (header->endpoint & 0x80) {
       auto& queue = s.interrupts_[header->endpoint];
       if (queue.size() >= kMaxQueuedInterrupts) queue.pop_front();
-      queue.emplace_back(data, data + (data ? len : 0));
+      queue.push_back({header->status, usb::Bytes(data, data + (data ? len : 0))});
     } else {
       s.keep_reply(id, {true, header->status, {}});  // the status of an interrupt OUT transfer
     }
@@ -222,15 +222,21 @@ bool Client::start_interrupt_receiving(std::uint8_t endpoint, Ms timeout) {
   return reply && reply->status == usb_redir_success;
 }
 
-std::optional<usb::Bytes> Client::next_interrupt(std::uint8_t endpoint, Ms timeout) {
+std::optional<Client::InterruptPacket> Client::next_interrupt_packet(std::uint8_t endpoint, Ms timeout) {
   if (!run_until(
           io_, [&] { return !interrupts_[endpoint].empty() || !is_open(); }, timeout))
     return std::nullopt;
   auto& queue = interrupts_[endpoint];
   if (queue.empty()) return std::nullopt;
-  auto data = std::move(queue.front());
+  auto packet = std::move(queue.front());
   queue.pop_front();
-  return data;
+  return packet;
+}
+
+std::optional<usb::Bytes> Client::next_interrupt(std::uint8_t endpoint, Ms timeout) {
+  auto packet = next_interrupt_packet(endpoint, timeout);
+  if (!packet) return std::nullopt;
+  return std::move(packet->data);
 }
 
 std::optional<std::uint8_t> Client::raw_request(const std::function<void(usbredirparser*, std::uint64_t)>& send,

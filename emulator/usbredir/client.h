@@ -43,7 +43,13 @@ class Client : public Connection {
   std::optional<usb::Device::InResult> bulk_in(std::uint8_t endpoint, std::uint32_t length, Ms timeout);
   bool set_configuration(std::uint8_t value, Ms timeout);
   bool start_interrupt_receiving(std::uint8_t endpoint, Ms timeout);
-  // The next interrupt-IN packet the device sent, waiting up to the timeout.
+  // The next interrupt-IN packet the device sent, waiting up to the timeout: its usbredir status
+  // (usb_redir_stall for a halted endpoint) and its data; next_interrupt gives the data alone.
+  struct InterruptPacket {
+    std::uint8_t status = 0;  // usb_redir_success
+    usb::Bytes data;
+  };
+  std::optional<InterruptPacket> next_interrupt_packet(std::uint8_t endpoint, Ms timeout);
   std::optional<usb::Bytes> next_interrupt(std::uint8_t endpoint, Ms timeout);
   void send_reset();
   // Sends a request the caller builds with the id given and waits for the status answering it;
@@ -71,7 +77,7 @@ class Client : public Connection {
   std::map<std::uint64_t, Reply> replies_;
   std::set<std::uint64_t> awaited_;
   void keep_reply(std::uint64_t id, Reply reply);
-  std::map<std::uint8_t, std::deque<usb::Bytes>> interrupts_;
+  std::map<std::uint8_t, std::deque<InterruptPacket>> interrupts_;
   bool connected_ = false;
   int connect_count_ = 0, disconnect_count_ = 0;
   usb_redir_device_connect_header device_info_{};

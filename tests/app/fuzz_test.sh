@@ -6,7 +6,9 @@
 #   fuzz_test.sh READERLAB_BINARY
 set -u
 readerlab=$1
-seed=${READERLAB_FUZZ_SEED:-1}
+# Seed 6 draws the planted stall in its second trial (seed 1 finds another bug, the unnotified
+# removal minimal-c has too, after 51 s).
+seed=${READERLAB_FUZZ_SEED:-6}
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 work=$(mktemp -d /tmp/readerlab-fuzz-test-XXXXXX)

@@ -5,6 +5,8 @@
 #include "hosts/windows_model/rdf/host_usb.h"
 #include "hosts/windows_model/rdf/rdf_registry.h"
 
+#include <utility>
+
 namespace readerlab::windows_model {
 namespace {
 
@@ -73,6 +75,7 @@ void RdfPort::begin_case() {
   replies_.clear();
   start_failed_ = false;
   asleep_ = false;
+  device_departed_ = false;
   stop_driver(false, "the case ended");
   resource_manager_.reset();
 }
@@ -117,7 +120,14 @@ Status RdfPort::ensure_driver() {
   // old driver instance and starts a new one on it.
   if (driver_ && entry.plugged && entry.plug_count != driver_plug_count_)
     stop_driver(true, "the reader was plugged in again");
+  // A device that left the bus (a disconnect, a dropped connection) is a PnP removal too: the
+  // instance stops, and a new one starts on the device once it is back, as Windows does.
+  if (driver_ && usb_ && usb_->departures() != 0) {
+    stop_driver(true, "the reader left the bus");
+    device_departed_ = true;
+  }
   if (driver_) return {};
+  if (entry.reader->off_the_bus()) return error(registered_.name, "the reader is off the bus");
   // A driver that failed to start on this device stays failed until the device is plugged in
   // again, as PnP leaves it.
   if (start_failed_ && entry.plug_count == driver_plug_count_) return start_error_;
@@ -125,6 +135,8 @@ Status RdfPort::ensure_driver() {
   driver_plug_count_ = entry.plug_count;
   ++driver_generation_;
   if (transport_ == RdfTransport::in_process) {
+    // Back on the bus: the host resets the port as it enumerates the device again.
+    if (std::exchange(device_departed_, false)) entry.reader->bus_reset();
     auto in_process = std::make_unique<InProcessUsb>(*entry.reader);
     // One handler at most, so that the driver looks again as soon as something happened.
     in_process->set_wait([this](std::chrono::steady_clock::time_point until) {
@@ -136,6 +148,9 @@ Status RdfPort::ensure_driver() {
     auto connected = UsbredirUsb::connect(rig_.io(), entry.address);
     if (!connected) return connected.error();
     usb_ = std::move(*connected);
+    // Back on the bus: the host resets the port as it enumerates the device again, which ends
+    // what the device still held for the old connection.
+    if (std::exchange(device_departed_, false)) usb_->reset_port();
   }
   driver_ = std::make_unique<HostDriver>(*usb_, *registered_.entry);
   const NTSTATUS started = driver_->start();

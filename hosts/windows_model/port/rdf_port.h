@@ -85,6 +85,7 @@ class RdfPort : public scenarios::DriverPort {
   std::uint64_t driver_generation_ = 0;  // driver instances started so far
   bool start_failed_ = false;            // on the device of driver_plug_count_
   bool asleep_ = false;                  // between SystemSleep and SystemResume
+  bool device_departed_ = false;         // the last instance stopped because the device left the bus
   Error start_error_;
   ResourceManager resource_manager_;
   void run_queued_until(std::uint64_t id);

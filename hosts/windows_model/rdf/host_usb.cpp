@@ -35,8 +35,10 @@ readerlab::usb::SetupPacket to_setup(const UsbSetup& s) {
 InProcessUsb::InProcessUsb(readerlab::usb::Device& device, CcidEndpoints endpoints)
     : device_(device), endpoints_(endpoints) {
   device_.set_configuration(1);
-  device_.on_disconnect_request(
-      [this](std::chrono::milliseconds back_after) { back_at_ = std::chrono::steady_clock::now() + back_after; });
+  device_.on_disconnect_request([this](std::chrono::milliseconds back_after) {
+    back_at_ = std::chrono::steady_clock::now() + back_after;
+    ++departures_;
+  });
 }
 
 // The device may outlive this host (a rig keeps its readers): it must not call back here.
@@ -161,6 +163,7 @@ bool UsbredirUsb::ready() {
       return false;
     }
     if (!again->wait_for_device(transfer_timeout_)) return false;
+    earlier_disconnects_ += static_cast<std::uint64_t>(client_->disconnect_count());
     client_ = std::move(again);
     ++reconnects_;
     return configure();
@@ -169,6 +172,12 @@ bool UsbredirUsb::ready() {
   // Unplugged and plugged in again on the same connection: a new device for the host.
   if (client_->connect_count() != configured_connect_count_) return configure();
   return true;
+}
+
+std::uint64_t UsbredirUsb::departures() const {
+  const bool dropped_now = !client_->is_open() && client_->closed_by_peer();
+  return static_cast<std::uint64_t>(reconnects_) + (dropped_now ? 1 : 0) + earlier_disconnects_ +
+         static_cast<std::uint64_t>(client_->disconnect_count());
 }
 
 UsbStatus UsbredirUsb::bulk_out(const uint8_t* data, uint32_t length) {
@@ -191,9 +200,12 @@ UsbStatus UsbredirUsb::bulk_in(uint8_t* buffer, uint32_t capacity, uint32_t* rec
 UsbStatus UsbredirUsb::interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) {
   *received = 0;
   if (!ready()) return UsbStatus::error;
-  const auto packet = client_->next_interrupt(endpoints_.interrupt_in, std::chrono::milliseconds(timeout_ms));
+  const auto packet = client_->next_interrupt_packet(endpoints_.interrupt_in, std::chrono::milliseconds(timeout_ms));
   if (!packet) return client_->is_open() ? UsbStatus::timeout : UsbStatus::error;
-  return copy_in(*packet, buffer, capacity, received);
+  // A halted interrupt endpoint reaches the driver as the STALL it is, for it to clear.
+  if (packet->status == usb_redir_stall) return UsbStatus::stall;
+  if (packet->status != usb_redir_success) return UsbStatus::error;
+  return copy_in(packet->data, buffer, capacity, received);
 }
 
 UsbStatus UsbredirUsb::control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) {

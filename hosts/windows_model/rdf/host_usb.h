@@ -46,6 +46,7 @@ class InProcessUsb final : public UsbIo {
   UsbStatus interrupt_in(uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms) override;
   UsbStatus control(const UsbSetup& setup, uint8_t* data, uint32_t* transferred) override;
   UsbStatus reset_port() override;
+  std::uint64_t departures() const override { return departures_; }
 
  private:
   UsbStatus poll_in(uint8_t endpoint, uint8_t* buffer, uint32_t capacity, uint32_t* received, uint32_t timeout_ms);
@@ -56,6 +57,7 @@ class InProcessUsb final : public UsbIo {
   CcidEndpoints endpoints_;
   WaitUntil wait_;
   std::optional<std::chrono::steady_clock::time_point> back_at_;
+  std::uint64_t departures_ = 0;
 };
 
 // Transfers through readerlab::usbredir::Client; every call runs the io_context until its
@@ -81,6 +83,8 @@ class UsbredirUsb final : public UsbIo {
   readerlab::usbredir::Client& client() { return *client_; }
   // Connections made again after the server dropped one.
   int reconnects() const { return reconnects_; }
+  // Dropped connections and device disconnects seen so far.
+  std::uint64_t departures() const override;
 
  private:
   // Reconnects or configures again what a loss left; false when the device cannot be reached.
@@ -92,6 +96,7 @@ class UsbredirUsb final : public UsbIo {
   std::chrono::milliseconds transfer_timeout_{5000};
   int configured_connect_count_ = 0;
   int reconnects_ = 0;
+  std::uint64_t earlier_disconnects_ = 0;  // device disconnects on connections that were dropped since
 };
 
 }  // namespace readerlab::windows_model

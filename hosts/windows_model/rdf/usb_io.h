@@ -5,6 +5,8 @@
 // would sit on URBs; on the host it sits on readerlab's device model or on usbredir.
 #pragma once
 
+#include <cstdint>
+
 #include <stdint.h>
 
 struct READERLAB_USB;  // readerlab_rdf.h: the same object as the C drivers see it
@@ -48,6 +50,11 @@ class UsbIo {
   // Resets the device's port (Windows: IOCTL_INTERNAL_USB_RESET_PORT): a bus reset, after which
   // the host restores the configuration. For a device that needs one to answer again.
   virtual UsbStatus reset_port() { return UsbStatus::error; }
+
+  // Host side, not for drivers: how many times the device left the bus since this transport
+  // opened it (a disconnect, a dropped connection). Each is a PnP removal on Windows: the host
+  // stops the driver instance and starts a new one when the device is back.
+  virtual std::uint64_t departures() const { return 0; }
 };
 
 // READERLAB_USB is a UsbIo: C drivers use the ReaderlabUsb* functions, C++ drivers may use it
