@@ -256,6 +256,9 @@ void HostSession::offer_pending_out() {
 void HostSession::send_interrupt_data() {
   for (auto& [endpoint, receiving] : interrupt_receiving_) {
     if (!receiving) continue;
+    // A halted endpoint answers its STALL once; the stream resumes when the host cleared it.
+    if (device_->endpoint_halted(endpoint) && stall_reported_.count(endpoint)) continue;
+    stall_reported_.erase(endpoint);
     std::size_t max_size = 64;
     for (const auto& ep : device_->endpoints())
       if (ep.address == endpoint) max_size = ep.max_packet_size;
@@ -268,6 +271,7 @@ void HostSession::send_interrupt_data() {
       usbredirparser_send_interrupt_packet(parser(), interrupt_packet_id_++, &header, result->data.data(),
                                            static_cast<int>(result->data.size()));
       if (result->status != usb::TransferStatus::ok) {
+        if (result->status == usb::TransferStatus::stall) stall_reported_.insert(endpoint);
         answered = false;
         break;
       }

@@ -14,6 +14,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 
 namespace readerlab::usbredir {
 
@@ -89,6 +90,7 @@ class HostSession : public Connection {
   bool plugged_ = true;
   std::map<std::uint8_t, std::deque<PendingIn>> pending_in_;
   std::map<std::uint8_t, bool> interrupt_receiving_;
+  std::set<std::uint8_t> stall_reported_;  // interrupt endpoints whose halt the peer was told of
   std::uint64_t interrupt_packet_id_ = 0;
   std::deque<PendingOut> pending_out_;
   std::map<std::uint8_t, std::unique_ptr<boost::asio::steady_timer>> ready_timers_;

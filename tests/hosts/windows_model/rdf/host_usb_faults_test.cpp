@@ -215,4 +215,34 @@ TEST_CASE("usbredir: a USB disconnect unplugs the reader; once it is back the tr
   CHECK(driver.exchange(readerlab::ccid::Command::get_slot_status, 2) == 2);
   CHECK(served.reader->configuration() == 1);
   CHECK(served.connections == 1);
+  // The host port stops the driver instance on such a departure (a PnP removal).
+  CHECK(io.departures() == 1);
+}
+
+TEST_CASE("usbredir: a halted interrupt-IN reaches the driver as a STALL; once cleared the slot change comes") {
+  Served served;
+  auto connected = readerlab::windows_model::UsbredirUsb::connect(served.io, served.address);
+  REQUIRE(connected.has_value());
+  auto& io = **connected;
+  Driver driver{readerlab::windows_model::readerlab_usb_of(&io)};
+  UCHAR notification[8] = {};
+  ULONG got = 0;
+  // The insertion the reader reported as the connection came up.
+  REQUIRE(ReaderlabUsbInterruptIn(driver.usb, notification, sizeof notification, &got, 2000) == ReaderlabUsbOk);
+  Fault stall = fault_of(FaultKind::stall);
+  stall.endpoint = readerlab::ccid::kInterruptIn;
+  served.reader->arm_usb_fault(stall, 1, 0);
+  // The interrupt request already waiting when the fault was armed completes; the next one halts.
+  (void)served.reader->remove();
+  REQUIRE(ReaderlabUsbInterruptIn(driver.usb, notification, sizeof notification, &got, 2000) == ReaderlabUsbOk);
+  CHECK(notification[1] == 0x02);  // slot 0: changed, no card (CCID 6.3.1)
+  served.reader->insert(readerlab::cards::make_builtin_card("t1-fs"));
+  CHECK(ReaderlabUsbInterruptIn(driver.usb, notification, sizeof notification, &got, 2000) == ReaderlabUsbStall);
+  // CLEAR_FEATURE(ENDPOINT_HALT) to endpoint 0x83 (USB 2.0 9.4.1).
+  REQUIRE(ReaderlabUsbControl(driver.usb, 0x02, 0x01, 0, readerlab::ccid::kInterruptIn, 0, nullptr, &got) ==
+          ReaderlabUsbOk);
+  REQUIRE(ReaderlabUsbInterruptIn(driver.usb, notification, sizeof notification, &got, 2000) == ReaderlabUsbOk);
+  CHECK(notification[0] == readerlab::ccid::kNotifySlotChange);
+  CHECK(notification[1] == 0x03);  // slot 0: changed, card present
+  CHECK(io.departures() == 0);
 }
