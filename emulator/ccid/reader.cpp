@@ -50,15 +50,23 @@ void ReaderConfig::set_exchange_level(ExchangeLevel level) {
   }
 }
 
-std::vector<std::uint32_t> supported_data_rates() {
+std::vector<std::uint32_t> ReaderConfig::announced_data_rates() const {
+  return data_rates_bps.empty() ? supported_data_rates(default_clock_khz) : data_rates_bps;
+}
+
+std::vector<std::uint32_t> ReaderConfig::announced_clock_frequencies() const {
+  return clock_frequencies_khz.empty() ? std::vector<std::uint32_t>{default_clock_khz} : clock_frequencies_khz;
+}
+
+std::vector<std::uint32_t> supported_data_rates(std::uint32_t clock_khz) {
   // f = 3.58 MHz with the Fi and Di of ISO 7816-3 Tables 7 and 8 a TA1 may name (rate =
   // Di / Fi * f, ISO 7816-3 7.1), so that a host can pick any of them for PPS.
   // Rates below Fd/Dd's are left out: no card needs to go slower than its default.
   std::vector<std::uint32_t> rates;
-  const std::uint32_t default_rate = kDefaultClockKhz * 1000u / 372u;
+  const std::uint32_t default_rate = clock_khz * 1000u / 372u;
   for (std::uint32_t fi : {372u, 512u, 558u, 744u, 768u, 1024u, 1116u, 1488u, 1536u, 2048u, 1860u})
     for (std::uint32_t di : {1u, 2u, 4u, 8u, 12u, 16u, 20u, 32u, 64u})
-      if (const std::uint32_t rate = kDefaultClockKhz * 1000u * di / fi; rate >= default_rate) rates.push_back(rate);
+      if (const std::uint32_t rate = clock_khz * 1000u * di / fi; rate >= default_rate) rates.push_back(rate);
   std::sort(rates.begin(), rates.end());
   rates.erase(std::unique(rates.begin(), rates.end()), rates.end());
   return rates;
@@ -86,31 +94,30 @@ void Reader::reconfigure(ReaderConfig config) {
 Bytes Reader::class_descriptor() const {
   // CCID 5.1 Table 5.1-1, 54 bytes.
   Bytes d;
-  d.push_back(config_.class_descriptor_length.value_or(0x36));  // bLength
-  d.push_back(0x21);                                            // bDescriptorType: CCID functional descriptor
-  d.push_back(0x10);                                            // bcdCCID 1.10
-  d.push_back(0x01);
+  d.push_back(config_.class_descriptor_length.value_or(0x36));     // bLength
+  d.push_back(0x21);                                               // bDescriptorType: CCID functional descriptor
+  append_le(d, config_.ccid_version_bcd, 2);                       // bcdCCID
   d.push_back(static_cast<std::uint8_t>(config_.slot_count - 1));  // bMaxSlotIndex
-  d.push_back(0x07);                                               // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
-  append_le(d, 0x00000003, 4);                                     // dwProtocols: T=0 and T=1
-  append_le(d, kDefaultClockKhz, 4);                               // dwDefaultClock (kHz)
-  append_le(d, kDefaultClockKhz, 4);                               // dwMaximumClock
-  d.push_back(1);                                                  // bNumClockSupported
-  const auto rates = supported_data_rates();
-  append_le(d, rates.front(), 4);                        // dwDataRate (bps)
-  append_le(d, rates.back(), 4);                         // dwMaxDataRate
-  d.push_back(static_cast<std::uint8_t>(rates.size()));  // bNumDataRatesSupported
-  append_le(d, config_.max_ifsd, 4);                     // dwMaxIFSD
-  append_le(d, 0, 4);                                    // dwSynchProtocols
-  append_le(d, 0, 4);                                    // dwMechanical
-  append_le(d, config_.features, 4);                     // dwFeatures
-  append_le(d, config_.max_message_length, 4);           // dwMaxCCIDMessageLength
-  d.push_back(0xFF);                                     // bClassGetResponse: echo the APDU's class
-  d.push_back(0xFF);                                     // bClassEnvelope
-  d.push_back(0);                                        // wLcdLayout: no LCD
-  d.push_back(0);
-  d.push_back(0);  // bPINSupport: none
-  d.push_back(1);  // bMaxCCIDBusySlots
+  d.push_back(config_.voltage_support);                            // bVoltageSupport
+  append_le(d, config_.protocols, 4);                              // dwProtocols
+  append_le(d, config_.default_clock_khz, 4);                      // dwDefaultClock (kHz)
+  append_le(d, config_.maximum_clock_khz, 4);                      // dwMaximumClock
+  const auto clocks = config_.announced_clock_frequencies();
+  d.push_back(config_.clock_count.value_or(static_cast<std::uint8_t>(clocks.size())));  // bNumClockSupported
+  const auto rates = config_.announced_data_rates();
+  append_le(d, config_.data_rate_bps.value_or(rates.front()), 4);                          // dwDataRate (bps)
+  append_le(d, config_.max_data_rate_bps.value_or(rates.back()), 4);                       // dwMaxDataRate
+  d.push_back(config_.data_rate_count.value_or(static_cast<std::uint8_t>(rates.size())));  // bNumDataRatesSupported
+  append_le(d, config_.max_ifsd, 4);                                                       // dwMaxIFSD
+  append_le(d, config_.synch_protocols, 4);                                                // dwSynchProtocols
+  append_le(d, config_.mechanical, 4);                                                     // dwMechanical
+  append_le(d, config_.features, 4);                                                       // dwFeatures
+  append_le(d, config_.max_message_length, 4);                                             // dwMaxCCIDMessageLength
+  d.push_back(config_.class_get_response);                                                 // bClassGetResponse
+  d.push_back(config_.class_envelope);                                                     // bClassEnvelope
+  append_le(d, config_.lcd_layout, 2);                                                     // wLcdLayout
+  d.push_back(config_.pin_support);                                                        // bPINSupport
+  d.push_back(config_.max_busy_slots);                                                     // bMaxCCIDBusySlots
   return d;
 }
 
@@ -118,8 +125,8 @@ std::vector<usb::InterfaceInfo> Reader::interfaces() const { return {description
 
 std::vector<usb::EndpointInfo> Reader::endpoints() const {
   return {
-      {kBulkOut, usb::TransferType::bulk, 64, 0, 0},
-      {kBulkIn, usb::TransferType::bulk, 64, 0, 0},
+      {kBulkOut, usb::TransferType::bulk, config_.bulk_max_packet, 0, 0},
+      {kBulkIn, usb::TransferType::bulk, config_.bulk_max_packet, 0, 0},
       {kInterruptIn, usb::TransferType::interrupt, 8, config_.interrupt_interval_ms, 0},
   };
 }
@@ -235,13 +242,13 @@ usb::ControlResult Reader::handle_control(const usb::SetupPacket& setup, std::sp
       case kRequestAbort: return {};
       case kRequestGetClockFrequencies: {
         Bytes out;
-        append_le(out, kDefaultClockKhz, 4);
+        for (auto clock : config_.announced_clock_frequencies()) append_le(out, clock, 4);
         if (out.size() > setup.length) out.resize(setup.length);
         return {usb::TransferStatus::ok, out};
       }
       case kRequestGetDataRates: {
         Bytes out;
-        for (auto rate : supported_data_rates()) append_le(out, rate, 4);
+        for (auto rate : config_.announced_data_rates()) append_le(out, rate, 4);
         if (out.size() > setup.length) out.resize(setup.length);
         return {usb::TransferStatus::ok, out};
       }

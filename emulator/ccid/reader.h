@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,37 @@ struct ReaderConfig {
   std::optional<std::uint8_t> class_descriptor_length;
   std::uint32_t max_ifsd = 254;
 
+  // The rest of the CCID 5.1 class descriptor, as a reader model (a profile) has it. The defaults
+  // are readerlab's own reader.
+  std::uint16_t ccid_version_bcd = 0x0110;  // bcdCCID 1.10
+  std::uint8_t voltage_support = 0x07;      // bVoltageSupport: 5.0 V, 3.0 V, 1.8 V
+  std::uint32_t protocols = 0x00000003;     // dwProtocols: T=0 and T=1
+  std::uint32_t default_clock_khz = 3580;   // dwDefaultClock (kDefaultClockKhz)
+  std::uint32_t maximum_clock_khz = 3580;   // dwMaximumClock
+  // The answers to GET_CLOCK_FREQUENCIES and GET_DATA_RATES (CCID 5.3.2, 5.3.3); empty: the
+  // default clock alone, and the rates ISO 7816-3's Fi/Di give at that clock.
+  std::vector<std::uint32_t> clock_frequencies_khz;
+  std::vector<std::uint32_t> data_rates_bps;
+  // Descriptor fields a real reader's dump may give apart from its lists (bNumClockSupported 0
+  // with a list, a dwDataRate that is not the list's lowest); unset: taken from the lists.
+  std::optional<std::uint8_t> clock_count;
+  std::optional<std::uint8_t> data_rate_count;
+  std::optional<std::uint32_t> data_rate_bps;
+  std::optional<std::uint32_t> max_data_rate_bps;
+  std::uint32_t synch_protocols = 0;       // dwSynchProtocols
+  std::uint32_t mechanical = 0;            // dwMechanical: bit 0 accept, 1 eject, 2 capture, 3 lock
+  std::uint8_t class_get_response = 0xFF;  // bClassGetResponse: 0xFF echoes the APDU's class
+  std::uint8_t class_envelope = 0xFF;      // bClassEnvelope
+  std::uint16_t lcd_layout = 0;            // wLcdLayout: lines << 8 | characters per line; 0 none
+  std::uint8_t pin_support = 0;            // bPINSupport: bit 0 verification, bit 1 modification
+  std::uint8_t max_busy_slots = 1;         // bMaxCCIDBusySlots
+  std::uint16_t bulk_max_packet = 64;      // wMaxPacketSize of both bulk endpoints (full speed)
+
   bool operator==(const ReaderConfig&) const = default;
+
+  // The data rates the reader announces and answers GET_DATA_RATES with.
+  std::vector<std::uint32_t> announced_data_rates() const;
+  std::vector<std::uint32_t> announced_clock_frequencies() const;
 
   ExchangeLevel exchange_level() const;
   // Sets the dwFeatures level bits and a dwMaxCCIDMessageLength that suits the level.
@@ -273,6 +304,6 @@ class Reader : public usb::Device {
 
 // The data rates and clock frequencies the reader advertises (CCID 5.1, 5.3.2, 5.3.3).
 inline constexpr std::uint32_t kDefaultClockKhz = 3580;
-std::vector<std::uint32_t> supported_data_rates();
+std::vector<std::uint32_t> supported_data_rates(std::uint32_t clock_khz = kDefaultClockKhz);
 
 }  // namespace readerlab::ccid
