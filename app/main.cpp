@@ -71,6 +71,7 @@ struct FuzzArguments {
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
   std::optional<std::uint64_t> time_seconds, runs;
   std::filesystem::path out_dir = "out";
+  std::filesystem::path guest_dir;  // libccid's guest
 };
 
 struct GuestShellArguments {
@@ -182,10 +183,6 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
 }
 
 int hunt_driver(const FuzzArguments& arguments, const std::string& command) {
-  if (arguments.driver == "libccid")
-    return usage_error(command,
-                       "--driver libccid: the hunt runs the RDF drivers on the host only; libccid in the guest is not "
-                       "supported yet");
   if (arguments.driver == "all") return usage_error(command, "--driver: the hunt takes one driver, not all");
   namespace hunt = readerlab::conformance::hunt;
   hunt::HuntOptions options;
@@ -199,6 +196,7 @@ int hunt_driver(const FuzzArguments& arguments, const std::string& command) {
   options.out_dir = arguments.out_dir;
   options.cases_dir = readerlab::app::cases_dir();
   options.expectations_dir = readerlab::app::expectations_dir();
+  options.guest_dir = arguments.guest_dir;
   const auto outcome = hunt::run_hunt(options);
   if (!outcome) {
     if (outcome.error().where == "--driver") return usage_error(command, outcome.error().message());
@@ -297,10 +295,11 @@ int main(int argc, char** argv) {
 
   FuzzArguments fuzz_arguments;
   auto* fuzz = app.add_subcommand("fuzz",
-                                  "hunt driver bugs: run an RDF driver's cases under random fault schedules until\n"
+                                  "hunt driver bugs: run a driver's cases under random fault schedules until\n"
                                   "it crashes, hangs or breaks an invariant; shrink the schedule and write a case\n"
                                   "that reproduces it (OUT/fuzz/found-SEED-TRIAL.lua)");
-  fuzz->add_option("--driver", fuzz_arguments.driver, "the RDF driver (NAME in-process, NAME-usbredir)")
+  fuzz->add_option("--driver", fuzz_arguments.driver,
+                   "libccid (pcscd in the guest) or an RDF driver (NAME in-process, NAME-usbredir)")
       ->required()
       ->check(kDriverName)
       ->type_name("DRIVER");
@@ -316,6 +315,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}))
       ->excludes(fuzz_time)
       ->type_name("N");
+  fuzz->add_option("--guest", fuzz_arguments.guest_dir,
+                   "libccid: the built guest (default: build/guest, built when missing)")
+      ->type_name("DIR");
   fuzz->add_option("--out", fuzz_arguments.out_dir, "the cases found and the trials' logs go to OUT/fuzz")
       ->type_name("DIR")
       ->capture_default_str();

@@ -4,6 +4,7 @@
 #include "conformance/hunt/shrink.h"
 #include "conformance/runners/runners.h"
 #include "conformance/suite.h"
+#include "hosts/linux_guest/guest_session.h"
 #include "hosts/windows_model/port/rdf_port.h"
 #include "hosts/windows_model/rdf/rdf_registry.h"
 
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -208,6 +210,130 @@ Verdict run_in_child(const windows_model::RdfDriverChoice& choice, const std::fi
   return verdict;
 }
 
+// Where a hunt's trials run: each takes a written case file and gives the driver's verdict.
+class TrialRunner {
+ public:
+  virtual ~TrialRunner() = default;
+  // `limit`: the case's own time with its health checks; `log`: the trial's output.
+  virtual Verdict run(const std::filesystem::path& case_file, std::uint64_t trial_seed, std::chrono::seconds limit,
+                      const std::filesystem::path& log) = 0;
+  // Whether the place the driver runs takes the usbredir socket's faults.
+  virtual bool over_usbredir() const = 0;
+};
+
+// An RDF driver on the host: every trial in a fork()ed child with a fresh rig and driver.
+class HostTrials final : public TrialRunner {
+ public:
+  explicit HostTrials(windows_model::RdfDriverChoice choice) : choice_(choice) {}
+  Verdict run(const std::filesystem::path& case_file, std::uint64_t trial_seed, std::chrono::seconds limit,
+              const std::filesystem::path& log) override {
+    return run_in_child(choice_, case_file, trial_seed, limit, log);
+  }
+  bool over_usbredir() const override { return choice_.transport == windows_model::RdfTransport::usbredir; }
+
+ private:
+  windows_model::RdfDriverChoice choice_;
+};
+
+// libccid: pcscd in the Linux guest, booted once and used trial after trial while it stays
+// healthy. A trial that broke it (or ran out of time) leaves the guest in a state the next trial
+// must not inherit: the guest is booted again before it, so that every trial, and every shrink
+// candidate, starts from a freshly booted pcscd. The driver broke when pcscd is gone or has another
+// pid after the trial (a crash), when the agent stops answering (a hang in pcscd or libccid holds
+// the agent's PC/SC call), or when an invariant of lab.check_driver_healthy fails.
+class GuestTrials final : public TrialRunner {
+ public:
+  GuestTrials(std::filesystem::path guest_dir, std::filesystem::path logs, std::uint64_t seed)
+      : guest_dir_(std::move(guest_dir)), logs_(std::move(logs)), seed_(seed) {}
+  ~GuestTrials() override { stop(); }
+
+  Verdict run(const std::filesystem::path& case_file, std::uint64_t, std::chrono::seconds,
+              const std::filesystem::path& log) override {
+    const auto started = Clock::now();
+    Verdict verdict;
+    if (auto booted = ensure_booted(); !booted) {
+      // A guest that cannot boot is not a finding about the driver: the hunt cannot go on.
+      throw std::runtime_error("the guest did not start: " + first_line(booted.error().message()));
+    }
+    const auto info = read_case_info(case_file.parent_path(), case_file);
+    const CaseResult result = run_case(info, session_->rig(), session_->port(), Expectations{});
+    {
+      std::ofstream out(log, std::ios::trunc);
+      for (const auto& line : result.record.log) out << "log: " << line << "\n";
+      out << "outcome: " << to_string(result.outcome) << "\n" << result.message << "\n";
+      out << "guest logs: " << (logs_ / "pcscd.log").string() << ", " << (logs_ / "guest-console.log").string() << "\n";
+    }
+    const std::string pcscd = pcscd_pid();
+    if (pcscd != pcscd_pid_) {
+      verdict.kind = VerdictKind::broke;
+      verdict.why = pcscd.empty() ? "crashed: pcscd is gone from the guest (pid " + pcscd_pid_ + " was running; " +
+                                        (logs_ / "pcscd.log").string() + ")"
+                                  : "crashed: pcscd runs with pid " + pcscd + " now, not " + pcscd_pid_;
+    } else if (result.outcome == Outcome::pass) {
+      verdict.kind = VerdictKind::healthy;
+    } else if (result.message.find("time budget") != std::string::npos &&
+               result.message.find("is spent") != std::string::npos) {
+      verdict.kind = VerdictKind::out_of_time;
+      verdict.why = first_line(result.message);
+    } else {
+      verdict.kind = VerdictKind::broke;
+      verdict.why = first_line(result.message);
+    }
+    if (verdict.kind != VerdictKind::healthy) stop();
+    verdict.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    return verdict;
+  }
+  bool over_usbredir() const override { return true; }
+
+ private:
+  Status ensure_booted() {
+    if (session_) return {};
+    linux_guest::GuestSessionOptions options;
+    options.guest_dir = guest_dir_;
+    options.out_dir = logs_;
+    options.seed = seed_;
+    session_ = std::make_unique<linux_guest::GuestSession>(options);
+    std::cout << "  (booting the guest: " << (boots_ == 0 ? "first boot" : "a fresh pcscd after the last trial")
+              << ")\n"
+              << std::flush;
+    ++boots_;
+    if (auto started = session_->start(); !started) {
+      session_.reset();
+      return started;
+    }
+    pcscd_pid_ = pcscd_pid();
+    if (pcscd_pid_.empty()) {
+      stop();
+      return error("the guest", "pcscd is not running after the boot");
+    }
+    return {};
+  }
+
+  // pcscd's pid in the guest, empty when it is not running or the agent does not answer.
+  std::string pcscd_pid() {
+    if (!session_) return {};
+    const auto reply = session_->agent().call({{"call", "Exec"}, {"command", "pidof pcscd"}, {"timeout_ms", 10000}},
+                                              std::chrono::seconds(30));
+    if (!reply) return {};
+    std::string pid = first_line(reply->value("output", std::string()));
+    while (!pid.empty() && (pid.back() == ' ' || pid.back() == '\r')) pid.pop_back();
+    return pid;
+  }
+
+  void stop() {
+    if (!session_) return;
+    session_->stop();
+    session_.reset();
+  }
+
+  std::filesystem::path guest_dir_;
+  std::filesystem::path logs_;
+  std::uint64_t seed_;
+  std::unique_ptr<linux_guest::GuestSession> session_;
+  std::string pcscd_pid_;
+  int boots_ = 0;
+};
+
 // Whether a case arms faults of its own (the fault cases and scenarios).
 bool arms_faults(const CaseInfo& info) {
   const std::string source = read_text(info.path);
@@ -218,16 +344,15 @@ bool arms_faults(const CaseInfo& info) {
 // family "reference-rdf"), without its known failures (a case the driver fails without faults
 // shows nothing about faults) and without faults of their own (what breaks is then the drawn
 // schedule, which the shrinker can shrink).
-std::vector<CaseInfo> hunt_cases(const HuntOptions& options, const windows_model::RdfDriverChoice& choice) {
-  const std::string own_file = choice.driver->expectations;
-  const auto expectations =
-      load_expectations(own_file.empty() ? options.expectations_dir / (std::string(choice.driver->name) + ".txt")
-                                         : std::filesystem::path(own_file));
+std::vector<CaseInfo> hunt_cases(const HuntOptions& options, const std::filesystem::path& expectations_file,
+                                 const std::vector<std::string>& driver_names) {
+  const auto expectations = load_expectations(expectations_file);
   std::vector<CaseInfo> cases;
   for (auto& info : discover_cases(options.cases_dir)) {
     if (!info.metadata_error.empty()) continue;
-    if (!info.applies_to("reference-rdf") && !info.applies_to(options.driver) && !info.applies_to(choice.driver->name))
-      continue;
+    bool written_for = false;
+    for (const auto& name : driver_names) written_for = written_for || info.applies_to(name);
+    if (!written_for) continue;
     if (expectations.expected_failures.contains(info.id) || arms_faults(info)) continue;
     cases.push_back(std::move(info));
   }
@@ -236,8 +361,11 @@ std::vector<CaseInfo> hunt_cases(const HuntOptions& options, const windows_model
 
 class Hunt {
  public:
-  Hunt(const HuntOptions& options, windows_model::RdfDriverChoice choice, std::vector<CaseInfo> cases)
-      : options_(options), choice_(choice), cases_(std::move(cases)), folder_(options.out_dir / "fuzz") {}
+  Hunt(const HuntOptions& options, std::vector<CaseInfo> cases)
+      : options_(options), cases_(std::move(cases)), folder_(options.out_dir / "fuzz") {}
+
+  void set_runner(std::unique_ptr<TrialRunner> runner) { runner_ = std::move(runner); }
+  const std::filesystem::path& folder() const { return folder_; }
 
   Expected<HuntOutcome> run() {
     std::error_code failed;
@@ -253,7 +381,7 @@ class Hunt {
     std::cout << "; output in " << folder_.string() << "\n" << std::flush;
 
     DrawOptions draw;
-    draw.transport_faults = choice_.transport == windows_model::RdfTransport::usbredir;
+    draw.transport_faults = runner_->over_usbredir();
     draw.case_count = cases_.size();
     std::uint64_t number = 0;
     while (true) {
@@ -312,7 +440,7 @@ class Hunt {
     if (auto written = write_text(file, compose_case(original, read_text(original.path), trial_case(trial, schedule)));
         !written)
       return written.error();
-    return run_in_child(choice_, file, trial.seed, original.timeout + kHealthCheckTime, folder_ / (name + ".log"));
+    return runner_->run(file, trial.seed, original.timeout + kHealthCheckTime, folder_ / (name + ".log"));
   }
 
   Expected<HuntOutcome> report_break(const Trial& trial, const CaseInfo& original, const Verdict& verdict) {
@@ -342,8 +470,8 @@ class Hunt {
     if (auto written = write_text(file, compose_case(original, read_text(original.path), found)); !written)
       return written.error();
     // The file as written, run once more as `readerlab run --case` would: does it reproduce?
-    const auto replay = run_in_child(
-        choice_, file, trial.seed, original.timeout + kHealthCheckTime,
+    const auto replay = runner_->run(
+        file, trial.seed, original.timeout + kHealthCheckTime,
         folder_ / ("found-" + std::to_string(options_.seed) + "-" + std::to_string(trial.number) + ".log"));
     std::error_code ignored;
     std::filesystem::remove(folder_ / "shrink.lua", ignored);
@@ -368,7 +496,7 @@ class Hunt {
   }
 
   const HuntOptions& options_;
-  windows_model::RdfDriverChoice choice_;
+  std::unique_ptr<TrialRunner> runner_;
   std::vector<CaseInfo> cases_;
   std::filesystem::path folder_;
   Clock::time_point started_;
@@ -378,12 +506,33 @@ class Hunt {
 }  // namespace
 
 Expected<HuntOutcome> run_hunt(const HuntOptions& options) {
-  const auto choice = windows_model::choose_rdf_driver(options.driver);
-  if (!choice) return error("--driver", choice.error().message());
-  auto cases = hunt_cases(options, *choice);
-  if (cases.empty()) return error("--driver", "no case to hunt with for " + options.driver);
   if (!options.runs && !options.time) return error("readerlab fuzz", "neither --time nor --runs");
-  return Hunt(options, *choice, std::move(cases)).run();
+  std::vector<CaseInfo> cases;
+  std::optional<windows_model::RdfDriverChoice> host_driver;
+  if (options.driver == "libccid") {
+    cases = hunt_cases(options, options.expectations_dir / "libccid.txt", {"libccid"});
+  } else {
+    const auto choice = windows_model::choose_rdf_driver(options.driver);
+    if (!choice) return error("--driver", choice.error().message());
+    host_driver = *choice;
+    // The cases written for the driver, or for every RDF driver (the family "reference-rdf").
+    const std::string own_file = choice->driver->expectations;
+    cases = hunt_cases(options,
+                       own_file.empty() ? options.expectations_dir / (std::string(choice->driver->name) + ".txt")
+                                        : std::filesystem::path(own_file),
+                       {"reference-rdf", options.driver, std::string(choice->driver->name)});
+  }
+  if (cases.empty()) return error("--driver", "no case to hunt with for " + options.driver);
+  Hunt hunt(options, std::move(cases));
+  if (host_driver)
+    hunt.set_runner(std::make_unique<HostTrials>(*host_driver));
+  else
+    hunt.set_runner(std::make_unique<GuestTrials>(options.guest_dir, hunt.folder() / "guest", options.seed));
+  try {
+    return hunt.run();
+  } catch (const std::runtime_error& stopped) {
+    return error("readerlab fuzz", stopped.what());
+  }
 }
 
 }  // namespace readerlab::conformance::hunt

@@ -72,6 +72,7 @@ void Client::install_callbacks(usbredirparser& p) {
     s.connected_ = false;
     ++s.disconnect_count_;
     s.interrupts_.clear();
+    s.interrupt_stopped_.clear();
   };
   p.interface_info_func = [](void* priv, usb_redir_interface_info_header* header) {
     self(priv).interface_info_ = *header;
@@ -84,7 +85,12 @@ void Client::install_callbacks(usbredirparser& p) {
     self(priv).keep_reply(id, {true, header->status, {}});
   };
   p.interrupt_receiving_status_func = [](void* priv, uint64_t id, usb_redir_interrupt_receiving_status_header* header) {
-    self(priv).keep_reply(id, {true, header->status, {}});
+    auto& s = self(priv);
+    // The device stopped the stream on a halted endpoint, after the interrupt packet with the
+    // STALL that a read gets: the read after that one starts receiving again, as QEMU's usb-redir
+    // does.
+    if (header->status == usb_redir_stall && (header->endpoint & 0x80)) s.interrupt_stopped_.insert(header->endpoint);
+    s.keep_reply(id, {true, header->status, {}});
   };
   p.iso_stream_status_func = [](void* priv, uint64_t id, usb_redir_iso_stream_status_header* header) {
     self(priv).keep_reply(id, {true, header->status, {}});
@@ -223,6 +229,12 @@ bool Client::start_interrupt_receiving(std::uint8_t endpoint, Ms timeout) {
 }
 
 std::optional<Client::InterruptPacket> Client::next_interrupt_packet(std::uint8_t endpoint, Ms timeout) {
+  if (interrupt_stopped_.count(endpoint) && interrupts_[endpoint].empty()) {
+    interrupt_stopped_.erase(endpoint);
+    usb_redir_start_interrupt_receiving_header header{endpoint};
+    usbredirparser_send_start_interrupt_receiving(parser(), next_id_++, &header);
+    flush();
+  }
   if (!run_until(
           io_, [&] { return !interrupts_[endpoint].empty() || !is_open(); }, timeout))
     return std::nullopt;

@@ -78,6 +78,7 @@ class Client : public Connection {
   std::set<std::uint64_t> awaited_;
   void keep_reply(std::uint64_t id, Reply reply);
   std::map<std::uint8_t, std::deque<InterruptPacket>> interrupts_;
+  std::set<std::uint8_t> interrupt_stopped_;  // streams the device stopped with a stall
   bool connected_ = false;
   int connect_count_ = 0, disconnect_count_ = 0;
   usb_redir_device_connect_header device_info_{};

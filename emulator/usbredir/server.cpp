@@ -253,17 +253,43 @@ void HostSession::offer_pending_out() {
   }
 }
 
+// A halted endpoint answers every IN token with a STALL until the host clears the halt (USB 2.0
+// 9.4.5). Over usbredir the device side does not see the tokens, so a halt is reported as an
+// interrupt packet with a stall status (QEMU's usb-redir wakes the endpoint and fails the
+// transfer waiting there) followed by the stream stopped with a stall status
+// (interrupt_receiving_status): the usb-guest then fails its next transfer at once and starts
+// receiving again for the one after, which meets this again while the halt lasts. Each transfer
+// the guest's driver makes on a halted endpoint thus fails with a STALL, as on a bus, and the
+// stream comes back once the driver cleared the halt.
+void HostSession::report_interrupt_halt(std::uint8_t endpoint) {
+  usb_redir_interrupt_packet_header packet{};
+  packet.endpoint = endpoint;
+  packet.status = usb_redir_stall;
+  usbredirparser_send_interrupt_packet(parser(), interrupt_packet_id_++, &packet, nullptr, 0);
+  interrupt_receiving_[endpoint] = false;
+  usb_redir_interrupt_receiving_status_header status{};
+  status.endpoint = endpoint;
+  status.status = usb_redir_stall;
+  usbredirparser_send_interrupt_receiving_status(parser(), 0, &status);
+}
+
 void HostSession::send_interrupt_data() {
   for (auto& [endpoint, receiving] : interrupt_receiving_) {
     if (!receiving) continue;
-    // A halted endpoint answers its STALL once; the stream resumes when the host cleared it.
-    if (device_->endpoint_halted(endpoint) && stall_reported_.count(endpoint)) continue;
-    stall_reported_.erase(endpoint);
+    if (device_->endpoint_halted(endpoint)) {
+      report_interrupt_halt(endpoint);
+      continue;
+    }
     std::size_t max_size = 64;
     for (const auto& ep : device_->endpoints())
       if (ep.address == endpoint) max_size = ep.max_packet_size;
     bool answered = true;
     while (auto result = device_->transfer_in(endpoint, max_size)) {
+      if (result->status == usb::TransferStatus::stall) {
+        report_interrupt_halt(endpoint);
+        answered = false;
+        break;
+      }
       usb_redir_interrupt_packet_header header{};
       header.endpoint = endpoint;
       header.status = redir_status(result->status);
@@ -271,7 +297,6 @@ void HostSession::send_interrupt_data() {
       usbredirparser_send_interrupt_packet(parser(), interrupt_packet_id_++, &header, result->data.data(),
                                            static_cast<int>(result->data.size()));
       if (result->status != usb::TransferStatus::ok) {
-        if (result->status == usb::TransferStatus::stall) stall_reported_.insert(endpoint);
         answered = false;
         break;
       }

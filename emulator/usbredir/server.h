@@ -58,6 +58,7 @@ class HostSession : public Connection {
   void wake_when_ready(std::uint8_t endpoint);
   void wake_at(std::uint8_t endpoint, std::chrono::steady_clock::time_point when);
   void send_interrupt_data();
+  void report_interrupt_halt(std::uint8_t endpoint);
 
   static HostSession& self(void* priv) { return *static_cast<HostSession*>(static_cast<Connection*>(priv)); }
   static void reset_cb(void* priv);
@@ -90,7 +91,6 @@ class HostSession : public Connection {
   bool plugged_ = true;
   std::map<std::uint8_t, std::deque<PendingIn>> pending_in_;
   std::map<std::uint8_t, bool> interrupt_receiving_;
-  std::set<std::uint8_t> stall_reported_;  // interrupt endpoints whose halt the peer was told of
   std::uint64_t interrupt_packet_id_ = 0;
   std::deque<PendingOut> pending_out_;
   std::map<std::uint8_t, std::unique_ptr<boost::asio::steady_timer>> ready_timers_;
