@@ -78,6 +78,7 @@ void Reader::reconfigure(ReaderConfig config) {
   config_ = std::move(config);
   if (config_.slot_count == 0) config_.slot_count = 1;
   slots_.resize(config_.slot_count);
+  controls_.resize(config_.slot_count);
   description_ = {};
   description_.identity = {usb::Speed::full,          0, 0, 0, config_.vendor_id, config_.product_id,
                            config_.device_version_bcd};
@@ -136,17 +137,21 @@ void Reader::insert(std::unique_ptr<cards::Card> card, std::uint8_t slot_index) 
   Slot& slot = slots_[slot_index];
   if (slot.card) slot.card->deactivate();
   slot = Slot{};
+  controls_[slot_index].clock_stopped = false;
+  controls_[slot_index].clock_khz = controls_[slot_index].data_rate_bps = 0;
   slot.card = std::move(card);
   slot.changed = true;
   queue_slot_change();
 }
 
 std::unique_ptr<cards::Card> Reader::remove(std::uint8_t slot_index) {
-  if (slot_index >= slots_.size() || !slots_[slot_index].card) return nullptr;
+  if (slot_index >= slots_.size() || !slots_[slot_index].card || card_locked(slot_index)) return nullptr;
   Slot& slot = slots_[slot_index];
   slot.card->deactivate();
   auto card = std::move(slot.card);
   slot = Slot{};
+  controls_[slot_index].clock_stopped = false;
+  controls_[slot_index].clock_khz = controls_[slot_index].data_rate_bps = 0;
   slot.changed = true;
   abort_held_answer(slot_index);
   queue_slot_change();

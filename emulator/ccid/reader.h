@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,24 @@ inline constexpr std::uint8_t kRequestAbort = 0x01;
 inline constexpr std::uint8_t kRequestGetClockFrequencies = 0x02;
 inline constexpr std::uint8_t kRequestGetDataRates = 0x03;
 
+// What the PIN pad's user does when PC_to_RDR_Secure asks for a PIN (CCID 6.1.11), scripted per
+// slot by a case or a reader profile. A slot with no script: nobody types, the entry times out.
+struct KeypadScript {
+  std::string digits;      // the PIN typed ('0'-'9'); at modification the current PIN
+  std::string new_digits;  // modification: the new PIN
+  // modification: the new PIN typed again when the structure asks for a confirmation; unset:
+  // the same as new_digits
+  std::optional<std::string> confirm_digits;
+  bool confirm = true;   // the OK key follows the digits (else the entry ends only by its conditions)
+  bool timeout = false;  // the user walks away: PIN_TIMEOUT (CCID 6.2.6)
+  bool cancel = false;   // the Cancel key: PIN_CANCELLED (CCID 6.2.6)
+
+  bool operator==(const KeypadScript&) const = default;
+};
+
+// A vendor's answer to PC_to_RDR_Escape's abData (CCID 6.1.8); nullopt: not supported.
+using EscapeHandler = std::function<std::optional<std::vector<std::uint8_t>>(std::span<const std::uint8_t>)>;
+
 // One message seen at the bulk endpoints, for traces and tests.
 struct TraceEvent {
   bool to_reader = true;
@@ -134,10 +153,17 @@ class Reader : public usb::Device {
   const usb::DeviceDescription& description() const { return description_; }
   Bytes class_descriptor() const;
 
+  // The PIN pad's user of a slot, for the PC_to_RDR_Secure commands to come (more_commands.cpp).
+  void set_keypad(std::uint8_t slot, KeypadScript script);
+  // PC_to_RDR_Escape's handler (more_commands.cpp); none: CMD_NOT_SUPPORTED.
+  void set_escape_handler(EscapeHandler handler) { escape_handler_ = std::move(handler); }
+
   // Contact-level events, driven by scenarios.
   void insert(std::unique_ptr<cards::Card> card, std::uint8_t slot = 0);
   std::unique_ptr<cards::Card> remove(std::uint8_t slot = 0);
   bool card_present(std::uint8_t slot = 0) const;
+  // Locked in by PC_to_RDR_Mechanical (CCID 6.1.12): remove() leaves it where it is.
+  bool card_locked(std::uint8_t slot = 0) const;
   bool card_powered(std::uint8_t slot = 0) const;
   cards::Card* card(std::uint8_t slot = 0);
   // The transmission protocol in force (0 T=0, 1 T=1) and its CCID 6.1.7 parameters; the
@@ -205,6 +231,21 @@ class Reader : public usb::Device {
     cards::ProtocolFaults pending_faults;
   };
 
+  // What survives a card's removal in a slot: the PIN pad's script, the clock and the lock
+  // (more_commands.cpp).
+  struct SlotControls {
+    std::optional<KeypadScript> keypad;
+    bool clock_stopped = false;  // PC_to_RDR_IccClock
+    bool locked = false;         // PC_to_RDR_Mechanical lock: the rig cannot pull the card
+    // PC_to_RDR_T0APDU (CCID 6.1.10): the classes the reader uses for GET RESPONSE and
+    // ENVELOPE at APDU level, as set by the host (none: bClassGetResponse/bClassEnvelope).
+    std::optional<std::uint8_t> class_get_response;
+    std::optional<std::uint8_t> class_envelope;
+    // PC_to_RDR_SetDataRateAndClockFrequency: in force until the card leaves.
+    std::uint32_t clock_khz = 0;
+    std::uint32_t data_rate_bps = 0;
+  };
+
   // The message dispatch (dispatch.cpp).
   IccStatus icc_status(const Slot& slot) const;
   std::uint8_t ok_status(const Slot& slot) const;
@@ -226,6 +267,20 @@ class Reader : public usb::Device {
   Bytes reset_parameters(Slot& slot, const Message& m);
   Bytes set_parameters(Slot& slot, const Message& m);
   Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
+
+  // The other CCID 1.1 commands (more_commands.cpp).
+  Bytes escape(Slot& slot, const Message& m);
+  Bytes icc_clock(Slot& slot, const Message& m);
+  Bytes t0_apdu(Slot& slot, const Message& m);
+  Bytes set_data_rate_and_clock(Slot& slot, const Message& m);
+  Bytes mechanical(Slot& slot, const Message& m);
+  Bytes secure(Slot& slot, const Message& m);
+  // One command APDU of the reader's own (a PIN pad's VERIFY) through the slot's protocol at
+  // whatever exchange level; the card's response APDU or the failed answer.
+  Bytes send_reader_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu,
+                         std::span<const std::uint8_t> t1_prologue);
+  std::uint8_t clock_status(std::uint8_t slot_index) const;
+  std::uint8_t get_response_class(std::uint8_t slot_index) const;
 
   // The protocol with the card, whatever the exchange level (card_protocol.cpp).
   void start_protocol(Slot& slot);
@@ -281,6 +336,8 @@ class Reader : public usb::Device {
   ReaderConfig config_;
   usb::DeviceDescription description_;
   std::vector<Slot> slots_;
+  std::vector<SlotControls> controls_;  // one per slot
+  EscapeHandler escape_handler_;
   std::uint8_t configuration_ = 0;
   std::deque<Bytes> bulk_in_;
   std::deque<Bytes> interrupt_in_;
