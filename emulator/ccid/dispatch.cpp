@@ -80,7 +80,11 @@ Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
 std::vector<Bytes> Reader::take_time_extensions() { return std::exchange(time_extensions_, {}); }
 
 Bytes Reader::answer_message(std::span<const std::uint8_t> bytes) {
+  complete_due_swaps(std::chrono::steady_clock::now());
   Bytes answer = dispatch_message(bytes);
+  // The host has seen the slot of a swap empty: the new card goes in now.
+  if (answer.size() >= kHeaderSize && answer[5] < controls_.size() && controls_[answer[5]].incoming)
+    complete_swap(answer[5]);
   // A reader configured with a dwMaxCCIDMessageLength too small for its answer sends none
   // longer: the data that does not fit is an overrun (CCID 6.2.6), the header always goes.
   if (answer.size() > kHeaderSize && answer.size() > config_.max_message_length) {

@@ -158,7 +158,11 @@ class Reader : public usb::Device {
   // PC_to_RDR_Escape's handler (more_commands.cpp); none: CMD_NOT_SUPPORTED.
   void set_escape_handler(EscapeHandler handler) { escape_handler_ = std::move(handler); }
 
-  // Contact-level events, driven by scenarios.
+  // Contact-level events, driven by scenarios. Inserting into an occupied slot is a swap: the
+  // card in it comes out (a slot change) and the new one goes in (another one) once the host
+  // has seen the slot empty: a bulk answer about the slot, or kSwapHandTime after the host read
+  // the removal's notification. A slot locked by Mechanical keeps its card: insert and remove
+  // do nothing there.
   void insert(std::unique_ptr<cards::Card> card, std::uint8_t slot = 0);
   std::unique_ptr<cards::Card> remove(std::uint8_t slot = 0);
   bool card_present(std::uint8_t slot = 0) const;
@@ -244,6 +248,10 @@ class Reader : public usb::Device {
     // PC_to_RDR_SetDataRateAndClockFrequency: in force until the card leaves.
     std::uint32_t clock_khz = 0;
     std::uint32_t data_rate_bps = 0;
+    // A card inserted while another was in (a swap): the first one came out, and this one goes
+    // in once the host has seen the slot empty (reader.cpp).
+    std::unique_ptr<cards::Card> incoming;
+    std::optional<std::chrono::steady_clock::time_point> incoming_due;  // set when the removal was read
   };
 
   // The message dispatch (dispatch.cpp).
@@ -328,6 +336,12 @@ class Reader : public usb::Device {
   // The USB function (reader.cpp).
   void abort_held_answer(std::uint8_t slot_index);
   void queue_slot_change();
+  void place_card(std::uint8_t slot_index, std::unique_ptr<cards::Card> card);
+  // A swap's second half: the incoming card goes in (a slot change of its own).
+  void complete_swap(std::uint8_t slot_index);
+  void complete_due_swaps(std::chrono::steady_clock::time_point now);
+  // The host read a NotifySlotChange: a swap's removal it reports starts the swap's hand time.
+  void on_slot_change_read(const Bytes& message, std::chrono::steady_clock::time_point now);
   // An interrupt-IN message; a NotifySlotChange merges into one the host has not read yet.
   void queue_notification(Bytes message);
   void queue_bulk_in(Bytes message, std::chrono::milliseconds delay, bool waits_for_card);
@@ -358,6 +372,10 @@ class Reader : public usb::Device {
   std::uint64_t time_extensions_sent_ = 0;
   std::uint64_t pps_exchanges_ = 0;
 };
+
+// How long a hand takes to put another card in during a swap, when the host does not ask the
+// slot's status in between.
+inline constexpr std::chrono::milliseconds kSwapHandTime{300};
 
 // The data rates and clock frequencies the reader advertises (CCID 5.1, 5.3.2, 5.3.3).
 inline constexpr std::uint32_t kDefaultClockKhz = 3580;
