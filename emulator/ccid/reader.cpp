@@ -78,7 +78,14 @@ void Reader::reconfigure(ReaderConfig config) {
   config_ = std::move(config);
   if (config_.slot_count == 0) config_.slot_count = 1;
   slots_.resize(config_.slot_count);
-  controls_.resize(config_.slot_count);
+  // Another model: no lock, no keypad script, its own clock and classes; a swap under way
+  // keeps its card.
+  std::vector<SlotControls> controls(config_.slot_count);
+  for (std::size_t i = 0; i < controls.size() && i < controls_.size(); ++i) {
+    controls[i].incoming = std::move(controls_[i].incoming);
+    controls[i].incoming_due = controls_[i].incoming_due;
+  }
+  controls_ = std::move(controls);
   description_ = {};
   description_.identity = {usb::Speed::full,          0, 0, 0, config_.vendor_id, config_.product_id,
                            config_.device_version_bcd};
