@@ -202,7 +202,7 @@ int configure(lua_State* L, LabContext& lab) {
   const nlohmann::json fields = to_json(L, 2);
   if (!fields.is_object()) throw std::invalid_argument("configure takes a table of named fields");
   ccid::ReaderConfig config = lab.rig->reader(index).reader->config();
-  ccid::EscapeHandler escape;
+  std::optional<ccid::EscapeHandler> escape;  // none: the model's handler stays
   if (const auto profile_field = fields.find("profile"); profile_field != fields.end()) {
     if (!profile_field->is_string()) throw std::invalid_argument("profile: a reader profile's name expected");
     const auto profile = find_reader_profile(profile_field->get<std::string>());

@@ -129,7 +129,7 @@ void Rig::replug(std::size_t index) {
   for (auto& session : server_.sessions_for(entry.reader.get())) session->replug();
 }
 
-void Rig::configure(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape) {
+void Rig::configure(std::size_t index, ccid::ReaderConfig config, std::optional<ccid::EscapeHandler> escape) {
   config.seed = seed_;
   auto& entry = readers_.at(index);
   const bool was_plugged = entry.plugged;
@@ -145,7 +145,7 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHa
   entry.inserted_profile.clear();
   entry.slot_cards.clear();
   entry.reader->reconfigure(std::move(config));
-  entry.reader->set_escape_handler(std::move(escape));
+  if (escape) entry.reader->set_escape_handler(std::move(*escape));
   if (was_plugged) replug(index);
 }
 

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,10 @@ class Rig {
   void unplug(std::size_t index);
   void replug(std::size_t index);
   // Turns the reader into another model: unplugged, reconfigured, plugged again, empty; with
-  // the model's Escape handler (none: Escape is not supported).
-  void configure(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape = {});
+  // the model's Escape handler (an empty one: Escape is not supported; nullopt: the handler the
+  // reader has stays, as for a change of a field or two of the same model).
+  void configure(std::size_t index, ccid::ReaderConfig config,
+                 std::optional<ccid::EscapeHandler> escape = std::nullopt);
   // Makes a reader model the one every case starts from (readerlab run --reader); it takes
   // effect at the next reset_to_baseline.
   void set_baseline(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape = {});

@@ -115,6 +115,13 @@ TEST_CASE("lab: a profile's escape handler answers PC_to_RDR_Escape until the re
   const Bytes other = escape(Bytes{0x6A});
   CHECK((other.at(7) & 0x40) == 0x40);
   CHECK(other.at(8) == ccid::error::cmd_not_supported);
+  // Another field of the same model keeps its handler (libccid's open of a GemPC Pinpad needs it).
+  REQUIRE(lab.run("lab.reader(1):configure{exchange = 'extended-apdu'}") == "");
+  CHECK((escape(prompts).at(7) & 0x40) == 0);
+  // Another profile brings its own (none here).
+  REQUIRE(lab.run("lab.reader(1):configure{profile = 'gempc-twin'}") == "");
+  CHECK(escape(prompts).at(8) == ccid::error::cmd_not_supported);
+  REQUIRE(lab.run("lab.reader(1):configure{profile = 'gempc-pinpad'}") == "");
   lab.rig.reset_to_baseline();
   CHECK(escape(prompts).at(8) == ccid::error::cmd_not_supported);
 }
