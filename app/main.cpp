@@ -11,6 +11,7 @@
 #include "conformance/runners/runners.h"
 #include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_shell.h"
+#include "scenarios/reader_profiles.h"
 
 #include <CLI/CLI.hpp>
 
@@ -64,6 +65,7 @@ struct RunArguments {
   std::vector<std::string> cases, drivers;
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
   bool no_traces = false;
+  std::vector<std::string> readers;  // --reader: profiles, or "all"
 };
 
 struct FuzzArguments {
@@ -79,9 +81,18 @@ struct GuestShellArguments {
   std::string card = "t1-fs";
 };
 
+// A reader profile as --reader names it (scenarios/readers/NAME.lua).
+const CLI::Validator kReaderProfile(
+    [](std::string& name) -> std::string {
+      const auto profile = readerlab::scenarios::find_reader_profile(name);
+      return profile ? std::string() : profile.error().message() + " (see readerlab readers)";
+    },
+    "", "reader profile");
+
 struct ServeArguments {
   std::vector<std::string> listen;
   std::string card = "t1-fs";
+  std::string reader = "readerlab";
   bool allow_remote = false;
 };
 
@@ -97,6 +108,7 @@ Status check_serve(const ServeArguments& arguments, readerlab::app::ServeOptions
     options.addresses.push_back(*address);
   }
   options.card = arguments.card;
+  options.reader = arguments.reader;
   return {};
 }
 
@@ -174,6 +186,16 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
   suite.seed = seed_of(arguments.seed);
   suite.traces = !arguments.no_traces;
+  for (const auto& reader : arguments.readers) {
+    if (reader == "all") {
+      const auto names = readerlab::scenarios::bundled_reader_names();
+      suite.readers.insert(suite.readers.end(), names.begin(), names.end());
+    } else {
+      suite.readers.push_back(reader);
+    }
+  }
+  if (!suite.readers.empty() && std::find(suite.drivers.begin(), suite.drivers.end(), "libccid") == suite.drivers.end())
+    return usage_error(command, "--reader: reader profiles are for --driver libccid (the guest's libccid)");
   switch (runners::run_suite(suite)) {
     case runners::SuiteOutcome::all_passed: return 0;
     case runners::SuiteOutcome::some_failed: return 1;
@@ -289,6 +311,17 @@ int main(int argc, char** argv) {
                   "drives every random choice; the report prints the one drawn without it")
       ->check(kSeed)
       ->type_name("N");
+  run->add_option("--reader", run_arguments.readers,
+                  "run libccid's cases on this reader profile (repeatable, or all; see readerlab readers):\n"
+                  "one report column per profile")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            if (name == "all") return {};
+            const auto profile = readerlab::scenarios::find_reader_profile(name);
+            return profile ? std::string() : profile.error().message();
+          },
+          "", "reader profile"))
+      ->type_name("NAME|all");
   run->add_flag("--no-traces", run_arguments.no_traces,
                 "write no USB traces (by default every case writes a pcap per reader,\n"
                 "OUT/traces/<case id>/readerN.pcap, linked from the reports)");
@@ -336,6 +369,10 @@ int main(int argc, char** argv) {
       ->check(kCardProfile)
       ->type_name("PROFILE|none")
       ->capture_default_str();
+  serve->add_option("--reader", serve_arguments.reader, "the reader model of each new reader (see readerlab readers)")
+      ->check(kReaderProfile)
+      ->type_name("NAME")
+      ->capture_default_str();
   serve->add_flag("--allow-remote", serve_arguments.allow_remote, "let other machines reach the readers");
 
   auto* guest = app.add_subcommand("guest", "build the Linux guest, or run commands in it");
@@ -368,6 +405,7 @@ int main(int argc, char** argv) {
   atr->add_option("HEX", atr_words, "the ATR's bytes in hex")->required();
   auto* cards = app.add_subcommand("cards", "list the bundled cards with their ATRs");
   auto* cases = app.add_subcommand("cases", "list the conformance cases and what they cover");
+  auto* readers = app.add_subcommand("readers", "list the reader profiles (serve --reader, configure{profile = NAME})");
 
   if (args.empty()) {
     std::cerr << app.help();
@@ -400,6 +438,7 @@ int main(int argc, char** argv) {
     if (atr->parsed()) return decode_atr(atr_words, command);
     if (cards->parsed()) return readerlab::app::cards_command();
     if (cases->parsed()) return readerlab::app::cases_command();
+    if (readers->parsed()) return readerlab::app::readers_command();
   } catch (const std::exception& bug) {
     // Input errors are reported above; an exception is a broken invariant.
     std::cerr << command << ": internal error: " << bug.what() << "\n";

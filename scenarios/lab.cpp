@@ -1,9 +1,11 @@
 #include "scenarios/lab.h"
 
 #include "scenarios/prelude.h"
+#include "scenarios/reader_profiles.h"
 
 #include "emulator/usbredir/client.h"
 
+#include <iostream>
 #include <stdexcept>
 #include <string_view>
 
@@ -88,14 +90,79 @@ int reader_count(lua_State* L, LabContext& lab) {
   return 1;
 }
 
+// A slot as a case names it: 1 for the first (bSlot 0), up to the reader's slot count.
+std::uint8_t slot_index(lua_State* L, LabContext& lab, std::size_t reader, int arg) {
+  const lua_Integer slot = luaL_optinteger(L, arg, 1);
+  const auto count = lab.rig->reader(reader).reader->config().slot_count;
+  if (slot < 1 || slot > count)
+    throw std::out_of_range("no slot " + std::to_string(slot) + " (reader " + std::to_string(reader + 1) + " has " +
+                            std::to_string(count) + ", numbered from 1)");
+  return static_cast<std::uint8_t>(slot - 1);
+}
+
+// A card the reader locked in (PC_to_RDR_Mechanical, CCID 6.1.12) stays where it is.
+void refuse_locked(LabContext& lab, std::size_t index, std::uint8_t slot, const char* what) {
+  if (lab.rig->reader(index).reader->card_locked(slot))
+    throw std::runtime_error(std::string(what) + ": the card of reader " + std::to_string(index + 1) +
+                             " is locked in (PC_to_RDR_Mechanical lock); the host must unlock it first");
+}
+
+// lab._insert(index, card, slot): slot 1 when not given.
 int insert(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
-  lab.rig->insert(index, luaL_checkstring(L, 2));
+  const char* card = luaL_checkstring(L, 2);
+  const std::uint8_t slot = slot_index(L, lab, index, 3);  // may raise: before any C++ object
+  refuse_locked(lab, index, slot, "insert");
+  lab.rig->insert(index, card, slot);
   return 0;
 }
 
 int remove(lua_State* L, LabContext& lab) {
-  lab.rig->remove(reader_index(L, lab, 1));
+  const auto index = reader_index(L, lab, 1);
+  const std::uint8_t slot = slot_index(L, lab, index, 2);
+  refuse_locked(lab, index, slot, "remove");
+  lab.rig->remove(index, slot);
+  return 0;
+}
+
+// lab._keypad(index, {digits = "1234", new_digits = "5678", confirm_digits = "5678",
+// confirm = true, timeout = false, cancel = false, slot = 1}): what the PIN pad's user does at
+// the reader's next PC_to_RDR_Secure commands (CCID 6.1.11), until the next keypad{}.
+int keypad(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const nlohmann::json fields = to_json(L, 2);
+  if (!fields.is_object()) throw std::invalid_argument("keypad takes a table of named fields");
+  auto& reader = *lab.rig->reader(index).reader;
+  ccid::KeypadScript script;
+  std::int64_t slot = 1;
+  const auto digits_of = [](const std::string& key, const nlohmann::json& value) {
+    if (!value.is_string()) throw std::invalid_argument(key + " must be a string of digits, not " + value.dump());
+    const auto text = value.get<std::string>();
+    for (const char c : text)
+      if (c < '0' || c > '9') throw std::invalid_argument(key + ": '" + text + "' has a key the PIN pad lacks");
+    return text;
+  };
+  for (const auto& [key, value] : fields.items()) {
+    if (key == "digits") {
+      script.digits = digits_of(key, value);
+    } else if (key == "new_digits") {
+      script.new_digits = digits_of(key, value);
+    } else if (key == "confirm_digits") {
+      script.confirm_digits = digits_of(key, value);
+    } else if (key == "confirm" && value.is_boolean()) {
+      script.confirm = value.get<bool>();
+    } else if (key == "timeout" && value.is_boolean()) {
+      script.timeout = value.get<bool>();
+    } else if (key == "cancel" && value.is_boolean()) {
+      script.cancel = value.get<bool>();
+    } else if (key == "slot" && value.is_number_integer() && value.get<std::int64_t>() >= 1 &&
+               value.get<std::int64_t>() <= reader.config().slot_count) {
+      slot = value.get<std::int64_t>();
+    } else {
+      throw std::invalid_argument(key + ": unknown field or invalid value " + value.dump() + " for keypad");
+    }
+  }
+  reader.set_keypad(static_cast<std::uint8_t>(slot - 1), std::move(script));
   return 0;
 }
 
@@ -127,15 +194,31 @@ int replug(lua_State* L, LabContext& lab) {
   return 0;
 }
 
-// lab._configure(index, {exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ..., serial = ...,
-// max_message_length = n})
+// lab._configure(index, {profile = NAME, exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
+// serial = ..., max_message_length = n, pin_support = 0..3, lcd = wLcdLayout, mechanical = dwMechanical,
+// ...}): a reader profile (scenarios/readers/NAME.lua) first, the other fields on top of it.
 int configure(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   const nlohmann::json fields = to_json(L, 2);
   if (!fields.is_object()) throw std::invalid_argument("configure takes a table of named fields");
   ccid::ReaderConfig config = lab.rig->reader(index).reader->config();
+  std::optional<ccid::EscapeHandler> escape;  // none: the model's handler stays
+  if (const auto profile_field = fields.find("profile"); profile_field != fields.end()) {
+    if (!profile_field->is_string()) throw std::invalid_argument("profile: a reader profile's name expected");
+    const auto profile = find_reader_profile(profile_field->get<std::string>());
+    if (!profile) throw std::invalid_argument("profile: " + profile.error().message());
+    const bool card_timing = config.card_timing;
+    config = profile->config;
+    config.card_timing = card_timing;
+    // The handler outlives the case: its errors go to the run's standard error.
+    escape = make_escape_handler(*profile, [](const std::string& what) {
+      std::cerr << "readerlab: reader profile escape handler: " << what << "\n";
+    });
+  }
   for (const auto& [key, value] : fields.items()) {
-    if (key == "exchange") {
+    if (key == "profile") {
+      continue;
+    } else if (key == "exchange") {
       const std::string level = value.is_string() ? value.get<std::string>() : "";
       if (level == "tpdu")
         config.set_exchange_level(ccid::ExchangeLevel::tpdu);
@@ -159,6 +242,18 @@ int configure(lua_State* L, LabContext& lab) {
                value.get<std::int64_t>() <= 255) {
       // A wrong bLength of the CCID class descriptor (CCID 5.1: 0x36).
       config.class_descriptor_length = static_cast<std::uint8_t>(value.get<std::int64_t>());
+    } else if (key == "pin_support" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
+               value.get<std::int64_t>() <= 3) {
+      // bPINSupport (CCID 5.1): bit 0 verification, bit 1 modification.
+      config.pin_support = static_cast<std::uint8_t>(value.get<std::int64_t>());
+    } else if (key == "lcd" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
+               value.get<std::int64_t>() <= 0xFFFF) {
+      // wLcdLayout (CCID 5.1): lines in the high byte, characters a line in the low byte.
+      config.lcd_layout = static_cast<std::uint16_t>(value.get<std::int64_t>());
+    } else if (key == "mechanical" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
+               value.get<std::int64_t>() <= 0x0F) {
+      // dwMechanical (CCID 5.1): accept, eject, capture, lock/unlock.
+      config.mechanical = static_cast<std::uint32_t>(value.get<std::int64_t>());
     } else if (key == "max_ifsd" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
                value.get<std::int64_t>() <= 254) {
       // dwMaxIFSD (CCID 5.1); 0 is the malformed model, 254 the ISO 7816-3 11.4.2 maximum.
@@ -167,7 +262,7 @@ int configure(lua_State* L, LabContext& lab) {
       throw std::invalid_argument(key + ": unknown field or invalid value " + value.dump() + " for configure");
     }
   }
-  lab.rig->configure(index, std::move(config));
+  lab.rig->configure(index, std::move(config), std::move(escape));
   return 0;
 }
 
@@ -186,11 +281,18 @@ int reader_info(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   auto& entry = lab.rig->reader(index);
   const auto& config = entry.reader->config();
+  // Every slot, 1-based as the case names them: {present, powered, card}.
+  nlohmann::json slots = nlohmann::json::array();
+  for (std::uint8_t slot = 0; slot < config.slot_count; ++slot)
+    slots.push_back({{"present", entry.reader->card_present(slot)},
+                     {"powered", entry.reader->card_powered(slot)},
+                     {"card", lab.rig->card_in(index, slot)}});
   nlohmann::json info = {{"manufacturer", config.manufacturer},
                          {"product", config.product},
                          {"serial", config.serial_number},
                          {"vendor_id", config.vendor_id},
                          {"product_id", config.product_id},
+                         {"slots", slots},
                          {"present", entry.reader->card_present()},
                          {"powered", entry.reader->card_powered()},
                          {"plugged", entry.plugged},
@@ -401,6 +503,7 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
                                          {"_replug", guarded<replug>},
                                          {"_reader_info", guarded<reader_info>},
                                          {"_configure", guarded<configure>},
+                                         {"_keypad", guarded<keypad>},
                                          {"_wait_change_read", guarded<wait_change_read>},
                                          {"sleep", guarded<sleep_ms>},
                                          {"now_ms", guarded<now_ms>},

@@ -62,20 +62,40 @@ void Rig::stop_traces() {
   for (auto& entry : readers_) entry.reader->set_transfer_tap(nullptr);
 }
 
-void Rig::insert(std::size_t index, const std::string& profile) {
+namespace {
+void check_slot(const RigReader& entry, std::uint8_t slot) {
+  if (slot >= entry.reader->config().slot_count)
+    throw std::out_of_range("no slot " + std::to_string(slot + 1) + " (the reader has " +
+                            std::to_string(entry.reader->config().slot_count) + ")");
+}
+void set_slot_card(RigReader& entry, std::uint8_t slot, const std::string& profile) {
+  if (entry.slot_cards.size() <= slot) entry.slot_cards.resize(slot + 1u);
+  entry.slot_cards[slot] = profile;
+  if (slot == 0) entry.inserted_profile = profile;
+}
+}  // namespace
+
+void Rig::insert(std::size_t index, const std::string& profile, std::uint8_t slot) {
+  auto& entry = readers_.at(index);
+  check_slot(entry, slot);
   auto card = cards::make_builtin_card(profile, seed_);
   if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
-  auto& entry = readers_.at(index);
-  if (entry.removal_timer) entry.removal_timer->cancel();
-  entry.reader->insert(std::move(card));
-  entry.inserted_profile = profile;
+  if (entry.removal_timer && slot == 0) entry.removal_timer->cancel();
+  entry.reader->insert(std::move(card), slot);
+  set_slot_card(entry, slot, profile);
 }
 
-void Rig::remove(std::size_t index) {
+void Rig::remove(std::size_t index, std::uint8_t slot) {
   auto& entry = readers_.at(index);
-  if (entry.removal_timer) entry.removal_timer->cancel();
-  entry.reader->remove();
-  entry.inserted_profile.clear();
+  check_slot(entry, slot);
+  if (entry.removal_timer && slot == 0) entry.removal_timer->cancel();
+  entry.reader->remove(slot);
+  set_slot_card(entry, slot, {});
+}
+
+std::string Rig::card_in(std::size_t index, std::uint8_t slot) const {
+  const auto& entry = readers_.at(index);
+  return slot < entry.slot_cards.size() ? entry.slot_cards[slot] : std::string();
 }
 
 void Rig::remove_after(std::size_t index, std::chrono::milliseconds delay) {
@@ -109,7 +129,7 @@ void Rig::replug(std::size_t index) {
   for (auto& session : server_.sessions_for(entry.reader.get())) session->replug();
 }
 
-void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
+void Rig::configure(std::size_t index, ccid::ReaderConfig config, std::optional<ccid::EscapeHandler> escape) {
   config.seed = seed_;
   auto& entry = readers_.at(index);
   const bool was_plugged = entry.plugged;
@@ -119,12 +139,13 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
     // races the guest's hub driver, which then may keep the old reader's descriptors.
     if (connected(index)) sleep(kSwapTime);
   }
-  // Another reader model comes empty: the card stays with the reader that was unplugged.
-  if (entry.reader->card_present()) {
-    entry.reader->remove();
-    entry.inserted_profile.clear();
-  }
+  // Another reader model comes empty: the cards stay with the reader that was unplugged.
+  for (std::uint8_t slot = 0; slot < entry.reader->config().slot_count; ++slot)
+    if (entry.reader->card_present(slot)) entry.reader->remove(slot);
+  entry.inserted_profile.clear();
+  entry.slot_cards.clear();
   entry.reader->reconfigure(std::move(config));
+  if (escape) entry.reader->set_escape_handler(std::move(*escape));
   if (was_plugged) replug(index);
 }
 
@@ -161,6 +182,13 @@ void Rig::clear_faults(std::size_t index) {
 
 std::vector<faults::Firing> Rig::take_firings() { return std::exchange(fault_log_->firings, {}); }
 
+void Rig::set_baseline(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape) {
+  config.seed = seed_;
+  auto& entry = readers_.at(index);
+  entry.baseline = std::move(config);
+  entry.baseline_escape = std::move(escape);
+}
+
 void Rig::reset_to_baseline() {
   // Faults first: the replugs and removals below must reach the driver as they are.
   clear_faults();
@@ -185,16 +213,18 @@ void Rig::reset_to_baseline() {
   for (std::size_t i = 0; i < readers_.size(); ++i) {
     if (readers_[i].removal_timer) readers_[i].removal_timer->cancel();
     if (readers_[i].reader->config() != readers_[i].baseline) {
-      configure(i, readers_[i].baseline);
+      configure(i, readers_[i].baseline, readers_[i].baseline_escape);
       replugged_any = true;
     }
     if (!readers_[i].plugged) {
       replug(i);
       replugged_any = true;
     }
-    if (readers_[i].reader->card_present()) {
-      remove(i);
-      removed_any = true;
+    for (std::uint8_t slot = 0; slot < readers_[i].reader->config().slot_count; ++slot) {
+      if (readers_[i].reader->card_present(slot)) {
+        remove(i, slot);
+        removed_any = true;
+      }
     }
   }
   if (replugged_any) {

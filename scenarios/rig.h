@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,12 @@ namespace readerlab::scenarios {
 struct RigReader {
   std::shared_ptr<ccid::Reader> reader;
   usbredir::SocketAddress address;
-  std::string inserted_profile;  // name of the card in slot 0, empty when none
+  std::string inserted_profile;         // name of the card in slot 0, empty when none
+  std::vector<std::string> slot_cards;  // the card's name in each slot (0-based), empty when none
   bool plugged = true;
   std::uint64_t plug_count = 0;                              // replugs so far: a host driver restarts on a new device
   ccid::ReaderConfig baseline;                               // the configuration a case starts from
+  ccid::EscapeHandler baseline_escape;                       // and its Escape handler (none: not supported)
   std::shared_ptr<boost::asio::steady_timer> removal_timer;  // a removal remove_after() scheduled
 };
 
@@ -38,9 +41,12 @@ class Rig {
   std::size_t reader_count() const { return readers_.size(); }
   RigReader& reader(std::size_t index) { return readers_.at(index); }
 
-  // Throws std::invalid_argument for an unknown card profile.
-  void insert(std::size_t index, const std::string& profile);
-  void remove(std::size_t index);
+  // Throws std::invalid_argument for an unknown card profile, std::out_of_range for a slot the
+  // reader does not have (slots are 0-based here; 1-based in Lua).
+  void insert(std::size_t index, const std::string& profile, std::uint8_t slot = 0);
+  void remove(std::size_t index, std::uint8_t slot = 0);
+  // The card's name in a slot, empty when none.
+  std::string card_in(std::size_t index, std::uint8_t slot) const;
   // Removes the card when the delay has passed on the rig's loop, whatever the driver is doing
   // then (e.g. in the middle of a transmit); insert/remove/reset cancel a removal not yet done.
   void remove_after(std::size_t index, std::chrono::milliseconds delay);
@@ -50,8 +56,14 @@ class Rig {
   void power_glitch(std::size_t index, std::chrono::milliseconds gap);
   void unplug(std::size_t index);
   void replug(std::size_t index);
-  // Turns the reader into another model: unplugged, reconfigured, plugged again, empty.
-  void configure(std::size_t index, ccid::ReaderConfig config);
+  // Turns the reader into another model: unplugged, reconfigured, plugged again, empty; with
+  // the model's Escape handler (an empty one: Escape is not supported; nullopt: the handler the
+  // reader has stays, as for a change of a field or two of the same model).
+  void configure(std::size_t index, ccid::ReaderConfig config,
+                 std::optional<ccid::EscapeHandler> escape = std::nullopt);
+  // Makes a reader model the one every case starts from (readerlab run --reader); it takes
+  // effect at the next reset_to_baseline.
+  void set_baseline(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape = {});
   // Back to the state a case starts from: every reader plugged, empty, in its first
   // configuration, with no fault armed and none logged (the next fault armed is fault 0); after
   // a case that armed faults every reader is replugged, a fresh device for the next case.

@@ -332,12 +332,12 @@ struct Answer {
 };
 
 // 61xx: xx (00 = 256 or more) bytes wait; GET RESPONSE until Ne bytes are in, ISO 7816-3 12.2.
-Error get_remaining(const TpduRunner& run, std::uint8_t cla, std::size_t ne, Answer& answer) {
+Error get_remaining(const TpduRunner& run, std::uint8_t get_response_cla, std::size_t ne, Answer& answer) {
   for (std::size_t round = 0; answer.sw1 == kSw1BytesRemaining && answer.data.size() < ne && round < kMaxGetResponses;
        ++round) {
     const std::size_t available = answer.sw2 == 0 ? kMaxP3Data : answer.sw2;
     const std::size_t le = std::min(available, ne - answer.data.size());
-    Bytes get_response = {get_response_class(cla), kInsGetResponse, 0x00, 0x00,
+    Bytes get_response = {get_response_cla, kInsGetResponse, 0x00, 0x00,
                           static_cast<std::uint8_t>(le >= kMaxP3Data ? 0 : le)};
     const Result step = run.with_exact_length(get_response);
     if (step.error != Error::none) return step.error;
@@ -372,7 +372,8 @@ Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& car
   Answer answer;
   answer.add(step.response);
   if (command->ne) {
-    if (const Error failed = get_remaining(run, command->cla, *command->ne, answer); failed != Error::none) {
+    const std::uint8_t get_response_cla = options_.get_response_class.value_or(get_response_class(command->cla));
+    if (const Error failed = get_remaining(run, get_response_cla, *command->ne, answer); failed != Error::none) {
       total.error = failed;
       return total;
     }

@@ -103,6 +103,9 @@ struct Result {
 struct InterfaceOptions {
   Convention convention = Convention::direct;
   std::size_t max_null_bytes = 100000;  // beyond this the card counts as mute (a timeout)
+  // The class of the GET RESPONSE commands a reader sends (CCID 6.1.10 bClassGetResponse);
+  // unset: the command's own, on its logical channel (ISO 7816-4 5.1.1).
+  std::optional<std::uint8_t> get_response_class = std::nullopt;
 };
 
 class InterfaceSide {

@@ -109,7 +109,12 @@ cards::t0::Result Reader::run_t0(Slot& slot, std::span<const std::uint8_t> bytes
   if (!options.bad_procedure_byte && faults.garbage_answers > 0) options.bad_procedure_byte = 0xFF;
   options.mute = faults.mute_exchanges > 0;
   cards::t0::CardSide card_side(*slot.card, options);
-  cards::t0::InterfaceSide reader_side({slot.convention});
+  cards::t0::InterfaceOptions reader_options;
+  reader_options.convention = slot.convention;
+  // bClassGetResponse 0xFF: the command's own class (CCID 5.1, 6.1.10).
+  const auto slot_index = static_cast<std::uint8_t>(&slot - slots_.data());
+  if (const std::uint8_t cla = get_response_class(slot_index); cla != 0xFF) reader_options.get_response_class = cla;
+  cards::t0::InterfaceSide reader_side(reader_options);
   return whole_apdu ? reader_side.transmit(bytes, card_side) : reader_side.transmit_tpdu(bytes, card_side);
 }
 

@@ -1,16 +1,19 @@
 // The reader's message dispatch: one PC_to_RDR message in, its RDR_to_PC answer out. A
 // message that does not decode, names no slot or carries data it may not is answered here
-// (CCID 6.2.6); the others go to the slot commands (slot_commands.cpp) or, for XfrBlock, to
+// (CCID 6.2.6); the others go to the slot commands (slot_commands.cpp, more_commands.cpp,
+// secure.cpp) or, for XfrBlock, to
 // the exchange level the reader works at (exchange_tpdu.cpp, exchange_apdu.cpp,
 // exchange_extended_apdu.cpp).
 #include "emulator/ccid/reader.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace readerlab::ccid {
 namespace {
 
-// Commands whose dwLength is 0 by definition (CCID 6.1.2, 6.1.3, 6.1.5, 6.1.6, 6.1.13): data
+// Commands whose dwLength is 0 by definition (CCID 6.1.2, 6.1.3, 6.1.5, 6.1.6, 6.1.9, 6.1.10,
+// 6.1.12, 6.1.13): data
 // after the header is a wrong dwLength, answered at its offset (6.2.6). IccPowerOn checks its own.
 bool carries_no_data(std::uint8_t type) {
   switch (static_cast<Command>(type)) {
@@ -18,6 +21,9 @@ bool carries_no_data(std::uint8_t type) {
     case Command::get_slot_status:
     case Command::get_parameters:
     case Command::reset_parameters:
+    case Command::icc_clock:
+    case Command::t0_apdu:
+    case Command::mechanical:
     case Command::abort: return true;
     default: return false;
   }
@@ -75,7 +81,11 @@ Bytes Reader::handle_message(std::span<const std::uint8_t> bytes) {
 std::vector<Bytes> Reader::take_time_extensions() { return std::exchange(time_extensions_, {}); }
 
 Bytes Reader::answer_message(std::span<const std::uint8_t> bytes) {
+  complete_due_swaps(std::chrono::steady_clock::now());
   Bytes answer = dispatch_message(bytes);
+  // The host has seen the slot of a swap empty: the new card goes in now.
+  if (answer.size() >= kHeaderSize && answer[5] < controls_.size() && controls_[answer[5]].incoming)
+    complete_swap(answer[5]);
   // A reader configured with a dwMaxCCIDMessageLength too small for its answer sends none
   // longer: the data that does not fit is an overrun (CCID 6.2.6), the header always goes.
   if (answer.size() > kHeaderSize && answer.size() > config_.max_message_length) {
@@ -101,6 +111,23 @@ Bytes Reader::dispatch_message(std::span<const std::uint8_t> bytes) {
   if (!m.data.empty() && carries_no_data(m.type)) {
     return failure(m.type, m.slot, m.seq, failed_status(slot), error::offset_length);
   }
+  // A slot whose card still works on a command (its answer held for the card's time) is busy.
+  // While bMaxCCIDBusySlots slots are, a command for another one is refused with CMD_SLOT_BUSY
+  // (CCID 5.1, 6.2.6); Abort always goes through (CCID 5.3.1). A second command for the busy
+  // slot itself is queued behind its answer, as before.
+  if (m.type != static_cast<std::uint8_t>(Command::abort)) {
+    const auto now = std::chrono::steady_clock::now();
+    bool busy[256] = {};  // bSlot is a byte
+    std::size_t busy_count = 0;
+    for (const auto& held : held_answers_) {
+      if (!held.waits_for_card || held.ready_at <= now || held.bytes.size() < kHeaderSize) continue;
+      if (!busy[held.bytes[5]]) ++busy_count;
+      busy[held.bytes[5]] = true;
+    }
+    const std::size_t allowed = std::max<std::size_t>(config_.max_busy_slots, 1);  // 0 is a malformed model's
+    if (!busy[m.slot] && busy_count >= allowed)
+      return failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_slot_busy);
+  }
   return dispatch(slot, m);
 }
 
@@ -108,17 +135,18 @@ Bytes Reader::dispatch(Slot& slot, const Message& m) {
   switch (static_cast<Command>(m.type)) {
     case Command::icc_power_on: return power_on(slot, m);
     case Command::icc_power_off: return power_off(slot, m);
-    case Command::get_slot_status:
-      return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);  // bClockStatus 0: running (CCID 6.2.2)
+    case Command::get_slot_status: return slot_status(m.slot, m.seq, ok_status(slot), 0, clock_status(m.slot));
     case Command::xfr_block: return xfr_block(slot, m);
     case Command::get_parameters: return get_parameters(slot, m);
     case Command::reset_parameters: return reset_parameters(slot, m);
     case Command::set_parameters: return set_parameters(slot, m);
-    case Command::escape:
-      // No vendor escape commands: answer with the Escape response type (CCID 6.2.4) and
-      // bError CMD_NOT_SUPPORTED, which libccid reads.
-      return escape_response(m.slot, m.seq, failed_status(slot), error::cmd_not_supported, {});
-    case Command::abort: return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
+    case Command::escape: return escape(slot, m);
+    case Command::icc_clock: return icc_clock(slot, m);
+    case Command::t0_apdu: return t0_apdu(slot, m);
+    case Command::secure: return secure(slot, m);
+    case Command::mechanical: return mechanical(slot, m);
+    case Command::set_data_rate_and_clock_frequency: return set_data_rate_and_clock(slot, m);
+    case Command::abort: return slot_status(m.slot, m.seq, ok_status(slot), 0, clock_status(m.slot));
     default: return failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_not_supported);
   }
 }
@@ -126,6 +154,8 @@ Bytes Reader::dispatch(Slot& slot, const Message& m) {
 // XfrBlock goes to the exchange level of CCID 5.1 dwFeatures the reader works at.
 Bytes Reader::xfr_block(Slot& slot, const Message& m) {
   if (!slot.card || !slot.powered) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
+  // A card whose clock the host stopped (IccClock, CCID 6.1.9) cannot answer.
+  if (controls_[m.slot].clock_stopped) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
   switch (config_.exchange_level()) {
     case ExchangeLevel::tpdu: return tpdu_xfr_block(slot, m);
     case ExchangeLevel::short_apdu: return short_apdu_xfr_block(slot, m);

@@ -2,6 +2,8 @@
 
 #include "base/bytes.h"
 
+#include <iterator>
+
 namespace readerlab::ccid {
 namespace {
 
@@ -114,6 +116,47 @@ Bytes data_rate_and_clock(std::uint8_t slot, std::uint8_t seq, std::uint8_t stat
   append_le(out, clock_khz, 4);
   append_le(out, data_rate, 4);
   return out;
+}
+
+Bytes secure_data(const PinVerifyStructure& s) {
+  Bytes out{kPinVerify,   s.timeout,    s.format_string,    s.block_string,  s.length_format,
+            s.max_digits, s.min_digits, s.entry_validation, s.number_message};
+  append_le(out, s.lang_id, 2);
+  out.push_back(s.msg_index);
+  out.insert(out.end(), std::begin(s.teo_prologue), std::end(s.teo_prologue));
+  out.insert(out.end(), s.apdu.begin(), s.apdu.end());
+  return out;
+}
+
+Bytes secure_data(const PinModifyStructure& s) {
+  Bytes out{kPinModify,
+            s.timeout,
+            s.format_string,
+            s.block_string,
+            s.length_format,
+            s.insertion_offset_old,
+            s.insertion_offset_new,
+            s.max_digits,
+            s.min_digits,
+            s.confirm_pin,
+            s.entry_validation,
+            s.number_message};
+  append_le(out, s.lang_id, 2);
+  out.push_back(s.msg_index[0]);
+  if (s.number_message != 0) out.push_back(s.msg_index[1]);
+  if (s.number_message >= 3) out.push_back(s.msg_index[2]);
+  out.insert(out.end(), std::begin(s.teo_prologue), std::end(s.teo_prologue));
+  out.insert(out.end(), s.apdu.begin(), s.apdu.end());
+  return out;
+}
+
+std::optional<DataRateAndClock> decode_data_rate_and_clock(std::span<const std::uint8_t> answer) {
+  if (answer.size() != kHeaderSize + 8 ||
+      answer[0] != static_cast<std::uint8_t>(Response::data_rate_and_clock_frequency))
+    return std::nullopt;
+  const auto u32 = [&](std::size_t at) { return get32(answer.subspan(at, 4)); };
+  if (u32(1) != 8) return std::nullopt;
+  return DataRateAndClock{u32(kHeaderSize), u32(kHeaderSize + 4)};
 }
 
 Bytes notify_slot_change(std::span<const bool> present, std::span<const bool> changed) {

@@ -113,6 +113,61 @@ Bytes escape_response(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, 
 Bytes data_rate_and_clock(std::uint8_t slot, std::uint8_t seq, std::uint8_t status, std::uint8_t error,
                           std::uint32_t clock_khz, std::uint32_t data_rate);
 
+// CCID 6.1.11 bPINOperation.
+inline constexpr std::uint8_t kPinVerify = 0x00;
+inline constexpr std::uint8_t kPinModify = 0x01;
+
+// CCID 6.1.11: the PIN verification data structure a host sends after bPINOperation 0. The
+// defaults: an ASCII PIN of 4 to 8 digits, left justified in an 8-byte block at the start of
+// the command data, validated by the OK key.
+struct PinVerifyStructure {
+  std::uint8_t timeout = 0;              // bTimeOut (0: the reader's default)
+  std::uint8_t format_string = 0x82;     // bmFormatString: bytes, position 0, left, ASCII
+  std::uint8_t block_string = 0x08;      // bmPINBlockString: no length field, 8-byte block
+  std::uint8_t length_format = 0x00;     // bmPINLengthFormat
+  std::uint8_t min_digits = 4;           // wPINMaxExtraDigit high byte
+  std::uint8_t max_digits = 8;           // wPINMaxExtraDigit low byte
+  std::uint8_t entry_validation = 0x02;  // bEntryValidationCondition: OK key
+  std::uint8_t number_message = 0x01;    // bNumberMessage
+  std::uint16_t lang_id = 0x0409;        // wLangId
+  std::uint8_t msg_index = 0;            // bMsgIndex
+  std::uint8_t teo_prologue[3] = {0, 0, 0};
+  Bytes apdu;  // abPINApdu
+};
+
+// CCID 6.1.11: the PIN modification data structure (after bPINOperation 1). bMsgIndex2 is
+// sent unless bNumberMessage is 0 and bMsgIndex3 when it is 3 or more (libccid's layout).
+struct PinModifyStructure {
+  std::uint8_t timeout = 0;
+  std::uint8_t format_string = 0x82;
+  std::uint8_t block_string = 0x08;
+  std::uint8_t length_format = 0x00;
+  std::uint8_t insertion_offset_old = 0;  // bytes into the command data
+  std::uint8_t insertion_offset_new = 8;
+  std::uint8_t min_digits = 4;
+  std::uint8_t max_digits = 8;
+  std::uint8_t confirm_pin = 0x03;  // bConfirmPIN: current PIN asked, new PIN confirmed
+  std::uint8_t entry_validation = 0x02;
+  std::uint8_t number_message = 0x03;
+  std::uint16_t lang_id = 0x0409;
+  std::uint8_t msg_index[3] = {0, 1, 2};
+  std::uint8_t teo_prologue[3] = {0, 0, 0};
+  Bytes apdu;
+};
+
+// PC_to_RDR_Secure's abData: bPINOperation and the structure.
+Bytes secure_data(const PinVerifyStructure& structure);
+Bytes secure_data(const PinModifyStructure& structure);
+
+// RDR_to_PC_DataRateAndClockFrequency's values (CCID 6.2.5); nullopt for another message or a
+// wrong length.
+struct DataRateAndClock {
+  std::uint32_t clock_khz = 0;
+  std::uint32_t data_rate_bps = 0;
+  bool operator==(const DataRateAndClock&) const = default;
+};
+std::optional<DataRateAndClock> decode_data_rate_and_clock(std::span<const std::uint8_t> answer);
+
 // CCID 6.3.1: two bits per slot, bit 0 present, bit 1 changed.
 Bytes notify_slot_change(std::span<const bool> present, std::span<const bool> changed);
 

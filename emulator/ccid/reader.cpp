@@ -78,6 +78,14 @@ void Reader::reconfigure(ReaderConfig config) {
   config_ = std::move(config);
   if (config_.slot_count == 0) config_.slot_count = 1;
   slots_.resize(config_.slot_count);
+  // Another model: no lock, no keypad script, its own clock and classes; a swap under way
+  // keeps its card.
+  std::vector<SlotControls> controls(config_.slot_count);
+  for (std::size_t i = 0; i < controls.size() && i < controls_.size(); ++i) {
+    controls[i].incoming = std::move(controls_[i].incoming);
+    controls[i].incoming_due = controls_[i].incoming_due;
+  }
+  controls_ = std::move(controls);
   description_ = {};
   description_.identity = {usb::Speed::full,          0, 0, 0, config_.vendor_id, config_.product_id,
                            config_.device_version_bcd};
@@ -132,21 +140,67 @@ std::vector<usb::EndpointInfo> Reader::endpoints() const {
 }
 
 void Reader::insert(std::unique_ptr<cards::Card> card, std::uint8_t slot_index) {
-  if (slot_index >= slots_.size() || !card) return;
+  if (slot_index >= slots_.size() || !card || card_locked(slot_index)) return;
+  SlotControls& controls = controls_[slot_index];
+  if (controls.incoming) {  // a swap under way: this card goes in instead
+    controls.incoming = std::move(card);
+    return;
+  }
+  if (slots_[slot_index].card) {
+    (void)remove(slot_index);
+    controls.incoming = std::move(card);
+    controls.incoming_due.reset();
+    return;
+  }
+  place_card(slot_index, std::move(card));
+}
+
+void Reader::place_card(std::uint8_t slot_index, std::unique_ptr<cards::Card> card) {
   Slot& slot = slots_[slot_index];
-  if (slot.card) slot.card->deactivate();
   slot = Slot{};
+  controls_[slot_index].clock_stopped = false;
+  controls_[slot_index].clock_khz = controls_[slot_index].data_rate_bps = 0;
   slot.card = std::move(card);
   slot.changed = true;
   queue_slot_change();
 }
 
+void Reader::complete_swap(std::uint8_t slot_index) {
+  SlotControls& controls = controls_[slot_index];
+  if (!controls.incoming) return;
+  controls.incoming_due.reset();
+  place_card(slot_index, std::move(controls.incoming));
+}
+
+void Reader::complete_due_swaps(std::chrono::steady_clock::time_point now) {
+  for (std::size_t i = 0; i < controls_.size(); ++i)
+    if (controls_[i].incoming && controls_[i].incoming_due && *controls_[i].incoming_due <= now)
+      complete_swap(static_cast<std::uint8_t>(i));
+}
+
+void Reader::on_slot_change_read(const Bytes& message, std::chrono::steady_clock::time_point now) {
+  if (message.empty() || message[0] != kNotifySlotChange) return;
+  for (std::size_t i = 0; i < controls_.size(); ++i) {
+    const std::size_t byte = 1 + i / 4, bit = (i % 4) * 2;  // CCID 6.3.1: two bits a slot
+    const bool reported_absent = byte < message.size() && ((message[byte] >> bit) & 0x01) == 0;
+    if (controls_[i].incoming && !controls_[i].incoming_due && reported_absent)
+      controls_[i].incoming_due = now + kSwapHandTime;
+  }
+}
+
 std::unique_ptr<cards::Card> Reader::remove(std::uint8_t slot_index) {
-  if (slot_index >= slots_.size() || !slots_[slot_index].card) return nullptr;
+  // The card of a swap under way has not gone in yet: it is taken back as it is.
+  if (slot_index < controls_.size() && controls_[slot_index].incoming) {
+    controls_[slot_index].incoming_due.reset();
+    return std::move(controls_[slot_index].incoming);
+  }
+  if (slot_index >= slots_.size() || !slots_[slot_index].card || card_locked(slot_index)) return nullptr;
   Slot& slot = slots_[slot_index];
   slot.card->deactivate();
   auto card = std::move(slot.card);
   slot = Slot{};
+  controls_[slot_index].clock_stopped = false;
+  controls_[slot_index].clock_khz = controls_[slot_index].data_rate_bps = 0;
   slot.changed = true;
   abort_held_answer(slot_index);
   queue_slot_change();
@@ -189,10 +243,28 @@ void Reader::queue_slot_change() {
   queue_notification(std::move(message));
 }
 
+namespace {
+
+// Whether `pending` reports a slot emptied (present 0, changed 1) that `next` reports present.
+bool hides_removal(const Bytes& pending, const Bytes& next) {
+  for (std::size_t byte = 1; byte < pending.size() && byte < next.size(); ++byte)
+    for (unsigned bit = 0; bit < 8; bit += 2) {
+      const bool removed = ((pending[byte] >> bit) & 0x03) == 0x02;
+      const bool present = ((next[byte] >> bit) & 0x01) != 0;
+      if (removed && present) return true;
+    }
+  return false;
+}
+
+}  // namespace
+
 void Reader::queue_notification(Bytes message) {
   // A notification not yet read is replaced: its change bits carry over (CCID 6.3.1 reports
-  // every change since the last report). A hardware error in between is a message of its own.
-  if (message.at(0) == kNotifySlotChange && !interrupt_in_.empty() && interrupt_in_.back().at(0) == kNotifySlotChange) {
+  // every change since the last report). A hardware error in between is a message of its own,
+  // and so is a card's arrival after an unread removal: merged, the host would read "present,
+  // changed" and could keep the card it knew (a swap).
+  if (message.at(0) == kNotifySlotChange && !interrupt_in_.empty() && interrupt_in_.back().at(0) == kNotifySlotChange &&
+      !hides_removal(interrupt_in_.back(), message)) {
     Bytes& pending = interrupt_in_.back();
     for (std::size_t i = 1; i < message.size() && i < pending.size(); ++i)
       message[i] = static_cast<std::uint8_t>(message[i] | (pending[i] & 0xAA));
@@ -204,6 +276,8 @@ void Reader::queue_notification(Bytes message) {
 }
 
 void Reader::handle_bus_reset() {
+  // A swap under way ends: its card is in when the host looks again.
+  for (std::size_t i = 0; i < controls_.size(); ++i) complete_swap(static_cast<std::uint8_t>(i));
   bulk_in_.clear();
   held_answers_.clear();
   interrupt_in_.clear();
@@ -271,7 +345,14 @@ usb::TransferStatus Reader::handle_transfer_out(std::uint8_t endpoint, std::span
 }
 
 void Reader::queue_bulk_in(Bytes message, std::chrono::milliseconds delay, bool waits_for_card) {
-  if (delay.count() <= 0 && held_answers_.empty()) {
+  // An answer ready now passes the answers held only for slow cards in other slots: a
+  // multi-slot reader works on its slots side by side (CCID 5.1 bMaxCCIDBusySlots). Answers a
+  // late fault holds, and those of the same slot, keep their order.
+  const bool passes_held = std::all_of(held_answers_.begin(), held_answers_.end(), [&](const HeldAnswer& held) {
+    return held.waits_for_card && held.bytes.size() >= kHeaderSize && message.size() >= kHeaderSize &&
+           held.bytes[5] != message[5];
+  });
+  if (delay.count() <= 0 && passes_held) {
     bulk_in_.push_back(std::move(message));
     return;
   }
@@ -295,6 +376,7 @@ std::optional<usb::Device::InResult> Reader::handle_transfer_in(std::uint8_t end
     release_held_answers(std::chrono::steady_clock::now());
   } else if (endpoint == kInterruptIn) {
     queue = &interrupt_in_;
+    complete_due_swaps(std::chrono::steady_clock::now());
   } else {
     return InResult{usb::TransferStatus::stall, {}};
   }
@@ -304,6 +386,7 @@ std::optional<usb::Device::InResult> Reader::handle_transfer_in(std::uint8_t end
   if (front.size() <= max_length) {
     result.data = std::move(front);
     queue->pop_front();
+    if (endpoint == kInterruptIn) on_slot_change_read(result.data, std::chrono::steady_clock::now());
   } else {
     // The host reads a long message in several transfers.
     result.data.assign(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(max_length));
@@ -313,6 +396,13 @@ std::optional<usb::Device::InResult> Reader::handle_transfer_in(std::uint8_t end
 }
 
 std::optional<std::chrono::steady_clock::time_point> Reader::in_ready_at(std::uint8_t endpoint) const {
+  if (endpoint == kInterruptIn && interrupt_in_.empty()) {  // a swap's card goes in then
+    std::optional<std::chrono::steady_clock::time_point> due;
+    for (const auto& controls : controls_)
+      if (controls.incoming && controls.incoming_due && (!due || *controls.incoming_due < *due))
+        due = controls.incoming_due;
+    return due;
+  }
   if (endpoint != kBulkIn || !bulk_in_.empty() || held_answers_.empty()) return std::nullopt;
   return held_answers_.front().ready_at;
 }

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,24 @@ inline constexpr std::uint8_t kRequestAbort = 0x01;
 inline constexpr std::uint8_t kRequestGetClockFrequencies = 0x02;
 inline constexpr std::uint8_t kRequestGetDataRates = 0x03;
 
+// What the PIN pad's user does when PC_to_RDR_Secure asks for a PIN (CCID 6.1.11), scripted per
+// slot by a case or a reader profile. A slot with no script: nobody types, the entry times out.
+struct KeypadScript {
+  std::string digits;      // the PIN typed ('0'-'9'); at modification the current PIN
+  std::string new_digits;  // modification: the new PIN
+  // modification: the new PIN typed again when the structure asks for a confirmation; unset:
+  // the same as new_digits
+  std::optional<std::string> confirm_digits;
+  bool confirm = true;   // the OK key follows the digits (else the entry ends only by its conditions)
+  bool timeout = false;  // the user walks away: PIN_TIMEOUT (CCID 6.2.6)
+  bool cancel = false;   // the Cancel key: PIN_CANCELLED (CCID 6.2.6)
+
+  bool operator==(const KeypadScript&) const = default;
+};
+
+// A vendor's answer to PC_to_RDR_Escape's abData (CCID 6.1.8); nullopt: not supported.
+using EscapeHandler = std::function<std::optional<std::vector<std::uint8_t>>(std::span<const std::uint8_t>)>;
+
 // One message seen at the bulk endpoints, for traces and tests.
 struct TraceEvent {
   bool to_reader = true;
@@ -134,10 +153,21 @@ class Reader : public usb::Device {
   const usb::DeviceDescription& description() const { return description_; }
   Bytes class_descriptor() const;
 
-  // Contact-level events, driven by scenarios.
+  // The PIN pad's user of a slot, for the PC_to_RDR_Secure commands to come (more_commands.cpp).
+  void set_keypad(std::uint8_t slot, KeypadScript script);
+  // PC_to_RDR_Escape's handler (more_commands.cpp); none: CMD_NOT_SUPPORTED.
+  void set_escape_handler(EscapeHandler handler) { escape_handler_ = std::move(handler); }
+
+  // Contact-level events, driven by scenarios. Inserting into an occupied slot is a swap: the
+  // card in it comes out (a slot change) and the new one goes in (another one) once the host
+  // has seen the slot empty: a bulk answer about the slot, or kSwapHandTime after the host read
+  // the removal's notification. A slot locked by Mechanical keeps its card: insert and remove
+  // do nothing there.
   void insert(std::unique_ptr<cards::Card> card, std::uint8_t slot = 0);
   std::unique_ptr<cards::Card> remove(std::uint8_t slot = 0);
   bool card_present(std::uint8_t slot = 0) const;
+  // Locked in by PC_to_RDR_Mechanical (CCID 6.1.12): remove() leaves it where it is.
+  bool card_locked(std::uint8_t slot = 0) const;
   bool card_powered(std::uint8_t slot = 0) const;
   cards::Card* card(std::uint8_t slot = 0);
   // The transmission protocol in force (0 T=0, 1 T=1) and its CCID 6.1.7 parameters; the
@@ -205,6 +235,25 @@ class Reader : public usb::Device {
     cards::ProtocolFaults pending_faults;
   };
 
+  // What survives a card's removal in a slot: the PIN pad's script, the clock and the lock
+  // (more_commands.cpp).
+  struct SlotControls {
+    std::optional<KeypadScript> keypad;
+    bool clock_stopped = false;  // PC_to_RDR_IccClock
+    bool locked = false;         // PC_to_RDR_Mechanical lock: the rig cannot pull the card
+    // PC_to_RDR_T0APDU (CCID 6.1.10): the classes the reader uses for GET RESPONSE and
+    // ENVELOPE at APDU level, as set by the host (none: bClassGetResponse/bClassEnvelope).
+    std::optional<std::uint8_t> class_get_response;
+    std::optional<std::uint8_t> class_envelope;
+    // PC_to_RDR_SetDataRateAndClockFrequency: in force until the card leaves.
+    std::uint32_t clock_khz = 0;
+    std::uint32_t data_rate_bps = 0;
+    // A card inserted while another was in (a swap): the first one came out, and this one goes
+    // in once the host has seen the slot empty (reader.cpp).
+    std::unique_ptr<cards::Card> incoming;
+    std::optional<std::chrono::steady_clock::time_point> incoming_due;  // set when the removal was read
+  };
+
   // The message dispatch (dispatch.cpp).
   IccStatus icc_status(const Slot& slot) const;
   std::uint8_t ok_status(const Slot& slot) const;
@@ -226,6 +275,20 @@ class Reader : public usb::Device {
   Bytes reset_parameters(Slot& slot, const Message& m);
   Bytes set_parameters(Slot& slot, const Message& m);
   Bytes parameters_answer(const Slot& slot, const Message& m, std::uint8_t status, std::uint8_t error) const;
+
+  // The other CCID 1.1 commands (more_commands.cpp).
+  Bytes escape(Slot& slot, const Message& m);
+  Bytes icc_clock(Slot& slot, const Message& m);
+  Bytes t0_apdu(Slot& slot, const Message& m);
+  Bytes set_data_rate_and_clock(Slot& slot, const Message& m);
+  Bytes mechanical(Slot& slot, const Message& m);
+  Bytes secure(Slot& slot, const Message& m);
+  // One command APDU of the reader's own (a PIN pad's VERIFY) through the slot's protocol at
+  // whatever exchange level; the card's response APDU or the failed answer.
+  Bytes send_reader_apdu(Slot& slot, const Message& m, std::span<const std::uint8_t> apdu,
+                         std::span<const std::uint8_t> t1_prologue);
+  std::uint8_t clock_status(std::uint8_t slot_index) const;
+  std::uint8_t get_response_class(std::uint8_t slot_index) const;
 
   // The protocol with the card, whatever the exchange level (card_protocol.cpp).
   void start_protocol(Slot& slot);
@@ -273,6 +336,12 @@ class Reader : public usb::Device {
   // The USB function (reader.cpp).
   void abort_held_answer(std::uint8_t slot_index);
   void queue_slot_change();
+  void place_card(std::uint8_t slot_index, std::unique_ptr<cards::Card> card);
+  // A swap's second half: the incoming card goes in (a slot change of its own).
+  void complete_swap(std::uint8_t slot_index);
+  void complete_due_swaps(std::chrono::steady_clock::time_point now);
+  // The host read a NotifySlotChange: a swap's removal it reports starts the swap's hand time.
+  void on_slot_change_read(const Bytes& message, std::chrono::steady_clock::time_point now);
   // An interrupt-IN message; a NotifySlotChange merges into one the host has not read yet.
   void queue_notification(Bytes message);
   void queue_bulk_in(Bytes message, std::chrono::milliseconds delay, bool waits_for_card);
@@ -281,6 +350,8 @@ class Reader : public usb::Device {
   ReaderConfig config_;
   usb::DeviceDescription description_;
   std::vector<Slot> slots_;
+  std::vector<SlotControls> controls_;  // one per slot
+  EscapeHandler escape_handler_;
   std::uint8_t configuration_ = 0;
   std::deque<Bytes> bulk_in_;
   std::deque<Bytes> interrupt_in_;
@@ -301,6 +372,10 @@ class Reader : public usb::Device {
   std::uint64_t time_extensions_sent_ = 0;
   std::uint64_t pps_exchanges_ = 0;
 };
+
+// How long a hand takes to put another card in during a swap, when the host does not ask the
+// slot's status in between.
+inline constexpr std::chrono::milliseconds kSwapHandTime{300};
 
 // The data rates and clock frequencies the reader advertises (CCID 5.1, 5.3.2, 5.3.3).
 inline constexpr std::uint32_t kDefaultClockKhz = 3580;

@@ -29,6 +29,7 @@ Bytes Reader::power_on(Slot& slot, const Message& m) {
   if (!slot.card) return data_block(m.slot, m.seq, failed_status(slot), error::icc_mute, {});
   if (m.specific[0] > kMaxPowerSelect) return data_block(m.slot, m.seq, failed_status(slot), error::offset_byte7, {});
   if (!m.data.empty()) return data_block(m.slot, m.seq, failed_status(slot), error::offset_length, {});
+  controls_[m.slot].clock_stopped = false;  // a reset starts the clock again (CCID 6.1.9)
   const auto kind = slot.powered ? cards::ResetKind::warm : cards::ResetKind::cold;
   auto atr = slot.card->reset(kind);
   if (!atr || atr->empty()) {
@@ -54,6 +55,7 @@ Bytes Reader::power_on(Slot& slot, const Message& m) {
 Bytes Reader::power_off(Slot& slot, const Message& m) {
   if (slot.card && slot.powered) slot.card->deactivate();
   slot.powered = false;
+  controls_[m.slot].clock_stopped = false;
   return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
 }
 
