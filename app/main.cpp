@@ -65,6 +65,7 @@ struct RunArguments {
   std::vector<std::string> cases, drivers;
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
   bool no_traces = false;
+  std::vector<std::string> readers;  // --reader: profiles, or "all"
 };
 
 struct FuzzArguments {
@@ -184,6 +185,16 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
   suite.seed = seed_of(arguments.seed);
   suite.traces = !arguments.no_traces;
+  for (const auto& reader : arguments.readers) {
+    if (reader == "all") {
+      const auto names = readerlab::scenarios::bundled_reader_names();
+      suite.readers.insert(suite.readers.end(), names.begin(), names.end());
+    } else {
+      suite.readers.push_back(reader);
+    }
+  }
+  if (!suite.readers.empty() && std::find(suite.drivers.begin(), suite.drivers.end(), "libccid") == suite.drivers.end())
+    return usage_error(command, "--reader: reader profiles are for --driver libccid (the guest's libccid)");
   switch (runners::run_suite(suite)) {
     case runners::SuiteOutcome::all_passed: return 0;
     case runners::SuiteOutcome::some_failed: return 1;
@@ -302,6 +313,17 @@ int main(int argc, char** argv) {
                   "drives every random choice; the report prints the one drawn without it")
       ->check(kSeed)
       ->type_name("N");
+  run->add_option("--reader", run_arguments.readers,
+                  "run libccid's cases on this reader profile (repeatable, or all; see readerlab readers):\n"
+                  "one report column per profile")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            if (name == "all") return {};
+            const auto profile = readerlab::scenarios::find_reader_profile(name);
+            return profile ? std::string() : profile.error().message();
+          },
+          "", "reader profile"))
+      ->type_name("NAME|all");
   run->add_flag("--no-traces", run_arguments.no_traces,
                 "write no USB traces (by default every case writes a pcap per reader,\n"
                 "OUT/traces/<case id>/readerN.pcap, linked from the reports)");

@@ -126,6 +126,8 @@ int serve_command(const ServeOptions& options) {
       // Not make_shared: the console's weak_ptr would keep the whole reader's storage of a
       // closed connection until the next connection prunes it.
       std::shared_ptr<ccid::Reader> reader(new ccid::Reader(config));
+      reader->set_escape_handler(scenarios::make_escape_handler(
+          *profile, [](const std::string& what) { std::cerr << "escape handler: " << what << "\n"; }));
       if (options.card != "none") reader->insert(cards::make_builtin_card(options.card));
       std::erase_if(readers, [](const auto& weak) { return weak.expired(); });
       readers.push_back(reader);

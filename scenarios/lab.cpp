@@ -5,6 +5,7 @@
 
 #include "emulator/usbredir/client.h"
 
+#include <iostream>
 #include <stdexcept>
 #include <string_view>
 
@@ -89,14 +90,6 @@ int reader_count(lua_State* L, LabContext& lab) {
   return 1;
 }
 
-// A card the reader locked in (PC_to_RDR_Mechanical, CCID 6.1.12) stays where it is.
-void refuse_locked(LabContext& lab, std::size_t index, std::uint8_t slot, const char* what) {
-  if (lab.rig->reader(index).reader->card_locked(slot))
-    throw std::runtime_error(std::string(what) + ": the card in slot " + std::to_string(slot + 1) + " of reader " +
-                             std::to_string(index + 1) +
-                             " is locked in (PC_to_RDR_Mechanical lock); the host must unlock it first");
-}
-
 // A slot as a case names it: 1 for the first (bSlot 0), up to the reader's slot count.
 std::uint8_t slot_index(lua_State* L, LabContext& lab, std::size_t reader, int arg) {
   const lua_Integer slot = luaL_optinteger(L, arg, 1);
@@ -105,6 +98,13 @@ std::uint8_t slot_index(lua_State* L, LabContext& lab, std::size_t reader, int a
     throw std::out_of_range("no slot " + std::to_string(slot) + " (reader " + std::to_string(reader + 1) + " has " +
                             std::to_string(count) + ", numbered from 1)");
   return static_cast<std::uint8_t>(slot - 1);
+}
+
+// A card the reader locked in (PC_to_RDR_Mechanical, CCID 6.1.12) stays where it is.
+void refuse_locked(LabContext& lab, std::size_t index, std::uint8_t slot, const char* what) {
+  if (lab.rig->reader(index).reader->card_locked(slot))
+    throw std::runtime_error(std::string(what) + ": the card of reader " + std::to_string(index + 1) +
+                             " is locked in (PC_to_RDR_Mechanical lock); the host must unlock it first");
 }
 
 // lab._insert(index, card, slot): slot 1 when not given.
@@ -195,14 +195,14 @@ int replug(lua_State* L, LabContext& lab) {
 }
 
 // lab._configure(index, {profile = NAME, exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
-// serial = ..., max_message_length = n, pin_support = 0..3, lcd = wLcdLayout, mechanical =
-// dwMechanical, ...}): a reader profile (scenarios/readers/NAME.lua) first, the other fields on
-// top of it.
+// serial = ..., max_message_length = n, pin_support = 0..3, lcd = wLcdLayout, mechanical = dwMechanical,
+// ...}): a reader profile (scenarios/readers/NAME.lua) first, the other fields on top of it.
 int configure(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   const nlohmann::json fields = to_json(L, 2);
   if (!fields.is_object()) throw std::invalid_argument("configure takes a table of named fields");
   ccid::ReaderConfig config = lab.rig->reader(index).reader->config();
+  ccid::EscapeHandler escape;
   if (const auto profile_field = fields.find("profile"); profile_field != fields.end()) {
     if (!profile_field->is_string()) throw std::invalid_argument("profile: a reader profile's name expected");
     const auto profile = find_reader_profile(profile_field->get<std::string>());
@@ -210,6 +210,10 @@ int configure(lua_State* L, LabContext& lab) {
     const bool card_timing = config.card_timing;
     config = profile->config;
     config.card_timing = card_timing;
+    // The handler outlives the case: its errors go to the run's standard error.
+    escape = make_escape_handler(*profile, [](const std::string& what) {
+      std::cerr << "readerlab: reader profile escape handler: " << what << "\n";
+    });
   }
   for (const auto& [key, value] : fields.items()) {
     if (key == "profile") {
@@ -258,7 +262,7 @@ int configure(lua_State* L, LabContext& lab) {
       throw std::invalid_argument(key + ": unknown field or invalid value " + value.dump() + " for configure");
     }
   }
-  lab.rig->configure(index, std::move(config));
+  lab.rig->configure(index, std::move(config), std::move(escape));
   return 0;
 }
 

@@ -99,7 +99,7 @@ std::vector<Error> check_bundled_reader_profiles();
 // hex string (the RDR_to_PC_Escape data) or nil (not supported). A failing or malformed answer
 // is "not supported" too, and its error goes to `on_error` when given. Empty when the profile
 // has no handler.
-using EscapeHandler = std::function<std::optional<Bytes>(std::span<const std::uint8_t>)>;
+using EscapeHandler = ccid::EscapeHandler;
 EscapeHandler make_escape_handler(const ReaderProfile& profile,
                                   std::function<void(const std::string&)> on_error = nullptr);
 

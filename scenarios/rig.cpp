@@ -129,7 +129,7 @@ void Rig::replug(std::size_t index) {
   for (auto& session : server_.sessions_for(entry.reader.get())) session->replug();
 }
 
-void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
+void Rig::configure(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape) {
   config.seed = seed_;
   auto& entry = readers_.at(index);
   const bool was_plugged = entry.plugged;
@@ -145,6 +145,7 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
   entry.inserted_profile.clear();
   entry.slot_cards.clear();
   entry.reader->reconfigure(std::move(config));
+  entry.reader->set_escape_handler(std::move(escape));
   if (was_plugged) replug(index);
 }
 
@@ -181,6 +182,13 @@ void Rig::clear_faults(std::size_t index) {
 
 std::vector<faults::Firing> Rig::take_firings() { return std::exchange(fault_log_->firings, {}); }
 
+void Rig::set_baseline(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape) {
+  config.seed = seed_;
+  auto& entry = readers_.at(index);
+  entry.baseline = std::move(config);
+  entry.baseline_escape = std::move(escape);
+}
+
 void Rig::reset_to_baseline() {
   // Faults first: the replugs and removals below must reach the driver as they are.
   clear_faults();
@@ -205,7 +213,7 @@ void Rig::reset_to_baseline() {
   for (std::size_t i = 0; i < readers_.size(); ++i) {
     if (readers_[i].removal_timer) readers_[i].removal_timer->cancel();
     if (readers_[i].reader->config() != readers_[i].baseline) {
-      configure(i, readers_[i].baseline);
+      configure(i, readers_[i].baseline, readers_[i].baseline_escape);
       replugged_any = true;
     }
     if (!readers_[i].plugged) {

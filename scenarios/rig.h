@@ -27,6 +27,7 @@ struct RigReader {
   bool plugged = true;
   std::uint64_t plug_count = 0;                              // replugs so far: a host driver restarts on a new device
   ccid::ReaderConfig baseline;                               // the configuration a case starts from
+  ccid::EscapeHandler baseline_escape;                       // and its Escape handler (none: not supported)
   std::shared_ptr<boost::asio::steady_timer> removal_timer;  // a removal remove_after() scheduled
 };
 
@@ -54,8 +55,12 @@ class Rig {
   void power_glitch(std::size_t index, std::chrono::milliseconds gap);
   void unplug(std::size_t index);
   void replug(std::size_t index);
-  // Turns the reader into another model: unplugged, reconfigured, plugged again, empty.
-  void configure(std::size_t index, ccid::ReaderConfig config);
+  // Turns the reader into another model: unplugged, reconfigured, plugged again, empty; with
+  // the model's Escape handler (none: Escape is not supported).
+  void configure(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape = {});
+  // Makes a reader model the one every case starts from (readerlab run --reader); it takes
+  // effect at the next reset_to_baseline.
+  void set_baseline(std::size_t index, ccid::ReaderConfig config, ccid::EscapeHandler escape = {});
   // Back to the state a case starts from: every reader plugged, empty, in its first
   // configuration, with no fault armed and none logged (the next fault armed is fault 0); after
   // a case that armed faults every reader is replugged, a fresh device for the next case.

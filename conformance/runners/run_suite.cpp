@@ -107,13 +107,24 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << run.seed << ", output in "
               << out_dir.string() << "\n"
               << std::flush;
+    if (driver == "libccid" && !run.readers.empty()) {
+      // One column per reader profile (readerlab run --reader), each with its own reports.
+      for (auto& summary : run_libccid_readers(run, cases, out_dir)) {
+        const auto reader_dir = out_dir / summary.driver;
+        std::filesystem::create_directories(reader_dir);
+        write_junit(reader_dir / "junit.xml", summary);
+        write_markdown(reader_dir / "report.md", summary);
+        summaries.push_back(std::move(summary));
+      }
+      continue;
+    }
     auto summary = driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir);
     write_junit(out_dir / "junit.xml", summary);
     write_markdown(out_dir / "report.md", summary);
     summaries.push_back(std::move(summary));
   }
   if (summaries.empty()) return SuiteOutcome::no_case_for_drivers;
-  if (summaries.size() > 1) {
+  if (summaries.size() > 1 || !run.readers.empty()) {
     write_junit(run.out_dir / "junit.xml", summaries);
     write_side_by_side(run.out_dir / "report.md", summaries, load_coverage_items(run.coverage_items));
   }

@@ -33,6 +33,10 @@ struct SuiteRun {
   std::filesystem::path coverage_items;    // the side-by-side report's coverage list
   std::uint64_t seed = 0;                  // drives every random choice of the run
   bool traces = true;                      // a pcap per reader per case under <out>/traces/<case id>/
+  // Reader profiles libccid runs the cases on, one after the other in one guest, each a column
+  // "libccid@NAME" of the report (expectations libccid.txt, then libccid@NAME.txt); empty: the
+  // default reader only.
+  std::vector<std::string> readers;
 };
 
 // The outcome of a run as a command reports it.
@@ -45,6 +49,9 @@ SuiteOutcome run_suite(const SuiteRun& run);
 // One driver's run; the reports are its caller's. A driver that cannot start fails every case
 // with the reason.
 RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::filesystem::path& out_dir);
+// libccid on each of run.readers in turn (one guest boot), a summary each.
+std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<CaseInfo>& cases,
+                                            const std::filesystem::path& out_dir);
 RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver,
                           const std::filesystem::path& out_dir);
 // Where a driver's run puts its cases' traces: <out_dir>/traces, or nothing when they are off.

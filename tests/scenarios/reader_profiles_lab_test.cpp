@@ -95,3 +95,41 @@ TEST_CASE("lab: a card per slot on a multi-slot profile, slots numbered from 1")
   CHECK(lab.config().slot_count == 1);
   CHECK(lab.run("lab.reader(1):insert('t1-fs', 2)").find("no slot 2 (reader 1 has 1") != std::string::npos);
 }
+
+TEST_CASE("lab: a profile's escape handler answers PC_to_RDR_Escape until the reader is another model") {
+  Lab lab;
+  const auto escape = [&](Bytes data) {
+    ccid::Message message;
+    message.type = static_cast<std::uint8_t>(ccid::Command::escape);
+    message.seq = 9;
+    message.data = std::move(data);
+    return lab.rig.reader(0).reader->handle_message(ccid::encode(message));
+  };
+  const Bytes prompts = {0xB2, 0xA0, 0x00, 0x4D, 0x4C, 'E', 'n', 't', 'e', 'r'};
+  CHECK(escape(prompts).at(8) == ccid::error::cmd_not_supported);  // readerlab's own reader has none
+  REQUIRE(lab.run("lab.reader(1):configure{profile = 'gempc-pinpad'}") == "");
+  const Bytes loaded = escape(prompts);
+  CHECK(loaded.at(0) == static_cast<std::uint8_t>(ccid::Response::escape));
+  CHECK((loaded.at(7) & 0x40) == 0);  // bmCommandStatus: processed
+  CHECK(loaded.size() == ccid::kHeaderSize);
+  const Bytes other = escape(Bytes{0x6A});
+  CHECK((other.at(7) & 0x40) == 0x40);
+  CHECK(other.at(8) == ccid::error::cmd_not_supported);
+  lab.rig.reset_to_baseline();
+  CHECK(escape(prompts).at(8) == ccid::error::cmd_not_supported);
+}
+
+TEST_CASE("lab: a reader profile as the baseline every case starts from (readerlab run --reader)") {
+  Lab lab;
+  const auto profile = *scenarios::find_reader_profile("covadis-auriga");
+  lab.rig.set_baseline(0, profile.config, scenarios::make_escape_handler(profile));
+  lab.rig.reset_to_baseline();
+  CHECK(lab.config().vendor_id == 0x0982);
+  CHECK(lab.config().slot_count == 3);
+  // A case's configure goes on top; the next case is back on the profile.
+  REQUIRE(lab.run("lab.reader(1):configure{exchange = 'extended-apdu'}") == "");
+  CHECK(lab.config().vendor_id == 0x0982);
+  CHECK(lab.config().exchange_level() == ccid::ExchangeLevel::extended_apdu);
+  lab.rig.reset_to_baseline();
+  CHECK(lab.config().exchange_level() == ccid::ExchangeLevel::short_apdu);
+}
