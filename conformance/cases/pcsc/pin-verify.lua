@@ -5,13 +5,14 @@
 -- @timeout: 300
 
 -- readerlab's own reader given a PIN pad and a 2x16 display (short APDU), and real PIN-pad
--- readers of scenarios/readers: an extended-APDU one, and a TPDU one (libccid sends the T=1
--- prologue in bTeoPrologue and gets the card's whole block back). Gemalto pin pads
--- (gempc-pinpad, ezio-shield) are left out: libccid asks them GET_FIRMWARE_FEATURES by Escape
--- and gives the reader up when that fails.
+-- readers of scenarios/readers: an extended-APDU one, the GemPC Pinpad (libccid asks it
+-- GET_FIRMWARE_FEATURES by Escape, which its profile answers, and adjusts the structure to its
+-- quirks), and a TPDU one (libccid sends the T=1 prologue in bTeoPrologue and gets the card's
+-- whole block back).
 local models = {
   { label = "readerlab + PIN pad", fields = { pin_support = 3, lcd = 0x0210 } },
   { label = "kobil-emv-cap", fields = { profile = "kobil-emv-cap" } },
+  { label = "gempc-pinpad", fields = { profile = "gempc-pinpad" } },
   { label = "spr532", fields = { profile = "spr532" } },
 }
 
