@@ -5,8 +5,9 @@
 -- @timeout: 300
 
 -- readerlab's own reader given a PIN pad and a 2x16 display (short APDU), and real PIN-pad
--- readers of scenarios/readers: an extended-APDU one, the GemPC Pinpad (libccid asks it
--- GET_FIRMWARE_FEATURES by Escape, which its profile answers, and adjusts the structure to its
+-- readers of scenarios/readers: an extended-APDU one, the GemPC Pinpad (libccid loads its
+-- display strings by Escape, which the profile's handler takes, else it gives the reader up;
+-- it also asks GET_FIRMWARE_FEATURES, refused, and adjusts the structure to the model's
 -- quirks), and a TPDU one (libccid sends the T=1 prologue in bTeoPrologue and gets the card's
 -- whole block back).
 local models = {
