@@ -47,6 +47,9 @@ Status build_guest(const GuestBuildOptions& options) {
   const std::string script = READERLAB_SOURCE_DIR "/hosts/linux_guest/guest/build-guest.sh";
   std::vector<std::string> argv = {"/bin/bash", script, "--out", out, "--agent", agent};
   for (const auto& p : options.with_packages) argv.insert(argv.end(), {"--with", p});
+  for (const auto& deb : options.debs) argv.insert(argv.end(), {"--deb", std::filesystem::absolute(deb).string()});
+  for (const auto& bundle : options.driver_bundles)
+    argv.insert(argv.end(), {"--driver-bundle", std::filesystem::absolute(bundle).string()});
   const ccid::ReaderConfig reader;
   char ids[16];
   std::snprintf(ids, sizeof ids, "0x%04X:0x%04X:", reader.vendor_id, reader.product_id);

@@ -43,8 +43,9 @@ Status GuestSession::start() {
   if (!std::filesystem::exists(options_.guest_dir / "vmlinuz") ||
       !std::filesystem::exists(options_.guest_dir / "initrd.img")) {
     std::cerr << "readerlab: building the guest in " << options_.guest_dir.string() << "\n";
-    if (auto built = qemu::build_guest({options_.guest_dir, {}, {}}); !built)
-      return built.error().within("building the guest");
+    qemu::GuestBuildOptions build;
+    build.out_dir = options_.guest_dir;
+    if (auto built = qemu::build_guest(build); !built) return built.error().within("building the guest");
   }
   // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
   char pattern[] = "/tmp/readerlab-XXXXXX";
