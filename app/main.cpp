@@ -12,6 +12,7 @@
 #include "conformance/runners/runners.h"
 #include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_shell.h"
+#include "scenarios/reader_profiles.h"
 
 #include <CLI/CLI.hpp>
 
@@ -80,9 +81,18 @@ struct GuestShellArguments {
   std::optional<std::uint64_t> timeout_seconds;
 };
 
+// A reader profile as --reader names it (scenarios/readers/NAME.lua).
+const CLI::Validator kReaderProfile(
+    [](std::string& name) -> std::string {
+      const auto profile = readerlab::scenarios::find_reader_profile(name);
+      return profile ? std::string() : profile.error().message() + " (see readerlab readers)";
+    },
+    "", "reader profile");
+
 struct ServeArguments {
   std::vector<std::string> listen;
   std::string card = "t1-fs";
+  std::string reader = "readerlab";
   bool allow_remote = false;
 };
 
@@ -98,6 +108,7 @@ Status check_serve(const ServeArguments& arguments, readerlab::app::ServeOptions
     options.addresses.push_back(*address);
   }
   options.card = arguments.card;
+  options.reader = arguments.reader;
   return {};
 }
 
@@ -344,6 +355,10 @@ int main(int argc, char** argv) {
       ->check(kCardProfile)
       ->type_name("PROFILE|none")
       ->capture_default_str();
+  serve->add_option("--reader", serve_arguments.reader, "the reader model of each new reader (see readerlab readers)")
+      ->check(kReaderProfile)
+      ->type_name("NAME")
+      ->capture_default_str();
   serve->add_flag("--allow-remote", serve_arguments.allow_remote, "let other machines reach the readers");
 
   auto* guest = app.add_subcommand("guest", "build the Linux guest, or run commands in it");
@@ -403,6 +418,7 @@ int main(int argc, char** argv) {
                    "and AIDs, data objects, PIN and PUK with their retry counters")
       ->type_name("NAME");
   auto* cases = app.add_subcommand("cases", "list the conformance cases and what they cover");
+  auto* readers = app.add_subcommand("readers", "list the reader profiles (serve --reader, configure{profile = NAME})");
 
   if (args.empty()) {
     std::cerr << app.help();
@@ -436,6 +452,7 @@ int main(int argc, char** argv) {
     if (cards->parsed())
       return card_to_describe.empty() ? readerlab::app::cards_command() : describe_card(card_to_describe, command);
     if (cases->parsed()) return readerlab::app::cases_command();
+    if (readers->parsed()) return readerlab::app::readers_command();
   } catch (const std::exception& bug) {
     // Input errors are reported above; an exception is a broken invariant.
     std::cerr << command << ": internal error: " << bug.what() << "\n";

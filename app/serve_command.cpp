@@ -4,6 +4,7 @@
 #include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
 #include "emulator/usbredir/server.h"
+#include "scenarios/reader_profiles.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -108,11 +109,17 @@ int serve_command(const ServeOptions& options) {
   usbredir::Server server(io, [](const std::string& line) { std::cerr << line << "\n"; });
   std::vector<std::weak_ptr<ccid::Reader>> readers;
   int connection_number = 0;
-  std::cout << "readerlab serve: a virtual CCID reader per connection, card '" << options.card << "'\n";
+  const auto profile = scenarios::find_reader_profile(options.reader);
+  if (!profile) {
+    std::cerr << "readerlab serve: --reader: " << profile.error().message() << "\n";
+    return 2;
+  }
+  std::cout << "readerlab serve: a virtual CCID reader per connection, reader '" << profile->name << "' ("
+            << profile->title << "), card '" << options.card << "'\n";
   int index = 0;
   for (const auto& address : options.addresses) {
     const auto bound = server.listen(address, [&] {
-      ccid::ReaderConfig config;
+      ccid::ReaderConfig config = profile->config;
       char serial[16];
       std::snprintf(serial, sizeof serial, "RL%04d", ++connection_number);
       config.serial_number = serial;

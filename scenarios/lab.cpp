@@ -1,6 +1,7 @@
 #include "scenarios/lab.h"
 
 #include "scenarios/prelude.h"
+#include "scenarios/reader_profiles.h"
 
 #include "emulator/usbredir/client.h"
 
@@ -88,14 +89,29 @@ int reader_count(lua_State* L, LabContext& lab) {
   return 1;
 }
 
+// A slot as a case names it: 1 for the first (bSlot 0), up to the reader's slot count.
+std::uint8_t slot_index(lua_State* L, LabContext& lab, std::size_t reader, int arg) {
+  const lua_Integer slot = luaL_optinteger(L, arg, 1);
+  const auto count = lab.rig->reader(reader).reader->config().slot_count;
+  if (slot < 1 || slot > count)
+    throw std::out_of_range("no slot " + std::to_string(slot) + " (reader " + std::to_string(reader + 1) + " has " +
+                            std::to_string(count) + ", numbered from 1)");
+  return static_cast<std::uint8_t>(slot - 1);
+}
+
+// lab._insert(index, card, slot): slot 1 when not given.
 int insert(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
-  lab.rig->insert(index, luaL_checkstring(L, 2));
+  const char* card = luaL_checkstring(L, 2);
+  const std::uint8_t slot = slot_index(L, lab, index, 3);  // may raise: before any C++ object
+  lab.rig->insert(index, card, slot);
   return 0;
 }
 
 int remove(lua_State* L, LabContext& lab) {
-  lab.rig->remove(reader_index(L, lab, 1));
+  const auto index = reader_index(L, lab, 1);
+  const std::uint8_t slot = slot_index(L, lab, index, 2);
+  lab.rig->remove(index, slot);
   return 0;
 }
 
@@ -127,15 +143,26 @@ int replug(lua_State* L, LabContext& lab) {
   return 0;
 }
 
-// lab._configure(index, {exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ..., serial = ...,
-// max_message_length = n})
+// lab._configure(index, {profile = NAME, exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
+// serial = ..., max_message_length = n}): a reader profile (scenarios/readers/NAME.lua) first,
+// the other fields on top of it.
 int configure(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   const nlohmann::json fields = to_json(L, 2);
   if (!fields.is_object()) throw std::invalid_argument("configure takes a table of named fields");
   ccid::ReaderConfig config = lab.rig->reader(index).reader->config();
+  if (const auto profile_field = fields.find("profile"); profile_field != fields.end()) {
+    if (!profile_field->is_string()) throw std::invalid_argument("profile: a reader profile's name expected");
+    const auto profile = find_reader_profile(profile_field->get<std::string>());
+    if (!profile) throw std::invalid_argument("profile: " + profile.error().message());
+    const bool card_timing = config.card_timing;
+    config = profile->config;
+    config.card_timing = card_timing;
+  }
   for (const auto& [key, value] : fields.items()) {
-    if (key == "exchange") {
+    if (key == "profile") {
+      continue;
+    } else if (key == "exchange") {
       const std::string level = value.is_string() ? value.get<std::string>() : "";
       if (level == "tpdu")
         config.set_exchange_level(ccid::ExchangeLevel::tpdu);
@@ -186,11 +213,18 @@ int reader_info(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   auto& entry = lab.rig->reader(index);
   const auto& config = entry.reader->config();
+  // Every slot, 1-based as the case names them: {present, powered, card}.
+  nlohmann::json slots = nlohmann::json::array();
+  for (std::uint8_t slot = 0; slot < config.slot_count; ++slot)
+    slots.push_back({{"present", entry.reader->card_present(slot)},
+                     {"powered", entry.reader->card_powered(slot)},
+                     {"card", lab.rig->card_in(index, slot)}});
   nlohmann::json info = {{"manufacturer", config.manufacturer},
                          {"product", config.product},
                          {"serial", config.serial_number},
                          {"vendor_id", config.vendor_id},
                          {"product_id", config.product_id},
+                         {"slots", slots},
                          {"present", entry.reader->card_present()},
                          {"powered", entry.reader->card_powered()},
                          {"plugged", entry.plugged},

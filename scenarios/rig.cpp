@@ -62,20 +62,40 @@ void Rig::stop_traces() {
   for (auto& entry : readers_) entry.reader->set_transfer_tap(nullptr);
 }
 
-void Rig::insert(std::size_t index, const std::string& profile) {
+namespace {
+void check_slot(const RigReader& entry, std::uint8_t slot) {
+  if (slot >= entry.reader->config().slot_count)
+    throw std::out_of_range("no slot " + std::to_string(slot + 1) + " (the reader has " +
+                            std::to_string(entry.reader->config().slot_count) + ")");
+}
+void set_slot_card(RigReader& entry, std::uint8_t slot, const std::string& profile) {
+  if (entry.slot_cards.size() <= slot) entry.slot_cards.resize(slot + 1u);
+  entry.slot_cards[slot] = profile;
+  if (slot == 0) entry.inserted_profile = profile;
+}
+}  // namespace
+
+void Rig::insert(std::size_t index, const std::string& profile, std::uint8_t slot) {
+  auto& entry = readers_.at(index);
+  check_slot(entry, slot);
   auto card = cards::make_builtin_card(profile, seed_);
   if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
-  auto& entry = readers_.at(index);
-  if (entry.removal_timer) entry.removal_timer->cancel();
-  entry.reader->insert(std::move(card));
-  entry.inserted_profile = profile;
+  if (entry.removal_timer && slot == 0) entry.removal_timer->cancel();
+  entry.reader->insert(std::move(card), slot);
+  set_slot_card(entry, slot, profile);
 }
 
-void Rig::remove(std::size_t index) {
+void Rig::remove(std::size_t index, std::uint8_t slot) {
   auto& entry = readers_.at(index);
-  if (entry.removal_timer) entry.removal_timer->cancel();
-  entry.reader->remove();
-  entry.inserted_profile.clear();
+  check_slot(entry, slot);
+  if (entry.removal_timer && slot == 0) entry.removal_timer->cancel();
+  entry.reader->remove(slot);
+  set_slot_card(entry, slot, {});
+}
+
+std::string Rig::card_in(std::size_t index, std::uint8_t slot) const {
+  const auto& entry = readers_.at(index);
+  return slot < entry.slot_cards.size() ? entry.slot_cards[slot] : std::string();
 }
 
 void Rig::remove_after(std::size_t index, std::chrono::milliseconds delay) {
@@ -119,11 +139,11 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config) {
     // races the guest's hub driver, which then may keep the old reader's descriptors.
     if (connected(index)) sleep(kSwapTime);
   }
-  // Another reader model comes empty: the card stays with the reader that was unplugged.
-  if (entry.reader->card_present()) {
-    entry.reader->remove();
-    entry.inserted_profile.clear();
-  }
+  // Another reader model comes empty: the cards stay with the reader that was unplugged.
+  for (std::uint8_t slot = 0; slot < entry.reader->config().slot_count; ++slot)
+    if (entry.reader->card_present(slot)) entry.reader->remove(slot);
+  entry.inserted_profile.clear();
+  entry.slot_cards.clear();
   entry.reader->reconfigure(std::move(config));
   if (was_plugged) replug(index);
 }
@@ -192,9 +212,11 @@ void Rig::reset_to_baseline() {
       replug(i);
       replugged_any = true;
     }
-    if (readers_[i].reader->card_present()) {
-      remove(i);
-      removed_any = true;
+    for (std::uint8_t slot = 0; slot < readers_[i].reader->config().slot_count; ++slot) {
+      if (readers_[i].reader->card_present(slot)) {
+        remove(i, slot);
+        removed_any = true;
+      }
     }
   }
   if (replugged_any) {

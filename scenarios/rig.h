@@ -22,7 +22,8 @@ namespace readerlab::scenarios {
 struct RigReader {
   std::shared_ptr<ccid::Reader> reader;
   usbredir::SocketAddress address;
-  std::string inserted_profile;  // name of the card in slot 0, empty when none
+  std::string inserted_profile;         // name of the card in slot 0, empty when none
+  std::vector<std::string> slot_cards;  // the card's name in each slot (0-based), empty when none
   bool plugged = true;
   std::uint64_t plug_count = 0;                              // replugs so far: a host driver restarts on a new device
   ccid::ReaderConfig baseline;                               // the configuration a case starts from
@@ -38,9 +39,12 @@ class Rig {
   std::size_t reader_count() const { return readers_.size(); }
   RigReader& reader(std::size_t index) { return readers_.at(index); }
 
-  // Throws std::invalid_argument for an unknown card profile.
-  void insert(std::size_t index, const std::string& profile);
-  void remove(std::size_t index);
+  // Throws std::invalid_argument for an unknown card profile, std::out_of_range for a slot the
+  // reader does not have (slots are 0-based here; 1-based in Lua).
+  void insert(std::size_t index, const std::string& profile, std::uint8_t slot = 0);
+  void remove(std::size_t index, std::uint8_t slot = 0);
+  // The card's name in a slot, empty when none.
+  std::string card_in(std::size_t index, std::uint8_t slot) const;
   // Removes the card when the delay has passed on the rig's loop, whatever the driver is doing
   // then (e.g. in the middle of a transmit); insert/remove/reset cancel a removal not yet done.
   void remove_after(std::size_t index, std::chrono::milliseconds delay);

@@ -576,7 +576,7 @@ struct LineByLine {
 
 }  // namespace
 
-Status Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
+Status Sandbox::run_chunk(std::string_view text, std::string_view chunk_name, int results) {
   const std::string name = chunk_name.empty() ? chunk_name_ : std::string(chunk_name);
   // Every precompiled chunk starts with LUA_SIGNATURE ("\x1bLua"); text never does.
   if (!text.empty() && text.front() == LUA_SIGNATURE[0]) {
@@ -596,7 +596,7 @@ Status Sandbox::run_chunk(std::string_view text, std::string_view chunk_name) {
     if (message.rfind(name + ":", 0) != 0) message = name + ":" + std::to_string(reader.lines_given) + ": " + message;
     return located_error(message);
   }
-  return call(0, 0);
+  return call(0, results);
 }
 
 int Sandbox::global_line(std::string_view name) {

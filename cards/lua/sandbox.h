@@ -67,7 +67,9 @@ class Sandbox {
   // Compiles `text` (source only: bytecode is refused) and runs it as one call. On failure
   // the Error's where is the chunk and line ("cards/x.lua:12"). `chunk_name` names a helper
   // chunk (a prelude) run in the same state; by default the chunk is the sandbox's own.
-  Status run_chunk(std::string_view text, std::string_view chunk_name = {});
+  // `results` values the chunk returns are left on the stack on success (a file that returns
+  // a table: reader profiles); the caller pops them.
+  Status run_chunk(std::string_view text, std::string_view chunk_name = {}, int results = 0);
 
   // Calls the function under its `arguments` on top of the stack in protected mode, with a
   // fresh instruction budget and deadline. On success `results` values are left on the stack

@@ -5,6 +5,7 @@
 // exchange_extended_apdu.cpp).
 #include "emulator/ccid/reader.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace readerlab::ccid {
@@ -100,6 +101,23 @@ Bytes Reader::dispatch_message(std::span<const std::uint8_t> bytes) {
   Slot& slot = slots_[m.slot];
   if (!m.data.empty() && carries_no_data(m.type)) {
     return failure(m.type, m.slot, m.seq, failed_status(slot), error::offset_length);
+  }
+  // A slot whose card still works on a command (its answer held for the card's time) is busy.
+  // While bMaxCCIDBusySlots slots are, a command for another one is refused with CMD_SLOT_BUSY
+  // (CCID 5.1, 6.2.6); Abort always goes through (CCID 5.3.1). A second command for the busy
+  // slot itself is queued behind its answer, as before.
+  if (m.type != static_cast<std::uint8_t>(Command::abort)) {
+    const auto now = std::chrono::steady_clock::now();
+    bool busy[256] = {};  // bSlot is a byte
+    std::size_t busy_count = 0;
+    for (const auto& held : held_answers_) {
+      if (!held.waits_for_card || held.ready_at <= now || held.bytes.size() < kHeaderSize) continue;
+      if (!busy[held.bytes[5]]) ++busy_count;
+      busy[held.bytes[5]] = true;
+    }
+    const std::size_t allowed = std::max<std::size_t>(config_.max_busy_slots, 1);  // 0 is a malformed model's
+    if (!busy[m.slot] && busy_count >= allowed)
+      return failure(m.type, m.slot, m.seq, failed_status(slot), error::cmd_slot_busy);
   }
   return dispatch(slot, m);
 }

@@ -271,7 +271,14 @@ usb::TransferStatus Reader::handle_transfer_out(std::uint8_t endpoint, std::span
 }
 
 void Reader::queue_bulk_in(Bytes message, std::chrono::milliseconds delay, bool waits_for_card) {
-  if (delay.count() <= 0 && held_answers_.empty()) {
+  // An answer ready now passes the answers held only for slow cards in other slots: a
+  // multi-slot reader works on its slots side by side (CCID 5.1 bMaxCCIDBusySlots). Answers a
+  // late fault holds, and those of the same slot, keep their order.
+  const bool passes_held = std::all_of(held_answers_.begin(), held_answers_.end(), [&](const HeldAnswer& held) {
+    return held.waits_for_card && held.bytes.size() >= kHeaderSize && message.size() >= kHeaderSize &&
+           held.bytes[5] != message[5];
+  });
+  if (delay.count() <= 0 && passes_held) {
     bulk_in_.push_back(std::move(message));
     return;
   }

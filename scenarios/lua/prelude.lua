@@ -12,8 +12,9 @@ function lab.reader(index)
   return setmetatable({ index = index }, Reader)
 end
 
-function Reader:insert(profile) lab._insert(self.index, profile) end
-function Reader:remove() lab._remove(self.index) end
+-- Slots are numbered from 1 (bSlot 0) up to the reader's slot count; slot 1 when not given.
+function Reader:insert(profile, slot) lab._insert(self.index, profile, slot) end
+function Reader:remove(slot) lab._remove(self.index, slot) end
 -- The card leaves after delay_ms whatever the driver does then (a transmit in flight, say).
 function Reader:remove_after(delay_ms) lab._remove_after(self.index, delay_ms) end
 function Reader:unplug() lab._unplug(self.index) end
@@ -24,7 +25,8 @@ function Reader:info() return lab._reader_info(self.index) end
 -- Waits until the driver has read the last insertion or removal from the interrupt endpoint;
 -- a change it has not read yet merges with the next one, as on real hardware.
 function Reader:wait_change_read(timeout_ms) return lab._wait_change_read(self.index, timeout_ms or 5000) end
--- Plugs in another reader model: { exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
+-- Plugs in another reader model: { profile = NAME (a reader profile, scenarios/readers/NAME.lua,
+-- see readerlab readers; the other fields apply on top of it), exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
 -- serial = ..., max_message_length = n, card_timing = true (answer after the time cards say
 -- they take) }. The new model comes empty. The next case starts from the first model again.
 function Reader:configure(fields) lab._configure(self.index, fields) end

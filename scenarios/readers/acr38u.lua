@@ -1,0 +1,28 @@
+-- ACS ACR38U-CCID (TPDU).
+-- The numbers are the descriptor of libccid's readers/ACR38U-CCID.txt.
+return {
+  title = "ACS ACR38U-CCID (TPDU)",
+  source = "readers/ACR38U-CCID.txt",
+  quirks = "No special case for 072F:90CC in libccid 1.5.2: the plain TPDU path. The descriptor announces no PPS or voltage selection of its own (dwFeatures 0x00010030), so libccid negotiates.",
+  vid = 0x072F,
+  pid = 0x90CC,
+  bcd_device = 0x0100,
+  manufacturer = "ACS",
+  product = "ACR38 USB Reader",
+  ccid_version = 0x0100,
+  slots = 1,
+  voltages = { "5.0V" },
+  protocols = { "T=0", "T=1" },
+  default_clock_khz = 4000,
+  max_clock_khz = 4000,
+  clock_count = 0,
+  data_rate = 10752,
+  max_data_rate = 129032,
+  data_rate_count = 0,
+  max_ifsd = 254,
+  features = { "auto-clock", "auto-baud-rate", "tpdu" },
+  max_message_length = 271,
+  class_get_response = 0x00,
+  class_envelope = 0x00,
+  max_busy_slots = 1,
+}

@@ -1,0 +1,28 @@
+-- ACS ACR39U ICC Reader (TPDU, automatic PPS).
+-- The numbers are the descriptor of libccid's readers/ACS_ACR39U_ICC_Reader.txt.
+return {
+  title = "ACS ACR39U ICC Reader (TPDU, automatic PPS)",
+  source = "readers/ACS_ACR39U_ICC_Reader.txt",
+  quirks = "No special case for 072F:B100 in libccid 1.5.2. dwFeatures has auto-pps (0x80), so libccid leaves the PPS to the reader.",
+  vid = 0x072F,
+  pid = 0xB100,
+  bcd_device = 0x0216,
+  manufacturer = "ACS",
+  product = "ACR39U ICC Reader",
+  ccid_version = 0x0110,
+  slots = 1,
+  voltages = { "5.0V", "3.0V", "1.8V" },
+  protocols = { "T=0", "T=1" },
+  default_clock_khz = 4800,
+  max_clock_khz = 16000,
+  clock_count = 0,
+  data_rate = 12903,
+  max_data_rate = 826000,
+  data_rate_count = 0,
+  max_ifsd = 247,
+  features = { "auto-parameters-from-atr", "auto-clock", "auto-baud-rate", "auto-pps", "tpdu" },
+  max_message_length = 271,
+  class_get_response = 0xFF,
+  class_envelope = 0xFF,
+  max_busy_slots = 1,
+}

@@ -1,0 +1,28 @@
+-- SCM Microsystems SCR331-DI (TPDU, two slots: contact and contactless).
+-- The numbers are the descriptor of libccid's readers/SCR331-DI.txt.
+return {
+  title = "SCM Microsystems SCR331-DI (TPDU, two slots: contact and contactless)",
+  source = "readers/SCR331-DI.txt",
+  quirks = "04E6:5111 is SCR331DI in libccid: the contactless slot's special handling (Escape 00 and 02 at open, Escape 11 for the slot status) is compiled out (#if 0) in 1.5.2, so both slots take the common multi-slot path; dwMaxCCIDMessageLength 263 takes the BOGUS_SCM path for long T=0 commands.",
+  vid = 0x04E6,
+  pid = 0x5111,
+  bcd_device = 0x0632,
+  manufacturer = "SCM Microsystems Inc.",
+  product = "SCR331-DI USB Smart Card Reader",
+  ccid_version = 0x0100,
+  slots = 2,
+  voltages = { "5.0V" },
+  protocols = { "T=0", "T=1" },
+  default_clock_khz = 4000,
+  max_clock_khz = 12000,
+  clock_count = 0,
+  data_rate = 10753,
+  max_data_rate = 344105,
+  data_rate_count = 0,
+  max_ifsd = 252,
+  features = { "auto-parameters-from-atr", "auto-voltage", "auto-clock", "auto-baud-rate", "auto-pps", "tpdu" },
+  max_message_length = 263,
+  class_get_response = 0xFF,
+  class_envelope = 0xFF,
+  max_busy_slots = 1,
+}

@@ -1,0 +1,28 @@
+-- SCM Microsystems SCR3310 v2 (TPDU, dwMaxCCIDMessageLength 263).
+-- The numbers are the descriptor of libccid's readers/SCR3310_2.txt.
+return {
+  title = "SCM Microsystems SCR3310 v2 (TPDU, dwMaxCCIDMessageLength 263)",
+  source = "readers/SCR3310_2.txt",
+  quirks = "dwMaxCCIDMessageLength 263: libccid (BOGUS_SCM_FIRMWARE_FOR_dwMaxCCIDMessageLength) logs a T=0 command longer than 253 bytes as 'SCM reader with bogus firmware?' and sends it anyway instead of refusing it; the firmware really takes the 271 bytes of a short APDU.",
+  vid = 0x04E6,
+  pid = 0x511F,
+  bcd_device = 0x0522,
+  manufacturer = "SCM Microsystems Inc.",
+  product = "SCR3310 USB Smart Card Reader",
+  ccid_version = 0x0100,
+  slots = 1,
+  voltages = { "5.0V" },
+  protocols = { "T=0", "T=1" },
+  default_clock_khz = 4000,
+  max_clock_khz = 8000,
+  clock_count = 0,
+  data_rate = 10753,
+  max_data_rate = 344105,
+  data_rate_count = 0,
+  max_ifsd = 252,
+  features = { "auto-parameters-from-atr", "auto-voltage", "auto-clock", "auto-baud-rate", "auto-pps", "tpdu" },
+  max_message_length = 263,
+  class_get_response = 0xFF,
+  class_envelope = 0xFF,
+  max_busy_slots = 1,
+}

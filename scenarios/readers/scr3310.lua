@@ -1,0 +1,28 @@
+-- SCM Microsystems SCR3310 (TPDU, 5 V only).
+-- The numbers are the descriptor of libccid's readers/SCR3310.txt.
+return {
+  title = "SCM Microsystems SCR3310 (TPDU, 5 V only)",
+  source = "readers/SCR3310.txt",
+  quirks = "No special case for 04E6:5116 in libccid 1.5.2: the plain TPDU path (libccid runs T=1 and T=0 itself, and the PPS).",
+  vid = 0x04E6,
+  pid = 0x5116,
+  bcd_device = 0x0523,
+  manufacturer = "SCM Microsystems Inc.",
+  product = "SCR3310 USB Smart Card Reader",
+  ccid_version = 0x0110,
+  slots = 1,
+  voltages = { "5.0V" },
+  protocols = { "T=0", "T=1" },
+  default_clock_khz = 4000,
+  max_clock_khz = 8000,
+  clock_count = 0,
+  data_rate = 10753,
+  max_data_rate = 344105,
+  data_rate_count = 0,
+  max_ifsd = 252,
+  features = { "auto-parameters-from-atr", "auto-voltage", "auto-clock", "auto-baud-rate", "auto-pps", "tpdu" },
+  max_message_length = 271,
+  class_get_response = 0xFF,
+  class_envelope = 0xFF,
+  max_busy_slots = 1,
+}
