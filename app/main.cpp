@@ -78,6 +78,7 @@ struct FuzzArguments {
 struct GuestShellArguments {
   std::filesystem::path guest_dir, out_dir = "out/guest-shell";
   std::string card = "t1-fs";
+  std::string reader;  // a reader profile; empty: readerlab's own reader
   std::optional<std::uint64_t> timeout_seconds;
 };
 
@@ -243,6 +244,12 @@ int open_guest_shell(const GuestShellArguments& arguments, const std::vector<std
   options.card = arguments.card == "none" ? std::string() : arguments.card;
   options.commands = split_commands(after_dashes);  // none: the lines of standard input, as they come
   if (arguments.timeout_seconds) options.timeout = std::chrono::seconds(*arguments.timeout_seconds);
+  if (!arguments.reader.empty()) {
+    const auto profile = readerlab::scenarios::find_reader_profile(arguments.reader);
+    if (!profile) return usage_error(command, "--reader: " + profile.error().message());
+    options.session.reader_config = profile->config;
+    std::cerr << "reader profile " << profile->name << ": " << profile->title << "\n";
+  }
   auto status = readerlab::linux_guest::run_guest_shell(options);
   if (!status) {
     std::cerr << command << ": " << status.error().message() << "\n";
@@ -399,6 +406,9 @@ int main(int argc, char** argv) {
       ->check(kCardProfile)
       ->type_name("PROFILE|none")
       ->capture_default_str();
+  shell->add_option("--reader", shell_arguments.reader, "the reader's model: a reader profile (see readerlab readers)")
+      ->check(kReaderProfile)
+      ->type_name("NAME");
   shell->add_option("--guest", shell_arguments.guest_dir, "the built guest (default: build/guest)")->type_name("DIR");
   shell->add_option("--out", shell_arguments.out_dir, "the guest's logs")->type_name("DIR")->capture_default_str();
   shell

@@ -61,7 +61,7 @@ Status GuestSession::start() {
     usbredir::SocketAddress address;
     address.is_unix = true;
     address.path = (socket_dir_ / ("reader" + std::to_string(i + 1) + ".sock")).string();
-    ccid::ReaderConfig config;
+    ccid::ReaderConfig config = options_.reader_config.value_or(ccid::ReaderConfig{});
     config.serial_number = "RL000" + std::to_string(i + 1);
     rig_->add_reader(address, config);
     guest.usbredir_sockets.push_back(address.path);

@@ -1,5 +1,7 @@
 #include "hosts/linux_guest/guest_shell.h"
 
+#include "scenarios/reader_profiles.h"
+
 #include <poll.h>
 #include <unistd.h>
 #include <cerrno>
@@ -165,9 +167,26 @@ class Shell {
       std::cerr << "(reader: " << verb << " done)\n";
       return true;
     }
+    if (verb == "reader") {
+      if (argument.empty() || !extra.empty()) {
+        std::cerr << "reader: give one reader profile (see readerlab readers)\n";
+        return true;
+      }
+      const auto profile = scenarios::find_reader_profile(argument);
+      if (!profile) {
+        std::cerr << "reader: " << profile.error().message() << " (see readerlab readers)\n";
+        return true;
+      }
+      ccid::ReaderConfig config = profile->config;
+      config.serial_number = rig.reader(0).reader->config().serial_number;
+      rig.configure(0, config);  // unplugged, reconfigured, plugged again, empty
+      std::cerr << "(reader is now " << profile->name << ": " << profile->title << ", empty)\n";
+      return true;
+    }
     if (verb == "help" && argument.empty()) {
       std::cerr << "guest shell: a line is a guest command (/bin/sh -c), 'COMMAND &' runs it in the background;\n"
-                   "insert PROFILE, remove, unplug, replug act on the reader at once.\n";
+                   "insert PROFILE, remove, unplug, replug, reader NAME (another model, empty) act on the\n"
+                   "reader at once.\n";
       return true;
     }
     return false;

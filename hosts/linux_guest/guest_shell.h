@@ -26,7 +26,8 @@ struct GuestShellOptions {
 //     code ("[exit N]");
 //   - a command ending in '&' runs in the background: the next lines run at once while its
 //     output keeps coming; "[N] exit X" when it ends;
-//   - insert PROFILE, remove, unplug, replug act on the reader at once, while background
+//   - insert PROFILE, remove, unplug, replug, reader NAME (a reader profile: the reader leaves
+//     and comes back as that model, empty) act on the reader at once, while background
 //     commands run; help lists them.
 // Output goes to standard output, the progress and exit codes to standard error. The value is 0
 // when every command that ended exited 0, else the last failing exit status (1 when the guest

@@ -163,7 +163,7 @@ register_reader() {
         }
         { print }
     ' "$plist" > "$plist.new" && mv "$plist.new" "$plist"
-    grep -q "<string>$name</string>" "$plist" || die "could not register '$name' in $plist"
+    grep -qF "<string>$name</string>" "$plist" || die "could not register '$name' in $plist"
 }
 
 # ---- the user's driver bundles ----
