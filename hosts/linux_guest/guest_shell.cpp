@@ -104,6 +104,7 @@ class Shell {
         continue;
       }
       if (input.finished()) break;
+      poll_background();
       idle(kBackgroundPoll);
     }
     if (!lost_) {
