@@ -413,7 +413,8 @@ int main(int argc, char** argv) {
   shell->add_option("--out", shell_arguments.out_dir, "the guest's logs")->type_name("DIR")->capture_default_str();
   shell
       ->add_option("--timeout", shell_arguments.timeout_seconds,
-                   "kill a command still running after this long (exit 124; default: no limit)")
+                   "kill a command still running after this long (exit 124; not one run in\n"
+                   "the background with &, which ends with the guest; default: no limit)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{7 * 24 * 3600}))
       ->type_name("SECONDS");
 

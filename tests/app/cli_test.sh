@@ -45,6 +45,7 @@ usage_error "unknown command 'frobnicate'" guest frobnicate
 usage_error "HEX: column" atr 3B 0
 usage_error "'--'" cases -- ls
 usage_error "--timeout" guest shell --timeout 0 -- true
+usage_error "--reader" guest shell --reader no-such-reader -- true
 usage_error "--describe: unknown card 'no-such-card'" cards --describe no-such-card
 usage_error "--deb" guest build --deb /no/such/file.deb
 

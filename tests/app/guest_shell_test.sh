@@ -2,7 +2,8 @@
 # readerlab guest shell as a user types into it (issue 12 item 6): lines fed one by one through a
 # pipe that stays open, with pauses; each must act before the next is written. pcsc_scan runs in
 # the background while the card is removed and another inserted; every command's exit code is
-# printed; --timeout kills a command and says so; the log folder is printed first.
+# printed; --timeout kills a command and says so; the log folder is printed first; 'reader NAME'
+# turns the reader into a reader profile's model.
 #   guest_shell_test.sh READERLAB_BINARY GUEST_DIR   (a guest built with --with pcsc-tools)
 set -u
 readerlab=$1
@@ -44,6 +45,11 @@ wait_for "$work/out" "3B 0A 80 58 74 30 2D 62 61 73 69 63" 60
 echo 'false' >&3
 echo 'sleep 100' >&3
 wait_for "$work/err" "timed out after 10 s" 60
+# Another reader model (a reader profile): the reader leaves and comes back as an OMNIKEY 3x21,
+# which pcscd names from its USB strings.
+echo 'reader omnikey-3x21' >&3
+wait_for "$work/err" "(reader is now omnikey-3x21" 30
+wait_for "$work/out" "Reader 0: HID Global OMNIKEY 3x21 Smart Card Reader (RL0001)" 60
 exec 3>&-
 wait $shell_pid
 status=$?
