@@ -6,6 +6,7 @@
 
 #include "base/bytes.h"
 #include "base/error.h"
+#include "cards/lua/lua_card.h"
 #include "cards/profiles.h"
 #include "conformance/runners/fuzz_runner.h"
 #include "conformance/runners/runners.h"
@@ -79,6 +80,8 @@ struct FuzzArguments {
 struct GuestShellArguments {
   std::filesystem::path guest_dir, out_dir = "out/guest-shell";
   std::string card = "t1-fs";
+  std::string reader;  // a reader profile; empty: readerlab's own reader
+  std::optional<std::uint64_t> timeout_seconds;
 };
 
 // A reader profile as --reader names it (scenarios/readers/NAME.lua).
@@ -248,11 +251,13 @@ int open_guest_shell(const GuestShellArguments& arguments, const std::vector<std
   options.session.guest_dir = arguments.guest_dir;
   options.session.out_dir = arguments.out_dir;
   options.card = arguments.card == "none" ? std::string() : arguments.card;
-  options.commands = split_commands(after_dashes);
-  if (options.commands.empty()) {
-    std::string line;
-    while (std::getline(std::cin, line))
-      if (!line.empty()) options.commands.push_back(line);
+  options.commands = split_commands(after_dashes);  // none: the lines of standard input, as they come
+  if (arguments.timeout_seconds) options.timeout = std::chrono::seconds(*arguments.timeout_seconds);
+  if (!arguments.reader.empty()) {
+    const auto profile = readerlab::scenarios::find_reader_profile(arguments.reader);
+    if (!profile) return usage_error(command, "--reader: " + profile.error().message());
+    options.session.reader_config = profile->config;
+    std::cerr << "reader profile " << profile->name << ": " << profile->title << "\n";
   }
   auto status = readerlab::linux_guest::run_guest_shell(options);
   if (!status) {
@@ -260,6 +265,18 @@ int open_guest_shell(const GuestShellArguments& arguments, const std::vector<std
     return 1;
   }
   return *status;
+}
+
+int describe_card(const std::string& name, const std::string& command) {
+  auto description = readerlab::cards::describe_card(name);
+  if (!description) {
+    if (!readerlab::cards::builtin_profile(name) && !readerlab::cards::find_lua_card(name))
+      return usage_error(command, "--describe: unknown card '" + name + "' (see readerlab cards)");
+    std::cerr << command << ": " << description.error().message() << "\n";
+    return 1;
+  }
+  std::cout << *description;
+  return 0;
 }
 
 int decode_atr(const std::vector<std::string>& words, const std::string& command) {
@@ -386,24 +403,55 @@ int main(int argc, char** argv) {
       ->type_name("PATH");
   build
       ->add_option("--with", build_options.with_packages,
-                   "also carry an installed Debian package's programs (repeatable)")
+                   "also carry an installed Debian package, with the installed packages it\n"
+                   "depends on (repeatable), e.g. pcsc-tools for scriptor and pcsc_scan")
       ->type_name("PACKAGE");
+  build
+      ->add_option("--deb", build_options.debs,
+                   "unpack a local Debian package into the guest (dpkg-deb -x); its dependencies\n"
+                   "come from the installed packages (repeatable)")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  build
+      ->add_option("--driver-bundle", build_options.driver_bundles,
+                   "your pcsc-lite driver: a NAME.bundle folder (Contents/Info.plist,\n"
+                   "Contents/Linux/LIBRARY) put in the guest's drivers folder; readerlab's reader\n"
+                   "is registered in the first one given (a libccid build: call it ifd-ccid.bundle)")
+      ->check(CLI::ExistingDirectory)
+      ->type_name("DIR");
   GuestShellArguments shell_arguments;
   auto* shell = guest->add_subcommand("shell",
                                       "boot the guest with a virtual reader and run commands in it:\n"
                                       "guest shell [OPTIONS] -- COMMAND [-- COMMAND]..., or one command a line\n"
-                                      "of standard input");
+                                      "of standard input, run as it comes. 'COMMAND &' runs in the background;\n"
+                                      "insert PROFILE, remove, unplug, replug act on the reader meanwhile;\n"
+                                      "each command's exit code is printed");
   shell->add_option("--card", shell_arguments.card, "the card inserted once the guest is up")
       ->check(kCardProfile)
       ->type_name("PROFILE|none")
       ->capture_default_str();
+  shell->add_option("--reader", shell_arguments.reader, "the reader's model: a reader profile (see readerlab readers)")
+      ->check(kReaderProfile)
+      ->type_name("NAME");
   shell->add_option("--guest", shell_arguments.guest_dir, "the built guest (default: build/guest)")->type_name("DIR");
   shell->add_option("--out", shell_arguments.out_dir, "the guest's logs")->type_name("DIR")->capture_default_str();
+  shell
+      ->add_option("--timeout", shell_arguments.timeout_seconds,
+                   "kill a command still running after this long (exit 124; not one run in\n"
+                   "the background with &, which ends with the guest; default: no limit)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{7 * 24 * 3600}))
+      ->type_name("SECONDS");
 
   std::vector<std::string> atr_words;
   auto* atr = app.add_subcommand("atr", "decode an ATR, e.g. readerlab atr 3B 02 14 50");
   atr->add_option("HEX", atr_words, "the ATR's bytes in hex")->required();
   auto* cards = app.add_subcommand("cards", "list the bundled cards with their ATRs");
+  std::string card_to_describe;
+  cards
+      ->add_option("--describe", card_to_describe,
+                   "one card as its model holds it: ATR and protocols, file tree with FIDs\n"
+                   "and AIDs, data objects, PIN and PUK with their retry counters")
+      ->type_name("NAME");
   auto* cases = app.add_subcommand("cases", "list the conformance cases and what they cover");
   auto* readers = app.add_subcommand("readers", "list the reader profiles (serve --reader, configure{profile = NAME})");
 
@@ -436,7 +484,8 @@ int main(int argc, char** argv) {
     if (build->parsed()) return build_the_guest(build_options, command);
     if (shell->parsed()) return open_guest_shell(shell_arguments, after_dashes, command);
     if (atr->parsed()) return decode_atr(atr_words, command);
-    if (cards->parsed()) return readerlab::app::cards_command();
+    if (cards->parsed())
+      return card_to_describe.empty() ? readerlab::app::cards_command() : describe_card(card_to_describe, command);
     if (cases->parsed()) return readerlab::app::cases_command();
     if (readers->parsed()) return readerlab::app::readers_command();
   } catch (const std::exception& bug) {

@@ -1,6 +1,11 @@
 #include "cards/profiles.h"
 
+#include "base/bytes.h"
+#include "cards/atr/atr.h"
 #include "cards/lua/lua_card.h"
+
+#include <algorithm>
+#include <sstream>
 
 namespace readerlab::cards {
 namespace {
@@ -256,6 +261,137 @@ std::optional<Bytes> builtin_atr(std::string_view name) {
   }
   if (profile->mute) return std::nullopt;
   return profile->atr;
+}
+
+namespace {
+
+std::string hex4(std::uint16_t value) {
+  return to_hex(Bytes{static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)});
+}
+
+// Printable ASCII as "text", anything else as hex.
+std::string text_or_hex(const Bytes& bytes) {
+  const bool printable =
+      !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b >= 0x20 && b < 0x7F; });
+  if (printable) return "\"" + std::string(bytes.begin(), bytes.end()) + "\"";
+  return to_hex(bytes, " ");
+}
+
+std::string structure_name(FileStructure structure) {
+  switch (structure) {
+    case FileStructure::transparent: return "transparent";
+    case FileStructure::linear_fixed: return "linear fixed";
+    case FileStructure::linear_variable: return "linear variable";
+    case FileStructure::cyclic: return "cyclic";
+  }
+  return "?";
+}
+
+std::string describe_ef(const ElementaryFile& file) {
+  std::string text = "EF " + hex4(file.fid) + " " + structure_name(file.structure);
+  if (file.structure == FileStructure::transparent) {
+    text += ", " + std::to_string(file.contents.size()) + " bytes";
+  } else {
+    const std::size_t capacity = file.max_records == 0 ? file.records.size() : file.max_records;
+    text += ", " + std::to_string(file.records.size()) + " of " + std::to_string(capacity) + " records of " +
+            (file.structure == FileStructure::linear_variable ? "up to " : "") + std::to_string(file.record_size) +
+            " bytes";
+  }
+  if (file.sfi) text += ", SFI " + std::to_string(*file.sfi);
+  if (file.read_needs_pin) text += ", READ needs the PIN";
+  if (file.update_needs_pin)
+    text += file.structure == FileStructure::transparent ? ", UPDATE needs the PIN" : ", UPDATE/APPEND need the PIN";
+  return text;
+}
+
+std::string describe_df(const CardApplication& df) {
+  std::string text = "DF " + (df.fid ? hex4(*df.fid) : std::string("(no FID)"));
+  if (!df.label.empty()) text += " \"" + df.label + "\"";
+  if (!df.aid.empty()) text += ", AID " + to_hex(df.aid);
+  return text;
+}
+
+void write_tree(std::ostream& out, const std::vector<ElementaryFile>& files,
+                const std::vector<CardApplication>& applications, const std::string& indent) {
+  const std::size_t count = files.size() + applications.size();
+  std::size_t at = 0;
+  for (const auto& file : files) {
+    ++at;
+    out << indent << (at == count ? "`- " : "|- ") << describe_ef(file) << "\n";
+  }
+  for (const auto& df : applications) {
+    ++at;
+    const bool last = at == count;
+    out << indent << (last ? "`- " : "|- ") << describe_df(df) << "\n";
+    write_tree(out, df.files, df.applications, indent + (last ? "   " : "|  "));
+  }
+}
+
+std::string secret_line(const char* what, const Bytes& value, std::uint8_t reference, std::uint8_t tries_left,
+                        std::uint8_t tries_new) {
+  std::string line = std::string(what) + " " + text_or_hex(value) + ", reference " + to_hex(Bytes{reference}) + ", " +
+                     std::to_string(tries_left) + " tries left";
+  if (tries_left != tries_new) line += " (" + std::to_string(tries_new) + " when new)";
+  return line;
+}
+
+std::string describe_loaded(Card& card, const IsoCard& iso, const std::string& description, const std::string& origin) {
+  const CardProfile& profile = iso.profile();
+  std::ostringstream out;
+  out << card.name() << ": " << description << "\n";
+  out << "from: " << origin << "\n";
+  if (const auto atr = card.reset(ResetKind::cold)) {
+    out << "ATR (cold reset): " << to_hex(*atr, " ") << "\n";
+    std::istringstream decoded(describe_atr_bytes(*atr));
+    for (std::string line; std::getline(decoded, line);) out << "  " << line << "\n";
+  } else {
+    out << "ATR: none (the card stays mute at reset)\n";
+  }
+  card.deactivate();
+  if (!profile.protocols.empty()) {
+    out << "protocols the card accepts:";
+    for (const auto protocol : profile.protocols) out << " T=" << static_cast<int>(protocol);
+    out << "\n";
+  }
+  out << "files:\n  MF 3F00\n";
+  write_tree(out, profile.files, profile.applications, "  ");
+  if (profile.implicit_ef) out << "current EF after reset: " << hex4(*profile.implicit_ef) << "\n";
+  if (!profile.data_objects.empty()) {
+    out << "data objects (GET DATA):\n";
+    for (const auto& object : profile.data_objects) {
+      out << "  tag " << hex4(object.tag) << " " << text_or_hex(object.value);
+      if (object.read_only) out << ", read-only";
+      if (object.put_needs_pin) out << ", PUT DATA needs the PIN";
+      out << "\n";
+    }
+  }
+  if (profile.pin.empty())
+    out << "PIN: none\n";
+  else
+    out << secret_line("PIN", profile.pin, profile.pin_reference, iso.pin_tries_left(), profile.pin_tries) << "\n";
+  if (!profile.puk.empty())
+    out << secret_line("PUK", profile.puk, profile.puk_reference, iso.puk_tries_left(), profile.puk_tries) << "\n";
+  out << "logical channels: " << static_cast<int>(profile.logical_channels) << "\n";
+  return out.str();
+}
+
+}  // namespace
+
+Expected<std::string> describe_card(std::string_view name) {
+  if (auto profile = builtin_profile(name)) {
+    const std::string description = profile->description;
+    IsoCard card(std::move(*profile));
+    return describe_loaded(card, card, description, "built in (cards/profiles.cpp)");
+  }
+  const auto path = find_lua_card(name);
+  if (!path) return error(std::string(name), "unknown card (see readerlab cards)");
+  auto loaded = load_lua_card(*path);
+  if (!loaded) return loaded.error();
+  LuaCard& card = **loaded;
+  if (card.broken()) return error(card.file(), card.last_error());
+  std::string text = describe_loaded(card, card.iso_card(), card.description(), "Lua card " + path->string());
+  text += "its script may answer other commands and misbehave on purpose: see the file\n";
+  return text;
 }
 
 }  // namespace readerlab::cards

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "cards/apdu/iso_card.h"
 #include "cards/card.h"
 
@@ -30,5 +31,12 @@ std::optional<CardProfile> builtin_profile(std::string_view name);
 
 // The exact ATR a built-in card answers; nullopt for an unknown name and for `mute`.
 std::optional<Bytes> builtin_atr(std::string_view name);
+
+// `readerlab cards --describe NAME`: what a loaded card holds, read from the card model (the
+// built-in profile, or the Lua card's declarations under its script): the ATR it answers to a
+// cold reset with the protocols it offers, its file tree (FIDs, SFIs, AIDs, structures, sizes,
+// access conditions), its data objects, and its PIN and PUK with their retry counters. An
+// error for an unknown name, or naming the file and line of a Lua card that does not load.
+Expected<std::string> describe_card(std::string_view name);
 
 }  // namespace readerlab::cards

@@ -9,6 +9,9 @@
 #include <cstring>
 
 #include "emulator/ccid/reader.h"
+#include "scenarios/reader_profiles.h"
+
+#include <set>
 
 extern char** environ;
 
@@ -47,10 +50,24 @@ Status build_guest(const GuestBuildOptions& options) {
   const std::string script = READERLAB_SOURCE_DIR "/hosts/linux_guest/guest/build-guest.sh";
   std::vector<std::string> argv = {"/bin/bash", script, "--out", out, "--agent", agent};
   for (const auto& p : options.with_packages) argv.insert(argv.end(), {"--with", p});
-  const ccid::ReaderConfig reader;
-  char ids[16];
-  std::snprintf(ids, sizeof ids, "0x%04X:0x%04X:", reader.vendor_id, reader.product_id);
-  argv.insert(argv.end(), {"--register-reader", ids + reader.manufacturer + " " + reader.product});
+  for (const auto& deb : options.debs) argv.insert(argv.end(), {"--deb", std::filesystem::absolute(deb).string()});
+  for (const auto& bundle : options.driver_bundles)
+    argv.insert(argv.end(), {"--driver-bundle", std::filesystem::absolute(bundle).string()});
+  // readerlab's own reader, and every bundled reader profile whose VID:PID Debian's libccid does
+  // not list (guest shell --reader, configure{profile = ...} use them in the guest).
+  std::vector<ccid::ReaderConfig> readers = {ccid::ReaderConfig{}};
+  for (const auto& profile : scenarios::bundled_reader_profiles())
+    if (!profile.libccid_listed) readers.push_back(profile.config);
+  std::set<std::pair<std::uint16_t, std::uint16_t>> registered;
+  for (const auto& reader : readers) {
+    if (!registered.insert({reader.vendor_id, reader.product_id}).second) continue;
+    char ids[16];
+    std::snprintf(ids, sizeof ids, "0x%04X:0x%04X:", reader.vendor_id, reader.product_id);
+    // The name goes into an XML <string> and a colon-separated argument: keep it plain.
+    std::string name = reader.manufacturer + " " + reader.product;
+    std::erase_if(name, [](char c) { return c == '<' || c == '>' || c == '&' || c == ':' || c == '\n'; });
+    argv.insert(argv.end(), {"--register-reader", ids + name});
+  }
   const auto status = run_program(argv);
   if (!status) return status.error();
   if (*status != 0)

@@ -13,13 +13,16 @@ namespace readerlab::qemu {
 std::filesystem::path default_guest_dir();
 
 struct GuestBuildOptions {
-  std::filesystem::path out_dir;           // empty: default_guest_dir()
-  std::filesystem::path agent;             // empty: readerlab-agent beside this executable
-  std::vector<std::string> with_packages;  // further installed Debian packages to carry
+  std::filesystem::path out_dir;            // empty: default_guest_dir()
+  std::filesystem::path agent;              // empty: readerlab-agent beside this executable
+  std::vector<std::string> with_packages;   // further installed Debian packages to carry, with their dependencies
+  std::vector<std::filesystem::path> debs;  // local .deb files unpacked into the guest
+  std::vector<std::filesystem::path> driver_bundles;  // pcsc-lite IFD handler bundles (NAME.bundle folders)
 };
 
 // Runs hosts/linux_guest/guest/build-guest.sh (its messages go to standard error); an error
-// when it cannot run or exits with a failure.
+// when it cannot run or exits with a failure. readerlab's reader IDs are registered in the
+// first driver bundle given, else in libccid's.
 Status build_guest(const GuestBuildOptions& options);
 
 }  // namespace readerlab::qemu

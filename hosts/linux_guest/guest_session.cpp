@@ -43,8 +43,9 @@ Status GuestSession::start() {
   if (!std::filesystem::exists(options_.guest_dir / "vmlinuz") ||
       !std::filesystem::exists(options_.guest_dir / "initrd.img")) {
     std::cerr << "readerlab: building the guest in " << options_.guest_dir.string() << "\n";
-    if (auto built = qemu::build_guest({options_.guest_dir, {}, {}}); !built)
-      return built.error().within("building the guest");
+    qemu::GuestBuildOptions build;
+    build.out_dir = options_.guest_dir;
+    if (auto built = qemu::build_guest(build); !built) return built.error().within("building the guest");
   }
   // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
   char pattern[] = "/tmp/readerlab-XXXXXX";
@@ -60,7 +61,7 @@ Status GuestSession::start() {
     usbredir::SocketAddress address;
     address.is_unix = true;
     address.path = (socket_dir_ / ("reader" + std::to_string(i + 1) + ".sock")).string();
-    ccid::ReaderConfig config;
+    ccid::ReaderConfig config = options_.reader_config.value_or(ccid::ReaderConfig{});
     config.serial_number = "RL000" + std::to_string(i + 1);
     rig_->add_reader(address, config);
     guest.usbredir_sockets.push_back(address.path);

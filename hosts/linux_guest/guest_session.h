@@ -21,6 +21,7 @@ struct GuestSessionOptions {
   std::filesystem::path guest_dir;  // holds vmlinuz and initrd.img (built when missing)
   std::filesystem::path out_dir;    // logs: guest-console.log, pcscd.log, qemu.log, agent.log, readerlab.log
   int readers = 1;
+  std::optional<ccid::ReaderConfig> reader_config;  // the readers' model (a reader profile's); none: readerlab's own
   std::chrono::seconds boot_timeout{240};
   std::uint64_t seed = 1;  // the run's seed, for the cards the rig inserts and the cases' scripts
 };

@@ -44,6 +44,17 @@ usage_error "unknown command 'frobnicate'" frobnicate
 usage_error "unknown command 'frobnicate'" guest frobnicate
 usage_error "HEX: column" atr 3B 0
 usage_error "'--'" cases -- ls
+usage_error "--timeout" guest shell --timeout 0 -- true
+usage_error "--reader" guest shell --reader no-such-reader -- true
+usage_error "--describe: unknown card 'no-such-card'" cards --describe no-such-card
+usage_error "--deb" guest build --deb /no/such/file.deb
+
+# cards --describe reads the card model: the ATR decoded, the tree with AIDs, the PIN counter.
+described=$("$readerlab" cards --describe t0-basic) || fail "cards --describe t0-basic failed"
+grep -q "^ATR (cold reset): 3B 0A 80 58 74 30 2D 62 61 73 69 63$" <<<"$described" || fail "no t0-basic ATR: $described"
+grep -q "^protocols the card accepts: T=0$" <<<"$described" || fail "no protocols: $described"
+grep -q "DF 5000 \"records\", AID F07265616465726C616202" <<<"$described" || fail "no DF 5000 with its AID: $described"
+grep -q "^PIN \"1234\", reference 80, 3 tries left$" <<<"$described" || fail "no PIN counter: $described"
 
 # --seed replays a run: a case in a tree of its own (READERLAB_HOME) prints what a card and
 # math.random gave it, on the reference RDF driver in-process.

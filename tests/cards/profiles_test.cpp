@@ -227,3 +227,41 @@ TEST_CASE("the readerlab application answers SELECT by AID on every file-system 
     CHECK(to_hex(std::span(response.data).last(2)) == "90 00");
   }
 }
+
+TEST_CASE("describe_card tells a built-in card's ATR, protocols, tree, AIDs and PIN counters from its model") {
+  const auto text = describe_card("t1-fs");
+  REQUIRE(text);
+  INFO(*text);
+  CHECK(text->find("ATR (cold reset): 3B 9B 13 81 31 FE 45 80 59 72 65 61 64 65 72 6C 61 62 30") != std::string::npos);
+  CHECK(text->find("T=1") != std::string::npos);
+  CHECK(text->find("protocols the card accepts: T=1\n") != std::string::npos);
+  CHECK(text->find("EF 0101 transparent, 256 bytes, SFI 1") != std::string::npos);
+  CHECK(text->find("EF 0102 transparent, 16 bytes, SFI 2, UPDATE needs the PIN") != std::string::npos);
+  CHECK(text->find("DF 5000 \"records\", AID F07265616465726C616202") != std::string::npos);
+  CHECK(text->find("EF 5003 cyclic, 3 of 3 records of 4 bytes, SFI 3, UPDATE/APPEND need the PIN") !=
+        std::string::npos);
+  CHECK(text->find("EF 5101 transparent, 8 bytes, SFI 1, READ needs the PIN") != std::string::npos);
+  CHECK(text->find("PIN \"1234\", reference 80, 3 tries left") != std::string::npos);
+  CHECK(text->find("PUK \"12345678\", reference 81, 10 tries left") != std::string::npos);
+  // The extended card's own big files come from its profile, not from a shared text.
+  const auto extended = describe_card("extended");
+  REQUIRE(extended);
+  CHECK(extended->find("EF 0104 transparent, 65536 bytes, SFI 4") != std::string::npos);
+  CHECK(text->find("EF 0104") == std::string::npos);
+}
+
+TEST_CASE("describe_card reads a Lua card's declarations, and says so for a mute card and an unknown name") {
+  const auto applet = describe_card("applet");
+  REQUIRE(applet);
+  INFO(*applet);
+  CHECK(applet->find("Lua card") != std::string::npos);
+  CHECK(applet->find("DF 5200 \"wallet\", AID F07265616465726C616220") != std::string::npos);
+  CHECK(applet->find("EF 5201 cyclic, 0 of 4 records of 5 bytes, SFI 1") != std::string::npos);
+  CHECK(applet->find("PIN \"1234\", reference 80, 3 tries left") != std::string::npos);
+  const auto mute = describe_card("mute");
+  REQUIRE(mute);
+  CHECK(mute->find("ATR: none") != std::string::npos);
+  const auto unknown = describe_card("no-such-card");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message().find("unknown card") != std::string::npos);
+}

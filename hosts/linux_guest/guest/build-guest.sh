@@ -3,11 +3,22 @@
 # Debian packages only; nothing is downloaded.
 #
 #   build-guest.sh --out DIR --agent PATH_TO_AGENT [--with DEBIAN_PACKAGE]...
+#                  [--deb FILE.deb]... [--driver-bundle DIR.bundle]...
 #                  [--register-reader VID:PID:NAME]...
+#
+# --with PKG: an installed package's files, with the files of every installed package it
+#   depends on (recursively), symlinks kept as symlinks (perl's /usr/share/perl/5.36 -> 5.36.0).
+# --deb FILE: a local package unpacked into the guest (dpkg-deb -x), its dependencies as --with.
+# --driver-bundle DIR: a pcsc-lite IFD handler bundle (DIR/Contents/Info.plist and the library
+#   its CFBundleExecutable names under DIR/Contents/Linux/) copied to the guest's pcsc drivers
+#   folder, with the shared libraries the library needs from this machine. A bundle named like
+#   one the guest has replaces it: libccid reads its reader list from ifd-ccid.bundle's
+#   Info.plist whatever its bundle is called, so a libccid build must come as ifd-ccid.bundle.
 #
 # pcscd picks a driver by the USB vendor and product IDs listed in the driver's Info.plist
 # (hotplug_libudev matches VID/PID even for libccid's CCIDCLASSDRIVER bundle), so readerlab's
-# own reader IDs are added to the guest's copy of libccid's list, as a reader vendor would.
+# own reader IDs are added to the driver's list, as a reader vendor would: to the user's bundle
+# when one is given (so that it, not libccid, drives the reader), else to libccid's.
 #
 # Writes DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio) and DIR/manifest.txt. Running it
 # again rebuilds the same files (outputs are replaced atomically).
@@ -21,14 +32,18 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=""
 agent=""
 with_packages=()
+debs=()
+bundles=()
 register_readers=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
         --agent) [ $# -ge 2 ] || die "--agent needs a path"; agent=$2; shift 2 ;;
         --with) [ $# -ge 2 ] || die "--with needs a package name"; with_packages+=("$2"); shift 2 ;;
+        --deb) [ $# -ge 2 ] || die "--deb needs a .deb file"; debs+=("$2"); shift 2 ;;
+        --driver-bundle) [ $# -ge 2 ] || die "--driver-bundle needs a directory"; bundles+=("$2"); shift 2 ;;
         --register-reader) [ $# -ge 2 ] || die "--register-reader needs VID:PID:NAME"; register_readers+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -59,6 +74,34 @@ moddir=/lib/modules/$kver
 
 for p in busybox-static pcscd libccid udev; do require_package "$p"; done
 for p in "${with_packages[@]}"; do require_package "$p"; done
+
+# plist_value FILE KEY: the <string> after <key>KEY</key> (the first one, when it is an array).
+plist_value() {
+    awk -v key="$2" '
+        found && /<string>/ { sub(/.*<string>/, ""); sub(/<\/string>.*/, ""); print; exit }
+        index($0, "<key>" key "</key>") { found = 1 }
+    ' "$1"
+}
+for deb in "${debs[@]}"; do
+    [ -f "$deb" ] || die "--deb $deb: no such file"
+    dpkg-deb --info "$deb" >/dev/null 2>&1 || die "--deb $deb: not a Debian package (dpkg-deb --info fails)"
+done
+for bundle in "${bundles[@]}"; do
+    bundle=${bundle%/}
+    [ -d "$bundle" ] || die "--driver-bundle $bundle: no such directory"
+    case "$(basename "$bundle")" in
+        *.bundle) ;;
+        *) die "--driver-bundle $bundle: the directory's name must end in .bundle (pcscd loads only those)" ;;
+    esac
+    [ -f "$bundle/Contents/Info.plist" ] || die "--driver-bundle $bundle: no Contents/Info.plist"
+    library=$(plist_value "$bundle/Contents/Info.plist" CFBundleExecutable)
+    [ -n "$library" ] || die "--driver-bundle $bundle: Contents/Info.plist names no CFBundleExecutable"
+    [ -f "$bundle/Contents/Linux/$library" ] || die "--driver-bundle $bundle: Contents/Linux/$library (its CFBundleExecutable) is missing"
+    for key in ifdVendorID ifdProductID ifdFriendlyName; do
+        grep -q "<key>$key</key>" "$bundle/Contents/Info.plist" ||
+            die "--driver-bundle $bundle: Contents/Info.plist has no $key (pcscd matches readers by it)"
+    done
+done
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/readerlab-guest.XXXXXX")
 trap 'rm -rf "$stage" "$stage.manifest"' EXIT
@@ -100,21 +143,53 @@ add_elf /usr/sbin/pcscd
 add_elf /usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Linux/libccid.so
 # Debian ships Info.plist as a symlink to /etc/libccid_Info.plist: copy the real file.
 add_file /usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist
-plist="$stage/usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist"
-for entry in "${register_readers[@]}"; do
+# register_reader PLIST VID:PID:NAME: put the reader first in each of the three parallel
+# arrays (a single <string> value becomes an array of two).
+register_reader() {
+    local plist=$1 entry=$2 vid pid name
     IFS=: read -r vid pid name <<< "$entry"
     [[ "$vid" =~ ^0x[0-9A-Fa-f]{4}$ && "$pid" =~ ^0x[0-9A-Fa-f]{4}$ && -n "$name" ]] ||
         die "--register-reader '$entry' is not VID:PID:NAME with 0xXXXX IDs"
-    # Put the entry first in each of the three parallel arrays.
     awk -v vid="$vid" -v pid="$pid" -v name="$name" '
-        /<key>ifdVendorID<\/key>/ { pending = vid }
-        /<key>ifdProductID<\/key>/ { pending = pid }
-        /<key>ifdFriendlyName<\/key>/ { pending = name }
+        /<key>ifdVendorID<\/key>/ { pending = vid; print; next }
+        /<key>ifdProductID<\/key>/ { pending = pid; print; next }
+        /<key>ifdFriendlyName<\/key>/ { pending = name; print; next }
+        pending != "" && /<array>/ { print; print "\t\t<string>" pending "</string>"; pending = ""; next }
+        pending != "" && /<string>/ {
+            indent = $0; sub(/<.*/, "", indent)
+            print indent "<array>"; print indent "\t<string>" pending "</string>"
+            print indent "\t" substr($0, length(indent) + 1); print indent "</array>"
+            pending = ""; next
+        }
         { print }
-        /<array>/ && pending != "" { print "\t\t<string>" pending "</string>"; pending = "" }
     ' "$plist" > "$plist.new" && mv "$plist.new" "$plist"
-    grep -q "<string>$name</string>" "$plist" || die "could not register '$name' in libccid's Info.plist"
-    echo "libccid reader $vid:$pid $name" >> "$manifest"
+    grep -qF "<string>$name</string>" "$plist" || die "could not register '$name' in $plist"
+}
+
+# ---- the user's driver bundles ----
+first_bundle_plist=""
+for bundle in "${bundles[@]}"; do
+    bundle=${bundle%/}
+    dest=/usr/lib/pcsc/drivers/$(basename "$bundle")
+    library=$(plist_value "$bundle/Contents/Info.plist" CFBundleExecutable)
+    if [ -d "$stage$dest" ]; then
+        # A bundle of the same name (the user's own libccid build as ifd-ccid.bundle) replaces Debian's.
+        rm -rf "${stage:?}$dest"
+        echo "driver bundle $dest replaced" >> "$manifest"
+    fi
+    add_file "$bundle/Contents/Info.plist" "$dest/Contents/Info.plist"
+    add_elf "$bundle/Contents/Linux/$library" "$dest/Contents/Linux/$library"
+    echo "driver bundle $dest <- $bundle" >> "$manifest"
+    [ -n "$first_bundle_plist" ] || first_bundle_plist=$stage$dest/Contents/Info.plist
+done
+if [ -n "$first_bundle_plist" ]; then
+    registry=$first_bundle_plist
+else
+    registry="$stage/usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist"
+fi
+for entry in "${register_readers[@]}"; do
+    register_reader "$registry" "$entry"
+    echo "reader $entry registered in ${registry#$stage}" >> "$manifest"
 done
 add_elf /bin/udevadm /bin/udevadm
 mkdir -p "$stage/lib/systemd"
@@ -135,18 +210,128 @@ libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s\.so\.1 .*x86-64/ && found == "
 add_file "$libgcc"
 add_file /lib64/ld-linux-x86-64.so.2
 
-# ---- --with packages: every file of the package (not docs), ELF files with their libraries ----
-for pkg in "${with_packages[@]}"; do
-    while read -r path; do
-        case "$path" in
-            /usr/share/doc/*|/usr/share/man/*|/usr/share/info/*|/usr/share/locale/*|/usr/share/lintian/*) continue ;;
-        esac
-        [ -f "$path" ] || continue
-        if is_elf "$path"; then add_elf "$path"; else add_file "$path"; fi
-    done < <(dpkg -L "$pkg")
-    echo "package $pkg $(dpkg-query -W -f='${Version}' "$pkg")" >> "$manifest"
+# ---- --with packages and --deb files: their files, and those of every installed package they
+# depend on. Never followed: the package manager and what runs maintainer scripts (the guest
+# installs nothing).
+declare -A package_done=([dpkg]=1 [tar]=1 [debconf]=1 [install-info]=1)
+carried_packages=()
+# first_installed "a | b | c": the first alternative installed here (nothing when none is).
+first_installed() {
+    local alternative name
+    IFS='|' read -r -a alternatives <<< "$1"
+    for alternative in "${alternatives[@]}"; do
+        name=$(sed -e 's/([^)]*)//g' -e 's/\[[^]]*\]//g' -e 's/[[:space:]]//g' -e 's/:any$//' <<< "$alternative")
+        [ -n "$name" ] || continue
+        if [ "$(dpkg-query -W -f='${Status}' "$name" 2>/dev/null)" = "install ok installed" ]; then
+            echo "$name"; return 0
+        fi
+        # A virtual package (perlapi-5.36.0): an installed package that provides it.
+        local provider
+        provider=$(dpkg-query -W -f='${Package} ${Status} ${Provides}\n' 2>/dev/null |
+            awk -v want="$name" '/install ok installed/ { n = split($0, f, /[ ,]+/); for (i = 5; i <= n; i++) if (f[i] == want) { print $1; exit } }' || true)
+        if [ -n "$provider" ]; then echo "${provider%%$'\n'*}"; return 0; fi
+    done
+}
+# depends_of "Depends, Pre-Depends text" WHO: each dependency's installed package, one a line;
+# a dependency with no installed alternative stops the build.
+depends_of() {
+    local relation chosen
+    IFS=',' read -r -a relations <<< "$1"
+    for relation in "${relations[@]}"; do
+        [ -n "${relation//[[:space:]]/}" ] || continue
+        chosen=$(first_installed "$relation")
+        [ -n "$chosen" ] || die "$2 depends on '$(echo $relation)', which is not installed here: apt-get install it"
+        echo "$chosen"
+    done
+}
+carry_package() {
+    local pkg=$1 dep
+    [ -n "${package_done[$pkg]:-}" ] && return 0
+    package_done[$pkg]=1
+    carried_packages+=("$pkg")
+    local deps  # not in a pipe: depends_of's die must stop the build
+    deps=$(depends_of "$(dpkg-query -W -f='${Depends},${Pre-Depends}' "$pkg")" "package $pkg")
+    for dep in $deps; do carry_package "$dep"; done
+}
+for pkg in "${with_packages[@]}"; do carry_package "$pkg"; done
+
+deb_root=$stage.debs
+trap 'rm -rf "$stage" "$stage.manifest" "$deb_root"' EXIT
+for deb in "${debs[@]}"; do
+    deb_depends=$(depends_of "$(dpkg-deb -f "$deb" Depends),$(dpkg-deb -f "$deb" Pre-Depends)" "--deb $deb")
+    for dep in $deb_depends; do carry_package "$dep"; done
 done
 
+# Paths never carried: documentation, translations, C headers and glibc's charset converters (gconv).
+skipped_path() {
+    case "$1" in
+        /usr/share/doc/*|/usr/share/man/*|/usr/share/info/*|/usr/share/locale/*|/usr/share/lintian/*) return 0 ;;
+        /usr/lib/x86_64-linux-gnu/gconv/*) return 0 ;;
+        /usr/include/*|*.h|*.pod) return 0 ;;  # for compiling, and documentation
+    esac
+    return 1
+}
+# Symlinks are made after every file is in place: a link to a directory (/usr/share/perl/5.36
+# -> 5.36.0) must not be written through while files are copied.
+pending_links=()
+bulk_files=()
+# carry_path HOST_PATH: a package's path. Symlinks are kept (made last); ELF files come with
+# their libraries; every other file is copied in one go by flush_bulk_files (a process or three
+# per file made --with perl take minutes).
+carry_path() {
+    local path=$1
+    skipped_path "$path" && return 0
+    if [ -L "$path" ]; then
+        pending_links+=("$path:$(readlink "$path")")
+    elif [ -f "$path" ]; then
+        # Only executables and shared objects can be ELF files a program runs or loads.
+        if { [ -x "$path" ] || [[ "$path" == *.so || "$path" == *.so.* ]]; } && is_elf "$path"; then
+            add_elf "$path"
+        else
+            bulk_files+=("${path#/}")
+        fi
+    fi
+    return 0
+}
+flush_bulk_files() {
+    [ ${#bulk_files[@]} -gt 0 ] || return 0
+    printf '%s\n' "${bulk_files[@]}" | tar -C / --no-recursion -cf - -T - | tar -C "$stage" -xf -
+    local file
+    for file in "${bulk_files[@]}"; do echo "file /$file <- /$file"; done >> "$manifest"
+    bulk_files=()
+}
+for pkg in "${carried_packages[@]}"; do
+    while read -r path; do carry_path "$path"; done < <(dpkg -L "$pkg")
+    flush_bulk_files
+    echo "package $pkg $(dpkg-query -W -f='${Version}' "$pkg")" >> "$manifest"
+done
+for deb in "${debs[@]}"; do
+    name=$(dpkg-deb -f "$deb" Package)
+    rm -rf "$deb_root"; mkdir -p "$deb_root"
+    dpkg-deb -x "$deb" "$deb_root"
+    # The package's own libraries are found where it puts them, in the guest as here.
+    own_libraries=$(find "$deb_root" \( -type f -o -type l \) -name '*.so*' -printf '%f\n' | sort -u)
+    while read -r path; do
+        rel=${path#$deb_root}
+        if [ -L "$path" ]; then
+            skipped_path "$rel" || pending_links+=("$rel:$(readlink "$path")")
+        elif is_elf "$path"; then
+            skipped_path "$rel" && continue
+            add_file "$path" "$rel"
+            while read -r lib; do
+                [ -n "$lib" ] && add_file "$lib"
+            done < <(ldd "$path" 2>/dev/null | sed -n -e 's/.*=> \(\/[^ ]*\) (.*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+            while read -r missing; do
+                [ -n "$missing" ] || continue
+                grep -qxF "$missing" <<< "$own_libraries" ||
+                    die "--deb $deb: $rel needs $missing, which neither the package nor this machine has"
+            done < <(ldd "$path" 2>/dev/null | awk '/not found/ { print $1 }')
+        else
+            skipped_path "$rel" || add_file "$path" "$rel"
+        fi
+    done < <(find "$deb_root" -mindepth 1 \( -type f -o -type l \) | LC_ALL=C sort)
+    echo "deb $name $(dpkg-deb -f "$deb" Version) <- $deb" >> "$manifest"
+done
 # ---- kernel modules, in load order (dependencies from modules.dep first) ----
 wanted_modules="usb-common usbcore xhci-hcd xhci-pci ehci-hcd ehci-pci uhci-hcd
     virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console virtio-rng"
@@ -190,6 +375,18 @@ for m in $wanted_modules; do
 done
 mkdir -p "$stage/etc"
 printf '%s\n' "${module_order[@]}" > "$stage/etc/readerlab-modules"
+
+# ---- the carried packages' symlinks ----
+for link in "${pending_links[@]}"; do
+    dest=${link%%:*} target=${link#*:}
+    [ -e "$stage$dest" ] || [ -L "$stage$dest" ] && continue
+    parent=$(dirname "$dest")
+    # Never create a path through a link already made (it could point out of the stage).
+    [ -L "$stage$parent" ] && continue
+    mkdir -p "$stage$parent"
+    ln -s "$target" "$stage$dest"
+    echo "link $dest -> $target" >> "$manifest"
+done
 
 # ---- init, busybox applets, minimal /etc ----
 cp "$script_dir/init" "$stage/init"
