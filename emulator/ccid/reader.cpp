@@ -150,6 +150,13 @@ void Reader::insert(std::unique_ptr<cards::Card> card, std::uint8_t slot_index) 
     (void)remove(slot_index);
     controls.incoming = std::move(card);
     controls.incoming_due.reset();
+    // A transport that pushes notifications as they are queued (usbredir) has already read the
+    // removal, before the card to come was known: the hand time runs from now, and the
+    // transport is told when to look again.
+    if (interrupt_in_.empty()) {
+      controls.incoming_due = std::chrono::steady_clock::now() + kSwapHandTime;
+      notify_in_data_ready(kInterruptIn);
+    }
     return;
   }
   place_card(slot_index, std::move(card));

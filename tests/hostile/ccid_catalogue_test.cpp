@@ -68,11 +68,13 @@ const Entry kCatalogue[] = {
      kNotSupported},
     {"Secure without a PIN pad", Power::on, "69 05000000 00 5A 00 0000 00 00 00 00 00", kDataBlock, kActive,
      kNotSupported},
-    {"T0APDU", Power::off, "6A 00000000 00 5A 03 00 00", kSlotStatus, kInactive, kNotSupported},
-    {"IccClock stop", Power::on, "6E 00000000 00 5A 01 0000", kSlotStatus, kActive, kNotSupported},
+    // T0APDU bmChanges has two bits (CCID 6.1.10); IccClock knows 00 restart and 01 stop (6.1.9).
+    {"T0APDU with reserved bmChanges bits", Power::off, "6A 00000000 00 5A FC 00 00", kSlotStatus, kInactive, kAtByte7},
+    {"IccClock command 02", Power::on, "6E 00000000 00 5A 02 0000", kSlotStatus, kActive, kAtByte7},
     {"Mechanical eject", Power::off, "71 00000000 00 5A 01 0000", kSlotStatus, kInactive, kNotSupported},
-    {"SetDataRateAndClockFrequency of FFFFFFFF", Power::off, "73 08000000 00 5A 000000 FFFFFFFF FFFFFFFF",
-     kRateAndClock, kInactive, kNotSupported, nullptr},
+    // SetDataRateAndClockFrequency carries dwClockFrequency and dwDataRate, 8 bytes (CCID 6.1.14).
+    {"SetDataRateAndClockFrequency with 4 bytes", Power::off, "73 04000000 00 5A 000000 FFFFFFFF", kRateAndClock,
+     kInactive, kAtLength, nullptr},
     {"Escape with vendor bytes", Power::off, "6B 04000000 00 5A 000000 DEADBEEF", kEscape, kInactive, kNotSupported},
     // Fields out of range (CCID 6.1.1 bPowerSelect 0..3, 6.1.7 bProtocolNum 0..1 and 5 or 7 bytes).
     {"IccPowerOn bPowerSelect 04", Power::off, "62 00000000 00 5A 04 0000", kDataBlock, kInactive, kAtByte7},
