@@ -529,8 +529,8 @@ function lab.check_driver_healthy()
   if not step("listing the reader", function()
     name = pcsc.wait_for_reader(context, listing_ms)
     if not name then
-      -- The device keeps a halted endpoint across the replug: a driver that clears halts starts
-      -- on it, one that never does cannot.
+      -- PnP leaves a driver that failed to start as it is; a device plugged in again gets a
+      -- new driver instance, and the replug (a port reset) ends any halt the device had.
       reader:unplug()
       reader:replug()
       name = pcsc.wait_for_reader(context, listing_ms)

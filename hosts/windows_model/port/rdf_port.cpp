@@ -132,11 +132,13 @@ Status RdfPort::ensure_driver() {
   // again, as PnP leaves it.
   if (start_failed_ && entry.plug_count == driver_plug_count_) return start_error_;
   start_failed_ = false;
+  const bool plugged_again = entry.plug_count != driver_plug_count_;
   driver_plug_count_ = entry.plug_count;
   ++driver_generation_;
   if (transport_ == RdfTransport::in_process) {
-    // Back on the bus: the host resets the port as it enumerates the device again.
-    if (std::exchange(device_departed_, false)) entry.reader->bus_reset();
+    // Back on the bus, or plugged in again: the host resets the port as it enumerates the
+    // device (which also ends a halt the device had: a replug powers it off and on).
+    if (std::exchange(device_departed_, false) || plugged_again) entry.reader->bus_reset();
     auto in_process = std::make_unique<InProcessUsb>(*entry.reader);
     // One handler at most, so that the driver looks again as soon as something happened.
     in_process->set_wait([this](std::chrono::steady_clock::time_point until) {
