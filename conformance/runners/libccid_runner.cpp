@@ -22,17 +22,22 @@ Expectations reader_expectations(const SuiteRun& run, const std::string& reader)
   return expectations;
 }
 
-}  // namespace
-
-std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<CaseInfo>& cases,
-                                            const std::filesystem::path& out_dir) {
-  std::vector<RunSummary> summaries;
+// The one guest a libccid run boots: the run's guest, seed and log folder.
+linux_guest::GuestSessionOptions guest_options(const SuiteRun& run, const std::filesystem::path& out_dir) {
   linux_guest::GuestSessionOptions options;
   options.guest_dir = run.guest_dir;
   options.out_dir = out_dir;
   options.boot_timeout = std::chrono::seconds(240);
   options.seed = run.seed;
-  linux_guest::GuestSession session(options);
+  return options;
+}
+
+}  // namespace
+
+std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<CaseInfo>& cases,
+                                            const std::filesystem::path& out_dir) {
+  std::vector<RunSummary> summaries;
+  linux_guest::GuestSession session(guest_options(run, out_dir));
   const auto started = session.start();
   for (const auto& reader : run.readers) {
     RunSummary summary;
@@ -74,12 +79,7 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
   RunSummary summary;
   summary.driver = "libccid";
   summary.seed = run.seed;
-  linux_guest::GuestSessionOptions options;
-  options.guest_dir = run.guest_dir;
-  options.out_dir = out_dir;
-  options.boot_timeout = std::chrono::seconds(240);
-  options.seed = run.seed;
-  linux_guest::GuestSession session(options);
+  linux_guest::GuestSession session(guest_options(run, out_dir));
   if (const auto started = session.start(); !started) {
     const std::string why = started.error().message();
     std::cerr << "readerlab run: " << why << "\n";
