@@ -62,6 +62,31 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 std::string seconds(Clock::duration duration) { return runners::format_seconds(duration); }
 
+// What a trial's case says of the driver, once it ran: its log lines and outcome go to `log`.
+// The case's wall-clock budget spent under faults (slow answers, long retries) is not a hang: a
+// hang is a call that never returns, which the runner sees.
+Verdict case_verdict(const CaseResult& result, std::ostream& log) {
+  for (const auto& line : result.record.log) log << "log: " << line << "\n";
+  log << "outcome: " << to_string(result.outcome) << "\n" << result.message << "\n";
+  Verdict verdict;
+  if (result.outcome == Outcome::pass) return verdict;
+  const auto& message = result.message;
+  const bool out_of_time =
+      message.find("time budget") != std::string::npos && message.find("is spent") != std::string::npos;
+  verdict.kind = out_of_time ? VerdictKind::out_of_time : VerdictKind::broke;
+  verdict.why = first_line(message);
+  return verdict;
+}
+
+const char* to_string(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::healthy: return "healthy";
+    case VerdictKind::broke: return "broke";
+    case VerdictKind::out_of_time: return "out_of_time";
+  }
+  return "broke";
+}
+
 // In the child: a fresh rig and driver, the case, the verdict as one JSON line.
 nlohmann::json run_trial_here(const windows_model::RdfDriverChoice& choice, const std::filesystem::path& case_file,
                               std::uint64_t trial_seed) {
@@ -84,15 +109,9 @@ nlohmann::json run_trial_here(const windows_model::RdfDriverChoice& choice, cons
   }
   std::error_code ignored;
   std::filesystem::remove_all(socket_dir, ignored);
-  for (const auto& line : result.record.log) std::cout << "log: " << line << "\n";
-  std::cout << "outcome: " << to_string(result.outcome) << "\n" << result.message << "\n";
-  if (result.outcome == Outcome::pass) return {{"verdict", "healthy"}};
-  const auto& message = result.message;
-  // The case's wall-clock budget spent under faults (slow answers, long retries) is not a hang:
-  // a hang is a call that never returns, which the parent sees.
-  if (message.find("time budget") != std::string::npos && message.find("is spent") != std::string::npos)
-    return {{"verdict", "out_of_time"}, {"why", first_line(message)}};
-  return {{"verdict", "broke"}, {"why", first_line(message)}};
+  const Verdict verdict = case_verdict(result, std::cout);
+  if (verdict.kind == VerdictKind::healthy) return {{"verdict", "healthy"}};
+  return {{"verdict", to_string(verdict.kind)}, {"why", verdict.why}};
 }
 
 std::string signal_name(int number) {
@@ -250,34 +269,21 @@ class GuestTrials final : public TrialRunner {
   Verdict run(const std::filesystem::path& case_file, std::uint64_t, std::chrono::seconds,
               const std::filesystem::path& log) override {
     const auto started = Clock::now();
-    Verdict verdict;
     if (auto booted = ensure_booted(); !booted) {
       // A guest that cannot boot is not a finding about the driver: the hunt cannot go on.
       throw std::runtime_error("the guest did not start: " + first_line(booted.error().message()));
     }
     const auto info = read_case_info(case_file.parent_path(), case_file);
     const CaseResult result = run_case(info, session_->rig(), session_->port(), Expectations{});
-    {
-      std::ofstream out(log, std::ios::trunc);
-      for (const auto& line : result.record.log) out << "log: " << line << "\n";
-      out << "outcome: " << to_string(result.outcome) << "\n" << result.message << "\n";
-      out << "guest logs: " << (logs_ / "pcscd.log").string() << ", " << (logs_ / "guest-console.log").string() << "\n";
-    }
+    std::ofstream out(log, std::ios::trunc);
+    Verdict verdict = case_verdict(result, out);
+    out << "guest logs: " << (logs_ / "pcscd.log").string() << ", " << (logs_ / "guest-console.log").string() << "\n";
     const std::string pcscd = pcscd_pid();
     if (pcscd != pcscd_pid_) {
       verdict.kind = VerdictKind::broke;
       verdict.why = pcscd.empty() ? "crashed: pcscd is gone from the guest (pid " + pcscd_pid_ + " was running; " +
                                         (logs_ / "pcscd.log").string() + ")"
                                   : "crashed: pcscd runs with pid " + pcscd + " now, not " + pcscd_pid_;
-    } else if (result.outcome == Outcome::pass) {
-      verdict.kind = VerdictKind::healthy;
-    } else if (result.message.find("time budget") != std::string::npos &&
-               result.message.find("is spent") != std::string::npos) {
-      verdict.kind = VerdictKind::out_of_time;
-      verdict.why = first_line(result.message);
-    } else {
-      verdict.kind = VerdictKind::broke;
-      verdict.why = first_line(result.message);
     }
     if (verdict.kind != VerdictKind::healthy) stop();
     verdict.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
