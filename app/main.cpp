@@ -190,8 +190,9 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.seed = seed_of(arguments.seed);
   suite.traces = !arguments.no_traces;
   for (const auto& reader : arguments.readers) {
-    if (reader == "all") {
-      const auto names = readerlab::scenarios::bundled_reader_names();
+    if (reader == "all" || reader == "representative") {
+      const auto names = reader == "all" ? readerlab::scenarios::bundled_reader_names()
+                                         : readerlab::scenarios::representative_reader_names();
       suite.readers.insert(suite.readers.end(), names.begin(), names.end());
     } else {
       suite.readers.push_back(reader);
@@ -329,11 +330,11 @@ int main(int argc, char** argv) {
       ->check(kSeed)
       ->type_name("N");
   run->add_option("--reader", run_arguments.readers,
-                  "run libccid's cases on this reader profile (repeatable, or all; see readerlab readers):\n"
-                  "one report column per profile")
+                  "run libccid's cases on this reader profile (repeatable; all: every profile; representative:\n"
+                  "the handful marked + in readerlab readers): one report column per profile")
       ->check(CLI::Validator(
           [](std::string& name) -> std::string {
-            if (name == "all") return {};
+            if (name == "all" || name == "representative") return {};
             const auto profile = readerlab::scenarios::find_reader_profile(name);
             return profile ? std::string() : profile.error().message();
           },

@@ -58,6 +58,7 @@ int readers_command() {
     std::snprintf(ids, sizeof ids, "%04X:%04X", c.vendor_id, c.product_id);
     std::string mark = profile.malformed ? "!" : "";
     if (!profile.libccid_listed) mark += "*";
+    if (profile.representative) mark += "+";
     marks = marks || !mark.empty();
     std::cout << std::setw(18) << profile.name << std::setw(11) << ids << std::setw(15)
               << ccid::to_string(c.exchange_level()) << std::setw(6) << static_cast<int>(c.slot_count) << std::setw(15)
@@ -65,7 +66,7 @@ int readers_command() {
   }
   if (marks)
     std::cout << "! malformed on purpose (its descriptor breaks CCID 5.1)   * not in Debian libccid 1.5.2's "
-                 "Info.plist\n";
+                 "Info.plist\n+ in the representative handful (readerlab run --reader representative: ./run.sh, CI)\n";
   const auto failures = scenarios::check_bundled_reader_profiles();
   for (const auto& failure : failures) std::cerr << "readerlab readers: " << failure.message() << "\n";
   return failures.empty() ? 0 : 1;

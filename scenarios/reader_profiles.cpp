@@ -46,12 +46,13 @@ constexpr std::array<FlagName, 4> kMechanicalNames{
     {{"accept", 0x01}, {"eject", 0x02}, {"capture", 0x04}, {"lock", 0x08}}};        // CCID 5.1
 constexpr std::array<FlagName, 2> kPinNames{{{"verify", 0x01}, {"modify", 0x02}}};  // CCID 5.1
 
-const std::array<std::string_view, 37> kKnownFields{"title",
+const std::array<std::string_view, 38> kKnownFields{"title",
                                                     "source",
                                                     "quirks",
                                                     "notes",
                                                     "libccid_listed",
                                                     "malformed",
+                                                    "representative",
                                                     "vid",
                                                     "pid",
                                                     "bcd_device",
@@ -254,6 +255,8 @@ void read_field(const TableReader& in, const std::string& key, ReaderProfile& pr
     profile.libccid_listed = in.boolean(key);
   } else if (key == "malformed") {
     profile.malformed = in.boolean(key);
+  } else if (key == "representative") {
+    profile.representative = in.boolean(key);
   } else if (key == "vid") {
     c.vendor_id = in.number<std::uint16_t>(key);
   } else if (key == "pid") {
@@ -469,6 +472,13 @@ std::vector<std::string> bundled_reader_names() {
   for (const auto& entry : std::filesystem::directory_iterator(bundled_reader_directory(), ec))
     if (entry.path().extension() == ".lua") names.push_back(entry.path().stem().string());
   std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> representative_reader_names() {
+  std::vector<std::string> names;
+  for (const auto& profile : bundled_reader_profiles())
+    if (profile.representative) names.push_back(profile.name);
   return names;
 }
 

@@ -13,6 +13,8 @@
 //   notes = "..."                      anything else (e.g. not in Debian libccid 1.5.2's Info.plist)
 //   libccid_listed = true|false        whether Debian's libccid 1.5.2 lists the VID:PID (default true)
 //   malformed = true                   allows the descriptor errors of issue 11 (see below)
+//   representative = true              one of the handful the main command and CI run
+//                                      (readerlab run --reader representative)
 //   vid, pid, bcd_device               idVendor, idProduct, bcdDevice
 //   manufacturer, product, serial      the string descriptors
 //   ccid_version                       bcdCCID (0x0110 is 1.10)
@@ -70,7 +72,8 @@ struct ReaderProfile {
   std::string source;      // the libccid readers/ dump it came from
   std::string quirks;      // what libccid does specially for this VID:PID
   std::string notes;
-  bool libccid_listed = true;  // Debian libccid 1.5.2's Info.plist lists this VID:PID
+  bool libccid_listed = true;   // Debian libccid 1.5.2's Info.plist lists this VID:PID
+  bool representative = false;  // in `readerlab run --reader representative` (./run.sh, CI)
   // The profile file's text when it defines `escape`: make_escape_handler runs it again in a
   // sandbox of its own and calls the function.
   std::optional<std::string> escape_source;
@@ -91,6 +94,9 @@ Expected<ReaderProfile> find_reader_profile(std::string_view name);
 std::vector<ReaderProfile> bundled_reader_profiles();
 // The names of the bundled profile files, sorted, whether they load or not.
 std::vector<std::string> bundled_reader_names();
+// The bundled profiles marked `representative = true`, sorted: the handful that stands for the
+// whole matrix where a run must stay fast.
+std::vector<std::string> representative_reader_names();
 // Every bundled file's load error (empty when all load).
 std::vector<Error> check_bundled_reader_profiles();
 

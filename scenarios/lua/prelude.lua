@@ -523,31 +523,59 @@ function lab.check_driver_healthy()
   end
 
   local reader = lab.reader(1)
-  local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+  local in_guest = lab.driver_name():find("libccid", 1, true) ~= nil
+  local listing_ms = in_guest and 30000 or 3000
   local context, name
+  -- After a disconnect or a dropped connection, pcscd in the guest removes the reader and adds
+  -- it again when its hotplug thread sees the USB events, which may come a while after the
+  -- faults ended; until then the old name stays listed. There the reader counts as listed once
+  -- the same name has been listed for 1.5 s.
+  local function listed_reader()
+    if not in_guest then return pcsc.wait_for_reader(context, listing_ms) end
+    local last, since
+    return lab.poll(function()
+      local current = pcsc.find_reader(context)
+      if current ~= last then last, since = current, lab.now_ms() end
+      if last and lab.now_ms() - since >= 1500 then return last end
+      return nil
+    end, listing_ms, 100)
+  end
+  -- Waits up to 5 s for the state bit. A reader re-enumerated all the same (the name is gone:
+  -- SCARD_E_UNKNOWN_READER) is looked up again and waited for anew; a third re-enumeration in
+  -- one check is the driver's fault (a reader that keeps coming and going).
+  local function watch(bit, want_set)
+    for _ = 1, 3 do
+      local ok, state = pcall(pcsc.wait_state, context, name, bit, want_set, 5000)
+      if ok then return state end
+      if not tostring(state):find("SCARD_E_UNKNOWN_READER", 1, true) then error(state, 0) end
+      name = listed_reader()
+      if not name then error("the reader went away and was not listed again within " .. listing_ms .. " ms", 0) end
+    end
+    error("the reader was removed and added again three times in a row", 0)
+  end
   if not step("SCardEstablishContext", function() context = pcsc.establish() end) then return end
   if not step("listing the reader", function()
-    name = pcsc.wait_for_reader(context, listing_ms)
+    name = listed_reader()
     if not name then
       -- PnP leaves a driver that failed to start as it is; a device plugged in again gets a
       -- new driver instance, and the replug (a port reset) ends any halt the device had.
       reader:unplug()
       reader:replug()
-      name = pcsc.wait_for_reader(context, listing_ms)
+      name = listed_reader()
     end
   end) then return end
   if not name then return unhealthy("the reader is not listed, even after an unplug and replug") end
 
   step("watching a removal", function()
     reader:remove()
-    if not pcsc.wait_state(context, name, pcsc.SCARD_STATE_EMPTY, true, 5000) then
+    if not watch(pcsc.SCARD_STATE_EMPTY, true) then
       unhealthy("the slot is empty but the card is still reported present after 5 s" .. tracking_note(driver_view()))
     end
   end)
   local present = false
   step("watching an insertion", function()
     reader:insert("t1-fs")
-    present = pcsc.wait_state(context, name, pcsc.SCARD_STATE_PRESENT, true, 5000) ~= nil
+    present = watch(pcsc.SCARD_STATE_PRESENT, true) ~= nil
     if not present then
       unhealthy("a t1-fs card is in the slot but reported absent after 5 s" .. tracking_note(driver_view()))
     end

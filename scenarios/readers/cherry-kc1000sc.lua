@@ -2,6 +2,7 @@
 -- The numbers are the descriptor of libccid's readers/Cherry_KC_1000_SC.txt.
 return {
   title = "Cherry KC 1000 SC keyboard (extended APDU, PIN pad)",
+  representative = true,  -- extended APDU with a PIN pad
   source = "readers/Cherry_KC_1000_SC.txt",
   quirks = "046A:00A1 is CHERRY_KC1000SC in libccid: firmware 1.00 at short APDU level is switched to extended (it chains case-2 answers over 128 bytes); a PIN modify with bNumberMessage 00 is sent with FF instead (the firmware refuses 00); FEATURE_GET_TLV_PROPERTIES gives PIN sizes 0..32.",
   vid = 0x046A,

@@ -2,6 +2,7 @@
 -- readers/GemPCPinpad.txt.
 return {
   title = "Gemplus GemPC Pinpad (TPDU, PIN pad without display)",
+  representative = true,  -- a TPDU PIN pad
   source = "readers/GemPCPinpad.txt",
   quirks = "08E6:3478 is GEMPCPINPAD in libccid: at open it loads ten localized PIN-pad prompts with an Escape (B2 A0 00 4D 4C and 16-byte strings) and fails the open when that Escape fails; it forces bNumberMessage 01 and bEntryValidationCondition 02 (validation key) in PIN verify and modify blocks; firmware 1.00 gets PIN sizes 4..8 and validation condition 02 in its FEATURE_GET_TLV_PROPERTIES; as a Gemalto vendor ID (08E6) it also asks GET_FIRMWARE_FEATURES (Escape 6A) at open.",
   vid = 0x08E6,

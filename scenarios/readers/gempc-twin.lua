@@ -2,6 +2,7 @@
 -- The numbers are the descriptor of libccid's readers/GemPCTwin.txt.
 return {
   title = "Gemplus GemPC Twin (TPDU, the common Gemalto USB reader)",
+  representative = true,  -- TPDU, the most common reader, with libccid's Gemalto paths
   source = "readers/GemPCTwin.txt",
   quirks = "08E6:3437 is GEMPCTWIN in libccid: with the driver option DRIVER_OPTION_GEMPC_TWIN_KEY_APDU it sends Escape 1F 02 after open and, when that succeeds, drives the reader at short APDU level though it announces TPDU; built with ENABLE_ZLP, firmware 2.00 gets the zero-length-packet fixup; as a Gemalto vendor ID (08E6) libccid asks GET_FIRMWARE_FEATURES (Escape 6A) at open and, when the answer has the expected size, takes the PIN pad's validation conditions from it.",
   vid = 0x08E6,

@@ -2,6 +2,7 @@
 -- test IDs, registered in the guest's libccid Info.plist by the guest builder.
 return {
   title = "readerlab virtual reader (short APDU, one slot)",
+  representative = true,  -- the default reader: short APDU
   notes = "Not a real model: pid.codes test IDs 1209:0001, which the guest builder registers in libccid's Info.plist.",
   libccid_listed = false,
   vid = 0x1209,

@@ -52,6 +52,28 @@ TEST_CASE("reader profiles: every bundled file loads, named as its file") {
   CHECK(names.count("gempc-pinpad") == 1);
 }
 
+TEST_CASE("reader profiles: the representative handful covers every exchange level, a PIN pad and several slots") {
+  const auto names = readerlab::scenarios::representative_reader_names();
+  CHECK(names.size() >= 4);
+  CHECK(names.size() <= 6);  // the main command and CI run each: a handful, not the matrix
+  std::set<ccid::ExchangeLevel> levels;
+  bool pin_pad = false;
+  bool several_slots = false;
+  for (const auto& name : names) {
+    const auto profile = bundled(name);
+    CHECK(profile.representative);
+    CHECK_FALSE(profile.malformed);
+    levels.insert(profile.config.exchange_level());
+    pin_pad = pin_pad || profile.config.pin_support != 0;
+    several_slots = several_slots || profile.config.slot_count > 1;
+  }
+  CHECK(levels.size() == 3);
+  CHECK(pin_pad);
+  CHECK(several_slots);
+  CHECK_FALSE(parsed("return { title = \"x\" }").representative);
+  CHECK(parsed("return { title = \"x\", representative = true }").representative);
+}
+
 TEST_CASE("reader profiles: readerlab is the reader serve offers without --reader") {
   const auto profile = bundled("readerlab");
   CHECK(profile.config == ccid::ReaderConfig{});
@@ -156,6 +178,7 @@ TEST_CASE("reader profiles: each broken profile is refused with file, line and f
       {"return {\n  title = \"x\",\n  max_ifsd = 0,\n}", "bad.lua:3: max_ifsd", "at least 1"},
       {"return {\n  title = \"x\",\n  escape = \"not a function\",\n}", "bad.lua:3: escape", "a function"},
       {"return {\n  title = \"x\",\n  malformed = 1,\n}", "bad.lua:3: malformed", "true or false"},
+      {"return {\n  title = \"x\",\n  representative = \"yes\",\n}", "bad.lua:3: representative", "true or false"},
       {"return {\n  vid = 1,\n}", "bad.lua:", "title: missing"},
       {"return 42", "bad.lua", "returns a table, this one returns number"},
       {"return {\n  title = \"x\",\n  slots = 1.5,\n}", "bad.lua:3: slots", "not an integer"},
