@@ -4,7 +4,10 @@
 #include "hosts/linux_guest/guest_session.h"
 #include "scenarios/reader_profiles.h"
 
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 namespace readerlab::conformance::runners {
 
@@ -32,13 +35,127 @@ linux_guest::GuestSessionOptions guest_options(const SuiteRun& run, const std::f
   return options;
 }
 
+// The guest of a libccid run. A case that did not pass may leave pcscd or libccid wedged (a
+// reader thread looping on a device that is gone, a reader never listed again), and every case
+// after it would fail for that one: after such a case a health probe (lab.check_driver_healthy)
+// runs, and when it fails the guest boots again, so that each verdict is about its own case.
+class GuestRun {
+ public:
+  GuestRun(const SuiteRun& run, std::filesystem::path out_dir)
+      : options_(guest_options(run, out_dir)), probe_(write_probe(out_dir)) {}
+  ~GuestRun() { stop(); }
+
+  Status start() {
+    ++boots_;
+    session_ = std::make_unique<linux_guest::GuestSession>(options_);
+    if (auto started = session_->start(); !started) {
+      session_.reset();
+      return started;
+    }
+    return {};
+  }
+  void stop() {
+    if (!session_) return;
+    if (boots_ == 1 && !first_apdu_after_) {
+      if (const auto at = session_->port().first_apdu_at()) first_apdu_after_ = *at - session_->qemu_started();
+    }
+    session_->stop();
+    session_->rig().stop_traces();
+    session_.reset();
+  }
+  bool running() const { return session_ != nullptr; }
+  // QEMU start to the first successful APDU of the first boot, once that boot has ended.
+  std::optional<std::chrono::nanoseconds> first_apdu_after() const { return first_apdu_after_; }
+  linux_guest::GuestSession& session() { return *session_; }
+
+  // The model every case starts from (again after a restart).
+  void set_baseline(const ccid::ReaderConfig& config, ccid::EscapeHandler escape) {
+    baseline_ = config;
+    escape_ = std::move(escape);
+    probing_ = true;
+    apply_baseline();
+  }
+
+  // After a case that did not pass: probes the driver; when it is unhealthy, boots the guest
+  // again and returns why (empty: healthy, or not probed). A driver that fails the probe right
+  // after a fresh boot is never healthy on this reader model: probing stops until the next one.
+  std::string after_case(const CaseResult& result) {
+    if (!session_ || !probing_ || result.outcome == Outcome::pass) return {};
+    session_->rig().stop_traces();  // the case's traces end with it; the probe is not a case
+    const auto probe = run_case(read_case_info(probe_.parent_path(), probe_), session_->rig(), session_->port(), {});
+    if (probe.outcome == Outcome::pass) return {};
+    std::string why = probe.message;
+    stop();
+    if (auto started = start(); !started) return why + "; the guest did not boot again: " + started.error().message();
+    apply_baseline();
+    const auto again = run_case(read_case_info(probe_.parent_path(), probe_), session_->rig(), session_->port(), {});
+    if (again.outcome != Outcome::pass) {
+      probing_ = false;
+      why += " (and after a fresh boot too: not probed again on this reader model)";
+    }
+    return why;
+  }
+
+ private:
+  static std::filesystem::path write_probe(const std::filesystem::path& out_dir) {
+    std::filesystem::create_directories(out_dir);
+    const auto file = out_dir / "health-probe.lua";
+    std::ofstream out(file, std::ios::trunc);
+    out << "-- @title: after a case that did not pass: is the driver still healthy? (not a case of the suite)\n"
+           "-- @drivers: libccid\n"
+           "-- @timeout: 90\n"
+           "lab.check_driver_healthy()\n";
+    return file;
+  }
+  void apply_baseline() {
+    if (!session_ || !baseline_) return;
+    session_->rig().set_baseline(0, *baseline_, escape_);
+    session_->rig().reset_to_baseline();
+  }
+
+  linux_guest::GuestSessionOptions options_;
+  std::filesystem::path probe_;
+  std::unique_ptr<linux_guest::GuestSession> session_;
+  std::optional<ccid::ReaderConfig> baseline_;
+  ccid::EscapeHandler escape_;
+  bool probing_ = true;
+  int boots_ = 0;
+  std::optional<std::chrono::nanoseconds> first_apdu_after_;
+};
+
+// Runs the cases in the guest, with a restart after a case that left the driver unhealthy.
+void run_cases_in(GuestRun& guest, const std::vector<CaseInfo>& cases, const Expectations& expectations,
+                  const std::filesystem::path& traces, RunSummary& summary) {
+  std::size_t number = 0;
+  std::size_t restarts = 0;
+  for (const auto& info : cases) {
+    if (!guest.running()) {
+      CaseResult result;
+      result.info = info;
+      result.message = "the guest did not boot again after an earlier case";
+      print_progress(++number, cases.size(), result);
+      summary.results.push_back(std::move(result));
+      continue;
+    }
+    auto result = run_case(info, guest.session().rig(), guest.session().port(), expectations, traces);
+    print_progress(++number, cases.size(), result);
+    const std::string why = guest.after_case(result);
+    summary.results.push_back(std::move(result));
+    if (why.empty()) continue;
+    ++restarts;
+    std::cout << "    the driver was unhealthy after it, the guest booted again: " << why << "\n" << std::flush;
+    summary.facts.emplace_back("guest booted again after " + info.id, why);
+  }
+  if (restarts == 0) summary.facts.emplace_back("guest restarts", "none (no case left the driver unhealthy)");
+}
+
 }  // namespace
 
 std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<CaseInfo>& cases,
                                             const std::filesystem::path& out_dir) {
   std::vector<RunSummary> summaries;
-  linux_guest::GuestSession session(guest_options(run, out_dir));
-  const auto started = session.start();
+  GuestRun guest(run, out_dir);
+  const auto started = guest.start();
   for (const auto& reader : run.readers) {
     RunSummary summary;
     summary.driver = "libccid@" + reader;
@@ -54,24 +171,24 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
       summaries.push_back(std::move(summary));
       continue;
     }
+    if (!guest.running()) {
+      // A restart after an earlier reader's case failed to boot: every reader after it.
+      if (auto again = guest.start(); !again) {
+        fail_all(summary, cases, "the guest did not boot again: " + again.error().message());
+        summaries.push_back(std::move(summary));
+        continue;
+      }
+    }
     std::cout << "reader " << reader << " (" << profile->title << ")\n" << std::flush;
     // The profile is the model every case starts from; a case's configure{} goes on top of it.
-    session.rig().set_baseline(0, profile->config, scenarios::make_escape_handler(*profile));
-    session.rig().reset_to_baseline();
+    guest.set_baseline(profile->config, scenarios::make_escape_handler(*profile));
     summary.facts.emplace_back("reader", reader + ": " + profile->title);
     if (!profile->libccid_listed) summary.facts.emplace_back("libccid", "VID:PID not in Debian libccid 1.5.2's list");
-    const auto expectations = reader_expectations(run, reader);
-    const auto traces = trace_folder(run, out_dir / ("libccid@" + reader));
-    std::size_t number = 0;
-    for (const auto& info : cases) {
-      auto result = run_case(info, session.rig(), session.port(), expectations, traces);
-      print_progress(++number, cases.size(), result);
-      summary.results.push_back(std::move(result));
-    }
+    run_cases_in(guest, cases, reader_expectations(run, reader), trace_folder(run, out_dir / ("libccid@" + reader)),
+                 summary);
     summaries.push_back(std::move(summary));
   }
-  if (started) session.stop();
-  session.rig().stop_traces();
+  guest.stop();
   return summaries;
 }
 
@@ -79,31 +196,26 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
   RunSummary summary;
   summary.driver = "libccid";
   summary.seed = run.seed;
-  linux_guest::GuestSession session(guest_options(run, out_dir));
-  if (const auto started = session.start(); !started) {
+  GuestRun guest(run, out_dir);
+  if (const auto started = guest.start(); !started) {
     const std::string why = started.error().message();
     std::cerr << "readerlab run: " << why << "\n";
     fail_all(summary, cases, "the guest did not start: " + why.substr(0, why.find('\n')));
     return summary;
   }
-  std::cout << "guest up: QEMU start to agent ready " << format_seconds(session.agent_ready_after()) << " ("
-            << (session.used_kvm() ? "KVM" : "TCG") << ")\n"
+  auto& first = guest.session();
+  std::cout << "guest up: QEMU start to agent ready " << format_seconds(first.agent_ready_after()) << " ("
+            << (first.used_kvm() ? "KVM" : "TCG") << ")\n"
             << std::flush;
-  summary.facts.emplace_back("accelerator", session.used_kvm() ? "KVM" : "TCG");
-  summary.facts.emplace_back("QEMU start to agent ready", format_seconds(session.agent_ready_after()));
-  const auto expectations = load_expectations(run.expectations_dir / "libccid.txt");
-  std::size_t number = 0;
-  for (const auto& info : cases) {
-    auto result = run_case(info, session.rig(), session.port(), expectations, trace_folder(run, out_dir));
-    print_progress(++number, cases.size(), result);
-    summary.results.push_back(std::move(result));
-  }
-  if (auto first = session.port().first_apdu_at())
-    summary.facts.emplace_back("QEMU start to first successful APDU", format_seconds(*first - session.qemu_started()));
-  else
-    summary.facts.emplace_back("QEMU start to first successful APDU", "no APDU succeeded");
-  session.stop();
-  session.rig().stop_traces();
+  summary.facts.emplace_back("accelerator", first.used_kvm() ? "KVM" : "TCG");
+  summary.facts.emplace_back("QEMU start to agent ready", format_seconds(first.agent_ready_after()));
+  run_cases_in(guest, cases, load_expectations(run.expectations_dir / "libccid.txt"), trace_folder(run, out_dir),
+               summary);
+  guest.stop();
+  const auto first_apdu_after = guest.first_apdu_after();
+  summary.facts.emplace_back(
+      "QEMU start to first successful APDU",
+      first_apdu_after ? format_seconds(*first_apdu_after) : std::string("no APDU succeeded in the first boot"));
   summary.facts.emplace_back("guest logs",
                              (out_dir / "guest-console.log").string() + ", " + (out_dir / "pcscd.log").string());
   return summary;

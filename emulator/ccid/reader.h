@@ -270,6 +270,7 @@ class Reader : public usb::Device {
   Bytes power_on(Slot& slot, const Message& m);
   Bytes power_off(Slot& slot, const Message& m);
   void negotiate_pps(Slot& slot);
+  std::optional<std::uint8_t> offered_fi_di(std::uint8_t card_fi_di) const;
   void reset_parameters_from_atr(Slot& slot);
   Bytes get_parameters(Slot& slot, const Message& m);
   Bytes reset_parameters(Slot& slot, const Message& m);

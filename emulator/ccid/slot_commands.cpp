@@ -5,6 +5,8 @@
 #include "cards/atr/atr.h"
 #include "cards/pps/pps.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 namespace readerlab::ccid {
@@ -59,13 +61,49 @@ Bytes Reader::power_off(Slot& slot, const Message& m) {
   return slot_status(m.slot, m.seq, ok_status(slot), 0, 0);
 }
 
+namespace {
+
+// The Di codes of ISO 7816-3 Table 8 from the fastest D down to D = 1.
+constexpr std::uint8_t kDiCodesFastestFirst[] = {0x7, 0x6, 0x9, 0x5, 0x8, 0x4, 0x3, 0x2, 0x1};
+
+}  // namespace
+
+// The TA1 a reader can offer for the card's: the card's Fi with the largest D up to the card's
+// whose rate (f * D / Fi, ISO 7816-3 7.1, at dwDefaultClock) is at most dwMaxDataRate and, when
+// the reader lists its rates, one of them (CCID 5.1 dwMaxDataRate, bNumDataRatesSupported). A
+// real reader proposes no rate it cannot clock; nullopt: none fits above Fd/Dd's rate, which stays.
+std::optional<std::uint8_t> Reader::offered_fi_di(std::uint8_t card_fi_di) const {
+  const unsigned fi = cards::clock_rate_conversion_factor(static_cast<std::uint8_t>(card_fi_di >> 4));
+  const unsigned card_d = cards::baud_rate_adjustment_factor(card_fi_di);
+  if (fi == 0 || card_d == 0) return std::nullopt;
+  const auto rates = config_.announced_data_rates();
+  const std::uint64_t max_rate = config_.max_data_rate_bps.value_or(rates.empty() ? 0 : rates.back());
+  const auto listed = [&](std::uint64_t rate) {
+    if (config_.data_rates_bps.empty()) return true;
+    // The reader's list holds rounded figures: 1 % either way is the same rate.
+    return std::any_of(rates.begin(), rates.end(), [&](std::uint32_t r) {
+      return rate * 100 >= std::uint64_t{r} * 99 && rate * 100 <= std::uint64_t{r} * 101;
+    });
+  };
+  const std::uint64_t clock_hz = std::uint64_t{config_.default_clock_khz} * 1000u;
+  for (const std::uint8_t di_code : kDiCodesFastestFirst) {
+    const unsigned d = cards::baud_rate_adjustment_factor(di_code);
+    if (d > card_d) continue;
+    const std::uint64_t rate = clock_hz * d / fi;
+    if (rate <= clock_hz / 372) return std::nullopt;  // Fd = 372, Dd = 1 (ISO 7816-3 8.3) is as fast
+    if (rate <= max_rate && listed(rate)) return static_cast<std::uint8_t>((card_fi_di & 0xF0) | di_code);
+  }
+  return std::nullopt;
+}
+
 // The reader's own PPS when it negotiates (CCID 5.1 dwFeatures 0x40): ask for the card's
-// TA1 on its first offered protocol; a card that does not answer keeps Fd and Dd, after the
-// warm reset ISO 7816-3 9.3 asks for.
+// TA1 (or the fastest Di below it the reader can clock) on its first offered protocol; a card
+// that does not answer keeps Fd and Dd, after the warm reset ISO 7816-3 9.3 asks for.
 void Reader::negotiate_pps(Slot& slot) {
   if (slot.atr_fields.specific_mode()) return;
-  const std::uint8_t fi_di = slot.atr_fields.fi_di();
-  if (fi_di == 0x11) return;  // nothing to gain: Fd and Dd already
+  const auto offered = offered_fi_di(slot.atr_fields.fi_di());
+  if (!offered) return;  // nothing to gain over Fd and Dd
+  const std::uint8_t fi_di = *offered;
   cards::Pps request;
   request.protocol = slot.protocol;
   request.pps1 = fi_di;

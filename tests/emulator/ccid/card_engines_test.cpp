@@ -33,6 +33,47 @@ TEST_CASE("at APDU level the reader negotiates a card's TA1 by PPS itself") {
   CHECK(data_of(parameters).at(0) == 0x96);
 }
 
+TEST_CASE("at APDU level the reader offers no rate above its dwMaxDataRate or outside its list") {
+  // The ACR38U's descriptor: 4 MHz, dwMaxDataRate 129032 bps. The card's TA1 96 (Fi 512, Di 32)
+  // is 250000 bps there; Di 16 (125000 bps) is the fastest the reader can clock.
+  ReaderConfig config;
+  config.set_exchange_level(ExchangeLevel::short_apdu);
+  config.default_clock_khz = 4000;
+  config.maximum_clock_khz = 4000;
+  config.max_data_rate_bps = 129032;
+  {
+    Reader reader(config);
+    reader.insert(cards::make_builtin_card("t0-t1"));
+    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    CHECK(reader.pps_exchanges() == 1);
+    CHECK(reader.protocol_data().at(0) == 0x95);
+  }
+  // A listed rate set without 125000 bps: 62500 (Di 8) is the fastest listed one.
+  config.data_rates_bps = {10752, 62500, 250000};
+  config.max_data_rate_bps.reset();
+  {
+    Reader reader(config);
+    reader.insert(cards::make_builtin_card("t0-t1"));
+    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    CHECK(reader.protocol_data().at(0) == 0x96);  // 250000 is listed and the maximum
+  }
+  config.data_rates_bps = {10752, 62500};
+  {
+    Reader reader(config);
+    reader.insert(cards::make_builtin_card("t0-t1"));
+    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    CHECK(reader.protocol_data().at(0) == 0x94);
+  }
+  // Nothing above Fd/Dd's 10752 bps fits: no PPS, the card stays at Fd and Dd.
+  config.data_rates_bps = {10752};
+  {
+    Reader reader(config);
+    reader.insert(cards::make_builtin_card("t0-t1"));
+    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    CHECK(reader.pps_exchanges() == 0);
+  }
+}
+
 TEST_CASE("at TPDU level the host's PPS reaches the card and its answer comes back") {
   Reader reader = reader_at(ExchangeLevel::tpdu, "t0-t1");
   CHECK(reader.pps_exchanges() == 0);
