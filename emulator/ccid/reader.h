@@ -289,6 +289,7 @@ class Reader : public usb::Device {
                          std::span<const std::uint8_t> t1_prologue);
   std::uint8_t clock_status(std::uint8_t slot_index) const;
   std::uint8_t get_response_class(std::uint8_t slot_index) const;
+  std::uint8_t envelope_class(std::uint8_t slot_index) const;
 
   // The protocol with the card, whatever the exchange level (card_protocol.cpp).
   void start_protocol(Slot& slot);
