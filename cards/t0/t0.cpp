@@ -75,7 +75,10 @@ Direction iso_direction(const Header& header) {
   }
 }
 
-CardSide::CardSide(Card& card, CardSideOptions options) : card_(card), options_(std::move(options)) {
+CardSide::CardSide(Card& card, CardSideOptions options)
+    : card_(card),
+      options_(std::move(options)),
+      envelope_(options_.envelope_state ? *options_.envelope_state : own_envelope_) {
   if (!options_.direction) options_.direction = iso_direction;
 }
 
@@ -144,11 +147,11 @@ void CardSide::on_header(Bytes& out) {
     send_final(out, status_only(sw::ins_not_supported));
     return;
   }
-  if (envelope_answer_waits_ && ins == kInsGetResponse) {
+  if (envelope_.answer_waits && ins == kInsGetResponse) {
     send_envelope_answer(out);
     return;
   }
-  envelope_answer_waits_ = false;  // only GET RESPONSE collects it, as an answer the card keeps
+  envelope_.answer_waits = false;  // only GET RESPONSE collects it, as an answer the card keeps
   if (takes_envelope()) {
     if (p3 == 0) {
       on_envelope_end(out);
@@ -160,7 +163,7 @@ void CardSide::on_header(Bytes& out) {
     (void)send_procedure(out, options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins);
     return;
   }
-  envelope_command_.clear();  // any other command ends a chain
+  envelope_.command.clear();  // any other command ends a chain
   switch (options_.direction(header_)) {
     case Direction::none:
     case Direction::refuse: {
@@ -220,23 +223,23 @@ bool CardSide::takes_envelope() const {
 
 // A piece of the command APDU: kept, and 9000 asks for the next (ISO 7816-4:1995 A.3E.2).
 void CardSide::on_envelope_piece(Bytes& out) {
-  const bool too_long = envelope_command_.size() + data_.size() > kMaxEnvelopedApdu;
+  const bool too_long = envelope_.command.size() + data_.size() > kMaxEnvelopedApdu;
   if (too_long) {
-    envelope_command_.clear();
+    envelope_.command.clear();
   } else {
-    envelope_command_.insert(envelope_command_.end(), data_.begin(), data_.end());
+    envelope_.command.insert(envelope_.command.end(), data_.begin(), data_.end());
   }
   send_final(out, status_only(too_long ? sw::wrong_length : sw::ok));
 }
 
 // The empty ENVELOPE: the gathered APDU goes to the card; answer data waits for GET RESPONSE.
 void CardSide::on_envelope_end(Bytes& out) {
-  if (envelope_command_.empty()) {  // an end without a chain
+  if (envelope_.command.empty()) {  // an end without a chain
     send_final(out, status_only(sw::wrong_length));
     return;
   }
-  const Bytes apdu = std::move(envelope_command_);
-  envelope_command_.clear();
+  const Bytes apdu = std::move(envelope_.command);
+  envelope_.command.clear();
   const auto response = call_card(apdu);
   if (!response) return;
   const std::size_t size = response->size() - 2;
@@ -244,9 +247,9 @@ void CardSide::on_envelope_end(Bytes& out) {
     send_final(out, *response);
     return;
   }
-  envelope_answer_.assign(response->begin(), response->end() - 2);
-  envelope_status_.assign(response->end() - 2, response->end());
-  envelope_answer_waits_ = true;
+  envelope_.answer.assign(response->begin(), response->end() - 2);
+  envelope_.status_word.assign(response->end() - 2, response->end());
+  envelope_.answer_waits = true;
   send_final(out, bytes_remaining(size));
 }
 
@@ -259,14 +262,14 @@ void CardSide::send_envelope_answer(Bytes& out) {
     return;
   }
   const std::size_t le = header_[4] == 0 ? kMaxP3Data : header_[4];
-  if (le > envelope_answer_.size()) {
-    send_final(out, status_only(static_cast<std::uint16_t>(sw::exact_length | envelope_answer_.size())));
+  if (le > envelope_.answer.size()) {
+    send_final(out, status_only(static_cast<std::uint16_t>(sw::exact_length | envelope_.answer.size())));
     return;
   }
-  const Bytes part(envelope_answer_.begin(), envelope_answer_.begin() + static_cast<std::ptrdiff_t>(le));
-  envelope_answer_.erase(envelope_answer_.begin(), envelope_answer_.begin() + static_cast<std::ptrdiff_t>(le));
-  envelope_answer_waits_ = !envelope_answer_.empty();
-  const Bytes status_word = envelope_answer_waits_ ? bytes_remaining(envelope_answer_.size()) : envelope_status_;
+  const Bytes part(envelope_.answer.begin(), envelope_.answer.begin() + static_cast<std::ptrdiff_t>(le));
+  envelope_.answer.erase(envelope_.answer.begin(), envelope_.answer.begin() + static_cast<std::ptrdiff_t>(le));
+  envelope_.answer_waits = !envelope_.answer.empty();
+  const Bytes status_word = envelope_.answer_waits ? bytes_remaining(envelope_.answer.size()) : envelope_.status_word;
   send_data(out, part, status_word);
 }
 

@@ -49,6 +49,15 @@ enum class Direction {
 // to_card under T=0: its case 2 pattern form needs T=1). P3 = 00 with to_card means case 1.
 Direction iso_direction(const Header& header);
 
+// What a T=0 card keeps of an ENVELOPE chain between TPDUs: the pieces of the command APDU
+// so far, and the answer to a gathered APDU until GET RESPONSE has fetched it.
+struct EnvelopeState {
+  Bytes command;
+  Bytes answer;       // data not fetched yet
+  Bytes status_word;  // SW1 SW2 of that answer, sent with its last part
+  bool answer_waits = false;
+};
+
 struct CardSideOptions {
   unsigned null_bytes = 0;                         // NULLs (60) before each answer that follows processing
   bool one_byte_at_a_time = false;                 // procedure byte INS xor FF before every data byte
@@ -60,11 +69,16 @@ struct CardSideOptions {
   // The card takes ENVELOPE chains (ProtocolBehaviour::t0_envelope), in the interindustry
   // classes (ISO 7816-4 5.1.1) as the card's other ISO commands.
   bool envelope = false;
+  // Where the card keeps its chain when it must outlast this CardSide (a TPDU-level host sends
+  // each ENVELOPE in its own exchange); none: the CardSide keeps its own.
+  EnvelopeState* envelope_state = nullptr;
 };
 
 class CardSide {
  public:
   explicit CardSide(Card& card, CardSideOptions options = {});
+  CardSide(const CardSide&) = delete;  // envelope_ may refer to its own member
+  CardSide& operator=(const CardSide&) = delete;
 
   // Bytes from the interface device (the header, then data after each procedure byte). Returns
   // what the card sends before it waits for the interface device again: procedure bytes, data,
@@ -100,10 +114,8 @@ class CardSide {
   bool bad_procedure_sent_ = false;
   unsigned headers_answered_ = 0;
   CardStatus last_status_ = CardStatus::ok;
-  Bytes envelope_command_;  // the pieces of an enveloped command APDU so far
-  Bytes envelope_answer_;   // answer data to an enveloped APDU not fetched yet
-  Bytes envelope_status_;   // its SW1 SW2, sent with the last part
-  bool envelope_answer_waits_ = false;
+  EnvelopeState own_envelope_;
+  EnvelopeState& envelope_;
 };
 
 enum class Error {

@@ -37,6 +37,7 @@ void hand_to_t1(cards::t1::CardSide& card_side, const cards::ProtocolFaults& fau
 
 // A fresh card side of the transmission protocol, as after the ATR (ISO 7816-3 11.2).
 void Reader::start_protocol(Slot& slot) {
+  slot.t0_envelope = {};
   slot.t1.reset();
   slot.t1_reader.reset();
   if (slot.protocol != 1 || !slot.card) return;
@@ -109,6 +110,7 @@ cards::t0::Result Reader::run_t0(Slot& slot, std::span<const std::uint8_t> bytes
   if (!options.bad_procedure_byte && faults.garbage_answers > 0) options.bad_procedure_byte = 0xFF;
   options.mute = faults.mute_exchanges > 0;
   options.envelope = slot.card->protocol_behaviour().t0_envelope;
+  options.envelope_state = &slot.t0_envelope;
   cards::t0::CardSide card_side(*slot.card, options);
   cards::t0::InterfaceOptions reader_options;
   reader_options.convention = slot.convention;

@@ -214,3 +214,23 @@ TEST_CASE("hostile ENVELOPE chains: an Lc that disagrees, an end without a chain
   REQUIRE(result.error == t0::Error::none);
   CHECK(result.response == with_ok(data));
 }
+
+TEST_CASE("a chain outlasts its CardSide when the card keeps an EnvelopeState (one TPDU per exchange)") {
+  IsoCard card = powered_card("extended-t0");
+  t0::EnvelopeState kept;
+  t0::CardSideOptions options = envelope_card();
+  options.envelope_state = &kept;
+  const std::string direct = send(card, "00 B0 84 00 00 00 04");
+  {
+    t0::CardSide first(card, options);
+    CHECK(card_says(first, "00 C2 00 00 07") == "C2");
+    CHECK(card_says(first, "00 B0 84 00 00 00 04") == "90 00");
+  }
+  {
+    t0::CardSide end(card, options);
+    CHECK(card_says(end, "00 C2 00 00 00") == "61 04");
+  }
+  t0::CardSide fetch(card, options);
+  CHECK(card_says(fetch, "00 C0 00 00 04") == "C0 " + direct);
+  CHECK_FALSE(kept.answer_waits);
+}
