@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "cards/apdu/iso_card.h"
+#include "cards/lua/lua_card.h"
 #include "cards/profiles.h"
 #include "cards/t0/t0.h"
 #include "tests/cards/test_support.h"
@@ -233,4 +234,20 @@ TEST_CASE("a chain outlasts its CardSide when the card keeps an EnvelopeState (o
   t0::CardSide fetch(card, options);
   CHECK(card_says(fetch, "00 C0 00 00 04") == "C0 " + direct);
   CHECK_FALSE(kept.answer_waits);
+}
+
+TEST_CASE("a Lua card declares ENVELOPE with t0_envelope = true; another value is refused at load with its line") {
+  const std::string head = "name = \"lua-envelope\"\natr = { protocols = {0} }\n";
+  auto loaded = load_lua_card_text(head + "t0_envelope = true\n", "cards/lua-envelope.lua");
+  REQUIRE(loaded);
+  CHECK(loaded.value()->protocol_behaviour().t0_envelope);
+  auto plain = load_lua_card_text(head, "cards/lua-envelope.lua");
+  REQUIRE(plain);
+  CHECK_FALSE(plain.value()->protocol_behaviour().t0_envelope);
+  auto wrong = load_lua_card_text(head + "t0_envelope = 1\n", "cards/lua-envelope.lua");
+  REQUIRE_FALSE(wrong);
+  const std::string message = wrong.error().message();
+  CHECK(message.find("cards/lua-envelope.lua:3") != std::string::npos);
+  CHECK(message.find("t0_envelope") != std::string::npos);
+  CHECK(message.find("true or false expected") != std::string::npos);
 }

@@ -1,6 +1,7 @@
 // Extended APDUs to a T=0 card through XfrBlock: an extended-APDU reader sends Nc above 255 in
 // ENVELOPE commands of class bClassEnvelope (CCID 5.1, 6.1.10) and fetches the answer with GET
 // RESPONSE; short-APDU and TPDU readers do not map them.
+#include "cards/lua/lua_card.h"
 #include "cards/profiles.h"
 #include "emulator/ccid/reader.h"
 #include "tests/emulator/ccid/ccid_support.h"
@@ -59,6 +60,34 @@ Bytes exchange(Reader& reader, std::uint8_t seq, const Bytes& apdu) {
   return data_of(answer);
 }
 
+// A Lua T=0 card that takes ENVELOPE and arms a misbehaviour for the next exchange on CLA 80:
+// F0 falls mute, F3 sends a bad procedure byte (the bundled hostile card's commands).
+constexpr const char* kHostileEnvelopeCard = R"(
+name = "hostile-envelope"
+atr = { protocols = {0}, historical = "80 73 00 00 40" }
+t0_envelope = true
+function on_apdu(apdu)
+  if apdu.cla ~= 0x80 then return nil end
+  if apdu.ins == 0xF0 then card.mute(1) return 0x9000 end
+  if apdu.ins == 0xF3 then card.bad_procedure_byte(apdu.p1) return 0x9000 end
+  return nil
+end
+)";
+
+std::unique_ptr<Reader> reader_with_hostile_envelope_card() {
+  ReaderConfig config;
+  config.set_exchange_level(ExchangeLevel::extended_apdu);
+  config.class_envelope = 0x00;
+  auto reader = std::make_unique<Reader>(std::move(config));
+  auto loaded = cards::load_lua_card_text(kHostileEnvelopeCard, "tests/hostile-envelope.lua");
+  INFO("load error: ", (loaded ? std::string() : loaded.error().message()));
+  REQUIRE(loaded);
+  reader->insert(std::move(loaded).value());
+  REQUIRE(status_of(reader->handle_message(command(Command::icc_power_on, 0))) == kActiveOk);
+  REQUIRE(reader->protocol() == 0);
+  return reader;
+}
+
 }  // namespace
 
 TEST_CASE("an extended APDU with 300 and 3000 data bytes reaches a T=0 card whole and its answer comes back whole") {
@@ -114,6 +143,25 @@ TEST_CASE("hostile extended APDUs to a T=0 card: an Lc that disagrees gives bErr
   CHECK(data_of(answer).empty());
   const Bytes data = pattern(1000);
   CHECK(exchange(*reader, 2, extended_apdu("80 10 00 00", data, true)) == with_ok(data));
+}
+
+TEST_CASE("an ENVELOPE chain cut by a mute card or a bad procedure byte: bError ICC_MUTE or 0xF4, then all goes on") {
+  auto reader = reader_with_hostile_envelope_card();
+  const Bytes data = pattern(300);
+  const Bytes echo = extended_apdu("80 10 00 00", data, true);
+  CHECK(exchange(*reader, 1, echo) == with_ok(data));  // the card takes ENVELOPE from a Lua file
+
+  CHECK(to_hex(exchange(*reader, 2, hex("80 F0 01 00"))) == "90 00");
+  Bytes answer = reader->handle_message(command(Command::xfr_block, 3, echo));
+  CHECK(status_of(answer) == kActiveFailed);
+  CHECK(error_of(answer) == error::icc_mute);  // CCID 6.2.6
+  CHECK(exchange(*reader, 4, echo) == with_ok(data));
+
+  CHECK(to_hex(exchange(*reader, 5, hex("80 F3 42 00"))) == "90 00");
+  answer = reader->handle_message(command(Command::xfr_block, 6, echo));
+  CHECK(status_of(answer) == kActiveFailed);
+  CHECK(error_of(answer) == error::procedure_byte_conflict);  // CCID 6.2.6
+  CHECK(exchange(*reader, 7, echo) == with_ok(data));
 }
 
 TEST_CASE(
