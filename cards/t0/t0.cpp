@@ -17,7 +17,7 @@ constexpr std::size_t kMaxP3Data = 256;            // P3 = 00 asks for 256 bytes
 constexpr std::uint8_t kSw1BytesRemaining = 0x61;  // ISO 7816-3 12.2.2 / ISO 7816-4 5.1.3
 constexpr std::uint8_t kSw1ExactLength = 0x6C;
 constexpr std::uint8_t kInsGetResponse = 0xC0;       // ISO 7816-4 7.6.1
-constexpr std::uint8_t kInsEnvelope = 0xC2;          // ISO 7816-4 7.6.2
+constexpr std::uint8_t kInsEnvelope = 0xC2;          // ISO 7816-4:2013 7.6.2 (1995 edition: 7.2)
 constexpr std::size_t kMaxEnvelopePiece = 255;       // P3 of a TPDU sending data, ISO 7816-3 10.3.2
 constexpr std::size_t kMaxEnvelopedApdu = 65544;     // 4 + 3 + 65535 + 2, ISO 7816-4 5.1
 constexpr std::size_t kMaxGetResponses = 65536 + 2;  // one per byte at worst, then stop
