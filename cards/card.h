@@ -38,6 +38,7 @@ struct ProtocolBehaviour {
   unsigned t0_null_bytes = 0;                    // T=0: NULL procedure bytes (60) before each answer
   std::uint8_t t1_wtx_multiplier = 0;            // T=1: S(WTX request) with this multiplier before each answer
   bool t1_crc_windows = false;                   // T=1 with CRC: Windows' CRC-16/ARC instead of ISO/IEC 13239's
+  bool t0_envelope = false;                      // T=0: takes Nc above 255 in ENVELOPE chains (cards/t0/t0.h)
   std::chrono::milliseconds processing_time{0};  // real time a command takes, when a scenario asks for it
 };
 

@@ -195,6 +195,17 @@ std::vector<CardProfile> all_profiles() {
   extended.files.push_back(transparent(0x0105, counting(4096, 3), 5));
   profiles.push_back(extended);
 
+  // 3B  TS; 0C  T0: no interface bytes (T=0 only, so no TCK), 12 historical bytes
+  // 80  category;  73 00 00 40  card capabilities: extended Lc and Le fields, which T=0
+  //     carries in ENVELOPE chains (ISO 7816-4:1995 A.3E.2, A.4E.2);  56 "ext-t0"
+  auto extended_t0 = file_system_card(
+      "extended-t0", "T=0, extended APDUs in ENVELOPE chains (INS C2) with 61xx/GET RESPONSE; extended's files",
+      {0x3B, 0x0C, 0x80, 0x73, 0x00, 0x00, 0x40, 0x56, 0x65, 0x78, 0x74, 0x2D, 0x74, 0x30}, 2, {Protocol::t0}, 0x7437);
+  extended_t0.files.push_back(transparent(0x0104, counting(65536, 7), 4));
+  extended_t0.files.push_back(transparent(0x0105, counting(4096, 3), 5));
+  extended_t0.t0_envelope = true;
+  profiles.push_back(extended_t0);
+
   // 3B  TS; 86  T0: TD1, 6 historical bytes
   // 80  TD1: TD2, T=0;  31  TD2: TA3 TB3, T=1;  80  TA3: IFSC 128
   // 15  TB3: BWI=1 CWI=5 (BWT about 0.2 s at 4 MHz, far below its 1.5 s of work)

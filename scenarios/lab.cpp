@@ -196,7 +196,8 @@ int replug(lua_State* L, LabContext& lab) {
 
 // lab._configure(index, {profile = NAME, exchange = "tpdu"|"short-apdu"|"extended-apdu", product = ...,
 // serial = ..., max_message_length = n, pin_support = 0..3, lcd = wLcdLayout, mechanical = dwMechanical,
-// ...}): a reader profile (scenarios/readers/NAME.lua) first, the other fields on top of it.
+// class_envelope = bClassEnvelope, ...}): a reader profile (scenarios/readers/NAME.lua) first, the other fields on top
+// of it.
 int configure(lua_State* L, LabContext& lab) {
   const auto index = reader_index(L, lab, 1);
   const nlohmann::json fields = to_json(L, 2);
@@ -258,6 +259,10 @@ int configure(lua_State* L, LabContext& lab) {
                value.get<std::int64_t>() <= 254) {
       // dwMaxIFSD (CCID 5.1); 0 is the malformed model, 254 the ISO 7816-3 11.4.2 maximum.
       config.max_ifsd = static_cast<std::uint32_t>(value.get<std::int64_t>());
+    } else if (key == "class_envelope" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
+               value.get<std::int64_t>() <= 0xFF) {
+      // bClassEnvelope (CCID 5.1): the class of the ENVELOPEs carrying extended APDUs to a T=0 card.
+      config.class_envelope = static_cast<std::uint8_t>(value.get<std::int64_t>());
     } else {
       throw std::invalid_argument(key + ": unknown field or invalid value " + value.dump() + " for configure");
     }

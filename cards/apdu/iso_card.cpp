@@ -831,6 +831,7 @@ ProtocolBehaviour IsoCard::protocol_behaviour() const {
   behaviour.t0_null_bytes = profile_.t0_null_bytes;
   behaviour.t1_wtx_multiplier = static_cast<std::uint8_t>(std::min(profile_.wtx_multiplier, 255u));
   behaviour.t1_crc_windows = profile_.t1_crc_windows;
+  behaviour.t0_envelope = profile_.t0_envelope;
   behaviour.processing_time = std::chrono::milliseconds(profile_.processing_ms);
   return behaviour;
 }

@@ -92,6 +92,7 @@ struct CardProfile {
   unsigned t0_null_bytes = 0;   // T=0: NULL procedure bytes (60) sent before each answer
   unsigned wtx_multiplier = 0;  // T=1: S(WTX) request with this multiplier before answering
   bool t1_crc_windows = false;  // T=1 with CRC (TC3): compute Windows' CRC, not ISO/IEC 13239's
+  bool t0_envelope = false;     // T=0: takes extended APDUs in ENVELOPE chains (cards/t0/t0.h)
   unsigned processing_ms = 0;   // time a command takes, for scenarios that ask real delays
 };
 

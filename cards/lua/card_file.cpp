@@ -724,6 +724,7 @@ void read_behaviour(Reader& reader, const Globals& global, CardProfile& profile)
   }
   profile.t0_null_bytes = static_cast<unsigned>(
       global("t0_null_bytes", [&](const Field& f) { return reader.integer(f, 0, 1000); }).value_or(0));
+  profile.t0_envelope = global("t0_envelope", [&](const Field& f) { return reader.boolean(f); }).value_or(false);
   profile.wtx_multiplier = static_cast<unsigned>(
       global("wtx_multiplier", [&](const Field& f) { return reader.integer(f, 0, 255); }).value_or(0));
   profile.processing_ms = static_cast<unsigned>(

@@ -28,6 +28,7 @@
 //   challenge_seed = 42, implicit_ef = 0x0101, logical_channels = 4
 //   pps = "accept" | "decline" | "silent"
 //   t0_null_bytes = 5, wtx_multiplier = 10, processing_ms = 1500   -- a slow card, every time
+//   t0_envelope = true        -- T=0: extended APDUs arrive in ENVELOPE chains (cards/t0/t0.h)
 //
 //   function on_reset(kind)   -- kind: "cold" or "warm"
 //     return nil              -- the declared ATR;  "3B 00": this ATR (hex);  false: no ATR

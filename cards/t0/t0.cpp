@@ -17,6 +17,9 @@ constexpr std::size_t kMaxP3Data = 256;            // P3 = 00 asks for 256 bytes
 constexpr std::uint8_t kSw1BytesRemaining = 0x61;  // ISO 7816-3 12.2.2 / ISO 7816-4 5.1.3
 constexpr std::uint8_t kSw1ExactLength = 0x6C;
 constexpr std::uint8_t kInsGetResponse = 0xC0;       // ISO 7816-4 7.6.1
+constexpr std::uint8_t kInsEnvelope = 0xC2;          // ISO 7816-4:2013 7.6.2 (1995 edition: 7.2)
+constexpr std::size_t kMaxEnvelopePiece = 255;       // P3 of a TPDU sending data, ISO 7816-3 10.3.2
+constexpr std::size_t kMaxEnvelopedApdu = 65544;     // 4 + 3 + 65535 + 2, ISO 7816-4 5.1
 constexpr std::size_t kMaxGetResponses = 65536 + 2;  // one per byte at worst, then stop
 
 bool is_sw1(std::uint8_t byte) {
@@ -27,6 +30,14 @@ bool is_sw1(std::uint8_t byte) {
 bool invalid_ins(std::uint8_t ins) {
   const std::uint8_t high = ins & 0xF0;
   return high == kSw1HighNibble6 || high == kSw1HighNibble9;
+}
+
+// The classes of ISO 7816-4 5.1.1 for interindustry commands: 000x xxxx and 01xx xxxx.
+bool interindustry_class(std::uint8_t cla) { return (cla & 0xE0) == 0x00 || (cla & 0xC0) == 0x40; }
+
+// 61xx: xx data bytes wait, 00 for 256 or more (ISO 7816-4 5.1.3).
+Bytes bytes_remaining(std::size_t count) {
+  return {kSw1BytesRemaining, static_cast<std::uint8_t>(std::min(count, kMaxP3Data) % 256)};
 }
 
 // GET RESPONSE keeps the logical channel of the command it belongs to, ISO 7816-4 5.1.1.
@@ -64,7 +75,10 @@ Direction iso_direction(const Header& header) {
   }
 }
 
-CardSide::CardSide(Card& card, CardSideOptions options) : card_(card), options_(std::move(options)) {
+CardSide::CardSide(Card& card, CardSideOptions options)
+    : card_(card),
+      options_(std::move(options)),
+      envelope_(options_.envelope_state ? *options_.envelope_state : own_envelope_) {
   if (!options_.direction) options_.direction = iso_direction;
 }
 
@@ -121,10 +135,11 @@ void CardSide::send_final(Bytes& out, std::span<const std::uint8_t> status_word)
 }
 
 void CardSide::on_header(Bytes& out) {
-  if (options_.mute) {
+  if (options_.mute && headers_answered_ >= options_.headers_before_mute) {
     phase_ = Phase::silent;
     return;
   }
+  ++headers_answered_;
   const std::uint8_t ins = header_[1];
   const std::uint8_t p3 = header_[4];
   const Bytes command_header(header_.begin(), header_.begin() + 4);
@@ -132,6 +147,23 @@ void CardSide::on_header(Bytes& out) {
     send_final(out, status_only(sw::ins_not_supported));
     return;
   }
+  if (envelope_.answer_waits && ins == kInsGetResponse) {
+    send_envelope_answer(out);
+    return;
+  }
+  envelope_.answer_waits = false;  // only GET RESPONSE collects it, as an answer the card keeps
+  if (takes_envelope()) {
+    if (p3 == 0) {
+      on_envelope_end(out);
+      return;
+    }
+    data_.clear();
+    data_expected_ = p3;
+    phase_ = Phase::data_to_card;
+    (void)send_procedure(out, options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins);
+    return;
+  }
+  envelope_.command.clear();  // any other command ends a chain
   switch (options_.direction(header_)) {
     case Direction::none:
     case Direction::refuse: {
@@ -156,14 +188,7 @@ void CardSide::on_header(Bytes& out) {
                                                                std::min<std::size_t>(size, kMaxP3Data) % 256)));
         return;
       }
-      out.insert(out.end(), options_.null_bytes, kNull);  // the card computed before answering
-      const std::uint8_t procedure = options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins;
-      for (std::size_t i = 0; i < size; ++i) {
-        if ((i == 0 || options_.one_byte_at_a_time) && !send_procedure(out, procedure)) return;
-        out.push_back((*response)[i]);
-      }
-      out.insert(out.end(), status_word.begin(), status_word.end());
-      phase_ = Phase::header;
+      send_data(out, std::span(*response).first(size), status_word);
       return;
     }
     case Direction::to_card:
@@ -180,7 +205,80 @@ void CardSide::on_header(Bytes& out) {
   }
 }
 
+void CardSide::send_data(Bytes& out, std::span<const std::uint8_t> data, std::span<const std::uint8_t> status_word) {
+  out.insert(out.end(), options_.null_bytes, kNull);  // the card computed before answering
+  const std::uint8_t ins = header_[1];
+  const std::uint8_t procedure = options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    if ((i == 0 || options_.one_byte_at_a_time) && !send_procedure(out, procedure)) return;
+    out.push_back(data[i]);
+  }
+  out.insert(out.end(), status_word.begin(), status_word.end());
+  phase_ = Phase::header;
+}
+
+bool CardSide::takes_envelope() const {
+  return options_.envelope && header_[1] == kInsEnvelope && interindustry_class(header_[0]);
+}
+
+// A piece of the command APDU: kept, and 9000 asks for the next (ISO 7816-4:1995 A.3E.2).
+void CardSide::on_envelope_piece(Bytes& out) {
+  const bool too_long = envelope_.command.size() + data_.size() > kMaxEnvelopedApdu;
+  if (too_long) {
+    envelope_.command.clear();
+  } else {
+    envelope_.command.insert(envelope_.command.end(), data_.begin(), data_.end());
+  }
+  send_final(out, status_only(too_long ? sw::wrong_length : sw::ok));
+}
+
+// The empty ENVELOPE: the gathered APDU goes to the card; answer data waits for GET RESPONSE.
+void CardSide::on_envelope_end(Bytes& out) {
+  if (envelope_.command.empty()) {  // an end without a chain
+    send_final(out, status_only(sw::wrong_length));
+    return;
+  }
+  const Bytes apdu = std::move(envelope_.command);
+  envelope_.command.clear();
+  const auto response = call_card(apdu);
+  if (!response) return;
+  const std::size_t size = response->size() - 2;
+  if (size == 0) {
+    send_final(out, *response);
+    return;
+  }
+  envelope_.answer.assign(response->begin(), response->end() - 2);
+  envelope_.status_word.assign(response->end() - 2, response->end());
+  envelope_.answer_waits = true;
+  send_final(out, bytes_remaining(size));
+}
+
+// GET RESPONSE for the answer to an enveloped APDU: Le bytes and 61xx while more waits, the
+// card's own status word with the last part, 6Cxx for an Le beyond what is left (ISO 7816-3
+// 10.3.3), which keeps the answer waiting.
+void CardSide::send_envelope_answer(Bytes& out) {
+  if (header_[2] != 0 || header_[3] != 0) {
+    send_final(out, status_only(sw::incorrect_p1_p2));
+    return;
+  }
+  const std::size_t le = header_[4] == 0 ? kMaxP3Data : header_[4];
+  if (le > envelope_.answer.size()) {
+    send_final(out, status_only(static_cast<std::uint16_t>(sw::exact_length | envelope_.answer.size())));
+    return;
+  }
+  const Bytes part(envelope_.answer.begin(), envelope_.answer.begin() + static_cast<std::ptrdiff_t>(le));
+  envelope_.answer.erase(envelope_.answer.begin(), envelope_.answer.begin() + static_cast<std::ptrdiff_t>(le));
+  envelope_.answer_waits = !envelope_.answer.empty();
+  const Bytes status_word = envelope_.answer_waits ? bytes_remaining(envelope_.answer.size()) : envelope_.status_word;
+  send_data(out, part, status_word);
+}
+
 void CardSide::on_all_data(Bytes& out) {
+  if (takes_envelope()) {
+    on_envelope_piece(out);
+    data_.clear();
+    return;
+  }
   Bytes apdu(header_.begin(), header_.end());  // CLA INS P1 P2 Lc: P3 is Lc here
   apdu.insert(apdu.end(), data_.begin(), data_.end());
   data_.clear();
@@ -195,7 +293,7 @@ std::string to_string(Error error) {
     case Error::none: return "no error";
     case Error::malformed_command: return "malformed command";
     case Error::invalid_ins: return "INS 6x or 9x cannot be sent under T=0";
-    case Error::command_too_long: return "command data longer than 255 bytes";
+    case Error::command_too_long: return "command data longer than 255 bytes without ENVELOPE";
     case Error::procedure_byte_conflict: return "procedure byte conflict";
     case Error::mute: return "card mute";
     case Error::card_deactivated: return "card deactivated";
@@ -358,6 +456,7 @@ Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& car
     return total;
   }
   if (command->data.size() > kShortMaxNc) {
+    if (options_.envelope) return transmit_enveloped(apdu, *command, card);
     total.error = Error::command_too_long;
     return total;
   }
@@ -384,9 +483,51 @@ Result InterfaceSide::transmit(std::span<const std::uint8_t> apdu, CardSide& car
   return total;
 }
 
+// ISO/IEC 7816-4:1995 A.3E.2 and A.4E.2: the whole command APDU in ENVELOPE pieces of at most
+// 255 bytes, an empty ENVELOPE to end it, then GET RESPONSE after 61xx as for case 4.
+Result InterfaceSide::transmit_enveloped(std::span<const std::uint8_t> apdu, const CommandApdu& command,
+                                         CardSide& card) {
+  Result total;
+  const TpduRunner run{*this, card, total};
+  const std::uint8_t cla = options_.envelope_class.value_or(command.cla);
+  auto fail = [&](Error error) {
+    total.error = error;
+    total.response.clear();
+    return total;
+  };
+  for (std::size_t sent = 0; sent < apdu.size();) {
+    const std::size_t piece = std::min(kMaxEnvelopePiece, apdu.size() - sent);
+    Bytes tpdu = {cla, kInsEnvelope, 0x00, 0x00, static_cast<std::uint8_t>(piece)};
+    tpdu.insert(tpdu.end(), apdu.begin() + static_cast<std::ptrdiff_t>(sent),
+                apdu.begin() + static_cast<std::ptrdiff_t>(sent + piece));
+    sent += piece;
+    Result step = run(tpdu);
+    if (step.error != Error::none) return fail(step.error);
+    if (step.response != status_only(sw::ok)) {  // refused (6D00 without ENVELOPE, 6700, ...)
+      total.response = std::move(step.response);
+      return total;
+    }
+  }
+  const Result end = run(Bytes{cla, kInsEnvelope, 0x00, 0x00, 0x00});
+  if (end.error != Error::none) return fail(end.error);
+  Answer answer;
+  answer.add(end.response);
+  if (command.ne) {
+    const std::uint8_t get_response_cla = options_.get_response_class.value_or(get_response_class(command.cla));
+    if (const Error failed = get_remaining(run, get_response_cla, *command.ne, answer); failed != Error::none) {
+      return fail(failed);
+    }
+  }
+  answer.data.push_back(answer.sw1);
+  answer.data.push_back(answer.sw2);
+  total.response = std::move(answer.data);
+  return total;
+}
+
 CardSideOptions card_side_options(Card& card, Convention convention) {
   CardSideOptions options;
   options.null_bytes = card.protocol_behaviour().t0_null_bytes;
+  options.envelope = card.protocol_behaviour().t0_envelope;
   options.convention = convention;
   const ProtocolFaults faults = card.take_protocol_faults();
   options.bad_procedure_byte = faults.bad_procedure_byte;
@@ -402,7 +543,10 @@ Result exchange(Card& card, std::span<const std::uint8_t> tpdu, Convention conve
 
 Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu, Convention convention) {
   CardSide card_side(card, card_side_options(card, convention));
-  InterfaceSide interface_side({card_side.options().convention});
+  InterfaceOptions reader_options;
+  reader_options.convention = card_side.options().convention;
+  reader_options.envelope = true;
+  InterfaceSide interface_side(reader_options);
   return interface_side.transmit(apdu, card_side);
 }
 

@@ -9,6 +9,15 @@
 // byte, and maps a command APDU onto TPDUs (GET RESPONSE after 61xx, re-issue after 6Cxx,
 // case 4 sent as case 3 then GET RESPONSE).
 //
+// A command APDU with Nc above 255 (cases 3E and 4E) fits no T=0 TPDU: the interface side cuts
+// the whole APDU (header, extended Lc, data, extended Le) into ENVELOPE commands (INS C2, P1 P2
+// 00 00, up to 255 bytes each) and ends the chain with an empty ENVELOPE (P3 = 00); each piece
+// is answered 9000, the empty one with the card's answer to the whole APDU: 61xx when data
+// waits for GET RESPONSE (ISO/IEC 7816-4:1995 annex A.3E.2 and A.4E.2, 7.2 ENVELOPE). A card
+// side with `envelope` set gathers the pieces, hands the APDU to the card and serves the answer
+// to the GET RESPONSE commands that follow; without it the ENVELOPE goes to the card like any
+// other command (an ISO card answers 6D00, INS not supported).
+//
 // A reader holding a cards::Card& uses the free functions at the bottom: t0::exchange for the
 // TPDU exchange level, t0::transmit_apdu for the (short or extended) APDU level.
 #pragma once
@@ -20,6 +29,7 @@
 #include <span>
 #include <string>
 
+#include "cards/apdu/apdu.h"
 #include "cards/atr/convention.h"
 #include "cards/card.h"
 
@@ -39,18 +49,36 @@ enum class Direction {
 // to_card under T=0: its case 2 pattern form needs T=1). P3 = 00 with to_card means case 1.
 Direction iso_direction(const Header& header);
 
+// What a T=0 card keeps of an ENVELOPE chain between TPDUs: the pieces of the command APDU
+// so far, and the answer to a gathered APDU until GET RESPONSE has fetched it.
+struct EnvelopeState {
+  Bytes command;
+  Bytes answer;       // data not fetched yet
+  Bytes status_word;  // SW1 SW2 of that answer, sent with its last part
+  bool answer_waits = false;
+};
+
 struct CardSideOptions {
   unsigned null_bytes = 0;                         // NULLs (60) before each answer that follows processing
   bool one_byte_at_a_time = false;                 // procedure byte INS xor FF before every data byte
   std::optional<std::uint8_t> bad_procedure_byte;  // fault: sent once instead of a procedure byte
   bool mute = false;                               // fault: never answers a header
+  unsigned headers_before_mute = 0;                // with mute: headers answered before the card falls silent
   Convention convention = Convention::direct;      // bytes in and out are wire bytes of this convention
   std::function<Direction(const Header&)> direction = iso_direction;
+  // The card takes ENVELOPE chains (ProtocolBehaviour::t0_envelope), in the interindustry
+  // classes (ISO 7816-4 5.1.1) as the card's other ISO commands.
+  bool envelope = false;
+  // Where the card keeps its chain when it must outlast this CardSide (a TPDU-level host sends
+  // each ENVELOPE in its own exchange); none: the CardSide keeps its own.
+  EnvelopeState* envelope_state = nullptr;
 };
 
 class CardSide {
  public:
   explicit CardSide(Card& card, CardSideOptions options = {});
+  CardSide(const CardSide&) = delete;  // envelope_ may refer to its own member
+  CardSide& operator=(const CardSide&) = delete;
 
   // Bytes from the interface device (the header, then data after each procedure byte). Returns
   // what the card sends before it waits for the interface device again: procedure bytes, data,
@@ -67,6 +95,12 @@ class CardSide {
   void on_all_data(Bytes& out);
   // false when the bad-procedure-byte fault took its place (the TPDU ends there)
   bool send_procedure(Bytes& out, std::uint8_t procedure);
+  // Data from the card after the procedure byte(s), then SW1 SW2.
+  void send_data(Bytes& out, std::span<const std::uint8_t> data, std::span<const std::uint8_t> status_word);
+  bool takes_envelope() const;
+  void on_envelope_end(Bytes& out);
+  void on_envelope_piece(Bytes& out);
+  void send_envelope_answer(Bytes& out);
   void send_final(Bytes& out, std::span<const std::uint8_t> status_word);
   std::optional<Bytes> call_card(const Bytes& apdu);  // nullopt (and silent) when mute/off
 
@@ -78,14 +112,17 @@ class CardSide {
   Bytes data_;
   std::size_t data_expected_ = 0;
   bool bad_procedure_sent_ = false;
+  unsigned headers_answered_ = 0;
   CardStatus last_status_ = CardStatus::ok;
+  EnvelopeState own_envelope_;
+  EnvelopeState& envelope_;
 };
 
 enum class Error {
   none,
   malformed_command,        // not a TPDU / APDU (lengths do not add up)
   invalid_ins,              // INS 6x or 9x cannot be sent under T=0, ISO 7816-3 10.3.2
-  command_too_long,         // Nc above 255 needs ENVELOPE, which readerlab does not map
+  command_too_long,         // Nc above 255 needs ENVELOPE, and this interface side sends none
   procedure_byte_conflict,  // a byte that is no valid procedure byte at this point
   mute,                     // the card stopped sending (or sent more NULLs than allowed)
   card_deactivated          // the card is not powered
@@ -106,6 +143,11 @@ struct InterfaceOptions {
   // The class of the GET RESPONSE commands a reader sends (CCID 6.1.10 bClassGetResponse);
   // unset: the command's own, on its logical channel (ISO 7816-4 5.1.1).
   std::optional<std::uint8_t> get_response_class = std::nullopt;
+  // Nc above 255 goes in ENVELOPE commands (an APDU-level reader, CCID 5.1 short and extended
+  // APDU level); off: such an APDU is command_too_long.
+  bool envelope = false;
+  // Their class (CCID 5.1 bClassEnvelope); unset: the APDU's own class (bClassEnvelope FF).
+  std::optional<std::uint8_t> envelope_class = std::nullopt;
 };
 
 class InterfaceSide {
@@ -116,12 +158,16 @@ class InterfaceSide {
   // is the data received and SW1 SW2, exactly as the card sent them.
   Result transmit_tpdu(std::span<const std::uint8_t> tpdu, CardSide& card);
 
-  // One command APDU (short, or extended with Nc <= 255), ISO 7816-3 12.2: case 1 and 3 as
-  // one TPDU; case 2 with P3 = Le (00 for Ne >= 256) and a re-issue after 6Cxx; case 4 as case
-  // 3 then GET RESPONSE; every 61xx is followed by GET RESPONSE until Ne bytes are in.
+  // One command APDU, ISO 7816-3 12.2: case 1 and 3 as one TPDU; case 2 with P3 = Le (00 for
+  // Ne >= 256) and a re-issue after 6Cxx; case 4 as case 3 then GET RESPONSE; Nc above 255 in
+  // ENVELOPE commands when `envelope` is on; every 61xx is followed by GET RESPONSE until Ne
+  // bytes are in. A piece of an ENVELOPE chain answered other than 9000 ends the chain and its
+  // status word is the answer.
   Result transmit(std::span<const std::uint8_t> apdu, CardSide& card);
 
  private:
+  Result transmit_enveloped(std::span<const std::uint8_t> apdu, const CommandApdu& command, CardSide& card);
+
   InterfaceOptions options_;
 };
 
@@ -133,7 +179,8 @@ CardSideOptions card_side_options(Card& card, Convention convention);
 // card_side_options(card, convention).
 Result exchange(Card& card, std::span<const std::uint8_t> tpdu, Convention convention = Convention::direct);
 
-// One command APDU with `card` as a reader at APDU exchange level runs it over T=0.
+// One command APDU with `card` as a reader at APDU exchange level runs it over T=0 (ENVELOPE
+// for Nc above 255, in the APDU's own class).
 Result transmit_apdu(Card& card, std::span<const std::uint8_t> apdu, Convention convention = Convention::direct);
 
 }  // namespace readerlab::cards::t0

@@ -37,6 +37,7 @@ void hand_to_t1(cards::t1::CardSide& card_side, const cards::ProtocolFaults& fau
 
 // A fresh card side of the transmission protocol, as after the ATR (ISO 7816-3 11.2).
 void Reader::start_protocol(Slot& slot) {
+  slot.t0_envelope = {};
   slot.t1.reset();
   slot.t1_reader.reset();
   if (slot.protocol != 1 || !slot.card) return;
@@ -108,14 +109,27 @@ cards::t0::Result Reader::run_t0(Slot& slot, std::span<const std::uint8_t> bytes
   options.bad_procedure_byte = faults.bad_procedure_byte;
   if (!options.bad_procedure_byte && faults.garbage_answers > 0) options.bad_procedure_byte = 0xFF;
   options.mute = faults.mute_exchanges > 0;
+  options.envelope = slot.card->protocol_behaviour().t0_envelope;
+  options.envelope_state = &slot.t0_envelope;
   cards::t0::CardSide card_side(*slot.card, options);
   cards::t0::InterfaceOptions reader_options;
   reader_options.convention = slot.convention;
-  // bClassGetResponse 0xFF: the command's own class (CCID 5.1, 6.1.10).
+  // bClassGetResponse and bClassEnvelope 0xFF: the command's own class (CCID 5.1, 6.1.10).
   const auto slot_index = static_cast<std::uint8_t>(&slot - slots_.data());
   if (const std::uint8_t cla = get_response_class(slot_index); cla != 0xFF) reader_options.get_response_class = cla;
+  // Only an extended-APDU reader gets an APDU with Nc above 255: a short-APDU one refuses more
+  // than 261 bytes by dwLength (exchange_apdu.cpp) and a TPDU one leaves the mapping to the host.
+  reader_options.envelope = config_.exchange_level() == ExchangeLevel::extended_apdu;
+  if (const std::uint8_t cla = envelope_class(slot_index); cla != 0xFF) reader_options.envelope_class = cla;
   cards::t0::InterfaceSide reader_side(reader_options);
   return whole_apdu ? reader_side.transmit(bytes, card_side) : reader_side.transmit_tpdu(bytes, card_side);
+}
+
+// bClassEnvelope of a slot: as PC_to_RDR_T0APDU set it (more_commands.cpp), else the reader's.
+std::uint8_t Reader::envelope_class(std::uint8_t slot_index) const {
+  if (slot_index < controls_.size() && controls_[slot_index].class_envelope)
+    return *controls_[slot_index].class_envelope;
+  return config_.class_envelope;
 }
 
 // A T=0 exchange's result as the RDR_to_PC answer, whichever side ran GET RESPONSE.
@@ -128,7 +142,8 @@ Bytes Reader::t0_answer(Slot& slot, const Message& m, const cards::t0::Result& o
     case Error::malformed_command:
     case Error::invalid_ins:
     case Error::command_too_long:
-      // The TPDU cannot be sent under T=0: the header field at fault is P3 (CCID 6.2.6 offsets).
+      // The TPDU or APDU cannot be sent under T=0 (its lengths do not add up, or INS 6x/9x):
+      // the field at fault is in abData (CCID 6.2.6 offsets).
       return data_block(m.slot, m.seq, failed_status(slot), error::offset_data, {});
     case Error::card_deactivated:
       slot.powered = false;

@@ -229,6 +229,7 @@ class Reader : public usb::Device {
     std::unique_ptr<cards::t1::CardSide> t1;
     std::unique_ptr<cards::t1::InterfaceSide> t1_reader;
     cards::Convention convention = cards::Convention::direct;
+    cards::t0::EnvelopeState t0_envelope;  // the T=0 card's ENVELOPE chain between exchanges
     // Only the first exchange after the ATR may be a PPS (ISO 7816-3 9.1).
     bool pps_allowed = false;
     // Faults a card asked for during an exchange, for the next one (its delay applies at once).
@@ -290,6 +291,7 @@ class Reader : public usb::Device {
                          std::span<const std::uint8_t> t1_prologue);
   std::uint8_t clock_status(std::uint8_t slot_index) const;
   std::uint8_t get_response_class(std::uint8_t slot_index) const;
+  std::uint8_t envelope_class(std::uint8_t slot_index) const;
 
   // The protocol with the card, whatever the exchange level (card_protocol.cpp).
   void start_protocol(Slot& slot);
