@@ -40,13 +40,8 @@ Status GuestSession::start() {
   std::filesystem::create_directories(options_.out_dir, failure);
   if (failure) return error(options_.out_dir.string(), "cannot create the output folder: " + failure.message());
   if (options_.guest_dir.empty()) options_.guest_dir = qemu::default_guest_dir();
-  if (!std::filesystem::exists(options_.guest_dir / "vmlinuz") ||
-      !std::filesystem::exists(options_.guest_dir / "initrd.img")) {
-    std::cerr << "readerlab: building the guest in " << options_.guest_dir.string() << "\n";
-    qemu::GuestBuildOptions build;
-    build.out_dir = options_.guest_dir;
-    if (auto built = qemu::build_guest(build); !built) return built.error().within("building the guest");
-  }
+  // Built when missing, and again when the builder, the agent or the readers changed since.
+  if (auto updated = qemu::update_guest(options_.guest_dir); !updated) return updated.error();
   // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
   char pattern[] = "/tmp/readerlab-XXXXXX";
   if (!::mkdtemp(pattern))
