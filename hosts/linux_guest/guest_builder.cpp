@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 extern char** environ;
 
@@ -54,6 +55,36 @@ constexpr const char* kBuildOptionsFile = "build-options";
 
 std::filesystem::path agent_of(const GuestBuildOptions& options) {
   return options.agent.empty() ? exe_dir() / "readerlab-agent" : std::filesystem::absolute(options.agent);
+}
+
+// A guest built before build-options existed: its options from manifest.txt. Giving every
+// carried package as --with carries the same files (their dependencies are among them); the
+// packages every guest has are not --with ones.
+Expected<GuestBuildOptions> options_from_manifest(const std::filesystem::path& dir) {
+  const auto file = dir / "manifest.txt";
+  std::ifstream in(file);
+  if (!in) return error(file.string(), "cannot be read");
+  GuestBuildOptions options;
+  options.out_dir = dir;
+  const std::set<std::string> always = {"linux-image-amd64", "busybox-static", "pcscd", "libccid", "udev"};
+  std::set<std::string> packages;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kind, name;
+    words >> kind >> name;
+    const auto arrow = line.find(" <- ");
+    const std::string source = arrow == std::string::npos ? std::string() : line.substr(arrow + 4);
+    if (kind == "agent" && !name.empty())
+      options.agent = line.substr(6);
+    else if (kind == "package" && !always.contains(name) && packages.insert(name).second)
+      options.with_packages.push_back(name);
+    else if (kind == "deb" && !source.empty())
+      options.debs.emplace_back(source);
+    else if (kind == "driver" && name == "bundle" && !source.empty())
+      options.driver_bundles.emplace_back(source);
+  }
+  return options;
 }
 
 // DIR/build-options back into the options (and the readers it registered).
@@ -158,8 +189,9 @@ std::optional<std::string> guest_out_of_date(const std::filesystem::path& dir) {
   if (!modified(dir / "vmlinuz") || !initrd) return "it has no vmlinuz or initrd.img";
   std::vector<std::string> registered;
   const auto options = read_build_options(dir, registered);
-  if (!options)
-    return "it has no readable build-options (" + options.error().message() + "; an older readerlab built it)";
+  if (!options && !std::filesystem::exists(dir / kBuildOptionsFile))
+    return "it has no build-options: an older readerlab built it";
+  if (!options) return options.error().message();
   for (const auto& source : {kBuildScript, kGuestInit, agent_of(*options)}) {
     const auto changed = modified(source);
     if (changed && *changed > *initrd) return source.string() + " changed since it was built";
@@ -173,9 +205,24 @@ Status update_guest(const std::filesystem::path& dir) {
   if (!reason) return {};
   std::vector<std::string> registered;
   auto options = read_build_options(dir, registered);
+  if (!options) options = options_from_manifest(dir);
   GuestBuildOptions again;
   again.out_dir = dir;
   if (options) again = *options;
+  // A --deb or --driver-bundle given then may be gone (a temporary file): the guest then boots as
+  // it is, and the user is told how to build it.
+  std::vector<std::filesystem::path> gone;
+  for (const auto& deb : again.debs)
+    if (!std::filesystem::exists(deb)) gone.push_back(deb);
+  for (const auto& bundle : again.driver_bundles)
+    if (!std::filesystem::exists(bundle)) gone.push_back(bundle);
+  if (!gone.empty()) {
+    std::cerr << "readerlab: warning: the guest in " << dir.string() << " is out of date (" << *reason
+              << ") but is not built again: " << gone.front().string()
+              << ", which it was built with, is gone; it boots as it is (readerlab guest build --out " << dir.string()
+              << " builds it)\n";
+    return {};
+  }
   std::cerr << "readerlab: building the guest in " << dir.string() << ": " << *reason
             << (options ? " (with the options it was built with)" : " (with no --with, --deb or --driver-bundle)")
             << "\n";

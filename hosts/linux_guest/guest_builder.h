@@ -43,7 +43,9 @@ Status write_build_options(const std::filesystem::path& dir, const GuestBuildOpt
 std::optional<std::string> guest_out_of_date(const std::filesystem::path& dir);
 
 // Builds the guest in dir again, with the options it was built with, when guest_out_of_date
-// gives a reason (said on standard error); nothing when it is up to date.
+// gives a reason (said on standard error); nothing when it is up to date. A guest of an older
+// readerlab (no build-options) gets its options from its manifest.txt. When a .deb or driver
+// bundle it was built with is gone, it is not built again: a warning says so, and it boots as it is.
 Status update_guest(const std::filesystem::path& dir);
 
 }  // namespace readerlab::qemu

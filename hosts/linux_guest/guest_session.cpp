@@ -2,6 +2,7 @@
 
 #include "emulator/usbredir/client.h"
 #include "hosts/linux_guest/guest_builder.h"
+#include "hosts/linux_guest/stop_on_signal.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -47,6 +48,7 @@ Status GuestSession::start() {
   if (!::mkdtemp(pattern))
     return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
   socket_dir_ = pattern;
+  qemu::remove_folder_on_signal(socket_dir_);  // QEMU's own end comes with QemuProcess
 
   log_.open(options_.out_dir / "readerlab.log");
   rig_ = std::make_unique<scenarios::Rig>(io_, [this](const std::string& line) { log_ << line << std::endl; });
@@ -102,6 +104,7 @@ void GuestSession::stop() {
   if (!socket_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(socket_dir_, ignored);
+    qemu::forget_folder_on_signal(socket_dir_);
     socket_dir_.clear();
   }
 }
