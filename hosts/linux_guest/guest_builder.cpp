@@ -1,6 +1,8 @@
 #include "hosts/linux_guest/guest_builder.h"
 
+#include <fcntl.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
@@ -201,6 +203,21 @@ std::optional<std::string> guest_out_of_date(const std::filesystem::path& dir) {
 }
 
 Status update_guest(const std::filesystem::path& dir) {
+  if (!guest_out_of_date(dir)) return {};
+  // Two readerlab runs starting at once (ctest -j) must not build into the same folder together:
+  // the second waits for the first, then finds the guest up to date.
+  std::error_code failure;
+  std::filesystem::create_directories(dir, failure);
+  if (failure) return error(dir.string(), "cannot create the guest's folder: " + failure.message());
+  const auto lock_path = dir / ".build-lock";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) return error(lock_path.string(), std::string("cannot be opened: ") + std::strerror(errno));
+  while (::flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }  // closing the file releases the lock
+  } unlock{lock};
   const auto reason = guest_out_of_date(dir);
   if (!reason) return {};
   std::vector<std::string> registered;
