@@ -2,6 +2,7 @@
 
 #include "emulator/usbredir/client.h"
 #include "hosts/linux_guest/guest_builder.h"
+#include "hosts/linux_guest/stop_on_signal.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -40,18 +41,14 @@ Status GuestSession::start() {
   std::filesystem::create_directories(options_.out_dir, failure);
   if (failure) return error(options_.out_dir.string(), "cannot create the output folder: " + failure.message());
   if (options_.guest_dir.empty()) options_.guest_dir = qemu::default_guest_dir();
-  if (!std::filesystem::exists(options_.guest_dir / "vmlinuz") ||
-      !std::filesystem::exists(options_.guest_dir / "initrd.img")) {
-    std::cerr << "readerlab: building the guest in " << options_.guest_dir.string() << "\n";
-    qemu::GuestBuildOptions build;
-    build.out_dir = options_.guest_dir;
-    if (auto built = qemu::build_guest(build); !built) return built.error().within("building the guest");
-  }
+  // Built when missing, and again when the builder, the agent or the readers changed since.
+  if (auto updated = qemu::update_guest(options_.guest_dir); !updated) return updated.error();
   // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
   char pattern[] = "/tmp/readerlab-XXXXXX";
   if (!::mkdtemp(pattern))
     return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
   socket_dir_ = pattern;
+  qemu::remove_folder_on_signal(socket_dir_);  // QEMU's own end comes with QemuProcess
 
   log_.open(options_.out_dir / "readerlab.log");
   rig_ = std::make_unique<scenarios::Rig>(io_, [this](const std::string& line) { log_ << line << std::endl; });
@@ -107,6 +104,7 @@ void GuestSession::stop() {
   if (!socket_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(socket_dir_, ignored);
+    qemu::forget_folder_on_signal(socket_dir_);
     socket_dir_.clear();
   }
 }

@@ -31,7 +31,9 @@ struct GuestShellOptions {
 //     commands run; help lists them.
 // Output goes to standard output, the progress and exit codes to standard error. The value is 0
 // when every command that ended exited 0, else the last failing exit status (1 when the guest
-// stopped answering); an error when the guest did not start.
+// stopped answering); an error when the guest did not start. However the shell ends, QEMU and
+// the reader's sockets go with it: SIGTERM, SIGINT or SIGHUP kill QEMU and end readerlab by that
+// signal (exit status 128 + N, 143 for SIGTERM; stop_on_signal.h).
 Expected<int> run_guest_shell(const GuestShellOptions& options);
 
 // A word for /bin/sh: single-quoted, each ' written '\''.

@@ -1,14 +1,19 @@
 #include "hosts/linux_guest/qemu_launcher.h"
 
+#include "hosts/linux_guest/stop_on_signal.h"
+
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 extern char** environ;
@@ -132,25 +137,80 @@ QemuProcess::~QemuProcess() {
   }
 }
 
+namespace {
+
+// The program's path as execvp would find it (searched here: the forked child makes no call
+// that is not async-signal-safe); empty when there is none.
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path_variable = std::getenv("PATH");
+  std::istringstream path(path_variable && *path_variable ? path_variable : "/usr/local/bin:/usr/bin:/bin");
+  for (std::string folder; std::getline(path, folder, ':');) {
+    const std::string candidate = (folder.empty() ? std::string(".") : folder) + "/" + name;
+    struct stat info = {};
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return {};
+}
+
+// In the forked child: tells the parent why it could not become the program, and ends.
+[[noreturn]] void child_failed(int report) {
+  const int failure = errno;
+  const ssize_t ignored = ::write(report, &failure, sizeof failure);
+  (void)ignored;
+  ::_exit(127);
+}
+
+}  // namespace
+
 Status QemuProcess::start(const std::vector<std::string>& argv, const std::filesystem::path& output_log) {
   if (argv.empty()) return error("qemu", "empty command line");
   if (pid_ > 0 && !status_) return error(argv[0], "already running (pid " + std::to_string(pid_) + ")");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  std::string log = output_log.empty() ? std::string("/dev/null") : output_log.string();
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  const std::string program = find_program(argv[0]);
+  if (program.empty()) return error(argv[0], std::string("cannot start: ") + std::strerror(ENOENT));
+  const std::string log = output_log.empty() ? std::string("/dev/null") : output_log.string();
   std::vector<char*> args;
   for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
   args.push_back(nullptr);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    return error(argv[0], std::string("cannot start: pipe: ") + std::strerror(errno));
+  const pid_t parent = ::getpid();
   start_time_ = std::chrono::steady_clock::now();
-  pid_t child = -1;
-  int rc = posix_spawnp(&child, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return error(argv[0], std::string("cannot start: ") + std::strerror(rc));
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // QEMU ends with readerlab however readerlab ends (a SIGKILL, a crash): the kernel sends it
+    // SIGKILL when its parent goes. Already gone: stop here.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_failed(report[1]);
+    if (::getppid() != parent) ::_exit(127);
+    const int input = ::open("/dev/null", O_RDONLY);
+    if (input < 0 || ::dup2(input, STDIN_FILENO) < 0) child_failed(report[1]);
+    const int output = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (output < 0 || ::dup2(output, STDOUT_FILENO) < 0 || ::dup2(output, STDERR_FILENO) < 0) child_failed(report[1]);
+    ::execve(program.c_str(), args.data(), environ);
+    child_failed(report[1]);
+  }
+  ::close(report[1]);
+  if (child < 0) {
+    const int failure = errno;
+    ::close(report[0]);
+    return error(argv[0], std::string("cannot start: fork: ") + std::strerror(failure));
+  }
+  int failure = 0;
+  ssize_t got = 0;
+  do {
+    got = ::read(report[0], &failure, sizeof failure);
+  } while (got < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (got == static_cast<ssize_t>(sizeof failure)) {  // the exec did not happen
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return error(argv[0], std::string("cannot start: ") + std::strerror(failure));
+  }
   pid_ = child;
   status_.reset();
+  stop_child_on_signal(child);
   return {};
 }
 
@@ -164,10 +224,12 @@ bool QemuProcess::reap(bool block) {
   } while (r < 0 && errno == EINTR);
   if (r == pid_) {
     status_ = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    forget_child_on_signal(pid_);
     return true;
   }
   if (r < 0) {  // not our child any more (ECHILD): treat as gone
     status_ = -1;
+    forget_child_on_signal(pid_);
     return true;
   }
   return false;

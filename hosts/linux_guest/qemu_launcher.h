@@ -47,7 +47,10 @@ class QemuProcess {
   ~QemuProcess();  // kills a running child (SIGKILL) and reaps it
 
   // Starts argv (stdin /dev/null, stdout+stderr appended to output_log or /dev/null).
-  // The error names the program ("qemu-system-x86_64: No such file or directory").
+  // The error names the program ("qemu-system-x86_64: No such file or directory"). The child
+  // never outlives readerlab: the kernel kills it when readerlab's process ends
+  // (PR_SET_PDEATHSIG), and SIGTERM, SIGINT or SIGHUP to readerlab kill and reap it before
+  // readerlab ends (stop_on_signal.h).
   Status start(const std::vector<std::string>& argv, const std::filesystem::path& output_log);
 
   pid_t pid() const { return pid_; }

@@ -4,6 +4,9 @@
 # the background while the card is removed and another inserted; every command's exit code is
 # printed; --timeout kills a command and says so; the log folder is printed first; 'reader NAME'
 # turns the reader into a reader profile's model.
+# Then SIGTERM to readerlab (guest shell, and readerlab run, which boots the guest the same way)
+# stops its QEMU and removes its socket folder before readerlab ends, with exit status 143
+# (128 + SIGTERM).
 #   guest_shell_test.sh READERLAB_BINARY GUEST_DIR   (a guest built with --with pcsc-tools)
 set -u
 readerlab=$1
@@ -71,6 +74,41 @@ grep -q "^\[1\] still running, stopped with the guest: pcsc_scan -n$" "$work/err
   fail "pcsc_scan still running at the end is not reported"
 [ $status -eq 124 ] || fail "guest shell exits $status, not 124 (the last failing command's status)"
 [ -s "$work/logs/pcscd.log" ] || fail "no pcscd.log in the printed log folder"
+# qemu_of DIR: the pids of QEMU processes whose command line names DIR (the run's log folder).
+qemu_of() { pgrep -f -- "qemu-system-x86_64 .*$1/" || true; }
+[ -z "$(qemu_of "$work/logs")" ] || fail "QEMU still runs after guest shell ended (standard input closed)"
+
+# stop_by_sigterm NAME STREAM READY_TEXT COMMAND...: starts readerlab (its --out is $work/NAME),
+# waits for READY_TEXT in its STREAM (out or err), sends it SIGTERM, and checks its exit status,
+# its QEMU and its socket folder.
+stop_by_sigterm() {
+  local name=$1 stream=$2 ready=$3 out=$work/$1
+  shift 3
+  "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null &
+  shell_pid=$!
+  wait_for "$work/$name.$stream" "$ready" 400 || return
+  local qemu
+  qemu=$(qemu_of "$out")
+  [ -n "$qemu" ] || fail "$name: no QEMU with $out in its command line"
+  # The usbredir sockets' folder, from QEMU's command line (path=/tmp/readerlab-XXXXXX/reader1.sock).
+  local sockets
+  sockets=$(tr '\0' ' ' </proc/"${qemu%%$'\n'*}"/cmdline | grep -o 'path=[^,]*/reader1.sock' | head -1)
+  sockets=$(dirname "${sockets#path=}")
+  kill -TERM $shell_pid
+  wait $shell_pid
+  local status=$?
+  shell_pid=""
+  [ $status -eq 143 ] || fail "$name: readerlab exits $status after SIGTERM, not 143 (128 + SIGTERM)"
+  [ -z "$(qemu_of "$out")" ] || fail "$name: QEMU still runs after readerlab got SIGTERM: $(qemu_of "$out")"
+  [ -n "$sockets" ] && [ ! -e "$sockets" ] || fail "$name: the socket folder '$sockets' is left behind"
+  grep -q "^readerlab: SIGTERM: QEMU (pid [0-9]*) stopped$" "$work/$name.err" ||
+    fail "$name: readerlab does not say it stopped QEMU"
+}
+stop_by_sigterm shell-sigterm err 'guest$ sleep 1000' \
+  "$readerlab" guest shell --guest "$guest" --out "$work/shell-sigterm" --card none -- 'sleep 1000'
+stop_by_sigterm run-sigterm out 'guest up' \
+  "$readerlab" run --guest "$guest" --out "$work/run-sigterm" --driver libccid --case pcsc/apdu-1000
+cat "$work/shell-sigterm.err" "$work/run-sigterm.err"
 
 if [ $failures -eq 0 ]; then echo "guest shell: all checks passed"; exit 0; fi
 exit 1

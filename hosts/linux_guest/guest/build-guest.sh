@@ -20,8 +20,14 @@
 # own reader IDs are added to the driver's list, as a reader vendor would: to the user's bundle
 # when one is given (so that it, not libccid, drives the reader), else to libccid's.
 #
+# This is a test guest: libccid's Info.plist gets DRIVER_OPTION_CCID_EXCHANGE_AUTHORIZED in
+# ifdDriverOptions, so that SCardControl(IOCTL_SMARTCARD_VENDOR_IFD_EXCHANGE) reaches the reader
+# as PC_to_RDR_Escape (Debian ships 0x0000: libccid then refuses the call itself). A user's own
+# --driver-bundle keeps the options it comes with.
+#
 # Writes DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio) and DIR/manifest.txt. Running it
-# again rebuilds the same files (outputs are replaced atomically).
+# again rebuilds the same files (outputs are replaced atomically). readerlab rebuilds a guest
+# when this script or init is newer than its initrd.img (hosts/linux_guest/guest_builder.h).
 set -euo pipefail
 trap 'echo "build-guest: error: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
@@ -43,7 +49,7 @@ while [ $# -gt 0 ]; do
         --deb) [ $# -ge 2 ] || die "--deb needs a .deb file"; debs+=("$2"); shift 2 ;;
         --driver-bundle) [ $# -ge 2 ] || die "--driver-bundle needs a directory"; bundles+=("$2"); shift 2 ;;
         --register-reader) [ $# -ge 2 ] || die "--register-reader needs VID:PID:NAME"; register_readers+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -143,6 +149,24 @@ add_elf /usr/sbin/pcscd
 add_elf /usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Linux/libccid.so
 # Debian ships Info.plist as a symlink to /etc/libccid_Info.plist: copy the real file.
 add_file /usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist
+# set_driver_option PLIST BIT: ORs BIT into the <string> after <key>ifdDriverOptions</key>.
+set_driver_option() {
+    local plist=$1 bit=$2 old new
+    old=$(plist_value "$plist" ifdDriverOptions)
+    [[ "$old" =~ ^0[xX][0-9A-Fa-f]+$ ]] || die "$plist: ifdDriverOptions is '$old', not a hex number"
+    new=$(printf '0x%04X' $(( old | bit )))
+    awk -v new="$new" '
+        found && /<string>/ { sub(/<string>[^<]*<\/string>/, "<string>" new "</string>"); found = 0 }
+        index($0, "<key>ifdDriverOptions</key>") { found = 1 }
+        { print }
+    ' "$plist" > "$plist.new" && mv "$plist.new" "$plist"
+    [ "$(plist_value "$plist" ifdDriverOptions)" = "$new" ] || die "could not set ifdDriverOptions $new in $plist"
+    echo "ifdDriverOptions $old -> $new in ${plist#$stage}" >> "$manifest"
+}
+# libccid's ifdDriverOptions bit 0x0001, DRIVER_OPTION_CCID_EXCHANGE_AUTHORIZED (libccid's
+# ccid_ifdhandler.h): SCardControl(IOCTL_SMARTCARD_VENDOR_IFD_EXCHANGE, SCARD_CTL_CODE(1)) is sent
+# to the reader as PC_to_RDR_Escape. A test guest lets a case drive the reader's Escape handler.
+set_driver_option "$stage/usr/lib/pcsc/drivers/ifd-ccid.bundle/Contents/Info.plist" 0x0001
 # register_reader PLIST VID:PID:NAME: put the reader first in each of the three parallel
 # arrays (a single <string> value becomes an array of two).
 register_reader() {
