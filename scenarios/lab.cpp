@@ -309,7 +309,9 @@ int reader_info(lua_State* L, LabContext& lab) {
                          {"fi_di", entry.reader->protocol_data().empty() ? 0 : entry.reader->protocol_data()[0]},
                          {"time_extensions", entry.reader->time_extensions_sent()},
                          {"pps_exchanges", entry.reader->pps_exchanges()},
-                         {"max_message_length", config.max_message_length}};
+                         {"max_message_length", config.max_message_length},
+                         {"default_clock_khz", config.default_clock_khz},
+                         {"max_data_rate", config.max_data_rate_bps.value_or(config.announced_data_rates().back())}};
   push_json(L, info);
   return 1;
 }

@@ -4,6 +4,7 @@
 #include "hosts/linux_guest/guest_session.h"
 #include "scenarios/reader_profiles.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -86,6 +87,7 @@ class GuestRun {
     if (probe.outcome == Outcome::pass) return {};
     std::string why = probe.message;
     stop();
+    why += "; that boot's logs: " + keep_logs(result.info.id).string();
     if (auto started = start(); !started) return why + "; the guest did not boot again: " + started.error().message();
     apply_baseline();
     const auto again = run_case(read_case_info(probe_.parent_path(), probe_), session_->rig(), session_->port(), {});
@@ -106,6 +108,17 @@ class GuestRun {
            "-- @timeout: 90\n"
            "lab.check_driver_healthy()\n";
     return file;
+  }
+  // The next boot writes its logs where this one did: this boot's go to a folder of their own.
+  std::filesystem::path keep_logs(const std::string& case_id) {
+    std::string name = "logs-unhealthy-after-" + case_id;
+    std::replace(name.begin(), name.end(), '/', '_');
+    const auto folder = options_.out_dir / name;
+    std::error_code ignored;
+    std::filesystem::create_directories(folder, ignored);
+    for (const char* log : {"guest-console.log", "pcscd.log", "agent.log", "readerlab.log", "qemu.log"})
+      std::filesystem::rename(options_.out_dir / log, folder / log, ignored);
+    return folder;
   }
   void apply_baseline() {
     if (!session_ || !baseline_) return;

@@ -203,12 +203,16 @@ end
 -- until pcscd lists it; returns its name.
 function pcsc.replug_as(context, fields, index)
   local reader = lab.reader(index or 1)
-  local old = pcsc.find_reader(context)
+  local old = pcsc.list(context)
   reader:configure(fields)
   -- The guest's pcscd lists a reader after USB enumeration; the host's resource manager at
-  -- once, or never when the driver did not start on this reader model.
+  -- once, or never when the driver did not start on this reader model. A multi-slot reader
+  -- is one name per slot, removed one after the other: every old name must have gone.
   local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
-  if old then pcsc.wait_for_reader_gone(context, old, listing_ms) end
+  local start = lab.now_ms()
+  for _, name in ipairs(old) do
+    pcsc.wait_for_reader_gone(context, name, math.max(0, listing_ms - (lab.now_ms() - start)))
+  end
   local name = pcsc.wait_for_reader(context, listing_ms)
   if not name then error(string.format("the reconfigured reader was not listed within %d ms", listing_ms), 2) end
   return name
