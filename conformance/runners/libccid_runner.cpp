@@ -169,6 +169,12 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
   std::vector<RunSummary> summaries;
   GuestRun guest(run, out_dir);
   const auto started = guest.start();
+  std::string boot_fact;
+  if (started) {
+    auto& first = guest.session();
+    boot_fact = format_seconds(first.agent_ready_after()) + (first.used_kvm() ? " (KVM)" : " (TCG)");
+    std::cout << "guest up: QEMU start to agent ready " << boot_fact << "\n" << std::flush;
+  }
   for (const auto& reader : run.readers) {
     RunSummary summary;
     summary.driver = "libccid@" + reader;
@@ -196,6 +202,7 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
     // The profile is the model every case starts from; a case's configure{} goes on top of it.
     guest.set_baseline(profile->config, scenarios::make_escape_handler(*profile));
     summary.facts.emplace_back("reader", reader + ": " + profile->title);
+    if (summaries.empty()) summary.facts.emplace_back("QEMU start to agent ready (first boot)", boot_fact);
     if (!profile->libccid_listed) summary.facts.emplace_back("libccid", "VID:PID not in Debian libccid 1.5.2's list");
     run_cases_in(guest, cases, reader_expectations(run, reader), trace_folder(run, out_dir / ("libccid@" + reader)),
                  summary);
