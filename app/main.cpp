@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
       ->excludes(fuzz_time)
       ->type_name("N");
   fuzz->add_option("--guest", fuzz_arguments.guest_dir,
-                   "libccid: the built guest (default: build/guest, built when missing)")
+                   "libccid: the built guest (default: build/guest, built when missing or out of date)")
       ->type_name("DIR");
   fuzz->add_option("--out", fuzz_arguments.out_dir, "the cases found and the trials' logs go to OUT/fuzz")
       ->type_name("DIR")
