@@ -323,7 +323,8 @@ int main(int argc, char** argv) {
                   "reference-rdf and reference-rdf-usbredir)")
       ->check(kDriverName)
       ->type_name("DRIVER");
-  run->add_option("--guest", run_arguments.guest_dir, "the built guest (default: build/guest, built when missing or out of date)")
+  run->add_option("--guest", run_arguments.guest_dir,
+                  "the built guest (default: build/guest, built when missing or out of date)")
       ->type_name("DIR");
   run->add_option("--seed", run_arguments.seed,
                   "drives every random choice; the report prints the one drawn without it")

@@ -6,7 +6,7 @@
 # reports link each case's trace; --no-traces writes none; an --out whose traces folder cannot
 # be made gives one warning and the run still passes.
 #   tshark_test.sh READERLAB_BINARY [DRIVER...]   (default: the reference RDF driver in-process and
-#   over usbredir; `libccid` checks a trace of the guest's pcscd + libccid, the run ./run.sh makes)
+#   over usbredir; `libccid` checks a trace of the guest's pcscd + libccid as ./run.sh runs it)
 set -u
 readerlab=$1
 shift
@@ -21,8 +21,12 @@ case_id=pcsc/connect-t1-select
 
 for driver in "${drivers[@]}"; do
   out=$work/$driver
-  "$readerlab" run --driver "$driver" --case "$case_id" --seed 7 --out "$out" >"$work/$driver.log" 2>&1 ||
-    fail "$driver: the run failed: $(tail -5 "$work/$driver.log")"
+  # libccid as ./run.sh runs it: on the reader profiles, readerlab's own reader in its column.
+  reader_options=()
+  [ "$driver" = libccid ] && reader_options=(--reader readerlab)
+  "$readerlab" run --driver "$driver" "${reader_options[@]}" --case "$case_id" --seed 7 --out "$work/$driver" \
+    >"$work/$driver.log" 2>&1 || fail "$driver: the run failed: $(tail -5 "$work/$driver.log")"
+  [ "$driver" = libccid ] && out=$work/$driver/libccid@readerlab
   pcap=$out/traces/$case_id/reader1.pcap
   [ -s "$pcap" ] || { fail "$driver: no trace at $pcap"; continue; }
 
