@@ -37,9 +37,11 @@ linux_guest::GuestSessionOptions guest_options(const SuiteRun& run, const std::f
 }
 
 // The guest of a libccid run. A case that did not pass may leave pcscd or libccid wedged (a
-// reader thread looping on a device that is gone, a reader never listed again), and every case
-// after it would fail for that one: after such a case a health probe (lab.check_driver_healthy)
-// runs, and when it fails the guest boots again, so that each verdict is about its own case.
+// reader thread looping on a device that is gone, a reader never listed again), and so may the
+// removal of a multi-slot reader after a case that passed; every case after it would fail for
+// that one: after such a case a health probe (lab.check_driver_healthy, which first resets the
+// reader to the run's model) runs, and when it fails the guest boots again, so that each verdict
+// is about its own case.
 class GuestRun {
  public:
   GuestRun(const SuiteRun& run, std::filesystem::path out_dir)
@@ -77,11 +79,15 @@ class GuestRun {
     apply_baseline();
   }
 
-  // After a case that did not pass: probes the driver; when it is unhealthy, boots the guest
-  // again and returns why (empty: healthy, or not probed). A driver that fails the probe right
-  // after a fresh boot is never healthy on this reader model: probing stops until the next one.
+  // After a case that did not pass or left a multi-slot reader plugged in: probes the driver; when it is unhealthy,
+  // boots the guest again and returns why (empty: healthy, or not probed). A driver that fails the probe right after a
+  // fresh boot is never healthy on this reader model: probing stops until the next one.
   std::string after_case(const CaseResult& result) {
-    if (!session_ || !probing_ || result.outcome == Outcome::pass) return {};
+    if (!session_ || !probing_) return {};
+    // Removing a multi-slot reader is where libccid 1.5.2 wedges (its slot-reading thread loops on
+    // the gone device, the old readers stay listed): the next case's reset does that removal.
+    const bool multi_slot = session_->rig().reader(0).reader->config().slot_count > 1;
+    if (result.outcome == Outcome::pass && !multi_slot) return {};
     session_->rig().stop_traces();  // the case's traces end with it; the probe is not a case
     const auto probe = run_case(read_case_info(probe_.parent_path(), probe_), session_->rig(), session_->port(), {});
     if (probe.outcome == Outcome::pass) return {};

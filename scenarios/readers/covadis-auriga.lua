@@ -2,7 +2,6 @@
 -- The numbers are the descriptor of libccid's readers/Covadis_Auriga.txt.
 return {
   title = "Covadis Auriga (short APDU, three slots, two busy at once)",
-  representative = true,  -- multi-slot, with busy slots
   source = "readers/Covadis_Auriga.txt",
   quirks = "No special case for 0982:0040 in libccid 1.5.2: the common multi-slot path, one pcscd reader per slot sharing one USB device; bMaxCCIDBusySlots 2 is reported to pcscd as the slots' simultaneous access.",
   vid = 0x0982,

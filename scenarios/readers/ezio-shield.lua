@@ -2,6 +2,7 @@
 -- The numbers are the descriptor of libccid's readers/Gemalto_Ezio_Shield.txt.
 return {
   title = "Gemalto Ezio Shield (short APDU, PIN pad, 2x17 display)",
+  representative = true,  -- a short-APDU PIN pad with a display
   source = "readers/Gemalto_Ezio_Shield.txt",
   quirks = "08E6:34C0: as a Gemalto vendor ID (08E6) libccid asks GET_FIRMWARE_FEATURES (Escape 6A) at open and, when the answer has the expected size, takes the PIN pad's validation conditions from it; IOCTL_SMARTCARD_VENDOR_IFD_EXCHANGE allows its get-firmware-version Escape 02 without the driver option.",
   vid = 0x08E6,

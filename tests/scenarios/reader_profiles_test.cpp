@@ -52,24 +52,25 @@ TEST_CASE("reader profiles: every bundled file loads, named as its file") {
   CHECK(names.count("gempc-pinpad") == 1);
 }
 
-TEST_CASE("reader profiles: the representative handful covers every exchange level, a PIN pad and several slots") {
+TEST_CASE(
+    "reader profiles: the representative handful covers every exchange level and PIN pads with and without a display") {
   const auto names = readerlab::scenarios::representative_reader_names();
   CHECK(names.size() >= 4);
   CHECK(names.size() <= 6);  // the main command and CI run each: a handful, not the matrix
   std::set<ccid::ExchangeLevel> levels;
   bool pin_pad = false;
-  bool several_slots = false;
+  bool display = false;
   for (const auto& name : names) {
     const auto profile = bundled(name);
     CHECK(profile.representative);
     CHECK_FALSE(profile.malformed);
     levels.insert(profile.config.exchange_level());
     pin_pad = pin_pad || profile.config.pin_support != 0;
-    several_slots = several_slots || profile.config.slot_count > 1;
+    display = display || (profile.config.pin_support != 0 && profile.config.lcd_layout != 0);
   }
   CHECK(levels.size() == 3);
   CHECK(pin_pad);
-  CHECK(several_slots);
+  CHECK(display);
   CHECK_FALSE(parsed("return { title = \"x\" }").representative);
   CHECK(parsed("return { title = \"x\", representative = true }").representative);
 }
