@@ -14,12 +14,16 @@ namespace readerlab::conformance::runners {
 
 namespace {
 
-// Known failures for one reader profile: libccid's own, and those its quirks explain.
-Expectations reader_expectations(const SuiteRun& run, const std::string& reader) {
+// Known failures for one reader profile: libccid's own, then those of every reader at the
+// profile's exchange level (libccid-tpdu.txt: libccid runs T=0 and T=1 itself there), then those
+// the profile's own quirks explain; a later file's line replaces an earlier one for its case.
+Expectations reader_expectations(const SuiteRun& run, const scenarios::ReaderProfile& profile) {
   auto expectations = load_expectations(run.expectations_dir / "libccid.txt");
-  const auto own = run.expectations_dir / ("libccid@" + reader + ".txt");
-  if (std::filesystem::exists(own)) {
-    auto more = load_expectations(own);
+  for (const auto& file :
+       {run.expectations_dir / (std::string("libccid-") + ccid::to_string(profile.config.exchange_level()) + ".txt"),
+        run.expectations_dir / ("libccid@" + profile.name + ".txt")}) {
+    if (!std::filesystem::exists(file)) continue;
+    auto more = load_expectations(file);
     for (auto& [id, reason] : more.expected_failures) expectations.expected_failures[id] = reason;
     for (auto& [id, text] : more.failure_must_contain) expectations.failure_must_contain[id] = text;
   }
@@ -210,7 +214,7 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
     summary.facts.emplace_back("reader", reader + ": " + profile->title);
     if (summaries.empty()) summary.facts.emplace_back("QEMU start to agent ready (first boot)", boot_fact);
     if (!profile->libccid_listed) summary.facts.emplace_back("libccid", "VID:PID not in Debian libccid 1.5.2's list");
-    run_cases_in(guest, cases, reader_expectations(run, reader), trace_folder(run, out_dir / ("libccid@" + reader)),
+    run_cases_in(guest, cases, reader_expectations(run, *profile), trace_folder(run, out_dir / ("libccid@" + reader)),
                  summary);
     summaries.push_back(std::move(summary));
   }
