@@ -157,10 +157,7 @@ void CardSide::on_header(Bytes& out) {
       on_envelope_end(out);
       return;
     }
-    data_.clear();
-    data_expected_ = p3;
-    phase_ = Phase::data_to_card;
-    (void)send_procedure(out, options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins);
+    expect_data(out, ins, p3);
     return;
   }
   envelope_.command.clear();  // any other command ends a chain
@@ -197,12 +194,17 @@ void CardSide::on_header(Bytes& out) {
         if (response) send_final(out, std::span(*response).last(2));
         return;
       }
-      data_.clear();
-      data_expected_ = p3;
-      phase_ = Phase::data_to_card;
-      (void)send_procedure(out, options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins);
+      expect_data(out, ins, p3);
       return;
   }
+}
+
+// The card takes P3 data bytes next: all at once after INS, or one at a time after ~INS.
+void CardSide::expect_data(Bytes& out, std::uint8_t ins, std::uint8_t p3) {
+  data_.clear();
+  data_expected_ = p3;
+  phase_ = Phase::data_to_card;
+  (void)send_procedure(out, options_.one_byte_at_a_time ? static_cast<std::uint8_t>(ins ^ kComplement) : ins);
 }
 
 void CardSide::send_data(Bytes& out, std::span<const std::uint8_t> data, std::span<const std::uint8_t> status_word) {

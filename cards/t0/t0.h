@@ -102,6 +102,7 @@ class CardSide {
   void on_envelope_piece(Bytes& out);
   void send_envelope_answer(Bytes& out);
   void send_final(Bytes& out, std::span<const std::uint8_t> status_word);
+  void expect_data(Bytes& out, std::uint8_t ins, std::uint8_t p3);
   std::optional<Bytes> call_card(const Bytes& apdu);  // nullopt (and silent) when mute/off
 
   Card& card_;
