@@ -199,6 +199,12 @@ function pcsc.setup(timeout_ms)
   return context, reader
 end
 
+-- How long a reader may take to be listed: the guest's pcscd lists it after USB enumeration,
+-- the host's resource manager at once.
+function pcsc.listing_ms()
+  return lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+end
+
 -- Plugs reader `index` (default 1) in as another model (see Reader:configure) and waits
 -- until pcscd lists it; returns its name.
 function pcsc.replug_as(context, fields, index)
@@ -208,7 +214,7 @@ function pcsc.replug_as(context, fields, index)
   -- The guest's pcscd lists a reader after USB enumeration; the host's resource manager at
   -- once, or never when the driver did not start on this reader model. A multi-slot reader
   -- is one name per slot, removed one after the other: every old name must have gone.
-  local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+  local listing_ms = pcsc.listing_ms()
   local start = lab.now_ms()
   for _, name in ipairs(old) do
     pcsc.wait_for_reader_gone(context, name, math.max(0, listing_ms - (lab.now_ms() - start)))
@@ -532,7 +538,7 @@ function lab.check_driver_healthy()
 
   local reader = lab.reader(1)
   local in_guest = lab.driver_name():find("libccid", 1, true) ~= nil
-  local listing_ms = in_guest and 30000 or 3000
+  local listing_ms = pcsc.listing_ms()
   local context, name
   -- After a disconnect or a dropped connection, pcscd in the guest removes the reader and adds
   -- it again when its hotplug thread sees the USB events, which may come a while after the
