@@ -45,8 +45,9 @@ constexpr std::array<FlagName, 2> kProtocolNames{{{"T=0", 0x01}, {"T=1", 0x02}}}
 constexpr std::array<FlagName, 4> kMechanicalNames{
     {{"accept", 0x01}, {"eject", 0x02}, {"capture", 0x04}, {"lock", 0x08}}};        // CCID 5.1
 constexpr std::array<FlagName, 2> kPinNames{{{"verify", 0x01}, {"modify", 0x02}}};  // CCID 5.1
+constexpr std::uint8_t kPinSupportModification = 0x02;                              // CCID 5.1 bPINSupport
 
-const std::array<std::string_view, 38> kKnownFields{"title",
+const std::array<std::string_view, 39> kKnownFields{"title",
                                                     "source",
                                                     "quirks",
                                                     "notes",
@@ -80,6 +81,7 @@ const std::array<std::string_view, 38> kKnownFields{"title",
                                                     "class_envelope",
                                                     "lcd",
                                                     "pin_support",
+                                                    "pin_modify_every_message_index",
                                                     "max_busy_slots",
                                                     "bulk_max_packet",
                                                     "interrupt_interval_ms",
@@ -313,6 +315,8 @@ void read_field(const TableReader& in, const std::string& key, ReaderProfile& pr
     c.lcd_layout = in.lcd(key);
   } else if (key == "pin_support") {
     c.pin_support = static_cast<std::uint8_t>(in.flags(key, kPinNames, 0xFF));
+  } else if (key == "pin_modify_every_message_index") {
+    c.pin_modify_every_message_index = in.boolean(key);
   } else if (key == "max_busy_slots") {
     c.max_busy_slots = in.number<std::uint8_t>(key);
   } else if (key == "bulk_max_packet") {
@@ -337,6 +341,9 @@ void check_consistency(const TableReader& in, const ReaderProfile& profile, bool
       level != ccid::feature::extended_apdu_level)
     in.fail(features_field, "several exchange levels at once (" + describe_features(level) +
                                 "): CCID 5.1 allows one of tpdu, short-apdu, extended-apdu");
+  if (c.pin_modify_every_message_index && !(c.pin_support & kPinSupportModification))
+    in.fail("pin_modify_every_message_index",
+            "set on a reader without PIN modification (pin_support has no \"modify\")");
   if (profile.malformed) return;
   // CCID 5.1 bMaxCCIDBusySlots: how many of the slots may work at once.
   if (c.max_busy_slots < 1 || c.max_busy_slots > c.slot_count)

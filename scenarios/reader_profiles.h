@@ -32,6 +32,9 @@
 //   class_get_response, class_envelope bClassGetResponse, bClassEnvelope
 //   lcd = {lines = 2, chars = 16}      wLcdLayout (or a number)
 //   pin_support = {"verify","modify"}  bPINSupport (or a number)
+//   pin_modify_every_message_index = true
+//                                      the pad's firmware reads bMsgIndex1..3 at PIN modification
+//                                      whatever bNumberMessage says (a quirk libccid works around)
 //   max_busy_slots                     bMaxCCIDBusySlots
 //   bulk_max_packet                    wMaxPacketSize of the bulk endpoints
 //   interrupt_interval_ms              bInterval of the interrupt endpoint

@@ -93,8 +93,13 @@ struct ReaderConfig {
   std::uint8_t class_envelope = 0xFF;      // bClassEnvelope
   std::uint16_t lcd_layout = 0;            // wLcdLayout: lines << 8 | characters per line; 0 none
   std::uint8_t pin_support = 0;            // bPINSupport: bit 0 verification, bit 1 modification
-  std::uint8_t max_busy_slots = 1;         // bMaxCCIDBusySlots
-  std::uint16_t bulk_max_packet = 64;      // wMaxPacketSize of both bulk endpoints (full speed)
+  // A PIN-pad firmware quirk: at modification the structure always holds bMsgIndex1, 2 and 3,
+  // whatever bNumberMessage says (CCID 6.1.11 has bMsgIndex2 only when bNumberMessage is not 0
+  // and bMsgIndex3 only when it is 3). libccid sends that layout to the SPR532, the Cherry
+  // ST-2000 and Gemalto pads with the modify-PIN bug, because their firmware reads it.
+  bool pin_modify_every_message_index = false;
+  std::uint8_t max_busy_slots = 1;     // bMaxCCIDBusySlots
+  std::uint16_t bulk_max_packet = 64;  // wMaxPacketSize of both bulk endpoints (full speed)
 
   bool operator==(const ReaderConfig&) const = default;
 

@@ -90,7 +90,8 @@ std::size_t length_position_bits(std::uint8_t length_format) {
 
 // Reads the structure after bPINOperation; the bError of the first bad field, or the fields.
 std::variant<PinStructure, std::uint8_t> parse_pin_structure(std::span<const std::uint8_t> data, bool modification,
-                                                             bool has_lcd) {
+                                                             const ReaderConfig& pad) {
+  const bool has_lcd = pad.lcd_layout != 0;
   // data[0] is bPINOperation, at offset 10 in the message.
   const auto at = [&](std::size_t offset) { return data[offset - kOffsetPinOperation]; };
   const std::size_t end = kOffsetPinOperation + data.size();
@@ -115,14 +116,16 @@ std::variant<PinStructure, std::uint8_t> parse_pin_structure(std::span<const std
   const std::uint8_t number_message = at(number_message_at);
   if (number_message > 3 && number_message != 0xFF) return bad_field(number_message_at);
   // The message indexes present: one at verification; at modification bMsgIndex2 is there
-  // unless bNumberMessage is 0 and bMsgIndex3 when it is 3 or more (the layout libccid sends).
+  // unless bNumberMessage is 0 and bMsgIndex3 when it is 3 or more (the layout libccid sends),
+  // or all three on a pad whose firmware reads them so.
   std::size_t index_count = 1;
   if (modification) {
     s.insertion_offset_old = at(modify_at::insertion_offset_old);
     s.insertion_offset_new = at(modify_at::insertion_offset_new);
     s.confirm_pin = at(modify_at::confirm_pin);
     if (s.confirm_pin & ~(kConfirmNewPin | kAskCurrentPin)) return bad_field(modify_at::confirm_pin);
-    index_count += (number_message != 0 ? 1 : 0) + (number_message >= 3 ? 1 : 0);
+    index_count =
+        pad.pin_modify_every_message_index ? 3 : 1 + (number_message != 0 ? 1 : 0) + (number_message >= 3 ? 1 : 0);
   }
   const std::size_t first_index = modification ? modify_at::msg_index1 : verify_at::msg_index;
   const std::size_t teo = first_index + index_count;
@@ -231,7 +234,7 @@ Bytes Reader::secure(Slot& slot, const Message& m) {
   const bool supported = (operation == kPinVerification && (config_.pin_support & kPinSupportVerification)) ||
                          (operation == kPinModification && (config_.pin_support & kPinSupportModification));
   if (!supported) return data_block(m.slot, m.seq, failed_status(slot), error::cmd_not_supported, {});
-  const auto parsed = parse_pin_structure(m.data, operation == kPinModification, config_.lcd_layout != 0);
+  const auto parsed = parse_pin_structure(m.data, operation == kPinModification, config_);
   if (const auto* bad = std::get_if<std::uint8_t>(&parsed))
     return data_block(m.slot, m.seq, failed_status(slot), *bad, {});
   const PinStructure& s = std::get<PinStructure>(parsed);

@@ -3,7 +3,7 @@
 return {
   title = "Cherry SmartTerminal ST-2xxx (TPDU PIN pad, dwMaxCCIDMessageLength 270)",
   source = "readers/CherrySmartTerminalST2XXX.txt",
-  quirks = "046A:003E is CHERRYST2000 in libccid: the same PIN block rewrites as the SPR532 (bNumberMessage 03, bMsgIndex 0), and FEATURE_GET_TLV_PROPERTIES reports bEntryValidationCondition 02 (validation key only).",
+  quirks = "046A:003E is CHERRYST2000 in libccid: the same PIN block rewrites as the SPR532 (all three bMsgIndex, cleared, with bNumberMessage 00), and FEATURE_GET_TLV_PROPERTIES reports bEntryValidationCondition 02 (validation key only).",
   vid = 0x046A,
   pid = 0x003E,
   bcd_device = 0x0601,
@@ -25,5 +25,6 @@ return {
   class_get_response = 0xFF,
   class_envelope = 0xFF,
   pin_support = { "verify", "modify" },
+  pin_modify_every_message_index = true,
   max_busy_slots = 1,
 }

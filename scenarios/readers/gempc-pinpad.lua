@@ -4,7 +4,7 @@ return {
   title = "Gemplus GemPC Pinpad (TPDU, PIN pad without display)",
   representative = true,  -- a TPDU PIN pad
   source = "readers/GemPCPinpad.txt",
-  quirks = "08E6:3478 is GEMPCPINPAD in libccid: at open it loads ten localized PIN-pad prompts with an Escape (B2 A0 00 4D 4C and 16-byte strings) and fails the open when that Escape fails; it forces bNumberMessage 01 and bEntryValidationCondition 02 (validation key) in PIN verify and modify blocks; firmware 1.00 gets PIN sizes 4..8 and validation condition 02 in its FEATURE_GET_TLV_PROPERTIES; as a Gemalto vendor ID (08E6) it also asks GET_FIRMWARE_FEATURES (Escape 6A) at open.",
+  quirks = "08E6:3478 is GEMPCPINPAD in libccid: at open it loads ten localized PIN-pad prompts with an Escape (B2 A0 00 4D 4C and 16-byte strings) and fails the open when that Escape fails; it forces bNumberMessage 01 and bEntryValidationCondition 02 (validation key) in PIN verify and modify blocks; firmware 1.00 gets PIN sizes 4..8 and validation condition 02 in its FEATURE_GET_TLV_PROPERTIES; as a Gemalto vendor ID (08E6) it also asks GET_FIRMWARE_FEATURES (Escape 6A) at open, and with no bNumberMessageFix in the answer it takes the pad for one with the Gemalto modify-PIN bug: a PIN modify block carries all three bMsgIndex, with the real bNumberMessage.",
   vid = 0x08E6,
   pid = 0x3478,
   bcd_device = 0x0100,
@@ -33,6 +33,7 @@ return {
   class_get_response = 0x00,
   class_envelope = 0x00,
   pin_support = { "verify", "modify" },
+  pin_modify_every_message_index = true,
   max_busy_slots = 1,
   -- The reader accepts the prompt strings libccid loads at open (an empty answer is success);
   -- any other vendor command is not supported.

@@ -3,7 +3,7 @@
 return {
   title = "SCM Microsystems SPR532 (TPDU PIN pad, dwMaxCCIDMessageLength 270)",
   source = "readers/SPR532.txt",
-  quirks = "04E6:E003 is SPR532 in libccid: in PIN verify and modify it sets bNumberMessage 03 and clears bMsgIndex1..3 (no display, the firmware wants every index); before a case-1 VERIFY whose PIN block carries no length (bmPINBlockString 0) it sends Escape 80 02 00 (append the PIN unpadded) and fails the verify when that Escape fails.",
+  quirks = "04E6:E003 is SPR532 in libccid: in PIN modify it clears bMsgIndex1..3 and sends all three with bNumberMessage 00 (no display, and the firmware reads every index); before a case-1 VERIFY whose PIN block carries no length (bmPINBlockString 0) it sends Escape 80 02 00 (append the PIN unpadded) and fails the verify when that Escape fails.",
   vid = 0x04E6,
   pid = 0xE003,
   bcd_device = 0x0510,
@@ -25,6 +25,7 @@ return {
   class_get_response = 0xFF,
   class_envelope = 0xFF,
   pin_support = { "verify", "modify" },
+  pin_modify_every_message_index = true,
   max_busy_slots = 1,
   -- The vendor command libccid sends before a case-1 PIN verification: accepted, nothing else.
   escape = function(command)

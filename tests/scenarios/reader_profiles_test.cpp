@@ -92,6 +92,7 @@ TEST_CASE("reader profiles: GemPC Pinpad carries its dump's numbers into the cla
   CHECK(c.exchange_level() == ccid::ExchangeLevel::tpdu);
   CHECK(c.features == 0x00010230);
   CHECK(c.pin_support == 0x03);
+  CHECK(c.pin_modify_every_message_index);  // libccid's Gemalto modify-PIN bug
   CHECK(c.ccid_version_bcd == 0x0100);
   CHECK(c.default_clock_khz == 4000);
   CHECK(c.data_rate_count == std::optional<std::uint8_t>(0));
@@ -177,6 +178,8 @@ TEST_CASE("reader profiles: each broken profile is refused with file, line and f
       {"return {\n  title = \"x\",\n  slots = 2,\n  max_busy_slots = 3,\n}", "bad.lua:4: max_busy_slots",
        "3 busy slots for 2 slot(s)"},
       {"return {\n  title = \"x\",\n  max_ifsd = 0,\n}", "bad.lua:3: max_ifsd", "at least 1"},
+      {"return {\n  title = \"x\",\n  pin_support = { \"verify\" },\n  pin_modify_every_message_index = true,\n}",
+       "bad.lua:4: pin_modify_every_message_index", "without PIN modification"},
       {"return {\n  title = \"x\",\n  escape = \"not a function\",\n}", "bad.lua:3: escape", "a function"},
       {"return {\n  title = \"x\",\n  malformed = 1,\n}", "bad.lua:3: malformed", "true or false"},
       {"return {\n  title = \"x\",\n  representative = \"yes\",\n}", "bad.lua:3: representative", "true or false"},

@@ -360,6 +360,39 @@ TEST_CASE("Secure modifies the PIN: current, new and its confirmation reach CHAN
   CHECK(to_hex(data_of(secure(*reader, secure_data(ascii_modify())))) == "63 C2");
 }
 
+TEST_CASE(
+    "A pad that reads every bMsgIndex takes the layout libccid sends the SPR532: bNumberMessage 00, three indexes") {
+  // libccid clears bMsgIndex1..3 and sends all three with bNumberMessage 00 (its
+  // BOGUS_PINPAD_FIRMWARE path for the SPR532 and the Cherry ST-2000).
+  PinModifyStructure all_indexes = ascii_modify();
+  all_indexes.number_message = 3;
+  for (auto& index : all_indexes.msg_index) index = 0;
+  Bytes data = secure_data(all_indexes);
+  constexpr std::size_t number_message_at = 11;  // in abData: CCID 6.1.11, offset 21 of the message
+  REQUIRE(data[number_message_at] == 3);
+  data[number_message_at] = 0;
+  KeypadScript change = typed("1234");
+  change.new_digits = "5678";
+
+  ReaderConfig quirky = pin_pad_config();
+  quirky.lcd_layout = 0;  // the SPR532 has no display
+  quirky.pin_modify_every_message_index = true;
+  auto spr532 = powered_reader(quirky);
+  spr532->set_keypad(0, change);
+  CHECK(to_hex(data_of(secure(*spr532, data))) == "90 00");
+  spr532->set_keypad(0, typed("5678"));
+  CHECK(to_hex(data_of(secure(*spr532, secure_data(ascii_verify())))) == "90 00");
+
+  // A pad that follows CCID 6.1.11 reads the two extra indexes as the bTeoPrologue, and the
+  // APDU two bytes later: its Lc no longer matches what follows.
+  quirky.pin_modify_every_message_index = false;
+  auto by_the_spec = powered_reader(quirky);
+  by_the_spec->set_keypad(0, change);
+  const auto refused = secure(*by_the_spec, data);
+  CHECK(status_of(refused) == kActiveFailed);
+  CHECK(error_of(refused) != 0);
+}
+
 TEST_CASE("Secure is refused with CMD_NOT_SUPPORTED where bPINSupport does not offer the operation") {
   auto none = powered_reader({});
   none->set_keypad(0, typed("1234"));
