@@ -47,7 +47,7 @@ constexpr std::array<FlagName, 4> kMechanicalNames{
 constexpr std::array<FlagName, 2> kPinNames{{{"verify", 0x01}, {"modify", 0x02}}};  // CCID 5.1
 constexpr std::uint8_t kPinSupportModification = 0x02;                              // CCID 5.1 bPINSupport
 
-const std::array<std::string_view, 39> kKnownFields{"title",
+const std::array<std::string_view, 41> kKnownFields{"title",
                                                     "source",
                                                     "quirks",
                                                     "notes",
@@ -82,6 +82,8 @@ const std::array<std::string_view, 39> kKnownFields{"title",
                                                     "lcd",
                                                     "pin_support",
                                                     "pin_modify_every_message_index",
+                                                    "pin_max_extra_digit_reversed",
+                                                    "pin_only_without_messages",
                                                     "max_busy_slots",
                                                     "bulk_max_packet",
                                                     "interrupt_interval_ms",
@@ -317,6 +319,10 @@ void read_field(const TableReader& in, const std::string& key, ReaderProfile& pr
     c.pin_support = static_cast<std::uint8_t>(in.flags(key, kPinNames, 0xFF));
   } else if (key == "pin_modify_every_message_index") {
     c.pin_modify_every_message_index = in.boolean(key);
+  } else if (key == "pin_max_extra_digit_reversed") {
+    c.pin_max_extra_digit_reversed = in.boolean(key);
+  } else if (key == "pin_only_without_messages") {
+    c.pin_only_without_messages = in.boolean(key);
   } else if (key == "max_busy_slots") {
     c.max_busy_slots = in.number<std::uint8_t>(key);
   } else if (key == "bulk_max_packet") {
@@ -344,6 +350,10 @@ void check_consistency(const TableReader& in, const ReaderProfile& profile, bool
   if (c.pin_modify_every_message_index && !(c.pin_support & kPinSupportModification))
     in.fail("pin_modify_every_message_index",
             "set on a reader without PIN modification (pin_support has no \"modify\")");
+  for (const auto& [field, set] :
+       {std::pair<const char*, bool>{"pin_max_extra_digit_reversed", c.pin_max_extra_digit_reversed},
+        {"pin_only_without_messages", c.pin_only_without_messages}})
+    if (set && c.pin_support == 0) in.fail(field, "set on a reader without a PIN pad (no pin_support)");
   if (profile.malformed) return;
   // CCID 5.1 bMaxCCIDBusySlots: how many of the slots may work at once.
   if (c.max_busy_slots < 1 || c.max_busy_slots > c.slot_count)

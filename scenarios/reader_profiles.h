@@ -35,6 +35,8 @@
 //   pin_modify_every_message_index = true
 //                                      the pad's firmware reads bMsgIndex1..3 at PIN modification
 //                                      whatever bNumberMessage says (a quirk libccid works around)
+//   pin_max_extra_digit_reversed = true   the pad reads wPINMaxExtraDigit's bytes swapped
+//   pin_only_without_messages = true      the pad refuses a bNumberMessage other than 00
 //   max_busy_slots                     bMaxCCIDBusySlots
 //   bulk_max_packet                    wMaxPacketSize of the bulk endpoints
 //   interrupt_interval_ms              bInterval of the interrupt endpoint

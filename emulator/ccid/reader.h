@@ -98,6 +98,11 @@ struct ReaderConfig {
   // and bMsgIndex3 only when it is 3). libccid sends that layout to the SPR532, the Cherry
   // ST-2000 and Gemalto pads with the modify-PIN bug, because their firmware reads it.
   bool pin_modify_every_message_index = false;
+  // Firmware quirks of the Dell SK-3106 keyboard's pad, as libccid works around them: it reads
+  // wPINMaxExtraDigit's two bytes the other way round (minimum in the low byte), and refuses
+  // any bNumberMessage but 00 (no message).
+  bool pin_max_extra_digit_reversed = false;
+  bool pin_only_without_messages = false;
   std::uint8_t max_busy_slots = 1;     // bMaxCCIDBusySlots
   std::uint16_t bulk_max_packet = 64;  // wMaxPacketSize of both bulk endpoints (full speed)
 

@@ -106,8 +106,8 @@ std::variant<PinStructure, std::uint8_t> parse_pin_structure(std::span<const std
   if (s.length_format & 0xE0) return bad_field(kOffsetPinLengthFormat);         // RFU bits 7-5
   const std::size_t max_extra_digit = modification ? modify_at::max_extra_digit : verify_at::max_extra_digit;
   // wPINMaxExtraDigit 0xXXYY: XX the minimum, YY the maximum number of digits.
-  s.max_digits = at(max_extra_digit);
-  s.min_digits = at(max_extra_digit + 1);
+  s.max_digits = at(max_extra_digit + (pad.pin_max_extra_digit_reversed ? 1 : 0));
+  s.min_digits = at(max_extra_digit + (pad.pin_max_extra_digit_reversed ? 0 : 1));
   if (s.max_digits == 0 || s.min_digits > s.max_digits) return bad_field(max_extra_digit);
   const std::size_t entry_validation = modification ? modify_at::entry_validation : verify_at::entry_validation;
   s.entry_validation = at(entry_validation);
@@ -115,6 +115,7 @@ std::variant<PinStructure, std::uint8_t> parse_pin_structure(std::span<const std
   const std::size_t number_message_at = modification ? modify_at::number_message : verify_at::number_message;
   const std::uint8_t number_message = at(number_message_at);
   if (number_message > 3 && number_message != 0xFF) return bad_field(number_message_at);
+  if (pad.pin_only_without_messages && number_message != 0) return bad_field(number_message_at);
   // The message indexes present: one at verification; at modification bMsgIndex2 is there
   // unless bNumberMessage is 0 and bMsgIndex3 when it is 3 or more (the layout libccid sends),
   // or all three on a pad whose firmware reads them so.

@@ -101,6 +101,9 @@ std::optional<std::uint8_t> Reader::offered_fi_di(std::uint8_t card_fi_di) const
 // that does not answer keeps Fd and Dd, after the warm reset ISO 7816-3 9.3 asks for.
 void Reader::negotiate_pps(Slot& slot) {
   if (slot.atr_fields.specific_mode()) return;
+  // Until a PPS succeeds, a card in negotiable mode works at Fd and Dd (ISO 7816-3 6.3.1).
+  constexpr std::uint8_t kDefaultFiDi = 0x11;
+  slot.protocol_data.at(0) = kDefaultFiDi;
   const auto offered = offered_fi_di(slot.atr_fields.fi_di());
   if (!offered) return;  // nothing to gain over Fd and Dd
   const std::uint8_t fi_di = *offered;

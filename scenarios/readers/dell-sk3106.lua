@@ -25,5 +25,7 @@ return {
   class_get_response = 0x00,
   class_envelope = 0x00,
   pin_support = { "verify" },
+  pin_max_extra_digit_reversed = true,
+  pin_only_without_messages = true,
   max_busy_slots = 1,
 }

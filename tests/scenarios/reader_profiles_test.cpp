@@ -180,6 +180,8 @@ TEST_CASE("reader profiles: each broken profile is refused with file, line and f
       {"return {\n  title = \"x\",\n  max_ifsd = 0,\n}", "bad.lua:3: max_ifsd", "at least 1"},
       {"return {\n  title = \"x\",\n  pin_support = { \"verify\" },\n  pin_modify_every_message_index = true,\n}",
        "bad.lua:4: pin_modify_every_message_index", "without PIN modification"},
+      {"return {\n  title = \"x\",\n  pin_max_extra_digit_reversed = true,\n}",
+       "bad.lua:3: pin_max_extra_digit_reversed", "without a PIN pad"},
       {"return {\n  title = \"x\",\n  escape = \"not a function\",\n}", "bad.lua:3: escape", "a function"},
       {"return {\n  title = \"x\",\n  malformed = 1,\n}", "bad.lua:3: malformed", "true or false"},
       {"return {\n  title = \"x\",\n  representative = \"yes\",\n}", "bad.lua:3: representative", "true or false"},

@@ -393,6 +393,28 @@ TEST_CASE(
   CHECK(error_of(refused) != 0);
 }
 
+TEST_CASE("The Dell SK-3106's pad reads wPINMaxExtraDigit swapped and takes no message, as libccid sends it") {
+  ReaderConfig dell;
+  dell.pin_support = 0x01;
+  dell.pin_max_extra_digit_reversed = true;
+  dell.pin_only_without_messages = true;
+  auto reader = powered_reader(dell);
+  reader->set_keypad(0, typed("1234"));
+  // What libccid sends this pad: bNumberMessage 00, the minimum 4 in the low byte, the maximum 8 high.
+  PinVerifyStructure as_libccid_sends = ascii_verify();
+  as_libccid_sends.number_message = 0;
+  as_libccid_sends.min_digits = 8;
+  as_libccid_sends.max_digits = 4;
+  CHECK(to_hex(data_of(secure(*reader, secure_data(as_libccid_sends)))) == "90 00");
+  // The structure as CCID 6.1.11 writes it: to this firmware a minimum of 8 above a maximum of 4.
+  PinVerifyStructure by_the_spec = ascii_verify();
+  by_the_spec.number_message = 0;
+  CHECK(error_of(secure(*reader, secure_data(by_the_spec))) == 15);  // wPINMaxExtraDigit's offset
+  // A message asked for: refused at bNumberMessage's offset.
+  as_libccid_sends.number_message = 1;
+  CHECK(error_of(secure(*reader, secure_data(as_libccid_sends))) == 18);
+}
+
 TEST_CASE("Secure is refused with CMD_NOT_SUPPORTED where bPINSupport does not offer the operation") {
   auto none = powered_reader({});
   none->set_keypad(0, typed("1234"));
