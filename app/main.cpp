@@ -355,7 +355,7 @@ int main(int argc, char** argv) {
       ->type_name("NAME|all");
   run->add_option("--shard", run_arguments.shard,
                   "run only the K-th of N slices, for a CI matrix: the runs of a case (driver,\n"
-                  "reader profile, case) of the whole run in its order, run i to shard i mod N + 1;\n"
+                  "reader profile, case) of the whole run in its order, run i (from 0) to shard i mod N + 1;\n"
                   "the N shards with the same options and --seed make the whole run, once")
       ->check(kShard)
       ->type_name("K/N");

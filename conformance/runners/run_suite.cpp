@@ -125,7 +125,7 @@ SuiteOutcome run_suite(const SuiteRun& run) {
   if (run.shard) {
     columns = deal_shard(whole_run, *run.shard);
     shard = ShardNote{*run.shard, count_runs(columns), count_runs(whole_run)};
-    std::cout << "readerlab run: " << shard->line() << " (run i of the whole run goes to shard i mod "
+    std::cout << "readerlab run: " << shard->line() << " (run i of the whole run, counted from 0, goes to shard i mod "
               << run.shard->count << " + 1)\n";
     if (columns.empty()) {
       std::cout << "readerlab run: nothing to run in shard " << shard->id() << ": the whole run has "
