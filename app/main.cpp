@@ -10,6 +10,7 @@
 #include "cards/profiles.h"
 #include "conformance/runners/fuzz_runner.h"
 #include "conformance/runners/runners.h"
+#include "conformance/shard.h"
 #include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_shell.h"
 #include "scenarios/reader_profiles.h"
@@ -46,6 +47,14 @@ const CLI::Validator kSeed(
     },
     "", "seed");
 
+// --shard K/N: the K-th of N slices of a run.
+const CLI::Validator kShard(
+    [](std::string& text) -> std::string {
+      const auto shard = readerlab::conformance::parse_shard(text);
+      return shard ? std::string() : shard.error().message();
+    },
+    "", "shard");
+
 const CLI::Validator kListenAddress(
     [](std::string& text) -> std::string {
       const auto address = readerlab::usbredir::parse_socket_address(text);
@@ -67,6 +76,7 @@ struct RunArguments {
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
   bool no_traces = false;
   std::vector<std::string> readers;  // --reader: profiles, or "all"
+  std::string shard;                 // checked by kShard; empty: the whole run
 };
 
 struct FuzzArguments {
@@ -189,6 +199,7 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
   suite.seed = seed_of(arguments.seed);
   suite.traces = !arguments.no_traces;
+  if (!arguments.shard.empty()) suite.shard = *readerlab::conformance::parse_shard(arguments.shard);
   for (const auto& reader : arguments.readers) {
     if (reader == "all" || reader == "representative") {
       const auto names = reader == "all" ? readerlab::scenarios::bundled_reader_names()
@@ -203,6 +214,7 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   switch (runners::run_suite(suite)) {
     case runners::SuiteOutcome::all_passed: return 0;
     case runners::SuiteOutcome::some_failed: return 1;
+    case runners::SuiteOutcome::shard_empty: return 0;
     case runners::SuiteOutcome::no_case_for_drivers: break;
   }
   return usage_error(command, "--case: no case selected is written for the driver(s) asked (see readerlab cases)");
@@ -341,6 +353,12 @@ int main(int argc, char** argv) {
           },
           "", "reader profile"))
       ->type_name("NAME|all");
+  run->add_option("--shard", run_arguments.shard,
+                  "run only the K-th of N slices, for a CI matrix: the runs of a case (driver,\n"
+                  "reader profile, case) of the whole run in its order, run i (from 0) to shard i mod N + 1;\n"
+                  "the N shards with the same options and --seed make the whole run, once")
+      ->check(kShard)
+      ->type_name("K/N");
   run->add_flag("--no-traces", run_arguments.no_traces,
                 "write no USB traces (by default every case writes a pcap per reader,\n"
                 "OUT/traces/<case id>/readerN.pcap, linked from the reports)");

@@ -41,6 +41,11 @@ std::string markdown_cell(const std::string& text) {
   return out;
 }
 
+// "shard 1 of 2: 40 of 80 runs (...)": which slice of the run the report holds, and how to run it again.
+std::string shard_sentence(const ShardNote& note) {
+  return note.line() + " (readerlab run --shard " + note.id() + " with the same options and seed runs it again)";
+}
+
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 std::string seconds(std::chrono::milliseconds duration) {
@@ -176,10 +181,12 @@ std::string trace_links(const CaseResult& result, const std::filesystem::path& r
 void write_testsuite(std::ostream& out, const RunSummary& summary, const std::filesystem::path& report_folder) {
   std::chrono::milliseconds total{0};
   for (const auto& r : summary.results) total += r.duration;
-  out << "<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver) << "\" tests=\""
+  const std::string shard = summary.shard ? " (shard " + summary.shard->id() + ")" : std::string();
+  out << "<testsuite name=\"readerlab conformance: " << xml_escape(summary.driver) << shard << "\" tests=\""
       << summary.results.size() << "\" failures=\"" << summary.failed() << "\" skipped=\"0\" time=\"" << seconds(total)
       << "\">\n";
   out << "  <properties>\n    <property name=\"seed\" value=\"" << summary.seed << "\"/>\n";
+  if (summary.shard) out << "    <property name=\"shard\" value=\"" << summary.shard->id() << "\"/>\n";
   for (const auto& [name, value] : summary.facts)
     out << "    <property name=\"" << xml_escape(name) << "\" value=\"" << xml_escape(value) << "\"/>\n";
   out << "  </properties>\n";
@@ -260,6 +267,7 @@ void write_side_by_side(const std::filesystem::path& file, const std::vector<Run
                         const std::vector<std::string>& coverage_items) {
   std::ofstream out(file);
   out << "# readerlab conformance report, side by side\n\n";
+  if (!summaries.empty() && summaries.front().shard) out << shard_sentence(*summaries.front().shard) << "\n\n";
   int passed = 0, failed = 0;
   for (const auto& summary : summaries) {
     passed += summary.passed();
@@ -338,6 +346,7 @@ void write_markdown(const std::filesystem::path& file, const RunSummary& summary
   std::ofstream out(file);
   out << "# readerlab conformance report\n\n";
   out << "- driver under test: " << summary.driver << "\n- seed: " << summary.seed << "\n";
+  if (summary.shard) out << "- " << shard_sentence(*summary.shard) << "\n";
   for (const auto& [name, value] : summary.facts) out << "- " << name << ": " << value << "\n";
   out << "- result: " << closing_line(summary) << "\n\n";
   out << "## Cases\n\n| case | title | result | time (s) | USB trace | notes |\n|---|---|---|---|---|---|\n";

@@ -1,9 +1,11 @@
 // Reporters for a conformance run: the console table, JUnit XML and a Markdown report.
 #pragma once
 
+#include "conformance/shard.h"
 #include "conformance/suite.h"
 
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -15,6 +17,9 @@ struct RunSummary {
   std::uint64_t seed = 0;
   std::vector<CaseResult> results;
   std::vector<std::pair<std::string, std::string>> facts;  // e.g. {"boot to first APDU", "6.8 s"}
+  // One slice of a larger run (readerlab run --shard K/N): the JUnit testsuite's name carries it,
+  // so that the testsuites of the shards a CI merges stay apart, and the reports say it.
+  std::optional<ShardNote> shard;
 
   int passed() const;  // pass and expected failures
   int failed() const;  // failures and unexpected passes

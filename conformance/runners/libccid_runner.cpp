@@ -174,7 +174,7 @@ void run_cases_in(GuestRun& guest, const std::vector<CaseInfo>& cases, const Exp
 
 }  // namespace
 
-std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<CaseInfo>& cases,
+std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<RunColumn>& columns,
                                             const std::filesystem::path& out_dir) {
   std::vector<RunSummary> summaries;
   GuestRun guest(run, out_dir);
@@ -185,7 +185,9 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
     boot_fact = format_seconds(first.agent_ready_after()) + (first.used_kvm() ? " (KVM)" : " (TCG)");
     std::cout << "guest up: QEMU start to agent ready " << boot_fact << "\n" << std::flush;
   }
-  for (const auto& reader : run.readers) {
+  for (const auto& column : columns) {
+    const auto& reader = column.reader;
+    const auto& cases = column.cases;
     RunSummary summary;
     summary.driver = "libccid@" + reader;
     summary.seed = run.seed;

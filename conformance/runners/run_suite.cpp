@@ -93,8 +93,12 @@ Expected<std::vector<CaseInfo>> select_cases(const std::filesystem::path& cases_
   return selected;
 }
 
-SuiteOutcome run_suite(const SuiteRun& run) {
-  std::vector<RunSummary> summaries;
+namespace {
+
+// The columns of the whole run in the order it runs them: the drivers as given, each with the
+// cases written for it (libccid once per reader profile with --reader); a driver with none is left out.
+std::vector<RunColumn> plan_columns(const SuiteRun& run) {
+  std::vector<RunColumn> columns;
   for (const auto& driver : run.drivers) {
     // Every RDF driver runs the IOCTL cases (written for the family "reference-rdf").
     const std::string family = driver == "libccid" ? "libccid" : "reference-rdf";
@@ -102,29 +106,70 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     for (const auto& info : run.cases)
       if (info.applies_to(family) || info.applies_to(driver)) cases.push_back(info);
     if (cases.empty()) continue;
+    if (driver == "libccid" && !run.readers.empty()) {
+      for (const auto& reader : run.readers) columns.push_back(RunColumn{driver, reader, cases});
+      continue;
+    }
+    columns.push_back(RunColumn{driver, {}, std::move(cases)});
+  }
+  return columns;
+}
+
+}  // namespace
+
+SuiteOutcome run_suite(const SuiteRun& run) {
+  const auto whole_run = plan_columns(run);
+  if (whole_run.empty()) return SuiteOutcome::no_case_for_drivers;
+  auto columns = whole_run;
+  std::optional<ShardNote> shard;
+  if (run.shard) {
+    columns = deal_shard(whole_run, *run.shard);
+    shard = ShardNote{*run.shard, count_runs(columns), count_runs(whole_run)};
+    std::cout << "readerlab run: " << shard->line() << " (run i of the whole run, counted from 0, goes to shard i mod "
+              << run.shard->count << " + 1)\n";
+    if (columns.empty()) {
+      std::cout << "readerlab run: nothing to run in shard " << shard->id() << ": the whole run has "
+                << shard->total_runs << " run(s), fewer than " << run.shard->count
+                << " shards, and none fell to this one (not a failure)\n"
+                << std::flush;
+      return SuiteOutcome::shard_empty;
+    }
+  }
+  std::vector<RunSummary> summaries;
+  const auto keep = [&](RunSummary summary, const std::filesystem::path& report_dir) {
+    summary.shard = shard;
+    write_junit(report_dir / "junit.xml", summary);
+    write_markdown(report_dir / "report.md", summary);
+    summaries.push_back(std::move(summary));
+  };
+  for (const auto& driver : run.drivers) {
+    std::vector<RunColumn> mine;
+    for (const auto& column : columns)
+      if (column.driver == driver) mine.push_back(column);
+    if (mine.empty()) continue;  // no case for it, or none fell to this shard
+    // The folders of the whole run, whichever drivers this shard has runs of.
     const auto out_dir = run.drivers.size() == 1 ? run.out_dir : run.out_dir / driver;
     std::filesystem::create_directories(out_dir);
-    std::cout << "readerlab run: " << driver << ", " << cases.size() << " case(s), seed " << run.seed << ", output in "
-              << out_dir.string() << "\n"
-              << std::flush;
-    if (driver == "libccid" && !run.readers.empty()) {
+    std::cout << "readerlab run: " << driver << ", ";
+    if (mine.front().reader.empty())
+      std::cout << mine.front().cases.size() << " case(s)";
+    else
+      std::cout << count_runs(mine) << " run(s) of a case on " << mine.size() << " reader profile(s)";
+    std::cout << ", seed " << run.seed << ", output in " << out_dir.string() << "\n" << std::flush;
+    if (!mine.front().reader.empty()) {
       // One column per reader profile (readerlab run --reader), each with its own reports.
-      for (auto& summary : run_libccid_readers(run, cases, out_dir)) {
+      for (auto& summary : run_libccid_readers(run, mine, out_dir)) {
         const auto reader_dir = out_dir / summary.driver;
         std::filesystem::create_directories(reader_dir);
-        write_junit(reader_dir / "junit.xml", summary);
-        write_markdown(reader_dir / "report.md", summary);
-        summaries.push_back(std::move(summary));
+        keep(std::move(summary), reader_dir);
       }
       continue;
     }
-    auto summary = driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir);
-    write_junit(out_dir / "junit.xml", summary);
-    write_markdown(out_dir / "report.md", summary);
-    summaries.push_back(std::move(summary));
+    const auto& cases = mine.front().cases;
+    keep(driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir), out_dir);
   }
-  if (summaries.empty()) return SuiteOutcome::no_case_for_drivers;
-  if (summaries.size() > 1 || !run.readers.empty()) {
+  // Several columns in the whole run: the side-by-side reports too, in every shard alike.
+  if (whole_run.size() > 1 || !run.readers.empty()) {
     write_junit(run.out_dir / "junit.xml", summaries);
     write_side_by_side(run.out_dir / "report.md", summaries, load_coverage_items(run.coverage_items));
   }
@@ -134,7 +179,13 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     print_table(std::cout, summary);
     total.results.insert(total.results.end(), summary.results.begin(), summary.results.end());
   }
-  std::cout << "seed " << run.seed << " (readerlab run --seed " << run.seed << " replays it)\n";
+  if (shard) {
+    std::cout << shard->line() << "\n";
+    std::cout << "seed " << run.seed << " (readerlab run --seed " << run.seed << " --shard " << shard->id()
+              << " replays this shard)\n";
+  } else {
+    std::cout << "seed " << run.seed << " (readerlab run --seed " << run.seed << " replays it)\n";
+  }
   std::cout << closing_line(total) << "\n";
   return total.failed() == 0 ? SuiteOutcome::all_passed : SuiteOutcome::some_failed;
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,10 +38,13 @@ struct SuiteRun {
   // "libccid@NAME" of the report (expectations libccid.txt, then libccid@NAME.txt); empty: the
   // default reader only.
   std::vector<std::string> readers;
+  // Run only this slice of the run (readerlab run --shard K/N; deal_shard); none: all of it.
+  std::optional<Shard> shard;
 };
 
 // The outcome of a run as a command reports it.
-enum class SuiteOutcome { all_passed, some_failed, no_case_for_drivers };
+// shard_empty: the run has cases, but fewer runs than shards and none fell to this one.
+enum class SuiteOutcome { all_passed, some_failed, no_case_for_drivers, shard_empty };
 
 // Runs every driver's cases, printing progress and the tables to standard output, and writes
 // junit.xml and report.md (side by side when there are several drivers).
@@ -49,8 +53,9 @@ SuiteOutcome run_suite(const SuiteRun& run);
 // One driver's run; the reports are its caller's. A driver that cannot start fails every case
 // with the reason.
 RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::filesystem::path& out_dir);
-// libccid on each of run.readers in turn (one guest boot), a summary each.
-std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<CaseInfo>& cases,
+// libccid on each column's reader profile in turn (one guest boot), each column's cases there, a
+// summary each.
+std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<RunColumn>& columns,
                                             const std::filesystem::path& out_dir);
 RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver,
                           const std::filesystem::path& out_dir);

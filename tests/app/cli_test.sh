@@ -16,6 +16,7 @@ for command in "" run serve guest "guest build" "guest shell" atr cards cases; d
   grep -q "Usage: readerlab" <<<"$out" || fail "readerlab $command --help prints no usage: $out"
 done
 "$readerlab" run --help | grep -q -- "--driver" || fail "run --help does not list --driver"
+"$readerlab" run --help | grep -q -- "--shard K/N" || fail "run --help does not list --shard"
 "$readerlab" guest build --help | grep -q -- "--agent" || fail "guest build --help does not list --agent"
 "$readerlab" guest shell --help | grep -q -- "--guest" || fail "guest shell --help does not list --guest"
 
@@ -39,6 +40,12 @@ usage_error "--card: unknown card 'no-such-card'" serve --listen 127.0.0.1:0 --c
 usage_error "--listen" serve --listen nowhere
 usage_error "--bogus" run --bogus
 usage_error "--driver: all stands alone" run --driver all --driver libccid
+usage_error "--shard: '0/2': shards count from 1" run --shard 0/2
+usage_error "--shard: '3/2': there are only 2 shards" run --shard 3/2
+usage_error "--shard: 'a/b' is not K/N" run --shard a/b
+usage_error "--shard: '1/0': N is 0" run --shard 1/0
+usage_error "--shard: '2' is not K/N" run --shard 2
+usage_error "--shard" run --shard 1/2 --shard 2/2
 usage_error "--out" run --out
 usage_error "unknown command 'frobnicate'" frobnicate
 usage_error "unknown command 'frobnicate'" guest frobnicate
