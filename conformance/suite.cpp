@@ -153,7 +153,11 @@ Expectations load_expectations(const std::filesystem::path& file) {
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     const auto space = line.find_first_of(" \t");
-    const std::string id = line.substr(0, space);
+    std::string id = line.substr(0, space);
+    if (id.size() > 1 && id[0] == '?') {
+      id.erase(0, 1);
+      expectations.intermittent.insert(id);
+    }
     std::string reason = space == std::string::npos ? "" : trim(line.substr(space));
     if (const auto bar = reason.rfind(" | "); bar != std::string::npos) {
       std::vector<std::string> texts;
@@ -224,8 +228,9 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
   if (expected == expectations.expected_failures.end()) {
     result.outcome = failed ? Outcome::fail : Outcome::pass;
   } else {
-    result.outcome = failed ? Outcome::expected_fail : Outcome::unexpected_pass;
-    if (!failed) result.message = "listed as an expected failure (" + expected->second + ") but passed";
+    const bool may_pass = expectations.intermittent.count(info.id) != 0;
+    result.outcome = failed ? Outcome::expected_fail : (may_pass ? Outcome::pass : Outcome::unexpected_pass);
+    if (!failed && !may_pass) result.message = "listed as an expected failure (" + expected->second + ") but passed";
     const auto must_contain = expectations.failure_must_contain.find(info.id);
     if (failed && must_contain != expectations.failure_must_contain.end() &&
         std::none_of(must_contain->second.begin(), must_contain->second.end(),

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,13 @@ std::vector<CaseInfo> discover_cases(const std::filesystem::path& cases_root);
 // Known failures of one driver: "<case id> <reason>" per line, '#' comments. A line may end
 // in " | <text>": the failure must then contain that text to count as the known one, so that
 // the case failing for another reason is still reported. " || " separates texts of which one
-// must be there: a known failure whose symptom depends on timing.
+// must be there: a known failure whose symptom depends on timing. A line whose id starts
+// with '?' is a known failure that depends on timing whether it happens at all: the case
+// passing is PASS, its failing with the text is the known failure.
 struct Expectations {
   std::map<std::string, std::string> expected_failures;
   std::map<std::string, std::vector<std::string>> failure_must_contain;
+  std::set<std::string> intermittent;
 };
 Expectations load_expectations(const std::filesystem::path& file);
 
