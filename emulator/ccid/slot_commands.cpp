@@ -79,7 +79,9 @@ std::optional<std::uint8_t> Reader::offered_fi_di(std::uint8_t card_fi_di) const
   const auto rates = config_.announced_data_rates();
   const std::uint64_t max_rate = config_.max_data_rate_bps.value_or(rates.empty() ? 0 : rates.back());
   const auto listed = [&](std::uint64_t rate) {
-    if (config_.data_rates_bps.empty()) return true;
+    // bNumDataRatesSupported 0: every rate from dwDataRate to dwMaxDataRate (CCID 5.1), whatever
+    // GET_DATA_RATES answers.
+    if (config_.data_rates_bps.empty() || config_.data_rate_count == std::optional<std::uint8_t>(0)) return true;
     // The reader's list holds rounded figures: 1 % either way is the same rate.
     return std::any_of(rates.begin(), rates.end(), [&](std::uint32_t r) {
       return rate * 100 >= std::uint64_t{r} * 99 && rate * 100 <= std::uint64_t{r} * 101;

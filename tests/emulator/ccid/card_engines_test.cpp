@@ -71,6 +71,18 @@ TEST_CASE("at APDU level the reader offers no rate above its dwMaxDataRate or ou
     reader.insert(cards::make_builtin_card("t0-t1"));
     REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
     CHECK(reader.pps_exchanges() == 0);
+    CHECK(reader.protocol_data().at(0) == 0x11);  // Fd and Dd in force, not the ATR's TA1
+  }
+  // bNumDataRatesSupported 0 (the Ezio Shield's dump, which lists 10753 alone): every rate up to
+  // dwMaxDataRate, so 250000 bps is offered.
+  config.data_rate_count = 0;
+  config.max_data_rate_bps = 344086;
+  {
+    Reader reader(config);
+    reader.insert(cards::make_builtin_card("t0-t1"));
+    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    CHECK(reader.pps_exchanges() == 1);
+    CHECK(reader.protocol_data().at(0) == 0x96);
   }
 }
 
