@@ -41,10 +41,15 @@ TEST_CASE("at APDU level the reader offers no rate above its dwMaxDataRate or ou
   config.default_clock_khz = 4000;
   config.maximum_clock_khz = 4000;
   config.max_data_rate_bps = 129032;
-  {
-    Reader reader(config);
+  // The t0-t1 card (TA1 96) powered on in a reader of this config: the reader's own PPS, if any.
+  const auto powered = [](const ReaderConfig& reader_config) {
+    Reader reader(reader_config);
     reader.insert(cards::make_builtin_card("t0-t1"));
     REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    return reader;
+  };
+  {
+    Reader reader = powered(config);
     CHECK(reader.pps_exchanges() == 1);
     CHECK(reader.protocol_data().at(0) == 0x95);
   }
@@ -52,24 +57,18 @@ TEST_CASE("at APDU level the reader offers no rate above its dwMaxDataRate or ou
   config.data_rates_bps = {10752, 62500, 250000};
   config.max_data_rate_bps.reset();
   {
-    Reader reader(config);
-    reader.insert(cards::make_builtin_card("t0-t1"));
-    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    Reader reader = powered(config);
     CHECK(reader.protocol_data().at(0) == 0x96);  // 250000 is listed and the maximum
   }
   config.data_rates_bps = {10752, 62500};
   {
-    Reader reader(config);
-    reader.insert(cards::make_builtin_card("t0-t1"));
-    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    Reader reader = powered(config);
     CHECK(reader.protocol_data().at(0) == 0x94);
   }
   // Nothing above Fd/Dd's 10752 bps fits: no PPS, the card stays at Fd and Dd.
   config.data_rates_bps = {10752};
   {
-    Reader reader(config);
-    reader.insert(cards::make_builtin_card("t0-t1"));
-    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    Reader reader = powered(config);
     CHECK(reader.pps_exchanges() == 0);
     CHECK(reader.protocol_data().at(0) == 0x11);  // Fd and Dd in force, not the ATR's TA1
   }
@@ -78,9 +77,7 @@ TEST_CASE("at APDU level the reader offers no rate above its dwMaxDataRate or ou
   config.data_rate_count = 0;
   config.max_data_rate_bps = 344086;
   {
-    Reader reader(config);
-    reader.insert(cards::make_builtin_card("t0-t1"));
-    REQUIRE(status_of(reader.handle_message(command(Command::icc_power_on, 1))) == kActiveOk);
+    Reader reader = powered(config);
     CHECK(reader.pps_exchanges() == 1);
     CHECK(reader.protocol_data().at(0) == 0x96);
   }
