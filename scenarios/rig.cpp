@@ -11,12 +11,7 @@
 namespace readerlab::scenarios {
 namespace {
 constexpr std::chrono::milliseconds kNotificationReadTimeout{3000};
-// Time for the driver to act on the removal it has read (pcscd polls the slot after it).
-constexpr std::chrono::milliseconds kDriverSettleTime{300};
 constexpr std::chrono::milliseconds kReenumerationTimeout{10000};
-constexpr std::chrono::milliseconds kSwapTime{500};
-// pcscd adds a reader a few hundred ms after the USB device appears (udev, then libccid's open).
-constexpr std::chrono::milliseconds kDriverOpenTime{1000};
 }  // namespace
 
 Rig::Rig(boost::asio::io_context& io, usbredir::Logger logger) : io_(io), server_(io, std::move(logger)) {}
@@ -137,7 +132,7 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config, std::optional<
     unplug(index);
     // A person swapping readers takes longer than this; an instant disconnect and connect
     // races the guest's hub driver, which then may keep the old reader's descriptors.
-    if (connected(index)) sleep(kSwapTime);
+    if (connected(index)) sleep(pace_.unplugged);
   }
   // Another reader model comes empty: the cards stay with the reader that was unplugged.
   for (std::uint8_t slot = 0; slot < entry.reader->config().slot_count; ++slot)
@@ -203,7 +198,7 @@ void Rig::reset_to_baseline() {
     for (std::size_t i = 0; i < readers_.size(); ++i) {
       if (!readers_[i].plugged) continue;
       unplug(i);
-      if (connected(i)) sleep(kSwapTime);
+      if (connected(i)) sleep(pace_.unplugged);
       // Unplugged, the device loses what it held (answers, halts), as a power cycle does.
       readers_[i].reader->bus_reset();
       replug(i);
@@ -238,7 +233,7 @@ void Rig::reset_to_baseline() {
           return true;
         },
         kReenumerationTimeout);
-    sleep(kDriverOpenTime);
+    sleep(pace_.open_after_replug);
   }
   if (!removed_any) return;
   // A card inserted before the driver read the removal would look like the same card never
@@ -251,7 +246,7 @@ void Rig::reset_to_baseline() {
         return true;
       },
       kNotificationReadTimeout);
-  sleep(kDriverSettleTime);
+  sleep(pace_.settle_after_removal);
 }
 
 bool Rig::connected(std::size_t index) const { return !server_.sessions_for(readers_.at(index).reader.get()).empty(); }

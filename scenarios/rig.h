@@ -32,6 +32,24 @@ struct RigReader {
   std::shared_ptr<boost::asio::steady_timer> removal_timer;  // a removal remove_after() scheduled
 };
 
+// What the rig gives the driver under test to act on its own after the rig changed the reader,
+// before the next step. pcscd in the guest reads the interrupt pipe, polls slots and opens a
+// reader that appeared on its own schedule, and the guest's hub driver must see an unplug
+// before the replug; a driver the host runs does all of it when the case next calls it (the
+// port hands it what the reader reported first), so it needs none of these.
+struct DriverPace {
+  // After the driver read a removal, before a card goes in (pcscd polls the slot after it).
+  std::chrono::milliseconds settle_after_removal{300};
+  // After the host enumerated a replugged reader again (pcscd adds it some hundred ms later).
+  std::chrono::milliseconds open_after_replug{1000};
+  // Between an unplug and the replug that follows it.
+  std::chrono::milliseconds unplugged{500};
+  static DriverPace host_driver() {
+    using std::chrono::milliseconds;
+    return {milliseconds(0), milliseconds(0), milliseconds(0)};
+  }
+};
+
 class Rig {
  public:
   Rig(boost::asio::io_context& io, usbredir::Logger logger);
@@ -105,6 +123,9 @@ class Rig {
   // driver's health after faults this way (lab.check_driver_healthy).
   void disarm_faults(std::size_t index);
 
+  // The driver under test's pace (a guest's by default).
+  void set_driver_pace(DriverPace pace) { pace_ = pace; }
+
   boost::asio::io_context& io() { return io_; }
   void sleep(std::chrono::milliseconds duration);
   usbredir::Server& server() { return server_; }
@@ -118,6 +139,7 @@ class Rig {
   // Every reader's devices and the server's transport write their firings here.
   std::shared_ptr<faults::FaultLog> fault_log_ = std::make_shared<faults::FaultLog>();
   std::vector<FaultSpec> armed_faults_;  // since the case started; its size is the next fault's index
+  DriverPace pace_;
 };
 
 }  // namespace readerlab::scenarios

@@ -4,7 +4,9 @@
 namespace reference_rdf {
 namespace {
 
-constexpr ULONG kDefaultTimeoutMs = 10000;  // a command the reader does not answer at all
+// A command the reader does not answer at all: libccid gives a reader 3 s too
+// (DEFAULT_COM_READ_TIMEOUT); waiting for the card is the exchange timeout's (BWT, WTX).
+constexpr ULONG kDefaultTimeoutMs = 3000;
 constexpr ULONG kControlTimeoutMs = 5000;
 constexpr ULONG kPoolTag = 0x52726466;    // 'fdrR' as the WDK spells pool tags
 constexpr ULONG kBufferSize = 4096 + 16;  // SmartcardRequest/Reply (>= MIN_BUFFER_SIZE 288)

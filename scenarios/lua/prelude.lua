@@ -200,9 +200,9 @@ function pcsc.setup(timeout_ms)
 end
 
 -- How long a reader may take to be listed: the guest's pcscd lists it after USB enumeration,
--- the host's resource manager at once.
+-- the host's resource manager at the first call that finds the device (a poll or two).
 function pcsc.listing_ms()
-  return lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+  return lab.driver_name():find("libccid", 1, true) and 30000 or 500
 end
 
 -- Plugs reader `index` (default 1) in as another model (see Reader:configure) and waits

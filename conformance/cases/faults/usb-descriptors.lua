@@ -7,7 +7,7 @@
 local context = pcsc.establish()
 local libccid = lab.driver_name():find("libccid", 1, true) ~= nil
 -- A reader pcscd takes is listed 2-4 s after it is plugged in; one it refuses never is.
-local listing_ms = libccid and 8000 or 3000
+local listing_ms = libccid and 8000 or pcsc.listing_ms()
 
 -- Plugs the model in, then tries the card: what the driver did, in a few words.
 local function try_model(label, fields)

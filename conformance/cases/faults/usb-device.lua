@@ -5,7 +5,7 @@
 -- @timeout: 300
 
 local context = pcsc.establish()
-local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 3000
+local listing_ms = pcsc.listing_ms()
 
 -- Waits for the reader to be listed and its card to work: "ok", or what did not.
 local function reader_works()

@@ -47,6 +47,9 @@ RdfPort::RdfPort(scenarios::Rig& rig, RdfTransport transport, const RegisteredRd
       registered_(driver),
       resource_manager_({[this] { return current_driver(); }, [this](std::chrono::milliseconds time) { pump(time); }}),
       interrupt_timer_(std::make_shared<boost::asio::steady_timer>(rig.io())) {
+  // The driver reads what the reader reported when the case next calls it (pump), and starts
+  // on a replugged reader then too: the rig need not give it time of its own.
+  rig_.set_driver_pace(scenarios::DriverPace::host_driver());
   arm_interrupt_poll();
 }
 
