@@ -77,6 +77,7 @@ struct RunArguments {
   bool no_traces = false;
   std::vector<std::string> readers;  // --reader: profiles, or "all"
   std::string shard;                 // checked by kShard; empty: the whole run
+  std::size_t jobs = 1;
 };
 
 struct FuzzArguments {
@@ -200,6 +201,7 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.seed = seed_of(arguments.seed);
   suite.traces = !arguments.no_traces;
   if (!arguments.shard.empty()) suite.shard = *readerlab::conformance::parse_shard(arguments.shard);
+  suite.jobs = arguments.jobs;
   for (const auto& reader : arguments.readers) {
     if (reader == "all" || reader == "representative") {
       const auto names = reader == "all" ? readerlab::scenarios::bundled_reader_names()
@@ -359,6 +361,11 @@ int main(int argc, char** argv) {
                   "the N shards with the same options and --seed make the whole run, once")
       ->check(kShard)
       ->type_name("K/N");
+  run->add_option("--jobs", run_arguments.jobs,
+                  "runs of a driver at once (default 1): its runs dealt to N jobs as --shard deals them,\n"
+                  "each with a driver instance of its own (a guest each for libccid, logs in OUT/job-K)")
+      ->check(CLI::Range(1, 16))
+      ->type_name("N");
   run->add_flag("--no-traces", run_arguments.no_traces,
                 "write no USB traces (by default every case writes a pcap per reader,\n"
                 "OUT/traces/<case id>/readerN.pcap, linked from the reports)");

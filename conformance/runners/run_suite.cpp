@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace readerlab::conformance::runners {
 namespace {
@@ -37,12 +40,20 @@ std::string format_seconds(std::chrono::nanoseconds duration) {
   return out.str();
 }
 
+namespace {
+// With --jobs, each job's progress lines say whose they are, and come out whole.
+std::mutex progress_mutex;
+thread_local std::string progress_tag;
+}  // namespace
+
 void print_progress(std::size_t number, std::size_t total, const CaseResult& result) {
-  std::cout << "[" << number << "/" << total << "] " << std::left << std::setw(36) << result.info.id << " "
-            << to_string(result.outcome) << " (" << format_seconds(result.duration) << ")\n";
+  std::ostringstream line;
+  line << progress_tag << "[" << number << "/" << total << "] " << std::left << std::setw(36) << result.info.id << " "
+       << to_string(result.outcome) << " (" << format_seconds(result.duration) << ")\n";
   if (!result.message.empty() && counts_as_failure(result.outcome))
-    std::cout << "    " << result.message.substr(0, result.message.find('\n')) << "\n";
-  std::cout << std::flush;
+    line << progress_tag << "    " << result.message.substr(0, result.message.find('\n')) << "\n";
+  const std::lock_guard lock(progress_mutex);
+  std::cout << line.str() << std::flush;
 }
 
 void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std::string& why) {
@@ -115,6 +126,70 @@ std::vector<RunColumn> plan_columns(const SuiteRun& run) {
   return columns;
 }
 
+// One driver's columns as its runner runs them: a summary per column, in their order.
+std::vector<RunSummary> run_columns(const SuiteRun& run, const std::vector<RunColumn>& columns,
+                                    const std::filesystem::path& out_dir) {
+  const auto& driver = columns.front().driver;
+  if (!columns.front().reader.empty()) return run_libccid_readers(run, columns, out_dir);
+  const auto& cases = columns.front().cases;
+  return {driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir)};
+}
+
+// --jobs N: the driver's runs dealt to N jobs as shards deal them, each job on a thread of its
+// own with its own rig and driver (a guest each for libccid, its logs in <out>/job-K), their
+// results put back in the run's order, a summary per column as one job would give.
+std::vector<RunSummary> run_columns_in_jobs(const SuiteRun& run, const std::vector<RunColumn>& columns,
+                                            const std::filesystem::path& out_dir) {
+  std::vector<std::vector<RunColumn>> parts;
+  for (std::size_t job = 1; job <= run.jobs; ++job) {
+    auto part = deal_shard(columns, Shard{job, run.jobs});
+    if (!part.empty()) parts.push_back(std::move(part));
+  }
+  if (parts.size() <= 1) return run_columns(run, columns, out_dir);
+  const bool guest = columns.front().driver == "libccid";
+  std::vector<std::vector<RunSummary>> results(parts.size());
+  {
+    std::vector<std::jthread> jobs;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      const auto job_dir = guest ? out_dir / ("job-" + std::to_string(k + 1)) : out_dir;
+      jobs.emplace_back([&run, &parts, &results, k, job_dir, tag = progress_tag] {
+        progress_tag = tag + "job " + std::to_string(k + 1) + " ";
+        results[k] = run_columns(run, parts[k], job_dir);
+      });
+    }
+  }
+  // Each column's summary: its cases' results in the column's order, whichever job ran them.
+  std::vector<RunSummary> merged;
+  for (const auto& column : columns) {
+    RunSummary summary;
+    std::map<std::string, CaseResult> by_case;
+    bool first = true;
+    for (auto& part : results) {
+      for (auto& piece : part) {
+        const bool same_column =
+            column.reader.empty() ? piece.driver == column.driver : piece.driver == column.driver + "@" + column.reader;
+        if (!same_column) continue;
+        if (first) {
+          summary.driver = piece.driver;
+          summary.seed = piece.seed;
+          summary.facts = piece.facts;
+          first = false;
+        }
+        for (auto& result : piece.results) by_case.emplace(result.info.id, std::move(result));
+      }
+    }
+    if (first) continue;
+    summary.facts.emplace_back("jobs", std::to_string(parts.size()) + " at once (readerlab run --jobs " +
+                                           std::to_string(run.jobs) + "); the facts above are job 1's");
+    for (const auto& info : column.cases) {
+      const auto found = by_case.find(info.id);
+      if (found != by_case.end()) summary.results.push_back(std::move(found->second));
+    }
+    merged.push_back(std::move(summary));
+  }
+  return merged;
+}
+
 }  // namespace
 
 SuiteOutcome run_suite(const SuiteRun& run) {
@@ -142,31 +217,53 @@ SuiteOutcome run_suite(const SuiteRun& run) {
     write_markdown(report_dir / "report.md", summary);
     summaries.push_back(std::move(summary));
   };
+  // Each driver's columns, in the run's order of drivers.
+  struct DriverRuns {
+    std::vector<RunColumn> columns;
+    std::filesystem::path out_dir;
+    std::vector<RunSummary> summaries;
+  };
+  std::vector<DriverRuns> drivers;
   for (const auto& driver : run.drivers) {
-    std::vector<RunColumn> mine;
+    DriverRuns mine;
     for (const auto& column : columns)
-      if (column.driver == driver) mine.push_back(column);
-    if (mine.empty()) continue;  // no case for it, or none fell to this shard
+      if (column.driver == driver) mine.columns.push_back(column);
+    if (mine.columns.empty()) continue;  // no case for it, or none fell to this shard
     // The folders of the whole run, whichever drivers this shard has runs of.
-    const auto out_dir = run.drivers.size() == 1 ? run.out_dir : run.out_dir / driver;
-    std::filesystem::create_directories(out_dir);
+    mine.out_dir = run.drivers.size() == 1 ? run.out_dir : run.out_dir / driver;
+    std::filesystem::create_directories(mine.out_dir);
     std::cout << "readerlab run: " << driver << ", ";
-    if (mine.front().reader.empty())
-      std::cout << mine.front().cases.size() << " case(s)";
+    if (mine.columns.front().reader.empty())
+      std::cout << mine.columns.front().cases.size() << " case(s)";
     else
-      std::cout << count_runs(mine) << " run(s) of a case on " << mine.size() << " reader profile(s)";
-    std::cout << ", seed " << run.seed << ", output in " << out_dir.string() << "\n" << std::flush;
-    if (!mine.front().reader.empty()) {
-      // One column per reader profile (readerlab run --reader), each with its own reports.
-      for (auto& summary : run_libccid_readers(run, mine, out_dir)) {
-        const auto reader_dir = out_dir / summary.driver;
-        std::filesystem::create_directories(reader_dir);
-        keep(std::move(summary), reader_dir);
+      std::cout << count_runs(mine.columns) << " run(s) of a case on " << mine.columns.size() << " reader profile(s)";
+    std::cout << ", seed " << run.seed << ", output in " << mine.out_dir.string();
+    if (run.jobs > 1) std::cout << ", up to " << run.jobs << " jobs at once";
+    std::cout << "\n" << std::flush;
+    drivers.push_back(std::move(mine));
+  }
+  if (run.jobs > 1 && drivers.size() > 1) {
+    // With --jobs the drivers run at once too, each dealing its runs to its jobs.
+    std::vector<std::jthread> threads;
+    for (auto& mine : drivers)
+      threads.emplace_back([&run, &mine] {
+        progress_tag = mine.columns.front().driver + " ";
+        mine.summaries = run_columns_in_jobs(run, mine.columns, mine.out_dir);
+      });
+  } else {
+    for (auto& mine : drivers) mine.summaries = run_columns_in_jobs(run, mine.columns, mine.out_dir);
+  }
+  for (auto& mine : drivers) {
+    for (auto& summary : mine.summaries) {
+      if (mine.columns.front().reader.empty()) {
+        keep(std::move(summary), mine.out_dir);
+        continue;
       }
-      continue;
+      // One column per reader profile (readerlab run --reader), each with its own reports.
+      const auto reader_dir = mine.out_dir / summary.driver;
+      std::filesystem::create_directories(reader_dir);
+      keep(std::move(summary), reader_dir);
     }
-    const auto& cases = mine.front().cases;
-    keep(driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir), out_dir);
   }
   // Several columns in the whole run: the side-by-side reports too, in every shard alike.
   if (whole_run.size() > 1 || !run.readers.empty()) {

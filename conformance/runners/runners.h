@@ -40,6 +40,9 @@ struct SuiteRun {
   std::vector<std::string> readers;
   // Run only this slice of the run (readerlab run --shard K/N; deal_shard); none: all of it.
   std::optional<Shard> shard;
+  // Runs of each driver at once (readerlab run --jobs N): its runs dealt to N jobs as --shard
+  // deals them, a driver instance (a guest for libccid) each.
+  std::size_t jobs = 1;
 };
 
 // The outcome of a run as a command reports it.
