@@ -1,9 +1,10 @@
 // Scale soak: many simultaneous usbredir connections to one readerlab::usbredir::Server, each
-// getting a reader of its own with a card, each doing power-on + an APDU while all of them are
-// open; then all are closed; for several rounds. It prints the memory one reader costs (RSS and
-// heap while all are open, less before, over the connection count) and what stays per closed
-// connection (after closing all, compared with after the first round's close: the first round
-// also pays for what the process keeps once, e.g. malloc's arenas at their high-water mark).
+// getting a reader of its own (of --slots slots, a card in each), each doing power-on + an APDU
+// on every slot while all of them are open; then all are closed; for several rounds. It prints
+// the memory one reader costs (RSS and heap while all are open, less before, over the
+// connection count) and what stays per closed connection (after closing all, compared with
+// after the first round's close: the first round also pays for what the process keeps once,
+// e.g. malloc's arenas at their high-water mark).
 //
 // The peers (readerlab's usbredir client, the role QEMU plays) run in a child process, so the
 // figures are those of the server process alone, as `readerlab serve` would have them.
@@ -67,9 +68,10 @@ bool write_line(int fd, const std::string& line) {
 
 // ---- The peers (child process) ----
 
-Bytes ccid_command(ccid::Command type, std::uint8_t seq, Bytes data = {}) {
+Bytes ccid_command(ccid::Command type, std::uint8_t slot, std::uint8_t seq, Bytes data = {}) {
   ccid::Message message;
   message.type = static_cast<std::uint8_t>(type);
+  message.slot = slot;
   message.seq = seq;
   message.data = std::move(data);
   return ccid::encode(message);
@@ -84,22 +86,27 @@ Bytes ccid_exchange(usbredir::Client& client, const Bytes& message) {
   return in->data;
 }
 
-// Empty when the reader powered the card and answered the SELECT with 9000, else what went wrong.
-std::string power_on_and_apdu(usbredir::Client& client, const Bytes& expected_atr) {
+// Empty when the reader powered the card of every slot and each answered the SELECT with 9000,
+// else what went wrong.
+std::string power_on_and_apdu(usbredir::Client& client, const Bytes& expected_atr, std::uint8_t slots) {
   if (!client.wait_for_device(kTransferTimeout)) return "no device_connect";
   if (!client.set_configuration(1, kTransferTimeout)) return "SET_CONFIGURATION failed";
-  const auto atr = ccid_exchange(client, ccid_command(ccid::Command::icc_power_on, 1));
-  if (atr.size() < ccid::kHeaderSize || atr[7] != 0x00 ||
-      Bytes(atr.begin() + ccid::kHeaderSize, atr.end()) != expected_atr)
-    return "power-on did not give the card's ATR";
-  const auto answer = ccid_exchange(client, ccid_command(ccid::Command::xfr_block, 2, kSelectApplication));
-  if (answer.size() < ccid::kHeaderSize + 2 || answer[7] != 0x00 || answer[answer.size() - 2] != 0x90 ||
-      answer.back() != 0x00)
-    return "SELECT did not answer 9000";
+  std::uint8_t seq = 0;
+  for (std::uint8_t slot = 0; slot < slots; ++slot) {
+    const auto where = " (slot " + std::to_string(slot) + ")";
+    const auto atr = ccid_exchange(client, ccid_command(ccid::Command::icc_power_on, slot, seq++));
+    if (atr.size() < ccid::kHeaderSize || atr[7] != 0x00 ||
+        Bytes(atr.begin() + ccid::kHeaderSize, atr.end()) != expected_atr)
+      return "power-on did not give the card's ATR" + where;
+    const auto answer = ccid_exchange(client, ccid_command(ccid::Command::xfr_block, slot, seq++, kSelectApplication));
+    if (answer.size() < ccid::kHeaderSize + 2 || answer[7] != 0x00 || answer[answer.size() - 2] != 0x90 ||
+        answer.back() != 0x00)
+      return "SELECT did not answer 9000" + where;
+  }
   return {};
 }
 
-// Reads "open ADDRESS COUNT" and "close" lines from the server process and answers
+// Reads "open ADDRESS COUNT SLOTS" and "close" lines from the server process and answers
 // "ready OK FAILED [first problem]" and "closed".
 int run_peers(int commands_fd, int answers_fd) {
   std::FILE* commands = ::fdopen(commands_fd, "r");
@@ -115,7 +122,8 @@ int run_peers(int commands_fd, int answers_fd) {
     if (verb == "open") {
       std::string address_text;
       std::size_t count = 0;
-      line >> address_text >> count;
+      unsigned slots = 1;
+      line >> address_text >> count >> slots;
       const auto address = usbredir::parse_socket_address(address_text);
       std::size_t ok = 0, failed = 0;
       std::string first_problem;
@@ -129,7 +137,7 @@ int run_peers(int commands_fd, int answers_fd) {
         }
       }
       for (auto& client : clients) {
-        const auto problem = power_on_and_apdu(*client, expected_atr);
+        const auto problem = power_on_and_apdu(*client, expected_atr, static_cast<std::uint8_t>(slots));
         if (problem.empty()) {
           ++ok;
         } else {
@@ -211,19 +219,24 @@ int main(int argc, char** argv) {
                         "Simultaneous usbredir connections to one server, each doing power-on + an APDU, for several\n"
                         "rounds of open-all / close-all; prints memory per reader and per closed connection.");
   options.add("connections", "256", "connections open at once");
+  options.add("slots", "1", "slots of each reader (1..8), a card in each, powered and sent an APDU");
   options.add("rounds", "8", "rounds of open-all / close-all (the first one is the warm-up)");
   options.add("transport", "unix", "unix or tcp (loopback)");
   options.add("max-heap-per-closed-connection", "16",
               "bytes the heap may keep for each connection closed after the first round");
   options.add("max-rss-growth-kib", "1024",
               "RSS growth (after malloc_trim) allowed from the first round's close to the last one's");
-  options.add("max-heap-per-reader", "262144", "heap bytes one open reader may cost");
+  options.add("max-heap-per-reader", "262144", "heap bytes one open reader may cost for each of its slots");
   int exit_code = 0;
   if (!options.parse(argc, argv, exit_code)) return exit_code;
 
-  std::uint64_t connections = 0, rounds = 0, max_heap_per_closed = 0, max_rss_growth = 0, max_heap_per_reader = 0;
+  std::uint64_t connections = 0, slots = 1, rounds = 0, max_heap_per_closed = 0, max_rss_growth = 0,
+                max_heap_per_reader = 0;
   try {
     connections = options.number("connections");
+    slots = options.number("slots");
+    // CCID 5.1: bMaxSlotIndex is 0..7.
+    if (slots < 1 || slots > 8) throw std::runtime_error("--slots is 1 to 8");
     rounds = std::max<std::uint64_t>(1, options.number("rounds"));
     max_heap_per_closed = options.number("max-heap-per-closed-connection");
     max_rss_growth = options.number("max-rss-growth-kib");
@@ -287,9 +300,13 @@ int main(int argc, char** argv) {
       wanted.host = "127.0.0.1";
     }
     // Every connection gets a reader of its own with a card in it, as `readerlab serve` gives.
-    const auto make_reader = [] {
-      auto reader = std::make_shared<ccid::Reader>();
-      reader->insert(readerlab::cards::make_builtin_card(kCard));
+    ccid::ReaderConfig config;
+    config.slot_count = static_cast<std::uint8_t>(slots);
+    config.max_busy_slots = config.slot_count;
+    const auto make_reader = [&config] {
+      auto reader = std::make_shared<ccid::Reader>(config);
+      for (std::uint8_t slot = 0; slot < config.slot_count; ++slot)
+        reader->insert(readerlab::cards::make_builtin_card(kCard), slot);
       return reader;
     };
     // What the reader and its card cost without a connection, to tell them from the session's share.
@@ -310,15 +327,18 @@ int main(int argc, char** argv) {
     const std::string address_text = address.to_string();
     logged_address = address_text;
 
-    std::printf("soak: %llu simultaneous usbredir connections over %s, %llu rounds, power-on + SELECT on each\n",
-                static_cast<unsigned long long>(connections), transport.c_str(),
-                static_cast<unsigned long long>(rounds));
+    std::printf(
+        "soak: %llu simultaneous usbredir connections over %s, %llu rounds, a reader of %llu slot(s) on each, power-on "
+        "+ "
+        "SELECT on every slot\n",
+        static_cast<unsigned long long>(connections), transport.c_str(), static_cast<unsigned long long>(rounds),
+        static_cast<unsigned long long>(slots));
     for (std::uint64_t round = 1; round <= rounds; ++round) {
       Round r;
       r.before = soak::MemorySample{};
       const auto made_before = readers_made;
       auto start = Clock::now();
-      link.send("open " + address_text + " " + std::to_string(connections));
+      link.send("open " + address_text + " " + std::to_string(connections) + " " + std::to_string(slots));
       const auto ready = link.answer(std::chrono::seconds(60 + connections / 4));
       r.open = soak::MemorySample{};
       r.open_seconds = soak::seconds_since(start);
@@ -371,9 +391,9 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(round));
         passed = false;
       }
-      if (soak::kMemoryBoundsApply && per_reader_heap > static_cast<double>(max_heap_per_reader)) {
+      if (soak::kMemoryBoundsApply && per_reader_heap > static_cast<double>(max_heap_per_reader * slots)) {
         std::printf("FAIL: a reader cost %.0f heap bytes, more than %llu\n", per_reader_heap,
-                    static_cast<unsigned long long>(max_heap_per_reader));
+                    static_cast<unsigned long long>(max_heap_per_reader * slots));
         passed = false;
       }
       results.push_back(r);
@@ -403,8 +423,14 @@ int main(int argc, char** argv) {
                 static_cast<double>(first.open.rss_kib - first.before.rss_kib) * 1024.0 / n,
                 static_cast<double>(first.open.heap_bytes - first.before.heap_bytes) / n);
     std::printf(
-        "  of which a reader with its card, without a connection: heap %.0f bytes; the usbredir session the rest\n",
+        "  of which a reader with its card(s), without a connection: heap %.0f bytes; the usbredir session the rest\n",
         reader_alone_heap);
+    if (slots > 1)
+      std::printf(
+          "  per slot with its card (%llu slots a reader): RSS %.0f bytes, heap %.0f bytes\n",
+          static_cast<unsigned long long>(slots),
+          static_cast<double>(first.open.rss_kib - first.before.rss_kib) * 1024.0 / n / static_cast<double>(slots),
+          static_cast<double>(first.open.heap_bytes - first.before.heap_bytes) / n / static_cast<double>(slots));
     std::printf(
         "  after round 1's close (the warm-up, against before it): RSS %+lld kB (%+lld kB after malloc_trim), heap "
         "%+lld bytes (%.1f a connection)\n",
