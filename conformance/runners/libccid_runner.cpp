@@ -166,7 +166,7 @@ void run_cases_in(GuestRun& guest, const std::vector<CaseInfo>& cases, const Exp
     summary.results.push_back(std::move(result));
     if (why.empty()) continue;
     ++restarts;
-    std::cout << "    the driver was unhealthy after it, the guest booted again: " << why << "\n" << std::flush;
+    print_line("    the driver was unhealthy after it, the guest booted again: " + why);
     summary.facts.emplace_back("guest booted again after " + info.id, why);
   }
   if (restarts == 0) summary.facts.emplace_back("guest restarts", "none (no case left the driver unhealthy)");
@@ -183,7 +183,7 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
   if (started) {
     auto& first = guest.session();
     boot_fact = format_seconds(first.agent_ready_after()) + (first.used_kvm() ? " (KVM)" : " (TCG)");
-    std::cout << "guest up: QEMU start to agent ready " << boot_fact << "\n" << std::flush;
+    print_line("guest up: QEMU start to agent ready " + boot_fact);
   }
   for (const auto& column : columns) {
     const auto& reader = column.reader;
@@ -210,7 +210,7 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
         continue;
       }
     }
-    std::cout << "reader " << reader << " (" << profile->title << ")\n" << std::flush;
+    print_line("reader " + reader + " (" + profile->title + ")");
     // The profile is the model every case starts from; a case's configure{} goes on top of it.
     guest.set_baseline(profile->config, scenarios::make_escape_handler(*profile));
     summary.facts.emplace_back("reader", reader + ": " + profile->title);
@@ -236,9 +236,8 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
     return summary;
   }
   auto& first = guest.session();
-  std::cout << "guest up: QEMU start to agent ready " << format_seconds(first.agent_ready_after()) << " ("
-            << (first.used_kvm() ? "KVM" : "TCG") << ")\n"
-            << std::flush;
+  print_line("guest up: QEMU start to agent ready " + format_seconds(first.agent_ready_after()) + " (" +
+             (first.used_kvm() ? "KVM" : "TCG") + ")");
   summary.facts.emplace_back("accelerator", first.used_kvm() ? "KVM" : "TCG");
   summary.facts.emplace_back("QEMU start to agent ready", format_seconds(first.agent_ready_after()));
   run_cases_in(guest, cases, load_expectations(run.expectations_dir / "libccid.txt"), trace_folder(run, out_dir),

@@ -46,6 +46,11 @@ std::mutex progress_mutex;
 thread_local std::string progress_tag;
 }  // namespace
 
+void print_line(const std::string& line) {
+  const std::lock_guard lock(progress_mutex);
+  std::cout << progress_tag << line << "\n" << std::flush;
+}
+
 void print_progress(std::size_t number, std::size_t total, const CaseResult& result) {
   std::ostringstream line;
   line << progress_tag << "[" << number << "/" << total << "] " << std::left << std::setw(36) << result.info.id << " "

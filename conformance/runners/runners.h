@@ -65,8 +65,10 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
 // Where a driver's run puts its cases' traces: <out_dir>/traces, or nothing when they are off.
 std::filesystem::path trace_folder(const SuiteRun& run, const std::filesystem::path& out_dir);
 
-// What the runners share: one progress line per case, every case failed for one reason.
+// What the runners share: one progress line per case, any other line of the console (with
+// --jobs both say which job they are from), every case failed for one reason.
 void print_progress(std::size_t number, std::size_t total, const CaseResult& result);
+void print_line(const std::string& line);
 void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std::string& why);
 std::string format_seconds(std::chrono::nanoseconds duration);
 
