@@ -10,7 +10,8 @@ build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev lib
                 tshark)  # the trace test decodes a reader's pcap (tests/emulator/trace)
 # The guest is assembled from these installed packages; QEMU runs it.
 guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip
-                pcsc-tools)  # guest build --with pcsc-tools (scriptor, pcsc_scan) in the guest tests
+                pcsc-tools   # guest build --with pcsc-tools (scriptor, pcsc_scan) in the guest tests
+                libnss3-tools)  # certutil: the NSS database of QEMU's emulated card (bench_peer)
 
 case "${1:-all}" in
   build) wanted=("${build_packages[@]}") ;;

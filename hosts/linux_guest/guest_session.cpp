@@ -60,9 +60,11 @@ Status GuestSession::start() {
     address.path = (socket_dir_ / ("reader" + std::to_string(i + 1) + ".sock")).string();
     ccid::ReaderConfig config = options_.reader_config.value_or(ccid::ReaderConfig{});
     config.serial_number = "RL000" + std::to_string(i + 1);
-    rig_->add_reader(address, config);
+    const auto index = rig_->add_reader(address, config);
+    if (!options_.initial_card.empty()) rig_->insert(index, options_.initial_card);
     guest.usbredir_sockets.push_back(address.path);
   }
+  guest.extra_args = options_.extra_qemu_args;
   guest.agent_socket = socket_dir_ / "agent.sock";
   try {
     agent_ = std::make_unique<qemu::AgentClient>(io_, guest.agent_socket, options_.out_dir / "agent.log");

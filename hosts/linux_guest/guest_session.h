@@ -14,6 +14,8 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace readerlab::linux_guest {
 
@@ -23,7 +25,9 @@ struct GuestSessionOptions {
   int readers = 1;
   std::optional<ccid::ReaderConfig> reader_config;  // the readers' model (a reader profile's); none: readerlab's own
   std::chrono::seconds boot_timeout{240};
-  std::uint64_t seed = 1;  // the run's seed, for the cards the rig inserts and the cases' scripts
+  std::uint64_t seed = 1;                    // the run's seed, for the cards the rig inserts and the cases' scripts
+  std::string initial_card;                  // a bundled card in every reader before QEMU starts; empty: none
+  std::vector<std::string> extra_qemu_args;  // e.g. QEMU's own reader for the peer benchmark
 };
 
 // The agent seen as the scenarios' driver port. It notes when the first APDU succeeded.
