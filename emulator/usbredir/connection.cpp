@@ -333,6 +333,7 @@ void Connection::read_more() {
       close(reason);
       return;
     }
+    const auto began = std::chrono::steady_clock::now();
     read_offset_ = 0;
     read_length_ = n;
     // The parser pulls bytes through read_callback until the chunk is used up.
@@ -350,6 +351,10 @@ void Connection::read_more() {
     }
     if (!open_) return;
     flush();
+    if (busy_) {
+      busy_->handling += std::chrono::steady_clock::now() - began;
+      ++busy_->reads;
+    }
     read_more();
   });
 }

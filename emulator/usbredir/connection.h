@@ -20,6 +20,14 @@ namespace readerlab::usbredir {
 
 using Logger = std::function<void(const std::string&)>;
 
+// The time connections spent on what they read: from a read's completion to the answers it
+// caused queued for writing (the parser, the device, the card). The emulator's own share of a
+// round trip; the rest is the peer's and the kernel's.
+struct BusyTime {
+  std::chrono::nanoseconds handling{0};
+  std::uint64_t reads = 0;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class Role { usb_host, usb_guest };
@@ -39,6 +47,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_by_peer() const { return closed_by_peer_; }
 
   void on_closed(std::function<void(const std::string&)> handler) { closed_handler_ = std::move(handler); }
+  // Where this connection adds the time it spends on each read (none: not counted).
+  void count_busy_time(std::shared_ptr<BusyTime> busy) { busy_ = std::move(busy); }
 
   // The parser callbacks left unset: libusbredirparser calls them unchecked, so a peer's
   // packet of such a type would jump to address 0. Empty for every connection that started.
@@ -94,6 +104,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   usbredirparser* parser_ = nullptr;
   std::vector<std::uint8_t> read_buffer_;
   std::size_t read_offset_ = 0, read_length_ = 0;
+  std::shared_ptr<BusyTime> busy_;
   struct Outgoing {
     std::vector<std::uint8_t> bytes;
     std::chrono::steady_clock::time_point not_before;

@@ -555,6 +555,7 @@ void Server::add_session(Socket socket, const std::shared_ptr<Listener>& listene
   const auto faults = transport_faults_.find(device.get());
   auto session = std::make_shared<HostSession>(std::move(socket), std::move(device), logger_);
   if (faults != transport_faults_.end()) session->set_transport_faults(faults->second);
+  session->count_busy_time(busy_);
   sessions_.push_back(session);
   // A closed session is forgotten at once: nothing stays behind per connection.
   session->on_closed([this, closed = session.get()](const std::string&) {

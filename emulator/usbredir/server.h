@@ -123,6 +123,8 @@ class Server {
   std::vector<std::shared_ptr<HostSession>> sessions_for(const usb::Device* device) const;
   std::size_t session_count() const;
   void close_all();
+  // What every session so far spent on what it read (see BusyTime).
+  const BusyTime& busy_time() const { return *busy_; }
 
  private:
   struct Listener;
@@ -134,6 +136,7 @@ class Server {
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::list<std::weak_ptr<HostSession>> sessions_;
   std::map<const usb::Device*, std::shared_ptr<ArmedTransportFaults>> transport_faults_;
+  std::shared_ptr<BusyTime> busy_ = std::make_shared<BusyTime>();
 };
 
 }  // namespace readerlab::usbredir
