@@ -34,7 +34,10 @@ def qemu(extra):
             "-device", "usb-redir,id=usbredir0dev,chardev=usbredir0,bus=xhci.0",
             "-device", "virtio-serial-pci,id=vser",
             "-chardev", f"socket,id=agent,path={work}/agent.sock",
-            "-device", "virtserialport,bus=vser.0,chardev=agent,name=readerlab.agent"] + extra
+            "-device", "virtserialport,bus=vser.0,chardev=agent,name=readerlab.agent",
+            # pcscd's log port, as readerlab gives it: without it /init waits for it, then logs to the console.
+            "-chardev", f"file,id=pcscdlog,path={work}/pcscd.log",
+            "-device", "virtserialport,bus=vser.0,chardev=pcscdlog,name=readerlab.log"] + extra
     return subprocess.Popen(argv, stdout=open(f"{work}/qemu.log", "a"), stderr=subprocess.STDOUT)
 
 
