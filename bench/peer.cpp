@@ -114,13 +114,15 @@ class Agent {
   linux_guest::GuestSession& session_;
 };
 
-void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesystem::path& nss, std::uint64_t count) {
+void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesystem::path& nss, std::uint64_t count,
+               const std::filesystem::path& saved_states) {
   linux_guest::GuestSessionOptions options;
   options.out_dir = out;
   options.boot_timeout = 240s;
   if (boot.peer == Peer::readerlab) {
     options.readers = 1;
     options.initial_card = kCard;
+    options.saved_states = saved_states;
   } else {
     // QEMU docs/ccid.txt: the emulated card on QEMU's CCID reader, certificates from an NSS database.
     options.readers = 0;
@@ -152,8 +154,11 @@ void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesyst
                                          {"share_mode", kShareShared},
                                          {"preferred_protocols", kProtocolAny}});
       if (connected.value("rv", 1u) == 0) break;
-      // pcscd may not have seen the card yet, or not finished its power-up.
+      // pcscd may not have seen the card yet, or not finished its power-up; after a restored
+      // state the reader comes back as a new device, under a name pcscd lists anew.
       std::this_thread::sleep_for(20ms);
+      const auto listed = agent.call("ListReaders", {{"context", context}});
+      if (listed.contains("readers") && !listed["readers"].empty()) reader = listed["readers"][0].get<std::string>();
     }
     if (connected.value("rv", 1u) != 0)
       throw std::runtime_error("SCardConnect gave " + connected.value("rv_name", std::string("?")));
@@ -196,6 +201,9 @@ int main(int argc, char** argv) {
   options.add("boots", "3", "boots of each reader");
   options.add("count", "1000", "APDUs in each boot's loop");
   options.add("out", "out/peer-bench", "logs of each boot, and the NSS database");
+  options.add("saved-state", "no",
+              "yes: readerlab's guest starts from a VM state saved once before the rounds (readerlab run\n"
+              "--saved-state); QEMU's own reader still boots");
   int exit_code = 0;
   if (!options.parse(argc, argv, exit_code)) return exit_code;
   std::uint64_t boots = 0, count = 0;
@@ -214,6 +222,27 @@ int main(int argc, char** argv) {
   }
   std::printf("peer bench: %llu boots of each reader, alternating, %llu x SELECT (%s) per boot\n",
               static_cast<unsigned long long>(boots), static_cast<unsigned long long>(count), kSelect);
+  std::filesystem::path saved_states;
+  if (options.text("saved-state") == "yes") {
+    saved_states = out / "saved-states";
+    std::error_code ignored;
+    std::filesystem::remove_all(saved_states, ignored);
+    linux_guest::GuestSessionOptions saving;
+    saving.out_dir = out / "saving-state";
+    saving.readers = 1;
+    saving.initial_card = kCard;
+    saving.saved_states = saved_states;
+    linux_guest::GuestSession session(saving);
+    if (const auto started = session.start(); !started) {
+      std::fprintf(stderr, "bench_peer: saving the guest's state: %s\n", started.error().message().c_str());
+      return 1;
+    }
+    session.stop();
+    std::printf("readerlab's guest starts from the state saved in %s\n", session.saved_state().string().c_str());
+  } else if (options.text("saved-state") != "no") {
+    std::fprintf(stderr, "bench_peer: --saved-state is yes or no\n");
+    return 2;
+  }
   std::vector<Boot> results;
   bool failed = false;
   for (std::uint64_t round = 1; round <= boots; ++round) {
@@ -226,7 +255,7 @@ int main(int argc, char** argv) {
       boot.peer = peer;
       boot.number = static_cast<int>(round);
       const auto folder = out / ((peer == Peer::readerlab ? "readerlab-" : "qemu-") + std::to_string(round));
-      boot_once(boot, folder, nss, count);
+      boot_once(boot, folder, nss, count, saved_states);
       if (boot.problem.empty()) {
         std::printf(
             "%-20s boot %d: agent ready %.2f s, first APDU %.2f s after QEMU started, %.0f APDU/s (%.3f ms a "

@@ -154,6 +154,10 @@ Expectations load_expectations(const std::filesystem::path& file) {
     if (line.empty() || line[0] == '#') continue;
     const auto space = line.find_first_of(" \t");
     std::string id = line.substr(0, space);
+    if (id.size() > 1 && id[0] == '!') {
+      expectations.passes[id.substr(1)] = space == std::string::npos ? "" : trim(line.substr(space));
+      continue;
+    }
     if (id.size() > 1 && id[0] == '?') {
       id.erase(0, 1);
       expectations.intermittent.insert(id);
@@ -173,6 +177,24 @@ Expectations load_expectations(const std::filesystem::path& file) {
     expectations.expected_failures[id] = reason;
   }
   return expectations;
+}
+
+void merge_expectations(Expectations& base, const Expectations& later) {
+  for (const auto& [id, reason] : later.passes) {
+    base.expected_failures.erase(id);
+    base.failure_must_contain.erase(id);
+    base.intermittent.erase(id);
+  }
+  for (const auto& [id, reason] : later.expected_failures) {
+    base.expected_failures[id] = reason;
+    base.failure_must_contain.erase(id);
+    if (later.intermittent.count(id) != 0)
+      base.intermittent.insert(id);
+    else
+      base.intermittent.erase(id);
+  }
+  for (const auto& [id, texts] : later.failure_must_contain) base.failure_must_contain[id] = texts;
+  for (const auto& [id, reason] : later.passes) base.passes[id] = reason;
 }
 
 const char* to_string(Outcome outcome) {
@@ -224,14 +246,17 @@ CaseResult run_case(const CaseInfo& info, scenarios::Rig& rig, scenarios::Driver
     result.message = error;
   else if (failed)
     result.message = result.record.failed_checks.front();
-  const auto expected = expectations.expected_failures.find(info.id);
+  // A case without a line of its own takes the "*" line, when the driver has one.
+  const std::string key =
+      expectations.expected_failures.count(info.id) != 0 || expectations.passes.count(info.id) != 0 ? info.id : "*";
+  const auto expected = expectations.expected_failures.find(key);
   if (expected == expectations.expected_failures.end()) {
     result.outcome = failed ? Outcome::fail : Outcome::pass;
   } else {
-    const bool may_pass = expectations.intermittent.count(info.id) != 0;
+    const bool may_pass = expectations.intermittent.count(key) != 0;
     result.outcome = failed ? Outcome::expected_fail : (may_pass ? Outcome::pass : Outcome::unexpected_pass);
     if (!failed && !may_pass) result.message = "listed as an expected failure (" + expected->second + ") but passed";
-    const auto must_contain = expectations.failure_must_contain.find(info.id);
+    const auto must_contain = expectations.failure_must_contain.find(key);
     if (failed && must_contain != expectations.failure_must_contain.end() &&
         std::none_of(must_contain->second.begin(), must_contain->second.end(),
                      [&](const std::string& text) { return result.message.find(text) != std::string::npos; })) {

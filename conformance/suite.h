@@ -48,13 +48,20 @@ std::vector<CaseInfo> discover_cases(const std::filesystem::path& cases_root);
 // the case failing for another reason is still reported. " || " separates texts of which one
 // must be there: a known failure whose symptom depends on timing. A line whose id starts
 // with '?' is a known failure that depends on timing whether it happens at all: the case
-// passing is PASS, its failing with the text is the known failure.
+// passing is PASS, its failing with the text is the known failure. A line whose id starts
+// with '!' says the case passes there (its reason why): it takes back a known failure that an
+// earlier file gave (merge_expectations). The id "*" (with '?': "?*") is the line of every case
+// that has none of its own: a failure any case may meet on that driver, with its text.
 struct Expectations {
   std::map<std::string, std::string> expected_failures;
   std::map<std::string, std::vector<std::string>> failure_must_contain;
   std::set<std::string> intermittent;
+  std::map<std::string, std::string> passes;  // '!' lines: id -> why the case passes there
 };
 Expectations load_expectations(const std::filesystem::path& file);
+// A later file over an earlier one: each of its lines replaces the earlier line of its case,
+// a '!' line takes the case's known failure away.
+void merge_expectations(Expectations& base, const Expectations& later);
 
 enum class Outcome { pass, fail, expected_fail, unexpected_pass, skip };
 const char* to_string(Outcome outcome);

@@ -166,12 +166,29 @@ int keypad(lua_State* L, LabContext& lab) {
   return 0;
 }
 
-int remove_after(lua_State* L, LabContext& lab) {
-  const auto index = reader_index(L, lab, 1);
+std::chrono::milliseconds hand_delay(lua_State* L, const char* what) {
   const auto delay_ms = luaL_checkinteger(L, 2);
   if (delay_ms < 0 || delay_ms > 600000)
-    return luaL_error(L, "remove_after: delay %d ms is outside 0..600000", static_cast<int>(delay_ms));
-  lab.rig->remove_after(index, std::chrono::milliseconds(delay_ms));
+    throw std::out_of_range(std::string(what) + ": delay " + std::to_string(delay_ms) + " ms is outside 0..600000");
+  return std::chrono::milliseconds(delay_ms);
+}
+
+// lab._remove_after(index, delay_ms, slot)
+int remove_after(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const auto delay = hand_delay(L, "remove_after");
+  const std::uint8_t slot = slot_index(L, lab, index, 3);
+  lab.rig->remove_after(index, delay, slot);
+  return 0;
+}
+
+// lab._insert_after(index, delay_ms, card, slot)
+int insert_after(lua_State* L, LabContext& lab) {
+  const auto index = reader_index(L, lab, 1);
+  const auto delay = hand_delay(L, "insert_after");
+  const char* card = luaL_checkstring(L, 3);
+  const std::uint8_t slot = slot_index(L, lab, index, 4);
+  lab.rig->insert_after(index, delay, card, slot);
   return 0;
 }
 
@@ -377,6 +394,7 @@ int wait(lua_State* L, LabContext& lab) {
     lua_pushnil(L);
     return 1;
   }
+  lab.rig->note_driver_answer();
   // A host driver port says which IOCTLs the call caused: the report lists them per case.
   if (const auto ioctls = reply->find("ioctls"); ioctls != reply->end() && ioctls->is_array())
     for (const auto& name : *ioctls)
@@ -505,6 +523,7 @@ void install_lab(LuaSandbox& sandbox, Rig& rig, DriverPort& port, CaseRecord& re
                                          {"_insert", guarded<insert>},
                                          {"_remove", guarded<remove>},
                                          {"_remove_after", guarded<remove_after>},
+                                         {"_insert_after", guarded<insert_after>},
                                          {"_unplug", guarded<unplug>},
                                          {"_power_glitch", guarded<power_glitch>},
                                          {"_replug", guarded<replug>},

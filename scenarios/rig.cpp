@@ -75,7 +75,21 @@ void Rig::insert(std::size_t index, const std::string& profile, std::uint8_t slo
   check_slot(entry, slot);
   auto card = cards::make_builtin_card(profile, seed_);
   if (!card) throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
-  if (entry.removal_timer && slot == 0) entry.removal_timer->cancel();
+  cancel_hand_timers(entry, slot);
+  const bool paced = pace_.settle_after_removal.count() > 0 || pace_.open_after_replug.count() > 0 ||
+                     pace_.hand_after_answer.count() > 0;
+  if (paced) {
+    if (entry.reader->card_present(slot) && !entry.reader->card_locked(slot)) {
+      wait_for_hand(index, slot);
+      take_out(index, slot);
+    }
+    wait_for_hand(index, slot);
+  }
+  place(index, std::move(card), profile, slot);
+}
+
+void Rig::place(std::size_t index, std::unique_ptr<cards::Card> card, const std::string& profile, std::uint8_t slot) {
+  auto& entry = readers_.at(index);
   entry.reader->insert(std::move(card), slot);
   set_slot_card(entry, slot, profile);
 }
@@ -83,9 +97,51 @@ void Rig::insert(std::size_t index, const std::string& profile, std::uint8_t slo
 void Rig::remove(std::size_t index, std::uint8_t slot) {
   auto& entry = readers_.at(index);
   check_slot(entry, slot);
-  if (entry.removal_timer && slot == 0) entry.removal_timer->cancel();
+  cancel_hand_timers(entry, slot);
+  if (entry.reader->card_present(slot)) wait_for_hand(index, slot);
+  take_out(index, slot);
+}
+
+void Rig::take_out(std::size_t index, std::uint8_t slot) {
+  auto& entry = readers_.at(index);
+  if (entry.reader->card_present(slot) && !entry.reader->card_locked(slot)) {
+    if (entry.removed_at.size() <= slot) entry.removed_at.resize(slot + 1u);
+    entry.removed_at[slot] = std::chrono::steady_clock::now();
+  }
   entry.reader->remove(slot);
   set_slot_card(entry, slot, {});
+}
+
+void Rig::wait_for_hand(std::size_t index, std::uint8_t slot) {
+  using Clock = std::chrono::steady_clock;
+  auto& entry = readers_.at(index);
+  const ccid::Reader& reader = *entry.reader;
+  Clock::time_point not_before{};
+  if (last_driver_answer_ != Clock::time_point{}) not_before = last_driver_answer_ + pace_.hand_after_answer;
+  if (reader.configuration() != 0 && reader.configured_at() != Clock::time_point{})
+    not_before = std::max(not_before, reader.configured_at() + pace_.open_after_replug);
+  if (slot < entry.removed_at.size() && entry.removed_at[slot] != Clock::time_point{}) {
+    if (connected(index))
+      usbredir::run_until(
+          io_, [&reader] { return !reader.notification_pending(); }, kNotificationReadTimeout);
+    const auto out = std::max(entry.removed_at[slot], reader.slot_change_read_at());
+    not_before = std::max(not_before, out + pace_.settle_after_removal);
+  }
+  const auto now = Clock::now();
+  if (not_before > now) sleep(std::chrono::ceil<std::chrono::milliseconds>(not_before - now));
+}
+
+// A timer that has expired is forgotten (its handler holds it until it runs; too late to cancel).
+std::shared_ptr<boost::asio::steady_timer> Rig::new_hand_timer(RigReader& entry, std::uint8_t slot) {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(entry.hand_timers, [now](const auto& scheduled) { return scheduled.second->expiry() < now; });
+  entry.hand_timers.emplace_back(slot, std::make_shared<boost::asio::steady_timer>(io_));
+  return entry.hand_timers.back().second;
+}
+
+void Rig::cancel_hand_timers(RigReader& entry, std::uint8_t slot) {
+  for (auto& [timer_slot, timer] : entry.hand_timers)
+    if (timer_slot == slot) timer->cancel();
 }
 
 std::string Rig::card_in(std::size_t index, std::uint8_t slot) const {
@@ -93,19 +149,34 @@ std::string Rig::card_in(std::size_t index, std::uint8_t slot) const {
   return slot < entry.slot_cards.size() ? entry.slot_cards[slot] : std::string();
 }
 
-void Rig::remove_after(std::size_t index, std::chrono::milliseconds delay) {
+void Rig::remove_after(std::size_t index, std::chrono::milliseconds delay, std::uint8_t slot) {
   auto& entry = readers_.at(index);
-  if (!entry.removal_timer) entry.removal_timer = std::make_shared<boost::asio::steady_timer>(io_);
-  entry.removal_timer->expires_after(delay);
-  entry.removal_timer->async_wait([this, index](boost::system::error_code ec) {
-    if (!ec) remove(index);
+  check_slot(entry, slot);
+  auto timer = new_hand_timer(entry, slot);
+  timer->expires_after(delay);
+  timer->async_wait([this, index, slot, timer](boost::system::error_code ec) {
+    if (!ec) take_out(index, slot);
+  });
+}
+
+void Rig::insert_after(std::size_t index, std::chrono::milliseconds delay, const std::string& profile,
+                       std::uint8_t slot) {
+  auto& entry = readers_.at(index);
+  check_slot(entry, slot);
+  // Checked now, so that an unknown profile is the caller's error, not the timer's.
+  if (!cards::make_builtin_card(profile, seed_))
+    throw std::invalid_argument("unknown card profile '" + profile + "' (see `readerlab cards`)");
+  auto timer = new_hand_timer(entry, slot);
+  timer->expires_after(delay);
+  timer->async_wait([this, index, slot, profile, timer](boost::system::error_code ec) {
+    if (!ec) place(index, cards::make_builtin_card(profile, seed_), profile, slot);
   });
 }
 
 void Rig::power_glitch(std::size_t index, std::chrono::milliseconds gap) {
   auto& entry = readers_.at(index);
   if (!entry.reader->card_present()) return;
-  if (entry.removal_timer) entry.removal_timer->cancel();
+  cancel_hand_timers(entry, 0);
   auto card = entry.reader->remove();
   if (gap.count() > 0) sleep(gap);
   entry.reader->insert(std::move(card));
@@ -139,6 +210,9 @@ void Rig::configure(std::size_t index, ccid::ReaderConfig config, std::optional<
     if (entry.reader->card_present(slot)) entry.reader->remove(slot);
   entry.inserted_profile.clear();
   entry.slot_cards.clear();
+  entry.removed_at.clear();
+  for (auto& scheduled : entry.hand_timers) scheduled.second->cancel();
+  entry.hand_timers.clear();
   entry.reader->reconfigure(std::move(config));
   if (escape) entry.reader->set_escape_handler(std::move(*escape));
   if (was_plugged) replug(index);
@@ -206,7 +280,8 @@ void Rig::reset_to_baseline() {
     }
   }
   for (std::size_t i = 0; i < readers_.size(); ++i) {
-    if (readers_[i].removal_timer) readers_[i].removal_timer->cancel();
+    for (auto& scheduled : readers_[i].hand_timers) scheduled.second->cancel();
+    readers_[i].hand_timers.clear();
     if (readers_[i].reader->config() != readers_[i].baseline) {
       configure(i, readers_[i].baseline, readers_[i].baseline_escape);
       replugged_any = true;
@@ -217,7 +292,7 @@ void Rig::reset_to_baseline() {
     }
     for (std::uint8_t slot = 0; slot < readers_[i].reader->config().slot_count; ++slot) {
       if (readers_[i].reader->card_present(slot)) {
-        remove(i, slot);
+        take_out(i, slot);
         removed_any = true;
       }
     }

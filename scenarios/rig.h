@@ -26,10 +26,13 @@ struct RigReader {
   std::string inserted_profile;         // name of the card in slot 0, empty when none
   std::vector<std::string> slot_cards;  // the card's name in each slot (0-based), empty when none
   bool plugged = true;
-  std::uint64_t plug_count = 0;                              // replugs so far: a host driver restarts on a new device
-  ccid::ReaderConfig baseline;                               // the configuration a case starts from
-  ccid::EscapeHandler baseline_escape;                       // and its Escape handler (none: not supported)
-  std::shared_ptr<boost::asio::steady_timer> removal_timer;  // a removal remove_after() scheduled
+  std::uint64_t plug_count = 0;         // replugs so far: a host driver restarts on a new device
+  ccid::ReaderConfig baseline;          // the configuration a case starts from
+  ccid::EscapeHandler baseline_escape;  // and its Escape handler (none: not supported)
+  // The removals and insertions remove_after()/insert_after() scheduled, with their slots (0-based).
+  std::vector<std::pair<std::uint8_t, std::shared_ptr<boost::asio::steady_timer>>> hand_timers;
+  // When each slot's card last came out (the epoch: not since the reader was configured).
+  std::vector<std::chrono::steady_clock::time_point> removed_at;
 };
 
 // What the rig gives the driver under test to act on its own after the rig changed the reader,
@@ -39,14 +42,25 @@ struct RigReader {
 // port hands it what the reader reported first), so it needs none of these.
 struct DriverPace {
   // After the driver read a removal, before a card goes in (pcscd polls the slot after it).
+  // Also the least time a hand takes from pulling a card out to putting one in: a case's
+  // insertion into a slot that was emptied waits for it, and so does a swap, which the rig
+  // makes a removal and an insertion. A person does not swap faster; a driver that needs
+  // longer between two changes of a slot (libccid's multi-slot readers lose a notification
+  // that comes while a slot's thread is busy) is tested on purpose by insert_after.
   std::chrono::milliseconds settle_after_removal{300};
-  // After the host enumerated a replugged reader again (pcscd adds it some hundred ms later).
+  // After the host enumerated a replugged reader again (pcscd adds it some hundred ms later);
+  // no card goes in sooner after the host configured the reader.
   std::chrono::milliseconds open_after_replug{1000};
   // Between an unplug and the replug that follows it.
   std::chrono::milliseconds unplugged{500};
+  // After the driver last answered the application, before a hand inserts or removes a card:
+  // a person reacts to what the application showed no faster. pcscd's slot threads ask the
+  // reader after an application's call; a change that comes during that question is lost on
+  // libccid's multi-slot readers, which pcsc/multi-slot-busy tests at a person's pace.
+  std::chrono::milliseconds hand_after_answer{300};
   static DriverPace host_driver() {
     using std::chrono::milliseconds;
-    return {milliseconds(0), milliseconds(0), milliseconds(0)};
+    return {milliseconds(0), milliseconds(0), milliseconds(0), milliseconds(0)};
   }
 };
 
@@ -65,9 +79,17 @@ class Rig {
   void remove(std::size_t index, std::uint8_t slot = 0);
   // The card's name in a slot, empty when none.
   std::string card_in(std::size_t index, std::uint8_t slot) const;
+  // A guest's driver meets a hand's pace (DriverPace): an insertion waits until the reader has
+  // been configured for open_after_replug, the slot's last removal was read for
+  // settle_after_removal and the driver's last answer is hand_after_answer old; into an
+  // occupied slot it is a removal, that wait, and the insertion. A removal waits for the last
+  // answer's hand_after_answer.
   // Removes the card when the delay has passed on the rig's loop, whatever the driver is doing
-  // then (e.g. in the middle of a transmit); insert/remove/reset cancel a removal not yet done.
-  void remove_after(std::size_t index, std::chrono::milliseconds delay);
+  // then (e.g. in the middle of a transmit); insert_after inserts one then, at no pace but the
+  // case's. insert/remove/reset cancel what the slot has scheduled and not yet done.
+  void remove_after(std::size_t index, std::chrono::milliseconds delay, std::uint8_t slot = 0);
+  void insert_after(std::size_t index, std::chrono::milliseconds delay, const std::string& profile,
+                    std::uint8_t slot = 0);
   // A power glitch: the card loses its contacts' power and comes back, the same card (its files
   // and counters kept), deactivated, after `gap` (0: at once, the driver reads one slot change).
   // Nothing happens without a card.
@@ -125,12 +147,20 @@ class Rig {
 
   // The driver under test's pace (a guest's by default).
   void set_driver_pace(DriverPace pace) { pace_ = pace; }
+  // The driver answered a call of the case (the hands' pace counts from it).
+  void note_driver_answer() { last_driver_answer_ = std::chrono::steady_clock::now(); }
 
   boost::asio::io_context& io() { return io_; }
   void sleep(std::chrono::milliseconds duration);
   usbredir::Server& server() { return server_; }
 
  private:
+  void place(std::size_t index, std::unique_ptr<cards::Card> card, const std::string& profile, std::uint8_t slot);
+  void take_out(std::size_t index, std::uint8_t slot);
+  void wait_for_hand(std::size_t index, std::uint8_t slot);
+  void cancel_hand_timers(RigReader& entry, std::uint8_t slot);
+  std::shared_ptr<boost::asio::steady_timer> new_hand_timer(RigReader& entry, std::uint8_t slot);
+
   boost::asio::io_context& io_;
   usbredir::Server server_;
   std::vector<RigReader> readers_;
@@ -140,6 +170,7 @@ class Rig {
   std::shared_ptr<faults::FaultLog> fault_log_ = std::make_shared<faults::FaultLog>();
   std::vector<FaultSpec> armed_faults_;  // since the case started; its size is the next fault's index
   DriverPace pace_;
+  std::chrono::steady_clock::time_point last_driver_answer_{};
 };
 
 }  // namespace readerlab::scenarios

@@ -1,6 +1,7 @@
 // libccid under test: the cases through pcscd + libccid in the Linux guest.
 #include "conformance/runners/runners.h"
 
+#include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_session.h"
 #include "scenarios/reader_profiles.h"
 
@@ -16,17 +17,16 @@ namespace {
 
 // Known failures for one reader profile: libccid's own, then those of every reader at the
 // profile's exchange level (libccid-tpdu.txt: libccid runs T=0 and T=1 itself there), then those
-// the profile's own quirks explain; a later file's line replaces an earlier one for its case.
+// of every multi-slot reader (libccid-multi-slot.txt: libccid's own code path for them), then
+// those the profile's own quirks explain; a later file's line replaces an earlier one for its case.
 Expectations reader_expectations(const SuiteRun& run, const scenarios::ReaderProfile& profile) {
   auto expectations = load_expectations(run.expectations_dir / "libccid.txt");
-  for (const auto& file :
-       {run.expectations_dir / (std::string("libccid-") + ccid::to_string(profile.config.exchange_level()) + ".txt"),
-        run.expectations_dir / ("libccid@" + profile.name + ".txt")}) {
-    if (!std::filesystem::exists(file)) continue;
-    auto more = load_expectations(file);
-    for (auto& [id, reason] : more.expected_failures) expectations.expected_failures[id] = reason;
-    for (auto& [id, text] : more.failure_must_contain) expectations.failure_must_contain[id] = text;
-  }
+  std::vector<std::filesystem::path> files{
+      run.expectations_dir / (std::string("libccid-") + ccid::to_string(profile.config.exchange_level()) + ".txt")};
+  if (profile.config.slot_count > 1) files.push_back(run.expectations_dir / "libccid-multi-slot.txt");
+  files.push_back(run.expectations_dir / ("libccid@" + profile.name + ".txt"));
+  for (const auto& file : files)
+    if (std::filesystem::exists(file)) merge_expectations(expectations, load_expectations(file));
   return expectations;
 }
 
@@ -37,6 +37,8 @@ linux_guest::GuestSessionOptions guest_options(const SuiteRun& run, const std::f
   options.out_dir = out_dir;
   options.boot_timeout = std::chrono::seconds(240);
   options.seed = run.seed;
+  if (run.saved_state)
+    options.saved_states = (run.guest_dir.empty() ? qemu::default_guest_dir() : run.guest_dir) / "saved-states";
   return options;
 }
 

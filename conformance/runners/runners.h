@@ -34,6 +34,8 @@ struct SuiteRun {
   std::filesystem::path coverage_items;    // the side-by-side report's coverage list
   std::uint64_t seed = 0;                  // drives every random choice of the run
   bool traces = true;                      // a pcap per reader per case under <out>/traces/<case id>/
+  // libccid's guests start from a VM state saved after the first boot (readerlab run --saved-state).
+  bool saved_state = false;
   // Reader profiles libccid runs the cases on, one after the other in one guest, each a column
   // "libccid@NAME" of the report (expectations libccid.txt, then libccid@NAME.txt); empty: the
   // default reader only.

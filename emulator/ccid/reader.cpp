@@ -187,6 +187,7 @@ void Reader::complete_due_swaps(std::chrono::steady_clock::time_point now) {
 
 void Reader::on_slot_change_read(const Bytes& message, std::chrono::steady_clock::time_point now) {
   if (message.empty() || message[0] != kNotifySlotChange) return;
+  slot_change_read_at_ = now;
   for (std::size_t i = 0; i < controls_.size(); ++i) {
     const std::size_t byte = 1 + i / 4, bit = (i % 4) * 2;  // CCID 6.3.1: two bits a slot
     const bool reported_absent = byte < message.size() && ((message[byte] >> bit) & 0x01) == 0;

@@ -190,6 +190,10 @@ class Reader : public usb::Device {
   std::uint64_t pps_exchanges() const { return pps_exchanges_; }
   // A slot change the host has not read from the interrupt endpoint yet.
   bool notification_pending() const { return !interrupt_in_.empty(); }
+  // When the host last read a slot change, and when it last configured the device (SET_CONFIGURATION
+  // other than 0); the epoch when it has not. A scenario paces its hands by them.
+  std::chrono::steady_clock::time_point slot_change_read_at() const { return slot_change_read_at_; }
+  std::chrono::steady_clock::time_point configured_at() const { return configured_at_; }
 
   void on_trace(std::function<void(const TraceEvent&)> handler) { trace_ = std::move(handler); }
   std::uint64_t commands_handled() const { return commands_handled_; }
@@ -219,7 +223,10 @@ class Reader : public usb::Device {
   usb::ControlResult handle_control(const usb::SetupPacket& setup, std::span<const std::uint8_t> out_data) override;
   usb::TransferStatus handle_transfer_out(std::uint8_t endpoint, std::span<const std::uint8_t> data) override;
   std::optional<InResult> handle_transfer_in(std::uint8_t endpoint, std::size_t max_length) override;
-  void handle_set_configuration(std::uint8_t value) override { configuration_ = value; }
+  void handle_set_configuration(std::uint8_t value) override {
+    configuration_ = value;
+    if (value != 0) configured_at_ = std::chrono::steady_clock::now();
+  }
   void handle_bus_reset() override;
 
  private:
@@ -366,6 +373,8 @@ class Reader : public usb::Device {
   std::vector<SlotControls> controls_;  // one per slot
   EscapeHandler escape_handler_;
   std::uint8_t configuration_ = 0;
+  std::chrono::steady_clock::time_point configured_at_{};
+  std::chrono::steady_clock::time_point slot_change_read_at_{};
   std::deque<Bytes> bulk_in_;
   std::deque<Bytes> interrupt_in_;
   std::function<void(const TraceEvent&)> trace_;

@@ -209,6 +209,10 @@ bool AgentClient::accept(std::chrono::milliseconds timeout) {
   return run_until([this] { return state_->is_connected && state_->ready_event.has_value(); }, timeout);
 }
 
+bool AgentClient::accept_connection(std::chrono::milliseconds timeout) {
+  return run_until([this] { return state_->is_connected; }, timeout);
+}
+
 std::uint64_t AgentClient::send(json request) {
   if (!request.is_object()) request = json::object();
   std::uint64_t id = state_->next_id++;

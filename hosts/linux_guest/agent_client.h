@@ -35,6 +35,9 @@ class AgentClient {
 
   // Runs the io_context until QEMU connected AND the agent's ready event arrived.
   bool accept(std::chrono::milliseconds timeout);
+  // Runs the io_context until QEMU connected: a guest restored from a saved state has an agent
+  // that announced itself before the state was saved.
+  bool accept_connection(std::chrono::milliseconds timeout);
   // Assigns an id (written into request["id"]), queues the line and returns the id.
   // The line is written while accept()/wait() run the io_context.
   std::uint64_t send(nlohmann::json request);

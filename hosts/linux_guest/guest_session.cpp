@@ -2,15 +2,21 @@
 
 #include "emulator/usbredir/client.h"
 #include "hosts/linux_guest/guest_builder.h"
+#include "hosts/linux_guest/qemu_monitor.h"
 #include "hosts/linux_guest/stop_on_signal.h"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <iostream>
 
 namespace readerlab::linux_guest {
+
+std::string fingerprint(const std::string& text);
 
 std::uint64_t AgentPort::send(nlohmann::json request) {
   const std::string call = request.value("call", "");
@@ -67,11 +73,10 @@ Status GuestSession::start() {
   guest.extra_args = options_.extra_qemu_args;
   guest.agent_socket = socket_dir_ / "agent.sock";
   try {
-    agent_ = std::make_unique<qemu::AgentClient>(io_, guest.agent_socket, options_.out_dir / "agent.log");
+    make_agent();
   } catch (const std::system_error& cannot_listen) {
     return error(guest.agent_socket.string(), std::string("cannot listen for the agent: ") + cannot_listen.what());
   }
-  port_ = std::make_unique<AgentPort>(*agent_, "libccid");
   guest.kernel = options_.guest_dir / "vmlinuz";
   guest.initrd = options_.guest_dir / "initrd.img";
   guest.console_log = options_.out_dir / "guest-console.log";
@@ -79,16 +84,179 @@ Status GuestSession::start() {
   std::error_code ignored;
   std::filesystem::remove(guest.console_log, ignored);
   std::filesystem::remove(guest.pcscd_log, ignored);
+  if (options_.saved_states.empty()) return boot(guest);
+
+  guest.monitor_socket = socket_dir_ / "monitor.sock";
+  saved_state_ = saved_state_file(guest);
+  if (!std::filesystem::exists(saved_state_)) {
+    if (auto saved = boot_and_save(guest, saved_state_); !saved) return saved;
+  }
+  auto restored = restore(guest, saved_state_);
+  if (restored) return {};
+  // A state this QEMU cannot load (another QEMU version, a damaged file): boot, and save anew next time.
+  log_ << "the saved state " << saved_state_.string() << " did not restore: " << restored.error().message()
+       << "; booting instead" << std::endl;
+  if (qemu_.running()) qemu_.terminate();
+  std::filesystem::remove(saved_state_, ignored);
+  make_agent();
+  guest.monitor_socket.clear();
+  return boot(guest);
+}
+
+void GuestSession::make_agent() {
+  port_.reset();
+  agent_.reset();
+  agent_ = std::make_unique<qemu::AgentClient>(io_, socket_dir_ / "agent.sock", options_.out_dir / "agent.log");
+  port_ = std::make_unique<AgentPort>(*agent_, "libccid");
+}
+
+Status GuestSession::launch(const qemu::GuestOptions& guest) {
   const auto argv = qemu::qemu_command_line(guest);
   for (std::size_t i = 0; i + 1 < argv.size(); ++i)
     if (argv[i] == "-accel") used_kvm_ = argv[i + 1] == "kvm";
-  if (auto started = qemu_.start(argv, options_.out_dir / "qemu.log"); !started) return started.error();
+  return qemu_.start(argv, options_.out_dir / "qemu.log");
+}
+
+Status GuestSession::boot(const qemu::GuestOptions& guest) {
+  if (auto started = launch(guest); !started) return started.error();
   if (!agent_->accept(options_.boot_timeout)) {
     return error("guest", "the agent did not come up within " + std::to_string(options_.boot_timeout.count()) +
                               " s (QEMU " + (qemu_.running() ? "still running" : "exited") +
                               "); last console lines:\n" + console_tail(15));
   }
   agent_ready_after_ = qemu_.since_start();
+  return {};
+}
+
+// A 64-bit FNV-1a of the text: the saved state's name, the same in every process.
+std::string fingerprint(const std::string& text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+// A state fits one guest build and one QEMU command line (devices, memory, readers), whatever
+// the session's folders: it is named after them with the folders left out.
+std::filesystem::path GuestSession::saved_state_file(const qemu::GuestOptions& guest) const {
+  auto shape = guest;
+  shape.console_log = shape.pcscd_log = "log";
+  shape.agent_socket = "agent";
+  shape.monitor_socket = "monitor";
+  for (auto& socket : shape.usbredir_sockets) socket = "reader";
+  std::string text;
+  for (const auto& arg : qemu::qemu_command_line(shape)) text += arg + '\n';
+  for (const auto& file : {guest.kernel, guest.initrd}) {
+    std::error_code failure;
+    const auto size = std::filesystem::file_size(file, failure);
+    const auto written = std::filesystem::last_write_time(file, failure);
+    text += std::to_string(size) + " " + std::to_string(written.time_since_epoch().count()) + "\n";
+  }
+  return options_.saved_states / (fingerprint(text) + ".state");
+}
+
+// pcscd lists `readers` readers (-1: every reader of the session).
+Status GuestSession::wait_for_pcscd(std::chrono::milliseconds timeout, int readers) {
+  const auto wanted = static_cast<std::size_t>(readers < 0 ? options_.readers : readers);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto established = agent_->call({{"call", "EstablishContext"}, {"scope", 2}}, timeout);
+  if (!established || established->value("rv", -1) != 0)
+    return error("guest", "the agent could not reach pcscd (SCardEstablishContext)");
+  const auto context = established->value("context", std::uint64_t{0});
+  std::size_t listed = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto readers = agent_->call({{"call", "ListReaders"}, {"context", context}}, std::chrono::seconds(10));
+    listed =
+        readers && readers->contains("readers") && (*readers)["readers"].is_array() ? (*readers)["readers"].size() : 0;
+    if (readers < 0 ? listed >= wanted : listed == wanted) break;
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(100));
+  }
+  (void)agent_->call({{"call", "ReleaseContext"}, {"context", context}}, std::chrono::seconds(10));
+  if (readers < 0 ? listed < wanted : listed != wanted)
+    return error("guest", "pcscd listed " + std::to_string(listed) + " readers, not " + std::to_string(wanted) +
+                              ", within " + std::to_string(timeout.count()) + " ms");
+  return {};
+}
+
+Status GuestSession::boot_and_save(qemu::GuestOptions guest, const std::filesystem::path& state) {
+  // The boot's own logs stay apart: the session's logs start at the restore.
+  const auto boot_logs = options_.out_dir / "boot-for-saved-state";
+  std::error_code failure;
+  std::filesystem::create_directories(boot_logs, failure);
+  std::filesystem::create_directories(state.parent_path(), failure);
+  if (failure)
+    return error(state.parent_path().string(), "cannot create the folder for saved states: " + failure.message());
+  guest.console_log = boot_logs / "guest-console.log";
+  guest.pcscd_log = boot_logs / "pcscd.log";
+  if (auto booted = boot(guest); !booted) return booted;
+  if (auto listed = wait_for_pcscd(std::chrono::seconds(30)); !listed) return listed;
+  // Written aside and renamed: jobs that boot at once each save a whole file, the last one stays.
+  const auto partial =
+      state.string() + ".partial-" + std::to_string(::getpid()) + "-" + socket_dir_.filename().string();
+  const auto monitor = guest.monitor_socket;
+  if (auto stopped = qemu::monitor_command(monitor, "stop"); !stopped) return stopped.error();
+  if (auto sent = qemu::monitor_command(monitor, "migrate \"exec:cat > '" + partial + "'\""); !sent)
+    return sent.error();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = qemu::monitor_command(monitor, "info migrate");
+    if (!info) return info.error();
+    status = *info;
+    if (status.find("completed") != std::string::npos || status.find("failed") != std::string::npos) break;
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(100));
+  }
+  (void)qemu::monitor_command(monitor, "quit");
+  qemu_.wait(std::chrono::seconds(10));
+  if (qemu_.running()) qemu_.terminate();
+  make_agent();
+  if (status.find("completed") == std::string::npos) {
+    std::filesystem::remove(partial, failure);
+    return error(state.string(), "QEMU did not save the VM state: " + status);
+  }
+  std::filesystem::rename(partial, state, failure);
+  if (failure) return error(state.string(), "cannot keep the saved VM state: " + failure.message());
+  log_ << "saved the booted guest's state in " << state.string() << std::endl;
+  return {};
+}
+
+Status GuestSession::restore(qemu::GuestOptions guest, const std::filesystem::path& state) {
+  guest.incoming_state = state;
+  if (auto started = launch(guest); !started) return started.error();
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.boot_timeout);
+  if (!agent_->accept_connection(timeout)) return error("guest", "QEMU did not connect the agent's port");
+  // The machine loads the state paused ("inmigrate"), then waits for "cont".
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = qemu::monitor_command(guest.monitor_socket, "info status");
+    if (!info) return info.error();
+    status = *info;
+    if (status.find("inmigrate") == std::string::npos &&
+        (status.find("paused") != std::string::npos || status.find("running") != std::string::npos))
+      break;
+    if (!qemu_.running()) return error("guest", "QEMU exited while loading the saved state (see qemu.log)");
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(20));
+  }
+  if (auto resumed = qemu::monitor_command(guest.monitor_socket, "cont"); !resumed) return resumed.error();
+  // The agent announced itself before the state was saved; pcscd answering is the sign now.
+  if (auto up = wait_for_pcscd(std::chrono::seconds(30)); !up) return up;
+  // QEMU's usb-redir restores its side of the old connection (the device attached, the
+  // interrupt pipe's receiving started) and takes the new connection for it: it never asks for
+  // the interrupt pipe again, and ignores a device_disconnect. The new connections are dropped:
+  // QEMU detaches the readers, connects again a second later (reconnect=1) with a fresh
+  // usbredir state, and the guest enumerates them afresh, pcscd opening them anew.
+  for (std::size_t i = 0; i < rig_->reader_count(); ++i)
+    for (const auto& session : rig_->server().sessions_for(rig_->reader(i).reader.get()))
+      session->close("the restored guest gets its reader afresh");
+  if (auto gone = wait_for_pcscd(std::chrono::seconds(30), 0); !gone) return gone;
+  if (auto listed = wait_for_pcscd(std::chrono::seconds(30)); !listed) return listed;
+  agent_ready_after_ = qemu_.since_start();
+  restored_ = true;
   return {};
 }
 

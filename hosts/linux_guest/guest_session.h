@@ -28,6 +28,11 @@ struct GuestSessionOptions {
   std::uint64_t seed = 1;                    // the run's seed, for the cards the rig inserts and the cases' scripts
   std::string initial_card;                  // a bundled card in every reader before QEMU starts; empty: none
   std::vector<std::string> extra_qemu_args;  // e.g. QEMU's own reader for the peer benchmark
+  // Start from a saved VM state kept in this folder instead of booting: the first session of a
+  // guest build and QEMU command line boots, waits until pcscd listed the readers, saves the
+  // state there and restores it; the next ones restore it (QEMU's -incoming) and the readers
+  // come back as new USB devices. Empty: boot every time.
+  std::filesystem::path saved_states;
 };
 
 // The agent seen as the scenarios' driver port. It notes when the first APDU succeeded.
@@ -63,9 +68,19 @@ class GuestSession {
   std::chrono::steady_clock::time_point qemu_started() const { return qemu_.start_time(); }
   std::chrono::milliseconds agent_ready_after() const { return agent_ready_after_; }
   bool used_kvm() const { return used_kvm_; }
+  // Whether this session started from a saved state (and the state's file).
+  bool restored() const { return restored_; }
+  const std::filesystem::path& saved_state() const { return saved_state_; }
 
  private:
   std::string console_tail(std::size_t lines) const;
+  void make_agent();
+  Status launch(const qemu::GuestOptions& guest);
+  Status boot(const qemu::GuestOptions& guest);
+  Status boot_and_save(qemu::GuestOptions guest, const std::filesystem::path& state);
+  Status restore(qemu::GuestOptions guest, const std::filesystem::path& state);
+  Status wait_for_pcscd(std::chrono::milliseconds timeout, int readers = -1);
+  std::filesystem::path saved_state_file(const qemu::GuestOptions& guest) const;
 
   GuestSessionOptions options_;
   boost::asio::io_context io_;
@@ -77,6 +92,8 @@ class GuestSession {
   qemu::QemuProcess qemu_;
   std::chrono::milliseconds agent_ready_after_{0};
   bool used_kvm_ = false;
+  bool restored_ = false;
+  std::filesystem::path saved_state_;
 };
 
 }  // namespace readerlab::linux_guest

@@ -59,6 +59,14 @@ bool kvm_usable() {
   return usable;
 }
 
+namespace {
+std::string shell_quoted(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+}  // namespace
+
 std::string default_kernel_cmdline() { return "console=ttyS0 quiet panic=-1"; }
 
 std::vector<std::string> qemu_command_line(const GuestOptions& o) {
@@ -87,7 +95,7 @@ std::vector<std::string> qemu_command_line(const GuestOptions& o) {
       "-serial",
       o.console_log.empty() ? std::string("null") : "file:" + o.console_log.string(),
       "-monitor",
-      "none",
+      o.monitor_socket.empty() ? std::string("none") : "unix:" + o.monitor_socket.string() + ",server=on,wait=off",
       "-device",
       "qemu-xhci,id=xhci",
   };
@@ -108,6 +116,9 @@ std::vector<std::string> qemu_command_line(const GuestOptions& o) {
                        "virtserialport,bus=vser.0,chardev=pcscdlog,name=readerlab.log"});
   }
   a.insert(a.end(), o.extra_args.begin(), o.extra_args.end());
+  // The shell quotes the path for exec: (a guest folder may hold spaces).
+  if (!o.incoming_state.empty())
+    a.insert(a.end(), {"-incoming", "exec:cat " + shell_quoted(o.incoming_state.string())});
   return a;
 }
 

@@ -24,6 +24,11 @@ struct GuestOptions {
   bool try_kvm = true;
   // Appended verbatim (e.g. "-device", "usb-ccid", or "-monitor", "unix:...").
   std::vector<std::string> extra_args;
+  // QEMU's human monitor on this unix socket (QEMU listens); empty: no monitor.
+  std::filesystem::path monitor_socket;
+  // A saved VM state to start from instead of booting (-incoming "exec:cat FILE"); the machine
+  // waits paused until the monitor's "cont".
+  std::filesystem::path incoming_state;
   // Kernel command line; empty = default_kernel_cmdline().
   std::string kernel_cmdline;
   // Whether kvm is probed with kvm_usable() (tests turn this off to get a fixed line).

@@ -16,7 +16,10 @@ end
 function Reader:insert(profile, slot) lab._insert(self.index, profile, slot) end
 function Reader:remove(slot) lab._remove(self.index, slot) end
 -- The card leaves after delay_ms whatever the driver does then (a transmit in flight, say).
-function Reader:remove_after(delay_ms) lab._remove_after(self.index, delay_ms) end
+function Reader:remove_after(delay_ms, slot) lab._remove_after(self.index, delay_ms, slot) end
+-- A card goes in after delay_ms, at that moment: not at a hand's pace (insert waits for the
+-- driver to have read the last removal; this one is for cases that test a driver's timing).
+function Reader:insert_after(delay_ms, profile, slot) lab._insert_after(self.index, delay_ms, profile, slot) end
 function Reader:unplug() lab._unplug(self.index) end
 -- The card loses power and gets it back (the same card, deactivated) after gap_ms (default 0).
 function Reader:power_glitch(gap_ms) lab._power_glitch(self.index, gap_ms or 0) end
@@ -209,7 +212,13 @@ end
 -- until pcscd lists it; returns its name.
 function pcsc.replug_as(context, fields, index)
   local reader = lab.reader(index or 1)
-  local old = pcsc.list(context)
+  -- pcscd adds a multi-slot reader's names one after the other: all of them are the old ones.
+  local slots = #reader:info().slots
+  local old = lab.poll(function()
+    local listed = pcsc.list(context)
+    if #listed >= slots then return listed end
+    return nil
+  end, math.min(pcsc.listing_ms(), 5000), 100) or pcsc.list(context)
   reader:configure(fields)
   -- The guest's pcscd lists a reader after USB enumeration; the host's resource manager at
   -- once, or never when the driver did not start on this reader model. A multi-slot reader
@@ -217,7 +226,10 @@ function pcsc.replug_as(context, fields, index)
   local listing_ms = pcsc.listing_ms()
   local start = lab.now_ms()
   for _, name in ipairs(old) do
-    pcsc.wait_for_reader_gone(context, name, math.max(0, listing_ms - (lab.now_ms() - start)))
+    if not pcsc.wait_for_reader_gone(context, name, math.max(0, listing_ms - (lab.now_ms() - start))) then
+      error(string.format("the unplugged reader '%s' was still listed after %d ms: the driver did not let it go",
+        name, listing_ms), 2)
+    end
   end
   local name = pcsc.wait_for_reader(context, listing_ms)
   if not name then error(string.format("the reconfigured reader was not listed within %d ms", listing_ms), 2) end
@@ -450,6 +462,11 @@ function faults.probe_transmit(session, spec, options)
   options = options or {}
   local label = options.label or spec.kind
   local apdu, expected = faults.echo(options.data)
+  -- A probe before this one may have left the driver broken after its own check (a state that
+  -- shows later): that is said here, and this probe starts from a working connection.
+  local before = faults.recover(session)
+  lab.check(before == "ok", label .. ": the reader works when the probe starts, after the probes before it (" ..
+    before .. ")")
   local fired_before = faults.fired_count()
   lab.reader(1):fault(spec)
   local start = lab.now_ms()

@@ -159,6 +159,37 @@ TEST_CASE("a known failure marked '?' depends on timing: a pass is PASS, a failu
         conformance::Outcome::unexpected_pass);
 }
 
+TEST_CASE("a later expectations file replaces a case's line, and '!' takes a known failure back") {
+  Bench bench;
+  std::ofstream(bench.root / "driver.txt")
+      << "area/a fails always | text a\narea/b fails | text b\narea/c fails | text c\n";
+  std::ofstream(bench.root / "reader.txt")
+      << "?area/a a race here | other text\n!area/b this reader's path is another\n";
+  auto expectations = conformance::load_expectations(bench.root / "driver.txt");
+  const auto later = conformance::load_expectations(bench.root / "reader.txt");
+  CHECK(later.passes.count("area/b") == 1);
+  CHECK(later.expected_failures.count("area/b") == 0);
+  conformance::merge_expectations(expectations, later);
+  CHECK(expectations.expected_failures.at("area/a") == "a race here");
+  CHECK(expectations.failure_must_contain.at("area/a") == std::vector<std::string>{"other text"});
+  CHECK(expectations.intermittent == std::set<std::string>{"area/a"});
+  CHECK(expectations.expected_failures.count("area/b") == 0);
+  CHECK(expectations.failure_must_contain.count("area/b") == 0);
+  CHECK(expectations.expected_failures.at("area/c") == "fails");
+  auto passing = bench.write("b.lua", "-- @title: b\nlab.check(true, 'fine')\n");
+  CHECK(conformance::run_case(passing, bench.rig, bench.port, expectations).outcome == conformance::Outcome::pass);
+
+  // "?*": any case without a line of its own may fail with that text, and only with it.
+  std::ofstream(bench.root / "any.txt") << "?* a driver's hang on unplug | did not let it go\n";
+  conformance::merge_expectations(expectations, conformance::load_expectations(bench.root / "any.txt"));
+  auto hung = bench.write("hung.lua", "-- @title: h\nlab.fail('the driver did not let it go')\n");
+  auto other = bench.write("other.lua", "-- @title: o\nlab.fail('wrong data')\n");
+  CHECK(conformance::run_case(hung, bench.rig, bench.port, expectations).outcome ==
+        conformance::Outcome::expected_fail);
+  CHECK(conformance::run_case(other, bench.rig, bench.port, expectations).outcome == conformance::Outcome::fail);
+  CHECK(conformance::run_case(passing, bench.rig, bench.port, expectations).outcome == conformance::Outcome::pass);
+}
+
 TEST_CASE("an unknown card profile or reader index is an error with the case's line") {
   Bench bench;
   auto card = bench.write("card.lua", "-- @title: c\n\nlab.reader(1):insert('no-such-card')\n");
