@@ -76,6 +76,7 @@ struct RunArguments {
   std::string seed;  // checked by kSeed; empty: one is drawn and printed
   bool no_traces = false;
   bool saved_state = false;
+  bool fresh_guest = false;
   std::vector<std::string> readers;  // --reader: profiles, or "all"
   std::string shard;                 // checked by kShard; empty: the whole run
   std::size_t jobs = 1;
@@ -201,7 +202,8 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
   suite.coverage_items = readerlab::app::source_dir() / "conformance" / "coverage_items.txt";
   suite.seed = seed_of(arguments.seed);
   suite.traces = !arguments.no_traces;
-  suite.saved_state = arguments.saved_state;
+  suite.saved_state = arguments.saved_state || arguments.fresh_guest;
+  suite.fresh_guest = arguments.fresh_guest;
   if (!arguments.shard.empty()) suite.shard = *readerlab::conformance::parse_shard(arguments.shard);
   suite.jobs = arguments.jobs;
   for (const auto& reader : arguments.readers) {
@@ -372,6 +374,9 @@ int main(int argc, char** argv) {
                 "start libccid's guests from a VM state saved after the first boot (QEMU -incoming):\n"
                 "about 2.5 s instead of a 7 s boot for each guest and each guest booted again; the state is\n"
                 "kept in the guest's folder (saved-states/) for its build and QEMU command line");
+  run->add_flag("--fresh-guest", run_arguments.fresh_guest,
+                "every libccid case starts from the same guest: a guest of its own restored from the saved\n"
+                "state (--saved-state; about 2 s a case), its logs in OUT/guest-logs/<case id>/");
   run->add_flag("--no-traces", run_arguments.no_traces,
                 "write no USB traces (by default every case writes a pcap per reader,\n"
                 "OUT/traces/<case id>/readerN.pcap, linked from the reports)");

@@ -51,7 +51,7 @@ linux_guest::GuestSessionOptions guest_options(const SuiteRun& run, const std::f
 class GuestRun {
  public:
   GuestRun(const SuiteRun& run, std::filesystem::path out_dir)
-      : options_(guest_options(run, out_dir)), probe_(write_probe(out_dir)) {}
+      : options_(guest_options(run, out_dir)), probe_(write_probe(out_dir)), fresh_(run.fresh_guest) {}
   ~GuestRun() { stop(); }
 
   Status start() {
@@ -73,6 +73,7 @@ class GuestRun {
     session_.reset();
   }
   bool running() const { return session_ != nullptr; }
+  bool fresh() const { return fresh_; }
   // QEMU start to the first successful APDU of the first boot, once that boot has ended.
   std::optional<std::chrono::nanoseconds> first_apdu_after() const { return first_apdu_after_; }
   linux_guest::GuestSession& session() { return *session_; }
@@ -89,6 +90,7 @@ class GuestRun {
   // boots the guest again and returns why (empty: healthy, or not probed). A driver that fails the probe right after a
   // fresh boot is never healthy on this reader model: probing stops until the next one.
   std::string after_case(const CaseResult& result) {
+    if (fresh_) return fresh_guest_after(result.info.id);
     if (!session_ || !probing_) return {};
     // Removing a multi-slot reader is where libccid 1.5.2 wedges (its slot-reading thread loops on
     // the gone device, the old readers stay listed): the next case's reset does that removal.
@@ -132,6 +134,20 @@ class GuestRun {
       std::filesystem::rename(options_.out_dir / log, folder / log, ignored);
     return folder;
   }
+  // --fresh-guest: the case's guest goes with its logs, the next case gets one restored from
+  // the saved state. Returns why when the guest did not start again.
+  std::string fresh_guest_after(const std::string& case_id) {
+    if (!session_) return {};
+    stop();
+    auto folder = options_.out_dir / "guest-logs" / case_id;
+    std::error_code ignored;
+    std::filesystem::create_directories(folder, ignored);
+    for (const char* log : {"guest-console.log", "pcscd.log", "agent.log", "readerlab.log", "qemu.log"})
+      std::filesystem::rename(options_.out_dir / log, folder / log, ignored);
+    if (auto started = start(); !started) return "the guest did not start again: " + started.error().message();
+    apply_baseline();
+    return {};
+  }
   void apply_baseline() {
     if (!session_ || !baseline_) return;
     session_->rig().set_baseline(0, *baseline_, escape_);
@@ -144,6 +160,7 @@ class GuestRun {
   std::optional<ccid::ReaderConfig> baseline_;
   ccid::EscapeHandler escape_;
   bool probing_ = true;
+  bool fresh_ = false;
   int boots_ = 0;
   std::optional<std::chrono::nanoseconds> first_apdu_after_;
 };
@@ -167,11 +184,19 @@ void run_cases_in(GuestRun& guest, const std::vector<CaseInfo>& cases, const Exp
     const std::string why = guest.after_case(result);
     summary.results.push_back(std::move(result));
     if (why.empty()) continue;
+    if (guest.fresh()) {
+      print_line("    " + why);
+      summary.facts.emplace_back("after " + info.id, why);
+      continue;
+    }
     ++restarts;
     print_line("    the driver was unhealthy after it, the guest booted again: " + why);
     summary.facts.emplace_back("guest booted again after " + info.id, why);
   }
-  if (restarts == 0) summary.facts.emplace_back("guest restarts", "none (no case left the driver unhealthy)");
+  if (guest.fresh())
+    summary.facts.emplace_back("guests", "a fresh one for every case, restored from the saved state (--fresh-guest)");
+  else if (restarts == 0)
+    summary.facts.emplace_back("guest restarts", "none (no case left the driver unhealthy)");
 }
 
 }  // namespace
@@ -249,8 +274,9 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
   summary.facts.emplace_back(
       "QEMU start to first successful APDU",
       first_apdu_after ? format_seconds(*first_apdu_after) : std::string("no APDU succeeded in the first boot"));
-  summary.facts.emplace_back("guest logs",
-                             (out_dir / "guest-console.log").string() + ", " + (out_dir / "pcscd.log").string());
+  summary.facts.emplace_back("guest logs", run.fresh_guest ? (out_dir / "guest-logs").string() + "/<case id>/"
+                                                           : (out_dir / "guest-console.log").string() + ", " +
+                                                                 (out_dir / "pcscd.log").string());
   return summary;
 }
 

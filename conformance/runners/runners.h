@@ -36,6 +36,9 @@ struct SuiteRun {
   bool traces = true;                      // a pcap per reader per case under <out>/traces/<case id>/
   // libccid's guests start from a VM state saved after the first boot (readerlab run --saved-state).
   bool saved_state = false;
+  // Every case in a guest of its own, restored from that state (readerlab run --fresh-guest),
+  // its logs kept in a folder of its own.
+  bool fresh_guest = false;
   // Reader profiles libccid runs the cases on, one after the other in one guest, each a column
   // "libccid@NAME" of the report (expectations libccid.txt, then libccid@NAME.txt); empty: the
   // default reader only.

@@ -219,6 +219,14 @@ Status GuestSession::boot_and_save(qemu::GuestOptions guest, const std::filesyst
   }
   std::filesystem::rename(partial, state, failure);
   if (failure) return error(state.string(), "cannot keep the saved VM state: " + failure.message());
+  // A state saved before the guest was last built fits no guest any more (the name holds the
+  // build's files): each is 100 MB or so, gone now.
+  const auto built = std::filesystem::last_write_time(guest.initrd, failure);
+  for (const auto& entry : std::filesystem::directory_iterator(state.parent_path(), failure)) {
+    std::error_code ignored;
+    if (entry.path().extension() == ".state" && !failure && entry.last_write_time(ignored) < built)
+      std::filesystem::remove(entry.path(), ignored);
+  }
   log_ << "saved the booted guest's state in " << state.string() << std::endl;
   return {};
 }
