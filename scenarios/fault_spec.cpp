@@ -125,6 +125,7 @@ enum Field : unsigned {
   kDuration = 1u << 6,
   kSizes = 1u << 7,
   kChunk = 1u << 8,
+  kSlot = 1u << 9,
 };
 
 unsigned fields_of(ccid::FaultKind kind) {
@@ -132,6 +133,7 @@ unsigned fields_of(ccid::FaultKind kind) {
     case ccid::FaultKind::error: return kCommand | kError;
     case ccid::FaultKind::late: return kCommand | kDelay;
     case ccid::FaultKind::time_extension_storm: return kCommand | kCount;
+    case ccid::FaultKind::wrong_slot: return kCommand | kSlot;
     case ccid::FaultKind::spurious_slot_change:
     case ccid::FaultKind::missing_slot_change: return 0;
     default: return kCommand;
@@ -282,15 +284,16 @@ const std::set<std::string>& common_fields() {
 }
 
 // The kind-specific fields by name.
-const std::array<std::pair<const char*, Field>, 9> kKindFields = {{{"command", kCommand},
-                                                                   {"error", kError},
-                                                                   {"count", kCount},
-                                                                   {"delay_ms", kDelay},
-                                                                   {"endpoint", kEndpoint},
-                                                                   {"request", kRequest},
-                                                                   {"duration_ms", kDuration},
-                                                                   {"sizes", kSizes},
-                                                                   {"chunk", kChunk}}};
+const std::array<std::pair<const char*, Field>, 10> kKindFields = {{{"command", kCommand},
+                                                                    {"slot", kSlot},
+                                                                    {"error", kError},
+                                                                    {"count", kCount},
+                                                                    {"delay_ms", kDelay},
+                                                                    {"endpoint", kEndpoint},
+                                                                    {"request", kRequest},
+                                                                    {"duration_ms", kDuration},
+                                                                    {"sizes", kSizes},
+                                                                    {"chunk", kChunk}}};
 
 Expected<ccid::Fault> parse_ccid(const json& fields, ccid::FaultKind kind) {
   ccid::Fault fault;
@@ -329,6 +332,12 @@ Expected<ccid::Fault> parse_ccid(const json& fields, ccid::FaultKind kind) {
       if (!count) return count.error();
       fault.count = static_cast<std::uint32_t>(*count);
     }
+  }
+  if (kind == ccid::FaultKind::wrong_slot && fields.contains("slot")) {
+    // CCID 6.2: bSlot is one byte; a value above the reader's bMaxSlotIndex names no slot.
+    const auto slot = whole_number(fields, "slot", 0, 255);
+    if (!slot) return slot.error();
+    fault.slot = static_cast<std::uint8_t>(*slot);
   }
   if (kind == ccid::FaultKind::late) {
     if (!fields.contains("delay_ms")) return field_error("delay_ms", "kind late needs delay_ms (how late)");
@@ -445,8 +454,8 @@ std::string lua_value(const json& value) {
 }
 
 // The fields in the order a person writes them: what, where, when, then the kind's own.
-const std::array<const char*, 18> kFieldOrder = {
-    "kind",        "level", "reader", "command", "error", "count",   "delay_ms", "endpoint",    "request",
+const std::array<const char*, 19> kFieldOrder = {
+    "kind",        "level", "reader", "command", "slot",  "error",   "count",    "delay_ms",    "endpoint", "request",
     "duration_ms", "sizes", "chunk",  "after",   "times", "from_ms", "until_ms", "probability", ""};
 
 }  // namespace
@@ -547,6 +556,7 @@ json to_json(const FaultSpec& spec) {
     if (allowed & kError) fields["error"] = ccid::slot_error_name(fault->error);
     if (allowed & kCount) fields["count"] = fault->count;
     if (allowed & kDelay) fields["delay_ms"] = fault->delay.count();
+    if ((allowed & kSlot) && fault->slot) fields["slot"] = *fault->slot;
   } else if (const auto* usb_fault = std::get_if<usb::Fault>(&spec.fault)) {
     trigger = &usb_fault->trigger;
     if ((allowed & kEndpoint) && usb_fault->endpoint != 0) fields["endpoint"] = endpoint_name(usb_fault->endpoint);

@@ -201,7 +201,7 @@ void Reader::change_answer(const ArmedFault& armed, std::span<const std::uint8_t
     }
     case FaultKind::wrong_slot: {
       const std::uint8_t before = answer.at(5);
-      answer[5] = static_cast<std::uint8_t>(before + 1);
+      answer[5] = armed.fault.slot.value_or(static_cast<std::uint8_t>(before + 1));
       record_ccid_firing(armed, "bSlot " + std::to_string(before) + " -> " + std::to_string(answer[5]) + " on " + what);
       return;
     }

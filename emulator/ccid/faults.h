@@ -15,7 +15,7 @@ namespace readerlab::ccid {
 enum class FaultKind {
   // The answer to a PC_to_RDR message (event: each answer of the filtered command type):
   wrong_seq,             // bSeq + 1
-  wrong_slot,            // bSlot + 1
+  wrong_slot,            // bSlot + 1, or the one the fault names
   length_short,          // dwLength one less than the data that follows
   length_long,           // dwLength one more than the data that follows
   unknown_type,          // bMessageType 0x8F, a type CCID 6.2 does not define
@@ -42,6 +42,7 @@ struct Fault {
   std::uint8_t error = 0;              // FaultKind::error: the bError
   std::uint32_t count = 0;             // time_extension_storm: how many
   std::chrono::milliseconds delay{0};  // late: how late
+  std::optional<std::uint8_t> slot;    // wrong_slot: the bSlot the answer gets (nullopt: bSlot + 1)
   faults::Trigger trigger;
 };
 

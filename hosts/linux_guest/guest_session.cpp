@@ -166,9 +166,8 @@ Status GuestSession::wait_for_pcscd(std::chrono::milliseconds timeout, int reade
   const auto context = established->value("context", std::uint64_t{0});
   std::size_t listed = 0;
   while (std::chrono::steady_clock::now() < deadline) {
-    const auto readers = agent_->call({{"call", "ListReaders"}, {"context", context}}, std::chrono::seconds(10));
-    listed =
-        readers && readers->contains("readers") && (*readers)["readers"].is_array() ? (*readers)["readers"].size() : 0;
+    const auto reply = agent_->call({{"call", "ListReaders"}, {"context", context}}, std::chrono::seconds(10));
+    listed = reply && reply->contains("readers") && (*reply)["readers"].is_array() ? (*reply)["readers"].size() : 0;
     if (readers < 0 ? listed >= wanted : listed == wanted) break;
     io_.restart();
     io_.run_for(std::chrono::milliseconds(100));

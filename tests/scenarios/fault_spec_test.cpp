@@ -40,6 +40,7 @@ std::vector<json> one_of_each_kind() {
   return {
       {{"kind", "wrong-seq"}, {"command", "XfrBlock"}, {"after", 2}},
       {{"kind", "wrong-slot"}, {"reader", 2}},
+      {{"kind", "wrong-slot"}, {"command", "XfrBlock"}, {"slot", 200}},
       {{"kind", "length-short"}, {"times", 3}},
       {{"kind", "length-long"}, {"probability", 0.25}, {"times", 0}},
       {{"kind", "unknown-type"}, {"command", "IccPowerOn"}},
@@ -169,6 +170,9 @@ TEST_CASE("a malformed fault spec is an Error naming the field") {
       {{{"kind", "error"}, {"error", 0xFE}}, "error", "must be a string"},
       {{{"kind", "wrong-seq"}, {"command", "Dance"}}, "command", "unknown command 'Dance'"},
       {{{"kind", "wrong-seq"}, {"command", 0x6F}}, "command", "PC_to_RDR message name"},
+      {{{"kind", "wrong-slot"}, {"slot", 256}}, "slot", "outside 0..255"},
+      {{{"kind", "wrong-slot"}, {"slot", "two"}}, "slot", "whole number"},
+      {{{"kind", "wrong-seq"}, {"slot", 2}}, "slot", "does not apply"},
       {{{"kind", "late"}}, "delay_ms", "needs delay_ms"},
       {{{"kind", "late"}, {"delay_ms", 600001}}, "delay_ms", "outside 1..600000"},
       {{{"kind", "late"}, {"delay_ms", 0}}, "delay_ms", "outside"},

@@ -173,6 +173,17 @@ TEST_CASE("wrong-slot: the answer names the next slot") {
   }
 }
 
+TEST_CASE("wrong-slot with a slot: the answer names that one, a slot the reader may not have") {
+  Host host(kLevels[0]);
+  Fault fault = fault_of(FaultKind::wrong_slot);
+  fault.slot = 200;
+  host.arm(fault);
+  const Bytes answer = host.exchange(echo(3));
+  CHECK(slot_of(answer) == 200);
+  REQUIRE(host.log->firings.size() == 1);
+  CHECK(host.log->firings[0].detail == "bSlot 0 -> 200 on RDR_to_PC_DataBlock answering PC_to_RDR_XfrBlock");
+}
+
 TEST_CASE("length-short and length-long: dwLength one off the data that follows") {
   for (auto level : kLevels) {
     CAPTURE(to_string(level));
