@@ -202,6 +202,21 @@ function pcsc.setup(timeout_ms)
   return context, reader
 end
 
+-- A multi-slot reader's names, one a slot (libccid gives each slot a reader of its own), sorted
+-- by slot, once `count` listed names contain `pattern`; nil when they are not within timeout_ms.
+function pcsc.slot_names(context, pattern, count, timeout_ms)
+  local names = lab.poll(function()
+    local listed = {}
+    for _, name in ipairs((pcsc.list(context))) do
+      if name:find(pattern, 1, true) then listed[#listed + 1] = name end
+    end
+    if #listed == count then return listed end
+    return nil
+  end, timeout_ms or 30000, 200)
+  if names then table.sort(names) end
+  return names
+end
+
 -- How long a reader may take to be listed: the guest's pcscd lists it after USB enumeration,
 -- the host's resource manager at the first call that finds the device (a poll or two).
 function pcsc.listing_ms()

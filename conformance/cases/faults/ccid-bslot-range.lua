@@ -9,16 +9,8 @@
 local context = pcsc.establish()
 local reader = lab.reader(1)
 pcsc.replug_as(context, { profile = "covadis-auriga" })
-local names = lab.poll(function()
-  local listed = {}
-  for _, name in ipairs((pcsc.list(context))) do
-    if name:find("Auriga", 1, true) then listed[#listed + 1] = name end
-  end
-  if #listed == 3 then return listed end
-  return nil
-end, 30000, 200)
+local names = pcsc.slot_names(context, "Auriga", 3)
 if not names then error("pcscd did not list three readers, one per slot: " .. table.concat((pcsc.list(context)), " | ")) end
-table.sort(names)
 -- The setup is not what is tested: a card whose insertion libccid missed (pcsc/multi-slot-busy)
 -- is taken out and put in again, as a person would.
 local function insert_reported(slot)

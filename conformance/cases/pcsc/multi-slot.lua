@@ -14,21 +14,13 @@ lab.log("first slot listed as " .. first)
 lab.check_eq(#reader:info().slots, 3, "the profile's slot count")
 
 -- libccid gives each slot a reader of its own: the same name with the slot number at the end.
-local names = lab.poll(function()
-  local listed = {}
-  for _, name in ipairs((pcsc.list(context))) do
-    if name:find("Auriga", 1, true) then listed[#listed + 1] = name end
-  end
-  if #listed == 3 then return listed end
-  return nil
-end, 30000, 200)
+local names = pcsc.slot_names(context, "Auriga", 3)
 lab.check(names ~= nil, "pcscd lists three readers, one per slot")
 if not names then
   lab.log("listed: " .. table.concat((pcsc.list(context)), " | "))
   pcsc.release(context)
   return
 end
-table.sort(names)
 for slot, name in ipairs(names) do lab.log("slot " .. slot .. ": " .. name) end
 
 -- A different card in slots 1 and 2, slot 3 empty: each reader sees its own slot.
