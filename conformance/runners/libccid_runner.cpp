@@ -209,7 +209,8 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
   std::string boot_fact;
   if (started) {
     auto& first = guest.session();
-    boot_fact = format_seconds(first.agent_ready_after()) + (first.used_kvm() ? " (KVM)" : " (TCG)");
+    boot_fact = format_seconds(first.agent_ready_after()) + (first.used_kvm() ? " (KVM)" : " (TCG)") +
+                (first.restored() ? ", restored from " + first.saved_state().filename().string() : "");
     print_line("guest up: QEMU start to agent ready " + boot_fact);
   }
   for (const auto& column : columns) {
@@ -263,10 +264,12 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
     return summary;
   }
   auto& first = guest.session();
+  const std::string restored =
+      first.restored() ? ", restored from " + first.saved_state().filename().string() : std::string();
   print_line("guest up: QEMU start to agent ready " + format_seconds(first.agent_ready_after()) + " (" +
-             (first.used_kvm() ? "KVM" : "TCG") + ")");
+             (first.used_kvm() ? "KVM" : "TCG") + restored + ")");
   summary.facts.emplace_back("accelerator", first.used_kvm() ? "KVM" : "TCG");
-  summary.facts.emplace_back("QEMU start to agent ready", format_seconds(first.agent_ready_after()));
+  summary.facts.emplace_back("QEMU start to agent ready", format_seconds(first.agent_ready_after()) + restored);
   run_cases_in(guest, cases, load_expectations(run.expectations_dir / "libccid.txt"), trace_folder(run, out_dir),
                summary);
   guest.stop();
