@@ -16,8 +16,6 @@
 
 namespace readerlab::linux_guest {
 
-std::string fingerprint(const std::string& text);
-
 std::uint64_t AgentPort::send(nlohmann::json request) {
   const std::string call = request.value("call", "");
   const auto id = agent_.send(std::move(request));
@@ -128,6 +126,8 @@ Status GuestSession::boot(const qemu::GuestOptions& guest) {
   return {};
 }
 
+namespace {
+
 // A 64-bit FNV-1a of the text: the saved state's name, the same in every process.
 std::string fingerprint(const std::string& text) {
   std::uint64_t hash = 14695981039346656037ull;
@@ -135,6 +135,28 @@ std::string fingerprint(const std::string& text) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
   return hex;
+}
+
+}  // namespace
+
+// Asks QEMU's monitor `command` every `interval` until its answer satisfies `done` or the
+// timeout passes (the rig's and the agent's I/O go on between); returns the last answer.
+Expected<std::string> GuestSession::poll_monitor(const std::filesystem::path& monitor, const std::string& command,
+                                                 const std::function<bool(const std::string&)>& done,
+                                                 std::chrono::milliseconds timeout,
+                                                 std::chrono::milliseconds interval) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string answer;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = qemu::monitor_command(monitor, command);
+    if (!info) return info.error();
+    answer = *info;
+    if (done(answer)) break;
+    if (!qemu_.running()) return error("guest", "QEMU exited while it was asked '" + command + "' (see qemu.log)");
+    io_.restart();
+    io_.run_for(interval);
+  }
+  return answer;
 }
 
 // A state fits one guest build and one QEMU command line (devices, memory, readers), whatever
@@ -198,16 +220,14 @@ Status GuestSession::boot_and_save(qemu::GuestOptions guest, const std::filesyst
   if (auto stopped = qemu::monitor_command(monitor, "stop"); !stopped) return stopped.error();
   if (auto sent = qemu::monitor_command(monitor, "migrate \"exec:cat > '" + partial + "'\""); !sent)
     return sent.error();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  std::string status;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto info = qemu::monitor_command(monitor, "info migrate");
-    if (!info) return info.error();
-    status = *info;
-    if (status.find("completed") != std::string::npos || status.find("failed") != std::string::npos) break;
-    io_.restart();
-    io_.run_for(std::chrono::milliseconds(100));
-  }
+  auto migrated = poll_monitor(
+      monitor, "info migrate",
+      [](const std::string& answer) {
+        return answer.find("completed") != std::string::npos || answer.find("failed") != std::string::npos;
+      },
+      std::chrono::seconds(120), std::chrono::milliseconds(100));
+  if (!migrated) return migrated.error();
+  const std::string status = *migrated;
   (void)qemu::monitor_command(monitor, "quit");
   qemu_.wait(std::chrono::seconds(10));
   if (qemu_.running()) qemu_.terminate();
@@ -236,19 +256,14 @@ Status GuestSession::restore(qemu::GuestOptions guest, const std::filesystem::pa
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.boot_timeout);
   if (!agent_->accept_connection(timeout)) return error("guest", "QEMU did not connect the agent's port");
   // The machine loads the state paused ("inmigrate"), then waits for "cont".
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string status;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto info = qemu::monitor_command(guest.monitor_socket, "info status");
-    if (!info) return info.error();
-    status = *info;
-    if (status.find("inmigrate") == std::string::npos &&
-        (status.find("paused") != std::string::npos || status.find("running") != std::string::npos))
-      break;
-    if (!qemu_.running()) return error("guest", "QEMU exited while loading the saved state (see qemu.log)");
-    io_.restart();
-    io_.run_for(std::chrono::milliseconds(20));
-  }
+  auto loaded = poll_monitor(
+      guest.monitor_socket, "info status",
+      [](const std::string& answer) {
+        return answer.find("inmigrate") == std::string::npos &&
+               (answer.find("paused") != std::string::npos || answer.find("running") != std::string::npos);
+      },
+      timeout, std::chrono::milliseconds(20));
+  if (!loaded) return loaded.error();
   if (auto resumed = qemu::monitor_command(guest.monitor_socket, "cont"); !resumed) return resumed.error();
   // The agent announced itself before the state was saved; pcscd answering is the sign now.
   if (auto up = wait_for_pcscd(std::chrono::seconds(30)); !up) return up;

@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,9 @@ class GuestSession {
   Status boot_and_save(qemu::GuestOptions guest, const std::filesystem::path& state);
   Status restore(qemu::GuestOptions guest, const std::filesystem::path& state);
   Status wait_for_pcscd(std::chrono::milliseconds timeout, int readers = -1);
+  Expected<std::string> poll_monitor(const std::filesystem::path& monitor, const std::string& command,
+                                     const std::function<bool(const std::string&)>& done,
+                                     std::chrono::milliseconds timeout, std::chrono::milliseconds interval);
   std::filesystem::path saved_state_file(const qemu::GuestOptions& guest) const;
 
   GuestSessionOptions options_;
