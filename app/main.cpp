@@ -13,6 +13,7 @@
 #include "conformance/shard.h"
 #include "hosts/linux_guest/guest_builder.h"
 #include "hosts/linux_guest/guest_shell.h"
+#include "hosts/windows_guest/windows_machine.h"
 #include "scenarios/reader_profiles.h"
 
 #include <CLI/CLI.hpp>
@@ -80,6 +81,11 @@ struct RunArguments {
   std::vector<std::string> readers;  // --reader: profiles, or "all"
   std::string shard;                 // checked by kShard; empty: the whole run
   std::size_t jobs = 1;
+  std::filesystem::path image;  // --guest windows: the user's Windows image
+  std::string snapshot;
+  bool bios = false;
+  std::optional<std::uint64_t> boot_timeout;  // seconds
+  std::filesystem::path save_snapshot;
 };
 
 struct FuzzArguments {
@@ -187,6 +193,56 @@ std::optional<int> refuse_unknown_command(const std::vector<std::string>& args, 
   return std::nullopt;
 }
 
+// --guest windows: the driver under test is Windows' (the "windows" driver, alone), on an image
+// that qemu-img reads, with the snapshot asked for; checked before anything boots.
+Status check_windows_guest(const RunArguments& arguments, readerlab::conformance::runners::SuiteRun& suite) {
+  const bool windows_guest = arguments.guest_dir == "windows";
+  const bool windows_driver = std::find(suite.drivers.begin(), suite.drivers.end(), "windows") != suite.drivers.end();
+  if (!windows_guest) {
+    if (windows_driver)
+      return readerlab::error("--driver", "windows runs in the Windows guest: add --guest windows --image FILE");
+    if (!arguments.image.empty())
+      return readerlab::error("--image", "is the Windows guest's image: add --guest windows");
+    if (!arguments.snapshot.empty())
+      return readerlab::error("--snapshot",
+                              "is a snapshot of the Windows guest's image: add --guest windows --image FILE");
+    if (arguments.bios) return readerlab::error("--bios", "is for the Windows guest: add --guest windows --image FILE");
+    if (arguments.boot_timeout)
+      return readerlab::error("--boot-timeout", "is for the Windows guest: add --guest windows --image FILE");
+    if (!arguments.save_snapshot.empty())
+      return readerlab::error("--save-snapshot", "is for the Windows guest: add --guest windows --image FILE");
+    return {};
+  }
+  if (suite.drivers.size() == 1 && suite.drivers[0] == "libccid" && arguments.drivers.empty())
+    suite.drivers = {"windows"};
+  if (std::find(suite.drivers.begin(), suite.drivers.end(), "libccid") != suite.drivers.end())
+    return readerlab::error("--guest", "windows is the Windows guest; libccid runs in the Linux guest (run it apart)");
+  if (arguments.image.empty())
+    return readerlab::error("--guest", "windows needs --image FILE: your Windows disk image (README, Windows guest)");
+  const auto image = readerlab::windows_guest::inspect_image(arguments.image);
+  if (!image) return image.error().within("--image");
+  if (!arguments.snapshot.empty() &&
+      std::find(image->snapshots.begin(), image->snapshots.end(), arguments.snapshot) == image->snapshots.end())
+    return readerlab::error("--snapshot", "the image has no snapshot '" + arguments.snapshot +
+                                              "' (qemu-img snapshot -l " + arguments.image.string() + " lists them)");
+  if (!arguments.save_snapshot.empty()) {
+    if (!arguments.snapshot.empty())
+      return readerlab::error("--save-snapshot", "saves a cold boot: it does not go with --snapshot");
+    if (suite.jobs > 1) return readerlab::error("--save-snapshot", "one guest saves it: it does not go with --jobs");
+    std::error_code failure;
+    const auto folder = std::filesystem::absolute(arguments.save_snapshot, failure).parent_path();
+    if (!std::filesystem::is_directory(folder, failure))
+      return readerlab::error("--save-snapshot", "no folder " + folder.string() + " to write it in");
+    suite.windows.save_snapshot_to = std::filesystem::absolute(arguments.save_snapshot, failure);
+  }
+  suite.guest_dir.clear();
+  suite.windows.image = image->path;
+  suite.windows.snapshot = arguments.snapshot;
+  suite.windows.bios = arguments.bios;
+  if (arguments.boot_timeout) suite.windows.boot_timeout = std::chrono::seconds(*arguments.boot_timeout);
+  return {};
+}
+
 int run_cases(const RunArguments& arguments, const std::string& command) {
   namespace runners = readerlab::conformance::runners;
   auto drivers = runners::resolve_drivers(arguments.drivers);
@@ -215,8 +271,14 @@ int run_cases(const RunArguments& arguments, const std::string& command) {
       suite.readers.push_back(reader);
     }
   }
-  if (!suite.readers.empty() && std::find(suite.drivers.begin(), suite.drivers.end(), "libccid") == suite.drivers.end())
-    return usage_error(command, "--reader: reader profiles are for --driver libccid (the guest's libccid)");
+  const auto has_driver = [&suite](const char* name) {
+    return std::find(suite.drivers.begin(), suite.drivers.end(), name) != suite.drivers.end();
+  };
+  if (!suite.readers.empty() && !has_driver("libccid") && !has_driver("windows"))
+    return usage_error(command,
+                       "--reader: reader profiles are for the guests' drivers (--driver libccid, --guest windows)");
+  if (auto windows = check_windows_guest(arguments, suite); !windows)
+    return usage_error(command, windows.error().message());
   switch (runners::run_suite(suite)) {
     case runners::SuiteOutcome::all_passed: return 0;
     case runners::SuiteOutcome::some_failed: return 1;
@@ -342,8 +404,28 @@ int main(int argc, char** argv) {
       ->check(kDriverName)
       ->type_name("DRIVER");
   run->add_option("--guest", run_arguments.guest_dir,
-                  "the built guest (default: build/guest, built when missing or out of date)")
-      ->type_name("DIR");
+                  "the built Linux guest (default: build/guest, built when missing or out of date);\n"
+                  "windows: the Windows guest from --image, where the driver under test is windows")
+      ->type_name("DIR|windows");
+  run->add_option("--image", run_arguments.image,
+                  "--guest windows: your Windows disk image with readerlab-agent.exe installed (README);\n"
+                  "never written: the run's disk is a qcow2 overlay on it")
+      ->type_name("FILE");
+  run->add_option("--snapshot", run_arguments.snapshot,
+                  "--guest windows: start from this internal snapshot of the image (-loadvm) instead of\n"
+                  "booting; the run's disk is then a copy of the image (a reflink where the file system can)")
+      ->type_name("NAME");
+  run->add_flag("--bios", run_arguments.bios, "--guest windows: the image boots through a legacy BIOS, not UEFI");
+  run->add_option("--boot-timeout", run_arguments.boot_timeout,
+                  "--guest windows: seconds from QEMU's start until the agent must answer (default 900:\n"
+                  "Windows boots for minutes under TCG)")
+      ->check(CLI::Range(1, 7200))
+      ->type_name("SECONDS");
+  run->add_option("--save-snapshot", run_arguments.save_snapshot,
+                  "--guest windows: once the agent answers after the boot, save the running machine as\n"
+                  "snapshot 'readerlab' in FILE (a qcow2 overlay on --image, which stays untouched); later\n"
+                  "runs start there in seconds: --image FILE --snapshot readerlab")
+      ->type_name("FILE");
   run->add_option("--seed", run_arguments.seed,
                   "drives every random choice; the report prints the one drawn without it")
       ->check(kSeed)

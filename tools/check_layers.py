@@ -22,6 +22,8 @@ ALLOWED = {
     # Where drivers run. The Windows model's WDM and smclib parts follow Windows, not ISO: they
     # share no protocol code with cards/ and know nothing of the emulator.
     "hosts/linux_guest/": ["base/", "cards/", "emulator/", "scenarios/"],
+    # The Windows guest runs on the Linux guest's QEMU process, monitor and agent client.
+    "hosts/windows_guest/": ["base/", "cards/", "emulator/", "scenarios/", "hosts/linux_guest/"],
     "hosts/windows_model/wdm/": ["base/"],
     "hosts/windows_model/smclib/": ["base/", "hosts/windows_model/wdm/"],
     "hosts/windows_model/rdf/": ["base/", "cards/", "emulator/", "hosts/windows_model/wdm/",

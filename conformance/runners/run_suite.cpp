@@ -17,7 +17,7 @@ namespace {
 // spells them.
 std::string known_driver_names() {
   const auto rdf = windows_model::rdf_driver_names();
-  return "libccid, " + (rdf.empty() ? std::string() : rdf + ", ") + "all";
+  return "libccid, windows, " + (rdf.empty() ? std::string() : rdf + ", ") + "all";
 }
 
 bool is_rdf_driver(const std::string& name) { return windows_model::choose_rdf_driver(name).has_value(); }
@@ -79,7 +79,7 @@ Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string
   for (const auto& name : names) {
     if (name == "all")
       return error("--driver", "all stands alone (it is libccid, reference-rdf and reference-rdf-usbredir)");
-    if (name != "libccid" && !is_rdf_driver(name))
+    if (name != "libccid" && name != "windows" && !is_rdf_driver(name))
       return error("--driver", "unknown driver '" + name + "' (" + known_driver_names() + ")");
     if (std::find(drivers.begin(), drivers.end(), name) == drivers.end()) drivers.push_back(name);
   }
@@ -117,12 +117,12 @@ std::vector<RunColumn> plan_columns(const SuiteRun& run) {
   std::vector<RunColumn> columns;
   for (const auto& driver : run.drivers) {
     // Every RDF driver runs the IOCTL cases (written for the family "reference-rdf").
-    const std::string family = driver == "libccid" ? "libccid" : "reference-rdf";
+    const std::string family = driver == "libccid" || driver == "windows" ? driver : "reference-rdf";
     std::vector<CaseInfo> cases;
     for (const auto& info : run.cases)
       if (info.applies_to(family) || info.applies_to(driver)) cases.push_back(info);
     if (cases.empty()) continue;
-    if (driver == "libccid" && !run.readers.empty()) {
+    if ((driver == "libccid" || driver == "windows") && !run.readers.empty()) {
       for (const auto& reader : run.readers) columns.push_back(RunColumn{driver, reader, cases});
       continue;
     }
@@ -135,6 +135,7 @@ std::vector<RunColumn> plan_columns(const SuiteRun& run) {
 std::vector<RunSummary> run_columns(const SuiteRun& run, const std::vector<RunColumn>& columns,
                                     const std::filesystem::path& out_dir) {
   const auto& driver = columns.front().driver;
+  if (driver == "windows") return run_windows(run, columns, out_dir);
   if (!columns.front().reader.empty()) return run_libccid_readers(run, columns, out_dir);
   const auto& cases = columns.front().cases;
   return {driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir)};
@@ -151,7 +152,7 @@ std::vector<RunSummary> run_columns_in_jobs(const SuiteRun& run, const std::vect
     if (!part.empty()) parts.push_back(std::move(part));
   }
   if (parts.size() <= 1) return run_columns(run, columns, out_dir);
-  const bool guest = columns.front().driver == "libccid";
+  const bool guest = columns.front().driver == "libccid" || columns.front().driver == "windows";
   std::vector<std::vector<RunSummary>> results(parts.size());
   {
     std::vector<std::jthread> jobs;

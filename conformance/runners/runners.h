@@ -7,6 +7,7 @@
 #include "conformance/report.h"
 #include "conformance/suite.h"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -16,7 +17,8 @@
 namespace readerlab::conformance::runners {
 
 // The drivers a list of `--driver` values names: "all" alone is libccid and the reference RDF
-// driver both ways (the drivers the suite is kept green for), nothing is libccid. The error
+// driver both ways (the drivers the suite is kept green for), nothing is libccid; "windows" is
+// whatever Windows runs in the Windows guest (never part of "all": it needs the user's image). The error
 // names the first unknown driver and lists the known ones.
 Expected<std::vector<std::string>> resolve_drivers(const std::vector<std::string>& names);
 
@@ -48,6 +50,15 @@ struct SuiteRun {
   // Runs of each driver at once (readerlab run --jobs N): its runs dealt to N jobs as --shard
   // deals them, a driver instance (a guest for libccid) each.
   std::size_t jobs = 1;
+  // The Windows guest (readerlab run --guest windows): the user's image, never written, and how
+  // it starts. The driver "windows" runs the cases written for it there.
+  struct WindowsGuest {
+    std::filesystem::path image;
+    std::string snapshot;                    // an internal snapshot of the image to start from; empty: a cold boot
+    bool bios = false;                       // the image boots through a legacy BIOS, not UEFI
+    std::chrono::seconds boot_timeout{900};  // QEMU's start to the agent's answer
+    std::filesystem::path save_snapshot_to;  // readerlab run --save-snapshot FILE
+  } windows;
 };
 
 // The outcome of a run as a command reports it.
@@ -65,6 +76,10 @@ RunSummary run_libccid(const SuiteRun& run, const std::vector<CaseInfo>& cases, 
 // summary each.
 std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vector<RunColumn>& columns,
                                             const std::filesystem::path& out_dir);
+// The cases in the Windows guest (Windows' smart card stack and the driver it bound to the reader),
+// on each column's reader profile in turn in one guest (none: readerlab's own reader).
+std::vector<RunSummary> run_windows(const SuiteRun& run, const std::vector<RunColumn>& columns,
+                                    const std::filesystem::path& out_dir);
 RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& cases, const std::string& driver,
                           const std::filesystem::path& out_dir);
 // Where a driver's run puts its cases' traces: <out_dir>/traces, or nothing when they are off.

@@ -178,27 +178,32 @@ std::filesystem::path GuestSession::saved_state_file(const qemu::GuestOptions& g
   return options_.saved_states / (fingerprint(text) + ".state");
 }
 
-// pcscd lists `readers` readers (-1: every reader of the session).
-Status GuestSession::wait_for_pcscd(std::chrono::milliseconds timeout, int readers) {
-  const auto wanted = static_cast<std::size_t>(readers < 0 ? options_.readers : readers);
+Status wait_for_readers_listed(boost::asio::io_context& io, qemu::AgentClient& agent, std::size_t wanted, bool exactly,
+                               std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const auto established = agent_->call({{"call", "EstablishContext"}, {"scope", 2}}, timeout);
+  const auto established = agent.call({{"call", "EstablishContext"}, {"scope", 2}}, timeout);
   if (!established || established->value("rv", -1) != 0)
-    return error("guest", "the agent could not reach pcscd (SCardEstablishContext)");
+    return error("guest", "the agent could not reach the resource manager (SCardEstablishContext)");
   const auto context = established->value("context", std::uint64_t{0});
   std::size_t listed = 0;
   while (std::chrono::steady_clock::now() < deadline) {
-    const auto reply = agent_->call({{"call", "ListReaders"}, {"context", context}}, std::chrono::seconds(10));
+    const auto reply = agent.call({{"call", "ListReaders"}, {"context", context}}, std::chrono::seconds(10));
     listed = reply && reply->contains("readers") && (*reply)["readers"].is_array() ? (*reply)["readers"].size() : 0;
-    if (readers < 0 ? listed >= wanted : listed == wanted) break;
-    io_.restart();
-    io_.run_for(std::chrono::milliseconds(100));
+    if (exactly ? listed == wanted : listed >= wanted) break;
+    io.restart();
+    io.run_for(std::chrono::milliseconds(100));
   }
-  (void)agent_->call({{"call", "ReleaseContext"}, {"context", context}}, std::chrono::seconds(10));
-  if (readers < 0 ? listed < wanted : listed != wanted)
-    return error("guest", "pcscd listed " + std::to_string(listed) + " readers, not " + std::to_string(wanted) +
-                              ", within " + std::to_string(timeout.count()) + " ms");
+  (void)agent.call({{"call", "ReleaseContext"}, {"context", context}}, std::chrono::seconds(10));
+  if (exactly ? listed != wanted : listed < wanted)
+    return error("guest", "the resource manager listed " + std::to_string(listed) + " readers, not " +
+                              std::to_string(wanted) + ", within " + std::to_string(timeout.count()) + " ms");
   return {};
+}
+
+// pcscd lists `readers` readers (-1: every reader of the session).
+Status GuestSession::wait_for_pcscd(std::chrono::milliseconds timeout, int readers) {
+  const auto wanted = static_cast<std::size_t>(readers < 0 ? options_.readers : readers);
+  return wait_for_readers_listed(io_, *agent_, wanted, readers >= 0, timeout);
 }
 
 Status GuestSession::boot_and_save(qemu::GuestOptions guest, const std::filesystem::path& state) {

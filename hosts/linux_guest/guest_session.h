@@ -36,6 +36,12 @@ struct GuestSessionOptions {
   std::filesystem::path saved_states;
 };
 
+// Asks the agent's resource manager (pcscd, Windows' SCardSvr) for its readers until it lists
+// `wanted` (exactly, or at least), running the io_context between the asks. The error says how
+// many it listed within the timeout.
+Status wait_for_readers_listed(boost::asio::io_context& io, qemu::AgentClient& agent, std::size_t wanted, bool exactly,
+                               std::chrono::milliseconds timeout);
+
 // The agent seen as the scenarios' driver port. It notes when the first APDU succeeded.
 class AgentPort : public scenarios::DriverPort {
  public:

@@ -217,10 +217,18 @@ function pcsc.slot_names(context, pattern, count, timeout_ms)
   return names
 end
 
--- How long a reader may take to be listed: the guest's pcscd lists it after USB enumeration,
--- the host's resource manager at the first call that finds the device (a poll or two).
+-- Whether the driver runs in a guest (libccid in the Linux guest, Windows in the Windows guest),
+-- where a reader is listed after USB enumeration in the guest, seconds after it is plugged in.
+function lab.in_guest()
+  local driver = lab.driver_name()
+  return driver:find("libccid", 1, true) ~= nil or driver:find("windows", 1, true) ~= nil
+end
+
+-- How long a reader may take to be listed: the guest's pcscd or Windows' resource manager
+-- lists it after USB enumeration, the host's resource manager at the first call that finds the
+-- device (a poll or two).
 function pcsc.listing_ms()
-  return lab.driver_name():find("libccid", 1, true) and 30000 or 500
+  return lab.in_guest() and 30000 or 500
 end
 
 -- Plugs reader `index` (default 1) in as another model (see Reader:configure) and waits
@@ -524,7 +532,7 @@ function lab.under_faults(fn)
   -- body's waits for a listing are cut to 3 s there, so that a driver that did not start under
   -- the faults costs 3 s, not 30.
   local wait_for_reader = pcsc.wait_for_reader
-  if not lab.driver_name():find("libccid", 1, true) then
+  if not lab.in_guest() then
     pcsc.wait_for_reader = function(context, timeout_ms, pattern)
       return wait_for_reader(context, math.min(timeout_ms or 20000, 3000), pattern)
     end
@@ -569,7 +577,7 @@ function lab.check_driver_healthy()
   end
 
   local reader = lab.reader(1)
-  local in_guest = lab.driver_name():find("libccid", 1, true) ~= nil
+  local in_guest = lab.in_guest()
   local listing_ms = pcsc.listing_ms()
   local context, name
   -- After a disconnect or a dropped connection, pcscd in the guest removes the reader and adds

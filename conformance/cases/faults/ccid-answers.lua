@@ -1,6 +1,6 @@
 -- @title: a reader's malformed answers to XfrBlock (wrong bSeq or bSlot, dwLength off by one, unknown type, twice, none, late, a storm of time extensions): SCardTransmit fails cleanly or gives the right data, and the next APDU works
 -- @covers: pcsc:SCardTransmit, ccid:PC_to_RDR_XfrBlock, fault:wrong-seq, fault:wrong-slot, fault:length-short, fault:length-long, fault:unknown-type, fault:duplicate, fault:no-response, fault:late, fault:time-extension-storm
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.1 (RDR_to_PC_DataBlock: bSeq, bSlot, dwLength of the command), 6.2.6 (bmCommandStatus time extension)
 -- @timeout: 240
 

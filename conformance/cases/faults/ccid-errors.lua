@@ -1,6 +1,6 @@
 -- @title: every bError of CCID 6.2.6 in the answer to XfrBlock: SCardTransmit fails cleanly (or retries to the right data), and the next APDU works
 -- @covers: pcsc:SCardTransmit, ccid:PC_to_RDR_XfrBlock, fault:error
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.6 Table 6.2-2 (slot error register)
 -- @timeout: 180
 

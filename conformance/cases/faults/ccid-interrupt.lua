@@ -1,6 +1,6 @@
 -- @title: the interrupt pipe misbehaves (a hardware error with the card deactivated, a slot change that never happened, a removal never notified): the driver fails cleanly, keeps the right card state and works again
 -- @covers: pcsc:SCardTransmit, pcsc:SCardGetStatusChange, ccid:RDR_to_PC_HardwareError, ccid:RDR_to_PC_NotifySlotChange, fault:hardware-error, fault:spurious-slot-change, fault:missing-slot-change
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.3.1 (NotifySlotChange), 6.3.2 (HardwareError), 6.2.6 (HW_ERROR)
 -- @timeout: 180
 

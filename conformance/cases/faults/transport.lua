@@ -1,6 +1,6 @@
 -- @title: the usbredir socket misbehaves (every packet late, packets split across writes, the connection dropped in the middle of a transfer and made again): transmits succeed or fail cleanly and the reader works again
 -- @covers: pcsc:SCardTransmit, usbredir:socket, fault:latency, fault:split-writes, fault:drop
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: usbredir protocol (a packet is a header and its data, whatever the writes)
 -- @timeout: 240
 
@@ -31,7 +31,7 @@ local fired = faults.fired_count() - fired_before
 lab.reader(1):clear_faults()
 local back = lab.poll(function() return lab.reader(1):info().connected end, 20000, 100)
 pcsc.disconnect(session.card, pcsc.SCARD_LEAVE_CARD)
-local listing_ms = lab.driver_name():find("libccid", 1, true) and 30000 or 5000
+local listing_ms = lab.in_guest() and 30000 or 5000
 local name = pcsc.wait_for_reader(session.context, listing_ms)
 local after = "reader not listed again"
 if name then

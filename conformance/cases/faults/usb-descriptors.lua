@@ -1,6 +1,6 @@
 -- @title: readers with malformed descriptors (a CCID class descriptor with the wrong bLength, dwMaxCCIDMessageLength below the minimum, dwMaxIFSD 0): the driver refuses the reader or works with it, never returns wrong data, and the next well-formed reader works
 -- @covers: pcsc:SCardListReaders, pcsc:SCardConnect, pcsc:SCardTransmit, usb:GET_DESCRIPTOR, fault:class-descriptor-length, fault:max-message-length, fault:max-ifsd
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 5.1 (bLength 0x36, dwMaxCCIDMessageLength between dwMaxIFSD + 10 and 65544 + 10, dwMaxIFSD)
 -- @timeout: 300
 

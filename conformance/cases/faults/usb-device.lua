@@ -1,6 +1,6 @@
 -- @title: the device misbehaves as a whole (a failed control request, a device that needs a bus reset, a disconnect in the middle of a transfer): the driver fails cleanly and the reader works again once it is back
 -- @covers: pcsc:SCardTransmit, pcsc:SCardListReaders, usb:control, usb:reset, usb:disconnect, fault:control-fail, fault:needs-reset, fault:disconnect
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: USB 2.0 9.4 (standard requests; a request error is a STALL of the control pipe, 8.5.3.4), 7.1.7.5 (reset), 11.24.2.7.1 (port status on disconnect)
 -- @timeout: 300
 

@@ -1,6 +1,6 @@
 -- @title: USB transfers go wrong under a transmit (STALL on bulk-OUT and bulk-IN, NAK for a while, a short packet, babble, a missing zero-length packet, a message split at odd sizes) and on the interrupt pipe (STALL): the driver recovers (CLEAR_FEATURE ENDPOINT_HALT), fails cleanly or succeeds with the right data, and the reader works again
 -- @covers: pcsc:SCardTransmit, usb:bulk-out, usb:bulk-in, usb:interrupt-in, usb:CLEAR_FEATURE(ENDPOINT_HALT), fault:stall, fault:nak, fault:short-packet, fault:babble, fault:missing-zlp, fault:split
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: USB 2.0 8.4.5 (STALL), 8.5.3.4 (halt), 9.4.1 (CLEAR_FEATURE ENDPOINT_HALT), 5.8.3 (short packet, zero-length packet), 8.4.4 (babble)
 -- @timeout: 300
 

@@ -1,6 +1,6 @@
 -- @title: 1000 APDUs in a row all answer correctly; prints APDUs per second
 -- @covers: pcsc:SCardTransmit, ccid:PC_to_RDR_XfrBlock
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-4 5.1
 -- @timeout: 180
 

@@ -1,6 +1,6 @@
 -- @title: SCardConnect on a T=0 card gives T=0, and a case 4 APDU returns its data with 9000
 -- @covers: pcsc:SCardConnect, pcsc:SCardTransmit, ccid:PC_to_RDR_XfrBlock, iso7816-4:case 4
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 10.3 (T=0); ISO 7816-4 5.1
 
 local context, name = pcsc.setup()

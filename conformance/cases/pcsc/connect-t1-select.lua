@@ -1,6 +1,6 @@
 -- @title: SCardConnect on a T=1 card gives T=1, and SELECT by AID returns the FCI with 9000
 -- @covers: pcsc:SCardConnect, pcsc:SCardTransmit, ccid:PC_to_RDR_XfrBlock, iso7816-4:SELECT
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-4 11.2.2; CCID 6.1.4
 
 local context, name = pcsc.setup()

@@ -1,6 +1,6 @@
 -- @title: at extended APDU level, a 4 KB command and its 4 KB response pass through libccid whole
 -- @covers: pcsc:SCardTransmit, ccid:extended APDU level, ccid:PC_to_RDR_XfrBlock, iso7816-4:extended Lc/Le
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.1.4 (wLevelParameter); ISO 7816-4 5.1 (extended length fields)
 -- @timeout: 90
 

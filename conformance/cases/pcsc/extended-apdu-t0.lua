@@ -1,6 +1,6 @@
 -- @title: at extended APDU level, a T=0 card gets 3000-byte APDUs in ENVELOPE chains and a 3000-byte answer through GET RESPONSE
 -- @covers: pcsc:SCardTransmit, ccid:extended APDU level, ccid:bClassEnvelope, iso7816-4:ENVELOPE, iso7816-3:T=0
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 5.1 (bClassEnvelope), 6.1.4; ISO/IEC 7816-4:1995 annex A.3E.2 and A.4E.2 (ENVELOPE, GET RESPONSE)
 -- @timeout: 90
 

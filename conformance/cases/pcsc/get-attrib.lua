@@ -1,6 +1,6 @@
 -- @title: SCardGetAttrib answers SCARD_ATTR_ATR_STRING and SCARD_ATTR_VENDOR_NAME with the right values
 -- @covers: pcsc:SCardGetAttrib, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_VENDOR_NAME
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: PC/SC part 3 (attributes); libccid SCARDGETATTRIB
 
 local context, name = pcsc.setup()

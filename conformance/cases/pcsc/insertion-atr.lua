@@ -1,6 +1,6 @@
 -- @title: a card insertion is reported by SCardGetStatusChange with the card's ATR
 -- @covers: pcsc:SCardGetStatusChange, ccid:RDR_to_PC_NotifySlotChange, ccid:PC_to_RDR_IccPowerOn
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: PC/SC part 5 SCardGetStatusChange; CCID 6.3.1
 
 local context, name = pcsc.setup()

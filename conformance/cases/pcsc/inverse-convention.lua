@@ -1,6 +1,6 @@
 -- @title: an inverse-convention card (TS 3F) is reported with its ATR and works through the driver
 -- @covers: pcsc:SCardGetStatusChange, pcsc:SCardTransmit, iso7816-3:inverse convention, ccid:bmTCCKST
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 8.1 (TS), 6.4; CCID 6.1.7 (bmTCCKST0 bit 1)
 
 local context, name = pcsc.setup()

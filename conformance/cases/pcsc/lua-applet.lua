@@ -1,6 +1,6 @@
 -- @title: a Lua card (the wallet applet) answers its proprietary commands and falls through to ISO 7816-4 through libccid
 -- @covers: pcsc:SCardTransmit, card:Lua on_apdu, iso7816-4:SELECT, iso7816-4:VERIFY, iso7816-4:READ RECORD
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-4 5.1, 11.2.2, 11.5.6
 
 local context, name = pcsc.setup()

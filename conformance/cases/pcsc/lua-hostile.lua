@@ -1,6 +1,6 @@
 -- @title: a hostile Lua card that goes mute or drops off makes the driver fail that APDU, and a fresh card works again in the same reader
 -- @covers: pcsc:SCardTransmit, card:Lua misbehaviour hooks, ccid:ICC_MUTE, t1:error recovery
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 11.6 (T=1 error handling); CCID 6.2.6 (bError ICC_MUTE)
 -- @timeout: 120
 

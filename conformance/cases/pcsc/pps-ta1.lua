@@ -1,6 +1,6 @@
 -- @title: a card whose TA1 (Fi 512, Di 32) needs PPS is negotiated by the reader at APDU level and by libccid at TPDU level
 -- @covers: pcsc:SCardConnect, ccid:PPS, ccid:PC_to_RDR_SetParameters, iso7816-3:PPS
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 9 (PPS), 8.3 (TA1); CCID 5.1 dwFeatures 0x40, 6.1.7
 -- @timeout: 120
 

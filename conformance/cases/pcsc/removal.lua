@@ -1,6 +1,6 @@
 -- @title: a removal is reported within 2 s, and a transmit after it fails with a removed-card error
 -- @covers: pcsc:SCardGetStatusChange, pcsc:SCardTransmit, ccid:RDR_to_PC_NotifySlotChange
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: PC/SC part 5 SCardGetStatusChange, SCardTransmit; CCID 6.3.1
 
 local context, name = pcsc.setup()

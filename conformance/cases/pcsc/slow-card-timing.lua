@@ -1,6 +1,6 @@
 -- @title: with card timing on, a card that takes 1.5 s per command is waited for by libccid (time extension), not timed out
 -- @covers: pcsc:SCardTransmit, ccid:time extension, t1:S(WTX), card:processing time
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.6 (bmCommandStatus time extension); ISO 7816-3 11.6.2.3 (S(WTX))
 -- @timeout: 120
 

@@ -1,6 +1,6 @@
 -- @title: a slow card asking for waiting time extension (T=1 S(WTX)) keeps working through libccid
 -- @covers: pcsc:SCardTransmit, t1:S(WTX), ccid:time extension, t0:NULL procedure bytes
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 11.6.2.3 (S(WTX)), 10.3.3 (NULL); CCID 6.2.6 (bmCommandStatus time extension)
 -- @timeout: 120
 

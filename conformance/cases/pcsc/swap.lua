@@ -1,6 +1,6 @@
 -- @title: a card swapped for another while present is reported removed, then inserted with the new card's ATR
 -- @covers: pcsc:SCardGetStatusChange, pcsc:SCardTransmit, ccid:RDR_to_PC_NotifySlotChange
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: PC/SC part 5 SCardGetStatusChange; CCID 6.3.1
 
 local context, name = pcsc.setup()

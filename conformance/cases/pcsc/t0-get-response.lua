@@ -1,6 +1,6 @@
 -- @title: a T=0 card answers a case 4 command with 61xx at TPDU level, and GET RESPONSE fetches the data
 -- @covers: pcsc:SCardTransmit, ccid:TPDU level, t0:61xx, t0:GET RESPONSE, iso7816-4:case 4
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 10.3.3 (procedure bytes), 10.3.4 (61xx); ISO 7816-4 5.1
 -- @timeout: 90
 

@@ -1,6 +1,6 @@
 -- @title: at TPDU level libccid runs T=1 itself: IFSD negotiation, chained responses and SELECT work
 -- @covers: pcsc:SCardTransmit, ccid:TPDU level, t1:S(IFS), t1:chaining, iso7816-4:READ BINARY
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: ISO 7816-3 11.3 to 11.6 (T=1); CCID 6.1.4
 -- @timeout: 90
 

@@ -1,6 +1,6 @@
 -- @title: the card pulled out 300 ms into a 1.5 s command: SCardTransmit fails at once (not after the card's time), the reader reports the slot empty, and the next card works (short APDU and TPDU level)
 -- @covers: pcsc:SCardTransmit, ccid:removal during a command
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.6 (bmICCStatus 2 in the answer to a command the card never finished); PC/SC part 5 SCARD_W_REMOVED_CARD
 -- @timeout: 120
 

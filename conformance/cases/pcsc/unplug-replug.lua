@@ -1,6 +1,6 @@
 -- @title: unplugging the reader removes it from SCardListReaders; replugging brings it back working
 -- @covers: pcsc:SCardListReaders, usbredir:device_disconnect, usbredir:device_connect
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: PC/SC part 5 SCardListReaders; usbredir protocol (device_connect, device_disconnect)
 -- @timeout: 90
 

@@ -1,6 +1,6 @@
 -- @title: scenario: the reader leaves the bus while the driver waits for an answer on bulk-IN and comes back 2 s later with the card still in it: the call fails cleanly, the reader is listed again and its card works
 -- @covers: pcsc:SCardTransmit, pcsc:SCardListReaders, usb:disconnect, fault:disconnect, scenario:disconnect-bulk-in
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: USB 2.0 11.24.2.7.1 (port connect status change)
 -- @timeout: 180
 

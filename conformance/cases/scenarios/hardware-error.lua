@@ -1,6 +1,6 @@
 -- @title: scenario: the reader reports a hardware error (over-current) and deactivates the card, once at power-on and once in the middle of a session: the call fails cleanly and a new power-on works
 -- @covers: pcsc:SCardConnect, pcsc:SCardTransmit, pcsc:SCardReconnect, ccid:RDR_to_PC_HardwareError, fault:hardware-error, scenario:hardware-error
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.3.2 (RDR_to_PC_HardwareError, bHardwareErrorCode 01 over-current), 6.2.6 (HW_ERROR)
 -- @timeout: 120
 

@@ -1,6 +1,6 @@
 -- @title: scenario: a power glitch (the card deactivated and reactivated, the same card back in the slot) in the middle of a session: the old connection does not silently talk to the reset card, and a reconnect reads the ATR again and works
 -- @covers: pcsc:SCardTransmit, pcsc:SCardReconnect, ccid:RDR_to_PC_NotifySlotChange, scenario:power-glitch
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.6 (bmICCStatus 1: present, not active), ISO 7816-3 6.2 (activation), PC/SC part 5 SCARD_W_RESET_CARD
 -- @timeout: 120
 

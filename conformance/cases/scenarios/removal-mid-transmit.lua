@@ -1,6 +1,6 @@
 -- @title: scenario: the card pulled out in the middle of a transmit at every exchange level (TPDU, short APDU, extended APDU): SCardTransmit fails without waiting for the card, the slot is reported empty, and the next card works
 -- @covers: pcsc:SCardTransmit, ccid:removal during a command, scenario:removal-mid-transmit
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.6 (bmICCStatus 2 in the answer to a command the card never finished); PC/SC part 5 SCARD_W_REMOVED_CARD
 -- @timeout: 180
 

@@ -1,6 +1,6 @@
 -- @title: scenario: a storm of NotifySlotChange messages for changes that never happened (after every answer of the reader, for 6 s), over real insertions and removals: the driver reports every real change and, once the storm is over, has the right state and a working card
 -- @covers: pcsc:SCardGetStatusChange, ccid:RDR_to_PC_NotifySlotChange, fault:spurious-slot-change, scenario:slot-change-storm
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.3.1 (bmSlotICCState: present and changed bits)
 -- @timeout: 120
 

@@ -1,6 +1,6 @@
 -- @title: scenario: a storm of CCID time-extension requests (200 before each of three answers): the driver keeps waiting and every APDU gets its right answer
 -- @covers: pcsc:SCardTransmit, ccid:time extension, fault:time-extension-storm, scenario:wtx-storm
--- @drivers: libccid, reference-rdf
+-- @drivers: libccid, reference-rdf, windows
 -- @spec: CCID 6.2.6 (bmCommandStatus 2: time extension requested, bError the BWT multiplier)
 -- @timeout: 120
 

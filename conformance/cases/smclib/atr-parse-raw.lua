@@ -1,6 +1,6 @@
 -- @title: SET_PROTOCOL with a mask without T=0 or T=1 (RAW) goes through RDF_ATR_PARSE and selects RAW in SPECIFIC
 -- @covers: callback:RDF_ATR_PARSE, ioctl:IOCTL_SMARTCARD_SET_PROTOCOL, callback:RDF_SET_PROTOCOL
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 SET_PROTOCOL (a mask without T0/T1 calls RDF_ATR_PARSE), 2 RDF_ATR_PARSE
 
 smc.insert("t1-fs")

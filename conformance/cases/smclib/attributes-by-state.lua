@@ -1,6 +1,6 @@
 -- @title: every attribute group by state: reader data always, ICC_PRESENCE and ICC_INTERFACE_STATUS in each state from ABSENT to SPECIFIC and back, protocol tags only above POWERED, the NOT_SUPPORTED tags
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, attr:SCARD_ATTR_VENDOR_IFD_TYPE, attr:SCARD_ATTR_VENDOR_IFD_VERSION, attr:SCARD_ATTR_CHANNEL_ID, attr:SCARD_ATTR_ICC_PRESENCE, attr:SCARD_ATTR_ICC_INTERFACE_STATUS, attr:SCARD_ATTR_MAXINPUT, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 4 (attribute table and state rules)
 
 local function get(tag, size) return smc.ioctl(smc.IOCTL_SMARTCARD_GET_ATTRIBUTE, smc.ulong(tag), size or 64) end

@@ -1,6 +1,6 @@
 -- @title: GET_ATTRIBUTE output sizes: with 1 byte the ULONG and string tags are BUFFER_TOO_SMALL and the 1-byte ICC tags succeed; with 0 bytes every tag fails; a ULONG needs 4 bytes and a string its length
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, ioctl:GET_ATTRIBUTE/BUFFER_TOO_SMALL, attr:SCARD_ATTR_ICC_PRESENCE, attr:SCARD_ATTR_ICC_INTERFACE_STATUS, attr:SCARD_ATTR_ICC_TYPE_PER_ATR, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_VENDOR_NAME, attr:SCARD_ATTR_VENDOR_IFD_TYPE
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 4 (state rules: a 1-byte output), 1.2 GET_ATTRIBUTE (a short output gives BUFFER_TOO_SMALL)
 
 local READER_ULONGS = { "VENDOR_IFD_VERSION", "CHANNEL_ID", "PROTOCOL_TYPES", "DEFAULT_CLK", "MAX_CLK",

@@ -1,6 +1,6 @@
 -- @title: IFD_PROTOCOL attributes, ATR_STRING and ICC_TYPE_PER_ATR: INVALID_DEVICE_STATE until the card is reset, then the values of its ATR in NEGOTIABLE and SPECIFIC (T=1 card with TA1, T=0 card with defaults)
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE, attr:SCARD_ATTR_CURRENT_CLK, attr:SCARD_ATTR_CURRENT_F, attr:SCARD_ATTR_CURRENT_D, attr:SCARD_ATTR_CURRENT_N, attr:SCARD_ATTR_CURRENT_W, attr:SCARD_ATTR_CURRENT_IFSC, attr:SCARD_ATTR_CURRENT_IFSD, attr:SCARD_ATTR_CURRENT_BWT, attr:SCARD_ATTR_CURRENT_CWT, attr:SCARD_ATTR_CURRENT_EBC_ENCODING, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_ICC_TYPE_PER_ATR
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 4 (attribute table, state rules), 5 (ATR parsing defaults, F and D tables)
 
 local ULONG_TAGS = { "CURRENT_PROTOCOL_TYPE", "CURRENT_CLK", "CURRENT_F", "CURRENT_D", "CURRENT_N", "CURRENT_W",

@@ -1,6 +1,6 @@
 -- @title: reader attributes (vendor, channel, protocol, power, mechanical, device unit) give the driver's values unchanged in ABSENT, SWALLOWED, NEGOTIABLE and SPECIFIC
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, attr:SCARD_ATTR_VENDOR_NAME, attr:SCARD_ATTR_VENDOR_IFD_TYPE, attr:SCARD_ATTR_VENDOR_IFD_VERSION, attr:SCARD_ATTR_VENDOR_IFD_SERIAL_NO, attr:SCARD_ATTR_CHANNEL_ID, attr:SCARD_ATTR_PROTOCOL_TYPES, attr:SCARD_ATTR_DEFAULT_CLK, attr:SCARD_ATTR_MAX_CLK, attr:SCARD_ATTR_DEFAULT_DATA_RATE, attr:SCARD_ATTR_MAX_DATA_RATE, attr:SCARD_ATTR_MAX_IFSD, attr:SCARD_ATTR_POWER_MGMT_SUPPORT, attr:SCARD_ATTR_CHARACTERISTICS, attr:SCARD_ATTR_DEVICE_UNIT
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 4 (attribute table: VendorAttr and ReaderCapabilities fields), 3 (VENDOR_ATTR, SCARD_READER_CAPABILITIES)
 
 -- What the reference driver declares, most of it taken from the virtual reader's CCID class

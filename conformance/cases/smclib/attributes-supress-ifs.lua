@@ -1,6 +1,6 @@
 -- @title: SET_ATTRIBUTE SUPRESS_T1_IFS_REQUEST is taken and the next T=1 exchange at TPDU level goes without S(IFS request), while GET of the tag stays NOT_SUPPORTED
 -- @covers: ioctl:IOCTL_SMARTCARD_SET_ATTRIBUTE, attr:SCARD_ATTR_SUPRESS_T1_IFS_REQUEST
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 4 (SUPRESS_T1_IFS_REQUEST: GET NOT_SUPPORTED, SET supported), 1.2 SET_ATTRIBUTE, 5 (T=1 engine: the first Request after an ATR sends S(IFS req))
 
 -- At TPDU level every T=1 block the library builds is one CCID XfrBlock, so the reader's count

@@ -1,6 +1,6 @@
 -- @title: GET_ATTRIBUTE is answered by the library: the vendor name always, ATR_STRING only above POWERED; unknown tags are NOT_SUPPORTED
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_ATTRIBUTE, attr:SCARD_ATTR_VENDOR_NAME, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE, ioctl:GET_ATTRIBUTE/NOT_SUPPORTED, ioctl:GET_ATTRIBUTE/BUFFER_TOO_SMALL, ioctl:IOCTL_SMARTCARD_SET_ATTRIBUTE
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 GET_ATTRIBUTE, SET_ATTRIBUTE; 4 attributes
 
 local VENDOR_NAME, ATR_STRING, CURRENT_PROTOCOL = 0x00010100, 0x00090303, 0x00080201

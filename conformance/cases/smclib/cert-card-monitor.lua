@@ -1,6 +1,6 @@
 -- @title: reader certification part A, card monitor: IS_PRESENT succeeds at once with a card, IS_ABSENT at once without; then 20 insert/remove cycles (instead of ifdtest's 15 s), each completing a pending IS_PRESENT and IS_ABSENT
 -- @covers: cert:card monitor, ioctl:IOCTL_SMARTCARD_IS_PRESENT, ioctl:IOCTL_SMARTCARD_IS_ABSENT, callback:RDF_CARD_TRACKING
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 6 A (ifdtest card monitor), 1.2 IS_PRESENT, IS_ABSENT
 
 local CYCLES = 20  -- a bounded count in place of ifdtest's 15 s of repetition

@@ -1,6 +1,6 @@
 -- @title: reader certification part B, reader: attribute checks with no card, GET_ATTRIBUTE into no buffer fails, a close with IS_PRESENT pending leaves the device usable, the IBM test card resets within 2 s and reports its ATR and protocol, a card "inserted backwards" (bad ATR) stays unpowered and is UNRECOGNIZED_MEDIA
 -- @covers: cert:reader attributes, attr:SCARD_ATTR_VENDOR_NAME, attr:SCARD_ATTR_VENDOR_IFD_TYPE, attr:SCARD_ATTR_DEVICE_UNIT, attr:SCARD_ATTR_DEFAULT_CLK, attr:SCARD_ATTR_MAX_CLK, attr:SCARD_ATTR_MAX_IFSD, attr:SCARD_ATTR_PROTOCOL_TYPES, attr:SCARD_ATTR_ATR_STRING, attr:SCARD_ATTR_CURRENT_PROTOCOL_TYPE, callback:RDF_CARD_TRACKING/CANCELLED, callback:RDF_CARD_POWER/UNRECOGNIZED_MEDIA
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 6 B (ifdtest reader test), 4 (attributes), 1.2 POWER, SET_PROTOCOL
 
 -- The device-name check of ifdtest (the interface GUID in the name) has no counterpart here:

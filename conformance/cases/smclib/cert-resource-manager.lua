@@ -1,6 +1,6 @@
 -- @title: reader certification part C, resource-manager simulation: never UNKNOWN; ABSENT: IS_PRESENT pends; present: IS_ABSENT pends, cold reset gives NEGOTIABLE; SET_PROTOCOL T0|T1 gives SPECIFIC; POWER_DOWN gives at most POWERED; the removal completes IS_ABSENT
 -- @covers: cert:resource manager simulation, ioctl:IOCTL_SMARTCARD_IS_PRESENT, ioctl:IOCTL_SMARTCARD_IS_ABSENT, ioctl:IOCTL_SMARTCARD_POWER, ioctl:IOCTL_SMARTCARD_SET_PROTOCOL, ioctl:IOCTL_SMARTCARD_GET_STATE, callback:RDF_CARD_TRACKING, callback:RDF_CARD_POWER, callback:RDF_SET_PROTOCOL, state:ABSENT-PRESENT-POWERED-NEGOTIABLE-SPECIFIC
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 6 C (ifdtest resource-manager simulation), 4 (reader states), 1.2 IS_PRESENT, IS_ABSENT, POWER, SET_PROTOCOL
 
 -- Every GET_STATE answer of the walk; UNKNOWN is illegal in all of them.

@@ -1,6 +1,6 @@
 -- @title: IOCTL_SMARTCARD_GET_STATE reports ABSENT, then a state of a present card; a 3-byte output is BUFFER_TOO_SMALL
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_STATE, ioctl:GET_STATE/BUFFER_TOO_SMALL
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 GET_STATE
 
 local absent = smc.ioctl(smc.IOCTL_SMARTCARD_GET_STATE, "", 4)

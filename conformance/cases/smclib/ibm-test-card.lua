@@ -1,6 +1,6 @@
 -- @title: reader certification part D with the IBM T=1 test card: SET_PROTOCOL T0 is not supported and T1 is, SELECT FILE 0007, then WRITE and READ BINARY of 1 to 254 bytes (writes above 128 bytes give 6700, reads return at most 128) in 55/AA and 00/FF patterns
 -- @covers: ioctl:IOCTL_SMARTCARD_SET_PROTOCOL, ioctl:IOCTL_SMARTCARD_TRANSMIT, callback:RDF_SET_PROTOCOL, callback:RDF_TRANSMIT, cert:test card read/write 1-254
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 6 D (ifdtest PC/SC test cards, IBM T=1 card), 1.2 SET_PROTOCOL
 -- @timeout: 120
 

@@ -1,6 +1,6 @@
 -- @title: EJECT, SWALLOW and CONFISCATE on a reader without mechanics; PC/SC part 10 GET_FEATURE_REQUEST; obsolete and unknown codes
 -- @covers: ioctl:IOCTL_SMARTCARD_EJECT, ioctl:IOCTL_SMARTCARD_SWALLOW, ioctl:IOCTL_SMARTCARD_CONFISCATE, callback:RDF_CARD_EJECT, callback:RDF_READER_SWALLOW, callback:RDF_CARD_CONFISCATE, ioctl:IOCTL_SMARTCARD_GET_FEATURE_REQUEST, callback:RDF_IOCTL_VENDOR, ioctl:IOCTL_SMARTCARD_READ, ioctl:IOCTL_SMARTCARD_WRITE, ioctl:IOCTL_SMARTCARD_GET_LAST_ERROR, ioctl:IOCTL_SMARTCARD_GET_PERF_CNTR
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.1 (vendor range, missing callbacks), 1.2 EJECT/SWALLOW/CONFISCATE; PC/SC part 10
 
 for _, code in ipairs({ smc.IOCTL_SMARTCARD_EJECT, smc.IOCTL_SMARTCARD_SWALLOW, smc.IOCTL_SMARTCARD_CONFISCATE }) do

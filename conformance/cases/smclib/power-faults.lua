@@ -1,6 +1,6 @@
 -- @title: RDF_CARD_POWER errors from hostile cards: IO_TIMEOUT from a mute card, UNRECOGNIZED_MEDIA from a bad ATR
 -- @covers: callback:RDF_CARD_POWER/IO_TIMEOUT, callback:RDF_CARD_POWER/UNRECOGNIZED_MEDIA
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 POWER, 5 ATR parsing
 
 smc.insert("mute")

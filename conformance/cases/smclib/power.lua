@@ -1,6 +1,6 @@
 -- @title: IOCTL_SMARTCARD_POWER: cold and warm reset return the ATR and a negotiable or specific state; power down; its errors
 -- @covers: ioctl:IOCTL_SMARTCARD_POWER, callback:RDF_CARD_POWER, callback:RDF_CARD_POWER/NO_MEDIA, callback:RDF_CARD_POWER/BUFFER_TOO_SMALL, ioctl:POWER/INVALID_DEVICE_STATE, ioctl:POWER/INVALID_DEVICE_REQUEST
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 POWER; 2 RDF_CARD_POWER
 
 smc.expect(smc.ioctl(smc.IOCTL_SMARTCARD_POWER, smc.ulong(smc.SCARD_COLD_RESET), 64), "STATUS_INVALID_DEVICE_STATE",

@@ -1,6 +1,6 @@
 -- @title: SET_PROTOCOL T=1 gives SPECIFIC; TRANSMIT answers SELECT with the FCI and 9000; TRANSMIT's buffer and state checks
 -- @covers: ioctl:IOCTL_SMARTCARD_SET_PROTOCOL, callback:RDF_SET_PROTOCOL, ioctl:IOCTL_SMARTCARD_TRANSMIT, callback:RDF_TRANSMIT, ioctl:TRANSMIT/INVALID_PARAMETER, ioctl:TRANSMIT/INVALID_DEVICE_STATE, ioctl:SET_PROTOCOL/NOT_SUPPORTED
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 SET_PROTOCOL, TRANSMIT
 
 smc.insert("t1-fs")

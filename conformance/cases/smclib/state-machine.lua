@@ -1,6 +1,6 @@
 -- @title: the reader state machine: ABSENT, SWALLOWED on insertion, NEGOTIABLE or SPECIFIC after the ATR, SPECIFIC after SET_PROTOCOL, back on power down and removal
 -- @covers: ioctl:IOCTL_SMARTCARD_GET_STATE, ioctl:IOCTL_SMARTCARD_POWER, ioctl:IOCTL_SMARTCARD_SET_PROTOCOL, state:ABSENT-PRESENT-POWERED-NEGOTIABLE-SPECIFIC
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 3 (reader states), 5 (ATR parsing: resulting state)
 
 local function state() return smc.ulong_at(smc.ioctl(smc.IOCTL_SMARTCARD_GET_STATE, "", 4).output) end

@@ -1,6 +1,6 @@
 -- @title: a T=1 card whose blocks keep a wrong EDC makes TRANSMIT fail with DEVICE_PROTOCOL_ERROR after the library's recovery; one bad block is recovered
 -- @covers: callback:RDF_TRANSMIT/DEVICE_PROTOCOL_ERROR, callback:RDF_TRANSMIT, t1:error recovery
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 5 (T=1: R-blocks, RESYNCH after 2 retries); ISO 7816-3 11.6.3
 
 lab.reader(1):configure({ exchange = "tpdu" })

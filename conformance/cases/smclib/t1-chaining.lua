@@ -1,6 +1,6 @@
 -- @title: at TPDU level the library's T=1 engine chains commands and answers with IFSC 254 and with IFSC 16
 -- @covers: t1:chaining IFSC 254, t1:chaining IFSC 16, callback:RDF_TRANSMIT, ioctl:IOCTL_SMARTCARD_TRANSMIT
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 5 (SmartcardT1Request/Reply); ISO 7816-3 11.6.2.1 (chaining)
 
 lab.reader(1):configure({ exchange = "tpdu" })

@@ -1,6 +1,6 @@
 -- @title: a T=1 card announcing CRC EDC computes ISO/IEC 13239's CRC, Windows' smclib CRC-16/ARC: at TPDU level no block gets through, and TRANSMIT fails with DEVICE_PROTOCOL_ERROR after two R-blocks and three resynchs, the way Windows fails it; a card computing Windows' CRC (t1_crc = "windows") gets through
 -- @covers: t1:CRC EDC, t1:error recovery, callback:RDF_TRANSMIT/DEVICE_PROTOCOL_ERROR, ioctl:IOCTL_SMARTCARD_TRANSMIT
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: issue 10 rules 17 (Windows' CRC: polynomial 0x8005 reflected, preset 0, high byte first) and 18 (R-blocks in the S(IFS) exchange, the third resynch fails); ISO 7816-3 11.4.4 and 11.6.3
 
 -- At TPDU level every block the library builds is one CCID XfrBlock, so the reader's count of

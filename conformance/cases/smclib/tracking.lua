@@ -1,6 +1,6 @@
 -- @title: card tracking: IS_PRESENT pends until an insertion, a second one is DEVICE_BUSY, IS_ABSENT is cancelled by a close
 -- @covers: ioctl:IOCTL_SMARTCARD_IS_PRESENT, ioctl:IOCTL_SMARTCARD_IS_ABSENT, callback:RDF_CARD_TRACKING, callback:RDF_CARD_TRACKING/CANCELLED, ioctl:tracking/DEVICE_BUSY
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 IS_PRESENT, IS_ABSENT, both tracking IOCTLs
 
 local pending = smc.ioctl(smc.IOCTL_SMARTCARD_IS_PRESENT, "", 0)

@@ -1,6 +1,6 @@
 -- @title: the card pulled out 300 ms into a 1.5 s command: TRANSMIT fails with NO_MEDIA at once, the state is ABSENT, and the next card works (short APDU and TPDU level)
 -- @covers: ioctl:IOCTL_SMARTCARD_TRANSMIT, callback:RDF_TRANSMIT, callback:RDF_TRANSMIT/NO_MEDIA
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1.2 TRANSMIT, 2 (RDF_TRANSMIT); CCID 6.2.6 (bmICCStatus 2 in the answer)
 -- @timeout: 60
 

@@ -1,6 +1,6 @@
 -- @title: the vendor range reaches RDF_IOCTL_VENDOR; codes below it and unhandled ones are refused
 -- @covers: ioctl:vendor range, callback:RDF_IOCTL_VENDOR
--- @drivers: reference-rdf
+-- @drivers: reference-rdf, windows
 -- @spec: smclib.md 1 (vendor range 2048-4095), 1.1 (missing callback: INVALID_DEVICE_REQUEST for vendor codes)
 
 -- SCARD_CTL_CODE(3500): the reference driver's CCID escape; readerlab's reader has no escape commands.

@@ -1,0 +1,94 @@
+// Windows under test: the cases through Windows' own smart card stack in the user's image, against
+// whatever reader driver Windows bound to the virtual reader (its inbox CCID driver, or a vendor's
+// for a reader profile with the vendor's VID:PID).
+#include "conformance/runners/runners.h"
+
+#include "hosts/windows_guest/windows_session.h"
+#include "scenarios/reader_profiles.h"
+
+namespace readerlab::conformance::runners {
+
+namespace {
+
+// "Name (service usbccid, USB\VID_...)" for each reader interface the agent listed.
+std::string describe_devices(const nlohmann::json& reply) {
+  const auto devices = reply.find("devices");
+  if (devices == reply.end() || !devices->is_array() || devices->empty())
+    return "none listed (" + reply.value("error", std::string("no smart card reader interface")) + ")";
+  std::string text;
+  for (const auto& device : *devices) {
+    if (!device.is_object()) continue;
+    if (!text.empty()) text += "; ";
+    text += device.value("name", std::string("?")) + " (service " + device.value("service", std::string("?")) + ", " +
+            device.value("hardware_id", std::string("?")) + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
+std::vector<RunSummary> run_windows(const SuiteRun& run, const std::vector<RunColumn>& columns,
+                                    const std::filesystem::path& out_dir) {
+  windows_guest::WindowsSessionOptions options;
+  options.image = run.windows.image;
+  options.snapshot = run.windows.snapshot;
+  options.firmware = run.windows.bios ? windows_guest::Firmware::bios : windows_guest::Firmware::uefi;
+  options.out_dir = out_dir;
+  options.seed = run.seed;
+  options.boot_timeout = run.windows.boot_timeout;
+  options.save_snapshot_to = run.windows.save_snapshot_to;
+  windows_guest::WindowsSession session(options);
+  const auto started = session.start();
+  std::string boot_fact;
+  if (started) {
+    boot_fact = format_seconds(session.agent_ready_after()) + (session.used_kvm() ? " (KVM" : " (TCG") +
+                (run.windows.snapshot.empty() ? ", cold boot)" : ", from snapshot " + run.windows.snapshot + ")");
+    print_line("Windows guest up: QEMU start to agent ready " + boot_fact);
+    if (!run.windows.save_snapshot_to.empty())
+      print_line("saved snapshot '" + std::string(windows_guest::kSnapshotName) + "' in " +
+                 run.windows.save_snapshot_to.string() + " (later runs: --image " +
+                 run.windows.save_snapshot_to.string() + " --snapshot " + windows_guest::kSnapshotName + ")");
+  }
+  std::vector<RunSummary> summaries;
+  for (const auto& column : columns) {
+    RunSummary summary;
+    summary.driver = column.reader.empty() ? "windows" : "windows@" + column.reader;
+    summary.seed = run.seed;
+    if (!started) {
+      fail_all(summary, column.cases, "the Windows guest did not start: " + started.error().message());
+      summaries.push_back(std::move(summary));
+      continue;
+    }
+    auto expectations = load_expectations(run.expectations_dir / "windows.txt");
+    if (!column.reader.empty()) {
+      const auto profile = scenarios::find_reader_profile(column.reader);
+      if (!profile) {
+        fail_all(summary, column.cases, profile.error().message());
+        summaries.push_back(std::move(summary));
+        continue;
+      }
+      print_line("reader " + column.reader + " (" + profile->title + ")");
+      session.rig().set_baseline(0, profile->config, scenarios::make_escape_handler(*profile));
+      session.rig().reset_to_baseline();
+      summary.facts.emplace_back("reader", column.reader + ": " + profile->title);
+      const auto own = run.expectations_dir / ("windows@" + column.reader + ".txt");
+      if (std::filesystem::exists(own)) merge_expectations(expectations, load_expectations(own));
+    }
+    summary.facts.emplace_back("image", run.windows.image.string() + " (not written: the run's disk was a " +
+                                            (run.windows.snapshot.empty() ? "qcow2 overlay" : "copy") + ")");
+    summary.facts.emplace_back("QEMU start to agent ready", boot_fact);
+    summary.facts.emplace_back("reader device when the guest came up", describe_devices(session.devices()));
+    std::size_t number = 0;
+    for (const auto& info : column.cases) {
+      auto result =
+          run_case(info, session.rig(), session.port(), expectations, trace_folder(run, out_dir / summary.driver));
+      print_progress(++number, column.cases.size(), result);
+      summary.results.push_back(std::move(result));
+    }
+    summaries.push_back(std::move(summary));
+  }
+  session.stop();
+  return summaries;
+}
+
+}  // namespace readerlab::conformance::runners
