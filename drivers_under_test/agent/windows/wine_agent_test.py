@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""readerlab-agent.exe under wine64, driven through its real serial port.
+
+A pty pair stands in for the guest's COM1: the prefix's registry maps COM1 to the pty's slave
+(HKLM\Software\Wine\Ports; Wine's mount manager rewrites dosdevices/com1 from it when a
+session starts, so a plain symlink would be replaced by /dev/ttyS0), the agent opens COM1
+(Wine's serial layer sets it up with SetCommState/SetCommTimeouts), and this script speaks
+PROTOCOL.md on the master. Every check fails the test with a message.
+
+What Wine cannot run: no smart card reader device interface exists under Wine (no PnP
+driver binds anything to GUID_DEVINTERFACE_SMARTCARD_READER), so Ioctl/State can only be
+checked for their "no reader" error; a reader driver's IOCTLs need a Windows guest. Wine's
+winscard.dll is checked for what it answers, whatever that is, in the documented shape.
+"""
+import argparse
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+import tty
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+        print("FAIL:", message, flush=True)
+    return condition
+
+
+def wineserver_of(wine):
+    beside = os.path.join(os.path.dirname(os.path.realpath(wine)), "wineserver")
+    return beside if os.path.exists(beside) else shutil.which("wineserver") or "wineserver"
+
+
+class Agent:
+    def __init__(self, wine, exe, prefix, port_args):
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        slave_path = os.ttyname(self.slave)
+        env = dict(os.environ, WINEPREFIX=prefix, WINEDEBUG="-all")
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run([wine, "reg", "add", "HKLM\\Software\\Wine\\Ports", "/v", "COM1", "/d", slave_path, "/f"],
+                       env=env, check=True, **quiet)
+        subprocess.run([wineserver_of(wine), "-k"], env=env, check=False, **quiet)  # next session: new mapping
+        subprocess.run([wineserver_of(wine), "-w"], env=env, check=False, **quiet)
+        self.log = open(os.path.join(prefix, "agent-stderr.log"), "wb")
+        self.process = subprocess.Popen([wine, exe] + port_args, env=env, stdout=self.log, stderr=self.log,
+                                        stdin=subprocess.DEVNULL)
+        self.buffer = b""
+        self.next_id = 1
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            _, writable, _ = select.select([self.master], [self.master], [], 5)
+            if self.master in writable:
+                n = os.write(self.master, view[:4096])
+                view = view[n:]
+            else:
+                # the agent reads while we write; read what it answered meanwhile
+                self._fill(0.05)
+
+    def _fill(self, timeout):
+        readable, _, _ = select.select([self.master], [], [], timeout)
+        if readable:
+            self.buffer += os.read(self.master, 65536)
+
+    def line(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.process.poll() is not None:
+                return None
+            self._fill(min(left, 0.2))
+        text, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(text)
+
+    def call(self, call, timeout=20.0, **fields):
+        request = dict(fields, id=self.next_id, call=call)
+        self.next_id += 1
+        self.write((json.dumps(request) + "\n").encode())
+        reply = self.line(timeout)
+        check(reply is not None, f"{call}: no reply within {timeout} s")
+        if reply is not None:
+            check(reply.get("id") == request["id"], f"{call}: reply id {reply.get('id')} != {request['id']}")
+        return reply or {}
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+        os.close(self.slave)
+        self.log.close()
+
+
+def ping_processes():
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                words = f.read().replace(b"\0", b" ").lower()
+        except OSError:
+            continue
+        # Wine shows a process's Windows command line: "ping -n 61 ..." and "...cmd.exe /c ping ..."
+        if b"-n 61 127.0.0.1" in words:
+            found.append(words.split(b" ")[0].decode(errors="replace").rsplit("\\", 1)[-1])
+    return found
+
+
+def expect_error(agent, raw, wanted, name):
+    agent.write(raw)
+    reply = agent.line()
+    check(reply == {"id": None, "rv": None, "error": wanted}, f"{name}: got {reply}")
+
+
+# PC/SC return codes Wine's winscard.dll may plausibly answer, by name (winerror.h).
+PCSC_NAMES = {
+    0x00000000: "SCARD_S_SUCCESS",
+    0x80100001: "SCARD_F_INTERNAL_ERROR",
+    0x80100006: "SCARD_E_NO_MEMORY",
+    0x8010001D: "SCARD_E_NO_SERVICE",
+    0x8010001E: "SCARD_E_SERVICE_STOPPED",
+    0x8010002E: "SCARD_E_NO_READERS_AVAILABLE",
+}
+
+
+def run_main(agent):
+    started = time.monotonic()
+    ready = agent.line(timeout=30)
+    print("ready:", ready, f"({time.monotonic() - started:.1f} s after start)")
+    check(ready == {"event": "ready", "agent": "readerlab-agent", "version": "0.1", "api": "winscard"},
+          f"ready event: {ready}")
+
+    expect_error(agent, b"this is not json\n", "malformed JSON", "malformed JSON")
+    expect_error(agent, b"[1,2,3]\n", "request must be a JSON object", "non-object")
+    expect_error(agent, b'{"call":"ListDevices"}\n', "request needs an integer 'id'", "missing id")
+    t = time.monotonic()
+    expect_error(agent, b"x" * ((1 << 20) + 100) + b"\n", "line longer than 1 MiB", "over-long line")
+    print(f"over-long line answered in {time.monotonic() - t:.1f} s")
+    reply = agent.call("NoSuchCall")
+    check(reply.get("error") == "unknown call 'NoSuchCall'", f"unknown call: {reply}")
+
+    reply = agent.call("Exec", command="echo hello-from-wine", timeout_ms=20000)
+    print("Exec echo:", reply)
+    check(reply.get("rv") == 0 and reply.get("exit_code") == 0 and "hello-from-wine" in reply.get("output", ""),
+          f"Exec echo: {reply}")
+    check("timed_out" not in reply, f"Exec echo timed out: {reply}")
+    reply = agent.call("Exec", command="exit 7", timeout_ms=20000)
+    check(reply.get("exit_code") == 7, f"Exec exit 7: {reply}")
+    reply = agent.call("Exec", command="echo to-stderr 1>&2", timeout_ms=20000)
+    check("to-stderr" in reply.get("output", ""), f"Exec stderr captured: {reply}")
+    reply = agent.call("Exec")
+    check(reply == {"id": reply.get("id"), "rv": None, "error": "missing field 'command'"}, f"Exec without command: {reply}")
+
+    # cmd.exe starts ping.exe: the job object must kill the grandchild too. Wine runs each
+    # Windows process as a Linux process, so /proc shows whether ping.exe is alive.
+    t = time.monotonic()
+    request = {"id": 1000, "call": "Exec", "command": "ping -n 61 127.0.0.1", "timeout_ms": 2500}
+    agent.write((json.dumps(request) + "\n").encode())
+    time.sleep(1.5)
+    during = ping_processes()
+    reply = agent.line(timeout=20) or {}
+    elapsed = time.monotonic() - t
+    time.sleep(0.5)
+    after = ping_processes()
+    print(f"Exec ping with timeout_ms 2500: {elapsed:.1f} s, processes during {during}, after {after}, "
+          f"reply {dict((k, v) for k, v in reply.items() if k != 'output')}")
+    check(reply.get("id") == 1000 and reply.get("timed_out") is True, f"Exec past timeout_ms: {reply}")
+    check(elapsed < 8, f"Exec past timeout_ms took {elapsed:.1f} s")
+    check("ping" in during, f"ping was not running while the Exec waited (the test proves nothing): {during}")
+    check(len(after) == 0, f"processes outlived the job object kill: {after}")
+
+    reply = agent.call("ListDevices")
+    print("ListDevices:", reply)
+    check(reply.get("rv") == 0 and reply.get("devices") == [], f"ListDevices under Wine: {reply}")
+    reply = agent.call("Ioctl", code=0x310038, output_size=4)
+    print("Ioctl:", reply)
+    check(reply.get("rv", 0) is None and "no smart card reader device interface" in reply.get("error", ""),
+          f"Ioctl without reader: {reply}")
+    reply = agent.call("State")
+    check(reply.get("rv", 0) is None and "no smart card reader device interface" in reply.get("error", ""),
+          f"State without reader: {reply}")
+    for call, fields, wanted in [
+        ("Ioctl", {}, "missing field 'code'"),
+        ("Ioctl", {"code": -1}, "field 'code' must be an unsigned 32-bit integer"),
+        ("Ioctl", {"code": 0x310038, "input": 5}, "field 'input' must be a hex string"),
+        ("Ioctl", {"code": 0x310038, "output_size": 1 << 21}, "field 'output_size' is above 1 MiB"),
+        ("Ioctl", {"code": 0x310038, "device": -3}, "field 'device' must be an interface path or a non-negative index"),
+        ("WaitPending", {}, "WaitPending: no IRP is pending"),
+        ("CancelPending", {}, "CancelPending: no IRP is pending"),
+    ]:
+        reply = agent.call(call, **fields)
+        check(reply.get("rv", 0) is None and reply.get("error") == wanted, f"{call} {fields}: {reply}")
+    reply = agent.call("Ioctl", code=0x310038, input="0g")
+    check(reply.get("rv", 0) is None and reply.get("error", "").startswith("field 'input': "), f"Ioctl bad hex: {reply}")
+    reply = agent.call("Ioctl", code=0x310038, device="\\\\?\\no#such#reader")
+    print("Ioctl on a named path:", reply)
+    check(reply.get("rv", 0) is None and reply.get("error", "").startswith("opening \\\\?\\no#such#reader: "),
+          f"Ioctl on a missing path: {reply}")
+
+    reply = agent.call("EstablishContext", scope=2)
+    print("EstablishContext:", reply)
+    rv = reply.get("rv")
+    if check(isinstance(rv, int), f"EstablishContext: rv is not an integer: {reply}"):
+        wanted_name = PCSC_NAMES.get(rv, "0x%08X" % rv)
+        check(reply.get("rv_name") == wanted_name, f"EstablishContext: rv_name {reply.get('rv_name')} != {wanted_name}")
+        if rv == 0:
+            check(isinstance(reply.get("context"), int), f"EstablishContext: no context: {reply}")
+            listed = agent.call("ListReaders", context=reply["context"])
+            print("ListReaders:", listed)
+            check(isinstance(listed.get("readers"), list), f"ListReaders: {listed}")
+            released = agent.call("ReleaseContext", context=reply["context"])
+            check(released.get("rv") == 0, f"ReleaseContext: {released}")
+        else:
+            check("context" not in reply, f"EstablishContext failed but carries a context: {reply}")
+    reply = agent.call("Cancel")
+    check(reply.get("error") == "missing field 'context'", f"Cancel without context: {reply}")
+
+    reply = agent.call("Poweroff")
+    check(reply.get("rv") == 0, f"Poweroff: {reply}")
+    try:
+        code = agent.process.wait(timeout=15)
+        print("agent exited with", code, "after Poweroff")
+        check(code == 0, f"agent's exit status after Poweroff: {code}")
+    except subprocess.TimeoutExpired:
+        check(False, "agent still running 15 s after Poweroff")
+
+
+def run_default_port(agent):
+    ready = agent.line(timeout=30)
+    check(ready is not None and ready.get("api") == "winscard", f"default port (virtio, else COM1): ready {ready}")
+    reply = agent.call("Exec", command="echo default-port", timeout_ms=20000)
+    check("default-port" in reply.get("output", ""), f"default port Exec: {reply}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--wine", required=True)
+    parser.add_argument("--agent", required=True)
+    parser.add_argument("--prefix", required=True)
+    args = parser.parse_args()
+    started = time.monotonic()
+    os.makedirs(args.prefix, exist_ok=True)
+    env = dict(os.environ, WINEPREFIX=args.prefix, WINEDEBUG="-all")
+    # The first start creates the prefix (dosdevices included).
+    subprocess.run([args.wine, "cmd", "/c", "exit"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=90, check=False)
+    print(f"wine prefix ready in {time.monotonic() - started:.1f} s")
+    exe = os.path.abspath(args.agent)
+
+    agent = Agent(args.wine, exe, args.prefix, ["--port", "COM1"])
+    try:
+        run_main(agent)
+    finally:
+        agent.close()
+    agent = Agent(args.wine, exe, args.prefix, [])
+    try:
+        run_default_port(agent)
+    finally:
+        agent.close()
+    subprocess.run([wineserver_of(args.wine), "-k"], env=env, check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    print(f"{len(failures)} failure(s), {time.monotonic() - started:.1f} s in all")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
