@@ -57,6 +57,7 @@ class Port {
 #ifdef _WIN32
   explicit Port(void* handle) : handle_(handle) {}
   void* handle_ = nullptr;  // a HANDLE opened for overlapped I/O
+  unsigned long last_read_error_ = 0;
 #else
   explicit Port(int fd) : fd_(fd) {}
   int fd_ = -1;

@@ -36,7 +36,8 @@ struct RequestError : std::runtime_error {
 
 constexpr std::size_t kMaxOutput = 1u << 20;  // PROTOCOL.md: no reply buffer above 1 MiB
 // shared/spec/smclib.md §7: GUID_DEVINTERFACE_SMARTCARD_READER {50DD5230-BA8A-11D1-BF5D-0000F805F530}.
-constexpr GUID kSmartcardReaderInterface = {0x50DD5230, 0xBA8A, 0x11D1, {0xBF, 0x5D, 0x00, 0x00, 0xF8, 0x05, 0xF5, 0x30}};
+constexpr GUID kSmartcardReaderInterface = {
+    0x50DD5230, 0xBA8A, 0x11D1, {0xBF, 0x5D, 0x00, 0x00, 0xF8, 0x05, 0xF5, 0x30}};
 // shared/spec/smclib.md §1: SCARD_CTL_CODE(14) = 0x00310000 | (14 << 2).
 constexpr ULONG kIoctlSmartcardGetState = 0x00310038;
 constexpr NTSTATUS kStatusPending = 0x00000103;  // smclib.md: PENDING
@@ -183,7 +184,8 @@ std::string registry_string(HDEVINFO set, SP_DEVINFO_DATA& info, DWORD property)
 
 std::vector<ReaderInterface> list_reader_interfaces() {
   std::vector<ReaderInterface> readers;
-  HDEVINFO set = SetupDiGetClassDevsW(&kSmartcardReaderInterface, nullptr, nullptr, DIGCF_PRESENT | DIGCF_DEVICEINTERFACE);
+  HDEVINFO set =
+      SetupDiGetClassDevsW(&kSmartcardReaderInterface, nullptr, nullptr, DIGCF_PRESENT | DIGCF_DEVICEINTERFACE);
   if (set == INVALID_HANDLE_VALUE) throw RequestError("SetupDiGetClassDevs: " + win32_error(GetLastError()));
   for (DWORD index = 0;; ++index) {
     SP_DEVICE_INTERFACE_DATA interface_data{};
@@ -204,7 +206,8 @@ std::vector<ReaderInterface> list_reader_interfaces() {
     reader.path = utf8(path, path_chars);
     reader.description = registry_string(set, info, SPDRP_DEVICEDESC);
     reader.friendly_name = registry_string(set, info, SPDRP_FRIENDLYNAME);
-    for (const auto& id : registry_strings(set, info, SPDRP_HARDWAREID)) reader.hardware_ids.push_back(utf8(id.data(), id.size()));
+    for (const auto& id : registry_strings(set, info, SPDRP_HARDWAREID))
+      reader.hardware_ids.push_back(utf8(id.data(), id.size()));
     reader.service = registry_string(set, info, SPDRP_SERVICE);
     readers.push_back(std::move(reader));
   }
@@ -241,7 +244,8 @@ std::string open_resource_manager(ServiceHandles& handles, DWORD access) {
   handles.manager = OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT);
   if (handles.manager == nullptr) return "OpenSCManager: " + win32_error(GetLastError());
   handles.service = OpenServiceA(handles.manager, kResourceManager, access | SERVICE_QUERY_STATUS);
-  if (handles.service == nullptr) return std::string("OpenService ") + kResourceManager + ": " + win32_error(GetLastError());
+  if (handles.service == nullptr)
+    return std::string("OpenService ") + kResourceManager + ": " + win32_error(GetLastError());
   return {};
 }
 
@@ -467,7 +471,8 @@ class ReaderSession {
       std::string first = win32_error(error);
       std::string stopped = stop_resource_manager();
       if (!stopped.empty())
-        throw RequestError("opening " + wanted + ": " + first + "; could not stop " + kResourceManager + ": " + stopped);
+        throw RequestError("opening " + wanted + ": " + first + "; could not stop " + kResourceManager + ": " +
+                           stopped);
       stopped_resource_manager_ = true;
       notes["scardsvr"] = "stopped";
       h = CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
+#include <cstdio>
 #include <vector>
 
 namespace agent {
@@ -53,8 +53,8 @@ std::string device_path(const std::string& name) {
 }
 
 HANDLE open_device(const std::string& path, DWORD& error) {
-  HANDLE h = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, FILE_FLAG_OVERLAPPED,
-                         nullptr);
+  HANDLE h =
+      CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
   error = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
   return h;
 }
@@ -138,7 +138,9 @@ std::optional<Port> Port::open(const std::string& path_in, std::string& error) {
   return Port(static_cast<void*>(h));
 }
 
-Port::Port(Port&& other) noexcept : handle_(other.handle_) { other.handle_ = nullptr; }
+Port::Port(Port&& other) noexcept : handle_(other.handle_), last_read_error_(other.last_read_error_) {
+  other.handle_ = nullptr;
+}
 Port::~Port() {
   if (handle_ != nullptr) CloseHandle(static_cast<HANDLE>(handle_));
 }
@@ -152,7 +154,18 @@ long Port::read_some(char* buffer, std::size_t size) {
   DWORD done = 0;
   DWORD want = static_cast<DWORD>(std::min<std::size_t>(size, 1u << 16));
   BOOL started = ReadFile(h, buffer, want, &done, &overlapped);
-  return finish_overlapped(h, overlapped, started, done);
+  long n = finish_overlapped(h, overlapped, started, done);
+  if (n < 0) {
+    // No init powers Windows off when the agent exits, so a failing port (a virtio-serial
+    // port whose host end is not connected fails reads) is retried rather than given up.
+    DWORD error = GetLastError();
+    if (error != last_read_error_)
+      std::fprintf(stderr, "readerlab-agent: port read: %s (retrying)\n", win32_message(error).c_str());
+    last_read_error_ = error;
+    return 0;
+  }
+  last_read_error_ = 0;
+  return n;
 }
 
 bool Port::write_all(const std::string& data) {
@@ -184,23 +197,20 @@ ExecResult exec_command(const std::string& command, std::uint32_t timeout_ms) {
   }
   HandleCloser read_closer{read_end};
   SetHandleInformation(read_end, HANDLE_FLAG_INHERIT, 0);
-  HANDLE null_in = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit, OPEN_EXISTING, 0,
-                               nullptr);
+  HANDLE null_in =
+      CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit, OPEN_EXISTING, 0, nullptr);
   HandleCloser null_closer{null_in};
 
-  // The job kills the whole tree at the deadline (a command's own children included).
+  // The job kills the whole tree at the deadline (a command's own children included). Without
+  // JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: what a finished command left running keeps running,
+  // as on Linux.
   HANDLE job = CreateJobObjectA(nullptr, nullptr);
   HandleCloser job_closer{job};
-  if (job != nullptr) {
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-    SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof(limits));
-  }
 
   wchar_t system_dir[MAX_PATH];
   UINT dir_len = GetSystemDirectoryW(system_dir, MAX_PATH);
-  std::wstring shell = (dir_len > 0 && dir_len < MAX_PATH ? std::wstring(system_dir, dir_len) : L"C:\\Windows\\System32") +
-                       L"\\cmd.exe";
+  std::wstring shell =
+      (dir_len > 0 && dir_len < MAX_PATH ? std::wstring(system_dir, dir_len) : L"C:\\Windows\\System32") + L"\\cmd.exe";
   std::wstring line = L"cmd.exe /c " + widen(command);
   std::vector<wchar_t> line_buffer(line.begin(), line.end());
   line_buffer.push_back(L'\0');
