@@ -41,11 +41,14 @@ class Agent:
     def __init__(self, wine, exe, prefix, port_args):
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
-        slave_path = os.ttyname(self.slave)
+        # COM2: a second serial port whose IOCTLs stand in for a reader's (see run_ioctl_path).
+        self.com2_master, self.com2_slave = os.openpty()
+        tty.setraw(self.com2_slave)
         env = dict(os.environ, WINEPREFIX=prefix, WINEDEBUG="-all")
         quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        subprocess.run([wine, "reg", "add", "HKLM\\Software\\Wine\\Ports", "/v", "COM1", "/d", slave_path, "/f"],
-                       env=env, check=True, **quiet)
+        for name, fd in (("COM1", self.slave), ("COM2", self.com2_slave)):
+            subprocess.run([wine, "reg", "add", "HKLM\\Software\\Wine\\Ports", "/v", name, "/d", os.ttyname(fd), "/f"],
+                           env=env, check=True, **quiet)
         subprocess.run([wineserver_of(wine), "-k"], env=env, check=False, **quiet)  # next session: new mapping
         subprocess.run([wineserver_of(wine), "-w"], env=env, check=False, **quiet)
         self.log = open(os.path.join(prefix, "agent-stderr.log"), "wb")
@@ -94,8 +97,8 @@ class Agent:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        os.close(self.master)
-        os.close(self.slave)
+        for fd in (self.master, self.slave, self.com2_master, self.com2_slave):
+            os.close(fd)
         self.log.close()
 
 
@@ -206,6 +209,8 @@ def run_main(agent):
     check(reply.get("rv", 0) is None and reply.get("error", "").startswith("opening \\\\?\\no#such#reader: "),
           f"Ioctl on a missing path: {reply}")
 
+    run_ioctl_path(agent)
+
     reply = agent.call("EstablishContext", scope=2)
     print("EstablishContext:", reply)
     rv = reply.get("rv")
@@ -232,6 +237,54 @@ def run_main(agent):
         check(code == 0, f"agent's exit status after Poweroff: {code}")
     except subprocess.TimeoutExpired:
         check(False, "agent still running 15 s after Poweroff")
+
+
+# Wine has no smart card reader, but its serial driver answers real IOCTLs, and one of them
+# pends: IOCTL_SERIAL_WAIT_ON_MASK. Through `device` = \\.\COM2 the agent's IOCTL path runs
+# for real: CreateFile, NtDeviceIoControlFile's NTSTATUS and Information, the output bytes, a
+# pending IRP and WaitPending. What Wine 8 does here (measured): on a pty the pending wait is
+# completed at once with STATUS_CANCELLED (Wine cannot watch a pty's modem lines), so
+# WaitPending collects that completion; a wait issued when a byte is already queued completes
+# at once with EV_RXCHAR; IOCTL_SMARTCARD_GET_STATE on a serial port is STATUS_NOT_SUPPORTED.
+# CancelPending of a still-pending IRP needs an IRP that stays pending: a reader's IS_PRESENT
+# in a Windows guest.
+IOCTL_SERIAL_SET_WAIT_MASK = 0x001B0044  # CTL_CODE(FILE_DEVICE_SERIAL_PORT 0x1B, 17, BUFFERED, ANY)
+IOCTL_SERIAL_WAIT_ON_MASK = 0x001B0048  # CTL_CODE(0x1B, 18, BUFFERED, ANY)
+EV_RXCHAR = "01000000"  # winbase.h EV_RXCHAR = 0x0001, a little-endian ULONG
+
+
+def run_ioctl_path(agent):
+    com2 = "\\\\.\\COM2"
+    reply = agent.call("Ioctl", device=com2, code=IOCTL_SERIAL_SET_WAIT_MASK, input=EV_RXCHAR)
+    print("Ioctl SET_WAIT_MASK on COM2:", reply)
+    check(reply.get("rv") == 0 and reply.get("rv_name") == "STATUS_SUCCESS" and reply.get("pending") is False
+          and reply.get("information") == 0 and reply.get("output") == "" and reply.get("device") == com2,
+          f"SET_WAIT_MASK: {reply}")
+    check("state" in reply and reply["state"] is None, f"GET_STATE on a serial port has no state: {reply}")
+    reply = agent.call("Ioctl", code=IOCTL_SERIAL_WAIT_ON_MASK, output_size=4)
+    print("Ioctl WAIT_ON_MASK:", reply)
+    check(reply.get("rv") == 0x103 and reply.get("rv_name") == "STATUS_PENDING" and reply.get("pending") is True
+          and reply.get("information") == 0, f"WAIT_ON_MASK pends: {reply}")
+    reply = agent.call("WaitPending", timeout_ms=5000)
+    print("WaitPending:", reply)
+    check(reply.get("completed") is True and reply.get("rv") == 0xC0000120 and reply.get("rv_name") == "STATUS_CANCELLED"
+          and reply.get("information") == 0 and reply.get("output") == "", f"WaitPending: {reply}")
+    reply = agent.call("WaitPending")
+    check(reply.get("error") == "WaitPending: no IRP is pending", f"WaitPending after completion: {reply}")
+    reply = agent.call("Ioctl", device=0, code=IOCTL_SERIAL_WAIT_ON_MASK)
+    check(reply.get("rv", 0) is None and "no smart card reader device interface" in reply.get("error", ""),
+          f"device index without readers: {reply}")
+    os.write(agent.com2_master, b"!")
+    time.sleep(0.2)
+    reply = agent.call("Ioctl", code=IOCTL_SERIAL_WAIT_ON_MASK, output_size=4)
+    print("Ioctl WAIT_ON_MASK with a byte queued:", reply)
+    check(reply.get("rv") == 0 and reply.get("pending") is False and reply.get("information") == 4
+          and reply.get("output") == EV_RXCHAR, f"WAIT_ON_MASK with a byte queued: {reply}")
+    reply = agent.call("State")
+    print("State on COM2:", reply)
+    check(reply.get("rv_name") == "STATUS_NOT_SUPPORTED" and reply.get("state", 0) is None, f"State on COM2: {reply}")
+    reply = agent.call("ListDevices")
+    check(reply.get("devices") == [], f"ListDevices lists only reader interfaces: {reply}")
 
 
 def run_default_port(agent):
