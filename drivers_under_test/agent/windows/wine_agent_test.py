@@ -38,7 +38,7 @@ def wineserver_of(wine):
 
 
 class Agent:
-    def __init__(self, wine, exe, prefix, port_args):
+    def __init__(self, wine, exe, prefix, port_args, log_name):
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         # COM2: a second serial port whose IOCTLs stand in for a reader's (see run_ioctl_path).
@@ -51,7 +51,10 @@ class Agent:
                            env=env, check=True, **quiet)
         subprocess.run([wineserver_of(wine), "-k"], env=env, check=False, **quiet)  # next session: new mapping
         subprocess.run([wineserver_of(wine), "-w"], env=env, check=False, **quiet)
-        self.log = open(os.path.join(prefix, "agent-stderr.log"), "wb")
+        # A wineserver of our own, so the agent's log does not receive the server's output.
+        subprocess.run([wineserver_of(wine), "-p3"], env=env, check=False, **quiet)
+        self.log_path = os.path.join(prefix, log_name)
+        self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen([wine, exe] + port_args, env=env, stdout=self.log, stderr=self.log,
                                         stdin=subprocess.DEVNULL)
         self.buffer = b""
@@ -100,6 +103,9 @@ class Agent:
         for fd in (self.master, self.slave, self.com2_master, self.com2_slave):
             os.close(fd)
         self.log.close()
+        with open(self.log_path, "rb") as f:
+            text = f.read().decode(errors="replace").strip()
+        print(f"agent's stderr ({os.path.basename(self.log_path)}):", text if text else "(empty)")
 
 
 def ping_processes():
@@ -309,12 +315,12 @@ def main():
     print(f"wine prefix ready in {time.monotonic() - started:.1f} s")
     exe = os.path.abspath(args.agent)
 
-    agent = Agent(args.wine, exe, args.prefix, ["--port", "COM1"])
+    agent = Agent(args.wine, exe, args.prefix, ["--port", "COM1"], "agent-com1.log")
     try:
         run_main(agent)
     finally:
         agent.close()
-    agent = Agent(args.wine, exe, args.prefix, [])
+    agent = Agent(args.wine, exe, args.prefix, [], "agent-default-port.log")
     try:
         run_default_port(agent)
     finally:
