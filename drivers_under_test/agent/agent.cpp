@@ -22,7 +22,7 @@ class Agent {
   explicit Agent(agent::Port port) : port_(std::move(port)) {}
 
   void run() {
-    send(json{{"event", "ready"}, {"agent", "readerlab-agent"}, {"version", "0.1"}, {"api", "pcsc-lite"}});
+    send(json{{"event", "ready"}, {"agent", "readerlab-agent"}, {"version", "0.1"}, {"api", agent::kPcscApi}});
     std::thread worker([this] { work(); });
     worker.detach();  // the process ends through Poweroff or a dead port
     read_loop();
@@ -124,6 +124,7 @@ class Agent {
       if (request["call"] == "Poweroff") {
         reply(id, json{{"rv", 0}, {"rv_name", "SCARD_S_SUCCESS"}});
         std::fflush(nullptr);
+        agent::power_off();
         std::_Exit(0);  // the guest's init powers off when the agent exits
       }
       reply(id, agent::handle_pcsc_request(request));
@@ -149,7 +150,13 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: readerlab-agent [--port PATH]\n"
           "Speaks readerlab's JSON-line protocol on PATH (default: the virtio port "
-          "named readerlab.agent).\n");
+          "named readerlab.agent%s).\n",
+#ifdef _WIN32
+          ", else COM1"
+#else
+          ""
+#endif
+      );
       return 0;
     } else {
       std::fprintf(stderr, "readerlab-agent: unknown argument '%s'\n", arg.c_str());

@@ -108,10 +108,17 @@ const SCARD_IO_REQUEST* send_pci(DWORD protocol, SCARD_IO_REQUEST& custom) {
 }
 
 json do_establish(const json& r) {
+  DWORD scope = get_dword(r, "scope", SCARD_SCOPE_SYSTEM);
+#ifdef _WIN32
+  std::string scardsvr = before_pcsc_context();
+#endif
   SCARDCONTEXT ctx = 0;
-  LONG rv = SCardEstablishContext(get_dword(r, "scope", SCARD_SCOPE_SYSTEM), nullptr, nullptr, &ctx);
+  LONG rv = SCardEstablishContext(scope, nullptr, nullptr, &ctx);
   json reply = result(rv);
   if (rv == SCARD_S_SUCCESS) reply["context"] = handle_value(ctx);
+#ifdef _WIN32
+  if (!scardsvr.empty()) reply["scardsvr"] = scardsvr;
+#endif
   return reply;
 }
 
@@ -378,6 +385,9 @@ nlohmann::json handle_cancel(const nlohmann::json& request) {
 nlohmann::json handle_pcsc_request(const nlohmann::json& request) {
   try {
     std::string call = get_string(request, "call");
+#ifdef _WIN32
+    if (is_ioctl_call(call)) return handle_ioctl_request(request);
+#endif
     if (call == "EstablishContext") return do_establish(request);
     if (call == "ReleaseContext") return do_release(request);
     if (call == "ListReaders") return do_list_readers(request);

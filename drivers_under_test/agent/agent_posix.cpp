@@ -1,5 +1,5 @@
-// The POSIX half of the agent: the virtio-serial port and Exec. A Windows port replaces
-// this file (COM port / CreateProcess) and keeps agent.cpp and agent_pcsc.cpp.
+// The POSIX half of the agent: the virtio-serial port and Exec. agent_windows.cpp is its
+// Windows counterpart (COM port / CreateProcess); agent.cpp and agent_pcsc.cpp are shared.
 #include "agent.h"
 
 #include <dirent.h>
@@ -16,6 +16,11 @@
 #include <fstream>
 
 namespace agent {
+
+const char* const kPcscApi = "pcsc-lite";
+
+void power_off() {}  // the guest's /init runs poweroff -f when the agent exits
+
 namespace {
 
 constexpr std::size_t kMaxOutput = 1u << 20;  // PROTOCOL.md: Exec output at most 1 MiB

@@ -1,0 +1,40 @@
+# readerlab-agent.exe: the in-guest agent for a Windows guest (PROTOCOL.md), one statically
+# linked executable that imports only Windows' own DLLs. Included by cross/windows.
+set(READERLAB_AGENT_DIR ${READERLAB_SOURCE_DIR}/drivers_under_test/agent)
+
+# The host's header-only libraries, and only them: /usr/include itself must not reach the
+# cross compiler (glibc's headers would shadow mingw-w64's).
+set(READERLAB_AGENT_HOST_HEADERS ${PROJECT_BINARY_DIR}/agent-host-headers)
+find_path(READERLAB_NLOHMANN_DIR nlohmann/json.hpp PATHS /usr/include /usr/local/include NO_CMAKE_FIND_ROOT_PATH
+          NO_DEFAULT_PATH)
+if(NOT READERLAB_NLOHMANN_DIR)
+  message(FATAL_ERROR "nlohmann/json.hpp not found on the host (Debian: nlohmann-json3-dev)")
+endif()
+file(MAKE_DIRECTORY ${READERLAB_AGENT_HOST_HEADERS})
+file(CREATE_LINK ${READERLAB_NLOHMANN_DIR}/nlohmann ${READERLAB_AGENT_HOST_HEADERS}/nlohmann SYMBOLIC)
+
+add_executable(readerlab-agent
+  ${READERLAB_AGENT_DIR}/agent.cpp
+  ${READERLAB_AGENT_DIR}/agent_pcsc.cpp
+  ${READERLAB_AGENT_DIR}/agent_windows.cpp
+  ${READERLAB_AGENT_DIR}/agent_ioctl_windows.cpp
+  ${READERLAB_SOURCE_DIR}/base/bytes.cpp)
+target_include_directories(readerlab-agent PRIVATE ${READERLAB_SOURCE_DIR} ${READERLAB_AGENT_HOST_HEADERS})
+# Windows 8 (0x0602): CancelIoEx, InitiateShutdownW.
+target_compile_definitions(readerlab-agent PRIVATE _WIN32_WINNT=0x0602 WIN32_LEAN_AND_MEAN NOMINMAX)
+target_compile_options(readerlab-agent PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+                                               $<$<BOOL:${READERLAB_WERROR}>:-Werror>)
+# -static: libstdc++, libgcc and winpthread inside the .exe; what stays dynamic is Windows'.
+target_link_options(readerlab-agent PRIVATE -static)
+target_link_libraries(readerlab-agent PRIVATE winscard setupapi advapi32 ntdll)
+
+# Its tests drive the .exe under wine64 through a COM port whose other end is a pty
+# (drivers_under_test/agent/windows/wine_agent_test.py).
+find_package(Python3 COMPONENTS Interpreter)
+if(READERLAB_WINE AND Python3_Interpreter_FOUND)
+  add_test(NAME agent_windows_under_wine
+           COMMAND ${Python3_EXECUTABLE} ${READERLAB_AGENT_DIR}/windows/wine_agent_test.py
+                   --wine ${READERLAB_WINE} --agent $<TARGET_FILE:readerlab-agent>
+                   --prefix ${PROJECT_BINARY_DIR}/wineprefix)
+  set_tests_properties(agent_windows_under_wine PROPERTIES TIMEOUT 120 LABELS wine)
+endif()
