@@ -285,8 +285,7 @@ VOID NTAPI device_power_done(PDEVICE_OBJECT, UCHAR, POWER_STATE, PVOID context, 
 // The S-IRP came back up: as the power policy owner the driver asks for the device power
 // state that goes with it (D0 in S0, D3 in sleep states) and completes the S-IRP after it.
 NTSTATUS NTAPI system_power_done(PDEVICE_OBJECT device, PIRP irp, PVOID) {
-  DeviceExtension* dx = extension_of(device);
-  if (irp->PendingReturned) IoMarkIrpPending(irp);
+  DeviceExtension* dx = extension_of(device);  // the dispatch routine marked the IRP pending
   NTSTATUS status = irp->IoStatus.Status;
   if (NT_SUCCESS(status)) {
     const SYSTEM_POWER_STATE system = IoGetCurrentIrpStackLocation(irp)->Parameters.Power.State.SystemState;
