@@ -112,12 +112,15 @@ READERLAB_SMCLIB_OFFSET(T1_DATA, InfBytesSent, 49);
 
 #ifdef READERLAB_WDK_BUILD
 // OS_DEP_DATA comes from smclib.sys; the model's own is library-private (smcnt.h), so only
-// the kernel build must match it ([H] smcnt.h with wdm.h's KMUTANT and KEVENT).
-READERLAB_SMCLIB_SIZE(OS_DEP_DATA, 136);
+// the kernel build must match it ([H] smcnt.h with wdm.h's KMUTANT and KEVENT). Only the
+// fields a driver reads are checked: smclib.sys allocates the struct, so its size (whether
+// RemoveLock.TagList exists in a free build) is not the driver's concern.
+READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, DeviceObject, 0);
+READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, CurrentIrp, 8);
 READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, NotificationIrp, 16);
 READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, SpinLock, 80);
+READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, RemoveLock.Removed, 88);
 READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, RemoveLock.RefCount, 92);
-READERLAB_SMCLIB_OFFSET(OS_DEP_DATA, RemoveLock.TagList, 120);
 #endif
 
 #undef READERLAB_SMCLIB_OFFSET
