@@ -3,7 +3,7 @@
 #ifndef READERLAB_SMCDBG_H
 #define READERLAB_SMCDBG_H
 
-#include "wdm_model.h"
+#include "smclib_wdm.h"
 
 #ifdef __cplusplus
 extern "C" {

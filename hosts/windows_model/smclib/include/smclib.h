@@ -6,8 +6,8 @@
 #define READERLAB_SMCLIB_H
 
 #include "smcdbg.h"
+#include "smclib_wdm.h"
 #include "smcnt.h"
-#include "wdm_model.h"
 #include "winsmcrd.h"
 
 #ifdef __cplusplus
@@ -150,7 +150,9 @@ typedef struct _SCARD_READER_CAPABILITIES {
     PULONG List;
     UCHAR Entries;
   } CLKFrequenciesSupported;
-  UCHAR Reserved1[100 - (sizeof(ULONG) * 11) - (sizeof(struct _DataRatesSupported) * 2)];
+  // The WDK's padding takes one ULONG and the two lists off 100 (DDI SCARD_READER_CAPABILITIES
+  // page; [H]): 64 bytes on x64, the struct 144 bytes (smclib_layout.h).
+  UCHAR Reserved1[100 - sizeof(ULONG) - sizeof(struct _DataRatesSupported) - sizeof(struct _CLKFrequenciesSupported)];
 } SCARD_READER_CAPABILITIES, *PSCARD_READER_CAPABILITIES;
 
 typedef struct _VENDOR_ATTR {
@@ -212,7 +214,11 @@ typedef struct _T1_DATA {
   PUCHAR ReplyData;
   BOOLEAN WaitForReply;
   UCHAR InfBytesSent;
-  BOOLEAN Reserved[10];
+#if !defined(_WIN64) && !defined(__LP64__)
+  // ReplyData, WaitForReply and InfBytesSent were carved out of a 10-byte Reserved; a 64-bit
+  // pointer does not fit in it, so 64-bit builds have no Reserved at all ([H]; 56 bytes on x64).
+  UCHAR Reserved[10 - sizeof(PUCHAR) - sizeof(BOOLEAN) - sizeof(UCHAR)];
+#endif
 } T1_DATA, *PT1_DATA;
 
 typedef struct _PERF_INFO {

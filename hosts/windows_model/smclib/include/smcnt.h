@@ -4,7 +4,7 @@
 #ifndef READERLAB_SMCNT_H
 #define READERLAB_SMCNT_H
 
-#include "wdm_model.h"
+#include "smclib_wdm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -13,6 +13,27 @@ extern "C" {
 struct _SMARTCARD_EXTENSION;
 
 // Allocated by SmartcardInitialize, freed by SmartcardExit.
+#ifdef READERLAB_WDK_BUILD
+// The kernel build links the real smclib.sys, which allocates this with the WDK's layout: a
+// mutex before SpinLock and a remove event in RemoveLock ([H] smcnt.h). A driver reaches
+// SpinLock, NotificationIrp and DeviceObject through it, so their offsets must be the WDK's
+// (smclib_layout.h checks them).
+typedef struct _OS_DEP_DATA {
+  PDEVICE_OBJECT DeviceObject;
+  PIRP CurrentIrp;
+  PIRP NotificationIrp;
+  KMUTEX Mutex;
+  KSPIN_LOCK SpinLock;
+  struct {
+    BOOLEAN Removed;
+    LONG RefCount;
+    KEVENT RemoveEvent;
+    LIST_ENTRY TagList;
+  } RemoveLock;
+} OS_DEP_DATA, *POS_DEP_DATA;
+#else
+// The model's own: library-private (drivers use its fields by name only), without the mutex
+// and event the model does not need.
 typedef struct _OS_DEP_DATA {
   PDEVICE_OBJECT DeviceObject;  // set by the driver after SmartcardInitialize [S]
   PIRP CurrentIrp;              // the IRP being processed (non-tracking IOCTLs)
@@ -25,6 +46,7 @@ typedef struct _OS_DEP_DATA {
   } RemoveLock;
   PVOID ReaderlabPrivate;  // model: library-private state (callback serialization)
 } OS_DEP_DATA, *POS_DEP_DATA;
+#endif
 
 // Creates the symbolic link \DosDevices\SCReader<n> to DeviceName, n the lowest unit not yet
 // linked, and returns its name in LinkName (uninitialised on entry) [D][PV]. On unload the

@@ -3,7 +3,7 @@
 #ifndef READERLAB_WINSMCRD_H
 #define READERLAB_WINSMCRD_H
 
-#include "wdm_model.h"
+#include "smclib_wdm.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "internal.h"
+// The WDK's x64 layout of SMARTCARD_EXTENSION, checked at compile time (also in the kernel build).
+#include "smclib_layout.h"
 
 namespace readerlab::smclib {
 
