@@ -213,18 +213,13 @@ Status check_windows_guest(const RunArguments& arguments, readerlab::conformance
       return readerlab::error("--save-snapshot", "is for the Windows guest: add --guest windows --image FILE");
     return {};
   }
-  if (suite.drivers.size() == 1 && suite.drivers[0] == "libccid" && arguments.drivers.empty())
-    suite.drivers = {"windows"};
+  // Windows is the driver under test there; --driver adds host drivers to compare with, side by side.
+  if (arguments.drivers.empty()) suite.drivers.clear();
+  if (!windows_driver) suite.drivers.insert(suite.drivers.begin(), "windows");
   if (std::find(suite.drivers.begin(), suite.drivers.end(), "libccid") != suite.drivers.end())
     return readerlab::error("--guest", "windows is the Windows guest; libccid runs in the Linux guest (run it apart)");
   if (arguments.image.empty())
     return readerlab::error("--guest", "windows needs --image FILE: your Windows disk image (README, Windows guest)");
-  const auto image = readerlab::windows_guest::inspect_image(arguments.image);
-  if (!image) return image.error().within("--image");
-  if (!arguments.snapshot.empty() &&
-      std::find(image->snapshots.begin(), image->snapshots.end(), arguments.snapshot) == image->snapshots.end())
-    return readerlab::error("--snapshot", "the image has no snapshot '" + arguments.snapshot +
-                                              "' (qemu-img snapshot -l " + arguments.image.string() + " lists them)");
   if (!arguments.save_snapshot.empty()) {
     if (!arguments.snapshot.empty())
       return readerlab::error("--save-snapshot", "saves a cold boot: it does not go with --snapshot");
@@ -235,6 +230,12 @@ Status check_windows_guest(const RunArguments& arguments, readerlab::conformance
       return readerlab::error("--save-snapshot", "no folder " + folder.string() + " to write it in");
     suite.windows.save_snapshot_to = std::filesystem::absolute(arguments.save_snapshot, failure);
   }
+  const auto image = readerlab::windows_guest::inspect_image(arguments.image);
+  if (!image) return image.error().within("--image");
+  if (!arguments.snapshot.empty() &&
+      std::find(image->snapshots.begin(), image->snapshots.end(), arguments.snapshot) == image->snapshots.end())
+    return readerlab::error("--snapshot", "the image has no snapshot '" + arguments.snapshot +
+                                              "' (qemu-img snapshot -l " + arguments.image.string() + " lists them)");
   suite.guest_dir.clear();
   suite.windows.image = image->path;
   suite.windows.snapshot = arguments.snapshot;

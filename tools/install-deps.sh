@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages readerlab needs, only those missing. Idempotent.
-#   tools/install-deps.sh [build|guest|all]   (default: all)
+#   tools/install-deps.sh [build|guest|windows|all]   (default: all)
 set -euo pipefail
 
 build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev liblua5.4-dev libcli11-dev
@@ -12,12 +12,20 @@ build_packages=(g++ cmake make pkg-config libusbredirparser-dev libboost-dev lib
 guest_packages=(qemu-system-x86 linux-image-amd64 busybox-static pcscd libccid udev cpio gzip
                 pcsc-tools   # guest build --with pcsc-tools (scriptor, pcsc_scan) in the guest tests
                 libnss3-tools)  # certutil: the NSS database of QEMU's emulated card (bench_peer)
+# The Windows side: the cross builds (readerlab-agent.exe, readerlab_reference_rdf.sys), the
+# agent's tests under Wine, and the Windows guest's machine (qemu-img, OVMF) with the tests'
+# stand-in image (syslinux on a FAT disk).
+windows_packages=(g++-mingw-w64-x86-64-posix gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
+                  wine64
+                  qemu-utils ovmf
+                  syslinux syslinux-common mtools dosfstools)
 
 case "${1:-all}" in
   build) wanted=("${build_packages[@]}") ;;
   guest) wanted=("${guest_packages[@]}") ;;
-  all) wanted=("${build_packages[@]}" "${guest_packages[@]}") ;;
-  *) echo "usage: $0 [build|guest|all]" >&2; exit 2 ;;
+  windows) wanted=("${windows_packages[@]}") ;;
+  all) wanted=("${build_packages[@]}" "${guest_packages[@]}" "${windows_packages[@]}") ;;
+  *) echo "usage: $0 [build|guest|windows|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -80,8 +80,8 @@ std::vector<RunSummary> run_windows(const SuiteRun& run, const std::vector<RunCo
     summary.facts.emplace_back("reader device when the guest came up", describe_devices(session.devices()));
     std::size_t number = 0;
     for (const auto& info : column.cases) {
-      auto result =
-          run_case(info, session.rig(), session.port(), expectations, trace_folder(run, out_dir / summary.driver));
+      auto result = run_case(info, session.rig(), session.port(), expectations,
+                             trace_folder(run, column.reader.empty() ? out_dir : out_dir / summary.driver));
       print_progress(++number, column.cases.size(), result);
       summary.results.push_back(std::move(result));
     }

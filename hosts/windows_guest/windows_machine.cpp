@@ -64,10 +64,13 @@ Expected<DiskImage> inspect_image(const std::filesystem::path& image) {
   disk.path = std::filesystem::absolute(image, failure);
   const auto log = std::filesystem::temp_directory_path() / ("readerlab-qemu-img-" + std::to_string(::getpid()));
   // -U: other runs may have the image open at the same time (read-only, as a backing file).
-  auto info = run_tool({"qemu-img", "info", "-U", "--output=json", disk.path.string()}, log, std::chrono::seconds(60));
+  // --backing-chain: an image whose backing file is gone is refused here, not by QEMU later.
+  auto info = run_tool({"qemu-img", "info", "-U", "--backing-chain", "--output=json", disk.path.string()}, log,
+                       std::chrono::seconds(60));
   std::filesystem::remove(log, failure);
   if (!info) return error(image.string(), "qemu-img cannot read it as a disk image: " + info.error().what);
-  const auto json = nlohmann::json::parse(*info, nullptr, false);
+  const auto chain = nlohmann::json::parse(*info, nullptr, false);
+  const auto json = chain.is_array() && !chain.empty() ? chain[0] : chain;
   if (!json.is_object() || !json.contains("format") || !json["format"].is_string())
     return error(image.string(), "qemu-img info gave no format for it");
   disk.format = json["format"].get<std::string>();

@@ -38,6 +38,14 @@ usage_error "--case: no case 'no/such-case'" run --case no/such-case
 usage_error "--card: unknown card 'no-such-card'" guest shell --card no-such-card -- true
 usage_error "--card: unknown card 'no-such-card'" serve --listen 127.0.0.1:0 --card no-such-card
 usage_error "--listen" serve --listen nowhere
+# The Windows guest's options, checked before anything boots.
+usage_error "--guest: windows needs --image FILE" run --guest windows
+usage_error "--image: is the Windows guest's image: add --guest windows" run --image /etc/hostname
+usage_error "--driver: windows runs in the Windows guest" run --driver windows
+usage_error "no such disk image" run --guest windows --image /no/such/windows.qcow2
+usage_error "--guest: windows is the Windows guest; libccid runs in the Linux guest" run --guest windows --image /etc/hostname --driver libccid
+usage_error "--snapshot: the image has no snapshot 'ready'" run --guest windows --image /etc/hostname --snapshot ready
+usage_error "--save-snapshot: saves a cold boot" run --guest windows --image /etc/hostname --snapshot x --save-snapshot /tmp/x.qcow2
 usage_error "--bogus" run --bogus
 usage_error "--driver: all stands alone" run --driver all --driver libccid
 usage_error "--shard: '0/2': shards count from 1" run --shard 0/2
