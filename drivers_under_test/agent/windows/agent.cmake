@@ -28,6 +28,10 @@ target_compile_options(readerlab-agent PRIVATE -Wall -Wextra -Wpedantic -Wshadow
 # -static: libstdc++, libgcc and winpthread inside the .exe; what stays dynamic is Windows'.
 target_link_options(readerlab-agent PRIVATE -static)
 target_link_libraries(readerlab-agent PRIVATE winscard setupapi advapi32 ntdll)
+# The script that installs it as a service in a Windows image, beside it (PROTOCOL.md).
+add_custom_command(TARGET readerlab-agent POST_BUILD
+                   COMMAND ${CMAKE_COMMAND} -E copy_if_different ${READERLAB_AGENT_DIR}/windows/install-agent.ps1
+                           $<TARGET_FILE_DIR:readerlab-agent>)
 
 # Its tests drive the .exe under wine64 through a COM port whose other end is a pty
 # (drivers_under_test/agent/windows/wine_agent_test.py).

@@ -429,7 +429,22 @@ def run_service_test(args):
         check(fields.get("STATE") == "STOPPED" and fields.get("WIN32_EXIT_CODE") == "0",
               f"service after sc stop: {fields}")
 
-        # 2. A port that does not open: the service keeps retrying (START_PENDING, a log line)
+        # 2. Poweroff through the service: the reply, then the process ends and the SCM sees a
+        # clean stop, not a crash (Wine 8 cannot shut down: InitiateShutdownW is not implemented).
+        code, text = scm.sc("start", SERVICE)
+        check(code == 0, f"sc start (again): exit {code}: {text.strip()}")
+        ready = port.line(timeout=15)
+        check(ready is not None and ready.get("event") == "ready", f"second start: ready {ready}")
+        pids = agent_processes()
+        reply = port.call("Poweroff")
+        check(reply.get("rv") == 0, f"Poweroff through the service: {reply}")
+        check(wait_gone(pids, 10), f"agent {pids} still alive 10 s after Poweroff")
+        fields = scm.wait_state(SERVICE, "STOPPED", 5)
+        print("after Poweroff:", fields)
+        check(fields.get("STATE") == "STOPPED" and fields.get("WIN32_EXIT_CODE") == "0",
+              f"service after Poweroff: {fields}")
+
+        # 3. A port that does not open: the service keeps retrying (START_PENDING, a log line)
         # and a stop ends it.
         scm.sc("delete", SERVICE)
         scm.create(SERVICE, exe_windows_path, MISSING_PORT)
@@ -462,7 +477,7 @@ def run_service_test(args):
     log = open(log_path, "rb").read().decode(errors="replace") if os.path.exists(log_path) else ""
     print("service log (readerlab-agent.log):\n" + (log.rstrip() or "(empty)"))
     for wanted in ["service starting (pid", "port COM1", "ready line written on COM1 (attempt 1): service running",
-                   "stop requested", "service stopped", f"cannot open the port: {MISSING_PORT}: ",
+                   "stop requested", "service stopped", "Poweroff: exiting", f"cannot open the port: {MISSING_PORT}: ",
                    "(retrying every 3 s)"]:
         check(wanted in log, f"service log lacks {wanted!r}")
     check(log.count("cannot open the port") == 1, "a port error that does not change is logged once")
