@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,10 +22,12 @@ class Agent {
  public:
   explicit Agent(agent::Port port) : port_(std::move(port)) {}
 
-  void run() {
+  // Returns when the port's read fails (on Windows also when its stop event fires).
+  void run(const std::function<void()>& after_ready) {
     send(json{{"event", "ready"}, {"agent", "readerlab-agent"}, {"version", "0.1"}, {"api", agent::kPcscApi}});
+    if (after_ready) after_ready();
     std::thread worker([this] { work(); });
-    worker.detach();  // the process ends through Poweroff or a dead port
+    worker.detach();  // the process ends through Poweroff, a dead port or a service stop
     read_loop();
   }
 
@@ -47,10 +50,7 @@ class Agent {
     char buffer[65536];
     for (;;) {
       long n = port_.read_some(buffer, sizeof(buffer));
-      if (n < 0) {
-        std::fprintf(stderr, "readerlab-agent: port read failed, exiting\n");
-        std::exit(2);
-      }
+      if (n < 0) return;
       if (n == 0) {  // host not connected (virtio-serial returns 0): wait and retry
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
@@ -140,21 +140,36 @@ class Agent {
 
 }  // namespace
 
+void agent::serve(Port port, const std::function<void()>& after_ready) {
+  // Never deleted: the detached worker may still be inside a request when serve returns,
+  // and the process exits soon after.
+  auto* running = new Agent(std::move(port));
+  running->run(after_ready);
+}
+
 int main(int argc, char** argv) {
   std::string port_path;
+  bool service = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--port" && i + 1 < argc) {
       port_path = argv[++i];
+#ifdef _WIN32
+    } else if (arg == "--service") {
+      service = true;
+#endif
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
+#ifdef _WIN32
+          "usage: readerlab-agent [--service] [--port PATH]\n"
+          "Speaks readerlab's JSON-line protocol on PATH (default: the virtio port "
+          "named readerlab.agent, else COM1).\n"
+          "--service: run under the service control manager (install-agent.ps1 sets that up);\n"
+          "the log is readerlab-agent.log beside the executable.\n"
+#else
           "usage: readerlab-agent [--port PATH]\n"
           "Speaks readerlab's JSON-line protocol on PATH (default: the virtio port "
-          "named readerlab.agent%s).\n",
-#ifdef _WIN32
-          ", else COM1"
-#else
-          ""
+          "named readerlab.agent).\n"
 #endif
       );
       return 0;
@@ -163,13 +178,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+#ifdef _WIN32
+  if (service) return agent::run_service(port_path);
+#else
+  (void)service;
+#endif
   std::string error;
   auto port = agent::Port::open(port_path, error);
   if (!port) {
     std::fprintf(stderr, "readerlab-agent: %s\n", error.c_str());
     return 1;
   }
-  Agent agent(std::move(*port));
-  agent.run();
-  return 0;
+  agent::serve(std::move(*port), {});
+  std::fprintf(stderr, "readerlab-agent: port read failed, exiting\n");
+  return 2;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -42,6 +43,26 @@ nlohmann::json handle_ioctl_request(const nlohmann::json& request);
 std::string before_pcsc_context();
 #endif
 
+class Port;
+// Writes the ready event, calls after_ready, then serves requests until the port's read
+// fails (on Windows: or its stop event fires). Requests still running may outlive the call.
+void serve(Port port, const std::function<void()>& after_ready);
+
+#ifdef _WIN32
+// FormatMessage's text for a Win32 error code, with the code: "... (Win32 error N)".
+std::string win32_message(unsigned long code);
+// One log line: to stderr ("readerlab-agent: ..."), or in service mode to the service's log
+// file with a UTC timestamp.
+void log_message(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
+// ---- Windows service (agent_service_windows.cpp) ----
+// `--service`: runs under the service control manager until SERVICE_CONTROL_STOP/SHUTDOWN;
+// opens the port (retrying while it is missing), then reports SERVICE_RUNNING.
+int run_service(const std::string& port_path);
+// Poweroff in service mode: tells the SCM the service stopped before the process exits.
+void report_service_stopped_on_exit();
+#endif
+
 class Port {
  public:
   // Opens the port; empty path = find the virtio port named readerlab.agent.
@@ -52,11 +73,16 @@ class Port {
   // Reads some bytes; returns 0 when nothing is available (host not connected), -1 on error.
   long read_some(char* buffer, std::size_t size);
   bool write_all(const std::string& data);
+#ifdef _WIN32
+  // An event that, once set, makes read_some (pending or next) return -1.
+  void set_stop_event(void* event) { stop_event_ = event; }
+#endif
 
  private:
 #ifdef _WIN32
   explicit Port(void* handle) : handle_(handle) {}
   void* handle_ = nullptr;  // a HANDLE opened for overlapped I/O
+  void* stop_event_ = nullptr;
   unsigned long last_read_error_ = 0;
 #else
   explicit Port(int fd) : fd_(fd) {}

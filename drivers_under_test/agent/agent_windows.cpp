@@ -14,17 +14,6 @@ namespace agent {
 
 const char* const kPcscApi = "winscard";
 
-namespace {
-
-constexpr std::size_t kMaxOutput = 1u << 20;  // PROTOCOL.md: Exec output at most 1 MiB
-// The virtio-serial driver (vioser) names a port after its QEMU name under \\.\Global\.
-constexpr const char* kVirtioPort = "\\\\.\\Global\\readerlab.agent";
-constexpr const char* kFallbackPort = "COM1";
-// A COM port read completes this long after the last byte that arrived (COMMTIMEOUTS
-// ReadIntervalTimeout, with no total timeout: the read itself waits for the first byte).
-constexpr DWORD kReadIntervalMs = 10;
-constexpr UINT kTimedOutExitCode = 1;  // the code TerminateJobObject gives the killed processes
-
 std::string win32_message(DWORD code) {
   char* text = nullptr;
   DWORD n = FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
@@ -35,6 +24,17 @@ std::string win32_message(DWORD code) {
     message.pop_back();
   return message + " (Win32 error " + std::to_string(code) + ")";
 }
+
+namespace {
+
+constexpr std::size_t kMaxOutput = 1u << 20;  // PROTOCOL.md: Exec output at most 1 MiB
+// The virtio-serial driver (vioser) names a port after its QEMU name under \\.\Global\.
+constexpr const char* kVirtioPort = "\\\\.\\Global\\readerlab.agent";
+constexpr const char* kFallbackPort = "COM1";
+// A COM port read completes this long after the last byte that arrived (COMMTIMEOUTS
+// ReadIntervalTimeout, with no total timeout: the read itself waits for the first byte).
+constexpr DWORD kReadIntervalMs = 10;
+constexpr UINT kTimedOutExitCode = 1;  // the code TerminateJobObject gives the killed processes
 
 std::wstring widen(const std::string& text) {
   if (text.empty()) return {};
@@ -138,7 +138,8 @@ std::optional<Port> Port::open(const std::string& path_in, std::string& error) {
   return Port(static_cast<void*>(h));
 }
 
-Port::Port(Port&& other) noexcept : handle_(other.handle_), last_read_error_(other.last_read_error_) {
+Port::Port(Port&& other) noexcept
+    : handle_(other.handle_), stop_event_(other.stop_event_), last_read_error_(other.last_read_error_) {
   other.handle_ = nullptr;
 }
 Port::~Port() {
@@ -147,6 +148,8 @@ Port::~Port() {
 
 long Port::read_some(char* buffer, std::size_t size) {
   HANDLE h = static_cast<HANDLE>(handle_);
+  HANDLE stop = static_cast<HANDLE>(stop_event_);
+  if (stop != nullptr && WaitForSingleObject(stop, 0) == WAIT_OBJECT_0) return -1;
   OVERLAPPED overlapped{};
   overlapped.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
   if (overlapped.hEvent == nullptr) return -1;
@@ -154,13 +157,21 @@ long Port::read_some(char* buffer, std::size_t size) {
   DWORD done = 0;
   DWORD want = static_cast<DWORD>(std::min<std::size_t>(size, 1u << 16));
   BOOL started = ReadFile(h, buffer, want, &done, &overlapped);
+  if (!started && GetLastError() == ERROR_IO_PENDING && stop != nullptr) {
+    HANDLE waits[2] = {overlapped.hEvent, stop};
+    if (WaitForMultipleObjects(2, waits, FALSE, INFINITE) == WAIT_OBJECT_0 + 1) {
+      CancelIoEx(h, &overlapped);
+      GetOverlappedResult(h, &overlapped, &done, TRUE);  // the buffer is ours again once it returns
+      return -1;
+    }
+    started = GetOverlappedResult(h, &overlapped, &done, FALSE);
+  }
   long n = finish_overlapped(h, overlapped, started, done);
   if (n < 0) {
     // No init powers Windows off when the agent exits, so a failing port (a virtio-serial
     // port whose host end is not connected fails reads) is retried rather than given up.
     DWORD error = GetLastError();
-    if (error != last_read_error_)
-      std::fprintf(stderr, "readerlab-agent: port read: %s (retrying)\n", win32_message(error).c_str());
+    if (error != last_read_error_) log_message("port read: %s (retrying)", win32_message(error).c_str());
     last_read_error_ = error;
     return 0;
   }
@@ -277,7 +288,8 @@ void power_off() {
   }
   DWORD rv = InitiateShutdownW(nullptr, nullptr, 0, SHUTDOWN_POWEROFF | SHUTDOWN_FORCE_OTHERS | SHUTDOWN_FORCE_SELF,
                                SHTDN_REASON_MAJOR_OTHER | SHTDN_REASON_FLAG_PLANNED);
-  if (rv != ERROR_SUCCESS) std::fprintf(stderr, "readerlab-agent: InitiateShutdown: %s\n", win32_message(rv).c_str());
+  if (rv != ERROR_SUCCESS) log_message("InitiateShutdown: %s", win32_message(rv).c_str());
+  report_service_stopped_on_exit();
 }
 
 }  // namespace agent

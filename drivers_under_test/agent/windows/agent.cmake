@@ -17,6 +17,7 @@ add_executable(readerlab-agent
   ${READERLAB_AGENT_DIR}/agent.cpp
   ${READERLAB_AGENT_DIR}/agent_pcsc.cpp
   ${READERLAB_AGENT_DIR}/agent_windows.cpp
+  ${READERLAB_AGENT_DIR}/agent_service_windows.cpp
   ${READERLAB_AGENT_DIR}/agent_ioctl_windows.cpp
   ${READERLAB_SOURCE_DIR}/base/bytes.cpp)
 target_include_directories(readerlab-agent PRIVATE ${READERLAB_SOURCE_DIR} ${READERLAB_AGENT_HOST_HEADERS})
@@ -27,6 +28,10 @@ target_compile_options(readerlab-agent PRIVATE -Wall -Wextra -Wpedantic -Wshadow
 # -static: libstdc++, libgcc and winpthread inside the .exe; what stays dynamic is Windows'.
 target_link_options(readerlab-agent PRIVATE -static)
 target_link_libraries(readerlab-agent PRIVATE winscard setupapi advapi32 ntdll)
+# The script that installs it as a service in a Windows image, beside it (PROTOCOL.md).
+add_custom_command(TARGET readerlab-agent POST_BUILD
+                   COMMAND ${CMAKE_COMMAND} -E copy_if_different ${READERLAB_AGENT_DIR}/windows/install-agent.ps1
+                           $<TARGET_FILE_DIR:readerlab-agent>)
 
 # Its tests drive the .exe under wine64 through a COM port whose other end is a pty
 # (drivers_under_test/agent/windows/wine_agent_test.py).
@@ -36,5 +41,12 @@ if(READERLAB_WINE AND Python3_Interpreter_FOUND)
            COMMAND ${Python3_EXECUTABLE} ${READERLAB_AGENT_DIR}/windows/wine_agent_test.py
                    --wine ${READERLAB_WINE} --agent $<TARGET_FILE:readerlab-agent>
                    --prefix ${PROJECT_BINARY_DIR}/wineprefix)
-  set_tests_properties(agent_windows_under_wine PROPERTIES TIMEOUT 120 LABELS wine)
+  set_tests_properties(agent_windows_under_wine PROPERTIES TIMEOUT 120 LABELS wine RESOURCE_LOCK readerlab_wineprefix)
+  # --service: readerlab-agent.exe --service under Wine's service control manager.
+  add_test(NAME agent_windows_service_under_wine
+           COMMAND ${Python3_EXECUTABLE} ${READERLAB_AGENT_DIR}/windows/wine_agent_test.py --service
+                   --wine ${READERLAB_WINE} --agent $<TARGET_FILE:readerlab-agent>
+                   --prefix ${PROJECT_BINARY_DIR}/wineprefix)
+  set_tests_properties(agent_windows_service_under_wine PROPERTIES TIMEOUT 90 LABELS wine
+                                                                   RESOURCE_LOCK readerlab_wineprefix)
 endif()

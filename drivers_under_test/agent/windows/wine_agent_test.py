@@ -7,6 +7,10 @@ session starts, so a plain symlink would be replaced by /dev/ttyS0), the agent o
 (Wine's serial layer sets it up with SetCommState/SetCommTimeouts), and this script speaks
 PROTOCOL.md on the master. Every check fails the test with a message.
 
+With --service it tests the service mode instead (run_service_test): the agent installed with
+`sc create` the way install-agent.ps1 installs it, started and stopped by Wine's service
+control manager.
+
 What Wine cannot run: no smart card reader device interface exists under Wine (no PnP
 driver binds anything to GUID_DEVINTERFACE_SMARTCARD_READER), so Ioctl/State can only be
 checked for their "no reader" error; a reader driver's IOCTLs need a Windows guest. Wine's
@@ -300,12 +304,196 @@ def run_default_port(agent):
     check("default-port" in reply.get("output", ""), f"default port Exec: {reply}")
 
 
+SERVICE = "readerlab-agent"
+# Where install-agent.ps1 puts the agent; its service log is written beside it.
+INSTALL_DIR = ("Program Files", "readerlab")
+MISSING_PORT = "\\\\.\\readerlab-no-such-port"
+
+
+def agent_processes():
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                words = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"readerlab-agent.exe --service" in words:
+            found.append(int(entry))
+    return found
+
+
+class ServiceControl:
+    def __init__(self, wine, env):
+        self.wine, self.env = wine, env
+
+    def sc(self, *words):
+        result = subprocess.run([self.wine, "sc"] + list(words), env=self.env, capture_output=True, timeout=30)
+        return result.returncode, result.stdout.decode(errors="replace")
+
+    def state(self, name):
+        _, text = self.sc("query", name)
+        fields = {}
+        for line in text.splitlines():
+            if ":" in line:
+                key, value = line.split(":", 1)
+                words = value.split()
+                # "STATE : 4  RUNNING" -> RUNNING; "WIN32_EXIT_CODE : 0  (0x0)" -> 0
+                fields[key.strip()] = (words[1] if key.strip() == "STATE" else words[0]) if len(words) > 1 else value.strip()
+        return fields
+
+    def wait_state(self, name, wanted, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            fields = self.state(name)
+            if fields.get("STATE") == wanted or time.monotonic() > deadline:
+                return fields
+            time.sleep(0.3)
+
+    def create(self, name, exe_windows_path, port):
+        self.sc("delete", name)
+        code, text = self.sc("create", name, "binPath=", f'"{exe_windows_path}" --service --port {port}', "start=",
+                             "demand")
+        check(code == 0, f"sc create {name}: exit {code}: {text.strip()}")
+
+
+def wait_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(pid in agent_processes() for pid in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def run_service_test(args):
+    started = time.monotonic()
+    os.makedirs(args.prefix, exist_ok=True)
+    env = dict(os.environ, WINEPREFIX=args.prefix, WINEDEBUG="-all")
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([args.wine, "cmd", "/c", "exit"], env=env, timeout=90, check=False, **quiet)
+    install_dir = os.path.join(args.prefix, "drive_c", *INSTALL_DIR)
+    os.makedirs(install_dir, exist_ok=True)
+    shutil.copy(args.agent, os.path.join(install_dir, "readerlab-agent.exe"))
+    exe_windows_path = "C:\\" + "\\".join(INSTALL_DIR) + "\\readerlab-agent.exe"
+    log_path = os.path.join(install_dir, "readerlab-agent.log")
+    for old in (log_path, log_path + ".old"):
+        if os.path.exists(old):
+            os.remove(old)
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    subprocess.run([args.wine, "reg", "add", "HKLM\\Software\\Wine\\Ports", "/v", "COM1", "/d", os.ttyname(slave), "/f"],
+                   env=env, check=True, timeout=60, **quiet)
+    server = wineserver_of(args.wine)
+    subprocess.run([server, "-k"], env=env, check=False, **quiet)
+    subprocess.run([server, "-w"], env=env, check=False, **quiet)
+    subprocess.run([server, "-p3"], env=env, check=False, **quiet)
+    # Wine ends its services when the last ordinary Windows process exits (measured: `sc start`
+    # alone leaves the service STOPPED a few seconds later), so a `cmd /c pause` holds the
+    # session open until its stdin closes. A Windows guest has no such need.
+    session = subprocess.Popen([args.wine, "cmd", "/c", "pause"], env=env, stdin=subprocess.PIPE, **quiet)
+    scm = ServiceControl(args.wine, env)
+    port = Agent.__new__(Agent)  # the protocol helpers of Agent, on the pty's master
+    port.master, port.buffer, port.next_id = master, b"", 1
+    port.process = session  # line() gives up if the session ends
+    try:
+        # 1. The service on a COM1 that is there: ready, requests, stop.
+        scm.create(SERVICE, exe_windows_path, "COM1")
+        t = time.monotonic()
+        code, text = scm.sc("start", SERVICE)
+        check(code == 0, f"sc start: exit {code}: {text.strip()}")
+        ready = port.line(timeout=15)
+        print(f"service ready line after {time.monotonic() - t:.1f} s:", ready)
+        check(ready == {"event": "ready", "agent": "readerlab-agent", "version": "0.1", "api": "winscard"},
+              f"service ready event: {ready}")
+        fields = scm.wait_state(SERVICE, "RUNNING", 5)
+        print("sc query after the ready line:", fields)
+        check(fields.get("STATE") == "RUNNING", f"service state after the ready line: {fields}")
+        reply = port.call("Exec", command="echo hello-from-the-service", timeout_ms=20000)
+        print("Exec through the service:", reply)
+        check(reply.get("exit_code") == 0 and "hello-from-the-service" in reply.get("output", ""),
+              f"Exec through the service: {reply}")
+        expect_error(port, b"not json\n", "malformed JSON", "service: malformed JSON")
+        pids = agent_processes()
+        check(len(pids) == 1, f"one agent process while the service runs: {pids}")
+        t = time.monotonic()
+        code, text = scm.sc("stop", SERVICE)
+        check(code == 0, f"sc stop: exit {code}: {text.strip()}")
+        gone = wait_gone(pids, 10)
+        print(f"sc stop: process gone {gone} after {time.monotonic() - t:.1f} s")
+        check(gone, f"agent process {pids} still alive 10 s after sc stop")
+        fields = scm.wait_state(SERVICE, "STOPPED", 5)
+        check(fields.get("STATE") == "STOPPED" and fields.get("WIN32_EXIT_CODE") == "0",
+              f"service after sc stop: {fields}")
+
+        # 2. Poweroff through the service: the reply, then the process ends and the SCM sees a
+        # clean stop, not a crash (Wine 8 cannot shut down: InitiateShutdownW is not implemented).
+        code, text = scm.sc("start", SERVICE)
+        check(code == 0, f"sc start (again): exit {code}: {text.strip()}")
+        ready = port.line(timeout=15)
+        check(ready is not None and ready.get("event") == "ready", f"second start: ready {ready}")
+        pids = agent_processes()
+        reply = port.call("Poweroff")
+        check(reply.get("rv") == 0, f"Poweroff through the service: {reply}")
+        check(wait_gone(pids, 10), f"agent {pids} still alive 10 s after Poweroff")
+        fields = scm.wait_state(SERVICE, "STOPPED", 5)
+        print("after Poweroff:", fields)
+        check(fields.get("STATE") == "STOPPED" and fields.get("WIN32_EXIT_CODE") == "0",
+              f"service after Poweroff: {fields}")
+
+        # 3. A port that does not open: the service keeps retrying (START_PENDING, a log line)
+        # and a stop ends it.
+        scm.sc("delete", SERVICE)
+        scm.create(SERVICE, exe_windows_path, MISSING_PORT)
+        code, text = scm.sc("start", SERVICE)
+        check(code == 0, f"sc start (missing port): exit {code}: {text.strip()}")
+        time.sleep(4)  # more than one retry interval
+        fields = scm.state(SERVICE)
+        print("missing port, after 4 s:", fields)
+        check(fields.get("STATE") == "START_PENDING" and int(fields.get("CHECKPOINT", "0"), 16) >= 1,
+              f"service with a missing port (START_PENDING, its checkpoint advancing): {fields}")
+        pids = agent_processes()
+        check(len(pids) == 1, f"the retrying service's process: {pids}")
+        code, text = scm.sc("stop", SERVICE)
+        check(code == 0, f"sc stop while retrying: exit {code}: {text.strip()}")
+        check(wait_gone(pids, 10), f"retrying agent {pids} still alive 10 s after sc stop")
+        fields = scm.wait_state(SERVICE, "STOPPED", 5)
+        check(fields.get("STATE") == "STOPPED", f"retrying service after sc stop: {fields}")
+    finally:
+        scm.sc("stop", SERVICE)
+        scm.sc("delete", SERVICE)
+        session.stdin.close()
+        try:
+            session.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            session.kill()
+        subprocess.run([server, "-k"], env=env, check=False, **quiet)
+        os.close(master)
+        os.close(slave)
+
+    log = open(log_path, "rb").read().decode(errors="replace") if os.path.exists(log_path) else ""
+    print("service log (readerlab-agent.log):\n" + (log.rstrip() or "(empty)"))
+    for wanted in ["service starting (pid", "port COM1", "ready line written on COM1 (attempt 1): service running",
+                   "stop requested", "service stopped", "Poweroff: exiting", f"cannot open the port: {MISSING_PORT}: ",
+                   "(retrying every 3 s)"]:
+        check(wanted in log, f"service log lacks {wanted!r}")
+    check(log.count("cannot open the port") == 1, "a port error that does not change is logged once")
+    print(f"{len(failures)} failure(s), {time.monotonic() - started:.1f} s in all")
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--wine", required=True)
     parser.add_argument("--agent", required=True)
     parser.add_argument("--prefix", required=True)
+    parser.add_argument("--service", action="store_true", help="test the service mode (sc create/start/stop)")
     args = parser.parse_args()
+    if args.service:
+        return run_service_test(args)
     started = time.monotonic()
     os.makedirs(args.prefix, exist_ok=True)
     env = dict(os.environ, WINEPREFIX=args.prefix, WINEDEBUG="-all")
