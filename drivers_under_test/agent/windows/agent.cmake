@@ -36,6 +36,10 @@ add_custom_command(TARGET readerlab-agent POST_BUILD
 # Its tests drive the .exe under wine64 through a COM port whose other end is a pty
 # (drivers_under_test/agent/windows/wine_agent_test.py).
 find_package(Python3 COMPONENTS Interpreter)
+# Not found is a configure error, never a test left out without a word.
+if(NOT READERLAB_WINE OR NOT Python3_Interpreter_FOUND)
+  message(FATAL_ERROR "the agent's tests need wine64 and python3 (tools/install-deps.sh windows)")
+endif()
 if(READERLAB_WINE AND Python3_Interpreter_FOUND)
   add_test(NAME agent_windows_under_wine
            COMMAND ${Python3_EXECUTABLE} ${READERLAB_AGENT_DIR}/windows/wine_agent_test.py
