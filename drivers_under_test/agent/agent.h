@@ -51,6 +51,8 @@ void serve(Port port, const std::function<void()>& after_ready);
 #ifdef _WIN32
 // FormatMessage's text for a Win32 error code, with the code: "... (Win32 error N)".
 std::string win32_message(unsigned long code);
+// UTF-8 to the UTF-16 Windows' W functions take.
+std::wstring widen(const std::string& text);
 // One log line: to stderr ("readerlab-agent: ..."), or in service mode to the service's log
 // file with a UTC timestamp.
 void log_message(const char* format, ...) __attribute__((format(printf, 1, 2)));

@@ -54,26 +54,6 @@ std::string utf8(const wchar_t* text, std::size_t length) {
   return out;
 }
 
-std::wstring wide(const std::string& text) {
-  if (text.empty()) return {};
-  int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
-  if (n <= 0) return {};
-  std::wstring out(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), out.data(), n);
-  return out;
-}
-
-std::string win32_error(DWORD code) {
-  char* text = nullptr;
-  DWORD n = FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-                           nullptr, code, 0, reinterpret_cast<char*>(&text), 0, nullptr);
-  std::string message = n != 0 && text != nullptr ? std::string(text, n) : std::string();
-  if (text != nullptr) LocalFree(text);
-  while (!message.empty() && (message.back() == '\n' || message.back() == '\r' || message.back() == ' '))
-    message.pop_back();
-  return (message.empty() ? std::string() : message + " ") + "(Win32 error " + std::to_string(code) + ")";
-}
-
 std::string ntstatus_name(std::uint32_t status) {
   // shared/spec/smclib.md "NTSTATUS values used below", plus what the I/O manager answers
   // before a driver sees the IRP (ACCESS_DENIED, INVALID_HANDLE, NO_SUCH_DEVICE).
@@ -186,7 +166,7 @@ std::vector<ReaderInterface> list_reader_interfaces() {
   std::vector<ReaderInterface> readers;
   HDEVINFO set =
       SetupDiGetClassDevsW(&kSmartcardReaderInterface, nullptr, nullptr, DIGCF_PRESENT | DIGCF_DEVICEINTERFACE);
-  if (set == INVALID_HANDLE_VALUE) throw RequestError("SetupDiGetClassDevs: " + win32_error(GetLastError()));
+  if (set == INVALID_HANDLE_VALUE) throw RequestError("SetupDiGetClassDevs: " + win32_message(GetLastError()));
   for (DWORD index = 0;; ++index) {
     SP_DEVICE_INTERFACE_DATA interface_data{};
     interface_data.cbSize = sizeof(interface_data);
@@ -231,7 +211,7 @@ std::string wait_for_service(SC_HANDLE service, DWORD wanted) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kServiceWaitMs);
   for (;;) {
     SERVICE_STATUS status{};
-    if (!QueryServiceStatus(service, &status)) return "QueryServiceStatus: " + win32_error(GetLastError());
+    if (!QueryServiceStatus(service, &status)) return "QueryServiceStatus: " + win32_message(GetLastError());
     if (status.dwCurrentState == wanted) return {};
     if (std::chrono::steady_clock::now() >= deadline)
       return "still in state " + std::to_string(status.dwCurrentState) + " after " + std::to_string(kServiceWaitMs) +
@@ -242,10 +222,10 @@ std::string wait_for_service(SC_HANDLE service, DWORD wanted) {
 
 std::string open_resource_manager(ServiceHandles& handles, DWORD access) {
   handles.manager = OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT);
-  if (handles.manager == nullptr) return "OpenSCManager: " + win32_error(GetLastError());
+  if (handles.manager == nullptr) return "OpenSCManager: " + win32_message(GetLastError());
   handles.service = OpenServiceA(handles.manager, kResourceManager, access | SERVICE_QUERY_STATUS);
   if (handles.service == nullptr)
-    return std::string("OpenService ") + kResourceManager + ": " + win32_error(GetLastError());
+    return std::string("OpenService ") + kResourceManager + ": " + win32_message(GetLastError());
   return {};
 }
 
@@ -254,7 +234,7 @@ std::string stop_resource_manager() {
   if (auto failure = open_resource_manager(handles, SERVICE_STOP); !failure.empty()) return failure;
   SERVICE_STATUS status{};
   if (!ControlService(handles.service, SERVICE_CONTROL_STOP, &status) && GetLastError() != ERROR_SERVICE_NOT_ACTIVE)
-    return std::string("stopping ") + kResourceManager + ": " + win32_error(GetLastError());
+    return std::string("stopping ") + kResourceManager + ": " + win32_message(GetLastError());
   return wait_for_service(handles.service, SERVICE_STOPPED);
 }
 
@@ -262,7 +242,7 @@ std::string start_resource_manager() {
   ServiceHandles handles;
   if (auto failure = open_resource_manager(handles, SERVICE_START); !failure.empty()) return failure;
   if (!StartServiceA(handles.service, 0, nullptr) && GetLastError() != ERROR_SERVICE_ALREADY_RUNNING)
-    return std::string("starting ") + kResourceManager + ": " + win32_error(GetLastError());
+    return std::string("starting ") + kResourceManager + ": " + win32_message(GetLastError());
   return wait_for_service(handles.service, SERVICE_RUNNING);
 }
 
@@ -293,7 +273,7 @@ class ReaderSession {
     json notes = open_for(request);
     reap();
     auto irp = std::make_unique<Irp>();
-    if (irp->event == nullptr) throw RequestError("CreateEvent: " + win32_error(GetLastError()));
+    if (irp->event == nullptr) throw RequestError("CreateEvent: " + win32_message(GetLastError()));
     irp->output.resize(output_size);
     NTSTATUS status = NtDeviceIoControlFile(device_, irp->event, nullptr, nullptr, &irp->iosb, code,
                                             input.empty() ? nullptr : input.data(), static_cast<ULONG>(input.size()),
@@ -462,13 +442,13 @@ class ReaderSession {
       throw RequestError("an IRP is pending on " + path_ + ": WaitPending or CancelPending before switching device");
     close();
     json notes = json::object();
-    std::wstring path = wide(wanted);
+    std::wstring path = widen(wanted);
     HANDLE h = CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,
                            OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
     DWORD error = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
     if (h == INVALID_HANDLE_VALUE && (error == ERROR_SHARING_VIOLATION || error == ERROR_ACCESS_DENIED)) {
       // SCardSvr holds the reader open and smclib drivers commonly refuse a second open.
-      std::string first = win32_error(error);
+      std::string first = win32_message(error);
       std::string stopped = stop_resource_manager();
       if (!stopped.empty())
         throw RequestError("opening " + wanted + ": " + first + "; could not stop " + kResourceManager + ": " +
@@ -479,7 +459,7 @@ class ReaderSession {
                       OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
       error = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
     }
-    if (h == INVALID_HANDLE_VALUE) throw RequestError("opening " + wanted + ": " + win32_error(error));
+    if (h == INVALID_HANDLE_VALUE) throw RequestError("opening " + wanted + ": " + win32_message(error));
     device_ = h;
     path_ = wanted;
     notes["device"] = wanted;

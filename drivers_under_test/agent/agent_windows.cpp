@@ -25,6 +25,15 @@ std::string win32_message(DWORD code) {
   return message + " (Win32 error " + std::to_string(code) + ")";
 }
 
+std::wstring widen(const std::string& text) {
+  if (text.empty()) return {};
+  int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
+  if (n <= 0) return {};
+  std::wstring wide(static_cast<std::size_t>(n), L'\0');
+  MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), wide.data(), n);
+  return wide;
+}
+
 namespace {
 
 constexpr std::size_t kMaxOutput = 1u << 20;  // PROTOCOL.md: Exec output at most 1 MiB
@@ -35,15 +44,6 @@ constexpr const char* kFallbackPort = "COM1";
 // ReadIntervalTimeout, with no total timeout: the read itself waits for the first byte).
 constexpr DWORD kReadIntervalMs = 10;
 constexpr UINT kTimedOutExitCode = 1;  // the code TerminateJobObject gives the killed processes
-
-std::wstring widen(const std::string& text) {
-  if (text.empty()) return {};
-  int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
-  if (n <= 0) return {};
-  std::wstring wide(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), wide.data(), n);
-  return wide;
-}
 
 // "COM12" must be opened as \\.\COM12 (only COM1-COM9 have the short DOS name); a path that
 // already starts with \\ is used as it is.

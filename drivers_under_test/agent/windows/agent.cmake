@@ -50,7 +50,7 @@ if(READERLAB_WINE AND Python3_Interpreter_FOUND)
   add_test(NAME agent_windows_service_under_wine
            COMMAND ${Python3_EXECUTABLE} ${READERLAB_AGENT_DIR}/windows/wine_agent_test.py --service
                    --wine ${READERLAB_WINE} --agent $<TARGET_FILE:readerlab-agent>
-                   --prefix ${PROJECT_BINARY_DIR}/wineprefix)
+                   --prefix ${PROJECT_BINARY_DIR}/wineprefix-service)
   set_tests_properties(agent_windows_service_under_wine PROPERTIES TIMEOUT 90 LABELS wine
                                                                    RESOURCE_LOCK readerlab_wineprefix)
 endif()
