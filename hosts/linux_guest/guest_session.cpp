@@ -47,12 +47,9 @@ Status GuestSession::start() {
   if (options_.guest_dir.empty()) options_.guest_dir = qemu::default_guest_dir();
   // Built when missing, and again when the builder, the agent or the readers changed since.
   if (auto updated = qemu::update_guest(options_.guest_dir); !updated) return updated.error();
-  // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
-  char pattern[] = "/tmp/readerlab-XXXXXX";
-  if (!::mkdtemp(pattern))
-    return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
-  socket_dir_ = pattern;
-  qemu::remove_folder_on_signal(socket_dir_);  // QEMU's own end comes with QemuProcess
+  const auto sockets = qemu::make_socket_folder();
+  if (!sockets) return sockets.error();
+  socket_dir_ = *sockets;
 
   log_.open(options_.out_dir / "readerlab.log");
   rig_ = std::make_unique<scenarios::Rig>(io_, [this](const std::string& line) { log_ << line << std::endl; });

@@ -8,8 +8,10 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 namespace readerlab::qemu {
 namespace {
@@ -172,6 +174,15 @@ void forget_folder_on_signal(const std::filesystem::path& folder) {
       return;
     }
   }
+}
+
+Expected<std::filesystem::path> make_socket_folder() {
+  char pattern[] = "/tmp/readerlab-XXXXXX";
+  if (!::mkdtemp(pattern))
+    return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
+  std::filesystem::path folder = pattern;
+  remove_folder_on_signal(folder);
+  return folder;
 }
 
 }  // namespace readerlab::qemu

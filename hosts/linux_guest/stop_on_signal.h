@@ -6,6 +6,8 @@
 // inherits the handler but acts only on what it registered itself.
 #pragma once
 
+#include "base/error.h"
+
 #include <sys/types.h>
 #include <filesystem>
 
@@ -20,5 +22,9 @@ void forget_child_on_signal(pid_t child);
 // The folder's files (not sub-folders) and the folder itself are removed; paths of 255 bytes at most.
 bool remove_folder_on_signal(const std::filesystem::path& folder);
 void forget_folder_on_signal(const std::filesystem::path& folder);
+
+// A new folder for a guest's unix sockets, /tmp/readerlab-XXXXXX (socket paths are limited to
+// 107 bytes, so not below the output folder), removed on a signal as above.
+Expected<std::filesystem::path> make_socket_folder();
 
 }  // namespace readerlab::qemu

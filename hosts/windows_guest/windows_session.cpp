@@ -23,12 +23,9 @@ Status WindowsSession::start() {
   const auto disk = make_run_disk(*image, options_.snapshot, options_.out_dir);
   if (!disk) return disk.error();
   disk_ = *disk;
-  // Unix socket paths are limited to 107 bytes, so they live in a short temporary folder.
-  char pattern[] = "/tmp/readerlab-XXXXXX";
-  if (!::mkdtemp(pattern))
-    return error("/tmp", std::string("cannot create a folder for the sockets: ") + std::strerror(errno));
-  socket_dir_ = pattern;
-  qemu::remove_folder_on_signal(socket_dir_);
+  const auto sockets = qemu::make_socket_folder();
+  if (!sockets) return sockets.error();
+  socket_dir_ = *sockets;
 
   log_.open(options_.out_dir / "readerlab.log");
   rig_ = std::make_unique<scenarios::Rig>(io_, [this](const std::string& line) { log_ << line << std::endl; });
