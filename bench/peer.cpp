@@ -15,7 +15,11 @@
 #include "bench/soak_support.h"
 #include "hosts/linux_guest/guest_session.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,8 +28,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,7 +63,15 @@ struct Boot {
   double emulator_cpu_us_per_apdu = 0;   // readerlab's process, during the loop
   double emulator_busy_us_per_apdu = 0;  // its usbredir server's handling time (usbredir::BusyTime)
   double reads_per_apdu = 0;             // usbredir reads it handled
+  double packets_in_per_apdu = 0, packets_out_per_apdu = 0, writes_per_apdu = 0;  // usbredir, readerlab's side
+  std::map<std::string, double> trace_per_apdu;  // QEMU trace events in the loop, by name (--qemu-trace)
   std::string problem;
+};
+
+// What a boot records beyond the rates: QEMU's trace events, perf on the QEMU process.
+struct Probes {
+  std::vector<std::string> trace_patterns;  // -trace enable=PATTERN each
+  std::string perf;                         // "", "stat", "record" or "sched"
 };
 
 double cpu_seconds() {
@@ -72,6 +86,102 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const auto middle = values.size() / 2;
   return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+// The QEMU the session started: this process's child of that name (one guest at a time).
+pid_t qemu_child() {
+  const auto self = ::getpid();
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+    const auto close = line.rfind(')');
+    const auto open = line.find('(');
+    if (close == std::string::npos || open == std::string::npos) continue;
+    const auto comm = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    long parent = 0;
+    rest >> state >> parent;
+    if (parent == self && comm.starts_with("qemu-system")) return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+// perf stat or perf record on a process from now until stop(): SIGINT makes perf write its figures.
+class PerfRun {
+ public:
+  PerfRun(const std::string& mode, pid_t target, const std::filesystem::path& folder) {
+    if (mode.empty() || target <= 0) return;
+    std::vector<std::string> args = {"perf", mode};
+    if (mode == "sched") {
+      // Every thread's wakeups and switches, system-wide: who waited for a CPU, and how long
+      // (perf sched timehist -i perf-sched.data).
+      args = {"perf", "sched", "record", "-a", "-o", (folder / "perf-sched.data").string()};
+    } else if (mode == "stat") {
+      args.insert(args.end(), {"-e", "task-clock,context-switches,cpu-migrations,page-faults", "--per-thread", "-o",
+                               (folder / "perf-stat.txt").string()});
+    } else {
+      args.insert(args.end(), {"-g", "-F", "2000", "-o", (folder / "perf.data").string()});
+    }
+    if (mode != "sched") args.insert(args.end(), {"-p", std::to_string(target)});
+    // Everything the child needs is made before the fork: other threads may hold locks.
+    const auto log = (folder / ("perf-" + mode + ".log")).string();
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      ::execvp("perf", argv.data());
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(300ms);  // perf attaches before the loop starts
+  }
+  ~PerfRun() { stop(); }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGINT);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// The log backend's lines with -msg timestamp=on: "PID@SECONDS.MICROS:event args".
+std::map<std::string, std::uint64_t> count_trace_events(const std::filesystem::path& log, double from_s, double to_s) {
+  std::map<std::string, std::uint64_t> counts;
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find('@');
+    const auto colon = line.find(':', at == std::string::npos ? 0 : at);
+    if (at == std::string::npos || colon == std::string::npos) continue;
+    double when = 0;
+    try {
+      when = std::stod(line.substr(at + 1, colon - at - 1));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (when < from_s || when > to_s) continue;
+    const auto end = line.find(' ', colon);
+    ++counts[line.substr(colon + 1, end == std::string::npos ? std::string::npos : end - colon - 1)];
+  }
+  return counts;
+}
+
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The NSS database QEMU's ccid-card-emulated reads its three certificates from; made once.
@@ -115,7 +225,7 @@ class Agent {
 };
 
 void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesystem::path& nss, std::uint64_t count,
-               const std::filesystem::path& saved_states) {
+               const std::filesystem::path& saved_states, const Probes& probes) {
   linux_guest::GuestSessionOptions options;
   options.out_dir = out;
   options.boot_timeout = 240s;
@@ -130,6 +240,14 @@ void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesyst
         "-device", "usb-ccid,id=ccid,bus=xhci.0", "-device",
         "ccid-card-emulated,backend=certificates,db=sql:" + nss.string() + ",cert1=cert1,cert2=cert2,cert3=cert3"};
   }
+  const auto trace_log = out / "qemu-trace.log";
+  if (!probes.trace_patterns.empty()) {
+    std::filesystem::create_directories(out);
+    options.extra_qemu_args.insert(options.extra_qemu_args.end(), {"-D", trace_log.string(), "-msg", "timestamp=on"});
+    for (const auto& pattern : probes.trace_patterns)
+      options.extra_qemu_args.insert(options.extra_qemu_args.end(), {"-trace", "enable=" + pattern});
+  }
+  double loop_from_s = 0, loop_to_s = 0;
   linux_guest::GuestSession session(options);
   if (const auto started = session.start(); !started) {
     boot.problem = started.error().message();
@@ -168,12 +286,16 @@ void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesyst
     if (first.value("rv", 1u) != 0)
       throw std::runtime_error("the first SCardTransmit gave " + first.value("rv_name", std::string("?")));
     boot.first_apdu_s = std::chrono::duration<double>(Clock::now() - session.qemu_started()).count();
+    PerfRun perf(probes.perf, probes.perf.empty() ? -1 : qemu_child(), out);
     const double cpu_before = cpu_seconds();
     const auto busy_before = session.rig().server().busy_time();
+    loop_from_s = wall_seconds();
     const auto repeated = agent.call(
         "TransmitRepeat", {{"card", card}, {"protocol", protocol}, {"apdu", kSelect}, {"count", count}}, 600s);
+    loop_to_s = wall_seconds();
     const double cpu_spent = cpu_seconds() - cpu_before;
     const auto busy_after = session.rig().server().busy_time();
+    perf.stop();
     const auto done = repeated.value("count_done", std::uint64_t{0});
     const auto elapsed_us = repeated.value("elapsed_us", std::uint64_t{0});
     if (done != count || elapsed_us == 0)
@@ -184,12 +306,23 @@ void boot_once(Boot& boot, const std::filesystem::path& out, const std::filesyst
     boot.emulator_busy_us_per_apdu =
         std::chrono::duration<double, std::micro>(busy_after.handling - busy_before.handling).count() /
         static_cast<double>(count);
-    boot.reads_per_apdu = static_cast<double>(busy_after.reads - busy_before.reads) / static_cast<double>(count);
+    const auto per_apdu = [count](std::uint64_t after, std::uint64_t before) {
+      return static_cast<double>(after - before) / static_cast<double>(count);
+    };
+    boot.reads_per_apdu = per_apdu(busy_after.reads, busy_before.reads);
+    boot.packets_in_per_apdu = per_apdu(busy_after.packets_received, busy_before.packets_received);
+    boot.packets_out_per_apdu = per_apdu(busy_after.packets_sent, busy_before.packets_sent);
+    boot.writes_per_apdu = per_apdu(busy_after.writes, busy_before.writes);
     agent.call("Disconnect", {{"card", card}, {"disposition", kLeaveCard}});
   } catch (const std::exception& e) {
     boot.problem = e.what();
   }
   session.stop();
+  // The agent's calls before and after the loop are outside [from, to]; the loop's
+  // SCardTransmit calls are all inside.
+  if (!probes.trace_patterns.empty() && boot.problem.empty())
+    for (const auto& [name, n] : count_trace_events(trace_log, loop_from_s, loop_to_s))
+      boot.trace_per_apdu[name] = static_cast<double>(n) / static_cast<double>(count);
 }
 
 }  // namespace
@@ -204,8 +337,27 @@ int main(int argc, char** argv) {
   options.add("saved-state", "no",
               "yes: readerlab's guest starts from a VM state saved once before the rounds (readerlab run\n"
               "--saved-state); QEMU's own reader still boots");
+  options.add("qemu-trace", "",
+              "QEMU trace events to log in every boot (comma-separated patterns, e.g. 'usb_xhci_xfer*,usb_packet*'),\n"
+              "to BOOT-FOLDER/qemu-trace.log with timestamps; each event's count per APDU in the loop is printed");
+  options.add("perf", "no",
+              "stat or record: perf on the QEMU process during the loop, into the boot's folder; sched: perf sched\n"
+              "record of the whole machine during the loop");
   int exit_code = 0;
   if (!options.parse(argc, argv, exit_code)) return exit_code;
+  Probes probes;
+  {
+    std::istringstream patterns(options.text("qemu-trace"));
+    for (std::string pattern; std::getline(patterns, pattern, ',');)
+      if (!pattern.empty()) probes.trace_patterns.push_back(pattern);
+    const auto& perf = options.text("perf");
+    if (perf == "stat" || perf == "record" || perf == "sched")
+      probes.perf = perf;
+    else if (perf != "no") {
+      std::fprintf(stderr, "bench_peer: --perf is no, stat, record or sched\n");
+      return 2;
+    }
+  }
   std::uint64_t boots = 0, count = 0;
   try {
     boots = std::max<std::uint64_t>(1, options.number("boots"));
@@ -255,7 +407,7 @@ int main(int argc, char** argv) {
       boot.peer = peer;
       boot.number = static_cast<int>(round);
       const auto folder = out / ((peer == Peer::readerlab ? "readerlab-" : "qemu-") + std::to_string(round));
-      boot_once(boot, folder, nss, count, saved_states);
+      boot_once(boot, folder, nss, count, saved_states, probes);
       if (boot.problem.empty()) {
         std::printf(
             "%-20s boot %d: agent ready %.2f s, first APDU %.2f s after QEMU started, %.0f APDU/s (%.3f ms a "
@@ -269,7 +421,15 @@ int main(int argc, char** argv) {
               boot.emulator_busy_us_per_apdu, boot.reads_per_apdu,
               boot.emulator_busy_us_per_apdu * boot.apdu_per_s / 1e4, boot.emulator_cpu_us_per_apdu,
               boot.emulator_cpu_us_per_apdu * boot.apdu_per_s / 1e4);
+        if (peer == Peer::readerlab)
+          std::printf("; usbredir packets an APDU: %.2f from QEMU, %.2f to QEMU in %.2f writes",
+                      boot.packets_in_per_apdu, boot.packets_out_per_apdu, boot.writes_per_apdu);
         std::printf("\n");
+        if (!boot.trace_per_apdu.empty()) {
+          std::printf("    QEMU trace events an APDU:");
+          for (const auto& [event, n] : boot.trace_per_apdu) std::printf(" %s %.2f", event.c_str(), n);
+          std::printf("\n");
+        }
       } else {
         std::printf("%-20s boot %d: FAILED: %s (logs in %s)\n", name_of(peer), boot.number, boot.problem.c_str(),
                     folder.string().c_str());

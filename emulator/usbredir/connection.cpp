@@ -398,6 +398,7 @@ bool Connection::follow_framing(const std::uint8_t* data, std::size_t count) {
       return false;
     }
     f.hello_seen = true;
+    if (busy_) ++busy_->packets_received;
     if (length > kMaxPacketLength) {
       framing_error_ = "packet of type " + std::to_string(type) + " announces a length of " + std::to_string(length) +
                        " bytes, over the limit of " + std::to_string(kMaxPacketLength);
@@ -421,6 +422,7 @@ int Connection::write_callback(void* priv, uint8_t* data, int count) {
   auto not_before = std::chrono::steady_clock::now() + shape.delay;
   self->write_queue_.push_back(Outgoing{std::vector<std::uint8_t>(data, data + count), not_before, shape.chunk, 0});
   self->queued_output_ += size;
+  if (self->busy_) ++self->busy_->packets_sent;
   self->write_more();
   return count;
 }
@@ -447,6 +449,7 @@ void Connection::write_more() {
   }
   const std::size_t left = front.bytes.size() - front.written;
   const std::size_t piece = front.chunk == 0 ? left : std::min(front.chunk, left);
+  if (busy_) ++busy_->writes;
   boost::asio::async_write(socket_, boost::asio::buffer(front.bytes.data() + front.written, piece),
                            [this, self, piece](boost::system::error_code ec, std::size_t) {
                              writing_ = false;

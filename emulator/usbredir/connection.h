@@ -26,6 +26,8 @@ using Logger = std::function<void(const std::string&)>;
 struct BusyTime {
   std::chrono::nanoseconds handling{0};
   std::uint64_t reads = 0;
+  // usbredir packets each way (hello included), and the socket writes the ones sent took.
+  std::uint64_t packets_received = 0, packets_sent = 0, writes = 0;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
