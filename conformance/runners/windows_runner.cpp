@@ -10,17 +10,29 @@ namespace readerlab::conformance::runners {
 
 namespace {
 
-// "Name (service usbccid, USB\VID_...)" for each reader interface the agent listed.
+// "Name (service usbccid, USB\VID_...)" for each reader interface the agent listed
+// (PROTOCOL.md, ListDevices).
 std::string describe_devices(const nlohmann::json& reply) {
   const auto devices = reply.find("devices");
   if (devices == reply.end() || !devices->is_array() || devices->empty())
     return "none listed (" + reply.value("error", std::string("no smart card reader interface")) + ")";
+  const auto text_of = [](const nlohmann::json& device, const char* field) {
+    const auto value = device.find(field);
+    return value != device.end() && value->is_string() ? value->get<std::string>() : std::string();
+  };
   std::string text;
   for (const auto& device : *devices) {
     if (!device.is_object()) continue;
+    std::string name = text_of(device, "friendly_name");
+    if (name.empty()) name = text_of(device, "description");
+    std::string hardware_id = "?";
+    if (const auto ids = device.find("hardware_ids");
+        ids != device.end() && ids->is_array() && !ids->empty() && ids->front().is_string())
+      hardware_id = ids->front().get<std::string>();
+    const std::string service = text_of(device, "service");
     if (!text.empty()) text += "; ";
-    text += device.value("name", std::string("?")) + " (service " + device.value("service", std::string("?")) + ", " +
-            device.value("hardware_id", std::string("?")) + ")";
+    text += (name.empty() ? std::string("?") : name) + " (driver service " + (service.empty() ? "?" : service) + ", " +
+            hardware_id + ")";
   }
   return text;
 }
