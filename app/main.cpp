@@ -86,6 +86,7 @@ struct RunArguments {
   bool bios = false;
   std::optional<std::uint64_t> boot_timeout;  // seconds
   std::filesystem::path save_snapshot;
+  std::string agent_port;  // --agent-port com1|virtio
 };
 
 struct FuzzArguments {
@@ -211,6 +212,8 @@ Status check_windows_guest(const RunArguments& arguments, readerlab::conformance
       return readerlab::error("--boot-timeout", "is for the Windows guest: add --guest windows --image FILE");
     if (!arguments.save_snapshot.empty())
       return readerlab::error("--save-snapshot", "is for the Windows guest: add --guest windows --image FILE");
+    if (!arguments.agent_port.empty())
+      return readerlab::error("--agent-port", "is for the Windows guest: add --guest windows --image FILE");
     return {};
   }
   // Windows is the driver under test there; --driver adds host drivers to compare with, side by side.
@@ -240,6 +243,7 @@ Status check_windows_guest(const RunArguments& arguments, readerlab::conformance
   suite.windows.image = image->path;
   suite.windows.snapshot = arguments.snapshot;
   suite.windows.bios = arguments.bios;
+  suite.windows.virtio_agent = arguments.agent_port == "virtio";
   if (arguments.boot_timeout) suite.windows.boot_timeout = std::chrono::seconds(*arguments.boot_timeout);
   return {};
 }
@@ -422,6 +426,11 @@ int main(int argc, char** argv) {
                   "Windows boots for minutes under TCG)")
       ->check(CLI::Range(1, 7200))
       ->type_name("SECONDS");
+  run->add_option("--agent-port", run_arguments.agent_port,
+                  "--guest windows: where the agent talks: com1 (default; a stock Windows has its driver) or\n"
+                  "virtio (the virtio-serial port readerlab.agent; the image needs the virtio-serial driver)")
+      ->check(CLI::IsMember({"com1", "virtio"}))
+      ->type_name("com1|virtio");
   run->add_option("--save-snapshot", run_arguments.save_snapshot,
                   "--guest windows: once the agent answers after the boot, save the running machine as\n"
                   "snapshot 'readerlab' in FILE (a qcow2 overlay on --image, which stays untouched); later\n"

@@ -56,6 +56,7 @@ struct SuiteRun {
     std::filesystem::path image;
     std::string snapshot;                    // an internal snapshot of the image to start from; empty: a cold boot
     bool bios = false;                       // the image boots through a legacy BIOS, not UEFI
+    bool virtio_agent = false;               // the agent on the virtio-serial port readerlab.agent, not COM1
     std::chrono::seconds boot_timeout{900};  // QEMU's start to the agent's answer
     std::filesystem::path save_snapshot_to;  // readerlab run --save-snapshot FILE
   } windows;

@@ -45,6 +45,7 @@ std::vector<RunSummary> run_windows(const SuiteRun& run, const std::vector<RunCo
   options.image = run.windows.image;
   options.snapshot = run.windows.snapshot;
   options.firmware = run.windows.bios ? windows_guest::Firmware::bios : windows_guest::Firmware::uefi;
+  options.agent_port = run.windows.virtio_agent ? windows_guest::AgentPort::virtio : windows_guest::AgentPort::com1;
   options.out_dir = out_dir;
   options.seed = run.seed;
   options.boot_timeout = run.windows.boot_timeout;

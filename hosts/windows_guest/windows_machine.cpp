@@ -158,8 +158,14 @@ std::vector<std::string> windows_command_line(const WindowsMachine& m) {
     a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + option_value(m.usbredir_sockets[i]) + ",reconnect=1",
                        "-device", "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0"});
   }
-  // COM1 (isa-serial at 0x3F8): a stock Windows has its driver; the agent talks there.
-  a.insert(a.end(), {"-chardev", "socket,id=agent,path=" + option_value(m.agent_socket), "-serial", "chardev:agent"});
+  a.insert(a.end(), {"-chardev", "socket,id=agent,path=" + option_value(m.agent_socket)});
+  if (m.agent_port == AgentPort::com1) {
+    // COM1, isa-serial at 0x3F8: a stock Windows has its driver.
+    a.insert(a.end(), {"-serial", "chardev:agent"});
+  } else {
+    a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser", "-device",
+                       "virtserialport,bus=vser.0,chardev=agent,name=readerlab.agent"});
+  }
   if (!m.snapshot.empty()) a.insert(a.end(), {"-loadvm", m.snapshot});
   return a;
 }

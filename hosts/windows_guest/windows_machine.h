@@ -34,14 +34,19 @@ Expected<std::filesystem::path> make_run_disk(const DiskImage& image, const std:
 
 enum class Firmware { uefi, bios };
 
+// Where the agent talks: COM1 (a stock Windows has its driver), or the virtio-serial port named
+// readerlab.agent (the image needs the virtio-serial driver, vioser).
+enum class AgentPort { com1, virtio };
+
 struct WindowsMachine {
   std::filesystem::path disk;         // make_run_disk's
   std::string disk_format = "qcow2";  // the run disk's: qcow2 for an overlay, the image's own for a copy
   std::string snapshot;               // started with -loadvm; empty: a cold boot
   Firmware firmware = Firmware::uefi;
   std::vector<std::filesystem::path> usbredir_sockets;  // readerlab listens; QEMU connects
-  std::filesystem::path agent_socket;                   // COM1's far end; readerlab listens
-  std::filesystem::path monitor_socket;                 // QEMU's human monitor; QEMU listens
+  AgentPort agent_port = AgentPort::com1;
+  std::filesystem::path agent_socket;    // the agent port's far end; readerlab listens
+  std::filesystem::path monitor_socket;  // QEMU's human monitor; QEMU listens
   int memory_mb = 4096;
   int cpus = 2;
   bool kvm = false;

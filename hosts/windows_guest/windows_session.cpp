@@ -34,6 +34,7 @@ Status WindowsSession::start() {
   machine_.disk_format = options_.snapshot.empty() ? "qcow2" : image->format;
   machine_.snapshot = options_.snapshot;
   machine_.firmware = options_.firmware;
+  machine_.agent_port = options_.agent_port;
   machine_.memory_mb = options_.memory_mb;
   machine_.cpus = options_.cpus;
   machine_.kvm = qemu::kvm_usable();
@@ -132,8 +133,9 @@ Status WindowsSession::wait_for_agent() {
     if (qemu::monitor_command(machine_.monitor_socket, "screendump " + file.string()))
       screen = "; the guest's screen is in " + file.string();
   }
-  return error("guest", std::string(up ? "the agent on COM1 did not answer" : "no agent on COM1") + " within " +
-                            std::to_string(options_.boot_timeout.count()) + " s (QEMU " +
+  const std::string port = options_.agent_port == AgentPort::com1 ? "COM1" : "the virtio port readerlab.agent";
+  return error("guest", std::string(up ? "the agent on " + port + " did not answer" : "no agent on " + port) +
+                            " within " + std::to_string(options_.boot_timeout.count()) + " s (QEMU " +
                             (qemu_.running() ? "still running" : "exited: see qemu.log") + screen +
                             "): is readerlab-agent.exe installed in the image as a service (README, Windows guest)?");
 }

@@ -32,6 +32,7 @@ struct WindowsSessionOptions {
   // which later runs start from: --image FILE --snapshot readerlab. Empty: nothing saved.
   std::filesystem::path save_snapshot_to;
   Firmware firmware = Firmware::uefi;
+  AgentPort agent_port = AgentPort::com1;
   std::filesystem::path out_dir;  // logs (qemu.log, agent.log, readerlab.log) and the run's disk
   int readers = 1;
   std::optional<ccid::ReaderConfig> reader_config;  // the readers' model; none: readerlab's own

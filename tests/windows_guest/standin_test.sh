@@ -4,7 +4,7 @@
 # runs cases through the Windows guest's machine (q35, the reader on xHCI through usb-redir, the
 # agent over COM1); the image is never written; --save-snapshot keeps the booted machine and a
 # run with --snapshot starts from it; an image whose agent never answers fails every case with
-# the reason and the guest's screen.
+# the reason and the guest's screen; the agent on the virtio-serial port works as on COM1.
 #   standin_test.sh READERLAB_BINARY
 set -u
 readerlab=$1
@@ -39,6 +39,13 @@ saved=$(md5sum <"$work/ready.qcow2")
 grep -q "2 passed, 0 failed" "$work/warm.log" || fail "from the snapshot: not every case passed: $(tail -10 "$work/warm.log")"
 grep -q "from snapshot readerlab" "$work/warm.log" || fail "the run does not say it started from the snapshot"
 [ "$(md5sum <"$work/ready.qcow2")" = "$saved" ] || fail "the snapshot's image was written by the run"
+
+# The agent on the virtio-serial port instead of COM1 (--agent-port virtio).
+"$here/make_standin_image.sh" "$guest" "$work/standin-virtio.qcow2" virtio || fail "the virtio stand-in was not made"
+"$readerlab" run --guest windows --bios --agent-port virtio --image "$work/standin-virtio.qcow2" --boot-timeout 180 \
+  --case pcsc/connect-t1-select --seed 7 --out "$work/virtio" >"$work/virtio.log" 2>&1 ||
+  fail "the virtio run exited $?: $(tail -8 "$work/virtio.log")"
+grep -q "1 passed, 0 failed" "$work/virtio.log" || fail "virtio: the case did not pass: $(tail -10 "$work/virtio.log")"
 
 # An image without an agent: every case fails with the reason, the screen kept.
 qemu-img create -q -f qcow2 "$work/blank.qcow2" 16M

@@ -78,6 +78,17 @@ TEST_CASE("the Windows machine: q35 under TCG, the readers on xHCI through usb-r
   CHECK(values_of(argv, "-loadvm").empty());
 }
 
+TEST_CASE("the Windows machine: the agent on the virtio-serial port readerlab.agent instead of COM1") {
+  auto machine = sample();
+  machine.agent_port = readerlab::windows_guest::AgentPort::virtio;
+  const auto argv = windows_command_line(machine);
+  CHECK(values_of(argv, "-serial").empty());
+  const auto devices = values_of(argv, "-device");
+  CHECK(std::count(devices.begin(), devices.end(), "virtio-serial-pci,id=vser") == 1);
+  CHECK(std::count(devices.begin(), devices.end(), "virtserialport,bus=vser.0,chardev=agent,name=readerlab.agent") ==
+        1);
+}
+
 TEST_CASE("the Windows machine: UEFI from OVMF with both flash images read-only, or a legacy BIOS") {
   auto machine = sample();
   auto drives = values_of(windows_command_line(machine), "-drive");
