@@ -458,14 +458,15 @@ int main(int argc, char** argv) {
       ->check(kShard)
       ->type_name("K/N");
   run->add_option("--jobs", run_arguments.jobs,
-                  "runs of a driver at once (default 1): its runs dealt to N jobs as --shard deals them,\n"
-                  "each with a driver instance of its own (a guest each for libccid, logs in OUT/job-K)")
+                  "runs of a driver at once (default 1): N jobs, each with a driver instance of its own\n"
+                  "(a guest each for libccid, logs in OUT/job-K), a job that is free taking the next run")
       ->check(CLI::Range(1, 16))
       ->type_name("N");
   run->add_flag("--saved-state", run_arguments.saved_state,
                 "start libccid's guests from a VM state saved after the first boot (QEMU -incoming):\n"
-                "about 2.5 s instead of a 7 s boot for each guest and each guest booted again; the state is\n"
-                "kept in the guest's folder (saved-states/) for its build and QEMU command line");
+                "about 2 s instead of a 7 s boot for each guest and each guest booted again, the readers\n"
+                "plugged in once it runs; the state is kept in the guest's folder (saved-states/) for its\n"
+                "build and QEMU command line");
   run->add_flag("--fresh-guest", run_arguments.fresh_guest,
                 "every libccid case starts from the same guest: a guest of its own restored from the saved\n"
                 "state (--saved-state; about 2 s a case), its logs in OUT/guest-logs/<case id>/");

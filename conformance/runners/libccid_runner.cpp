@@ -68,7 +68,11 @@ class GuestRun {
     if (boots_ == 1 && !first_apdu_after_) {
       if (const auto at = session_->port().first_apdu_at()) first_apdu_after_ = *at - session_->qemu_started();
     }
-    session_->stop();
+    // A guest of --fresh-guest is not used again: no shutdown to wait for.
+    if (fresh_)
+      session_->discard();
+    else
+      session_->stop();
     session_->rig().stop_traces();
     session_.reset();
   }
@@ -134,8 +138,8 @@ class GuestRun {
       std::filesystem::rename(options_.out_dir / log, folder / log, ignored);
     return folder;
   }
-  // --fresh-guest: the case's guest goes with its logs, the next case gets one restored from
-  // the saved state. Returns why when the guest did not start again.
+  // --fresh-guest: the case's guest goes with its logs; the next case this job takes starts one
+  // restored from the saved state (restart_fresh), so a job that takes none starts none.
   std::string fresh_guest_after(const std::string& case_id) {
     if (!session_) return {};
     stop();
@@ -144,10 +148,18 @@ class GuestRun {
     std::filesystem::create_directories(folder, ignored);
     for (const char* log : {"guest-console.log", "pcscd.log", "agent.log", "readerlab.log", "qemu.log"})
       std::filesystem::rename(options_.out_dir / log, folder / log, ignored);
+    return {};
+  }
+
+ public:
+  // Returns why when the guest did not start.
+  std::string restart_fresh() {
     if (auto started = start(); !started) return "the guest did not start again: " + started.error().message();
     apply_baseline();
     return {};
   }
+
+ private:
   void apply_baseline() {
     if (!session_ || !baseline_) return;
     session_->rig().set_baseline(0, *baseline_, escape_);
@@ -165,30 +177,30 @@ class GuestRun {
   std::optional<std::chrono::nanoseconds> first_apdu_after_;
 };
 
-// Runs the cases in the guest, with a restart after a case that left the driver unhealthy.
+// Runs the cases in the guest, with a restart after a case that left the driver unhealthy (with
+// --fresh-guest, a guest restored for every case). With --jobs only the cases this job takes.
 void run_cases_in(GuestRun& guest, const std::vector<CaseInfo>& cases, const Expectations& expectations,
                   const std::filesystem::path& traces, RunSummary& summary) {
-  std::size_t number = 0;
   std::size_t restarts = 0;
-  for (const auto& info : cases) {
-    if (!guest.running()) {
-      CaseResult result;
-      result.info = info;
+  for (std::size_t index = 0; index < cases.size(); ++index) {
+    const auto& info = cases[index];
+    CaseResult result;
+    result.info = info;
+    if (!guest.running() && !guest.fresh()) {
+      if (runs_shared()) break;  // this job's guest is gone: the other jobs take what is left
       result.message = "the guest did not boot again after an earlier case";
-      print_progress(++number, cases.size(), result);
+      print_progress(index + 1, cases.size(), result);
       summary.results.push_back(std::move(result));
       continue;
     }
-    auto result = run_case(info, guest.session().rig(), guest.session().port(), expectations, traces);
-    print_progress(++number, cases.size(), result);
+    if (!take_run(summary.driver, info)) continue;
+    if (!guest.running()) result.message = guest.restart_fresh();
+    if (result.message.empty())
+      result = run_case(info, guest.session().rig(), guest.session().port(), expectations, traces);
+    print_progress(index + 1, cases.size(), result);
     const std::string why = guest.after_case(result);
     summary.results.push_back(std::move(result));
     if (why.empty()) continue;
-    if (guest.fresh()) {
-      print_line("    " + why);
-      summary.facts.emplace_back("after " + info.id, why);
-      continue;
-    }
     ++restarts;
     print_line("    the driver was unhealthy after it, the guest booted again: " + why);
     summary.facts.emplace_back("guest booted again after " + info.id, why);
@@ -230,7 +242,8 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
       summaries.push_back(std::move(summary));
       continue;
     }
-    if (!guest.running()) {
+    if (!runs_left(summary.driver, cases)) continue;  // --jobs: the other jobs took them all
+    if (!guest.running() && !guest.fresh()) {
       // A restart after an earlier reader's case failed to boot: every reader after it.
       if (auto again = guest.start(); !again) {
         fail_all(summary, cases, "the guest did not boot again: " + again.error().message());

@@ -53,10 +53,10 @@ RunSummary run_rdf_driver(const SuiteRun& run, const std::vector<CaseInfo>& case
     if (!own_file.empty()) add(run.expectations_dir / (std::string(driver->name) + ".txt"));
     if (transport == windows_model::RdfTransport::usbredir)
       add(run.expectations_dir / (std::string(driver->name) + "-usbredir.txt"));
-    std::size_t number = 0;
-    for (const auto& info : cases) {
-      auto result = run_case(info, rig, port, expectations, trace_folder(run, out_dir));
-      print_progress(++number, cases.size(), result);
+    for (std::size_t index = 0; index < cases.size(); ++index) {
+      if (!take_run(summary.driver, cases[index])) continue;
+      auto result = run_case(cases[index], rig, port, expectations, trace_folder(run, out_dir));
+      print_progress(index + 1, cases.size(), result);
       summary.results.push_back(std::move(result));
     }
   }

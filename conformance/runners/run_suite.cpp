@@ -7,8 +7,10 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace readerlab::conformance::runners {
 namespace {
@@ -59,6 +61,41 @@ void print_progress(std::size_t number, std::size_t total, const CaseResult& res
     line << progress_tag << "    " << result.message.substr(0, result.message.find('\n')) << "\n";
   const std::lock_guard lock(progress_mutex);
   std::cout << line.str() << std::flush;
+}
+
+namespace {
+// The runs a driver's jobs have taken, and which job took each; each job thread points at its driver's.
+class TakenRuns {
+ public:
+  bool take(const std::string& column, const std::string& case_id, std::size_t job) {
+    const std::lock_guard lock(mutex_);
+    return taken_.emplace(std::make_pair(column, case_id), job).second;
+  }
+  std::optional<std::size_t> taken_by(const std::string& column, const std::string& case_id) {
+    const std::lock_guard lock(mutex_);
+    const auto found = taken_.find({column, case_id});
+    if (found == taken_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::pair<std::string, std::string>, std::size_t> taken_;
+};
+thread_local TakenRuns* job_runs = nullptr;
+thread_local std::size_t job_index = 0;
+}  // namespace
+
+bool take_run(const std::string& column, const CaseInfo& info) {
+  return job_runs == nullptr || job_runs->take(column, info.id, job_index);
+}
+
+bool runs_shared() { return job_runs != nullptr; }
+
+bool runs_left(const std::string& column, const std::vector<CaseInfo>& cases) {
+  if (job_runs == nullptr) return !cases.empty();
+  return std::any_of(cases.begin(), cases.end(),
+                     [&](const CaseInfo& info) { return !job_runs->taken_by(column, info.id); });
 }
 
 void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std::string& why) {
@@ -141,55 +178,70 @@ std::vector<RunSummary> run_columns(const SuiteRun& run, const std::vector<RunCo
   return {driver == "libccid" ? run_libccid(run, cases, out_dir) : run_rdf_driver(run, cases, driver, out_dir)};
 }
 
-// --jobs N: the driver's runs dealt to N jobs as shards deal them, each job on a thread of its
-// own with its own rig and driver (a guest each for libccid, its logs in <out>/job-K), their
-// results put back in the run's order, a summary per column as one job would give.
+// --jobs N: N jobs (no more than there are runs), each on a thread of its own with its own rig
+// and driver (a guest each for libccid, its logs in <out>/job-K), each taking the driver's next
+// untaken run when it is free (take_run); their results put back in the run's order, a summary
+// per column as one job would give.
 std::vector<RunSummary> run_columns_in_jobs(const SuiteRun& run, const std::vector<RunColumn>& columns,
                                             const std::filesystem::path& out_dir) {
-  std::vector<std::vector<RunColumn>> parts;
-  for (std::size_t job = 1; job <= run.jobs; ++job) {
-    auto part = deal_shard(columns, Shard{job, run.jobs});
-    if (!part.empty()) parts.push_back(std::move(part));
-  }
-  if (parts.size() <= 1) return run_columns(run, columns, out_dir);
+  const std::size_t job_count = std::min(run.jobs, count_runs(columns));
+  if (job_count <= 1) return run_columns(run, columns, out_dir);
   const bool guest = columns.front().driver == "libccid" || columns.front().driver == "windows";
-  std::vector<std::vector<RunSummary>> results(parts.size());
+  TakenRuns taken;
+  std::vector<std::vector<RunSummary>> results(job_count);
   {
     std::vector<std::jthread> jobs;
-    for (std::size_t k = 0; k < parts.size(); ++k) {
+    for (std::size_t k = 0; k < job_count; ++k) {
       const auto job_dir = guest ? out_dir / ("job-" + std::to_string(k + 1)) : out_dir;
-      jobs.emplace_back([&run, &parts, &results, k, job_dir, tag = progress_tag] {
+      jobs.emplace_back([&run, &columns, &results, &taken, k, job_dir, tag = progress_tag] {
         progress_tag = tag + "job " + std::to_string(k + 1) + " ";
-        results[k] = run_columns(run, parts[k], job_dir);
+        job_runs = &taken;
+        job_index = k;
+        results[k] = run_columns(run, columns, job_dir);
       });
     }
   }
-  // Each column's summary: its cases' results in the column's order, whichever job ran them.
+  // Each column's summary: its cases' results in the column's order, each from the job that took
+  // it; a case no job took (every job's driver failed to start or stopped) has a job's failure
+  // for it, or says that no job was left to run it.
   std::vector<RunSummary> merged;
   for (const auto& column : columns) {
+    const std::string name = column.reader.empty() ? column.driver : column.driver + "@" + column.reader;
     RunSummary summary;
-    std::map<std::string, CaseResult> by_case;
+    std::vector<std::map<std::string, CaseResult>> by_job(job_count);
     bool first = true;
-    for (auto& part : results) {
-      for (auto& piece : part) {
-        const bool same_column =
-            column.reader.empty() ? piece.driver == column.driver : piece.driver == column.driver + "@" + column.reader;
-        if (!same_column) continue;
+    for (std::size_t k = 0; k < job_count; ++k) {
+      for (auto& piece : results[k]) {
+        if (piece.driver != name) continue;
         if (first) {
           summary.driver = piece.driver;
           summary.seed = piece.seed;
           summary.facts = piece.facts;
           first = false;
         }
-        for (auto& result : piece.results) by_case.emplace(result.info.id, std::move(result));
+        for (auto& result : piece.results) by_job[k].emplace(result.info.id, std::move(result));
       }
     }
     if (first) continue;
-    summary.facts.emplace_back("jobs", std::to_string(parts.size()) + " at once (readerlab run --jobs " +
-                                           std::to_string(run.jobs) + "); the facts above are job 1's");
+    summary.facts.emplace_back("jobs", std::to_string(job_count) + " at once (readerlab run --jobs " +
+                                           std::to_string(run.jobs) +
+                                           ", each taking the next run when free); the facts above are job 1's");
     for (const auto& info : column.cases) {
-      const auto found = by_case.find(info.id);
-      if (found != by_case.end()) summary.results.push_back(std::move(found->second));
+      const auto owner = taken.taken_by(name, info.id);
+      bool found = false;
+      for (std::size_t k = 0; k < job_count && !found; ++k) {
+        if (owner && *owner != k) continue;
+        const auto result = by_job[k].find(info.id);
+        if (result == by_job[k].end()) continue;
+        summary.results.push_back(std::move(result->second));
+        found = true;
+      }
+      if (found) continue;
+      CaseResult none;
+      none.info = info;
+      none.outcome = Outcome::fail;
+      none.message = "no job ran it: every job's driver had stopped (see the jobs' progress lines)";
+      summary.results.push_back(std::move(none));
     }
     merged.push_back(std::move(summary));
   }

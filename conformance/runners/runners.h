@@ -47,8 +47,8 @@ struct SuiteRun {
   std::vector<std::string> readers;
   // Run only this slice of the run (readerlab run --shard K/N; deal_shard); none: all of it.
   std::optional<Shard> shard;
-  // Runs of each driver at once (readerlab run --jobs N): its runs dealt to N jobs as --shard
-  // deals them, a driver instance (a guest for libccid) each.
+  // Runs of each driver at once (readerlab run --jobs N): N jobs, a driver instance (a guest for
+  // libccid) each, sharing the driver's runs (take_run).
   std::size_t jobs = 1;
   // The Windows guest (readerlab run --guest windows): the user's image, never written, and how
   // it starts. The driver "windows" runs the cases written for it there.
@@ -92,5 +92,14 @@ void print_progress(std::size_t number, std::size_t total, const CaseResult& res
 void print_line(const std::string& line);
 void fail_all(RunSummary& summary, const std::vector<CaseInfo>& cases, const std::string& why);
 std::string format_seconds(std::chrono::nanoseconds duration);
+
+// With --jobs, the jobs of a driver share its runs: a job that is free takes the next run no job
+// has taken, in the run's order, so a long case holds up its own job only. take_run: whether the
+// calling job runs this case of the column ("libccid@NAME", "reference-rdf", ...); runs_left:
+// whether any case of the column is still untaken; runs_shared: whether the caller is such a job.
+// Outside a job every run is the caller's.
+bool take_run(const std::string& column, const CaseInfo& info);
+bool runs_left(const std::string& column, const std::vector<CaseInfo>& cases);
+bool runs_shared();
 
 }  // namespace readerlab::conformance::runners

@@ -67,6 +67,7 @@ std::vector<RunSummary> run_windows(const SuiteRun& run, const std::vector<RunCo
     RunSummary summary;
     summary.driver = column.reader.empty() ? "windows" : "windows@" + column.reader;
     summary.seed = run.seed;
+    if (!runs_left(summary.driver, column.cases)) continue;  // --jobs: the other jobs took them all
     if (!started) {
       fail_all(summary, column.cases, "the Windows guest did not start: " + started.error().message());
       summaries.push_back(std::move(summary));
@@ -91,11 +92,11 @@ std::vector<RunSummary> run_windows(const SuiteRun& run, const std::vector<RunCo
                                             (run.windows.snapshot.empty() ? "qcow2 overlay" : "copy") + ")");
     summary.facts.emplace_back("QEMU start to agent ready", boot_fact);
     summary.facts.emplace_back("reader device when the guest came up", describe_devices(session.devices()));
-    std::size_t number = 0;
-    for (const auto& info : column.cases) {
-      auto result = run_case(info, session.rig(), session.port(), expectations,
+    for (std::size_t index = 0; index < column.cases.size(); ++index) {
+      if (!take_run(summary.driver, column.cases[index])) continue;
+      auto result = run_case(column.cases[index], session.rig(), session.port(), expectations,
                              trace_folder(run, column.reader.empty() ? out_dir : out_dir / summary.driver));
-      print_progress(++number, column.cases.size(), result);
+      print_progress(index + 1, column.cases.size(), result);
       summary.results.push_back(std::move(result));
     }
     summaries.push_back(std::move(summary));

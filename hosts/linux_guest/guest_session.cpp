@@ -82,11 +82,16 @@ Status GuestSession::start() {
   if (options_.saved_states.empty()) return boot(guest);
 
   guest.monitor_socket = socket_dir_ / "monitor.sock";
-  saved_state_ = saved_state_file(guest);
+  // The saved machine has no reader: the readers are plugged in after each restore, so that no
+  // usb-redir device carries a connection over from the save, and one state fits any number of
+  // readers.
+  auto without_readers = guest;
+  without_readers.usbredir_sockets.clear();
+  saved_state_ = saved_state_file(without_readers);
   if (!std::filesystem::exists(saved_state_)) {
-    if (auto saved = boot_and_save(guest, saved_state_); !saved) return saved;
+    if (auto saved = boot_and_save(without_readers, saved_state_); !saved) return saved;
   }
-  auto restored = restore(guest, saved_state_);
+  auto restored = restore(without_readers, saved_state_, guest.usbredir_sockets);
   if (restored) return {};
   // A state this QEMU cannot load (another QEMU version, a damaged file): boot, and save anew next time.
   log_ << "the saved state " << saved_state_.string() << " did not restore: " << restored.error().message()
@@ -156,14 +161,13 @@ Expected<std::string> GuestSession::poll_monitor(const std::filesystem::path& mo
   return answer;
 }
 
-// A state fits one guest build and one QEMU command line (devices, memory, readers), whatever
-// the session's folders: it is named after them with the folders left out.
+// A state fits one guest build and one QEMU command line (devices, memory), whatever the
+// session's folders: it is named after them with the folders left out.
 std::filesystem::path GuestSession::saved_state_file(const qemu::GuestOptions& guest) const {
   auto shape = guest;
   shape.console_log = shape.pcscd_log = "log";
   shape.agent_socket = "agent";
   shape.monitor_socket = "monitor";
-  for (auto& socket : shape.usbredir_sockets) socket = "reader";
   std::string text;
   for (const auto& arg : qemu::qemu_command_line(shape)) text += arg + '\n';
   for (const auto& file : {guest.kernel, guest.initrd}) {
@@ -214,7 +218,7 @@ Status GuestSession::boot_and_save(qemu::GuestOptions guest, const std::filesyst
   guest.console_log = boot_logs / "guest-console.log";
   guest.pcscd_log = boot_logs / "pcscd.log";
   if (auto booted = boot(guest); !booted) return booted;
-  if (auto listed = wait_for_pcscd(std::chrono::seconds(30)); !listed) return listed;
+  if (auto answering = wait_for_pcscd(std::chrono::seconds(30), 0); !answering) return answering;
   // Written aside and renamed: jobs that boot at once each save a whole file, the last one stays.
   const auto partial =
       state.string() + ".partial-" + std::to_string(::getpid()) + "-" + socket_dir_.filename().string();
@@ -252,7 +256,8 @@ Status GuestSession::boot_and_save(qemu::GuestOptions guest, const std::filesyst
   return {};
 }
 
-Status GuestSession::restore(qemu::GuestOptions guest, const std::filesystem::path& state) {
+Status GuestSession::restore(qemu::GuestOptions guest, const std::filesystem::path& state,
+                             const std::vector<std::filesystem::path>& reader_sockets) {
   guest.incoming_state = state;
   if (auto started = launch(guest); !started) return started.error();
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options_.boot_timeout);
@@ -268,17 +273,21 @@ Status GuestSession::restore(qemu::GuestOptions guest, const std::filesystem::pa
   if (!loaded) return loaded.error();
   if (auto resumed = qemu::monitor_command(guest.monitor_socket, "cont"); !resumed) return resumed.error();
   // The agent announced itself before the state was saved; pcscd answering is the sign now.
-  if (auto up = wait_for_pcscd(std::chrono::seconds(30)); !up) return up;
-  // QEMU's usb-redir restores its side of the old connection (the device attached, the
-  // interrupt pipe's receiving started) and takes the new connection for it: it never asks for
-  // the interrupt pipe again, and ignores a device_disconnect. The new connections are dropped:
-  // QEMU detaches the readers, connects again a second later (reconnect=1) with a fresh
-  // usbredir state, and the guest enumerates them afresh, pcscd opening them anew.
-  for (std::size_t i = 0; i < rig_->reader_count(); ++i)
-    for (const auto& session : rig_->server().sessions_for(rig_->reader(i).reader.get()))
-      session->close("the restored guest gets its reader afresh");
-  if (auto gone = wait_for_pcscd(std::chrono::seconds(30), 0); !gone) return gone;
+  if (auto up = wait_for_pcscd(std::chrono::seconds(30), 0); !up) return up;
+  // The readers go in as the guest runs: the guest enumerates them and pcscd opens them as
+  // readers plugged in.
+  for (std::size_t i = 0; i < reader_sockets.size(); ++i) {
+    for (const auto& command :
+         {"chardev-add " + qemu::usbredir_chardev(i, reader_sockets[i]), "device_add " + qemu::usbredir_device(i)}) {
+      auto answer = qemu::monitor_command(guest.monitor_socket, command);
+      if (!answer) return answer.error();
+      if (answer->find("rror") != std::string::npos)
+        return error("guest", "QEMU's monitor refused '" + command + "': " + *answer);
+    }
+  }
   if (auto listed = wait_for_pcscd(std::chrono::seconds(30)); !listed) return listed;
+  log_ << "restored the saved state " << state.filename().string() << ", then plugged in " << reader_sockets.size()
+       << " reader(s)" << std::endl;
   agent_ready_after_ = qemu_.since_start();
   restored_ = true;
   return {};
@@ -293,6 +302,10 @@ void GuestSession::stop() {
       io_.run_for(std::chrono::milliseconds(50));
     }
   }
+  discard();
+}
+
+void GuestSession::discard() {
   if (qemu_.running()) qemu_.terminate();
   if (rig_) rig_->server().close_all();
   if (!socket_dir_.empty()) {

@@ -66,7 +66,11 @@ class GuestSession {
   // Builds the guest if needed, listens, starts QEMU and waits for the agent. The error says
   // what went wrong (with the console log's tail when the agent did not come up).
   Status start();
+  // Shuts the guest down (the agent's Poweroff), then ends QEMU.
   void stop();
+  // Ends QEMU at once: for a guest no one starts again (restored for one case), whose logs are
+  // complete as they stand.
+  void discard();
 
   boost::asio::io_context& io() { return io_; }
   scenarios::Rig& rig() { return *rig_; }
@@ -85,7 +89,8 @@ class GuestSession {
   Status launch(const qemu::GuestOptions& guest);
   Status boot(const qemu::GuestOptions& guest);
   Status boot_and_save(qemu::GuestOptions guest, const std::filesystem::path& state);
-  Status restore(qemu::GuestOptions guest, const std::filesystem::path& state);
+  Status restore(qemu::GuestOptions guest, const std::filesystem::path& state,
+                 const std::vector<std::filesystem::path>& reader_sockets);
   Status wait_for_pcscd(std::chrono::milliseconds timeout, int readers = -1);
   Expected<std::string> poll_monitor(const std::filesystem::path& monitor, const std::string& command,
                                      const std::function<bool(const std::string&)>& done,

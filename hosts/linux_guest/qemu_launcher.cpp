@@ -99,13 +99,8 @@ std::vector<std::string> qemu_command_line(const GuestOptions& o) {
       "-device",
       "qemu-xhci,id=xhci",
   };
-  for (std::size_t i = 0; i < o.usbredir_sockets.size(); ++i) {
-    std::string id = "usbredir" + std::to_string(i);
-    // reconnect=1: a connection readerlab drops (a transport fault) is made again a second later,
-    // and usb-redir offers the reader to the guest again (QEMU 7.2 chardev socket option).
-    a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + o.usbredir_sockets[i].string() + ",reconnect=1",
-                       "-device", "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0"});
-  }
+  for (std::size_t i = 0; i < o.usbredir_sockets.size(); ++i)
+    a.insert(a.end(), {"-chardev", usbredir_chardev(i, o.usbredir_sockets[i]), "-device", usbredir_device(i)});
   a.insert(a.end(), {"-device", "virtio-serial-pci,id=vser"});
   if (!o.agent_socket.empty()) {
     a.insert(a.end(), {"-chardev", "socket,id=agent,path=" + o.agent_socket.string(), "-device",
@@ -120,6 +115,17 @@ std::vector<std::string> qemu_command_line(const GuestOptions& o) {
   if (!o.incoming_state.empty())
     a.insert(a.end(), {"-incoming", "exec:cat " + shell_quoted(o.incoming_state.string())});
   return a;
+}
+
+std::string usbredir_chardev(std::size_t index, const std::filesystem::path& socket) {
+  // reconnect=1: a connection readerlab drops (a transport fault) is made again a second later,
+  // and usb-redir offers the reader to the guest again (QEMU 7.2 chardev socket option).
+  return "socket,id=usbredir" + std::to_string(index) + ",path=" + socket.string() + ",reconnect=1";
+}
+
+std::string usbredir_device(std::size_t index) {
+  const std::string id = "usbredir" + std::to_string(index);
+  return "usb-redir,id=" + id + "dev,chardev=" + id + ",bus=xhci.0";
 }
 
 QemuProcess::QemuProcess(QemuProcess&& other) noexcept

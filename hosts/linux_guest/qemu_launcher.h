@@ -42,6 +42,11 @@ std::string default_kernel_cmdline();
 // (usb-redir devices sit on bus xhci.0); the virtio-serial controller has id "vser".
 std::vector<std::string> qemu_command_line(const GuestOptions& options);
 
+// Reader `index`'s usb-redir connection: the -chardev and -device values of the command line,
+// which the monitor's chardev-add and device_add take as they are to plug a reader in later.
+std::string usbredir_chardev(std::size_t index, const std::filesystem::path& socket);
+std::string usbredir_device(std::size_t index);
+
 class QemuProcess {
  public:
   QemuProcess() = default;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # readerlab run --fresh-guest on libccid: every case runs in a guest of its own restored from the
 # VM state saved after the first boot (--saved-state), so that no case meets another's leftovers;
-# each case's guest logs are kept apart; the restored guests see the reader as a fresh device.
+# each case's guest logs are kept apart; the reader is plugged into each restored guest, which
+# sees it as a fresh device.
 #   fresh_guest_test.sh READERLAB_BINARY
 set -u
 readerlab=$1
@@ -17,7 +18,7 @@ grep -q "a fresh one for every case" "$work/out/report.md" || fail "the report d
 for case_id in pcsc/removal pcsc/swap pcsc/unplug-replug; do
   logs="$work/out/guest-logs/$case_id"
   [ -s "$logs/pcscd.log" ] || fail "$case_id: no pcscd.log of its own in $logs"
-  grep -q "the restored guest gets its reader afresh" "$logs/readerlab.log" 2>/dev/null ||
+  grep -q "restored the saved state .*, then plugged in 1 reader" "$logs/readerlab.log" 2>/dev/null ||
     fail "$case_id: its guest was not restored from the saved state: $(cat "$logs/readerlab.log" 2>/dev/null)"
   # A restored guest's pcscd opens the reader anew: the case's own log shows it added.
   grep -q "HPAddDevice" "$logs/pcscd.log" 2>/dev/null || fail "$case_id: pcscd did not add the reader afresh"

@@ -43,9 +43,13 @@ local function try_model(label, fields)
   lab.log(label .. ": " .. text)
 end
 
+-- configure{} changes the model in force, so each model puts back what the one before it broke:
+-- one malformed field at a time.
+local well_formed = lab.reader(1):info()
 try_model("usb descriptor bLength 0x20 (CCID class descriptor)", { class_descriptor_length = 0x20 })
-try_model("usb dwMaxCCIDMessageLength 20", { max_message_length = 20 })
-try_model("usb dwMaxIFSD 0 (TPDU level)", { exchange = "tpdu", max_ifsd = 0 })
+try_model("usb dwMaxCCIDMessageLength 20", { class_descriptor_length = 0x36, max_message_length = 20 })
+try_model("usb dwMaxIFSD 0 (TPDU level)", { class_descriptor_length = 0x36,
+  max_message_length = well_formed.max_message_length, exchange = "tpdu", max_ifsd = 0 })
 
 -- A well-formed reader after them works.
 local name = pcsc.replug_as(context, { exchange = "short-apdu", class_descriptor_length = 0x36, max_message_length = 271,
