@@ -285,6 +285,10 @@ void Rig::reset_to_baseline() {
     if (readers_[i].reader->config() != readers_[i].baseline) {
       configure(i, readers_[i].baseline, readers_[i].baseline_escape);
       replugged_any = true;
+    } else if (readers_[i].baseline_escape) {
+      // The model came from the start (a guest started with the profile's reader): its Escape
+      // handler too.
+      readers_[i].reader->set_escape_handler(readers_[i].baseline_escape);
     }
     if (!readers_[i].plugged) {
       replug(i);

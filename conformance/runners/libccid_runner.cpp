@@ -56,6 +56,9 @@ class GuestRun {
 
   Status start() {
     ++boots_;
+    // The guest gets the baseline's model from the start: no unplug and replug of a reader the
+    // driver has just opened before the first case.
+    if (baseline_) options_.reader_config = *baseline_;
     session_ = std::make_unique<linux_guest::GuestSession>(options_);
     if (auto started = session_->start(); !started) {
       session_.reset();
@@ -217,6 +220,8 @@ std::vector<RunSummary> run_libccid_readers(const SuiteRun& run, const std::vect
                                             const std::filesystem::path& out_dir) {
   std::vector<RunSummary> summaries;
   GuestRun guest(run, out_dir);
+  if (const auto first = scenarios::find_reader_profile(columns.front().reader))
+    guest.set_baseline(first->config, scenarios::make_escape_handler(*first));
   const auto started = guest.start();
   std::string boot_fact;
   if (started) {
