@@ -96,8 +96,8 @@ class GuestRun {
   // After a case that did not pass or left a multi-slot reader plugged in: probes the driver; when it is unhealthy,
   // boots the guest again and returns why (empty: healthy, or not probed). A driver that fails the probe right after a
   // fresh boot is never healthy on this reader model: probing stops until the next one.
-  std::string after_case(const CaseResult& result) {
-    if (fresh_) return fresh_guest_after(result.info.id);
+  std::string after_case(const CaseResult& result, const std::string& column) {
+    if (fresh_) return fresh_guest_after(column == "libccid" ? result.info.id : column + "/" + result.info.id);
     if (!session_ || !probing_) return {};
     // Removing a multi-slot reader is where libccid 1.5.2 wedges (its slot-reading thread loops on
     // the gone device, the old readers stay listed): the next case's reset does that removal.
@@ -143,10 +143,10 @@ class GuestRun {
   }
   // --fresh-guest: the case's guest goes with its logs; the next case this job takes starts one
   // restored from the saved state (restart_fresh), so a job that takes none starts none.
-  std::string fresh_guest_after(const std::string& case_id) {
+  std::string fresh_guest_after(const std::string& log_folder) {
     if (!session_) return {};
     stop();
-    auto folder = options_.out_dir / "guest-logs" / case_id;
+    auto folder = options_.out_dir / "guest-logs" / log_folder;
     std::error_code ignored;
     std::filesystem::create_directories(folder, ignored);
     for (const char* log : {"guest-console.log", "pcscd.log", "agent.log", "readerlab.log", "qemu.log"})
@@ -201,7 +201,7 @@ void run_cases_in(GuestRun& guest, const std::vector<CaseInfo>& cases, const Exp
     if (result.message.empty())
       result = run_case(info, guest.session().rig(), guest.session().port(), expectations, traces);
     print_progress(index + 1, cases.size(), result);
-    const std::string why = guest.after_case(result);
+    const std::string why = guest.after_case(result, summary.driver);
     summary.results.push_back(std::move(result));
     if (why.empty()) continue;
     ++restarts;
