@@ -112,20 +112,23 @@ class Agent:
         print(f"agent's stderr ({os.path.basename(self.log_path)}):", text if text else "(empty)")
 
 
-def ping_processes():
-    found = []
+def command_lines():
+    """(pid, command line) of every process, as /proc shows it (Wine: the Windows command line)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                words = f.read().replace(b"\0", b" ").lower()
+                yield int(entry), f.read().replace(b"\0", b" ")
         except OSError:
             continue
-        # Wine shows a process's Windows command line: "ping -n 61 ..." and "...cmd.exe /c ping ..."
-        if b"-n 61 127.0.0.1" in words:
-            found.append(words.split(b" ")[0].decode(errors="replace").rsplit("\\", 1)[-1])
-    return found
+
+
+def ping_processes():
+    # Wine shows a process's Windows command line: "ping -n 61 ..." and "...cmd.exe /c ping ..."
+    lowered = (words.lower() for _, words in command_lines())
+    return [words.split(b" ")[0].decode(errors="replace").rsplit("\\", 1)[-1]
+            for words in lowered if b"-n 61 127.0.0.1" in words]
 
 
 def expect_error(agent, raw, wanted, name):
@@ -311,18 +314,7 @@ MISSING_PORT = "\\\\.\\readerlab-no-such-port"
 
 
 def agent_processes():
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                words = f.read().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if b"readerlab-agent.exe --service" in words:
-            found.append(int(entry))
-    return found
+    return [pid for pid, words in command_lines() if b"readerlab-agent.exe --service" in words]
 
 
 class ServiceControl:
