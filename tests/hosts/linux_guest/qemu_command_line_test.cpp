@@ -5,19 +5,13 @@
 #include <vector>
 
 #include "hosts/linux_guest/qemu_launcher.h"
+#include "tests/support/command_line.h"
 
 using readerlab::qemu::GuestOptions;
 using readerlab::qemu::qemu_command_line;
+using readerlab::test::values_of;
 
 namespace {
-
-// The value following `flag` for every occurrence of it.
-std::vector<std::string> values_of(const std::vector<std::string>& argv, const std::string& flag) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i + 1 < argv.size(); ++i)
-    if (argv[i] == flag) out.push_back(argv[i + 1]);
-  return out;
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "hosts/windows_guest/windows_machine.h"
+#include "tests/support/command_line.h"
 
+using readerlab::test::values_of;
 using readerlab::windows_guest::DiskImage;
 using readerlab::windows_guest::Firmware;
 using readerlab::windows_guest::inspect_image;
@@ -18,13 +20,6 @@ using readerlab::windows_guest::windows_command_line;
 using readerlab::windows_guest::WindowsMachine;
 
 namespace {
-
-std::vector<std::string> values_of(const std::vector<std::string>& argv, const std::string& flag) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i + 1 < argv.size(); ++i)
-    if (argv[i] == flag) out.push_back(argv[i + 1]);
-  return out;
-}
 
 WindowsMachine sample() {
   WindowsMachine m;
